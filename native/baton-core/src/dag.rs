@@ -1,0 +1,454 @@
+//! Validation, and the compiled graph the engine runs.
+//!
+//! [`Workflow::compile`] checks everything that can be checked before a run (ids, kinds,
+//! durations, references, dependencies, cycles) and reports every problem at once. The
+//! compiled graph uses step indices, not names: node `i` is `def.steps[i]`.
+
+use crate::error::{closest, DefinitionError, InvalidDefinition};
+use crate::expr::{strings_in, Ref, Template};
+use crate::model::{DurationSpec, StepDef, WorkflowDef};
+use crate::steps::StepKinds;
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+use std::time::Duration;
+
+/// A validated workflow.
+#[derive(Debug)]
+pub struct Workflow {
+    def: WorkflowDef,
+    /// Edges go from a step to the steps that depend on it.
+    graph: DiGraph<(), (), u32>,
+    /// Step indices sorted by id, to find a step by name.
+    by_id: Vec<u32>,
+    timeout: Option<Duration>,
+}
+
+impl Workflow {
+    /// Validates `def` against the step kinds an engine knows.
+    pub fn compile(def: WorkflowDef, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
+        let mut v = Validator::default();
+        check_id(&mut v, None, "id", &def.id, "workflow id");
+        if def.max_parallel == Some(0) {
+            v.top("max_parallel", "must be at least 1");
+        }
+        let timeout = v.duration(None, "timeout", def.timeout.as_ref());
+        if def.steps.is_empty() {
+            v.top("steps", "a workflow needs at least one step");
+        }
+
+        let mut by_id: Vec<u32> = (0..def.steps.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| def.steps[a as usize].id.cmp(&def.steps[b as usize].id));
+        for pair in by_id.windows(2) {
+            let (first, second) = (pair[0].min(pair[1]) as usize, pair[0].max(pair[1]) as usize);
+            if def.steps[first].id == def.steps[second].id {
+                v.step(&def, second, Some("id"), format!("duplicate step id (also step number {})", first + 1));
+            }
+        }
+        let find = |id: &str| -> Option<u32> {
+            by_id
+                .binary_search_by(|&i| def.steps[i as usize].id.as_str().cmp(id))
+                .ok()
+                .map(|pos| by_id[pos])
+        };
+
+        let mut graph = DiGraph::<(), (), u32>::with_capacity(def.steps.len(), def.steps.len() * 2);
+        for _ in &def.steps {
+            graph.add_node(());
+        }
+        for (i, step) in def.steps.iter().enumerate() {
+            check_step(&mut v, &def, i, step, kinds);
+            for (n, dep) in step.depends_on.iter().enumerate() {
+                let field = format!("depends_on.{n}");
+                if dep == &step.id {
+                    v.step(&def, i, Some(&field), "a step cannot depend on itself".into());
+                } else if step.depends_on[..n].contains(dep) {
+                    v.step(&def, i, Some(&field), format!("`{dep}` is listed twice"));
+                } else if let Some(d) = find(dep) {
+                    graph.add_edge(NodeIndex::new(d as usize), NodeIndex::new(i), ());
+                } else {
+                    let hint = closest(dep, def.steps.iter().map(|s| s.id.as_str()))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    v.step(&def, i, Some(&field), format!("unknown step `{dep}`{hint}"));
+                }
+            }
+        }
+
+        let acyclic = toposort(&graph, None).is_ok();
+        if !acyclic {
+            for cycle in cycles(&graph) {
+                let names: Vec<&str> = cycle.iter().map(|&i| def.steps[i].id.as_str()).collect();
+                v.step(
+                    &def,
+                    cycle[0],
+                    Some("depends_on"),
+                    format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+                );
+            }
+        } else {
+            check_references(&mut v, &def, &graph, find);
+        }
+
+        if v.errors.is_empty() {
+            Ok(Workflow { def, graph, by_id, timeout })
+        } else {
+            Err(InvalidDefinition { errors: v.errors })
+        }
+    }
+
+    /// The definition.
+    pub fn def(&self) -> &WorkflowDef {
+        &self.def
+    }
+
+    pub fn id(&self) -> &str {
+        &self.def.id
+    }
+
+    /// Number of steps.
+    pub fn len(&self) -> usize {
+        self.def.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.def.steps.is_empty()
+    }
+
+    /// Step number `i`.
+    pub fn step(&self, i: usize) -> &StepDef {
+        &self.def.steps[i]
+    }
+
+    /// The index of the step with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id
+            .binary_search_by(|&i| self.def.steps[i as usize].id.as_str().cmp(id))
+            .ok()
+            .map(|pos| self.by_id[pos] as usize)
+    }
+
+    /// Steps that depend on step `i`.
+    pub fn downstream(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing).map(|n| n.index())
+    }
+
+    /// Steps step `i` depends on.
+    pub fn upstream(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).map(|n| n.index())
+    }
+
+    /// Number of steps step `i` depends on.
+    pub fn upstream_count(&self, i: usize) -> usize {
+        self.def.steps[i].depends_on.len()
+    }
+
+    /// Limit on a whole run.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Steps of one run running at once.
+    pub fn max_parallel(&self) -> usize {
+        self.def
+            .max_parallel
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4))
+    }
+
+    /// The graph in Graphviz dot.
+    pub fn to_dot(&self) -> String {
+        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", self.def.id);
+        for s in &self.def.steps {
+            out.push_str(&format!("  \"{}\" [label=\"{}\\n({})\"];\n", s.id, s.id, s.kind));
+        }
+        for (i, s) in self.def.steps.iter().enumerate() {
+            for d in self.downstream(i) {
+                out.push_str(&format!("  \"{}\" -> \"{}\";\n", s.id, self.def.steps[d].id));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The graph as a Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for (i, s) in self.def.steps.iter().enumerate() {
+            out.push_str(&format!("  s{i}[\"{} ({})\"]\n", s.id, s.kind));
+        }
+        for i in 0..self.len() {
+            for d in self.downstream(i) {
+                out.push_str(&format!("  s{i} --> s{d}\n"));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<DefinitionError>,
+}
+
+impl Validator {
+    fn top(&mut self, field: &str, message: &str) {
+        self.errors.push(DefinitionError {
+            field: Some(field.into()),
+            ..DefinitionError::new(message)
+        });
+    }
+
+    fn step(&mut self, def: &WorkflowDef, i: usize, field: Option<&str>, message: String) {
+        self.errors.push(DefinitionError {
+            step: Some(def.steps[i].id.clone()),
+            step_index: Some(i),
+            field: field.map(Into::into),
+            ..DefinitionError::new(message)
+        });
+    }
+
+    /// Parses an optional duration; `step` is `(def, index)` for a step's field.
+    fn duration(&mut self, step: Option<(&WorkflowDef, usize)>, field: &str, spec: Option<&DurationSpec>) -> Option<Duration> {
+        match spec?.parse() {
+            Ok(d) => Some(d),
+            Err(message) => {
+                match step {
+                    Some((def, i)) => self.step(def, i, Some(field), message),
+                    None => self.top(field, &message),
+                }
+                None
+            }
+        }
+    }
+}
+
+fn check_id(v: &mut Validator, step: Option<(&WorkflowDef, usize)>, field: &str, id: &str, what: &str) {
+    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid {
+        let message = format!("invalid {what} `{id}`: use letters, digits, `_`, `.` and `-`");
+        match step {
+            Some((def, i)) => v.step(def, i, Some(field), message),
+            None => v.top(field, &message),
+        }
+    }
+}
+
+fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, kinds: &StepKinds) {
+    check_id(v, Some((def, i)), "id", &step.id, "step id");
+    for problem in kinds.check(step) {
+        v.step(def, i, Some(&problem.field), problem.message);
+    }
+    v.duration(Some((def, i)), "timeout", step.timeout.as_ref());
+    v.duration(Some((def, i)), "duration", step.duration.as_ref());
+    if let Some(retry) = &step.retry {
+        if retry.max_attempts == 0 {
+            v.step(def, i, Some("retry.max_attempts"), "must be at least 1 (the first attempt counts)".into());
+        }
+        v.duration(Some((def, i)), "retry.delay", Some(&retry.delay));
+        v.duration(Some((def, i)), "retry.max_delay", retry.max_delay.as_ref());
+    }
+    for (field, text) in templated_fields(step) {
+        let template = match Template::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                v.step(def, i, Some(&field), e.to_string());
+                continue;
+            }
+        };
+        for r in template.refs() {
+            if let Ref::Param(name) = r {
+                if !def.params.contains_key(name) {
+                    let hint = closest(name, def.params.keys().map(String::as_str))
+                        .map(|p| format!(" (did you mean `{p}`?)"))
+                        .unwrap_or_default();
+                    v.step(
+                        def,
+                        i,
+                        Some(&field),
+                        format!("`{r}`: no parameter `{name}`{hint}; declare it under `params:`, or write `$${{{name}}}` for a literal"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The fields of a step that may hold `${...}`, with their names.
+fn templated_fields(step: &StepDef) -> Vec<(String, &str)> {
+    let mut fields = Vec::new();
+    if let Some(c) = &step.command {
+        fields.push(("command".to_string(), c.as_str()));
+    }
+    for (k, value) in &step.env {
+        fields.push((format!("env.{k}"), value.as_str()));
+    }
+    for (k, value) in &step.params {
+        fields.extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s)));
+    }
+    fields
+}
+
+/// Output references must name a step upstream of the one using them.
+fn check_references(
+    v: &mut Validator,
+    def: &WorkflowDef,
+    graph: &DiGraph<(), (), u32>,
+    find: impl Fn(&str) -> Option<u32>,
+) {
+    for (i, step) in def.steps.iter().enumerate() {
+        for (field, text) in templated_fields(step) {
+            let Ok(template) = Template::parse(text) else { continue };
+            for r in template.refs() {
+                let Ref::Output { step: target, .. } = r else { continue };
+                let message = match find(target) {
+                    None => {
+                        let hint = closest(target, def.steps.iter().map(|s| s.id.as_str()))
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default();
+                        format!("`{r}`: no step `{target}`{hint}")
+                    }
+                    Some(t) if !is_upstream(graph, t as usize, i) => {
+                        format!("`{r}`: step `{target}` is not upstream of `{}`; add it to depends_on", step.id)
+                    }
+                    Some(_) => continue,
+                };
+                v.step(def, i, Some(&field), message);
+            }
+        }
+    }
+}
+
+/// Whether `from` is an ancestor of `to`.
+fn is_upstream(graph: &DiGraph<(), (), u32>, from: usize, to: usize) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![NodeIndex::new(to)];
+    while let Some(n) = stack.pop() {
+        for up in graph.neighbors_directed(n, Direction::Incoming) {
+            if up.index() == from {
+                return true;
+            }
+            if seen.insert(up) {
+                stack.push(up);
+            }
+        }
+    }
+    false
+}
+
+/// One cycle (as a path of step indices) per strongly connected component.
+fn cycles(graph: &DiGraph<(), (), u32>) -> Vec<Vec<usize>> {
+    tarjan_scc(graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1)
+        .map(|scc| {
+            let members: std::collections::HashSet<NodeIndex<u32>> = scc.iter().copied().collect();
+            // Walk inside the component until a node repeats: that closes a cycle.
+            let mut path = vec![scc[0]];
+            let mut at = scc[0];
+            loop {
+                let next = graph
+                    .neighbors_directed(at, Direction::Outgoing)
+                    .find(|n| members.contains(n))
+                    .unwrap_or(scc[0]);
+                if let Some(pos) = path.iter().position(|&p| p == next) {
+                    // Show the cycle in definition order of the steps.
+                    let mut cycle: Vec<usize> = path[pos..].iter().map(|n| n.index()).collect();
+                    let start = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+                    cycle.rotate_left(start);
+                    return cycle;
+                }
+                path.push(next);
+                at = next;
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Format, Source};
+
+    fn compile(yaml: &str) -> Result<Workflow, InvalidDefinition> {
+        let source = Source::new("flow.yaml", yaml, Format::Yaml);
+        let def = source.parse()?;
+        Workflow::compile(def, &StepKinds::default()).map_err(|e| source.locate(e))
+    }
+
+    fn errors(yaml: &str) -> Vec<String> {
+        compile(yaml).unwrap_err().errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn compiles_a_valid_workflow() {
+        let wf = compile(
+            "id: etl\nparams: {date: x}\nsteps:\n  - {id: a, type: shell, command: 'echo rows=1 >> $BATON_OUTPUT'}\n  - {id: b, type: sleep, duration: 1s, depends_on: [a]}\n  - {id: c, type: shell, command: 'echo ${a.rows} ${date}', depends_on: [b]}\n",
+        )
+        .unwrap();
+        assert_eq!(wf.len(), 3);
+        assert_eq!(wf.index_of("c"), Some(2));
+        assert_eq!(wf.downstream(0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(wf.upstream(2).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_with_lines() {
+        let errs = errors(
+            "id: etl\nsteps:\n  - id: a\n    type: noop\n  - id: a\n    type: noop\n  - id: b\n    type: shel\n  - id: c\n    type: noop\n    depends_on: [extrat]\n  - id: d e\n    type: noop\n",
+        );
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(errs[0].starts_with("flow.yaml:5:5: step `a`: id: duplicate step id"), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("flow.yaml:8:5: step `b`: type: unknown step type `shel` (did you mean `shell`?)")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("flow.yaml:11:18: step `c`: depends_on.0: unknown step `extrat`")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("step `d e`: id: invalid step id")), "{errs:#?}");
+    }
+
+    #[test]
+    fn names_the_steps_on_a_cycle() {
+        let errs = errors(
+            "id: x\nsteps:\n  - {id: a, type: noop, depends_on: [c]}\n  - {id: b, type: noop, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n  - {id: d, type: noop, depends_on: [d]}\n",
+        );
+        assert!(errs.iter().any(|e| e.contains("dependency cycle: a -> b -> c -> a")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("step `d`: depends_on.0: a step cannot depend on itself")), "{errs:#?}");
+    }
+
+    #[test]
+    fn checks_durations_kinds_and_fields() {
+        let errs = errors(
+            "id: x\ntimeout: 2 hours\nsteps:\n  - {id: a, type: sleep}\n  - {id: b, type: shell, command: echo, duration: 1s, timeout: 10}\n  - {id: c, type: noop, retry: {max_attempts: 0, delay: 1x}}\n",
+        );
+        let all = errs.join("\n");
+        for expected in [
+            "timeout: unknown unit",
+            "step `a`: duration: `sleep` steps need `duration`",
+            "step `b`: duration: `duration` is not used by `shell` steps",
+            "step `b`: timeout: duration `10` needs a unit",
+            "step `c`: retry.max_attempts: must be at least 1",
+            "step `c`: retry.delay: unknown unit `x`",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn checks_references() {
+        let errs = errors(
+            "id: x\nparams: {date: d}\nsteps:\n  - {id: a, type: shell, command: 'echo ${dat}'}\n  - {id: b, type: shell, command: 'echo ${a.rows}'}\n  - {id: c, type: shell, command: 'echo ${zz.rows} ${x', depends_on: [a]}\n",
+        );
+        let all = errs.join("\n");
+        for expected in [
+            "step `a`: command: `${dat}`: no parameter `dat` (did you mean `date`?)",
+            "step `b`: command: `${a.rows}`: step `a` is not upstream of `b`",
+            "step `c`: command: column 17: `${` is not closed",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn renders_dot_and_mermaid() {
+        let wf = compile("id: x\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: noop, depends_on: [a]}\n").unwrap();
+        assert!(wf.to_dot().contains("\"a\" -> \"b\";"));
+        assert!(wf.to_mermaid().contains("s0 --> s1"));
+    }
+}

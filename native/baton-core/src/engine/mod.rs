@@ -1,0 +1,367 @@
+//! Runs: starting them, driving them to their end, resuming them after a crash, and
+//! reading them back.
+//!
+//! Each run is driven by one task ([`run::Driver`]) that owns its state. Drivers share a
+//! [`Committer`], so the transitions of many runs share one flush.
+
+mod records;
+mod run;
+mod state;
+
+pub use records::{RunRecord, StepRecord};
+pub use state::{IllegalTransition, RunStatus, StepStatus};
+
+use crate::clock::{Clock, SystemClock};
+use crate::dag::Workflow;
+use crate::error::InvalidDefinition;
+use crate::model::WorkflowDef;
+use crate::steps::{StepKind, StepKinds};
+use crate::store::{self, Batch, Committer, MemoryStore, OpenedStore, Store, StoreEngine, StoreError};
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// A change of status, delivered to the listener after it is durable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Run { run_id: String, workflow_id: String, status: RunStatus, error: Option<String> },
+    Step { run_id: String, step_id: String, status: StepStatus, attempt: u32, error: Option<String> },
+}
+
+/// Receives every [`Event`]; called on the engine's tasks, so it must be quick.
+pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Definition(#[from] InvalidDefinition),
+    /// A parameter given to a run that the workflow does not declare.
+    #[error("unknown parameter `{name}`{hint}; the workflow declares: {declared}")]
+    UnknownParam { name: String, hint: String, declared: String },
+    /// A parameter value that does not fit its default's type.
+    #[error("parameter `{name}`: {message}")]
+    BadParam { name: String, message: String },
+    #[error("no run `{0}` in the store")]
+    UnknownRun(String),
+    /// The run exists but no driver in this engine is running it.
+    #[error("run {0} is not finished and not running here; `baton recover` continues it")]
+    NotRunningHere(String),
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    /// The engine was closed while the run was going on; it resumes at the next open.
+    #[error("the engine was closed")]
+    Closed,
+    /// A run's driver stopped on an error; the run resumes at the next open.
+    #[error("run {run_id} stopped on an error: {message}")]
+    Driver { run_id: String, message: String },
+}
+
+/// A step of a run, for display.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub record: StepRecord,
+}
+
+/// A run with its steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetails {
+    pub run: RunRecord,
+    /// Every step, in definition order.
+    pub steps: Vec<StepView>,
+}
+
+/// State every driver of an engine shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) committer: Committer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) kinds: StepKinds,
+    pub(crate) listener: Option<Listener>,
+    pub(crate) scratch_root: PathBuf,
+    pub(crate) shutdown: CancellationToken,
+}
+
+type Outcome = Option<Result<RunRecord, String>>;
+
+/// Configures and opens an [`Engine`].
+#[must_use]
+pub struct EngineBuilder {
+    dir: Option<PathBuf>,
+    store_engine: Option<StoreEngine>,
+    clock: Arc<dyn Clock>,
+    kinds: StepKinds,
+    listener: Option<Listener>,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            dir: None,
+            store_engine: None,
+            clock: Arc::new(SystemClock),
+            kinds: StepKinds::default(),
+            listener: None,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Keeps state in `dir` (created if needed). Without it, state is in memory only.
+    pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The store engine for a new store (an existing one keeps its own).
+    pub fn store_engine(mut self, engine: StoreEngine) -> Self {
+        self.store_engine = Some(engine);
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds a step kind, available as `type: <name>`.
+    pub fn step_kind(mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Self {
+        self.kinds.register(name, kind);
+        self
+    }
+
+    /// Receives every status change once it is durable.
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
+    /// Must be called inside a tokio runtime.
+    pub fn open(self) -> Result<Engine, EngineError> {
+        let (store, opened, scratch_root) = match &self.dir {
+            Some(dir) => {
+                let opened = store::open(dir, self.store_engine)?;
+                (opened.store.clone(), Some(opened), dir.join("scratch"))
+            }
+            None => {
+                let scratch = std::env::temp_dir().join(format!("baton-{}-{}", std::process::id(), ulid::Ulid::new()));
+                (Arc::new(MemoryStore::default()) as Arc<dyn Store>, None, scratch)
+            }
+        };
+        let shared = Arc::new(Shared {
+            committer: Committer::new(store.clone()),
+            store,
+            clock: self.clock,
+            kinds: self.kinds,
+            listener: self.listener,
+            scratch_root,
+            shutdown: CancellationToken::new(),
+        });
+        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())) })
+    }
+}
+
+/// A workflow engine over one store.
+pub struct Engine {
+    shared: Arc<Shared>,
+    opened: Option<OpenedStore>,
+    runs: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
+}
+
+impl Engine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The store engine in use, for a store on disk.
+    pub fn store_engine(&self) -> Option<StoreEngine> {
+        self.opened.as_ref().map(|o| o.engine)
+    }
+
+    /// The store directory, for a store on disk.
+    pub fn store_dir(&self) -> Option<&Path> {
+        self.opened.as_ref().map(|o| o.dir.as_path())
+    }
+
+    /// Validates a definition against this engine's step kinds.
+    pub fn compile(&self, def: WorkflowDef) -> Result<Workflow, InvalidDefinition> {
+        Workflow::compile(def, &self.shared.kinds)
+    }
+
+    /// Starts a run of `workflow` with `params` overriding its defaults; returns the run id
+    /// once the run is durable.
+    pub async fn start(&self, workflow: Arc<Workflow>, params: IndexMap<String, Value>) -> Result<String, EngineError> {
+        let params = merge_params(workflow.def(), params)?;
+        let store = self.shared.store.as_ref();
+        let mut batch = Batch::default();
+        let definition = records::put_definition(store, &mut batch, workflow.def())?;
+        let run = RunRecord {
+            id: ulid::Ulid::new().to_string(),
+            workflow_id: workflow.id().to_owned(),
+            definition,
+            params,
+            status: RunStatus::Created,
+            step_count: workflow.len(),
+            created_ms: self.shared.clock.now_ms(),
+            started_ms: None,
+            ended_ms: None,
+            deadline_ms: None,
+            error: None,
+            counts: Default::default(),
+        };
+        records::put_run(&mut batch, &run);
+        self.shared.committer.commit(batch).await?;
+        tracing::info!(run = %run.id, workflow = %run.workflow_id, steps = run.step_count, "run created");
+        let id = run.id.clone();
+        self.spawn_driver(workflow, run)?;
+        Ok(id)
+    }
+
+    /// Resumes every unfinished run of the store; returns their ids. A run whose definition
+    /// no longer validates here (a step type not registered) is reported, not resumed.
+    pub fn recover(&self) -> Result<Vec<(String, Result<(), EngineError>)>, EngineError> {
+        let store = self.shared.store.as_ref();
+        let mut resumed = Vec::new();
+        for id in records::active_run_ids(store)? {
+            if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
+                continue;
+            }
+            let result = (|| {
+                let run = records::get_run(store, &id)?.ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
+                let def = records::get_definition(store, &run.definition)?;
+                let workflow = Arc::new(self.compile(def)?);
+                tracing::info!(run = %id, workflow = %run.workflow_id, "resuming run");
+                self.spawn_driver(workflow, run)
+            })();
+            if let Err(e) = &result {
+                tracing::error!(run = %id, error = %e, "cannot resume run");
+            }
+            resumed.push((id, result));
+        }
+        Ok(resumed)
+    }
+
+    fn spawn_driver(&self, workflow: Arc<Workflow>, run: RunRecord) -> Result<(), EngineError> {
+        let id = run.id.clone();
+        let driver = run::Driver::new(self.shared.clone(), workflow, run)?;
+        let (tx, rx) = watch::channel(None);
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
+        let runs = self.runs.clone();
+        tokio::spawn(async move {
+            let result = driver.drive().await;
+            if let Err(e) = &result {
+                tracing::error!(run = %id, error = %e, "run driver stopped");
+            }
+            runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            let _ = tx.send(Some(result.map_err(|e| e.to_string())));
+        });
+        Ok(())
+    }
+
+    /// Waits for a run to end; returns its final record.
+    pub async fn wait(&self, run_id: &str) -> Result<RunRecord, EngineError> {
+        let rx = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned();
+        if let Some(mut rx) = rx {
+            let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
+            match outcome {
+                Ok(Some(Ok(run))) => return Ok(run),
+                Ok(Some(Err(message))) => return Err(EngineError::Driver { run_id: run_id.into(), message }),
+                // The driver ended without a word: read what it left in the store.
+                _ => {}
+            }
+        }
+        let run = self.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+        if run.status.is_terminal() {
+            Ok(run)
+        } else {
+            Err(EngineError::NotRunningHere(run_id.into()))
+        }
+    }
+
+    /// A run's record.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, EngineError> {
+        Ok(records::get_run(self.shared.store.as_ref(), run_id)?)
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, EngineError> {
+        Ok(records::list_runs(self.shared.store.as_ref())?)
+    }
+
+    /// Ids of runs that are not finished.
+    pub fn unfinished_runs(&self) -> Result<Vec<String>, EngineError> {
+        Ok(records::active_run_ids(self.shared.store.as_ref())?)
+    }
+
+    /// A run with the state of every step.
+    pub fn details(&self, run_id: &str) -> Result<RunDetails, EngineError> {
+        let store = self.shared.store.as_ref();
+        let run = records::get_run(store, run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+        let def = records::get_definition(store, &run.definition)?;
+        let mut steps: Vec<StepView> = def
+            .steps
+            .into_iter()
+            .map(|s| StepView { id: s.id, kind: s.kind, record: StepRecord::new(StepStatus::Pending, 0) })
+            .collect();
+        records::scan_steps(store, run_id, |i, record| {
+            if let Some(view) = steps.get_mut(i) {
+                view.record = record;
+            }
+        })?;
+        Ok(RunDetails { run, steps })
+    }
+
+    /// Stops scheduling; unfinished runs stay in the store and resume at the next open.
+    pub fn close(&self) {
+        self.shared.shutdown.cancel();
+        self.shared.committer.close();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The workflow's defaults with `overrides` applied; a string override of a typed default
+/// (number, boolean) is converted to that type.
+pub fn merge_params(def: &WorkflowDef, overrides: IndexMap<String, Value>) -> Result<IndexMap<String, Value>, EngineError> {
+    let mut params = def.params.clone();
+    for (name, value) in overrides {
+        let Some(default) = params.get(&name) else {
+            let hint = crate::error::closest(&name, def.params.keys().map(String::as_str))
+                .map(|p| format!(" (did you mean `{p}`?)"))
+                .unwrap_or_default();
+            let declared: Vec<&str> = def.params.keys().map(String::as_str).collect();
+            let declared = if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
+            return Err(EngineError::UnknownParam { name, hint, declared });
+        };
+        let value = match (default, value) {
+            (Value::Number(_), Value::String(s)) => serde_json::from_str::<serde_json::Number>(s.trim())
+                .map(Value::Number)
+                .map_err(|_| EngineError::BadParam { name: name.clone(), message: format!("expects a number (default {default}), got `{s}`") })?,
+            (Value::Bool(_), Value::String(s)) => match s.trim() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(EngineError::BadParam { name, message: format!("expects true or false, got `{s}`") }),
+            },
+            (_, value) => value,
+        };
+        params.insert(name, value);
+    }
+    Ok(params)
+}

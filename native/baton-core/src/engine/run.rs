@@ -1,0 +1,686 @@
+//! The driver of one run: a task that owns the run's state, decides what runs next, and
+//! writes every transition to the store before acting on it.
+//!
+//! Readiness is decided by counters: `remaining[i]` is the number of upstream steps of `i`
+//! not yet over, so finishing a step costs time in its out-degree only.
+
+use super::records::{self, RunRecord, StepRecord};
+use super::state::{IllegalTransition, RunStatus, StepStatus};
+use super::{EngineError, Event, Shared};
+use crate::dag::Workflow;
+use crate::expr::{render_value, Ref, Template, TemplateError};
+use crate::model::{Backoff, FailureMode, StepDef};
+use crate::steps::{Outputs, StepContext, StepKind, StepOutcome};
+use crate::store::Batch;
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Transitions written per commit at most, so that a huge wave of inline steps is flushed
+/// in pieces.
+const MAX_BATCH: usize = 50_000;
+
+/// What the tasks around a run tell its driver.
+pub(super) enum Msg {
+    Finished { step: usize, attempt: u32, outcome: StepOutcome, retryable: bool },
+    RetryDue { step: usize },
+}
+
+/// An attempt to start once the batch that records it is durable.
+struct Launch {
+    step: usize,
+    attempt: u32,
+    started_ms: u64,
+    cancel: CancellationToken,
+}
+
+pub(super) struct Driver {
+    shared: Arc<Shared>,
+    wf: Arc<Workflow>,
+    run: RunRecord,
+    params: Arc<IndexMap<String, Value>>,
+    status: Vec<StepStatus>,
+    attempt: Vec<u32>,
+    /// Upstream steps not over yet.
+    remaining: Vec<u32>,
+    /// 1 + the index of the first upstream step that did not succeed; 0 if none.
+    blocked_by: Vec<u32>,
+    /// Outputs of finished steps that have any.
+    outputs: HashMap<usize, Outputs>,
+    /// Start of the current attempt, for steps running or waiting to retry.
+    started: HashMap<usize, u64>,
+    running: HashMap<usize, CancellationToken>,
+    /// Steps to launch (READY, or RETRYING and due), in order.
+    ready: VecDeque<usize>,
+    /// READY steps of inline kinds: they need no slot.
+    inline_ready: Vec<usize>,
+    over: usize,
+    max_parallel: usize,
+    first_error: Option<String>,
+    /// Why the run is stopping: its running steps are being stopped, nothing new starts.
+    stopping: Option<String>,
+    batch: Batch,
+    launches: Vec<Launch>,
+    timers: Vec<(usize, u64)>,
+    events: Vec<Event>,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Driver {
+    /// A driver for `run`, with its state rebuilt from the step records in the store.
+    pub(super) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, run: RunRecord) -> Result<Self, EngineError> {
+        let n = wf.len();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut d = Driver {
+            max_parallel: wf.max_parallel(),
+            params: Arc::new(run.params.clone()),
+            status: vec![StepStatus::Pending; n],
+            attempt: vec![0; n],
+            remaining: (0..n).map(|i| wf.upstream_count(i) as u32).collect(),
+            blocked_by: vec![0; n],
+            outputs: HashMap::new(),
+            started: HashMap::new(),
+            running: HashMap::new(),
+            ready: VecDeque::new(),
+            inline_ready: Vec::new(),
+            over: 0,
+            first_error: None,
+            stopping: None,
+            batch: Batch::default(),
+            launches: Vec::new(),
+            timers: Vec::new(),
+            events: Vec::new(),
+            tx,
+            rx,
+            shared,
+            wf,
+            run,
+        };
+        d.restore()?;
+        Ok(d)
+    }
+
+    /// Applies the stored step records: finished steps count as over, a step found RUNNING
+    /// is launched again with the same attempt (and so the same idempotency key).
+    fn restore(&mut self) -> Result<(), EngineError> {
+        let mut records = Vec::new();
+        records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
+        let mut over = Vec::new();
+        let mut relaunch = Vec::new();
+        for (i, record) in records {
+            if i >= self.status.len() {
+                continue;
+            }
+            self.status[i] = record.status;
+            self.attempt[i] = record.attempt;
+            match record.status {
+                StepStatus::Succeeded => {
+                    if !record.outputs.is_empty() {
+                        self.outputs.insert(i, record.outputs);
+                    }
+                    over.push((i, true));
+                }
+                StepStatus::Failed => {
+                    if !record.failure_ignored {
+                        self.note_failure(i, record.error.as_deref().unwrap_or("failed"));
+                        if self.wf.step(i).failure_mode == FailureMode::FailImmediately {
+                            self.stopping.get_or_insert_with(|| format!("step `{}` failed", self.wf.step(i).id));
+                        }
+                    }
+                    over.push((i, record.failure_ignored));
+                }
+                StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => over.push((i, false)),
+                StepStatus::Running | StepStatus::Waiting => {
+                    let started = record.started_ms.unwrap_or_else(|| self.shared.clock.now_ms());
+                    relaunch.push((i, record.attempt.max(1), started));
+                }
+                StepStatus::Retrying => {
+                    self.started.insert(i, record.started_ms.unwrap_or(0));
+                    self.timers.push((i, record.retry_at_ms.unwrap_or(0)));
+                }
+                StepStatus::Pending | StepStatus::Ready => {}
+            }
+        }
+        for (i, good) in over {
+            self.over += 1;
+            for d in self.wf.clone().downstream(i) {
+                self.remaining[d] -= 1;
+                if !good && self.blocked_by[d] == 0 {
+                    self.blocked_by[d] = i as u32 + 1;
+                }
+            }
+        }
+        for (i, attempt, started_ms) in relaunch {
+            tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, attempt, "relaunching a step that was running");
+            let cancel = CancellationToken::new();
+            self.started.insert(i, started_ms);
+            self.running.insert(i, cancel.clone());
+            self.launches.push(Launch { step: i, attempt, started_ms, cancel });
+        }
+        for i in 0..self.status.len() {
+            if self.status[i] == StepStatus::Pending && self.remaining[i] == 0 {
+                self.became_free(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to the end; returns the final run record.
+    pub(super) async fn drive(mut self) -> Result<RunRecord, EngineError> {
+        if self.run.status == RunStatus::Created {
+            let now = self.shared.clock.now_ms();
+            self.run.status = RunStatus::Running;
+            self.run.started_ms = Some(now);
+            self.run.deadline_ms = self.wf.timeout().map(|t| now + t.as_millis() as u64);
+            records::put_run(&mut self.batch, &self.run);
+            self.event_run();
+        }
+        let deadline = self.run.deadline_ms;
+        let mut timeout = match deadline {
+            Some(at) => self.shared.clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        };
+        loop {
+            self.schedule()?;
+            let done = self.over == self.status.len() && self.running.is_empty();
+            if done {
+                self.finish();
+            }
+            self.flush().await?;
+            if done {
+                return Ok(self.run);
+            }
+            if self.can_schedule() {
+                continue;
+            }
+            tokio::select! {
+                msg = self.rx.recv() => {
+                    // The driver holds a sender, so the channel never closes.
+                    let Some(msg) = msg else { continue };
+                    self.handle(msg)?;
+                }
+                _ = &mut timeout, if self.stopping.is_none() => {
+                    let limit = self.wf.timeout().map(crate::model::format_duration).unwrap_or_default();
+                    self.first_error = Some(format!("the run timed out after {limit}"));
+                    self.begin_stop(format!("run timed out after {limit}"))?;
+                }
+                _ = self.shared.shutdown.cancelled() => return Err(EngineError::Closed),
+            }
+            while self.batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(msg) => self.handle(msg)?,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    fn can_schedule(&self) -> bool {
+        !self.inline_ready.is_empty()
+            || (self.stopping.is_none() && !self.ready.is_empty() && self.running.len() < self.max_parallel)
+            || (self.stopping.is_some() && self.running.is_empty() && self.over < self.status.len())
+    }
+
+    /// Completes inline steps and starts others while there are free slots.
+    fn schedule(&mut self) -> Result<(), EngineError> {
+        if self.stopping.is_some() {
+            if self.running.is_empty() {
+                self.sweep()?;
+            }
+            return Ok(());
+        }
+        while self.batch.len() < MAX_BATCH {
+            if let Some(i) = self.inline_ready.pop() {
+                let now = self.shared.clock.now_ms();
+                self.set(i, StepStatus::Succeeded)?;
+                let mut record = StepRecord::new(StepStatus::Succeeded, 1);
+                record.started_ms = Some(now);
+                record.ended_ms = Some(now);
+                self.attempt[i] = 1;
+                records::put_step(&mut self.batch, &self.run.id, i, &record);
+                self.event_step(i, None);
+                self.complete(i, true)?;
+                continue;
+            }
+            if self.running.len() >= self.max_parallel {
+                break;
+            }
+            let Some(i) = self.ready.pop_front() else { break };
+            let attempt = self.attempt[i] + 1;
+            self.launch(i, attempt)?;
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self, i: usize, attempt: u32) -> Result<(), EngineError> {
+        let now = self.shared.clock.now_ms();
+        self.set(i, StepStatus::Running)?;
+        self.attempt[i] = attempt;
+        self.started.insert(i, now);
+        let mut record = StepRecord::new(StepStatus::Running, attempt);
+        record.started_ms = Some(now);
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        self.event_step(i, None);
+        let cancel = CancellationToken::new();
+        self.running.insert(i, cancel.clone());
+        self.launches.push(Launch { step: i, attempt, started_ms: now, cancel });
+        Ok(())
+    }
+
+    /// Commits the batch, then does what it records: launches, timers, events.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.shared.committer.commit(batch).await?;
+        for launch in std::mem::take(&mut self.launches) {
+            self.spawn_attempt(launch);
+        }
+        for (step, at) in std::mem::take(&mut self.timers) {
+            let tx = self.tx.clone();
+            let sleep = self.shared.clock.sleep_until(at);
+            tokio::spawn(async move {
+                sleep.await;
+                let _ = tx.send(Msg::RetryDue { step });
+            });
+        }
+        if let Some(listener) = &self.shared.listener {
+            for event in self.events.drain(..) {
+                listener(&event);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, msg: Msg) -> Result<(), EngineError> {
+        match msg {
+            Msg::RetryDue { step } => {
+                if self.status[step] == StepStatus::Retrying && self.stopping.is_none() {
+                    self.ready.push_back(step);
+                }
+                Ok(())
+            }
+            Msg::Finished { step, attempt, outcome, retryable } => {
+                if self.attempt[step] != attempt || self.running.remove(&step).is_none() {
+                    return Ok(());
+                }
+                self.finished(step, attempt, outcome, retryable)
+            }
+        }
+    }
+
+    fn finished(&mut self, i: usize, attempt: u32, outcome: StepOutcome, retryable: bool) -> Result<(), EngineError> {
+        let now = self.shared.clock.now_ms();
+        let wf = self.wf.clone();
+        let step = wf.step(i);
+        let mut record = StepRecord::new(StepStatus::Succeeded, attempt);
+        record.started_ms = self.started.remove(&i);
+        record.ended_ms = Some(now);
+        record.log_tail = outcome.log_tail;
+        let error = match outcome.result {
+            Ok(outputs) => {
+                self.set(i, StepStatus::Succeeded)?;
+                record.outputs = outputs;
+                records::put_step(&mut self.batch, &self.run.id, i, &record);
+                if !record.outputs.is_empty() {
+                    self.outputs.insert(i, record.outputs);
+                }
+                self.event_step(i, None);
+                return self.complete(i, true);
+            }
+            Err(error) => error,
+        };
+        record.error = Some(error.clone());
+        if self.stopping.is_some() {
+            record.status = StepStatus::Stopped;
+            self.set(i, StepStatus::Stopped)?;
+            records::put_step(&mut self.batch, &self.run.id, i, &record);
+            self.event_step(i, Some(error));
+            self.over += 1;
+            return Ok(());
+        }
+        let max_attempts = step.retry.as_ref().map_or(1, |r| r.max_attempts);
+        if retryable && attempt < max_attempts {
+            let delay = retry_delay(step, attempt);
+            record.status = StepStatus::Retrying;
+            record.ended_ms = None;
+            record.retry_at_ms = Some(now + delay.as_millis() as u64);
+            self.set(i, StepStatus::Retrying)?;
+            records::put_step(&mut self.batch, &self.run.id, i, &record);
+            tracing::info!(run = %self.run.id, step = %step.id, attempt, ?delay, %error, "attempt failed; retrying");
+            self.timers.push((i, now + delay.as_millis() as u64));
+            self.event_step(i, Some(error));
+            return Ok(());
+        }
+        record.status = StepStatus::Failed;
+        let mode = step.failure_mode;
+        record.failure_ignored = mode == FailureMode::IgnoreFailure;
+        self.set(i, StepStatus::Failed)?;
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        tracing::warn!(run = %self.run.id, step = %step.id, attempt, %error, "step failed");
+        self.event_step(i, Some(error.clone()));
+        match mode {
+            FailureMode::IgnoreFailure => self.complete(i, true),
+            FailureMode::FailAfterRunning => {
+                self.note_failure(i, &error);
+                self.complete(i, false)
+            }
+            FailureMode::FailImmediately => {
+                self.note_failure(i, &error);
+                self.complete(i, false)?;
+                let id = &self.wf.step(i).id;
+                self.begin_stop(format!("step `{id}` failed"))
+            }
+        }
+    }
+
+    fn note_failure(&mut self, i: usize, error: &str) {
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("step `{}` failed: {error}", self.wf.step(i).id));
+        }
+    }
+
+    /// Marks step `i` over and updates the steps below it; a step whose upstream steps are
+    /// all over becomes READY, or SKIPPED if one of them did not succeed.
+    fn complete(&mut self, i: usize, good: bool) -> Result<(), EngineError> {
+        let wf = self.wf.clone();
+        let mut work = vec![(i, good)];
+        while let Some((s, good)) = work.pop() {
+            self.over += 1;
+            for d in wf.downstream(s) {
+                self.remaining[d] -= 1;
+                if !good && self.blocked_by[d] == 0 {
+                    self.blocked_by[d] = s as u32 + 1;
+                }
+                if self.remaining[d] == 0 {
+                    if self.blocked_by[d] != 0 {
+                        self.skip(d)?;
+                        work.push((d, false));
+                    } else {
+                        self.make_ready(d)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A PENDING step whose upstream steps are all over.
+    fn became_free(&mut self, i: usize) -> Result<(), EngineError> {
+        if self.blocked_by[i] != 0 {
+            self.skip(i)?;
+            self.complete(i, false)
+        } else {
+            self.make_ready(i)
+        }
+    }
+
+    fn make_ready(&mut self, i: usize) -> Result<(), EngineError> {
+        self.set(i, StepStatus::Ready)?;
+        match self.shared.kinds.get(&self.wf.step(i).kind) {
+            Some(kind) if kind.is_inline() => self.inline_ready.push(i),
+            _ => self.ready.push_back(i),
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, i: usize) -> Result<(), EngineError> {
+        self.set(i, StepStatus::Skipped)?;
+        let mut record = StepRecord::new(StepStatus::Skipped, self.attempt[i]);
+        let why = match self.blocked_by[i].checked_sub(1) {
+            Some(up) => format!("skipped: upstream step `{}` did not succeed", self.wf.step(up as usize).id),
+            None => format!("skipped: {}", self.stopping.as_deref().unwrap_or("the run stopped")),
+        };
+        record.error = Some(why);
+        record.ended_ms = Some(self.shared.clock.now_ms());
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        self.event_step(i, None);
+        Ok(())
+    }
+
+    /// Stops the run: running steps are asked to stop; once they have, [`sweep`] ends the rest.
+    fn begin_stop(&mut self, reason: String) -> Result<(), EngineError> {
+        tracing::warn!(run = %self.run.id, %reason, "stopping the run");
+        self.stopping = Some(reason);
+        for cancel in self.running.values() {
+            cancel.cancel();
+        }
+        self.ready.clear();
+        self.inline_ready.clear();
+        Ok(())
+    }
+
+    /// Ends every step not over: waiting retries are STOPPED, the others SKIPPED.
+    fn sweep(&mut self) -> Result<(), EngineError> {
+        for i in 0..self.status.len() {
+            match self.status[i] {
+                StepStatus::Retrying => {
+                    self.set(i, StepStatus::Stopped)?;
+                    let mut record = StepRecord::new(StepStatus::Stopped, self.attempt[i]);
+                    record.error = self.stopping.clone();
+                    record.ended_ms = Some(self.shared.clock.now_ms());
+                    records::put_step(&mut self.batch, &self.run.id, i, &record);
+                    self.event_step(i, None);
+                    self.over += 1;
+                }
+                StepStatus::Pending | StepStatus::Ready => {
+                    self.skip(i)?;
+                    self.over += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the run's end.
+    fn finish(&mut self) {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &self.status {
+            *counts.entry(*s).or_insert(0) += 1;
+        }
+        self.run.counts = counts;
+        self.run.ended_ms = Some(self.shared.clock.now_ms());
+        self.run.status = if self.first_error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded };
+        self.run.error = self.first_error.clone();
+        records::put_run(&mut self.batch, &self.run);
+        self.event_run();
+    }
+
+    fn set(&mut self, i: usize, to: StepStatus) -> Result<(), IllegalTransition> {
+        let from = self.status[i];
+        if !from.can_become(to) {
+            return Err(IllegalTransition {
+                what: format!("step `{}` of run {}", self.wf.step(i).id, self.run.id),
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        self.status[i] = to;
+        Ok(())
+    }
+
+    fn event_step(&mut self, i: usize, error: Option<String>) {
+        if self.shared.listener.is_some() {
+            self.events.push(Event::Step {
+                run_id: self.run.id.clone(),
+                step_id: self.wf.step(i).id.clone(),
+                status: self.status[i],
+                attempt: self.attempt[i],
+                error,
+            });
+        }
+    }
+
+    fn event_run(&mut self) {
+        if self.shared.listener.is_some() {
+            self.events.push(Event::Run {
+                run_id: self.run.id.clone(),
+                workflow_id: self.run.workflow_id.clone(),
+                status: self.run.status,
+                error: self.run.error.clone(),
+            });
+        }
+    }
+
+    /// Starts an attempt on its own task; it reports back with [`Msg::Finished`].
+    fn spawn_attempt(&self, launch: Launch) {
+        let Launch { step: i, attempt, started_ms, cancel } = launch;
+        let step = self.wf.step(i);
+        let tx = self.tx.clone();
+        let (kind, ctx) = match self.context(i, attempt, started_ms, cancel.clone()) {
+            Ok(ready) => ready,
+            Err(message) => {
+                let outcome = StepOutcome::failure(message);
+                let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: false });
+                return;
+            }
+        };
+        let clock = self.shared.clock.clone();
+        let timeout = step.timeout.as_ref().and_then(|t| t.parse().ok());
+        let scratch = ctx.scratch_dir.clone();
+        tokio::spawn(async move {
+            // The kind runs on a task of its own, so that a panic in it fails the step only.
+            let mut work = tokio::spawn(kind.run(ctx));
+            let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
+            let timed_out = async {
+                match deadline {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let joined = tokio::select! {
+                joined = &mut work => joined,
+                _ = timed_out => {
+                    cancel.cancel();
+                    let joined = work.await;
+                    let log_tail = joined.ok().and_then(|o| o.log_tail);
+                    let limit = timeout.map(crate::model::format_duration).unwrap_or_default();
+                    Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
+                }
+            };
+            let outcome = joined.unwrap_or_else(|e| StepOutcome::failure(panic_message(e)));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
+        });
+    }
+
+    /// The context of an attempt, with `${...}` substituted.
+    fn context(
+        &self,
+        i: usize,
+        attempt: u32,
+        started_ms: u64,
+        cancel: CancellationToken,
+    ) -> Result<(Arc<dyn StepKind>, StepContext), String> {
+        let step: &StepDef = self.wf.step(i);
+        let kind = self
+            .shared
+            .kinds
+            .get(&step.kind)
+            .cloned()
+            .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
+        let mut lookup = |r: &Ref| -> Result<Value, String> {
+            match r {
+                Ref::Param(name) => self.params.get(name).cloned().ok_or_else(|| format!("`{r}`: no parameter `{name}`")),
+                Ref::Output { step: up, key } => self
+                    .wf
+                    .index_of(up)
+                    .and_then(|u| self.outputs.get(&u))
+                    .and_then(|o| o.get(key))
+                    .cloned()
+                    .ok_or_else(|| format!("`{r}`: step `{up}` has no output `{key}`")),
+            }
+        };
+        let render = |text: &str, lookup: &mut dyn FnMut(&Ref) -> Result<Value, String>| -> Result<String, String> {
+            Template::parse(text).map_err(|e: TemplateError| e.to_string())?.render(lookup)
+        };
+        let command = step.command.as_deref().map(|c| render(c, &mut lookup)).transpose()?;
+        let env = step
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), render(v, &mut lookup)?)))
+            .collect::<Result<IndexMap<_, _>, String>>()?;
+        let step_params = step
+            .params
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), render_value(v, &mut lookup)?)))
+            .collect::<Result<IndexMap<_, _>, String>>()?;
+        let inputs = self
+            .wf
+            .upstream(i)
+            .filter_map(|u| self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone())))
+            .collect();
+        let ctx = StepContext {
+            run_id: self.run.id.clone(),
+            workflow_id: self.run.workflow_id.clone(),
+            step_id: step.id.clone(),
+            attempt,
+            idempotency_key: format!("{}/{}/{}", self.run.id, step.id, attempt),
+            params: self.params.clone(),
+            inputs,
+            command,
+            env,
+            step_params,
+            duration: step.duration.as_ref().and_then(|d| d.parse().ok()),
+            started_ms,
+            cancel,
+            clock: self.shared.clock.clone(),
+            scratch_dir: self.shared.scratch_root.join(&self.run.id).join(format!("{}-{attempt}", step.id)),
+        };
+        Ok((kind, ctx))
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("the step panicked: {text}")
+        }
+        Err(e) => format!("the step was cancelled: {e}"),
+    }
+}
+
+/// The delay before attempt `attempt + 1`.
+pub(super) fn retry_delay(step: &StepDef, attempt: u32) -> Duration {
+    let Some(retry) = &step.retry else { return Duration::ZERO };
+    let base = retry.delay.parse().unwrap_or_default();
+    let cap = retry.max_delay.as_ref().and_then(|d| d.parse().ok()).unwrap_or(Duration::from_secs(86_400));
+    let delay = match retry.backoff {
+        Backoff::Fixed => base,
+        Backoff::Linear => base.saturating_mul(attempt),
+        Backoff::Exponential => base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))),
+    };
+    delay.min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RetryDef;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut step = StepDef::new("a", "noop");
+        step.retry = Some(RetryDef {
+            max_attempts: 10,
+            backoff: Backoff::Exponential,
+            delay: "1s".into(),
+            max_delay: Some("5s".into()),
+        });
+        let delays: Vec<u64> = (1..=5).map(|a| retry_delay(&step, a).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 5, 5]);
+        step.retry.as_mut().unwrap().backoff = Backoff::Linear;
+        assert_eq!(retry_delay(&step, 3), Duration::from_secs(3));
+        step.retry.as_mut().unwrap().backoff = Backoff::Fixed;
+        assert_eq!(retry_delay(&step, 3), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,198 @@
+//! Run and step statuses, and the one place that says which transitions are legal.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Created,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Stopped,
+    Killed,
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    Pending,
+    Ready,
+    Running,
+    Waiting,
+    Succeeded,
+    Failed,
+    Retrying,
+    Skipped,
+    Stopped,
+    Killed,
+}
+
+/// A transition the state machine does not allow: a bug in the engine, never ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal transition of {what} from {from} to {to}")]
+pub struct IllegalTransition {
+    pub what: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Created,
+        RunStatus::Running,
+        RunStatus::Paused,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Stopped,
+        RunStatus::Killed,
+    ];
+
+    /// Whether the run is over.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped | RunStatus::Killed)
+    }
+
+    /// Whether `self -> to` is legal.
+    pub fn can_become(self, to: RunStatus) -> bool {
+        use RunStatus::*;
+        match self {
+            Created => matches!(to, Running | Stopped | Killed | Failed),
+            Running => matches!(to, Paused | Succeeded | Failed | Stopped | Killed),
+            Paused => matches!(to, Running | Stopped | Killed),
+            Succeeded | Failed | Stopped | Killed => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        use RunStatus::*;
+        match self {
+            Created => "CREATED",
+            Running => "RUNNING",
+            Paused => "PAUSED",
+            Succeeded => "SUCCEEDED",
+            Failed => "FAILED",
+            Stopped => "STOPPED",
+            Killed => "KILLED",
+        }
+    }
+}
+
+impl StepStatus {
+    pub const ALL: [StepStatus; 10] = [
+        StepStatus::Pending,
+        StepStatus::Ready,
+        StepStatus::Running,
+        StepStatus::Waiting,
+        StepStatus::Succeeded,
+        StepStatus::Failed,
+        StepStatus::Retrying,
+        StepStatus::Skipped,
+        StepStatus::Stopped,
+        StepStatus::Killed,
+    ];
+
+    /// Whether the step is over.
+    pub fn is_terminal(self) -> bool {
+        use StepStatus::*;
+        matches!(self, Succeeded | Failed | Skipped | Stopped | Killed)
+    }
+
+    /// Whether `self -> to` is legal.
+    pub fn can_become(self, to: StepStatus) -> bool {
+        use StepStatus::*;
+        match self {
+            Pending => matches!(to, Ready | Skipped | Stopped),
+            // A step that completes inside the scheduler goes from READY to SUCCEEDED.
+            Ready => matches!(to, Running | Succeeded | Skipped | Stopped),
+            Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed),
+            Waiting => matches!(to, Running | Succeeded | Failed | Stopped | Killed),
+            Retrying => matches!(to, Running | Stopped | Killed),
+            Succeeded | Failed | Skipped | Stopped | Killed => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        use StepStatus::*;
+        match self {
+            Pending => "PENDING",
+            Ready => "READY",
+            Running => "RUNNING",
+            Waiting => "WAITING",
+            Succeeded => "SUCCEEDED",
+            Failed => "FAILED",
+            Retrying => "RETRYING",
+            Skipped => "SKIPPED",
+            Stopped => "STOPPED",
+            Killed => "KILLED",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|st| st.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown run status `{s}`: use one of {}", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for from in StepStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in StepStatus::ALL {
+                assert!(!from.can_become(to), "{from} -> {to}");
+            }
+        }
+        for from in RunStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in RunStatus::ALL {
+                assert!(!from.can_become(to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_non_terminal_state_can_end() {
+        for from in StepStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
+            assert!(StepStatus::ALL.iter().any(|to| to.is_terminal() && from.can_become(*to)), "{from}");
+        }
+    }
+
+    #[test]
+    fn retries_go_back_to_running() {
+        assert!(StepStatus::Running.can_become(StepStatus::Retrying));
+        assert!(StepStatus::Retrying.can_become(StepStatus::Running));
+        assert!(!StepStatus::Pending.can_become(StepStatus::Running));
+    }
+
+    #[test]
+    fn statuses_parse_case_insensitively() {
+        assert_eq!("failed".parse::<RunStatus>(), Ok(RunStatus::Failed));
+        assert!("nope".parse::<RunStatus>().unwrap_err().contains("SUCCEEDED"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Baton's engine: durable workflow orchestration as a library.
+//!
+//! A workflow ([`model::WorkflowDef`], from YAML, JSON or a host's DSL) is validated and
+//! compiled into a [`dag::Workflow`]; an [`engine::Engine`] runs it, writing every state
+//! change to a [`store::Store`] before acting on it, so that a crash loses no run.
+//!
+//! This crate knows nothing about the JVM or the command line: `baton-jni` and
+//! `baton-cli` are users of it like any other.
+
+pub mod clock;
+pub mod dag;
+pub mod engine;
+pub mod error;
+pub mod expr;
+pub mod model;
+pub mod steps;
+pub mod store;
+
+pub use clock::{Clock, SystemClock, VirtualClock};
+pub use dag::Workflow;
+pub use engine::{Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord, StepStatus, StepView};
+pub use error::{DefinitionError, InvalidDefinition};
+pub use model::{Source, StepDef, WorkflowDef};
+pub use store::{StoreEngine, StoreError};

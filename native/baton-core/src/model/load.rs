@@ -1,0 +1,224 @@
+//! Reading definitions from YAML or JSON text, and pointing errors at their line and column.
+
+use super::WorkflowDef;
+use crate::error::{DefinitionError, InvalidDefinition};
+use marked_yaml::Node;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// The text format of a definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// JSON for `.json` files, YAML otherwise.
+    pub fn of_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// The text a definition came from, kept to place errors at a line and column.
+#[derive(Debug)]
+pub struct Source {
+    name: String,
+    text: String,
+    format: Format,
+    tree: OnceLock<Option<Node>>,
+}
+
+impl Source {
+    /// Text with a name (usually the file it came from) to show in errors.
+    pub fn new(name: impl Into<String>, text: impl Into<String>, format: Format) -> Self {
+        Source {
+            name: name.into(),
+            text: text.into(),
+            format,
+            tree: OnceLock::new(),
+        }
+    }
+
+    /// Reads a file; the format follows the extension.
+    pub fn read(path: &Path) -> Result<Self, InvalidDefinition> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InvalidDefinition::single(DefinitionError {
+                file: Some(path.display().to_string()),
+                ..DefinitionError::new(format!("cannot read: {e}"))
+            })
+        })?;
+        Ok(Source::new(path.display().to_string(), text, Format::of_path(path)))
+    }
+
+    /// The name shown in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Deserializes the definition. A shape error (unknown field, wrong type) is reported
+    /// with its line and column, and a likely typo gets a suggestion.
+    pub fn parse(&self) -> Result<WorkflowDef, InvalidDefinition> {
+        let result = match self.format {
+            Format::Yaml => serde_yaml::from_str::<WorkflowDef>(&self.text)
+                .map_err(|e| (e.to_string(), e.location().map(|l| (l.line(), l.column())))),
+            Format::Json => serde_json::from_str::<WorkflowDef>(&self.text)
+                .map_err(|e| (e.to_string(), Some((e.line(), e.column())))),
+        };
+        result.map_err(|(message, at)| {
+            let message = strip_location(&message);
+            let step = self.step_of_path(message);
+            let mut error = DefinitionError::new(with_suggestion(message));
+            error.file = Some(self.name.clone());
+            error.step = step;
+            if let Some((line, column)) = at.filter(|(l, _)| *l > 0) {
+                error.line = Some(line);
+                error.column = Some(column);
+            }
+            InvalidDefinition::single(error)
+        })
+    }
+
+    /// Fills in file, line and column of errors found after parsing.
+    pub fn locate(&self, mut errors: InvalidDefinition) -> InvalidDefinition {
+        for e in &mut errors.errors {
+            e.file = Some(self.name.clone());
+            if e.line.is_none() {
+                if let Some((line, column)) = self.position(e.step_index, e.field.as_deref()) {
+                    e.line = Some(line);
+                    e.column = Some(column);
+                }
+            }
+        }
+        errors
+    }
+
+    /// Line and column of `field` (dotted path, e.g. `retry.delay` or `depends_on.1`)
+    /// in step number `step`, or at the top level when `step` is `None`.
+    fn position(&self, step: Option<usize>, field: Option<&str>) -> Option<(usize, usize)> {
+        // Built only when an error needs it: a million-step file is not parsed twice otherwise.
+        let tree = self
+            .tree
+            .get_or_init(|| marked_yaml::parse_yaml(0, &self.text).ok())
+            .as_ref()?;
+        let mut node = tree;
+        if let Some(i) = step {
+            node = node.as_mapping()?.get_node("steps")?.as_sequence()?.get_node(i)?;
+        }
+        let mut at = node.span().start().copied();
+        // A step is shown at its `id`.
+        let field = field.or(step.map(|_| "id"));
+        for part in field.into_iter().flat_map(|f| f.split('.')) {
+            if let Some(map) = node.as_mapping() {
+                let (key, value) = map.iter().find(|(k, _)| k.as_str() == part)?;
+                at = key.span().start().copied();
+                node = value;
+            } else {
+                node = node.as_sequence()?.get_node(part.parse().ok()?)?;
+                at = node.span().start().copied();
+            }
+        }
+        at.map(|m| (m.line(), m.column()))
+    }
+
+    /// The id of the step a serde path such as `steps[3].retry` points into.
+    fn step_of_path(&self, message: &str) -> Option<String> {
+        let index: usize = message.strip_prefix("steps[")?.split(']').next()?.parse().ok()?;
+        let value: serde_json::Value = match self.format {
+            Format::Yaml => serde_yaml::from_str(&self.text).ok()?,
+            Format::Json => serde_json::from_str(&self.text).ok()?,
+        };
+        Some(value.get("steps")?.get(index)?.get("id")?.as_str()?.to_owned())
+    }
+}
+
+/// serde appends " at line L column C"; the location is reported in its own fields.
+fn strip_location(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// Adds "did you mean" to serde's unknown field and unknown variant errors.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message
+        .split_once("unknown field `")
+        .or_else(|| message.split_once("unknown variant `"))
+        .map(|(_, rest)| rest)
+    else {
+        return message.to_owned();
+    };
+    let Some((given, expected)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match crate::error::closest(given, candidates.iter().copied()) {
+        Some(best) => format!("{message} (did you mean `{best}`?)"),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Result<WorkflowDef, InvalidDefinition> {
+        Source::new("flow.yaml", text, Format::Yaml).parse()
+    }
+
+    #[test]
+    fn yaml_and_json_give_the_same_model() {
+        let from_yaml = yaml(
+            "id: etl\nparams: {date: '2026-11-24', limit: 100}\nsteps:\n  - id: a\n    type: shell\n    command: echo hi\n    retry: {max_attempts: 3, backoff: fixed, delay: 2s}\n",
+        )
+        .unwrap();
+        let json = serde_json::to_string(&from_yaml).unwrap();
+        let from_json = Source::new("flow.json", json, Format::Json).parse().unwrap();
+        assert_eq!(from_yaml, from_json);
+        assert_eq!(from_yaml.params["limit"], serde_json::json!(100));
+    }
+
+    #[test]
+    fn unknown_field_names_line_step_and_suggestion() {
+        let err = yaml("id: etl\nsteps:\n  - id: extract\n    type: shell\n    comand: echo\n").unwrap_err();
+        let e = &err.errors[0];
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.step.as_deref(), Some("extract"));
+        assert!(e.message.contains("unknown field `comand`"), "{}", e.message);
+        assert!(e.message.contains("did you mean `command`?"), "{}", e.message);
+        assert!(err.to_string().starts_with("flow.yaml:5:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_variant_gets_a_suggestion() {
+        let err = yaml("id: etl\nsteps:\n  - id: a\n    type: noop\n    failure_mode: ignore_failures\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("did you mean `ignore_failure`?"), "{err}");
+    }
+
+    #[test]
+    fn json_errors_have_a_line() {
+        let err = Source::new("f.json", "{\"id\": \"x\",\n \"stepz\": []}", Format::Json)
+            .parse()
+            .unwrap_err();
+        assert_eq!(err.errors[0].line, Some(2));
+        assert!(err.to_string().contains("did you mean `steps`?"), "{err}");
+    }
+
+    #[test]
+    fn positions_point_at_fields_of_steps() {
+        let source = Source::new(
+            "f.yaml",
+            "id: x\nsteps:\n  - id: a\n    type: noop\n  - id: b\n    type: noop\n    depends_on: [a, zz]\n",
+            Format::Yaml,
+        );
+        assert_eq!(source.position(Some(1), None), Some((5, 5)));
+        assert_eq!(source.position(Some(1), Some("depends_on")).map(|p| p.0), Some(7));
+        assert_eq!(source.position(Some(1), Some("depends_on.1")), Some((7, 21)));
+        assert_eq!(source.position(None, Some("steps")).map(|p| p.0), Some(2));
+    }
+}

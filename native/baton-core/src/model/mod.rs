@@ -1,0 +1,173 @@
+//! Workflow definitions: the one model behind YAML, JSON and the Java DSL.
+//!
+//! The model is plain data. It deserializes strictly (unknown fields are errors) but
+//! checks nothing else: durations, step kinds and the graph are checked by [`crate::dag`],
+//! which reports every problem at once.
+
+mod duration;
+mod load;
+
+pub use duration::{format_duration, parse_duration, DurationSpec};
+pub use load::{Format, Source};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// A workflow: parameters and a DAG of steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDef {
+    /// Identifier, `[A-Za-z0-9_.-]+`.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Parameters with their default values; a run may override them.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Value>,
+    /// Steps of one run running at once (default: the number of cores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<usize>,
+    /// Limit on the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    pub steps: Vec<StepDef>,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Identifier, unique in the workflow, `[A-Za-z0-9_.-]+`.
+    pub id: String,
+    /// The step kind: `noop`, `sleep`, `shell` or a kind the host registered.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Shell command (`shell` steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// How long to sleep (`sleep` steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+    /// Environment variables (`shell` steps); values may use `${...}`.
+    #[serde(
+        default,
+        skip_serializing_if = "IndexMap::is_empty",
+        deserialize_with = "scalar_map"
+    )]
+    pub env: IndexMap<String, String>,
+    /// Parameters of host-defined step kinds; string values may use `${...}`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryDef>,
+    /// Limit on one attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "FailureMode::is_default")]
+    pub failure_mode: FailureMode,
+}
+
+impl StepDef {
+    /// A step of the given kind with every option at its default.
+    pub fn new(id: impl Into<String>, kind: impl Into<String>) -> Self {
+        StepDef {
+            id: id.into(),
+            kind: kind.into(),
+            description: None,
+            command: None,
+            duration: None,
+            env: IndexMap::new(),
+            params: IndexMap::new(),
+            retry: None,
+            timeout: None,
+            depends_on: Vec::new(),
+            failure_mode: FailureMode::default(),
+        }
+    }
+
+    /// Adds upstream steps.
+    #[must_use]
+    pub fn after<I, S>(mut self, upstream: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(upstream.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// How a failed attempt is retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryDef {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// Delay before the second attempt.
+    #[serde(default = "RetryDef::default_delay")]
+    pub delay: DurationSpec,
+    /// Upper bound on any delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<DurationSpec>,
+}
+
+impl RetryDef {
+    fn default_delay() -> DurationSpec {
+        DurationSpec::from("1s")
+    }
+}
+
+/// How the delay grows between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    /// The same delay every time.
+    Fixed,
+    /// `delay * n` before attempt `n + 1`.
+    Linear,
+    /// `delay * 2^(n-1)` before attempt `n + 1`.
+    #[default]
+    Exponential,
+}
+
+/// What a failed step (after its retries) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// The run fails once the steps that can still run have run; downstream steps are skipped.
+    #[default]
+    FailAfterRunning,
+    /// The run fails now: running steps are stopped, the rest skipped.
+    FailImmediately,
+    /// The failure is recorded, and downstream steps run as if the step had succeeded.
+    IgnoreFailure,
+}
+
+impl FailureMode {
+    fn is_default(&self) -> bool {
+        *self == FailureMode::default()
+    }
+}
+
+/// Accepts scalar values (`LIMIT: 100`) where a string is expected.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, String>, D::Error> {
+    use serde::de::Error;
+    let raw = IndexMap::<String, Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            Value::Number(n) => Ok((k, n.to_string())),
+            Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(D::Error::custom(format!(
+                "`{k}` must be a string, number or boolean, not {other}"
+            ))),
+        })
+        .collect()
+}

@@ -1,0 +1,220 @@
+//! Step kinds: what a step does when it runs.
+//!
+//! The built-in kinds are `noop`, `sleep` and `shell`. A host (the Java bridge, a test)
+//! adds its own kinds by implementing [`StepKind`]; the engine knows no more about them.
+
+mod shell;
+mod sleep;
+
+pub use shell::Shell;
+pub use sleep::Sleep;
+
+use crate::clock::Clock;
+use crate::model::StepDef;
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Named values a step produces, visible downstream as `${step.key}`.
+pub type Outputs = IndexMap<String, Value>;
+
+/// The optional fields of a step that only some kinds use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Command,
+    Env,
+    Duration,
+    Params,
+}
+
+impl Field {
+    const ALL: [Field; 4] = [Field::Command, Field::Env, Field::Duration, Field::Params];
+
+    /// The name in the definition.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Command => "command",
+            Field::Env => "env",
+            Field::Duration => "duration",
+            Field::Params => "params",
+        }
+    }
+
+    fn is_set(self, step: &StepDef) -> bool {
+        match self {
+            Field::Command => step.command.is_some(),
+            Field::Env => !step.env.is_empty(),
+            Field::Duration => step.duration.is_some(),
+            Field::Params => !step.params.is_empty(),
+        }
+    }
+}
+
+/// A problem with one field of a step, found by its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// What one attempt of a step is given.
+pub struct StepContext {
+    pub run_id: String,
+    pub workflow_id: String,
+    pub step_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Stable across relaunches of the same attempt after a crash: `run/step/attempt`.
+    pub idempotency_key: String,
+    /// The run's parameters.
+    pub params: Arc<IndexMap<String, Value>>,
+    /// Outputs of the direct upstream steps, by step id.
+    pub inputs: IndexMap<String, Outputs>,
+    /// `command`, with `${...}` substituted.
+    pub command: Option<String>,
+    /// `env`, with `${...}` substituted.
+    pub env: IndexMap<String, String>,
+    /// `params` of the step, with `${...}` substituted.
+    pub step_params: IndexMap<String, Value>,
+    /// `duration`, parsed.
+    pub duration: Option<Duration>,
+    /// When this attempt first started (milliseconds since the epoch); it survives a
+    /// restart, so a sleep resumed after a crash only sleeps what is left.
+    pub started_ms: u64,
+    /// Triggered when the engine wants the step to stop (timeout, stop of the run).
+    pub cancel: CancellationToken,
+    pub clock: Arc<dyn Clock>,
+    /// A directory for the attempt's scratch files; it exists.
+    pub scratch_dir: PathBuf,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// Outputs, or the error message.
+    pub result: Result<Outputs, String>,
+    /// The end of what the step printed, shown by `baton show`.
+    pub log_tail: Option<String>,
+}
+
+impl StepOutcome {
+    pub fn success(outputs: Outputs) -> Self {
+        StepOutcome { result: Ok(outputs), log_tail: None }
+    }
+
+    pub fn failure(message: impl Into<String>) -> Self {
+        StepOutcome { result: Err(message.into()), log_tail: None }
+    }
+}
+
+/// A running attempt.
+pub type StepFuture = Pin<Box<dyn Future<Output = StepOutcome> + Send>>;
+
+/// A kind of step.
+pub trait StepKind: Send + Sync + 'static {
+    /// The optional fields this kind uses; setting another is a definition error.
+    fn fields(&self) -> &'static [Field];
+
+    /// Problems with a step of this kind, beyond field presence.
+    fn check(&self, _step: &StepDef) -> Vec<FieldProblem> {
+        Vec::new()
+    }
+
+    /// True for a kind that does nothing outside the engine: its steps complete inside the
+    /// scheduler without being launched.
+    fn is_inline(&self) -> bool {
+        false
+    }
+
+    /// Runs one attempt. Must return soon after `ctx.cancel` fires.
+    fn run(&self, ctx: StepContext) -> StepFuture;
+}
+
+struct Noop;
+
+impl StepKind for Noop {
+    fn fields(&self) -> &'static [Field] {
+        &[]
+    }
+    fn is_inline(&self) -> bool {
+        true
+    }
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        Box::pin(async { StepOutcome::success(Outputs::new()) })
+    }
+}
+
+/// The step kinds an engine knows, by name.
+#[derive(Clone)]
+pub struct StepKinds {
+    kinds: HashMap<String, Arc<dyn StepKind>>,
+}
+
+impl Default for StepKinds {
+    fn default() -> Self {
+        let mut kinds = StepKinds { kinds: HashMap::new() };
+        kinds.register("noop", Arc::new(Noop));
+        kinds.register("sleep", Arc::new(Sleep));
+        kinds.register("shell", Arc::new(Shell));
+        kinds
+    }
+}
+
+impl StepKinds {
+    /// Adds or replaces a kind.
+    pub fn register(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) {
+        self.kinds.insert(name.into(), kind);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn StepKind>> {
+        self.kinds.get(name)
+    }
+
+    /// Kind names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.kinds.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Every problem with `step`'s kind and its kind-specific fields.
+    pub(crate) fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
+        let Some(kind) = self.get(&step.kind) else {
+            let hint = crate::error::closest(&step.kind, self.names())
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            return vec![FieldProblem {
+                field: "type".into(),
+                message: format!(
+                    "unknown step type `{}`{hint}; known types: {}",
+                    step.kind,
+                    self.names().join(", ")
+                ),
+            }];
+        };
+        let mut problems: Vec<FieldProblem> = Field::ALL
+            .iter()
+            .filter(|f| f.is_set(step) && !kind.fields().contains(f))
+            .map(|f| FieldProblem {
+                field: f.name().into(),
+                message: format!("`{}` is not used by `{}` steps", f.name(), step.kind),
+            })
+            .collect();
+        problems.extend(kind.check(step));
+        problems
+    }
+}
+
+/// A problem saying a required field is missing.
+pub(crate) fn missing(field: Field, kind: &str, example: &str) -> FieldProblem {
+    FieldProblem {
+        field: field.name().into(),
+        message: format!("`{kind}` steps need `{}` (e.g. `{}: {example}`)", field.name(), field.name()),
+    }
+}

@@ -1,0 +1,308 @@
+//! Durable state behind the [`Store`] trait: tables of byte keys and values, written in
+//! atomic batches that are on disk when [`Store::commit`] returns.
+//!
+//! Two engines implement it, redb and sled 0.34 (see [`StoreEngine`]), plus an in-memory
+//! one for tests. [`Committer`] adds group commit on top: many callers' batches share one
+//! flush. Nothing outside this module knows which engine is in use.
+
+mod commit;
+mod memory;
+mod redb_store;
+mod sled_store;
+
+pub use commit::Committer;
+pub use memory::MemoryStore;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// A table: a key space of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// run id -> run record.
+    Runs,
+    /// run id -> nothing: the runs not finished yet.
+    Active,
+    /// run id + step index -> step record.
+    Steps,
+    /// content hash -> workflow definition.
+    Defs,
+}
+
+impl Table {
+    /// Engines keep every table in one key space, each under its own first byte.
+    fn prefix(self) -> u8 {
+        match self {
+            Table::Runs => b'r',
+            Table::Active => b'a',
+            Table::Steps => b's',
+            Table::Defs => b'd',
+        }
+    }
+
+    fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(key.len() + 1);
+        k.push(self.prefix());
+        k.extend_from_slice(key);
+        k
+    }
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Table, Vec<u8>, Vec<u8>),
+    Delete(Table, Vec<u8>),
+}
+
+/// Writes that become durable together, or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(table, key.into(), value.into()));
+    }
+
+    pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(table, key.into()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error("the store {dir} is in use by another process{}; stop it, or use another --store", pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { dir: PathBuf, pid: Option<String> },
+    /// The directory holds a database of the other engine.
+    #[error("the store {dir} holds a {found} database, not {wanted}; drop --store-engine {wanted} or use another --store")]
+    EngineMismatch { dir: PathBuf, found: StoreEngine, wanted: StoreEngine },
+    /// A file of the store could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The engine below failed.
+    #[error("{engine} store: {message}")]
+    Engine { engine: &'static str, message: String },
+    /// A record does not decode.
+    #[error("corrupt record in the store ({what}): {message}")]
+    Corrupt { what: String, message: String },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// A durable key-value store of tables.
+pub trait Store: Send + Sync + 'static {
+    /// Applies every op atomically; returns once they are on disk.
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Reads one value.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Calls `f` for each entry whose key starts with `prefix`, in key order, until it
+    /// returns false.
+    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError>;
+}
+
+/// The engines a store can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreEngine {
+    /// redb: ACID copy-on-write B-trees with a stable file format. The default.
+    Redb,
+    /// sled 0.34.
+    Sled,
+}
+
+impl StoreEngine {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreEngine::Redb => "redb",
+            StoreEngine::Sled => "sled",
+        }
+    }
+
+    /// Which engine's files `dir` holds, if any.
+    fn found_in(dir: &Path) -> Option<StoreEngine> {
+        if dir.join(redb_store::FILE).exists() {
+            Some(StoreEngine::Redb)
+        } else if dir.join(sled_store::DIR).exists() {
+            Some(StoreEngine::Sled)
+        } else {
+            None
+        }
+    }
+}
+
+impl Default for StoreEngine {
+    fn default() -> Self {
+        StoreEngine::Redb
+    }
+}
+
+impl std::fmt::Display for StoreEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StoreEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "redb" => Ok(StoreEngine::Redb),
+            "sled" => Ok(StoreEngine::Sled),
+            other => Err(format!("unknown store engine `{other}`: use redb or sled")),
+        }
+    }
+}
+
+/// A store opened on a directory, holding the directory's lock while it lives.
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    pub engine: StoreEngine,
+    pub dir: PathBuf,
+    _lock: File,
+}
+
+/// Opens (or creates) the store in `dir`. With `engine` unset, an existing store keeps its
+/// engine and a new one gets the default. A second process gets [`StoreError::Locked`].
+pub fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let lock = lock(dir)?;
+    let found = StoreEngine::found_in(dir);
+    let engine = match (found, engine) {
+        (Some(found), Some(wanted)) if found != wanted => {
+            return Err(StoreError::EngineMismatch { dir: dir.into(), found, wanted })
+        }
+        (found, wanted) => found.or(wanted).unwrap_or_default(),
+    };
+    let store: Arc<dyn Store> = match engine {
+        StoreEngine::Redb => Arc::new(redb_store::RedbStore::open(dir)?),
+        StoreEngine::Sled => Arc::new(sled_store::SledStore::open(dir)?),
+    };
+    tracing::debug!(dir = %dir.display(), %engine, "store opened");
+    Ok(OpenedStore { store, engine, dir: dir.into(), _lock: lock })
+}
+
+/// Takes the directory's lock file and writes our pid in it, for the error others get.
+fn lock(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join("baton.lock");
+    let io = |source| StoreError::Io { path: path.clone(), source };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+            return Err(StoreError::Locked { dir: dir.into(), pid });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The behaviour every engine must have.
+    pub fn exercise(store: &dyn Store) {
+        let mut b = Batch::default();
+        b.put(Table::Runs, b"r1".to_vec(), b"one".to_vec());
+        b.put(Table::Steps, b"r1/1".to_vec(), b"a".to_vec());
+        b.put(Table::Steps, b"r1/2".to_vec(), b"b".to_vec());
+        b.put(Table::Steps, b"r2/1".to_vec(), b"c".to_vec());
+        b.put(Table::Active, b"r1".to_vec(), b"".to_vec());
+        store.commit(&b).unwrap();
+        assert_eq!(store.get(Table::Runs, b"r1").unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.get(Table::Active, b"r2").unwrap(), None);
+        // Tables do not see each other's keys.
+        assert_eq!(store.get(Table::Defs, b"r1").unwrap(), None);
+        let mut seen = Vec::new();
+        store
+            .scan(Table::Steps, b"r1/", &mut |k, v| {
+                seen.push((k.to_vec(), v.to_vec()));
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec![(b"r1/1".to_vec(), b"a".to_vec()), (b"r1/2".to_vec(), b"b".to_vec())]);
+        let mut b = Batch::default();
+        b.delete(Table::Active, b"r1".to_vec());
+        store.commit(&b).unwrap();
+        let mut count = 0;
+        store.scan(Table::Active, b"", &mut |_, _| { count += 1; true }).unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn every_engine_behaves_the_same() {
+        for engine in [StoreEngine::Redb, StoreEngine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let opened = open(dir.path(), Some(engine)).unwrap();
+            exercise(opened.store.as_ref());
+        }
+        exercise(&MemoryStore::default());
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        for engine in [StoreEngine::Redb, StoreEngine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let opened = open(dir.path(), Some(engine)).unwrap();
+                let mut b = Batch::default();
+                b.put(Table::Runs, b"k".to_vec(), b"v".to_vec());
+                opened.store.commit(&b).unwrap();
+            }
+            let opened = open(dir.path(), None).unwrap();
+            assert_eq!(opened.engine, engine, "the engine is detected");
+            assert_eq!(opened.store.get(Table::Runs, b"k").unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    #[test]
+    fn a_second_opener_gets_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path(), None).unwrap();
+        // flock locks are per open file description, so this models a second process.
+        let err = open(dir.path(), None).err().expect("second open must fail");
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Locked { .. }), "{text}");
+        assert!(text.contains("in use by another process"), "{text}");
+        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+    }
+
+    #[test]
+    fn the_wrong_engine_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path(), Some(StoreEngine::Sled)).unwrap());
+        let err = open(dir.path(), Some(StoreEngine::Redb)).err().unwrap();
+        assert!(err.to_string().contains("holds a sled database"), "{err}");
+    }
+}

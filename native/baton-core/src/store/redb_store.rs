@@ -1,0 +1,73 @@
+//! The redb engine.
+
+use super::{Batch, Op, Store, StoreError, Table};
+use redb::{Database, ReadableDatabase, TableDefinition};
+use std::path::Path;
+
+/// The file redb uses inside a store.
+pub(super) const FILE: &str = "baton.redb";
+const CACHE_BYTES: usize = 64 << 20;
+const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("baton");
+
+pub(super) struct RedbStore {
+    db: Database,
+}
+
+fn fail(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine { engine: "redb", message: e.to_string() }
+}
+
+impl RedbStore {
+    pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join(FILE))
+            .map_err(fail)?;
+        // Create the table once, so that readers never find it missing.
+        let txn = db.begin_write().map_err(fail)?;
+        txn.open_table(DATA).map_err(fail)?;
+        txn.commit().map_err(fail)?;
+        Ok(RedbStore { db })
+    }
+}
+
+impl Store for RedbStore {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(fail)?;
+        {
+            let mut table = txn.open_table(DATA).map_err(fail)?;
+            for op in &batch.ops {
+                match op {
+                    Op::Put(t, k, v) => {
+                        table.insert(t.key(k).as_slice(), v.as_slice()).map_err(fail)?;
+                    }
+                    Op::Delete(t, k) => {
+                        table.remove(t.key(k).as_slice()).map_err(fail)?;
+                    }
+                }
+            }
+        }
+        // The default durability makes commit return only once the data is synced.
+        txn.commit().map_err(fail)
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(fail)?;
+        let t = txn.open_table(DATA).map_err(fail)?;
+        Ok(t.get(table.key(key).as_slice()).map_err(fail)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(fail)?;
+        let t = txn.open_table(DATA).map_err(fail)?;
+        let start = table.key(prefix);
+        for entry in t.range(start.as_slice()..).map_err(fail)? {
+            let (k, v) = entry.map_err(fail)?;
+            let (k, v) = (k.value(), v.value());
+            if !k.starts_with(&start) || !f(&k[1..], v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! The sled 0.34 engine.
+
+use super::{Batch, Op, Store, StoreError, Table};
+use std::path::Path;
+
+/// The directory sled uses inside a store.
+pub(super) const DIR: &str = "sled";
+const CACHE_BYTES: u64 = 64 << 20;
+
+pub(super) struct SledStore {
+    db: sled::Db,
+}
+
+fn fail(e: sled::Error) -> StoreError {
+    StoreError::Engine { engine: "sled", message: e.to_string() }
+}
+
+impl SledStore {
+    pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join(DIR))
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(fail)?;
+        Ok(SledStore { db })
+    }
+}
+
+impl Store for SledStore {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for op in &batch.ops {
+            match op {
+                Op::Put(t, k, v) => b.insert(t.key(k), v.as_slice()),
+                Op::Delete(t, k) => b.remove(t.key(k)),
+            }
+        }
+        self.db.apply_batch(b).map_err(fail)?;
+        self.db.flush().map_err(fail)?;
+        Ok(())
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(table.key(key)).map_err(fail)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        for entry in self.db.scan_prefix(table.key(prefix)) {
+            let (k, v) = entry.map_err(fail)?;
+            if !f(&k[1..], &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
