@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A change of status, delivered to the listener after it is durable.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,7 +171,7 @@ impl EngineBuilder {
             scratch_root,
             shutdown: CancellationToken::new(),
         });
-        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() })
     }
 }
 
@@ -179,6 +180,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     opened: Option<OpenedStore>,
     runs: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
+    drivers: TaskTracker,
 }
 
 impl Engine {
@@ -260,7 +262,7 @@ impl Engine {
         let (tx, rx) = watch::channel(None);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
         let runs = self.runs.clone();
-        tokio::spawn(async move {
+        self.drivers.spawn(async move {
             let result = driver.drive().await;
             if let Err(e) = &result {
                 tracing::error!(run = %id, error = %e, "run driver stopped");
@@ -324,16 +326,24 @@ impl Engine {
         Ok(RunDetails { run, steps })
     }
 
-    /// Stops scheduling; unfinished runs stay in the store and resume at the next open.
-    pub fn close(&self) {
+    /// Stops scheduling and waits for the runs' drivers to let go of the store. Running
+    /// steps are asked to stop; unfinished runs stay in the store and resume at the next open.
+    pub async fn close(&self) {
         self.shared.shutdown.cancel();
+        self.drivers.close();
+        self.drivers.wait().await;
         self.shared.committer.close();
+        if self.opened.is_none() {
+            let _ = std::fs::remove_dir_all(&self.shared.scratch_root);
+        }
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.close();
+        // Without a runtime to wait on, stop what can be stopped.
+        self.shared.shutdown.cancel();
+        self.shared.committer.close();
     }
 }
 

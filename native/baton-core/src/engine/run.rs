@@ -209,7 +209,13 @@ impl Driver {
                     self.first_error = Some(format!("the run timed out after {limit}"));
                     self.begin_stop(format!("run timed out after {limit}"))?;
                 }
-                _ = self.shared.shutdown.cancelled() => return Err(EngineError::Closed),
+                _ = self.shared.shutdown.cancelled() => {
+                    // The records stay as they are: the next open relaunches these steps.
+                    for cancel in self.running.values() {
+                        cancel.cancel();
+                    }
+                    return Err(EngineError::Closed);
+                }
             }
             while self.batch.len() < MAX_BATCH {
                 match self.rx.try_recv() {

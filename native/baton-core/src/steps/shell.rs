@@ -44,7 +44,7 @@ impl StepKind for Shell {
 async fn run(ctx: StepContext) -> StepOutcome {
     let output_file = ctx.scratch_dir.join("output");
     // A relaunched attempt starts from an empty output file.
-    if let Err(e) = std::fs::write(&output_file, b"") {
+    if let Err(e) = std::fs::create_dir_all(&ctx.scratch_dir).and_then(|()| std::fs::write(&output_file, b"")) {
         return StepOutcome::failure(format!("cannot create {}: {e}", output_file.display()));
     }
     let mut command = Command::new("sh");

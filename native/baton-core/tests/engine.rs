@@ -1,0 +1,349 @@
+//! The engine end to end: runs on a virtual clock, failures, retries, timeouts, recovery.
+
+use baton_core::clock::VirtualClock;
+use baton_core::model::{Format, Source};
+use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use baton_core::{Clock as _, Engine, RunStatus, StepStatus, StoreEngine};
+use indexmap::IndexMap;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const START: u64 = 1_700_000_000_000;
+
+/// A host step kind that fails its first `failures` attempts, then records its context.
+#[derive(Default)]
+struct Flaky {
+    failures: usize,
+    calls: AtomicUsize,
+    seen: Mutex<Vec<(String, String, IndexMap<String, serde_json::Value>)>>,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    hold: Option<Duration>,
+}
+
+impl Flaky {
+    fn run(&'static self, ctx: StepContext) -> StepFuture {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().unwrap().push((ctx.step_id.clone(), ctx.idempotency_key.clone(), ctx.step_params.clone()));
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        let fail = n < self.failures;
+        let hold = self.hold;
+        let me = self;
+        Box::pin(async move {
+            if let Some(hold) = hold {
+                let until = ctx.clock.now_ms() + hold.as_millis() as u64;
+                tokio::select! {
+                    _ = ctx.clock.sleep_until(until) => {}
+                    _ = ctx.cancel.cancelled() => {
+                        me.running.fetch_sub(1, Ordering::SeqCst);
+                        return StepOutcome::failure("cancelled");
+                    }
+                }
+            }
+            me.running.fetch_sub(1, Ordering::SeqCst);
+            if fail {
+                StepOutcome::failure(format!("failure number {}", n + 1))
+            } else {
+                let mut out = Outputs::new();
+                out.insert("n".into(), json!(n));
+                StepOutcome::success(out)
+            }
+        })
+    }
+}
+
+fn leak<T>(t: T) -> &'static T {
+    Box::leak(Box::new(t))
+}
+
+struct Setup {
+    engine: Engine,
+    clock: VirtualClock,
+}
+
+fn engine_with(kind: Option<&'static Flaky>, dir: Option<&std::path::Path>) -> Setup {
+    let clock = VirtualClock::starting_at(START);
+    let mut b = Engine::builder().clock(Arc::new(clock.clone()));
+    if let Some(kind) = kind {
+        b = b.step_kind("flaky", Arc::new(Wrapper(kind)));
+    }
+    if let Some(dir) = dir {
+        b = b.store_dir(dir);
+    }
+    Setup { engine: b.open().unwrap(), clock }
+}
+
+/// Registers a leaked [`Flaky`], so the test can read its counters afterwards.
+struct Wrapper(&'static Flaky);
+impl StepKind for Wrapper {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Params]
+    }
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        self.0.run(ctx)
+    }
+}
+
+fn workflow(engine: &Engine, yaml: &str) -> Arc<baton_core::Workflow> {
+    let source = Source::new("test.yaml", yaml, Format::Yaml);
+    Arc::new(engine.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap())
+}
+
+/// Waits for the run, jumping the virtual clock whenever the engine is idle on a timer.
+async fn finish(s: &Setup, run_id: &str) -> baton_core::RunRecord {
+    let wait = s.engine.wait(run_id);
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            run = &mut wait => return run.unwrap(),
+            _ = tokio::time::sleep(Duration::from_millis(2)) => { s.clock.advance_to_next(); }
+        }
+    }
+}
+
+fn status_of(engine: &Engine, run_id: &str, step: &str) -> (StepStatus, u32) {
+    let d = engine.details(run_id).unwrap();
+    let v = d.steps.iter().find(|s| s.id == step).unwrap();
+    (v.record.status, v.record.attempt)
+}
+
+#[tokio::test]
+async fn retries_with_backoff_on_the_virtual_clock() {
+    let flaky = leak(Flaky { failures: 2, ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: r\nsteps:\n  - {id: a, type: flaky, retry: {max_attempts: 3, backoff: exponential, delay: 10m}}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(status_of(&s.engine, &id, "a"), (StepStatus::Succeeded, 3));
+    // 10 minutes, then 20: the clock moved exactly as the policy says.
+    assert_eq!(s.clock.now_ms() - START, 30 * 60 * 1000);
+    let keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    assert_eq!(keys, vec![format!("{id}/a/1"), format!("{id}/a/2"), format!("{id}/a/3")]);
+}
+
+#[tokio::test]
+async fn a_failure_skips_downstream_while_independent_branches_finish() {
+    let flaky = leak(Flaky { failures: 100, ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: f\nsteps:\n  - {id: bad, type: flaky}\n  - {id: after_bad, type: noop, depends_on: [bad]}\n  - {id: deeper, type: noop, depends_on: [after_bad]}\n  - {id: other, type: sleep, duration: 1h}\n  - {id: after_other, type: noop, depends_on: [other]}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("step `bad` failed: failure number 1"), "{:?}", run.error);
+    assert_eq!(status_of(&s.engine, &id, "after_bad").0, StepStatus::Skipped);
+    assert_eq!(status_of(&s.engine, &id, "deeper").0, StepStatus::Skipped);
+    assert_eq!(status_of(&s.engine, &id, "after_other").0, StepStatus::Succeeded);
+    assert_eq!(run.counts[&StepStatus::Skipped], 2);
+    let d = s.engine.details(&id).unwrap();
+    assert!(d.steps[1].record.error.as_deref().unwrap().contains("upstream step `bad` did not succeed"));
+}
+
+#[tokio::test]
+async fn fail_immediately_stops_the_rest() {
+    let flaky = leak(Flaky { failures: 100, ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: f\nsteps:\n  - {id: bad, type: flaky, failure_mode: fail_immediately}\n  - {id: slow, type: sleep, duration: 1h}\n  - {id: later, type: noop, depends_on: [slow]}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(status_of(&s.engine, &id, "slow").0, StepStatus::Stopped);
+    assert_eq!(status_of(&s.engine, &id, "later").0, StepStatus::Skipped);
+    assert!(s.clock.now_ms() - START < 3_600_000, "the sleep was cut short");
+}
+
+#[tokio::test]
+async fn ignore_failure_lets_downstream_run() {
+    let flaky = leak(Flaky { failures: 100, ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: f\nsteps:\n  - {id: bad, type: flaky, failure_mode: ignore_failure}\n  - {id: next, type: noop, depends_on: [bad]}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let d = s.engine.details(&id).unwrap();
+    assert_eq!(d.steps[0].record.status, StepStatus::Failed);
+    assert!(d.steps[0].record.failure_ignored);
+    assert_eq!(d.steps[1].record.status, StepStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn step_and_run_timeouts() {
+    let flaky = leak(Flaky { hold: Some(Duration::from_secs(3600)), ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: t\nsteps:\n  - {id: slow, type: flaky, timeout: 5m, retry: {max_attempts: 2, delay: 1m}}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let d = s.engine.details(&id).unwrap();
+    assert_eq!(d.steps[0].record.attempt, 2);
+    assert_eq!(d.steps[0].record.error.as_deref(), Some("timed out after 5m"));
+    assert_eq!(s.clock.now_ms() - START, 11 * 60 * 1000, "two attempts of 5m and a 1m delay");
+
+    let wf = workflow(&s.engine, "id: t2\ntimeout: 30m\nsteps:\n  - {id: a, type: sleep, duration: 2h}\n  - {id: b, type: noop, depends_on: [a]}\n");
+    let started = s.clock.now_ms();
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("the run timed out after 30m"));
+    assert_eq!(s.clock.now_ms() - started, 30 * 60 * 1000);
+    assert_eq!(status_of(&s.engine, &id, "a").0, StepStatus::Stopped);
+    assert_eq!(status_of(&s.engine, &id, "b").0, StepStatus::Skipped);
+}
+
+#[tokio::test]
+async fn max_parallel_is_honoured() {
+    let flaky = leak(Flaky { hold: Some(Duration::from_secs(1)), ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let mut yaml = String::from("id: p\nmax_parallel: 3\nsteps:\n");
+    for i in 0..20 {
+        yaml.push_str(&format!("  - {{id: s{i}, type: flaky}}\n"));
+    }
+    let id = s.engine.start(workflow(&s.engine, &yaml), IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(flaky.max_running.load(Ordering::SeqCst), 3);
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 20);
+}
+
+#[tokio::test]
+async fn params_and_outputs_are_substituted() {
+    let flaky = leak(Flaky::default());
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: o\nparams: {date: '2026-11-24', limit: 100}\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a], params: {q: 'day ${date} n=${a.n} limit=${limit}'}}\n",
+    );
+    let mut overrides = IndexMap::new();
+    overrides.insert("limit".to_string(), json!("7"));
+    let id = s.engine.start(wf, overrides).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    let seen = flaky.seen.lock().unwrap();
+    assert_eq!(seen[1].2["q"], json!("day 2026-11-24 n=0 limit=7"));
+    assert_eq!(s.engine.run(&id).unwrap().unwrap().params["limit"], json!(7), "the string override took the default's type");
+}
+
+#[tokio::test]
+async fn unknown_and_badly_typed_params_are_refused() {
+    let s = engine_with(None, None);
+    let wf = workflow(&s.engine, "id: p\nparams: {date: x, limit: 1}\nsteps:\n  - {id: a, type: noop}\n");
+    let mut o = IndexMap::new();
+    o.insert("dat".to_string(), json!("y"));
+    let err = s.engine.start(wf.clone(), o).await.unwrap_err().to_string();
+    assert!(err.contains("unknown parameter `dat` (did you mean `date`?)"), "{err}");
+    let mut o = IndexMap::new();
+    o.insert("limit".to_string(), json!("many"));
+    let err = s.engine.start(wf, o).await.unwrap_err().to_string();
+    assert!(err.contains("parameter `limit`: expects a number"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_output_fails_the_step_clearly() {
+    let s = engine_with(None, None);
+    let wf = workflow(&s.engine, "id: m\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: shell, command: 'echo ${a.rows}', depends_on: [a]}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().contains("`${a.rows}`: step `a` has no output `rows`"));
+}
+
+#[tokio::test]
+async fn a_panicking_step_fails_only_itself() {
+    struct Panics;
+    impl StepKind for Panics {
+        fn fields(&self) -> &'static [Field] {
+            &[]
+        }
+        fn run(&self, _ctx: StepContext) -> StepFuture {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+    let clock = VirtualClock::starting_at(START);
+    let engine = Engine::builder().clock(Arc::new(clock.clone())).step_kind("panics", Arc::new(Panics)).open().unwrap();
+    let s = Setup { engine, clock };
+    let wf = workflow(&s.engine, "id: p\nsteps:\n  - {id: a, type: panics}\n  - {id: b, type: noop}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().contains("the step panicked: boom"));
+    assert_eq!(status_of(&s.engine, &id, "b").0, StepStatus::Succeeded);
+}
+
+/// A run interrupted (engine closed mid-run) resumes from the store: finished steps are not
+/// run again, the running one is relaunched with the same idempotency key.
+#[tokio::test]
+async fn an_interrupted_run_resumes_where_it_was() {
+    for engine_kind in [StoreEngine::Redb, StoreEngine::Sled] {
+        let dir = tempfile::tempdir().unwrap();
+        let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });
+        let yaml = "id: resume\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n";
+        let id;
+        {
+            let clock = VirtualClock::starting_at(START);
+            let engine = Engine::builder()
+                .clock(Arc::new(clock.clone()))
+                .store_dir(dir.path())
+                .store_engine(engine_kind)
+                .step_kind("flaky", Arc::new(Wrapper(flaky)))
+                .open()
+                .unwrap();
+            id = engine.start(workflow(&engine, yaml), IndexMap::new()).await.unwrap();
+            // Let `a` finish and `b` start, then stop the engine under it.
+            while status_of(&engine, &id, "b").0 != StepStatus::Running {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                clock.advance_to_next();
+            }
+            engine.close().await;
+        }
+        let s = engine_with(Some(flaky), Some(dir.path()));
+        assert_eq!(s.engine.unfinished_runs().unwrap(), vec![id.clone()]);
+        let resumed = s.engine.recover().unwrap();
+        assert_eq!(resumed.len(), 1);
+        let run = finish(&s, &id).await;
+        assert_eq!(run.status, RunStatus::Succeeded, "{engine_kind}");
+        let keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+        assert_eq!(keys, vec![format!("{id}/a/1"), format!("{id}/b/1"), format!("{id}/b/1")], "{engine_kind}");
+        assert!(s.engine.unfinished_runs().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn events_reach_the_listener_after_they_are_durable() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let engine = Engine::builder()
+        .listener(Arc::new(move |e: &baton_core::Event| sink.lock().unwrap().push(e.clone())))
+        .open()
+        .unwrap();
+    let wf = workflow(&engine, "id: e\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: shell, command: 'exit 3', depends_on: [a]}\n");
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = engine.wait(&id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert!(error.contains("command exited with code 3"), "{error}");
+    let events = events.lock().unwrap();
+    let statuses: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            baton_core::Event::Run { status, .. } => format!("run {status}"),
+            baton_core::Event::Step { step_id, status, .. } => format!("{step_id} {status}"),
+        })
+        .collect();
+    assert_eq!(statuses, vec!["run RUNNING", "a SUCCEEDED", "b RUNNING", "b FAILED", "run FAILED"]);
+}
