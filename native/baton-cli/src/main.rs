@@ -1,1 +1,301 @@
-fn main() {}
+//! `baton`: run, validate, inspect and recover workflows from the command line.
+//!
+//! A user of `baton-core` like any other. Exit codes: 0 success, 1 a run failed,
+//! 2 usage or definition error, 3 store error.
+
+mod progress;
+mod report;
+
+use baton_core::model::Source;
+use baton_core::{Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow};
+use clap::{Parser, Subcommand, ValueEnum};
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "baton", version, about = "Durable workflow orchestration: run DAGs of steps that survive crashes")]
+struct Cli {
+    /// The store directory.
+    #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton")]
+    store: PathBuf,
+    /// The store engine of a new store (an existing store keeps its own).
+    #[arg(long, global = true, value_name = "ENGINE", value_parser = parse_engine)]
+    store_engine: Option<StoreEngine>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a workflow file to its end, with live progress.
+    Run {
+        /// The workflow, YAML or JSON (by extension).
+        file: PathBuf,
+        /// Overrides a parameter: -p key=value (repeatable).
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Prints the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks a workflow file and prints every problem.
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists runs.
+    Runs {
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only runs with this status.
+        #[arg(long, value_parser = |s: &str| s.parse::<RunStatus>())]
+        status: Option<RunStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows a run: each step's status, attempts, duration, outputs and errors.
+    Show {
+        run_id: String,
+        /// Lists every step, also in very large runs.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continues every unfinished run to its end.
+    Recover {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints a workflow's graph.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// Why the command failed, and so its exit code.
+enum Failure {
+    /// A run ended, but not successfully (1).
+    RunFailed,
+    /// Bad input: usage or definition (2).
+    Usage(String),
+    /// An invalid definition, already reported in full (2).
+    Invalid,
+    /// The store could not be used (3).
+    Store(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(_) | EngineError::Closed | EngineError::Driver { .. } => Failure::Store(e.to_string()),
+            other => Failure::Usage(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e.to_string())
+    }
+}
+
+impl From<InvalidDefinition> for Failure {
+    fn from(e: InvalidDefinition) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::RunFailed) => ExitCode::from(1),
+        Err(Failure::Invalid) => ExitCode::from(2),
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Store(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Validate { file, json } => validate(&file, json),
+        Command::Graph { file, format } => {
+            let wf = load(&file)?;
+            print!("{}", match format {
+                GraphFormat::Dot => wf.to_dot(),
+                GraphFormat::Mermaid => wf.to_mermaid(),
+            });
+            Ok(())
+        }
+        Command::Run { file, params, json } => {
+            let wf = Arc::new(load(&file)?);
+            let progress = progress::Progress::new(json);
+            let engine = open(&cli.store, cli.store_engine, Some(progress.listener()))?;
+            let unfinished = engine.unfinished_runs()?;
+            if !unfinished.is_empty() {
+                eprintln!("note: {} unfinished run(s) in {}; `baton recover` continues them", unfinished.len(), cli.store.display());
+            }
+            let overrides: IndexMap<String, serde_json::Value> =
+                params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            let id = engine.start(wf.clone(), overrides).await?;
+            progress.track(&id, wf.len());
+            let run = engine.wait(&id).await;
+            progress.finish();
+            let run = run?;
+            let details = engine.details(&run.id)?;
+            engine.close().await;
+            if json {
+                println!("{}", report::json(&details));
+            } else {
+                print!("{}", report::summary(&details, &cli.store));
+            }
+            if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+        }
+        Command::Runs { workflow, status, json } => {
+            let engine = open(&cli.store, cli.store_engine, None)?;
+            let runs: Vec<_> = engine
+                .runs()?
+                .into_iter()
+                .filter(|r| workflow.as_deref().is_none_or(|w| r.workflow_id == w))
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .collect();
+            if json {
+                println!("{}", report::json(&runs));
+            } else {
+                print!("{}", report::runs(&runs));
+            }
+            Ok(())
+        }
+        Command::Show { run_id, all, json } => {
+            let engine = open(&cli.store, cli.store_engine, None)?;
+            let details = engine.details(&run_id)?;
+            if json {
+                println!("{}", report::json(&details));
+            } else {
+                print!("{}", report::show(&details, all));
+            }
+            Ok(())
+        }
+        Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
+    }
+}
+
+fn parse_engine(s: &str) -> Result<StoreEngine, String> {
+    s.parse()
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not key=value")),
+    }
+}
+
+/// Reads and validates a workflow file; errors name the file, line and column.
+fn load(file: &Path) -> Result<Workflow, InvalidDefinition> {
+    let source = Source::read(file)?;
+    let def = source.parse()?;
+    Workflow::compile(def, &Default::default()).map_err(|e| source.locate(e))
+}
+
+fn validate(file: &Path, json: bool) -> Result<(), Failure> {
+    match load(file) {
+        Ok(wf) => {
+            if json {
+                println!("{}", serde_json::json!({ "valid": true, "workflow": wf.id(), "steps": wf.len() }));
+            } else {
+                println!("{}: workflow `{}` is valid ({} steps)", file.display(), wf.id(), wf.len());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json {
+                println!("{}", serde_json::json!({ "valid": false, "errors": e.errors }));
+            } else {
+                eprintln!("{e}");
+                let n = e.errors.len();
+                eprintln!("{n} problem{} found", if n == 1 { "" } else { "s" });
+            }
+            Err(Failure::Invalid)
+        }
+    }
+}
+
+fn open(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::engine::Listener>) -> Result<Engine, Failure> {
+    let mut builder = Engine::builder().store_dir(store);
+    if let Some(engine) = engine {
+        builder = builder.store_engine(engine);
+    }
+    if let Some(listener) = listener {
+        builder = builder.listener(listener);
+    }
+    Ok(builder.open()?)
+}
+
+async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {
+    let progress = progress::Progress::new(json);
+    let engine = open(store, engine, Some(progress.listener()))?;
+    let resumed = engine.recover()?;
+    if resumed.is_empty() {
+        if !json {
+            println!("nothing to recover: every run in {} is finished", store.display());
+        } else {
+            println!("[]");
+        }
+        return Ok(());
+    }
+    let mut failed = false;
+    let mut results = Vec::new();
+    for (id, started) in resumed {
+        if let Err(e) = started {
+            eprintln!("run {id}: cannot resume: {e}");
+            failed = true;
+            continue;
+        }
+        let run = engine.wait(&id).await?;
+        failed |= run.status != RunStatus::Succeeded;
+        results.push(engine.details(&id)?);
+    }
+    progress.finish();
+    engine.close().await;
+    if json {
+        println!("{}", report::json(&results));
+    } else {
+        for details in &results {
+            print!("{}", report::summary(details, store));
+        }
+    }
+    if failed { Err(Failure::RunFailed) } else { Ok(()) }
+}

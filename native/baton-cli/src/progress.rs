@@ -1,0 +1,110 @@
+//! Live progress: a bar on a terminal (steps done / total, running steps, elapsed), plain
+//! lines in a pipe, nothing with `--json`.
+
+use baton_core::engine::Listener;
+use baton_core::{Event, StepStatus};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    running: Mutex<BTreeSet<String>>,
+    started: Instant,
+}
+
+impl Progress {
+    /// `quiet` for machine-readable output.
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            inner: Arc::new(Inner {
+                bar,
+                quiet,
+                total: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                running: Mutex::new(BTreeSet::new()),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// Counts the steps of a run in the total.
+    pub fn track(&self, run_id: &str, steps: usize) {
+        let total = self.inner.total.fetch_add(steps, Ordering::Relaxed) + steps;
+        if let Some(bar) = &self.inner.bar {
+            bar.set_length(total as u64);
+        } else if !self.inner.quiet {
+            eprintln!("run {run_id}: {steps} steps");
+        }
+    }
+
+    pub fn listener(&self) -> Listener {
+        let inner = self.inner.clone();
+        Arc::new(move |event: &Event| inner.on(event))
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.inner.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Inner {
+    fn on(&self, event: &Event) {
+        let Event::Step { step_id, status, attempt, error, .. } = event else { return };
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if *status == StepStatus::Running {
+            running.insert(step_id.clone());
+        } else {
+            running.remove(step_id);
+        }
+        let done = if status.is_terminal() { self.done.fetch_add(1, Ordering::Relaxed) + 1 } else { self.done.load(Ordering::Relaxed) };
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            let names: Vec<&str> = running.iter().take(5).map(String::as_str).collect();
+            let more = running.len().saturating_sub(names.len());
+            let mut msg = if names.is_empty() { String::new() } else { format!("· running: {}", names.join(", ")) };
+            if more > 0 {
+                msg.push_str(&format!(" +{more}"));
+            }
+            bar.set_message(msg);
+            if matches!(status, StepStatus::Failed | StepStatus::Retrying) {
+                bar.println(line(step_id, *status, *attempt, error.as_deref()));
+            }
+        } else if !self.quiet && *status != StepStatus::Running {
+            let total = self.total.load(Ordering::Relaxed);
+            let elapsed = self.started.elapsed().as_secs_f64();
+            eprintln!("[{done:>5}/{total}] {elapsed:>7.1}s {}", line(step_id, *status, *attempt, error.as_deref()));
+        }
+    }
+}
+
+fn line(step: &str, status: StepStatus, attempt: u32, error: Option<&str>) -> String {
+    let mut line = format!("{step} {status}");
+    if attempt > 1 {
+        line.push_str(&format!(" (attempt {attempt})"));
+    }
+    if let Some(error) = error {
+        line.push_str(&format!(": {error}"));
+    }
+    line
+}

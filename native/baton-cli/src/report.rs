@@ -1,0 +1,194 @@
+//! What the commands print: run summaries, the step table of `show`, the run list.
+
+use baton_core::engine::{RunDetails, RunRecord, StepView};
+use baton_core::{RunStatus, StepStatus};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Above this many steps, `show` lists only the steps that did not succeed unless `--all`.
+const SHOW_LIMIT: usize = 200;
+
+pub fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// The end of `baton run`: the outcome, and where a failure is.
+pub fn summary(d: &RunDetails, store: &Path) -> String {
+    let run = &d.run;
+    let mut out = format!(
+        "run {} of `{}` {} in {} ({})\n",
+        run.id,
+        run.workflow_id,
+        run.status,
+        elapsed(run.started_ms.unwrap_or(run.created_ms), run.ended_ms),
+        counts(run)
+    );
+    if run.status != RunStatus::Succeeded {
+        if let Some(error) = &run.error {
+            let _ = writeln!(out, "error: {error}");
+        }
+        for step in d.steps.iter().filter(|s| s.record.status == StepStatus::Failed && !s.record.failure_ignored).take(3) {
+            if let Some(tail) = &step.record.log_tail {
+                let _ = writeln!(out, "output of `{}` (last lines):\n{}", step.id, indent(last_lines(tail, 10)));
+            }
+        }
+        let _ = writeln!(out, "inspect: baton show {} --store {}", run.id, store.display());
+    }
+    out
+}
+
+/// `baton show`.
+pub fn show(d: &RunDetails, all: bool) -> String {
+    let run = &d.run;
+    let mut out = String::new();
+    let _ = writeln!(out, "run       {}", run.id);
+    let _ = writeln!(out, "workflow  {}", run.workflow_id);
+    let _ = writeln!(out, "status    {}", run.status);
+    let _ = writeln!(out, "created   {}", timestamp(run.created_ms));
+    if let Some(start) = run.started_ms {
+        let _ = writeln!(out, "duration  {}", elapsed(start, run.ended_ms));
+    }
+    if !run.params.is_empty() {
+        let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let _ = writeln!(out, "params    {}", params.join(" "));
+    }
+    if let Some(error) = &run.error {
+        let _ = writeln!(out, "error     {error}");
+    }
+    let _ = writeln!(out, "steps     {}", step_counts(&d.steps));
+    let hide = !all && d.steps.len() > SHOW_LIMIT;
+    let shown: Vec<&StepView> = d.steps.iter().filter(|s| !hide || s.record.status != StepStatus::Succeeded).collect();
+    let width = shown.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(out, "\n{:<width$}  {:<6}  {:<9}  {:>7}  {:>9}  OUTPUTS / ERROR", "STEP", "TYPE", "STATUS", "ATTEMPT", "DURATION");
+    for s in &shown {
+        let r = &s.record;
+        let duration = match (r.started_ms, r.ended_ms) {
+            (Some(a), Some(b)) => human(Duration::from_millis(b.saturating_sub(a))),
+            (Some(a), None) if r.status == StepStatus::Running => format!("{}+", elapsed(a, None)),
+            _ => "-".into(),
+        };
+        let detail = match &r.error {
+            Some(e) if r.failure_ignored => format!("(ignored) {e}"),
+            Some(e) => e.clone(),
+            None => r.outputs.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect::<Vec<_>>().join(" "),
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<6}  {:<9}  {:>7}  {:>9}  {}",
+            s.id,
+            s.kind,
+            r.status.to_string(),
+            r.attempt,
+            duration,
+            detail
+        );
+    }
+    if hide {
+        let _ = writeln!(out, "({} succeeded steps not listed; --all lists them)", d.steps.len() - shown.len());
+    }
+    for s in shown.iter().filter(|s| matches!(s.record.status, StepStatus::Failed | StepStatus::Retrying | StepStatus::Stopped)) {
+        if let Some(tail) = &s.record.log_tail {
+            let _ = writeln!(out, "\noutput of `{}` (attempt {}, last lines):\n{}", s.id, s.record.attempt, indent(last_lines(tail, 20)));
+        }
+    }
+    out
+}
+
+/// `baton runs`.
+pub fn runs(runs: &[RunRecord]) -> String {
+    if runs.is_empty() {
+        return "no runs\n".into();
+    }
+    let width = runs.iter().map(|r| r.workflow_id.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("{:<26}  {:<width$}  {:<9}  {:<20}  {:>9}  STEPS\n", "RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION");
+    for r in runs {
+        let duration = r.started_ms.map(|s| elapsed(s, r.ended_ms)).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<26}  {:<width$}  {:<9}  {:<20}  {:>9}  {}",
+            r.id,
+            r.workflow_id,
+            r.status.to_string(),
+            timestamp(r.created_ms),
+            duration,
+            if r.counts.is_empty() { r.step_count.to_string() } else { counts(r) }
+        );
+    }
+    out
+}
+
+fn counts(run: &RunRecord) -> String {
+    let parts: Vec<String> = run.counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
+    format!("{} steps: {}", run.step_count, if parts.is_empty() { "none finished".into() } else { parts.join(", ") })
+}
+
+fn step_counts(steps: &[StepView]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for s in steps {
+        *counts.entry(s.record.status).or_insert(0usize) += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
+    format!("{} ({})", steps.len(), parts.join(", "))
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn elapsed(start_ms: u64, end_ms: Option<u64>) -> String {
+    let end = end_ms.unwrap_or_else(|| baton_core::clock::Clock::now_ms(&baton_core::SystemClock));
+    human(Duration::from_millis(end.saturating_sub(start_ms)))
+}
+
+fn human(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> &str {
+    let mut start = text.len();
+    for _ in 0..n {
+        match text[..start].rfind('\n') {
+            Some(i) => start = i,
+            None => return text,
+        }
+    }
+    &text[start + 1..]
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  | {l}\n")).collect::<String>().trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_millis(12)), "12ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_secs(184)), "3m04s");
+        assert_eq!(human(Duration::from_secs(7260)), "2h01m");
+    }
+
+    #[test]
+    fn keeps_the_last_lines() {
+        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines("a", 5), "a");
+    }
+}
