@@ -84,8 +84,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map_err(|_| format!("duration `{text}` is too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
+        let unit = rest[..unit_len].trim();
+        rest = rest[unit_len..].trim_start();
         let millis = match UNITS.iter().find(|(u, _)| *u == unit) {
             Some((_, m)) => *m,
             None if unit.is_empty() => {

@@ -93,6 +93,8 @@ impl Source {
                 }
             }
         }
+        // Stable: errors without a position keep their order, after the others.
+        errors.errors.sort_by_key(|e| (e.line.is_none(), e.line, e.column));
         errors
     }
 

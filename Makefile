@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`.
+
+CARGO  ?= cargo
+BATON  := target/release/baton
+DEMO_STORE := target/demo-store
+
+.PHONY: demo test deps build test-rust test-java test-e2e bench
+
+demo: deps build
+	@rm -rf $(DEMO_STORE)
+	@echo "== baton run examples/hello.yaml (store: $(DEMO_STORE))"
+	$(BATON) --store $(DEMO_STORE) run examples/hello.yaml -p date=2026-11-25
+	@echo "== baton runs"
+	@$(BATON) --store $(DEMO_STORE) runs
+	@echo "== baton show (the run above)"
+	@$(BATON) --store $(DEMO_STORE) show $$($(BATON) --store $(DEMO_STORE) runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+
+test: deps test-rust test-java test-e2e
+
+# Installs what the build needs and is missing (Debian packages, when running as root).
+deps:
+	@./scripts/deps.sh
+
+build:
+	$(CARGO) build --release -p baton-cli
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-java:
+	mvn -B -q -f java/pom.xml verify
+
+test-e2e: build
+	$(CARGO) build --release -p baton-core --benches --examples
+	python3 tests/crash/crash_test.py --baton $(BATON)
+
+bench:
+	$(CARGO) bench -p baton-core --bench engine

@@ -1,0 +1,281 @@
+package dev.baton;
+
+import dev.baton.internal.Durations;
+import dev.baton.internal.JsonValues;
+import dev.baton.internal.WorkflowJson;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+
+/**
+ * A workflow definition: parameters and a graph of steps. It is the engine's JSON model
+ * ({@link #toJson()}, {@link #fromJson(String)}) plus the code of its Java steps
+ * ({@link #javaSteps()}). Immutable and thread safe.
+ *
+ * <pre>{@code
+ * Workflow etl = Workflow.named("nightly-etl")
+ *     .param("date", "2026-11-24")
+ *     .step("extract", s -> s.java(ctx -> ctx.output("rows", 42L))
+ *         .retry(Retry.exponential(3, Duration.ofSeconds(1))).timeout(Duration.ofMinutes(5)))
+ *     .step("transform", s -> s.dependsOn("extract").java(ctx -> {}))
+ *     .step("load", s -> s.dependsOn("transform").shell("echo load ${date}"))
+ *     .build();
+ * }</pre>
+ *
+ * <p>{@link Builder#build()} checks only what it can see cheaply (ids, kinds, durations); the
+ * engine checks the rest (unknown dependencies, cycles, expressions) when it is given the
+ * workflow, and reports every problem at once either way.
+ */
+public final class Workflow {
+
+    private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]+");
+
+    private final String id;
+    private final String description;
+    private final Map<String, Object> params;
+    private final Integer maxParallel;
+    private final Duration timeout;
+    private final List<Step> steps;
+    private final Map<String, JavaStep> javaSteps;
+
+    private Workflow(Builder b, List<Step> steps, Map<String, JavaStep> javaSteps) {
+        this.id = b.id;
+        this.description = b.description;
+        this.params = Collections.unmodifiableMap(new LinkedHashMap<>(b.params));
+        this.maxParallel = b.maxParallel;
+        this.timeout = b.timeout;
+        this.steps = List.copyOf(steps);
+        this.javaSteps = Collections.unmodifiableMap(javaSteps);
+    }
+
+    private Workflow(Workflow w, Map<String, JavaStep> javaSteps) {
+        this.id = w.id;
+        this.description = w.description;
+        this.params = w.params;
+        this.maxParallel = w.maxParallel;
+        this.timeout = w.timeout;
+        this.steps = w.steps;
+        this.javaSteps = Collections.unmodifiableMap(javaSteps);
+    }
+
+    /** Starts a workflow with id {@code id} ({@code [A-Za-z0-9_.-]+}). */
+    public static Builder named(String id) {
+        return new Builder(id);
+    }
+
+    /**
+     * Reads the engine's JSON form. Java steps come without code: attach it with
+     * {@link #bind(String, JavaStep)}.
+     *
+     * @throws WorkflowDefinitionException listing every problem: bad JSON, unknown fields,
+     *     wrong types, and what {@link Builder#build()} checks
+     */
+    public static Workflow fromJson(String json) {
+        return WorkflowJson.read(json);
+    }
+
+    /** The engine's JSON form: absent fields omitted, parameters and steps in their order. */
+    public String toJson() {
+        return WorkflowJson.write(this);
+    }
+
+    /**
+     * A copy of this workflow in which the Java step {@code stepId} runs {@code code}.
+     *
+     * @throws IllegalArgumentException if there is no such step, or it is not a {@code java} step
+     */
+    public Workflow bind(String stepId, JavaStep code) {
+        Objects.requireNonNull(code, "code");
+        Step step = step(stepId).orElseThrow(() ->
+                new IllegalArgumentException("workflow `" + id + "` has no step `" + stepId + "`"));
+        if (!step.isJava()) {
+            throw new IllegalArgumentException("step `" + stepId + "` is a `" + step.kind() + "` step, not a java step");
+        }
+        Map<String, JavaStep> bound = new LinkedHashMap<>(javaSteps);
+        bound.put(stepId, code);
+        return new Workflow(this, bound);
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public Optional<String> description() {
+        return Optional.ofNullable(description);
+    }
+
+    /**
+     * Parameters and their default values, in their order and their JSON form: integers are
+     * {@code Long}, floats {@code Double}, lists and maps unmodifiable.
+     */
+    public Map<String, Object> params() {
+        return params;
+    }
+
+    /** How many steps of one run may run at once (the engine's default: the number of cores). */
+    public OptionalInt maxParallel() {
+        return maxParallel == null ? OptionalInt.empty() : OptionalInt.of(maxParallel);
+    }
+
+    /** The limit on a whole run. */
+    public Optional<Duration> timeout() {
+        return Optional.ofNullable(timeout);
+    }
+
+    /** The steps, in definition order. */
+    public List<Step> steps() {
+        return steps;
+    }
+
+    /** The step with id {@code stepId}, if there is one. */
+    public Optional<Step> step(String stepId) {
+        return steps.stream().filter(s -> s.id().equals(stepId)).findFirst();
+    }
+
+    /**
+     * The code of each Java step that has some, by step id. A Java step read with
+     * {@link #fromJson} has none until {@link #bind bound}.
+     */
+    public Map<String, JavaStep> javaSteps() {
+        return javaSteps;
+    }
+
+    @Override
+    public String toString() {
+        return "Workflow[" + id + ", " + steps.size() + (steps.size() == 1 ? " step]" : " steps]");
+    }
+
+    /** What is wrong with {@code id} as the id of {@code what}, or {@code null} if nothing is. */
+    static String idProblem(String id, String what) {
+        if (id == null) {
+            return what + " has no id";
+        }
+        if (id.isBlank()) {
+            return "the id of " + what + " is blank";
+        }
+        if (!ID.matcher(id).matches()) {
+            return "`" + id + "` is not a valid id: use letters, digits, `_`, `.` and `-`";
+        }
+        return null;
+    }
+
+    /**
+     * Builds a {@link Workflow}. Every method returns this builder; {@link #build()} reports
+     * every problem found at once.
+     */
+    public static final class Builder {
+        private final String id;
+        private String description;
+        private final Map<String, Object> params = new LinkedHashMap<>();
+        private Integer maxParallel;
+        private Duration timeout;
+        private final List<Step.Builder> steps = new ArrayList<>();
+
+        private Builder(String id) {
+            this.id = id;
+        }
+
+        public Builder description(String description) {
+            this.description = Objects.requireNonNull(description, "description");
+            return this;
+        }
+
+        /**
+         * A parameter and its default value: a String, number, Boolean, or a List or Map of
+         * them. Steps refer to it as {@code ${name}}; a run may override it.
+         *
+         * @throws IllegalArgumentException if JSON cannot carry the value
+         */
+        public Builder param(String name, Object value) {
+            Objects.requireNonNull(name, "name");
+            try {
+                params.put(name, JsonValues.normalize(value));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("param `" + name + "`: " + e.getMessage(), e);
+            }
+            return this;
+        }
+
+        /** How many steps of one run may run at once; at least 1. */
+        public Builder maxParallel(int maxParallel) {
+            this.maxParallel = maxParallel;
+            return this;
+        }
+
+        /** The limit on a whole run. */
+        public Builder timeout(Duration timeout) {
+            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /**
+         * Adds the step {@code id}, configured by {@code step}.
+         *
+         * <pre>{@code
+         * .step("load", s -> s.dependsOn("transform").shell("./load.sh ${date}"))
+         * }</pre>
+         */
+        public Builder step(String id, Consumer<Step.Builder> step) {
+            Objects.requireNonNull(step, "step");
+            Step.Builder builder = new Step.Builder(id);
+            step.accept(builder);
+            steps.add(builder);
+            return this;
+        }
+
+        /**
+         * The workflow.
+         *
+         * @throws WorkflowDefinitionException listing every problem: missing or malformed ids,
+         *     duplicate step ids, steps without a kind, durations that cannot be written
+         */
+        public Workflow build() {
+            List<DefinitionError> errors = new ArrayList<>();
+            String idProblem = idProblem(id, "the workflow");
+            if (idProblem != null) {
+                errors.add(new DefinitionError(null, "id", idProblem));
+            }
+            if (maxParallel != null && maxParallel < 1) {
+                errors.add(new DefinitionError(null, "max_parallel", "must be at least 1, not " + maxParallel));
+            }
+            if (timeout != null && Durations.problem(timeout) != null) {
+                errors.add(new DefinitionError(null, "timeout", Durations.problem(timeout)));
+            }
+            Map<String, Integer> firstIndex = new HashMap<>();
+            for (int i = 0; i < steps.size(); i++) {
+                Step.Builder step = steps.get(i);
+                step.check(i, errors);
+                String stepId = step.id();
+                if (stepId != null) {
+                    Integer first = firstIndex.putIfAbsent(stepId, i);
+                    if (first != null) {
+                        errors.add(new DefinitionError(stepId, "id",
+                                "duplicate step id: steps " + (first + 1) + " and " + (i + 1) + " are both `" + stepId + "`"));
+                    }
+                }
+            }
+            if (!errors.isEmpty()) {
+                throw new WorkflowDefinitionException(id, errors);
+            }
+            List<Step> built = new ArrayList<>(steps.size());
+            Map<String, JavaStep> javaSteps = new LinkedHashMap<>();
+            for (Step.Builder step : steps) {
+                Step s = step.build();
+                built.add(s);
+                if (step.code() != null) {
+                    javaSteps.put(s.id(), step.code());
+                }
+            }
+            return new Workflow(this, built, javaSteps);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the tools the build and the tests need, when they are missing.
+# Debian packages are installed when running as root; otherwise missing tools are named.
+set -euo pipefail
+
+need=()
+command -v cargo   >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs" >&2; exit 1; }
+command -v python3 >/dev/null || need+=(python3)
+command -v java    >/dev/null || need+=(openjdk-17-jdk-headless)
+command -v mvn     >/dev/null || need+=(maven)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (install them, or run as root to have them installed)" >&2
+    exit 1
+  fi
+fi
