@@ -347,3 +347,38 @@ async fn events_reach_the_listener_after_they_are_durable() {
         .collect();
     assert_eq!(statuses, vec!["run RUNNING", "a SUCCEEDED", "b RUNNING", "b FAILED", "run FAILED"]);
 }
+
+#[tokio::test]
+async fn a_step_can_wait_with_a_reason_and_go_on() {
+    struct Gate(Arc<tokio::sync::Notify>);
+    impl StepKind for Gate {
+        fn fields(&self) -> &'static [Field] {
+            &[]
+        }
+        fn run(&self, ctx: StepContext) -> StepFuture {
+            let gate = self.0.clone();
+            Box::pin(async move {
+                ctx.status.waiting("its code is not registered yet");
+                gate.notified().await;
+                ctx.status.running();
+                StepOutcome::success(Outputs::new())
+            })
+        }
+    }
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let engine = Engine::builder().step_kind("gate", Arc::new(Gate(gate.clone()))).open().unwrap();
+    engine.register(Source::new("g.yaml", "id: g\nsteps:\n  - {id: a, type: gate}\n", Format::Yaml).parse().unwrap()).unwrap();
+    let err = engine.start_registered("h", IndexMap::new()).await.unwrap_err().to_string();
+    assert!(err.contains("no workflow `h` is registered"), "{err}");
+    let id = engine.start_registered("g", IndexMap::new()).await.unwrap();
+    loop {
+        let d = engine.details(&id).unwrap();
+        if d.steps[0].record.status == StepStatus::Waiting {
+            assert_eq!(d.steps[0].record.waiting_for.as_deref(), Some("its code is not registered yet"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    gate.notify_one();
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+}

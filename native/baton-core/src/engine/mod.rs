@@ -53,6 +53,9 @@ pub enum EngineError {
     BadParam { name: String, message: String },
     #[error("no run `{0}` in the store")]
     UnknownRun(String),
+    /// `start` of a workflow id that was not registered.
+    #[error("no workflow `{id}` is registered{hint}")]
+    UnknownWorkflow { id: String, hint: String },
     /// The run exists but no driver in this engine is running it.
     #[error("run {0} is not finished and not running here; `baton recover` continues it")]
     NotRunningHere(String),
@@ -171,7 +174,10 @@ impl EngineBuilder {
             scratch_root,
             shutdown: CancellationToken::new(),
         });
-        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() })
+        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())),
+            drivers: TaskTracker::new(),
+            workflows: Mutex::new(HashMap::new()),
+        })
     }
 }
 
@@ -181,6 +187,8 @@ pub struct Engine {
     opened: Option<OpenedStore>,
     runs: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
     drivers: TaskTracker,
+    /// Registered workflows, by id.
+    workflows: Mutex<HashMap<String, Arc<Workflow>>>,
 }
 
 impl Engine {
@@ -201,6 +209,34 @@ impl Engine {
     /// Validates a definition against this engine's step kinds.
     pub fn compile(&self, def: WorkflowDef) -> Result<Workflow, InvalidDefinition> {
         Workflow::compile(def, &self.shared.kinds)
+    }
+
+    /// Validates `def` and registers it under its id (replacing an earlier registration),
+    /// so that [`start_registered`](Engine::start_registered) can start it by id.
+    pub fn register(&self, def: WorkflowDef) -> Result<Arc<Workflow>, InvalidDefinition> {
+        let workflow = Arc::new(self.compile(def)?);
+        self.workflows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(workflow.id().to_owned(), workflow.clone());
+        Ok(workflow)
+    }
+
+    /// A registered workflow.
+    pub fn workflow(&self, id: &str) -> Option<Arc<Workflow>> {
+        self.workflows.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// Starts a run of a registered workflow.
+    pub async fn start_registered(&self, id: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
+        let workflow = self.workflow(id).ok_or_else(|| {
+            let known = self.workflows.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>();
+            let hint = crate::error::closest(id, known.iter().map(String::as_str))
+                .map(|w| format!(" (did you mean `{w}`?)"))
+                .unwrap_or_default();
+            EngineError::UnknownWorkflow { id: id.into(), hint }
+        })?;
+        self.start(workflow, params).await
     }
 
     /// Starts a run of `workflow` with `params` overriding its defaults; returns the run id

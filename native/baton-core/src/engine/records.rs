@@ -61,6 +61,9 @@ pub struct StepRecord {
     /// The end of what the last attempt printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_tail: Option<String>,
+    /// What a WAITING step waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
     /// FAILED, but with `failure_mode: ignore_failure`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failure_ignored: bool,
@@ -77,6 +80,7 @@ impl StepRecord {
             outputs: Outputs::new(),
             error: None,
             log_tail: None,
+            waiting_for: None,
             failure_ignored: false,
         }
     }

@@ -10,7 +10,7 @@ use super::{EngineError, Event, Shared};
 use crate::dag::Workflow;
 use crate::expr::{render_value, Ref, Template, TemplateError};
 use crate::model::{Backoff, FailureMode, StepDef};
-use crate::steps::{Outputs, StepContext, StepKind, StepOutcome};
+use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -28,6 +28,8 @@ const MAX_BATCH: usize = 50_000;
 pub(super) enum Msg {
     Finished { step: usize, attempt: u32, outcome: StepOutcome, retryable: bool },
     RetryDue { step: usize },
+    /// A running attempt waits (`Some(reason)`) or runs again (`None`).
+    Waiting { step: usize, attempt: u32, reason: Option<String> },
 }
 
 /// An attempt to start once the batch that records it is durable.
@@ -307,6 +309,22 @@ impl Driver {
                 if self.status[step] == StepStatus::Retrying && self.stopping.is_none() {
                     self.ready.push_back(step);
                 }
+                Ok(())
+            }
+            Msg::Waiting { step, attempt, reason } => {
+                if self.attempt[step] != attempt || !self.running.contains_key(&step) {
+                    return Ok(());
+                }
+                let to = if reason.is_some() { StepStatus::Waiting } else { StepStatus::Running };
+                if self.status[step] == to {
+                    return Ok(());
+                }
+                self.set(step, to)?;
+                let mut record = StepRecord::new(to, attempt);
+                record.started_ms = self.started.get(&step).copied();
+                record.waiting_for = reason.clone();
+                records::put_step(&mut self.batch, &self.run.id, step, &record);
+                self.event_step(step, reason);
                 Ok(())
             }
             Msg::Finished { step, attempt, outcome, retryable } => {
@@ -636,6 +654,12 @@ impl Driver {
             cancel,
             clock: self.shared.clock.clone(),
             scratch_dir: self.shared.scratch_root.join(&self.run.id).join(format!("{}-{attempt}", step.id)),
+            status: {
+                let tx = self.tx.clone();
+                StatusHandle::new(move |reason| {
+                    let _ = tx.send(Msg::Waiting { step: i, attempt, reason });
+                })
+            },
         };
         Ok((kind, ctx))
     }

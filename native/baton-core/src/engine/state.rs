@@ -110,7 +110,7 @@ impl StepStatus {
             // A step that completes inside the scheduler goes from READY to SUCCEEDED.
             Ready => matches!(to, Running | Succeeded | Skipped | Stopped),
             Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed),
-            Waiting => matches!(to, Running | Succeeded | Failed | Stopped | Killed),
+            Waiting => matches!(to, Running | Succeeded | Failed | Retrying | Stopped | Killed),
             Retrying => matches!(to, Running | Stopped | Killed),
             Succeeded | Failed | Skipped | Stopped | Killed => false,
         }

@@ -90,8 +90,32 @@ pub struct StepContext {
     /// Triggered when the engine wants the step to stop (timeout, stop of the run).
     pub cancel: CancellationToken,
     pub clock: Arc<dyn Clock>,
-    /// A directory for the attempt's scratch files; it exists.
+    /// A directory reserved for the attempt's scratch files (created by the kind if it
+    /// needs one, removed by the engine after the attempt).
     pub scratch_dir: PathBuf,
+    /// Tells the engine that the attempt is waiting, or running again.
+    pub status: StatusHandle,
+}
+
+/// Lets a running attempt report that it waits (for a signal, for its code to be
+/// registered by the host), with a reason shown to users, or that it runs again.
+#[derive(Clone)]
+pub struct StatusHandle(Arc<dyn Fn(Option<String>) + Send + Sync>);
+
+impl StatusHandle {
+    pub(crate) fn new(report: impl Fn(Option<String>) + Send + Sync + 'static) -> Self {
+        StatusHandle(Arc::new(report))
+    }
+
+    /// The step is WAITING, for `reason`.
+    pub fn waiting(&self, reason: impl Into<String>) {
+        (self.0)(Some(reason.into()))
+    }
+
+    /// The step is RUNNING again.
+    pub fn running(&self) {
+        (self.0)(None)
+    }
 }
 
 /// How an attempt ended.

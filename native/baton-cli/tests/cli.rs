@@ -1,0 +1,730 @@
+//! End-to-end tests of the `baton` binary: each test runs the real executable on workflow
+//! files written to a temporary directory, with a store of its own, and checks exit codes,
+//! what is printed and what is stored.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+
+/// A scratch directory with a store in it.
+struct Env {
+    dir: TempDir,
+}
+
+/// What a command did.
+struct Done {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Done {
+    fn from(output: Output) -> Done {
+        Done {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Both streams, for assertion messages and for text that may go to either.
+    fn all(&self) -> String {
+        format!("--- stdout ---\n{}--- stderr ---\n{}", self.stdout, self.stderr)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
+    }
+
+    #[track_caller]
+    fn expect(self, code: i32) -> Done {
+        assert_eq!(self.code, code, "expected exit code {code}, got {}\n{}", self.code, self.all());
+        self
+    }
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn store(&self) -> PathBuf {
+        self.path().join("store")
+    }
+
+    /// Writes a file in the scratch directory; returns its name (commands run there).
+    fn file(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.path().join(name), text).expect("write workflow");
+        name.to_owned()
+    }
+
+    /// `baton` in the scratch directory, with nothing inherited that could change it.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BATON);
+        cmd.current_dir(self.path()).env_remove("BATON_HOME").env_remove("BATON_LOG").args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `baton ARGS` (no store given).
+    fn raw(&self, args: &[&str]) -> Done {
+        Done::from(self.command(args).output().expect("start baton"))
+    }
+
+    /// Runs `baton --store STORE ARGS`.
+    fn baton(&self, args: &[&str]) -> Done {
+        self.baton_in(&self.store(), args)
+    }
+
+    fn baton_in(&self, store: &Path, args: &[&str]) -> Done {
+        let store = store.to_str().expect("utf-8 path");
+        let mut all = vec!["--store", store];
+        all.extend_from_slice(args);
+        self.raw(&all)
+    }
+}
+
+fn statuses(details: &Value) -> Vec<(String, String)> {
+    details["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn step<'a>(details: &'a Value, id: &str) -> &'a Value {
+    details["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step `{id}` in {details:#}"))
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// The run ids `runs --json` lists.
+fn run_ids(env: &Env, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["runs", "--json"];
+    all.extend_from_slice(args);
+    let runs = env.baton(&all).expect(0).json();
+    runs.as_array().expect("a list").iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+const GOOD: &str = r#"
+id: etl
+params:
+  date: "2026-01-01"
+  limit: 10
+max_parallel: 4
+steps:
+  - id: extract
+    type: shell
+    command: |
+      echo "extracting ${limit} rows for ${date}"
+      echo rows=42 >> "$BATON_OUTPUT"
+      echo day=${date} >> "$BATON_OUTPUT"
+  - id: wait
+    type: sleep
+    duration: 50ms
+    depends_on: [extract]
+  - id: report
+    type: shell
+    command: |
+      echo "got=${extract.rows}" >> "$BATON_OUTPUT"
+      echo "twice=$(( ${extract.rows} * 2 ))" >> "$BATON_OUTPUT"
+    depends_on: [wait]
+  - id: done
+    type: noop
+    depends_on: [report]
+"#;
+
+/// The same workflow as [`GOOD`], as JSON.
+const GOOD_JSON: &str = r#"{
+  "id": "etl",
+  "params": { "date": "2026-01-01", "limit": 10 },
+  "max_parallel": 4,
+  "steps": [
+    { "id": "extract", "type": "shell",
+      "command": "echo \"extracting ${limit} rows for ${date}\"\necho rows=42 >> \"$BATON_OUTPUT\"\necho day=${date} >> \"$BATON_OUTPUT\"\n" },
+    { "id": "wait", "type": "sleep", "duration": "50ms", "depends_on": ["extract"] },
+    { "id": "report", "type": "shell",
+      "command": "echo \"got=${extract.rows}\" >> \"$BATON_OUTPUT\"\necho \"twice=$(( ${extract.rows} * 2 ))\" >> \"$BATON_OUTPUT\"\n",
+      "depends_on": ["wait"] },
+    { "id": "done", "type": "noop", "depends_on": ["report"] }
+  ]
+}"#;
+
+const FAILING: &str = r#"
+id: failing
+steps:
+  - id: ok
+    type: shell
+    command: echo rows=5 >> "$BATON_OUTPUT"
+  - id: boom
+    type: shell
+    command: |
+      echo "reading ${ok.rows} rows"
+      echo "disk on fire" >&2
+      exit 7
+    depends_on: [ok]
+  - id: after
+    type: noop
+    depends_on: [boom]
+"#;
+
+const SLEEPY: &str = r#"
+id: sleepy
+steps:
+  - id: nap
+    type: sleep
+    duration: 1s
+  - id: after
+    type: shell
+    command: echo woke=yes >> "$BATON_OUTPUT"
+    depends_on: [nap]
+"#;
+
+// ---------------------------------------------------------------------------------------
+// validate
+
+#[test]
+fn validate_accepts_a_good_file() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let done = env.raw(&["validate", &file]).expect(0);
+    assert!(done.stdout.contains("workflow `etl` is valid (4 steps)"), "{}", done.all());
+
+    let json = env.raw(&["validate", &file, "--json"]).expect(0).json();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["workflow"], "etl");
+    assert_eq!(json["steps"], 4);
+}
+
+const BAD: &str = r#"id: bad
+params:
+  date: "x"
+steps:
+  - id: a
+    type: shell
+    command: echo a
+  - id: a
+    type: shell
+    command: echo again
+  - id: b
+    type: sleep
+    duration: 5 parsecs
+    depends_on: [a, extrct]
+  - id: c
+    type: shel
+    command: echo c
+  - id: d
+    type: noop
+    depends_on: [e]
+  - id: e
+    type: noop
+    depends_on: [d]
+  - id: extract
+    type: noop
+"#;
+
+#[test]
+fn validate_reports_every_problem_at_once() {
+    let env = Env::new();
+    let file = env.file("bad.yaml", BAD);
+    let done = env.raw(&["validate", &file]).expect(2);
+    let text = &done.stderr;
+    // One line per problem, each with file:line:col and the step.
+    let expected = [
+        ("bad.yaml:8:5: step `a`", "duplicate step id"),
+        ("bad.yaml:13:5: step `b`", "duration: unknown unit"),
+        ("bad.yaml:14:21: step `b`", "unknown step `extrct` (did you mean `extract`?)"),
+        ("bad.yaml:16:5: step `c`", "unknown step type `shel` (did you mean `shell`?)"),
+        ("bad.yaml:20:5: step `d`", "dependency cycle: d -> e -> d"),
+    ];
+    for (place, message) in expected {
+        assert!(
+            text.lines().any(|l| l.starts_with(place) && l.contains(message)),
+            "no line `{place}: ... {message}`\n{}",
+            done.all()
+        );
+    }
+    assert!(text.contains("5 problems found"), "{}", done.all());
+
+    let json = env.raw(&["validate", &file, "--json"]).expect(2).json();
+    assert_eq!(json["valid"], false);
+    let errors = json["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 5, "{json:#}");
+    let cycle = errors.iter().find(|e| e["message"].as_str().unwrap().contains("cycle")).expect("a cycle error");
+    assert_eq!(cycle["file"], "bad.yaml");
+    assert_eq!(cycle["line"], 20);
+    assert_eq!(cycle["column"], 5);
+    assert_eq!(cycle["step"], "d");
+    let dep = errors.iter().find(|e| e["field"] == "depends_on.1").expect("the unknown dependency");
+    assert_eq!(dep["step"], "b");
+    assert_eq!((dep["line"].as_u64(), dep["column"].as_u64()), (Some(14), Some(21)));
+}
+
+#[test]
+fn validate_suggests_the_field_meant() {
+    let env = Env::new();
+    let file = env.file(
+        "typo.yaml",
+        "id: typo\nsteps:\n  - id: a\n    type: shell\n    command: echo a\n    depends_onn: []\n",
+    );
+    let done = env.raw(&["validate", &file]).expect(2);
+    let line = done.stderr.lines().next().unwrap_or_default();
+    assert!(line.starts_with("typo.yaml:6:5: step `a`"), "{}", done.all());
+    assert!(line.contains("unknown field `depends_onn`"), "{}", done.all());
+    assert!(line.contains("did you mean `depends_on`?"), "{}", done.all());
+
+    let json = env.raw(&["validate", &file, "--json"]).expect(2).json();
+    assert_eq!(json["errors"][0]["step"], "a");
+    assert_eq!(json["errors"][0]["line"], 6);
+}
+
+#[test]
+fn a_missing_file_is_a_usage_error() {
+    let env = Env::new();
+    let done = env.raw(&["validate", "nope.yaml"]).expect(2);
+    assert!(done.stderr.contains("nope.yaml") && done.stderr.contains("cannot read"), "{}", done.all());
+    env.baton(&["run", "nope.yaml"]).expect(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// run
+
+#[test]
+fn run_succeeds() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let done = env.baton(&["run", &file]).expect(0);
+    assert!(done.stdout.contains("of `etl` SUCCEEDED"), "{}", done.all());
+    assert!(done.stdout.contains("4 steps: 4 succeeded"), "{}", done.all());
+    // Progress goes to stderr when it is not a terminal.
+    assert!(done.stderr.contains("report SUCCEEDED"), "{}", done.all());
+    let runs = env.baton(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["status"], "SUCCEEDED");
+}
+
+#[test]
+fn run_failure_says_what_failed_and_where_to_look() {
+    let env = Env::new();
+    let file = env.file("failing.yaml", FAILING);
+    let done = env.baton(&["run", &file]).expect(1);
+    let out = &done.stdout;
+    assert!(out.contains("of `failing` FAILED"), "{}", done.all());
+    assert!(out.contains("error: step `boom` failed: command exited with code 7"), "{}", done.all());
+    assert!(out.contains("output of `boom`"), "{}", done.all());
+    assert!(out.contains("reading 5 rows") && out.contains("disk on fire"), "{}", done.all());
+    let id = &run_ids(&env, &[])[0];
+    assert!(out.contains(&format!("baton show {id}")), "{}", done.all());
+
+    let json = env.baton(&["show", id, "--json"]).expect(0).json();
+    assert_eq!(statuses(&json), pairs(&[("ok", "SUCCEEDED"), ("boom", "FAILED"), ("after", "SKIPPED")]));
+}
+
+#[test]
+fn run_json_has_every_step_with_status_and_outputs() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let done = env.baton(&["run", &file, "--json"]).expect(0);
+    // Nothing but the JSON on stdout, and no progress with --json.
+    let json = done.json();
+    assert!(done.stderr.trim().is_empty(), "{}", done.all());
+    assert_eq!(json["run"]["status"], "SUCCEEDED");
+    assert_eq!(json["run"]["workflow_id"], "etl");
+    assert_eq!(
+        statuses(&json),
+        pairs(&[("extract", "SUCCEEDED"), ("wait", "SUCCEEDED"), ("report", "SUCCEEDED"), ("done", "SUCCEEDED")])
+    );
+    let extract = step(&json, "extract");
+    assert_eq!(extract["type"], "shell");
+    assert_eq!(extract["attempt"], 1);
+    assert_eq!(extract["outputs"]["rows"], 42);
+    assert_eq!(extract["outputs"]["day"], "2026-01-01");
+    assert!(extract["log_tail"].as_str().unwrap().contains("extracting 10 rows for 2026-01-01"), "{json:#}");
+    assert_eq!(step(&json, "wait")["type"], "sleep");
+}
+
+#[test]
+fn outputs_reach_downstream_steps() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let json = env.baton(&["run", &file, "--json"]).expect(0).json();
+    let report = step(&json, "report");
+    // `${extract.rows}` two steps up (through a sleep step) is substituted.
+    assert_eq!(report["outputs"]["got"], 42, "{json:#}");
+    assert_eq!(report["outputs"]["twice"], 84, "{json:#}");
+}
+
+#[test]
+fn params_override_defaults_in_shell_steps() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let json = env.baton(&["run", &file, "-p", "date=2030-12-31", "--param", "limit=7", "--json"]).expect(0).json();
+    assert_eq!(json["run"]["params"]["date"], "2030-12-31");
+    // A number default keeps its type.
+    assert_eq!(json["run"]["params"]["limit"], 7);
+    let extract = step(&json, "extract");
+    assert_eq!(extract["outputs"]["day"], "2030-12-31");
+    assert!(extract["log_tail"].as_str().unwrap().contains("extracting 7 rows for 2030-12-31"), "{json:#}");
+}
+
+#[test]
+fn bad_params_are_usage_errors() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let done = env.baton(&["run", &file, "-p", "dat=2030-12-31"]).expect(2);
+    assert!(done.stderr.contains("unknown parameter `dat`"), "{}", done.all());
+    assert!(done.stderr.contains("did you mean `date`?"), "{}", done.all());
+    assert!(done.stderr.contains("date, limit"), "{}", done.all());
+
+    let done = env.baton(&["run", &file, "-p", "limit=many"]).expect(2);
+    assert!(done.stderr.contains("parameter `limit`: expects a number"), "{}", done.all());
+
+    let done = env.baton(&["run", &file, "-p", "novalue"]).expect(2);
+    assert!(done.stderr.contains("is not key=value"), "{}", done.all());
+    // No run was started by any of them.
+    assert!(run_ids(&env, &[]).is_empty());
+}
+
+#[test]
+fn a_step_that_fails_once_succeeds_on_its_second_attempt() {
+    let env = Env::new();
+    let file = env.file(
+        "flaky.yaml",
+        r#"
+id: flaky
+params:
+  marker_dir: "."
+steps:
+  - id: load
+    type: shell
+    command: |
+      marker="${marker_dir}/marker-$BATON_RUN_ID"
+      echo "attempt $BATON_ATTEMPT key $BATON_IDEMPOTENCY_KEY step $BATON_STEP_ID"
+      if [ ! -e "$marker" ]; then touch "$marker"; echo "busy, try again" >&2; exit 1; fi
+      echo "attempt=$BATON_ATTEMPT" >> "$BATON_OUTPUT"
+      echo "key=$BATON_IDEMPOTENCY_KEY" >> "$BATON_OUTPUT"
+    retry: { max_attempts: 3, backoff: fixed, delay: 20ms }
+"#,
+    );
+    let done = env.baton(&["run", &file, "--json"]).expect(0);
+    let json = done.json();
+    let run = json["run"]["id"].as_str().unwrap().to_owned();
+    let load = step(&json, "load");
+    assert_eq!(load["status"], "SUCCEEDED");
+    assert_eq!(load["attempt"], 2);
+    assert_eq!(load["outputs"]["attempt"], 2);
+    assert_eq!(load["outputs"]["key"], format!("{run}/load/2"));
+
+    // Without --json, progress shows the retry and `show` the attempt.
+    let done = env.baton(&["run", &file]).expect(0);
+    assert!(done.stderr.contains("load RETRYING: command exited with code 1"), "{}", done.all());
+    assert!(done.stderr.contains("load SUCCEEDED (attempt 2)"), "{}", done.all());
+    let ids = run_ids(&env, &[]);
+    let show = env.baton(&["show", &ids[1]]).expect(0);
+    let row = show.stdout.lines().find(|l| l.starts_with("load ")).expect("a row for load");
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[..4], &["load", "shell", "SUCCEEDED", "2"], "{}", show.all());
+}
+
+#[test]
+fn a_step_out_of_attempts_fails_the_run() {
+    let env = Env::new();
+    let file = env.file(
+        "hopeless.yaml",
+        r#"
+id: hopeless
+steps:
+  - id: never
+    type: shell
+    command: echo "attempt $BATON_ATTEMPT"; exit 3
+    retry: { max_attempts: 2, delay: 10ms }
+"#,
+    );
+    let json = env.baton(&["run", &file, "--json"]).expect(1).json();
+    assert_eq!(json["run"]["status"], "FAILED");
+    let never = step(&json, "never");
+    assert_eq!(never["status"], "FAILED");
+    assert_eq!(never["attempt"], 2);
+    assert_eq!(never["log_tail"], "attempt 2");
+}
+
+// ---------------------------------------------------------------------------------------
+// runs, show
+
+#[test]
+fn runs_filter_by_workflow_and_status() {
+    let env = Env::new();
+    let good = env.file("good.yaml", GOOD);
+    let failing = env.file("failing.yaml", FAILING);
+    env.baton(&["run", &good]).expect(0);
+    env.baton(&["run", &failing]).expect(1);
+    env.baton(&["run", &good]).expect(0);
+
+    let all = run_ids(&env, &[]);
+    assert_eq!(all.len(), 3);
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "runs are listed oldest first");
+
+    assert_eq!(run_ids(&env, &["--workflow", "etl"]), vec![all[0].clone(), all[2].clone()]);
+    assert_eq!(run_ids(&env, &["--workflow", "failing"]), vec![all[1].clone()]);
+    assert!(run_ids(&env, &["--workflow", "nope"]).is_empty());
+    assert_eq!(run_ids(&env, &["--status", "FAILED"]), vec![all[1].clone()]);
+    // Statuses are case-insensitive.
+    assert_eq!(run_ids(&env, &["--status", "succeeded"]), vec![all[0].clone(), all[2].clone()]);
+    assert!(run_ids(&env, &["--workflow", "failing", "--status", "SUCCEEDED"]).is_empty());
+
+    let table = env.baton(&["runs", "--status", "failed"]).expect(0);
+    assert!(table.stdout.starts_with("RUN "), "{}", table.all());
+    assert_eq!(table.stdout.lines().count(), 2, "{}", table.all());
+    assert!(table.stdout.contains(&all[1]) && table.stdout.contains("FAILED"), "{}", table.all());
+
+    let done = env.baton(&["runs", "--status", "BROKEN"]).expect(2);
+    assert!(done.stderr.contains("unknown run status `BROKEN`"), "{}", done.all());
+}
+
+#[test]
+fn runs_on_an_empty_store() {
+    let env = Env::new();
+    assert_eq!(env.baton(&["runs"]).expect(0).stdout, "no runs\n");
+    assert_eq!(env.baton(&["runs", "--json"]).expect(0).json(), serde_json::json!([]));
+}
+
+#[test]
+fn show_lists_steps_attempts_outputs_and_the_failure() {
+    let env = Env::new();
+    let file = env.file("failing.yaml", FAILING);
+    env.baton(&["run", &file]).expect(1);
+    let id = run_ids(&env, &[]).remove(0);
+    let done = env.baton(&["show", &id]).expect(0);
+    let out = &done.stdout;
+    assert!(out.contains(&format!("run       {id}")), "{}", done.all());
+    assert!(out.contains("status    FAILED"), "{}", done.all());
+    assert!(out.contains("error     step `boom` failed: command exited with code 7"), "{}", done.all());
+    assert!(out.contains("steps     3 (1 succeeded, 1 failed, 1 skipped)"), "{}", done.all());
+    let row = |step: &str| -> Vec<String> {
+        let line = out.lines().find(|l| l.starts_with(&format!("{step} "))).unwrap_or_else(|| panic!("no row for {step}\n{out}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(&row("ok")[..4], &["ok", "shell", "SUCCEEDED", "1"]);
+    assert_eq!(row("ok").last().unwrap(), "rows=5");
+    assert_eq!(&row("boom")[..4], &["boom", "shell", "FAILED", "1"]);
+    assert!(row("boom").join(" ").ends_with("command exited with code 7"), "{out}");
+    assert_eq!(&row("after")[..4], &["after", "noop", "SKIPPED", "0"]);
+    assert!(out.contains("skipped: upstream step `boom` did not succeed"), "{out}");
+    assert!(out.contains("output of `boom` (attempt 1, last lines):"), "{out}");
+    assert!(out.contains("  | reading 5 rows\n  | disk on fire"), "{out}");
+
+    let json = env.baton(&["show", &id, "--json"]).expect(0).json();
+    let boom = step(&json, "boom");
+    assert_eq!(boom["error"], "command exited with code 7");
+    assert_eq!(boom["log_tail"], "reading 5 rows\ndisk on fire");
+    assert_eq!(step(&json, "ok")["outputs"]["rows"], 5);
+
+    let done = env.baton(&["show", "01NOSUCHRUN"]).expect(2);
+    assert!(done.stderr.contains("no run `01NOSUCHRUN`"), "{}", done.all());
+}
+
+// ---------------------------------------------------------------------------------------
+// graph, formats
+
+#[test]
+fn graph_prints_dot_and_mermaid() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let dot = env.raw(&["graph", &file, "--format", "dot"]).expect(0).stdout;
+    assert!(dot.starts_with("digraph \"etl\" {"), "{dot}");
+    assert!(dot.contains("\"extract\" [label=\"extract\\n(shell)\"];"), "{dot}");
+    for edge in ["\"extract\" -> \"wait\";", "\"wait\" -> \"report\";", "\"report\" -> \"done\";"] {
+        assert!(dot.contains(edge), "no {edge} in\n{dot}");
+    }
+    assert_eq!(dot.matches("->").count(), 3, "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    // dot is the default.
+    assert_eq!(env.raw(&["graph", &file]).expect(0).stdout, dot);
+
+    let mermaid = env.raw(&["graph", &file, "--format", "mermaid"]).expect(0).stdout;
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(mermaid.contains("s0[\"extract (shell)\"]") && mermaid.contains("s1[\"wait (sleep)\"]"), "{mermaid}");
+    for edge in ["s0 --> s1", "s1 --> s2", "s2 --> s3"] {
+        assert!(mermaid.contains(edge), "no {edge} in\n{mermaid}");
+    }
+
+    env.raw(&["graph", &file, "--format", "png"]).expect(2);
+    let bad = env.file("bad.yaml", BAD);
+    env.raw(&["graph", &bad]).expect(2);
+}
+
+#[test]
+fn a_json_file_is_the_same_workflow_as_its_yaml() {
+    let env = Env::new();
+    let yaml = env.file("wf.yaml", GOOD);
+    let json = env.file("wf.json", GOOD_JSON);
+    assert_eq!(env.raw(&["validate", &json, "--json"]).expect(0).json(), env.raw(&["validate", &yaml, "--json"]).expect(0).json());
+    assert_eq!(env.raw(&["graph", &json]).expect(0).stdout, env.raw(&["graph", &yaml]).expect(0).stdout);
+    assert_eq!(
+        env.raw(&["graph", &json, "--format", "mermaid"]).expect(0).stdout,
+        env.raw(&["graph", &yaml, "--format", "mermaid"]).expect(0).stdout
+    );
+    let from_yaml = env.baton(&["run", &yaml, "--json"]).expect(0).json();
+    let from_json = env.baton(&["run", &json, "--json"]).expect(0).json();
+    // Runs pin their definition by content hash: the two files are one definition.
+    assert_eq!(from_yaml["run"]["definition"], from_json["run"]["definition"]);
+    assert_eq!(statuses(&from_yaml), statuses(&from_json));
+    for s in ["extract", "report"] {
+        assert_eq!(step(&from_yaml, s)["outputs"], step(&from_json, s)["outputs"]);
+    }
+
+    // Errors in JSON files are placed too.
+    let bad = env.file("bad.json", "{\n  \"id\": \"x\",\n  \"steps\": [\n    { \"id\": \"a\", \"type\": \"noop\", \"dependson\": [] }\n  ]\n}\n");
+    let done = env.raw(&["validate", &bad]).expect(2);
+    assert!(done.stderr.starts_with("bad.json:4:"), "{}", done.all());
+    assert!(done.stderr.contains("did you mean `depends_on`?"), "{}", done.all());
+}
+
+// ---------------------------------------------------------------------------------------
+// the store: locking, engines, recovery
+
+/// Waits until `pid` holds the store's lock (it writes its pid in the lock file).
+fn wait_for_lock(store: &Path, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lock = store.join("baton.lock");
+    while std::fs::read_to_string(&lock).map(|s| s.trim() != pid.to_string()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "baton (pid {pid}) did not take the store lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_process_on_a_busy_store_gets_a_clear_error() {
+    let env = Env::new();
+    let file = env.file("sleepy.yaml", SLEEPY);
+    let store = env.store();
+    let mut first = env
+        .command(&["--store", store.to_str().unwrap(), "run", &file, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    wait_for_lock(&store, first.id());
+
+    let done = env.baton(&["runs"]).expect(3);
+    assert!(done.stderr.contains("in use by another process"), "{}", done.all());
+    assert!(done.stderr.contains(&format!("pid {}", first.id())), "{}", done.all());
+    env.baton(&["recover"]).expect(3);
+
+    // The first process is not disturbed.
+    let first = Done::from(first.wait_with_output().expect("wait for baton run")).expect(0);
+    assert_eq!(first.json()["run"]["status"], "SUCCEEDED");
+    assert_eq!(run_ids(&env, &[]).len(), 1);
+}
+
+#[test]
+fn recover_with_nothing_to_do() {
+    let env = Env::new();
+    let done = env.baton(&["recover"]).expect(0);
+    assert!(done.stdout.contains("nothing to recover"), "{}", done.all());
+    assert_eq!(env.baton(&["recover", "--json"]).expect(0).json(), serde_json::json!([]));
+    // Also after finished runs.
+    let file = env.file("good.yaml", GOOD);
+    env.baton(&["run", &file]).expect(0);
+    assert_eq!(env.baton(&["recover", "--json"]).expect(0).json(), serde_json::json!([]));
+}
+
+#[test]
+fn recover_finishes_a_run_whose_process_was_killed() {
+    let env = Env::new();
+    let file = env.file("sleepy.yaml", SLEEPY);
+    let store = env.store();
+    let mut first = env
+        .command(&["--store", store.to_str().unwrap(), "run", &file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baton run");
+    wait_for_lock(&store, first.id());
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().expect("SIGKILL baton"); // SIGKILL on Unix
+    first.wait().expect("reap baton");
+
+    let runs = env.baton(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs[0]["status"], "RUNNING", "{runs:#}");
+    let done = env.baton(&["run", &file, "--json"]).expect(0);
+    assert!(done.stderr.contains("1 unfinished run(s)"), "{}", done.all());
+
+    let recovered = env.baton(&["recover", "--json"]).expect(0).json();
+    let list = recovered.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{recovered:#}");
+    assert_eq!(list[0]["run"]["id"], runs[0]["id"]);
+    assert_eq!(list[0]["run"]["status"], "SUCCEEDED");
+    assert_eq!(step(&list[0], "nap")["attempt"], 1, "the sleep resumes as the same attempt");
+    assert_eq!(step(&list[0], "after")["outputs"]["woke"], "yes");
+    assert_eq!(run_ids(&env, &["--status", "RUNNING"]), Vec::<String>::new());
+}
+
+#[test]
+fn both_store_engines_run_workflows() {
+    for (engine, marker) in [("redb", "baton.redb"), ("sled", "sled")] {
+        let env = Env::new();
+        let file = env.file("good.yaml", GOOD);
+        let json = env.baton(&["--store-engine", engine, "run", &file, "--json"]).expect(0).json();
+        assert_eq!(json["run"]["status"], "SUCCEEDED", "{engine}");
+        assert_eq!(step(&json, "report")["outputs"]["got"], 42, "{engine}");
+        assert!(env.store().join(marker).exists(), "{engine}: no {marker} in the store");
+        // Reopened without the flag, the store keeps its engine; with it, too.
+        assert_eq!(run_ids(&env, &[]).len(), 1, "{engine}");
+        env.baton(&["--store-engine", engine, "run", &file]).expect(0);
+        let runs = env.baton(&["runs", "--status", "SUCCEEDED", "--json"]).expect(0).json();
+        assert_eq!(runs.as_array().unwrap().len(), 2, "{engine}");
+        let id = runs[1]["id"].as_str().unwrap();
+        let details = env.baton(&["show", id, "--json"]).expect(0).json();
+        assert_eq!(step(&details, "extract")["outputs"]["rows"], 42, "{engine}");
+    }
+}
+
+#[test]
+fn a_store_reopened_with_the_other_engine_is_refused() {
+    for (made, other) in [("sled", "redb"), ("redb", "sled")] {
+        let env = Env::new();
+        let file = env.file("good.yaml", GOOD);
+        env.baton(&["--store-engine", made, "run", &file]).expect(0);
+        let done = env.baton(&["--store-engine", other, "runs"]).expect(3);
+        assert!(
+            done.stderr.contains(&format!("holds a {made} database, not {other}")),
+            "{made} store opened as {other}:\n{}",
+            done.all()
+        );
+        env.baton(&["--store-engine", other, "run", &file]).expect(3);
+        // Nothing was changed: the store still has its one run.
+        assert_eq!(run_ids(&env, &[]).len(), 1);
+    }
+    let done = Env::new().baton(&["--store-engine", "rocks", "runs"]).expect(2);
+    assert!(done.stderr.contains("unknown store engine `rocks`"), "{}", done.all());
+}
+
+#[test]
+fn the_store_defaults_to_baton_home_then_dot_baton() {
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let home = env.path().join("home");
+    let done = Done::from(env.command(&["run", &file]).env("BATON_HOME", &home).output().unwrap()).expect(0);
+    assert!(home.join("baton.redb").exists(), "{}", done.all());
+    env.raw(&["run", &file]).expect(0);
+    assert!(env.path().join(".baton").join("baton.redb").exists());
+}
