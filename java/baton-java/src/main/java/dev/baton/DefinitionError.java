@@ -17,13 +17,13 @@ import java.util.Objects;
  *
  * @param stepId the step the problem is in, or {@code null} for the workflow itself (or a
  *     step that has no id)
- * @param field the field, as a JSON path
+ * @param field the field, as a JSON path, or {@code null} for the whole definition (it is not
+ *     JSON, say)
  * @param message what is wrong
  */
 public record DefinitionError(String stepId, String field, String message) {
 
     public DefinitionError {
-        Objects.requireNonNull(field, "field");
         Objects.requireNonNull(message, "message");
     }
 
@@ -31,6 +31,6 @@ public record DefinitionError(String stepId, String field, String message) {
     @Override
     public String toString() {
         String where = stepId == null ? "workflow" : "step `" + stepId + "`";
-        return where + ": " + field + ": " + message;
+        return field == null ? where + ": " + message : where + ": " + field + ": " + message;
     }
 }

@@ -2,6 +2,7 @@ package dev.baton;
 
 import dev.baton.internal.Durations;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -98,7 +99,7 @@ public final class Retry {
 
     @Override
     public String toString() {
-        return "Retry[" + backoff.name().toLowerCase(java.util.Locale.ROOT) + ", " + maxAttempts + " attempts, "
+        return "Retry[" + backoff.name().toLowerCase(Locale.ROOT) + ", " + maxAttempts + " attempts, "
                 + Durations.format(delay) + (maxDelay == null ? "" : " up to " + Durations.format(maxDelay)) + "]";
     }
 

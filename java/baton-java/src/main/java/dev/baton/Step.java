@@ -151,6 +151,14 @@ public final class Step {
      * {@link #java} or {@link #type}); everything else is optional. Problems with ids and kinds
      * are reported together by {@link Workflow.Builder#build()}; a {@code null} argument is a
      * {@link NullPointerException} at once.
+     *
+     * <pre>{@code
+     * .step("load", s -> s.dependsOn("transform")
+     *     .shell("./load.sh")
+     *     .env("TARGET", "${target}")
+     *     .timeout(Duration.ofMinutes(30))
+     *     .failureMode(FailureMode.FAIL_IMMEDIATELY))
+     * }</pre>
      */
     public static final class Builder {
         private final String id;

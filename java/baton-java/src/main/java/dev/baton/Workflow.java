@@ -170,7 +170,18 @@ public final class Workflow {
 
     /**
      * Builds a {@link Workflow}. Every method returns this builder; {@link #build()} reports
-     * every problem found at once.
+     * every problem found at once. A builder may build several workflows, each independent of
+     * later changes to it.
+     *
+     * <pre>{@code
+     * Workflow w = Workflow.named("backfill")
+     *     .description("reloads a month")
+     *     .param("month", "2026-10")
+     *     .maxParallel(4)
+     *     .timeout(Duration.ofHours(6))
+     *     .step("load", s -> s.shell("./load.sh ${month}"))
+     *     .build();
+     * }</pre>
      */
     public static final class Builder {
         private final String id;

@@ -6,6 +6,11 @@ import java.time.Duration;
  * Durations as the engine writes them: {@code 500ms}, {@code 10s}, {@code 5m}, {@code 2h},
  * {@code 1d}, and sums such as {@code 1h30m} when reading. The same grammar as the core's
  * {@code model::duration}.
+ *
+ * <pre>{@code
+ * Durations.format(Duration.ofSeconds(90)); // "90s"
+ * Durations.parse("1h30m");                 // PT1H30M
+ * }</pre>
  */
 public final class Durations {
 

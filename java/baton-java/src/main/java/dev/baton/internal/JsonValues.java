@@ -14,6 +14,10 @@ import java.util.Map;
  * was set in Java or read from JSON: {@code null}, {@code String}, {@code Boolean},
  * {@code Long} (any integer that fits), {@code BigInteger}, {@code Double},
  * {@code BigDecimal}, {@code List} and {@code Map<String, ?>} of these.
+ *
+ * <pre>{@code
+ * JsonValues.normalize(List.of(1, 2.5f)); // [1L, 2.5d], unmodifiable
+ * }</pre>
  */
 public final class JsonValues {
 
