@@ -92,7 +92,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) committer: Committer,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) kinds: StepKinds,
+    /// Step kinds; hosts may add kinds while the engine runs.
+    pub(crate) kinds: std::sync::RwLock<StepKinds>,
     pub(crate) listener: Option<Listener>,
     pub(crate) scratch_root: PathBuf,
     pub(crate) shutdown: CancellationToken,
@@ -169,7 +170,7 @@ impl EngineBuilder {
             committer: Committer::new(store.clone()),
             store,
             clock: self.clock,
-            kinds: self.kinds,
+            kinds: std::sync::RwLock::new(self.kinds),
             listener: self.listener,
             scratch_root,
             shutdown: CancellationToken::new(),
@@ -208,7 +209,13 @@ impl Engine {
 
     /// Validates a definition against this engine's step kinds.
     pub fn compile(&self, def: WorkflowDef) -> Result<Workflow, InvalidDefinition> {
-        Workflow::compile(def, &self.shared.kinds)
+        Workflow::compile(def, &self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Adds (or replaces) a step kind; runs that could not resume for want of it can then
+    /// be resumed by [`recover`](Engine::recover).
+    pub fn register_step_kind(&self, name: impl Into<String>, kind: Arc<dyn StepKind>) {
+        self.shared.kinds.write().unwrap_or_else(|e| e.into_inner()).register(name, kind);
     }
 
     /// Validates `def` and registers it under its id (replacing an earlier registration),

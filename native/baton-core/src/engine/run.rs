@@ -444,9 +444,14 @@ impl Driver {
 
     fn make_ready(&mut self, i: usize) -> Result<(), EngineError> {
         self.set(i, StepStatus::Ready)?;
-        match self.shared.kinds.get(&self.wf.step(i).kind) {
-            Some(kind) if kind.is_inline() => self.inline_ready.push(i),
-            _ => self.ready.push_back(i),
+        let inline = {
+            let kinds = self.shared.kinds.read().unwrap_or_else(|e| e.into_inner());
+            kinds.get(&self.wf.step(i).kind).is_some_and(|k| k.is_inline())
+        };
+        if inline {
+            self.inline_ready.push(i);
+        } else {
+            self.ready.push_back(i);
         }
         Ok(())
     }
@@ -604,6 +609,8 @@ impl Driver {
         let kind = self
             .shared
             .kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .get(&step.kind)
             .cloned()
             .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;

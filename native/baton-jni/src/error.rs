@@ -1,0 +1,73 @@
+//! Errors as Java sees them: a kind that picks the exception class, and a message.
+
+use baton_core::{EngineError, InvalidDefinition, StoreError};
+use serde_json::{json, Value};
+
+/// A failed call, returned to Java in the `{"error": ...}` envelope.
+#[derive(Debug)]
+pub struct BridgeError {
+    kind: &'static str,
+    message: String,
+    errors: Option<InvalidDefinition>,
+}
+
+impl BridgeError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        BridgeError { kind, message: message.into(), errors: None }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        BridgeError::new("internal", message)
+    }
+
+    pub fn closed() -> Self {
+        BridgeError::new("closed", "this Baton instance is closed")
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut e = json!({ "kind": self.kind, "message": self.message });
+        if let Some(def) = &self.errors {
+            e["errors"] = json!(def.errors);
+        }
+        e
+    }
+}
+
+impl From<InvalidDefinition> for BridgeError {
+    fn from(e: InvalidDefinition) -> Self {
+        BridgeError { kind: "definition", message: e.to_string(), errors: Some(e) }
+    }
+}
+
+impl From<StoreError> for BridgeError {
+    fn from(e: StoreError) -> Self {
+        BridgeError::new("store", e.to_string())
+    }
+}
+
+impl From<EngineError> for BridgeError {
+    fn from(e: EngineError) -> Self {
+        let kind = match &e {
+            EngineError::Store(_) => "store",
+            EngineError::Definition(def) => return def.clone().into(),
+            EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => "param",
+            EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => "unknown_run",
+            EngineError::UnknownWorkflow { .. } => "unknown_workflow",
+            EngineError::Closed => "closed",
+            _ => "internal",
+        };
+        BridgeError::new(kind, e.to_string())
+    }
+}
+
+impl From<jni::errors::Error> for BridgeError {
+    fn from(e: jni::errors::Error) -> Self {
+        BridgeError::internal(format!("JNI: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for BridgeError {
+    fn from(e: serde_json::Error) -> Self {
+        BridgeError::internal(format!("malformed JSON from Java: {e}"))
+    }
+}

@@ -1,0 +1,200 @@
+//! Steps that run in the JVM: the engine's [`StepKind`] for `java` steps and host-defined
+//! step types. An attempt becomes a task in a queue that Java threads drain (`nextTasks`)
+//! and answer (`complete`), so no native thread ever calls into the JVM.
+
+use baton_core::model::StepDef;
+use baton_core::steps::{Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Attempts waiting for Java, and the answers on their way back.
+#[derive(Default)]
+pub struct TaskQueue {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Tasks and cancellations not yet taken by Java.
+    items: VecDeque<Value>,
+    /// Attempts under way in Java, by token.
+    pending: HashMap<u64, Pending>,
+    next_token: u64,
+    closed: bool,
+}
+
+struct Pending {
+    reply: oneshot::Sender<StepOutcome>,
+    status: StatusHandle,
+}
+
+/// How Java reports an attempt's end.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JavaOutcome {
+    #[serde(default)]
+    outputs: Option<Outputs>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    log_tail: Option<String>,
+}
+
+impl TaskQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every update leaves the state consistent, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Up to `max` items, waiting up to `timeout` for the first; `None` once closed.
+    pub fn take(&self, max: usize, timeout: Duration) -> Option<Vec<Value>> {
+        let state = self.lock();
+        let (mut state, _) = self
+            .ready
+            .wait_timeout_while(state, timeout, |s| s.items.is_empty() && !s.closed)
+            .unwrap_or_else(|e| e.into_inner());
+        if state.closed && state.items.is_empty() {
+            return None;
+        }
+        let n = state.items.len().min(max.max(1));
+        Some(state.items.drain(..n).collect())
+    }
+
+    /// Java's answer for `token`; a token no longer pending (the attempt was cancelled)
+    /// is ignored.
+    pub fn complete(&self, token: u64, outcome_json: &str) -> Result<(), serde_json::Error> {
+        let outcome: JavaOutcome = serde_json::from_str(outcome_json)?;
+        let Some(pending) = self.lock().pending.remove(&token) else { return Ok(()) };
+        let result = match outcome.error {
+            Some(error) => Err(error),
+            None => Ok(outcome.outputs.unwrap_or_default()),
+        };
+        let _ = pending.reply.send(StepOutcome { result, log_tail: outcome.log_tail });
+        Ok(())
+    }
+
+    /// The attempt behind `token` waits for `reason`, or runs again.
+    pub fn waiting(&self, token: u64, reason: Option<String>) {
+        let status = self.lock().pending.get(&token).map(|p| p.status.clone());
+        match (status, reason) {
+            (Some(status), Some(reason)) => status.waiting(reason),
+            (Some(status), None) => status.running(),
+            (None, _) => {}
+        }
+    }
+
+    /// Wakes every taker; later takes return `None` once the queue is empty.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.pending.clear();
+        drop(state);
+        self.ready.notify_all();
+    }
+
+    fn push(&self, item: Value) {
+        self.lock().items.push_back(item);
+        self.ready.notify_one();
+    }
+}
+
+/// A step type whose code lives in the JVM.
+pub struct HostKind {
+    name: String,
+    queue: Arc<TaskQueue>,
+    /// Declared params (`None` = required) for host-defined types; `None` for `java`,
+    /// whose steps take any params.
+    params: Option<IndexMap<String, Option<Value>>>,
+}
+
+impl HostKind {
+    /// The kind of `java` steps, bound by (workflow id, step id) on the Java side.
+    pub fn java(queue: Arc<TaskQueue>) -> Self {
+        HostKind { name: "java".into(), queue, params: None }
+    }
+
+    /// A host-defined type with its parameters: a `null` default means required.
+    pub fn declared(name: &str, queue: Arc<TaskQueue>, params: IndexMap<String, Value>) -> Self {
+        let params = params.into_iter().map(|(k, v)| (k, Some(v).filter(|v| !v.is_null()))).collect();
+        HostKind { name: name.into(), queue, params: Some(params) }
+    }
+}
+
+impl StepKind for HostKind {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Params]
+    }
+
+    fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
+        let Some(declared) = &self.params else { return Vec::new() };
+        let mut problems: Vec<FieldProblem> = step
+            .params
+            .keys()
+            .filter(|k| !declared.contains_key(*k))
+            .map(|k| FieldProblem {
+                field: format!("params.{k}"),
+                message: format!(
+                    "`{}` steps take no parameter `{k}`; they take: {}",
+                    self.name,
+                    declared.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })
+            .collect();
+        problems.extend(
+            declared
+                .iter()
+                .filter(|(k, default)| default.is_none() && !step.params.contains_key(*k))
+                .map(|(k, _)| FieldProblem {
+                    field: "params".into(),
+                    message: format!("`{}` steps need the parameter `{k}`", self.name),
+                }),
+        );
+        problems
+    }
+
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        let mut step_params = ctx.step_params.clone();
+        for (k, default) in self.params.iter().flatten() {
+            if let (Some(d), false) = (default, step_params.contains_key(k)) {
+                step_params.insert(k.clone(), d.clone());
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let token = {
+            let mut state = self.queue.lock();
+            let token = state.next_token;
+            state.next_token += 1;
+            state.pending.insert(token, Pending { reply, status: ctx.status.clone() });
+            token
+        };
+        self.queue.push(json!({
+            "token": token,
+            "type": self.name,
+            "run_id": ctx.run_id,
+            "workflow_id": ctx.workflow_id,
+            "step_id": ctx.step_id,
+            "attempt": ctx.attempt,
+            "idempotency_key": ctx.idempotency_key,
+            "params": *ctx.params,
+            "step_params": step_params,
+            "inputs": ctx.inputs,
+        }));
+        let queue = self.queue.clone();
+        Box::pin(async move {
+            tokio::select! {
+                answer = answer => answer.unwrap_or_else(|_| StepOutcome::failure("the JVM side of the engine closed")),
+                _ = ctx.cancel.cancelled() => {
+                    queue.lock().pending.remove(&token);
+                    queue.push(json!({ "cancel": token }));
+                    StepOutcome::failure("stopped")
+                }
+            }
+        })
+    }
+}

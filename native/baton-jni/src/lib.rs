@@ -1,0 +1,395 @@
+//! The JNI bridge between Baton's engine and the JVM. It converts, and does nothing else:
+//! JSON strings in and out, engines behind opaque `long` handles, every entry point
+//! guarded against panics. The Java side is `dev.baton.internal.NativeBridge`.
+//!
+//! Calls answer with a JSON envelope, `{"ok": value}` or `{"error": {"kind", "message",
+//! "errors"?}}`, which Java turns into typed exceptions in one place. The hot paths of
+//! Java steps (`nextTasks`, `complete`, `waiting`) skip the envelope.
+//!
+//! No native thread calls into the JVM: Java threads take step tasks (`nextTasks`) and
+//! log records (`nextLogs`) from queues, so there are no native attachments, no class
+//! lookups from native threads, and nothing native keeps the JVM from exiting.
+
+mod error;
+mod host_steps;
+mod logs;
+
+use baton_core::model::{Format, Source, WorkflowDef};
+use baton_core::{Engine, StoreEngine};
+use error::BridgeError;
+use host_steps::{HostKind, TaskQueue};
+use indexmap::IndexMap;
+use jni::errors::ThrowRuntimeExAndDefault;
+use jni::objects::{JClass, JString};
+use jni::sys::{jboolean, jint, jlong, jstring};
+use jni::{jni_str, Env, EnvUnowned};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// One engine opened by Java.
+struct Bridge {
+    engine: Engine,
+    tasks: Arc<TaskQueue>,
+}
+
+/// The runtime every engine of this library runs on. Its threads are never attached to
+/// the JVM.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, BridgeError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .thread_name("baton-engine")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| BridgeError::internal(format!("cannot start the engine's runtime: {e}")))
+}
+
+/// Handles are indices into this table, never pointers: a call racing `close`, or a
+/// stale handle, finds nothing instead of freed memory.
+fn bridges() -> &'static Mutex<HashMap<i64, Arc<Bridge>>> {
+    static BRIDGES: OnceLock<Mutex<HashMap<i64, Arc<Bridge>>>> = OnceLock::new();
+    BRIDGES.get_or_init(Default::default)
+}
+
+fn bridge(handle: jlong) -> Result<Arc<Bridge>, BridgeError> {
+    bridges()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&handle)
+        .cloned()
+        .ok_or_else(BridgeError::closed)
+}
+
+fn string(env: &Env<'_>, s: &JString<'_>) -> Result<Option<String>, BridgeError> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(s.try_to_string(env)?))
+}
+
+fn required(env: &Env<'_>, s: &JString<'_>, what: &str) -> Result<String, BridgeError> {
+    string(env, s)?.ok_or_else(|| BridgeError::new("internal", format!("{what} is null")))
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f` and answers with the envelope; a panic becomes an `internal` error.
+fn envelope<'l>(
+    mut unowned: EnvUnowned<'l>,
+    f: impl FnOnce(&mut Env<'l>) -> Result<Value, BridgeError>,
+) -> jstring {
+    unowned
+        .with_env(|env| -> jni::errors::Result<jstring> {
+            let answer = match catch_unwind(AssertUnwindSafe(|| f(env))) {
+                Ok(Ok(value)) => json!({ "ok": value }),
+                Ok(Err(e)) => json!({ "error": e.to_json() }),
+                Err(panic) => json!({
+                    "error": BridgeError::internal(format!("internal error in the native library: {}", panic_text(panic))).to_json()
+                }),
+            };
+            Ok(env.new_string(answer.to_string())?.into_raw())
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// For the hot paths: errors and panics become `IllegalStateException`.
+fn direct<'l, T: Default>(mut unowned: EnvUnowned<'l>, f: impl FnOnce(&mut Env<'l>) -> Result<T, BridgeError>) -> T {
+    unowned
+        .with_env(|env| -> jni::errors::Result<T> {
+            let message = match catch_unwind(AssertUnwindSafe(|| f(env))) {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e.to_json()["message"].as_str().unwrap_or_default().to_owned(),
+                Err(panic) => format!("internal error in the native library: {}", panic_text(panic)),
+            };
+            if !env.exception_check() {
+                let _ = env.throw_new(jni_str!("java/lang/IllegalStateException"), jni::strings::JNIString::new(message));
+            }
+            Ok(T::default())
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+fn parse_workflow(json: &str) -> Result<WorkflowDef, BridgeError> {
+    Ok(Source::new("workflow", json, Format::Json).parse().map_err(|mut e| {
+        // Line numbers of generated JSON mean nothing to the user; step and field do.
+        for err in &mut e.errors {
+            (err.file, err.line, err.column) = (None, None, None);
+        }
+        e
+    })?)
+}
+
+fn timeout(millis: jlong) -> Option<Duration> {
+    u64::try_from(millis).ok().map(Duration::from_millis)
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_open<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    store_dir: JString<'l>,
+    store_engine: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        logs::install();
+        let rt = runtime()?;
+        let tasks = Arc::new(TaskQueue::default());
+        let mut builder = Engine::builder().step_kind("java", Arc::new(HostKind::java(tasks.clone())));
+        if let Some(dir) = string(env, &store_dir)? {
+            builder = builder.store_dir(dir);
+        }
+        if let Some(name) = string(env, &store_engine)? {
+            let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new("store", e))?;
+            builder = builder.store_engine(engine);
+        }
+        let engine = {
+            let _guard = rt.enter();
+            builder.open()?
+        };
+        static NEXT: AtomicI64 = AtomicI64::new(1);
+        let handle = NEXT.fetch_add(1, Ordering::Relaxed);
+        bridges()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle, Arc::new(Bridge { engine, tasks }));
+        Ok(json!(handle))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_close<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridges().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
+        if let Some(bridge) = bridge {
+            runtime()?.block_on(bridge.engine.close());
+            bridge.tasks.close();
+        }
+        Ok(Value::Null)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_toJson<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    text: JString<'l>,
+    source_name: JString<'l>,
+    yaml: jboolean,
+) -> jstring {
+    envelope(env, |env| {
+        let text = required(env, &text, "the definition")?;
+        let name = string(env, &source_name)?.unwrap_or_else(|| "workflow".into());
+        let format = if yaml { Format::Yaml } else { Format::Json };
+        let def = Source::new(name, text, format).parse()?;
+        Ok(serde_json::to_value(def)?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_validate<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    workflow: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        bridge.engine.compile(parse_workflow(&required(env, &workflow, "the workflow")?)?)?;
+        Ok(Value::Null)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_register<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    workflow: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        bridge.engine.register(parse_workflow(&required(env, &workflow, "the workflow")?)?)?;
+        Ok(Value::Null)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_registerStepType<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    name: JString<'l>,
+    spec: JString<'l>,
+) -> jstring {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Spec {
+        #[serde(default)]
+        params: IndexMap<String, Value>,
+    }
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let name = required(env, &name, "the step type name")?;
+        if matches!(name.as_str(), "noop" | "sleep" | "shell" | "java") {
+            return Err(BridgeError::new("definition", format!("`{name}` is a built-in step type and cannot be replaced")));
+        }
+        let spec: Spec = serde_json::from_str(&required(env, &spec, "the step type")?)?;
+        let kind = HostKind::declared(&name, bridge.tasks.clone(), spec.params);
+        bridge.engine.register_step_kind(name, Arc::new(kind));
+        Ok(Value::Null)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_start<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    workflow_id: JString<'l>,
+    params: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let id = required(env, &workflow_id, "the workflow id")?;
+        let params: IndexMap<String, Value> = match string(env, &params)? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => IndexMap::new(),
+        };
+        let rt = runtime()?;
+        let run_id = rt.block_on(bridge.engine.start_registered(&id, params))?;
+        Ok(json!(run_id))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_await<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    run_id: JString<'l>,
+    timeout_millis: jlong,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let run_id = required(env, &run_id, "the run id")?;
+        let wait = bridge.engine.wait(&run_id);
+        let finished = match timeout(timeout_millis) {
+            Some(limit) => runtime()?.block_on(async { tokio::time::timeout(limit, wait).await.ok() }),
+            None => Some(runtime()?.block_on(wait)),
+        };
+        match finished {
+            None => Ok(Value::Null),
+            Some(run) => Ok(serde_json::to_value(bridge.engine.details(&run?.id)?)?),
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_run<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    run_id: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let run_id = required(env, &run_id, "the run id")?;
+        Ok(serde_json::to_value(bridge.engine.details(&run_id)?)?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_runs<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| Ok(serde_json::to_value(bridge(handle)?.engine.runs()?)?))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_recover<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        let _guard = runtime()?.enter();
+        let resumed = bridge.engine.recover()?;
+        Ok(resumed
+            .into_iter()
+            .map(|(id, result)| match result {
+                Ok(()) => json!({ "run_id": id }),
+                Err(e) => json!({ "run_id": id, "error": e.to_string() }),
+            })
+            .collect())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextTasks<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    max: jint,
+    timeout_millis: jlong,
+) -> jstring {
+    direct(env, |env| {
+        let tasks = bridge(handle)?.tasks.clone();
+        let wait = timeout(timeout_millis).unwrap_or(Duration::from_secs(1));
+        match tasks.take(max.max(1) as usize, wait) {
+            Some(items) => Ok(env.new_string(Value::Array(items).to_string())?.into_raw()),
+            None => Ok(std::ptr::null_mut()),
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_complete<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    token: jlong,
+    outcome: JString<'l>,
+) {
+    direct(env, |env| {
+        let bridge = bridge(handle)?;
+        bridge.tasks.complete(token as u64, &required(env, &outcome, "the outcome")?)?;
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_waiting<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    token: jlong,
+    reason: JString<'l>,
+) {
+    direct(env, |env| {
+        let bridge = bridge(handle)?;
+        bridge.tasks.waiting(token as u64, string(env, &reason)?);
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextLogs<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    max: jint,
+    timeout_millis: jlong,
+) -> jstring {
+    direct(env, |env| {
+        let records = logs::drain(max.max(1) as usize, timeout(timeout_millis).unwrap_or(Duration::from_secs(1)));
+        Ok(env.new_string(Value::Array(records).to_string())?.into_raw())
+    })
+}
