@@ -21,13 +21,14 @@ test: deps test-rust test-java test-e2e
 deps:
 	@./scripts/deps.sh
 
+# The CLI, and the JNI library that the Java build packs into its jar.
 build:
-	$(CARGO) build --release -p baton-cli
+	$(CARGO) build --release -p baton-cli -p baton-jni
 
 test-rust:
 	$(CARGO) test --workspace
 
-test-java:
+test-java: build
 	mvn -B -q -f java/pom.xml verify
 
 test-e2e: build

@@ -387,6 +387,9 @@ impl Drop for Engine {
         // Without a runtime to wait on, stop what can be stopped.
         self.shared.shutdown.cancel();
         self.shared.committer.close();
+        if self.opened.is_none() {
+            let _ = std::fs::remove_dir_all(&self.shared.scratch_root);
+        }
     }
 }
 
