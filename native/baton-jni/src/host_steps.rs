@@ -198,3 +198,84 @@ impl StepKind for HostKind {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::model::{Format, Source};
+    use baton_core::{Engine, RunStatus};
+
+    fn def(yaml: &str) -> baton_core::WorkflowDef {
+        Source::new("t.yaml", yaml, Format::Yaml).parse().unwrap()
+    }
+
+    async fn take(queue: &Arc<TaskQueue>) -> Value {
+        let q = queue.clone();
+        tokio::task::spawn_blocking(move || q.take(1, Duration::from_secs(5)).unwrap().remove(0)).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_task_goes_to_java_and_its_outputs_come_back() {
+        let queue = Arc::new(TaskQueue::default());
+        let engine = Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone()))).open().unwrap();
+        engine.register(def("id: w\nparams: {n: 1}\nsteps:\n  - {id: a, type: java}\n  - {id: b, type: java, depends_on: [a], params: {q: 'n=${a.rows}'}}\n")).unwrap();
+        let run = engine.start_registered("w", IndexMap::new()).await.unwrap();
+        let a = take(&queue).await;
+        assert_eq!(a["step_id"], "a");
+        assert_eq!(a["params"]["n"], 1);
+        assert_eq!(a["idempotency_key"], format!("{run}/a/1"));
+        queue.complete(a["token"].as_u64().unwrap(), r#"{"outputs": {"rows": 42}}"#).unwrap();
+        let b = take(&queue).await;
+        assert_eq!(b["inputs"]["a"]["rows"], 42);
+        assert_eq!(b["step_params"]["q"], "n=42");
+        queue.complete(b["token"].as_u64().unwrap(), r#"{"error": "java.lang.IllegalStateException: boom", "log_tail": "at X.run"}"#).unwrap();
+        let done = engine.wait(&run).await.unwrap();
+        assert_eq!(done.status, RunStatus::Failed);
+        let details = engine.details(&run).unwrap();
+        assert_eq!(details.steps[1].record.error.as_deref(), Some("java.lang.IllegalStateException: boom"));
+        assert_eq!(details.steps[1].record.log_tail.as_deref(), Some("at X.run"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_timed_out_task_is_cancelled_in_java() {
+        let queue = Arc::new(TaskQueue::default());
+        let engine = Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone()))).open().unwrap();
+        engine.register(def("id: w\nsteps:\n  - {id: a, type: java, timeout: 50ms}\n")).unwrap();
+        let run = engine.start_registered("w", IndexMap::new()).await.unwrap();
+        let task = take(&queue).await;
+        let cancel = take(&queue).await;
+        assert_eq!(cancel["cancel"], task["token"]);
+        // A late answer for the cancelled attempt is ignored.
+        queue.complete(task["token"].as_u64().unwrap(), r#"{"outputs": {}}"#).unwrap();
+        let done = engine.wait(&run).await.unwrap();
+        assert_eq!(done.status, RunStatus::Failed);
+        assert!(done.error.unwrap().contains("timed out after 50ms"));
+    }
+
+    #[test]
+    fn host_types_check_their_params_and_fill_defaults() {
+        let queue = Arc::new(TaskQueue::default());
+        let mut params = IndexMap::new();
+        params.insert("query".to_string(), Value::Null);
+        params.insert("cluster".to_string(), json!("default"));
+        let kind = HostKind::declared("spark_sql", queue, params);
+        let mut step = StepDef::new("s", "spark_sql");
+        step.params.insert("querry".into(), json!("select 1"));
+        let problems: Vec<String> = kind.check(&step).into_iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+        assert_eq!(
+            problems,
+            vec![
+                "params.querry: `spark_sql` steps take no parameter `querry`; they take: query, cluster".to_string(),
+                "params: `spark_sql` steps need the parameter `query`".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_queue_answers_none() {
+        let queue = TaskQueue::default();
+        assert_eq!(queue.take(1, Duration::from_millis(1)), Some(vec![]));
+        queue.close();
+        assert_eq!(queue.take(1, Duration::from_millis(1)), None);
+    }
+}

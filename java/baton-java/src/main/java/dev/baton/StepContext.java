@@ -12,6 +12,17 @@ import java.util.Map;
  *     ctx.output("loaded", rows);
  * }))
  * }</pre>
+ *
+ * <p>A context belongs to one attempt; {@link #output} may be called from any thread until the
+ * step returns.
+ *
+ * <pre>{@code
+ * .step("poll", s -> s.java(ctx -> {
+ *     while (!ctx.isStopRequested() && !done()) {
+ *         Thread.sleep(1_000);
+ *     }
+ * }))
+ * }</pre>
  */
 public interface StepContext {
 
@@ -55,4 +66,12 @@ public interface StepContext {
 
     /** 1 for the first attempt. */
     int attempt();
+
+    /**
+     * True once the engine no longer wants this attempt: it timed out, its run is stopping, or
+     * the {@link Baton} is closing. The thread running the step is interrupted at the same
+     * moment; a long step checks this (or {@link Thread#isInterrupted()}) and returns. What it
+     * does after is ignored.
+     */
+    boolean isStopRequested();
 }

@@ -1,8 +1,16 @@
 package dev.baton;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.baton.internal.Durations;
+import dev.baton.internal.Envelope;
 import dev.baton.internal.JsonValues;
+import dev.baton.internal.NativeBridge;
+import dev.baton.internal.NativeLoader;
 import dev.baton.internal.WorkflowJson;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -81,6 +89,43 @@ public final class Workflow {
      */
     public static Workflow fromJson(String json) {
         return WorkflowJson.read(json);
+    }
+
+    /**
+     * Reads a YAML file of the engine's model (as {@code baton run} reads it). Java steps come
+     * without code: attach it with {@link #bind(String, JavaStep)}, or register the workflow as
+     * is and bind later. Needs the native engine (the parser is the engine's).
+     *
+     * <pre>{@code
+     * Workflow etl = Workflow.fromYaml(Path.of("workflows/etl.yaml"))
+     *     .bind("extract", ctx -> ctx.output("rows", 42L));
+     * }</pre>
+     *
+     * @throws WorkflowDefinitionException listing the problems, each with the file, line and
+     *     column ({@link DefinitionError#line()})
+     * @throws java.io.UncheckedIOException if the file cannot be read
+     */
+    public static Workflow fromYaml(Path file) {
+        Objects.requireNonNull(file, "file");
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the workflow " + file + ": " + e.getMessage(), e);
+        }
+        return fromYaml(text, file.toString());
+    }
+
+    /**
+     * Reads YAML text of the engine's model; {@code sourceName} names it in errors (a file name).
+     *
+     * @throws WorkflowDefinitionException listing the problems, each with its line and column
+     */
+    public static Workflow fromYaml(String yaml, String sourceName) {
+        Objects.requireNonNull(yaml, "yaml");
+        NativeLoader.load();
+        JsonNode json = Envelope.unwrap(NativeBridge.toJson(yaml, sourceName, true));
+        return fromJson(json.toString());
     }
 
     /** The engine's JSON form: absent fields omitted, parameters and steps in their order. */

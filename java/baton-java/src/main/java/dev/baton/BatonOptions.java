@@ -1,0 +1,99 @@
+package dev.baton;
+
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Executor;
+
+/**
+ * How a {@link Baton} runs: the executor its Java steps run on and its store's engine.
+ * Immutable; made by {@link #builder()}.
+ *
+ * <pre>{@code
+ * ExecutorService pool = Executors.newFixedThreadPool(16);
+ * try (Baton baton = Baton.open(dir, BatonOptions.builder().executor(pool).storeEngine("redb").build())) {
+ *     ...
+ * }
+ * }</pre>
+ */
+public final class BatonOptions {
+
+    private static final BatonOptions DEFAULTS = builder().build();
+
+    private final Executor executor;
+    private final int stepThreads;
+    private final String storeEngine;
+
+    private BatonOptions(Builder b) {
+        this.executor = b.executor;
+        this.stepThreads = b.stepThreads;
+        this.storeEngine = b.storeEngine;
+    }
+
+    /** Every option at its default. */
+    public static BatonOptions defaults() {
+        return DEFAULTS;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The executor Java steps and host step types run on; empty for Baton's own: a pool of
+     * {@link #stepThreads()} daemon threads with an unbounded queue, shut down by
+     * {@link Baton#close()}. An executor given here is the caller's to shut down.
+     */
+    public Optional<Executor> executor() {
+        return Optional.ofNullable(executor);
+    }
+
+    /** The size of Baton's own pool (when no executor is given): by default {@code max(2, cores)}. */
+    public int stepThreads() {
+        return stepThreads;
+    }
+
+    /** {@code redb} or {@code sled}; empty for the engine's default. */
+    public Optional<String> storeEngine() {
+        return Optional.ofNullable(storeEngine);
+    }
+
+    @Override
+    public String toString() {
+        return "BatonOptions[executor=" + (executor == null ? stepThreads + " threads" : executor)
+                + ", storeEngine=" + (storeEngine == null ? "default" : storeEngine) + "]";
+    }
+
+    /** Builds {@link BatonOptions}. */
+    public static final class Builder {
+        private Executor executor;
+        private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
+        private String storeEngine;
+
+        private Builder() {}
+
+        /** Runs Java steps on {@code executor} (which Baton never shuts down). */
+        public Builder executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /** The number of threads of Baton's own pool, used when no {@link #executor} is given. */
+        public Builder stepThreads(int threads) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("stepThreads must be at least 1, not " + threads);
+            }
+            this.stepThreads = threads;
+            return this;
+        }
+
+        /** The store's engine: {@code redb} or {@code sled}. Ignored in memory. */
+        public Builder storeEngine(String storeEngine) {
+            this.storeEngine = Objects.requireNonNull(storeEngine, "storeEngine");
+            return this;
+        }
+
+        public BatonOptions build() {
+            return new BatonOptions(this);
+        }
+    }
+}

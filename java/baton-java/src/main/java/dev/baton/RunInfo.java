@@ -1,0 +1,119 @@
+package dev.baton;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.baton.internal.JsonCodec;
+import java.time.Instant;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * A run without its steps: what {@link Baton#runs()} lists. Immutable.
+ *
+ * <pre>{@code
+ * for (RunInfo run : baton.runs()) {
+ *     System.out.println(run.id() + " " + run.workflowId() + " " + run.status());
+ * }
+ * }</pre>
+ */
+public final class RunInfo {
+
+    private final String id;
+    private final String workflowId;
+    private final String definition;
+    private final Map<String, Object> params;
+    private final RunStatus status;
+    private final int stepCount;
+    private final Instant created;
+    private final Instant started;
+    private final Instant ended;
+    private final String error;
+    private final Map<StepStatus, Integer> counts;
+
+    private RunInfo(JsonNode run) {
+        this.id = run.path("id").asText();
+        this.workflowId = run.path("workflow_id").asText();
+        this.definition = run.path("definition").asText();
+        this.params = JsonCodec.toMap(run.get("params"));
+        this.status = RunStatus.valueOf(run.path("status").asText());
+        this.stepCount = run.path("step_count").asInt();
+        this.created = instant(run.get("created_ms"));
+        this.started = instant(run.get("started_ms"));
+        this.ended = instant(run.get("ended_ms"));
+        this.error = run.hasNonNull("error") ? run.get("error").asText() : null;
+        Map<StepStatus, Integer> counts = new EnumMap<>(StepStatus.class);
+        run.path("counts").properties().forEach(e -> counts.put(StepStatus.valueOf(e.getKey()), e.getValue().asInt()));
+        this.counts = Collections.unmodifiableMap(counts);
+    }
+
+    /** The run record in the engine's JSON form. */
+    static RunInfo of(JsonNode run) {
+        Objects.requireNonNull(run, "run");
+        return new RunInfo(run);
+    }
+
+    static Instant instant(JsonNode millis) {
+        return millis == null || millis.isNull() ? null : Instant.ofEpochMilli(millis.asLong());
+    }
+
+    /** Unique, and sortable by creation time. */
+    public String id() {
+        return id;
+    }
+
+    public String workflowId() {
+        return workflowId;
+    }
+
+    /** The content hash of the definition the run pins (a workflow's version). */
+    public String definition() {
+        return definition;
+    }
+
+    /** The run's parameters: the workflow's defaults with the run's overrides, in their JSON form. */
+    public Map<String, Object> params() {
+        return params;
+    }
+
+    public RunStatus status() {
+        return status;
+    }
+
+    /** True if the run succeeded. */
+    public boolean succeeded() {
+        return status == RunStatus.SUCCEEDED;
+    }
+
+    public int stepCount() {
+        return stepCount;
+    }
+
+    public Instant created() {
+        return created;
+    }
+
+    public Optional<Instant> started() {
+        return Optional.ofNullable(started);
+    }
+
+    public Optional<Instant> ended() {
+        return Optional.ofNullable(ended);
+    }
+
+    /** Why the run failed or stopped. */
+    public Optional<String> error() {
+        return Optional.ofNullable(error);
+    }
+
+    /** Steps per status, recorded when the run ends (empty before). */
+    public Map<StepStatus, Integer> counts() {
+        return counts;
+    }
+
+    @Override
+    public String toString() {
+        return "RunInfo[" + id + ", " + workflowId + ", " + status + (error == null ? "" : ", " + error) + "]";
+    }
+}

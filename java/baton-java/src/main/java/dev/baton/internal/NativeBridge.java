@@ -1,0 +1,70 @@
+package dev.baton.internal;
+
+/**
+ * The native engine's entry points ({@code native/baton-jni}). Not an API: {@code dev.baton.Baton}
+ * is. Every call but the three hot ones ({@link #nextTasks}, {@link #complete}, {@link #waiting})
+ * answers with a JSON envelope, {@code {"ok": value}} or {@code {"error": {"kind", "message",
+ * "errors"?}}}, which {@link Envelope#unwrap} turns into a value or a typed exception.
+ *
+ * <p>Engines are opaque {@code long} handles: a handle closed or unknown gives the error kind
+ * {@code closed} (an {@link IllegalStateException} on the hot paths), never a crash.
+ *
+ * <pre>{@code
+ * NativeLoader.load();
+ * long handle = Envelope.unwrap(NativeBridge.open(null, null)).asLong();
+ * }</pre>
+ */
+public final class NativeBridge {
+
+    private NativeBridge() {}
+
+    /** Opens an engine on the store in {@code storeDir} ({@code null}: in memory); ok = the handle. */
+    public static native String open(String storeDir, String storeEngine);
+
+    /** Stops scheduling, waits for the run drivers and flushes the store; the handle is then invalid. */
+    public static native String close(long handle);
+
+    /** Parses a YAML ({@code yaml}) or JSON definition; ok = the normalized workflow JSON. */
+    public static native String toJson(String text, String sourceName, boolean yaml);
+
+    /** Validates a workflow against this engine's step types; ok = null. */
+    public static native String validate(long handle, String workflowJson);
+
+    /** Validates and registers a workflow by id, replacing one of the same id; ok = null. */
+    public static native String register(long handle, String workflowJson);
+
+    /** Declares a host step type: {@code {"params": {"name": default-or-null}}}; ok = null. */
+    public static native String registerStepType(long handle, String name, String specJson);
+
+    /** Starts a run of a registered workflow; ok = the run id. */
+    public static native String start(long handle, String workflowId, String paramsJson);
+
+    /** Waits for a run to end ({@code timeoutMillis < 0}: forever); ok = run details, or null on timeout. */
+    public static native String await(long handle, String runId, long timeoutMillis);
+
+    /** ok = a run's details: {@code {"run": {...}, "steps": [...]}}. */
+    public static native String run(long handle, String runId);
+
+    /** ok = every run record, oldest first. */
+    public static native String runs(long handle);
+
+    /** Resumes the unfinished runs not running here; ok = {@code [{"run_id", "error"?}]}. */
+    public static native String recover(long handle);
+
+    /**
+     * Up to {@code max} step tasks or cancellations, waiting up to {@code timeoutMillis} for the
+     * first: a JSON array, or {@code null} once the engine is closed.
+     *
+     * @throws IllegalStateException for an unknown handle
+     */
+    public static native String nextTasks(long handle, int max, long timeoutMillis);
+
+    /** Ends the attempt behind {@code token}: {@code {"outputs": {...}}} or {@code {"error", "log_tail"}}. */
+    public static native void complete(long handle, long token, String outcomeJson);
+
+    /** Marks the attempt behind {@code token} WAITING for {@code reason}; {@code null}: RUNNING again. */
+    public static native void waiting(long handle, long token, String reason);
+
+    /** Up to {@code max} log records of the engine (all handles), waiting up to {@code timeoutMillis}. */
+    public static native String nextLogs(int max, long timeoutMillis);
+}

@@ -1,0 +1,71 @@
+package dev.baton;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.baton.internal.Logs;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The engine's tracing events reach java.util.logging (no SLF4J on the tests' class path). */
+@Timeout(60)
+class LogsTest {
+
+    @Test
+    void engineEventsReachJavaUtilLoggingUnderTheirTarget() throws Exception {
+        List<LogRecord> records = new CopyOnWriteArrayList<>();
+        Logger engine = Logger.getLogger("baton_core"); // held: JUL keeps loggers weakly
+        Level before = engine.getLevel();
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                records.add(record);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        engine.setLevel(Level.ALL);
+        engine.setUseParentHandlers(false); // ours only: keep the console quiet
+        engine.addHandler(handler);
+        try (Baton baton = Baton.inMemory()) {
+            baton.register(Workflow.named("logged")
+                    .step("fails", s -> s.java(ctx -> {
+                        throw new IllegalStateException("logged failure");
+                    }))
+                    .build());
+            String runId = baton.start("logged").await(Duration.ofSeconds(30)).id();
+
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (System.nanoTime() < deadline && records.stream().noneMatch(r -> r.getLevel() == Level.WARNING)) {
+                Thread.sleep(20);
+            }
+            assertEquals("jul", Logs.backend());
+            LogRecord created = records.stream().filter(r -> r.getMessage().startsWith("run created")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no `run created` among " + messages(records)));
+            assertEquals(Level.INFO, created.getLevel());
+            assertTrue(created.getLoggerName().startsWith("baton_core."), created.getLoggerName());
+            assertTrue(created.getMessage().contains("run=" + runId), created.getMessage());
+            assertTrue(records.stream().anyMatch(r -> r.getLevel() == Level.WARNING
+                    && r.getMessage().contains("logged failure")), () -> messages(records));
+        } finally {
+            engine.removeHandler(handler);
+            engine.setUseParentHandlers(true);
+            engine.setLevel(before);
+        }
+    }
+
+    private static String messages(List<LogRecord> records) {
+        return records.stream().map(r -> r.getLevel() + " " + r.getLoggerName() + ": " + r.getMessage()).toList().toString();
+    }
+}
