@@ -95,6 +95,8 @@ enum Failure {
     Invalid,
     /// The store could not be used (3).
     Store(String),
+    /// Stopped by SIGINT or SIGTERM; the run stays unfinished in the store (130).
+    Interrupted,
 }
 
 impl From<EngineError> for Failure {
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::RunFailed) => ExitCode::from(1),
         Err(Failure::Invalid) => ExitCode::from(2),
+        Err(Failure::Interrupted) => ExitCode::from(130),
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
@@ -171,7 +174,15 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
             let id = engine.start(wf.clone(), overrides).await?;
             progress.track(&id, wf.len());
-            let run = engine.wait(&id).await;
+            let run = tokio::select! {
+                run = engine.wait(&id) => run,
+                signal = interrupted() => {
+                    progress.finish();
+                    eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", cli.store.display());
+                    engine.close().await;
+                    return Err(Failure::Interrupted);
+                }
+            };
             progress.finish();
             let run = run?;
             let details = engine.details(&run.id)?;
@@ -209,6 +220,18 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
     }
 }
 
@@ -284,7 +307,15 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
             failed = true;
             continue;
         }
-        let run = engine.wait(&id).await?;
+        let run = tokio::select! {
+            run = engine.wait(&id) => run?,
+            signal = interrupted() => {
+                progress.finish();
+                eprintln!("{signal}: stopping the running steps; `baton recover` continues later");
+                engine.close().await;
+                return Err(Failure::Interrupted);
+            }
+        };
         failed |= run.status != RunStatus::Succeeded;
         results.push(engine.details(&id)?);
     }

@@ -620,7 +620,7 @@ fn a_second_process_on_a_busy_store_gets_a_clear_error() {
     let env = Env::new();
     let file = env.file("sleepy.yaml", SLEEPY);
     let store = env.store();
-    let mut first = env
+    let first = env
         .command(&["--store", store.to_str().unwrap(), "run", &file, "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -734,4 +734,39 @@ fn the_store_defaults_to_baton_home_then_dot_baton() {
     assert!(home.join("baton.redb").exists(), "{}", done.all());
     env.raw(&["run", &file]).expect(0);
     assert!(env.path().join(".baton").join("baton.redb").exists());
+}
+
+#[test]
+fn an_interrupted_run_stops_its_commands_and_stays_recoverable() {
+    let env = Env::new();
+    let marker = env.path().join("started");
+    let file = env.file(
+        "long.yaml",
+        &format!(
+            "id: long\nsteps:\n  - id: work\n    type: shell\n    command: \"touch {} && sleep 30 && echo late > {}\"\n",
+            marker.display(),
+            env.path().join("late").display()
+        ),
+    );
+    let store = env.store();
+    let child = env
+        .command(&["--store", store.to_str().unwrap(), "run", &file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton run");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the step did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    let done = Done::from(child.wait_with_output().expect("wait for baton run")).expect(130);
+    assert!(done.stderr.contains("baton recover"), "{}", done.all());
+    // The command's process group got SIGTERM with the engine's close: it never finishes.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!env.path().join("late").exists());
+    let runs = env.baton(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs[0]["status"], "RUNNING", "the run stays unfinished for recover");
 }

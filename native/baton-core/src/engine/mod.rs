@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) listener: Option<Listener>,
     pub(crate) scratch_root: PathBuf,
     pub(crate) shutdown: CancellationToken,
+    /// The tasks running step attempts, so that closing waits for them to stop.
+    pub(crate) attempts: TaskTracker,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -159,7 +161,12 @@ impl EngineBuilder {
         let (store, opened, scratch_root) = match &self.dir {
             Some(dir) => {
                 let opened = store::open(dir, self.store_engine)?;
-                (opened.store.clone(), Some(opened), dir.join("scratch"))
+                // Holding the store's lock, whatever scratch space is there belongs to
+                // processes that died; each engine works in a directory of its own, so an
+                // orphaned attempt never shares files with its relaunch.
+                let scratch = dir.join("scratch");
+                let _ = std::fs::remove_dir_all(&scratch);
+                (opened.store.clone(), Some(opened), scratch.join(ulid::Ulid::new().to_string()))
             }
             None => {
                 let scratch = std::env::temp_dir().join(format!("baton-{}-{}", std::process::id(), ulid::Ulid::new()));
@@ -174,6 +181,7 @@ impl EngineBuilder {
             listener: self.listener,
             scratch_root,
             shutdown: CancellationToken::new(),
+            attempts: TaskTracker::new(),
         });
         Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())),
             drivers: TaskTracker::new(),
@@ -307,8 +315,10 @@ impl Engine {
         let runs = self.runs.clone();
         self.drivers.spawn(async move {
             let result = driver.drive().await;
-            if let Err(e) = &result {
-                tracing::error!(run = %id, error = %e, "run driver stopped");
+            match &result {
+                Err(EngineError::Closed) => tracing::debug!(run = %id, "run left for the next open"),
+                Err(e) => tracing::error!(run = %id, error = %e, "run driver stopped"),
+                Ok(_) => {}
             }
             runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             let _ = tx.send(Some(result.map_err(|e| e.to_string())));
@@ -369,12 +379,15 @@ impl Engine {
         Ok(RunDetails { run, steps })
     }
 
-    /// Stops scheduling and waits for the runs' drivers to let go of the store. Running
-    /// steps are asked to stop; unfinished runs stay in the store and resume at the next open.
+    /// Stops scheduling, asks running steps to stop and waits for them (a shell command
+    /// gets SIGTERM, then SIGKILL after a grace period), then lets go of the store.
+    /// Unfinished runs stay in the store and resume at the next open.
     pub async fn close(&self) {
         self.shared.shutdown.cancel();
         self.drivers.close();
         self.drivers.wait().await;
+        self.shared.attempts.close();
+        self.shared.attempts.wait().await;
         self.shared.committer.close();
         if self.opened.is_none() {
             let _ = std::fs::remove_dir_all(&self.shared.scratch_root);

@@ -157,6 +157,17 @@ impl Driver {
                 }
             }
         }
+        if self.stopping.is_some() {
+            // The run was stopping when the process died: what was running is stopped.
+            for (i, attempt, _) in relaunch.drain(..) {
+                self.status[i] = StepStatus::Stopped;
+                let mut record = StepRecord::new(StepStatus::Stopped, attempt);
+                record.error = self.stopping.clone();
+                record.ended_ms = Some(self.shared.clock.now_ms());
+                records::put_step(&mut self.batch, &self.run.id, i, &record);
+                self.over += 1;
+            }
+        }
         for (i, attempt, started_ms) in relaunch {
             tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, attempt, "relaunching a step that was running");
             let cancel = CancellationToken::new();
@@ -571,7 +582,7 @@ impl Driver {
         let clock = self.shared.clock.clone();
         let timeout = step.timeout.as_ref().and_then(|t| t.parse().ok());
         let scratch = ctx.scratch_dir.clone();
-        tokio::spawn(async move {
+        self.shared.attempts.spawn(async move {
             // The kind runs on a task of its own, so that a panic in it fails the step only.
             let mut work = tokio::spawn(kind.run(ctx));
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);

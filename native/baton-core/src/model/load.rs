@@ -63,17 +63,35 @@ impl Source {
     /// with its line and column, and a likely typo gets a suggestion.
     pub fn parse(&self) -> Result<WorkflowDef, InvalidDefinition> {
         let result = match self.format {
-            Format::Yaml => serde_yaml::from_str::<WorkflowDef>(&self.text)
-                .map_err(|e| (e.to_string(), e.location().map(|l| (l.line(), l.column())))),
-            Format::Json => serde_json::from_str::<WorkflowDef>(&self.text)
-                .map_err(|e| (e.to_string(), Some((e.line(), e.column())))),
+            Format::Yaml => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&self.text)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                (path, inner.to_string(), inner.location().map(|l| (l.line(), l.column())))
+            }),
+            Format::Json => serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&self.text)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                (path, inner.to_string(), Some((inner.line(), inner.column())))
+            }),
         };
-        result.map_err(|(message, at)| {
+        result.map_err(|(path, message, at)| {
             let message = strip_location(&message);
-            let step = self.step_of_path(message);
+            // serde_yaml names the path itself (`steps[0].type: ...`); it goes to `field`.
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix.split(['.', '[']).next().unwrap_or("")) => rest,
+                _ => message,
+            };
+            let (step_index, field) = split_path(&path);
+            let field = field.or_else(|| unknown_field(message).map(|f| match &path[..] {
+                "." => f.to_owned(),
+                _ if step_index.is_some() => f.to_owned(),
+                p => format!("{p}.{f}"),
+            }));
             let mut error = DefinitionError::new(with_suggestion(message));
             error.file = Some(self.name.clone());
-            error.step = step;
+            error.step = step_index.and_then(|i| self.step_id(i));
+            error.step_index = step_index;
+            error.field = field;
             if let Some((line, column)) = at.filter(|(l, _)| *l > 0) {
                 error.line = Some(line);
                 error.column = Some(column);
@@ -126,15 +144,28 @@ impl Source {
         at.map(|m| (m.line(), m.column()))
     }
 
-    /// The id of the step a serde path such as `steps[3].retry` points into.
-    fn step_of_path(&self, message: &str) -> Option<String> {
-        let index: usize = message.strip_prefix("steps[")?.split(']').next()?.parse().ok()?;
+    /// The id of step number `index`, read from the raw text.
+    fn step_id(&self, index: usize) -> Option<String> {
         let value: serde_json::Value = match self.format {
             Format::Yaml => serde_yaml::from_str(&self.text).ok()?,
             Format::Json => serde_json::from_str(&self.text).ok()?,
         };
         Some(value.get("steps")?.get(index)?.get("id")?.as_str()?.to_owned())
     }
+}
+
+/// Splits a serde path (`steps[3].retry.delay`) into the step number and the field
+/// inside it (`retry.delay`); a path outside the steps is all field.
+fn split_path(path: &str) -> (Option<usize>, Option<String>) {
+    let field = |f: &str| Some(f.to_owned()).filter(|f| !f.is_empty() && f != ".");
+    let Some(rest) = path.strip_prefix("steps[") else { return (None, field(path)) };
+    let Some((index, rest)) = rest.split_once(']') else { return (None, field(path)) };
+    (index.parse().ok(), field(rest.trim_start_matches('.')))
+}
+
+/// The name in serde's "unknown field `x`" message.
+fn unknown_field(message: &str) -> Option<&str> {
+    message.split_once("unknown field `")?.1.split('`').next()
 }
 
 /// serde appends " at line L column C"; the location is reported in its own fields.
@@ -190,7 +221,8 @@ mod tests {
         let e = &err.errors[0];
         assert_eq!(e.line, Some(5));
         assert_eq!(e.step.as_deref(), Some("extract"));
-        assert!(e.message.contains("unknown field `comand`"), "{}", e.message);
+        assert_eq!(e.field.as_deref(), Some("comand"));
+        assert!(e.message.starts_with("unknown field `comand`"), "{}", e.message);
         assert!(e.message.contains("did you mean `command`?"), "{}", e.message);
         assert!(err.to_string().starts_with("flow.yaml:5:"), "{err}");
     }
@@ -208,7 +240,20 @@ mod tests {
             .parse()
             .unwrap_err();
         assert_eq!(err.errors[0].line, Some(2));
+        assert_eq!(err.errors[0].field.as_deref(), Some("stepz"));
         assert!(err.to_string().contains("did you mean `steps`?"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_step_and_field_in_json_too() {
+        let json = r#"{"id": "x", "steps": [{"id": "a", "type": "noop", "retry": {"max_attempts": "three"}}]}"#;
+        let err = Source::new("f.json", json, Format::Json).parse().unwrap_err();
+        let e = &err.errors[0];
+        assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("a"), Some("retry.max_attempts")));
+        let err = yaml("id: x\nsteps:\n  - id: a\n    type: [noop]\n").unwrap_err();
+        let e = &err.errors[0];
+        assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("a"), Some("type")));
+        assert!(e.message.starts_with("invalid type"), "{}", e.message);
     }
 
     #[test]

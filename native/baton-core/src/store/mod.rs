@@ -86,8 +86,11 @@ impl Batch {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the store.
-    #[error("the store {dir} is in use by another process{}; stop it, or use another --store", pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    #[error("the store {dir} is in use by another process{}; stop it, or use another store directory", pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { dir: PathBuf, pid: Option<String> },
+    /// This process has the store open already.
+    #[error("the store {dir} is already open in this process; close the engine that holds it first")]
+    OpenHere { dir: PathBuf },
     /// The directory holds a database of the other engine.
     #[error("the store {dir} holds a {found} database, not {wanted}; drop --store-engine {wanted} or use another --store")]
     EngineMismatch { dir: PathBuf, found: StoreEngine, wanted: StoreEngine },
@@ -217,6 +220,9 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);
             let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+            if pid.as_deref() == Some(std::process::id().to_string().as_str()) {
+                return Err(StoreError::OpenHere { dir: dir.into() });
+            }
             return Err(StoreError::Locked { dir: dir.into(), pid });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
@@ -290,12 +296,12 @@ pub(crate) mod tests {
     fn a_second_opener_gets_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let _first = open(dir.path(), None).unwrap();
-        // flock locks are per open file description, so this models a second process.
+        // flock locks are per open file description: a second open in this process fails
+        // like one in another process, and says where the store is held.
         let err = open(dir.path(), None).err().expect("second open must fail");
         let text = err.to_string();
-        assert!(matches!(err, StoreError::Locked { .. }), "{text}");
-        assert!(text.contains("in use by another process"), "{text}");
-        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        assert!(matches!(err, StoreError::OpenHere { .. }), "{text}");
+        assert!(text.contains("already open in this process"), "{text}");
     }
 
     #[test]
