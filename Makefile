@@ -14,6 +14,8 @@ demo: deps build
 	@$(BATON) --store $(DEMO_STORE) runs
 	@echo "== baton show (the run above)"
 	@$(BATON) --store $(DEMO_STORE) show $$($(BATON) --store $(DEMO_STORE) runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+	@echo "== examples/java-service: the same engine inside a JVM, with Java steps"
+	examples/java-service/run.sh target/java-service-store
 
 test: deps test-rust test-java test-e2e
 
