@@ -115,7 +115,7 @@ class ResumeTest {
     void aStoreHeldByAnOpenBatonCannotBeOpenedAgain() {
         try (Baton baton = Baton.open(store)) {
             StoreException e = assertThrows(StoreException.class, () -> Baton.open(store));
-            assertTrue(e.getMessage().contains("in use"), e.getMessage());
+            assertTrue(e.getMessage().contains("already open in this process"), e.getMessage());
             assertEquals(List.of(), baton.runs()); // the first is unharmed
         }
         try (Baton again = Baton.open(store, BatonOptions.builder().build())) {
