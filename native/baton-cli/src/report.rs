@@ -120,8 +120,8 @@ pub fn runs(runs: &[RunRecord]) -> String {
 }
 
 fn counts(run: &RunRecord) -> String {
-    let parts: Vec<String> = run.counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
-    format!("{} steps: {}", run.step_count, if parts.is_empty() { "none finished".into() } else { parts.join(", ") })
+    let listed = if run.counts.is_empty() { "none finished".into() } else { per_status(&run.counts) };
+    format!("{} steps: {listed}", run.step_count)
 }
 
 fn step_counts(steps: &[StepView]) -> String {
@@ -129,8 +129,13 @@ fn step_counts(steps: &[StepView]) -> String {
     for s in steps {
         *counts.entry(s.record.status).or_insert(0usize) += 1;
     }
+    format!("{} ({})", steps.len(), per_status(&counts))
+}
+
+/// `3 succeeded, 1 failed`.
+fn per_status(counts: &std::collections::BTreeMap<StepStatus, usize>) -> String {
     let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
-    format!("{} ({})", steps.len(), parts.join(", "))
+    parts.join(", ")
 }
 
 fn plain(v: &serde_json::Value) -> String {
