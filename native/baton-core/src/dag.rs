@@ -5,7 +5,7 @@
 //! compiled graph uses step indices, not names: node `i` is `def.steps[i]`.
 
 use crate::error::{closest, DefinitionError, InvalidDefinition};
-use crate::expr::{strings_in, Ref, Template};
+use crate::expr::{strings_in, Template};
 use crate::model::{DurationSpec, StepDef, WorkflowDef};
 use crate::steps::StepKinds;
 use petgraph::algo::{tarjan_scc, toposort};
@@ -86,9 +86,8 @@ impl Workflow {
                     format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
                 );
             }
-        } else {
-            check_references(&mut v, &def, &graph, find);
         }
+        check_expressions(&mut v, &def, &graph, find, acyclic);
 
         if v.errors.is_empty() {
             Ok(Workflow { def, graph, by_id, timeout })
@@ -247,30 +246,6 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
         v.duration(Some((def, i)), "retry.delay", Some(&retry.delay));
         v.duration(Some((def, i)), "retry.max_delay", retry.max_delay.as_ref());
     }
-    for (field, text) in templated_fields(step) {
-        let template = match Template::parse(text) {
-            Ok(t) => t,
-            Err(e) => {
-                v.step(def, i, Some(&field), e.to_string());
-                continue;
-            }
-        };
-        for r in template.refs() {
-            if let Ref::Param(name) = r {
-                if !def.params.contains_key(name) {
-                    let hint = closest(name, def.params.keys().map(String::as_str))
-                        .map(|p| format!(" (did you mean `{p}`?)"))
-                        .unwrap_or_default();
-                    v.step(
-                        def,
-                        i,
-                        Some(&field),
-                        format!("`{r}`: no parameter `{name}`{hint}; declare it under `params:`, or write `$${{{name}}}` for a literal"),
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// The fields of a step that may hold `${...}`, with their names.
@@ -288,29 +263,44 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str)> {
     fields
 }
 
-/// Output references must name a step upstream of the one using them.
-fn check_references(
+/// Checks the `${...}` of every step: syntax, constant parts, and names. A name is a
+/// parameter, or a step upstream of the one using it (its outputs); with a cycle in the
+/// graph, "upstream" is not checked.
+fn check_expressions(
     v: &mut Validator,
     def: &WorkflowDef,
     graph: &DiGraph<(), (), u32>,
     find: impl Fn(&str) -> Option<u32>,
+    acyclic: bool,
 ) {
     for (i, step) in def.steps.iter().enumerate() {
         for (field, text) in templated_fields(step) {
-            let Ok(template) = Template::parse(text) else { continue };
-            for r in template.refs() {
-                let Ref::Output { step: target, .. } = r else { continue };
-                let message = match find(target) {
-                    None => {
-                        let hint = closest(target, def.steps.iter().map(|s| s.id.as_str()))
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_default();
-                        format!("`{r}`: no step `{target}`{hint}")
+            let template = match Template::parse(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    v.step(def, i, Some(&field), e.to_string());
+                    continue;
+                }
+            };
+            for e in template.check_constants() {
+                v.step(def, i, Some(&field), e.to_string());
+            }
+            for used in template.names() {
+                let name = &used.name;
+                let message = if def.params.contains_key(name) {
+                    continue;
+                } else if let Some(target) = find(name) {
+                    if !acyclic || is_upstream(graph, target as usize, i) {
+                        continue;
                     }
-                    Some(t) if !is_upstream(graph, t as usize, i) => {
-                        format!("`{r}`: step `{target}` is not upstream of `{}`; add it to depends_on", step.id)
-                    }
-                    Some(_) => continue,
+                    format!("column {}: step `{name}` is not upstream of `{}`; add it to depends_on", used.column, step.id)
+                } else {
+                    let names = def.params.keys().map(String::as_str).chain(def.steps.iter().map(|s| s.id.as_str()));
+                    let hint = closest(name, names).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                    format!(
+                        "column {}: `{name}` is neither a parameter nor a step{hint}; declare it under `params:`, or write `$${{...}}` for a literal",
+                        used.column
+                    )
                 };
                 v.step(def, i, Some(&field), message);
             }
@@ -433,13 +423,14 @@ mod tests {
     #[test]
     fn checks_references() {
         let errs = errors(
-            "id: x\nparams: {date: d}\nsteps:\n  - {id: a, type: shell, command: 'echo ${dat}'}\n  - {id: b, type: shell, command: 'echo ${a.rows}'}\n  - {id: c, type: shell, command: 'echo ${zz.rows} ${x', depends_on: [a]}\n",
+            "id: x\nparams: {date: d}\nsteps:\n  - {id: a, type: shell, command: 'echo ${dat}'}\n  - {id: b, type: shell, command: 'echo ${a.rows}'}\n  - {id: c, type: shell, command: 'echo ${zz.rows} ${x', depends_on: [a]}\n  - {id: d, type: shell, command: 'echo ${date + 1 * \"x\"}'}\n",
         );
         let all = errs.join("\n");
         for expected in [
-            "step `a`: command: `${dat}`: no parameter `dat` (did you mean `date`?)",
-            "step `b`: command: `${a.rows}`: step `a` is not upstream of `b`",
-            "step `c`: command: column 17: `${` is not closed",
+            "step `a`: command: column 8: `dat` is neither a parameter nor a step (did you mean `date`?)",
+            "step `b`: command: column 8: step `a` is not upstream of `b`",
+            "step `c`: command: column 20: expected `}` to close `${`, found the end of the text (write `$${` for a literal `${`)",
+            "step `d`: command: column 15: cannot apply `*` to an integer and a string",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }

@@ -228,7 +228,7 @@ async fn params_and_outputs_are_substituted() {
     let s = engine_with(Some(flaky), None);
     let wf = workflow(
         &s.engine,
-        "id: o\nparams: {date: '2026-11-24', limit: 100}\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a], params: {q: 'day ${date} n=${a.n} limit=${limit}'}}\n",
+        "id: o\nparams: {date: '2026-11-24', limit: 100}\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a], params: {q: 'day ${date} n=${a.n} limit=${limit}', list: '${range(0, a.n + 3)}', big: '${limit > 5}'}}\n",
     );
     let mut overrides = IndexMap::new();
     overrides.insert("limit".to_string(), json!("7"));
@@ -236,6 +236,9 @@ async fn params_and_outputs_are_substituted() {
     assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
     let seen = flaky.seen.lock().unwrap();
     assert_eq!(seen[1].2["q"], json!("day 2026-11-24 n=0 limit=7"));
+    // A whole-field expression keeps its type.
+    assert_eq!(seen[1].2["list"], json!([0, 1, 2]));
+    assert_eq!(seen[1].2["big"], json!(true));
     assert_eq!(s.engine.run(&id).unwrap().unwrap().params["limit"], json!(7), "the string override took the default's type");
 }
 
@@ -260,7 +263,8 @@ async fn a_missing_output_fails_the_step_clearly() {
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
     assert_eq!(run.status, RunStatus::Failed);
-    assert!(run.error.unwrap().contains("`${a.rows}`: step `a` has no output `rows`"));
+    let error = run.error.unwrap();
+    assert!(error.contains("command: column 8: `a` has no `rows` (it has: nothing)"), "{error}");
 }
 
 #[tokio::test]

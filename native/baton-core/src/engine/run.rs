@@ -8,7 +8,7 @@ use super::records::{self, RunRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::dag::Workflow;
-use crate::expr::{render_value, Ref, Template, TemplateError};
+use crate::expr::{evaluate_value, Scope, Template};
 use crate::model::{Backoff, FailureMode, StepDef};
 use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
@@ -625,31 +625,20 @@ impl Driver {
             .get(&step.kind)
             .cloned()
             .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
-        let mut lookup = |r: &Ref| -> Result<Value, String> {
-            match r {
-                Ref::Param(name) => self.params.get(name).cloned().ok_or_else(|| format!("`{r}`: no parameter `{name}`")),
-                Ref::Output { step: up, key } => self
-                    .wf
-                    .index_of(up)
-                    .and_then(|u| self.outputs.get(&u))
-                    .and_then(|o| o.get(key))
-                    .cloned()
-                    .ok_or_else(|| format!("`{r}`: step `{up}` has no output `{key}`")),
-            }
+        let scope = RunScope { driver: self };
+        let render = |field: &str, text: &str| -> Result<String, String> {
+            Template::parse(text).and_then(|t| t.render(&scope)).map_err(|e| format!("{field}: {e}"))
         };
-        let render = |text: &str, lookup: &mut dyn FnMut(&Ref) -> Result<Value, String>| -> Result<String, String> {
-            Template::parse(text).map_err(|e: TemplateError| e.to_string())?.render(lookup)
-        };
-        let command = step.command.as_deref().map(|c| render(c, &mut lookup)).transpose()?;
+        let command = step.command.as_deref().map(|c| render("command", c)).transpose()?;
         let env = step
             .env
             .iter()
-            .map(|(k, v)| Ok((k.clone(), render(v, &mut lookup)?)))
+            .map(|(k, v)| Ok((k.clone(), render(&format!("env.{k}"), v)?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let step_params = step
             .params
             .iter()
-            .map(|(k, v)| Ok((k.clone(), render_value(v, &mut lookup)?)))
+            .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let inputs = self
             .wf
@@ -680,6 +669,27 @@ impl Driver {
             },
         };
         Ok((kind, ctx))
+    }
+}
+
+/// What names mean in a step's fields: the run's parameters, then finished steps' outputs.
+struct RunScope<'a> {
+    driver: &'a Driver,
+}
+
+impl Scope for RunScope<'_> {
+    fn name(&self, name: &str) -> Option<Value> {
+        let d = self.driver;
+        if let Some(v) = d.params.get(name) {
+            return Some(v.clone());
+        }
+        let step = d.wf.index_of(name)?;
+        let outputs = d.outputs.get(&step).map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        Some(Value::Object(outputs))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.driver.shared.clock.now_ms()
     }
 }
 

@@ -1,0 +1,316 @@
+//! The functions expressions may call. None does I/O; `env` reads only the variables the
+//! host allows, and `now`/`today` read the engine's clock.
+
+use chrono::{DateTime, Duration as Span, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+/// What a function may read besides its arguments.
+pub trait Host {
+    fn now_ms(&self) -> u64;
+    /// An environment variable, if the host allows expressions to read it.
+    fn env(&self, name: &str) -> Option<String>;
+}
+
+type Call = fn(&dyn Host, Vec<Value>) -> Result<Value, String>;
+
+/// A function: its name, arity and code.
+pub struct Function {
+    pub name: &'static str,
+    pub min_args: usize,
+    pub max_args: usize,
+    /// Reads the clock or the environment, so it cannot be evaluated at validation.
+    pub impure: bool,
+    call: Call,
+}
+
+impl std::fmt::Debug for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for Function {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+const fn f(name: &'static str, min_args: usize, max_args: usize, call: Call) -> Function {
+    Function { name, min_args, max_args, impure: false, call }
+}
+
+const fn impure(name: &'static str, min_args: usize, max_args: usize, call: Call) -> Function {
+    Function { name, min_args, max_args, impure: true, call }
+}
+
+static FUNCTIONS: [Function; 24] = [
+    f("len", 1, 1, len),
+    f("upper", 1, 1, |_, a| Ok(Value::String(text(&a[0], "upper")?.to_uppercase()))),
+    f("lower", 1, 1, |_, a| Ok(Value::String(text(&a[0], "lower")?.to_lowercase()))),
+    f("trim", 1, 1, |_, a| Ok(Value::String(text(&a[0], "trim")?.trim().to_owned()))),
+    f("split", 2, 2, |_, a| {
+        let (s, sep) = (text(&a[0], "split")?, text(&a[1], "split")?);
+        Ok(Value::Array(s.split(sep).map(|p| Value::String(p.to_owned())).collect()))
+    }),
+    f("join", 2, 2, |_, a| {
+        let sep = text(&a[1], "join")?;
+        let parts: Vec<String> = list(&a[0], "join")?.iter().map(plain).collect();
+        Ok(Value::String(parts.join(sep)))
+    }),
+    f("contains", 2, 2, contains),
+    f("starts_with", 2, 2, |_, a| Ok(Value::Bool(text(&a[0], "starts_with")?.starts_with(text(&a[1], "starts_with")?)))),
+    f("ends_with", 2, 2, |_, a| Ok(Value::Bool(text(&a[0], "ends_with")?.ends_with(text(&a[1], "ends_with")?)))),
+    f("replace", 3, 3, |_, a| {
+        Ok(Value::String(text(&a[0], "replace")?.replace(text(&a[1], "replace")?, text(&a[2], "replace")?)))
+    }),
+    f("int", 1, 1, to_int),
+    f("float", 1, 1, to_float),
+    f("str", 1, 1, |_, a| Ok(Value::String(plain(&a[0])))),
+    f("min", 1, usize::MAX, |_, a| extreme(a, "min", std::cmp::Ordering::Less)),
+    f("max", 1, usize::MAX, |_, a| extreme(a, "max", std::cmp::Ordering::Greater)),
+    f("sum", 1, 1, sum),
+    f("range", 2, 3, range),
+    impure("now", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).to_rfc3339_opts(SecondsFormat::Secs, true)))),
+    impure("today", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).date_naive().to_string()))),
+    f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
+    f("date_add", 3, 3, date_add),
+    f("format_date", 2, 2, format_date),
+    impure("env", 1, 1, |h, a| {
+        let name = text(&a[0], "env")?;
+        h.env(name).map(Value::String).ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
+    }),
+    f("keys", 1, 1, |_, a| match &a[0] {
+        Value::Object(m) => Ok(Value::Array(m.keys().map(|k| Value::String(k.clone())).collect())),
+        other => Err(format!("keys() needs a map, not {}", kind(other))),
+    }),
+];
+
+impl Function {
+    pub fn named(name: &str) -> Option<&'static Function> {
+        FUNCTIONS.iter().find(|f| f.name == name)
+    }
+
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        FUNCTIONS.iter().map(|f| f.name)
+    }
+
+    pub fn call(&self, host: &dyn Host, args: Vec<Value>) -> Result<Value, String> {
+        (self.call)(host, args)
+    }
+}
+
+/// A value's type, for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// A value as text: strings without quotes, the rest as JSON.
+pub fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn text<'a>(v: &'a Value, function: &str) -> Result<&'a str, String> {
+    v.as_str().ok_or_else(|| format!("{function}() needs a string, not {}", kind(v)))
+}
+
+fn list<'a>(v: &'a Value, function: &str) -> Result<&'a Vec<Value>, String> {
+    v.as_array().ok_or_else(|| format!("{function}() needs a list, not {}", kind(v)))
+}
+
+fn integer(v: &Value, function: &str) -> Result<i64, String> {
+    v.as_i64().ok_or_else(|| format!("{function}() needs an integer, not {}", kind(v)))
+}
+
+fn len(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let n = match &a[0] {
+        Value::String(s) => s.chars().count(),
+        Value::Array(l) => l.len(),
+        Value::Object(m) => m.len(),
+        other => return Err(format!("len() needs a string, list or map, not {}", kind(other))),
+    };
+    Ok(Value::from(n))
+}
+
+fn contains(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    Ok(Value::Bool(match (&a[0], &a[1]) {
+        (Value::String(s), Value::String(x)) => s.contains(x.as_str()),
+        (Value::Array(l), x) => l.iter().any(|v| super::eval::equal(v, x)),
+        (Value::Object(m), Value::String(k)) => m.contains_key(k),
+        (container, x) => return Err(format!("contains() cannot look for {} in {}", kind(x), kind(container))),
+    }))
+}
+
+fn to_int(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    match &a[0] {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).map(Value::from).ok_or_else(|| format!("int(): {n} is out of range")),
+        Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| format!("int(): `{s}` is not an integer")),
+        Value::Bool(b) => Ok(Value::from(*b as i64)),
+        other => Err(format!("int() needs a number or string, not {}", kind(other))),
+    }
+}
+
+fn to_float(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let f = match &a[0] {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    f.and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .ok_or_else(|| format!("float(): cannot convert {} to a float", plain(&a[0])))
+}
+
+fn extreme(a: Vec<Value>, name: &str, want: std::cmp::Ordering) -> Result<Value, String> {
+    let items = match a.as_slice() {
+        [Value::Array(l)] => l.clone(),
+        _ => a,
+    };
+    let mut best: Option<Value> = None;
+    for v in items {
+        best = Some(match best {
+            None => v,
+            Some(b) => match super::eval::compare(&v, &b) {
+                Some(o) if o == want => v,
+                Some(_) => b,
+                None => return Err(format!("{name}() cannot compare {} with {}", kind(&v), kind(&b))),
+            },
+        });
+    }
+    best.ok_or_else(|| format!("{name}() of an empty list"))
+}
+
+fn sum(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let mut total = Value::from(0);
+    for v in list(&a[0], "sum")? {
+        total = super::eval::arithmetic(super::parse::BinOp::Add, &total, v)?;
+    }
+    Ok(total)
+}
+
+/// Largest list `range` builds; longer ranges are for foreach, which does not build them.
+const MAX_RANGE: i64 = 1_000_000;
+
+fn range(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let (start, end) = (integer(&a[0], "range")?, integer(&a[1], "range")?);
+    let step = a.get(2).map(|s| integer(s, "range")).transpose()?.unwrap_or(1);
+    if step == 0 {
+        return Err("range(): the step cannot be 0".into());
+    }
+    let (span, stride) = ((end as i128 - start as i128).abs(), (step as i128).abs());
+    let forward = (step > 0 && end > start) || (step < 0 && end < start);
+    let count = if forward { (span + stride - 1) / stride } else { 0 };
+    if count > MAX_RANGE as i128 {
+        return Err(format!("range() of {count} items: at most {MAX_RANGE}"));
+    }
+    Ok(Value::Array((0..count as i64).map(|i| Value::from(start + i * step)).collect()))
+}
+
+fn instant(ms: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
+}
+
+/// A date (`2026-11-24`) or an instant (`2026-11-24T10:00:00Z`), as expressions write them.
+enum Moment {
+    Date(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+impl Moment {
+    fn parse(v: &Value, function: &str) -> Result<Moment, String> {
+        let s = text(v, function)?.trim();
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Moment::Date(d));
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Moment::Instant(t.with_timezone(&Utc)));
+        }
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+            return Ok(Moment::Instant(t.and_utc()));
+        }
+        Err(format!("{function}(): `{s}` is not a date (2026-11-24) or a time (2026-11-24T10:00:00Z)"))
+    }
+
+    fn render(&self) -> String {
+        match self {
+            Moment::Date(d) => d.to_string(),
+            Moment::Instant(t) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+
+    fn instant(&self) -> DateTime<Utc> {
+        match self {
+            Moment::Date(d) => d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            Moment::Instant(t) => *t,
+        }
+    }
+}
+
+fn date_add(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let moment = Moment::parse(&a[0], "date_add")?;
+    let n = integer(&a[1], "date_add")?;
+    let unit = text(&a[2], "date_add")?;
+    let span = match unit.trim_end_matches('s') {
+        "week" | "w" => Span::try_weeks(n),
+        "day" | "d" => Span::try_days(n),
+        "hour" | "h" => Span::try_hours(n),
+        "minute" | "m" => Span::try_minutes(n),
+        "second" | "" => Span::try_seconds(n),
+        _ => return Err(format!("date_add(): unknown unit `{unit}` (use weeks, days, hours, minutes or seconds)")),
+    }
+    .ok_or_else(|| "date_add(): the amount is too large".to_string())?;
+    let whole_days = span.num_seconds() % 86_400 == 0;
+    let out = match moment {
+        Moment::Date(d) if whole_days => Moment::Date(d.checked_add_signed(span).ok_or("date_add(): out of range")?),
+        m => Moment::Instant(m.instant().checked_add_signed(span).ok_or("date_add(): out of range")?),
+    };
+    Ok(Value::String(out.render()))
+}
+
+/// `format_date(d, 'yyyy-MM-dd')`: Java-style patterns (yyyy yy MM dd HH mm ss EEE), with
+/// text in single quotes taken as is.
+fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let t = Moment::parse(&a[0], "format_date")?.instant();
+    let pattern: Vec<char> = text(&a[1], "format_date")?.chars().collect();
+    let mut chrono = String::new();
+    let mut i = 0;
+    while i < pattern.len() {
+        let c = pattern[i];
+        let run = pattern[i..].iter().take_while(|x| **x == c).count();
+        match c {
+            '\'' => {
+                let close = pattern[i + 1..].iter().position(|x| *x == '\'').ok_or("format_date(): quote not closed")?;
+                chrono.extend(pattern[i + 1..i + 1 + close].iter().flat_map(|x| if *x == '%' { vec!['%', '%'] } else { vec![*x] }));
+                i += close + 2;
+                continue;
+            }
+            'y' => chrono.push_str(if run == 2 { "%y" } else { "%Y" }),
+            'M' => chrono.push_str("%m"),
+            'd' => chrono.push_str("%d"),
+            'H' => chrono.push_str("%H"),
+            'm' => chrono.push_str("%M"),
+            's' => chrono.push_str("%S"),
+            'E' => chrono.push_str("%a"),
+            '%' => chrono.push_str(&"%%".repeat(run)),
+            c if c.is_ascii_alphabetic() => return Err(format!("format_date(): unsupported pattern letter `{c}`")),
+            c => chrono.extend(std::iter::repeat_n(c, run)),
+        }
+        i += run;
+    }
+    Ok(Value::String(t.format(&chrono).to_string()))
+}
+
+/// An object built from pairs, for map literals.
+pub fn object(pairs: Vec<(String, Value)>) -> Value {
+    Value::Object(pairs.into_iter().collect::<Map<String, Value>>())
+}

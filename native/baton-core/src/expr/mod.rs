@@ -1,0 +1,244 @@
+//! The expression language, used in string fields as `${ ... }`.
+//!
+//! Literals (`1`, `2.5`, `'text'`, `true`, `null`, `[1, 2]`, `{k: 'v'}`), names (a parameter
+//! `date`, a step's outputs `extract.rows`), operators `+ - * / % == != < <= > >= && || ! ?:`,
+//! indexing `a[0]`, `m['k']`, and the functions of [`functions`]. A field that is a single
+//! `${...}` keeps the value's type (`"${range(0, 3)}"` is a list); otherwise the values are
+//! written into the text. `$${` is a literal `${` (for the shell's own `${HOME}`).
+//!
+//! Fields are parsed once, at validation, where unknown names, unknown functions, wrong
+//! argument counts and errors in constant parts (`1 + true`) are reported with their column.
+//! Evaluation runs in a sandbox with a budget of steps and memory ([`eval`]).
+
+mod eval;
+mod functions;
+mod parse;
+
+pub use eval::{EvalError, MEMORY_BUDGET, STEP_BUDGET};
+pub use functions::plain;
+
+use parse::{Expr, Node};
+use serde_json::Value;
+
+/// What names mean where an expression is evaluated.
+pub trait Scope {
+    /// The value of a name: a parameter, a step's outputs (as a map), a loop variable.
+    fn name(&self, name: &str) -> Option<Value>;
+    /// Now, for `now()` and `today()`, in milliseconds since the epoch.
+    fn now_ms(&self) -> u64;
+    /// An environment variable, if the host lets expressions read it (`env(name)`).
+    fn env(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A problem in a field, at a column (from 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column}: {message}")]
+pub struct TemplateError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl From<EvalError> for TemplateError {
+    fn from(e: EvalError) -> Self {
+        TemplateError { column: e.column, message: e.message }
+    }
+}
+
+impl From<parse::SyntaxError> for TemplateError {
+    fn from(e: parse::SyntaxError) -> Self {
+        TemplateError { column: e.column, message: e.message }
+    }
+}
+
+/// A use of a name in a field: `date`, or `extract` with member `rows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameUse {
+    pub name: String,
+    /// The member read right after it (`rows` in `extract.rows`).
+    pub member: Option<String>,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Expr(Expr),
+}
+
+/// A parsed string field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses a field.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
+                literal.push_str("${");
+                i += 3;
+            } else if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                let (expr, end) = parse::parse_embedded(&chars, i + 2).map_err(|e| TemplateError {
+                    message: if e.message.contains("the end of the text") {
+                        format!("{} (write `$${{` for a literal `${{`)", e.message)
+                    } else {
+                        e.message
+                    },
+                    column: e.column,
+                })?;
+                if !literal.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut literal)));
+                }
+                parts.push(Part::Expr(expr));
+                i = end;
+            } else {
+                literal.push(chars[i]);
+                i += 1;
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Text(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Whether the field has no `${...}`.
+    pub fn is_plain(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Text(_)))
+    }
+
+    /// Every name the field uses, in order.
+    pub fn names(&self) -> Vec<NameUse> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            if let Part::Expr(e) = part {
+                collect_names(e, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Problems in the parts that depend on nothing (`1 + true`, `range(0, 1e9)`), found
+    /// by evaluating them.
+    pub fn check_constants(&self) -> Vec<TemplateError> {
+        let mut errors = Vec::new();
+        for part in &self.parts {
+            if let Part::Expr(e) = part {
+                check_constant(e, &mut errors);
+            }
+        }
+        errors
+    }
+
+    /// The field with every `${...}` evaluated and written in (strings without quotes).
+    pub fn render(&self, scope: &dyn Scope) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Expr(e) => out.push_str(&plain(&eval::Evaluator::new(scope).eval(e)?)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The field's value: a single `${...}` keeps its type, anything else is a string.
+    pub fn evaluate(&self, scope: &dyn Scope) -> Result<Value, TemplateError> {
+        match self.parts.as_slice() {
+            [Part::Expr(e)] => Ok(eval::Evaluator::new(scope).eval(e)?),
+            _ => Ok(Value::String(self.render(scope)?)),
+        }
+    }
+}
+
+fn collect_names(e: &Expr, out: &mut Vec<NameUse>) {
+    match &e.node {
+        Node::Name(n) => out.push(NameUse { name: n.clone(), member: None, column: e.column }),
+        Node::Member(target, key) => match &target.node {
+            Node::Name(n) => out.push(NameUse { name: n.clone(), member: Some(key.clone()), column: target.column }),
+            _ => collect_names(target, out),
+        },
+        _ => children(e).into_iter().for_each(|c| collect_names(c, out)),
+    }
+}
+
+fn children(e: &Expr) -> Vec<&Expr> {
+    match &e.node {
+        Node::Literal(_) | Node::Name(_) => vec![],
+        Node::List(items) | Node::Call(_, items) => items.iter().collect(),
+        Node::Map(entries) => entries.iter().map(|(_, v)| v).collect(),
+        Node::Member(x, _) | Node::Not(x) | Node::Negate(x) => vec![x],
+        Node::Index(a, b) | Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => vec![a, b],
+        Node::Conditional(a, b, c) => vec![a, b, c],
+    }
+}
+
+fn is_constant(e: &Expr) -> bool {
+    match &e.node {
+        Node::Name(_) => false,
+        Node::Call(f, _) if f.impure => false,
+        _ => children(e).into_iter().all(is_constant),
+    }
+}
+
+struct NoNames;
+
+impl Scope for NoNames {
+    fn name(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn now_ms(&self) -> u64 {
+        0
+    }
+}
+
+fn check_constant(e: &Expr, errors: &mut Vec<TemplateError>) {
+    if is_constant(e) {
+        if !matches!(e.node, Node::Literal(_)) {
+            if let Err(err) = eval::Evaluator::new(&NoNames).eval(e) {
+                errors.push(err.into());
+            }
+        }
+    } else {
+        children(e).into_iter().for_each(|c| check_constant(c, errors));
+    }
+}
+
+/// Every string inside a JSON value, for templates in step params.
+pub fn strings_in(value: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => out.push(s.as_str()),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Evaluates every string inside a JSON value (a whole-field `${...}` keeps its type).
+pub fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, TemplateError> {
+    Ok(match value {
+        Value::String(s) => Template::parse(s)?.evaluate(scope)?,
+        Value::Array(items) => Value::Array(items.iter().map(|v| evaluate_value(v, scope)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), evaluate_value(v, scope)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

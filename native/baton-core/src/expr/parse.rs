@@ -1,0 +1,401 @@
+//! Parsing expressions into a tree. Columns count characters from 1 in the whole field.
+
+use super::functions::Function;
+use serde_json::Value;
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub node: Node,
+    /// Where the expression starts in its field, from 1.
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Literal(Value),
+    /// A parameter, a step (its outputs), or a name the evaluation scope binds.
+    Name(String),
+    List(Vec<Expr>),
+    Map(Vec<(String, Expr)>),
+    Member(Box<Expr>, String),
+    Index(Box<Expr>, Box<Expr>),
+    Call(&'static Function, Vec<Expr>),
+    Not(Box<Expr>),
+    Negate(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Conditional(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+        }
+    }
+}
+
+/// A syntax error at a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(Value),
+    Str(String),
+    Ident(String),
+    Punct(&'static str),
+    End,
+}
+
+const PUNCTS: [&str; 24] = [
+    "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "!", "?", ":", "(", ")", "[", "]", "{", "}", ",", ".",
+];
+
+/// Parses one expression of `chars[start..]` up to a closing `}` at depth 0 (for `${...}`);
+/// returns it and the index just after the `}`.
+pub fn parse_embedded(chars: &[char], start: usize) -> Result<(Expr, usize), SyntaxError> {
+    let mut p = Parser { chars, pos: start, tok: Tok::End, tok_col: 0, tok_end: start, tokens: 0 };
+    p.advance()?;
+    let expr = p.expr()?;
+    if p.tok != Tok::Punct("}") {
+        return Err(p.error(format!("expected `}}` to close `${{`, found {}", p.describe())));
+    }
+    Ok((expr, p.tok_end))
+}
+
+struct Parser<'a> {
+    chars: &'a [char],
+    pos: usize,
+    tok: Tok,
+    /// Column of the current token, from 1.
+    tok_col: usize,
+    /// Index just after the current token.
+    tok_end: usize,
+    /// Tokens read so far: bounds the size, and so the depth, of the tree.
+    tokens: usize,
+}
+
+/// Most tokens in one `${...}`; it keeps evaluation's recursion shallow.
+const MAX_TOKENS: usize = 1000;
+
+impl Parser<'_> {
+    fn error(&self, message: String) -> SyntaxError {
+        SyntaxError { column: self.tok_col, message }
+    }
+
+    fn describe(&self) -> String {
+        match &self.tok {
+            Tok::Num(n) => format!("`{n}`"),
+            Tok::Str(s) => format!("'{s}'"),
+            Tok::Ident(i) => format!("`{i}`"),
+            Tok::Punct(p) => format!("`{p}`"),
+            Tok::End => "the end of the text".into(),
+        }
+    }
+
+    fn advance(&mut self) -> Result<(), SyntaxError> {
+        self.tokens += 1;
+        if self.tokens > MAX_TOKENS {
+            return Err(self.error(format!("the expression is too long (more than {MAX_TOKENS} tokens); split it")));
+        }
+        let c = self.chars;
+        while self.pos < c.len() && c[self.pos].is_whitespace() {
+            self.pos += 1;
+        }
+        self.tok_col = self.pos + 1;
+        if self.pos >= c.len() {
+            self.tok = Tok::End;
+            self.tok_end = self.pos;
+            return Ok(());
+        }
+        let ch = c[self.pos];
+        let start = self.pos;
+        self.tok = if ch.is_ascii_digit() {
+            while self.pos < c.len() && c[self.pos].is_ascii_digit() {
+                self.pos += 1;
+            }
+            let float = self.pos + 1 < c.len() && c[self.pos] == '.' && c[self.pos + 1].is_ascii_digit();
+            if float {
+                self.pos += 1;
+                while self.pos < c.len() && c[self.pos].is_ascii_digit() {
+                    self.pos += 1;
+                }
+            }
+            let text: String = c[start..self.pos].iter().collect();
+            let value = if float {
+                text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+            } else {
+                text.parse::<i64>().ok().map(Value::from)
+            };
+            Tok::Num(value.ok_or_else(|| SyntaxError { column: start + 1, message: format!("number `{text}` is out of range") })?)
+        } else if ch == '\'' || ch == '"' {
+            self.pos += 1;
+            let mut s = String::new();
+            loop {
+                let Some(&x) = c.get(self.pos) else {
+                    return Err(SyntaxError { column: start + 1, message: format!("string not closed by {ch}") });
+                };
+                self.pos += 1;
+                match x {
+                    '\\' => {
+                        let esc = c.get(self.pos).copied().unwrap_or('\\');
+                        self.pos += 1;
+                        s.push(match esc {
+                            'n' => '\n',
+                            't' => '\t',
+                            other => other,
+                        });
+                    }
+                    x if x == ch => break,
+                    x => s.push(x),
+                }
+            }
+            Tok::Str(s)
+        } else if ch.is_alphabetic() || ch == '_' {
+            while self.pos < c.len() && (c[self.pos].is_alphanumeric() || c[self.pos] == '_') {
+                self.pos += 1;
+            }
+            Tok::Ident(c[start..self.pos].iter().collect())
+        } else {
+            let rest: String = c[start..c.len().min(start + 2)].iter().collect();
+            let punct = PUNCTS
+                .iter()
+                .find(|p| rest.starts_with(**p))
+                .ok_or_else(|| SyntaxError { column: start + 1, message: format!("unexpected character `{ch}`") })?;
+            self.pos += punct.chars().count();
+            Tok::Punct(punct)
+        };
+        self.tok_end = self.pos;
+        Ok(())
+    }
+
+    fn eat(&mut self, punct: &str) -> Result<bool, SyntaxError> {
+        if self.tok == Tok::Punct(match PUNCTS.iter().find(|p| **p == punct) {
+            Some(p) => p,
+            None => return Ok(false),
+        }) {
+            self.advance()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn expect(&mut self, punct: &str) -> Result<(), SyntaxError> {
+        if !self.eat(punct)? {
+            return Err(self.error(format!("expected `{punct}`, found {}", self.describe())));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, SyntaxError> {
+        let cond = self.or()?;
+        if self.eat("?")? {
+            let yes = self.expr()?;
+            self.expect(":")?;
+            let no = self.expr()?;
+            let column = cond.column;
+            return Ok(Expr { node: Node::Conditional(Box::new(cond), Box::new(yes), Box::new(no)), column });
+        }
+        Ok(cond)
+    }
+
+    fn or(&mut self) -> Result<Expr, SyntaxError> {
+        let mut left = self.and()?;
+        while self.eat("||")? {
+            let right = self.and()?;
+            let column = left.column;
+            left = Expr { node: Node::Or(Box::new(left), Box::new(right)), column };
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, SyntaxError> {
+        let mut left = self.binary(0)?;
+        while self.eat("&&")? {
+            let right = self.binary(0)?;
+            let column = left.column;
+            left = Expr { node: Node::And(Box::new(left), Box::new(right)), column };
+        }
+        Ok(left)
+    }
+
+    /// Binary operators by precedence level: equality, comparison, sum, product.
+    fn binary(&mut self, level: usize) -> Result<Expr, SyntaxError> {
+        const LEVELS: [&[(&str, BinOp)]; 4] = [
+            &[("==", BinOp::Eq), ("!=", BinOp::Ne)],
+            &[("<=", BinOp::Le), (">=", BinOp::Ge), ("<", BinOp::Lt), (">", BinOp::Gt)],
+            &[("+", BinOp::Add), ("-", BinOp::Sub)],
+            &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)],
+        ];
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut left = self.binary(level + 1)?;
+        'outer: loop {
+            for (symbol, op) in LEVELS[level] {
+                if self.eat(symbol)? {
+                    let right = self.binary(level + 1)?;
+                    let column = left.column;
+                    left = Expr { node: Node::Binary(*op, Box::new(left), Box::new(right)), column };
+                    continue 'outer;
+                }
+            }
+            return Ok(left);
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, SyntaxError> {
+        let column = self.tok_col;
+        if self.eat("!")? {
+            return Ok(Expr { node: Node::Not(Box::new(self.unary()?)), column });
+        }
+        if self.eat("-")? {
+            return Ok(Expr { node: Node::Negate(Box::new(self.unary()?)), column });
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Expr, SyntaxError> {
+        let mut e = self.primary()?;
+        loop {
+            // Errors in `a.b` and `a[i]` point at `a`.
+            let column = e.column;
+            if self.eat(".")? {
+                let Tok::Ident(name) = self.tok.clone() else {
+                    return Err(self.error(format!("expected a name after `.`, found {}", self.describe())));
+                };
+                self.advance()?;
+                e = Expr { node: Node::Member(Box::new(e), name), column };
+            } else if self.eat("[")? {
+                let index = self.expr()?;
+                self.expect("]")?;
+                e = Expr { node: Node::Index(Box::new(e), Box::new(index)), column };
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, SyntaxError> {
+        let column = self.tok_col;
+        let node = match self.tok.clone() {
+            Tok::Num(n) => {
+                self.advance()?;
+                Node::Literal(n)
+            }
+            Tok::Str(s) => {
+                self.advance()?;
+                Node::Literal(Value::String(s))
+            }
+            Tok::Ident(name) => {
+                self.advance()?;
+                match name.as_str() {
+                    "true" => Node::Literal(Value::Bool(true)),
+                    "false" => Node::Literal(Value::Bool(false)),
+                    "null" => Node::Literal(Value::Null),
+                    _ if self.tok == Tok::Punct("(") => return self.call(name, column),
+                    _ => Node::Name(name),
+                }
+            }
+            Tok::Punct("(") => {
+                self.advance()?;
+                let inner = self.expr()?;
+                self.expect(")")?;
+                return Ok(inner);
+            }
+            Tok::Punct("[") => {
+                self.advance()?;
+                let mut items = Vec::new();
+                while !self.eat("]")? {
+                    items.push(self.expr()?);
+                    if !self.eat(",")? {
+                        self.expect("]")?;
+                        break;
+                    }
+                }
+                Node::List(items)
+            }
+            Tok::Punct("{") => {
+                self.advance()?;
+                let mut entries = Vec::new();
+                while !self.eat("}")? {
+                    let key = match self.tok.clone() {
+                        Tok::Ident(k) | Tok::Str(k) => k,
+                        _ => return Err(self.error(format!("expected a key, found {}", self.describe()))),
+                    };
+                    self.advance()?;
+                    self.expect(":")?;
+                    entries.push((key, self.expr()?));
+                    if !self.eat(",")? {
+                        self.expect("}")?;
+                        break;
+                    }
+                }
+                Node::Map(entries)
+            }
+            _ => return Err(self.error(format!("expected a value, found {}", self.describe()))),
+        };
+        Ok(Expr { node, column })
+    }
+
+    fn call(&mut self, name: String, column: usize) -> Result<Expr, SyntaxError> {
+        let function = Function::named(&name).ok_or_else(|| {
+            let hint = crate::error::closest(&name, Function::names())
+                .map(|f| format!(" (did you mean `{f}`?)"))
+                .unwrap_or_default();
+            SyntaxError { column, message: format!("unknown function `{name}`{hint}") }
+        })?;
+        self.expect("(")?;
+        let mut args = Vec::new();
+        while !self.eat(")")? {
+            args.push(self.expr()?);
+            if !self.eat(",")? {
+                self.expect(")")?;
+                break;
+            }
+        }
+        if args.len() < function.min_args || args.len() > function.max_args {
+            let wanted = match (function.min_args, function.max_args) {
+                (a, b) if a == b => format!("{a}"),
+                (a, usize::MAX) => format!("at least {a}"),
+                (a, b) => format!("{a} to {b}"),
+            };
+            return Err(SyntaxError {
+                column,
+                message: format!("`{name}` takes {wanted} argument(s), not {}", args.len()),
+            });
+        }
+        Ok(Expr { node: Node::Call(function, args), column })
+    }
+}

@@ -1,0 +1,170 @@
+use super::*;
+use serde_json::json;
+
+struct Vars(serde_json::Map<String, Value>);
+
+impl Scope for Vars {
+    fn name(&self, name: &str) -> Option<Value> {
+        self.0.get(name).cloned()
+    }
+    fn now_ms(&self) -> u64 {
+        1_795_478_400_000 // 2026-11-24T00:00:00Z
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        (name == "ALLOWED").then(|| "yes".into())
+    }
+}
+
+fn scope() -> Vars {
+    let Value::Object(m) = json!({
+        "date": "2026-11-24",
+        "limit": 100,
+        "ratio": 0.5,
+        "tags": ["a", "b"],
+        "extract": {"rows": 42, "table": "events"},
+    }) else { unreachable!() };
+    Vars(m)
+}
+
+fn eval(text: &str) -> Value {
+    Template::parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).evaluate(&scope()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn eval_err(text: &str) -> String {
+    match Template::parse(text) {
+        Err(e) => e.to_string(),
+        Ok(t) => t.evaluate(&scope()).expect_err(text).to_string(),
+    }
+}
+
+#[test]
+fn literals_and_types() {
+    assert_eq!(eval("${1}"), json!(1));
+    assert_eq!(eval("${2.5}"), json!(2.5));
+    assert_eq!(eval("${'it\\'s'}"), json!("it's"));
+    assert_eq!(eval("${\"a\\nb\"}"), json!("a\nb"));
+    assert_eq!(eval("${true && !false}"), json!(true));
+    assert_eq!(eval("${null}"), json!(null));
+    assert_eq!(eval("${[1, 'x', [2]]}"), json!([1, "x", [2]]));
+    assert_eq!(eval("${{a: 1, 'b c': [2]}}"), json!({"a": 1, "b c": [2]}));
+}
+
+#[test]
+fn a_whole_field_keeps_its_type_and_text_is_interpolated() {
+    assert_eq!(eval("${range(0, 3)}"), json!([0, 1, 2]));
+    assert_eq!(eval("rows=${extract.rows} on ${date}"), json!("rows=42 on 2026-11-24"));
+    assert_eq!(eval("echo $BATON_OUTPUT $${HOME}"), json!("echo $BATON_OUTPUT ${HOME}"));
+}
+
+#[test]
+fn operators_and_precedence() {
+    assert_eq!(eval("${1 + 2 * 3}"), json!(7));
+    assert_eq!(eval("${(1 + 2) * 3}"), json!(9));
+    assert_eq!(eval("${7 / 2}"), json!(3));
+    assert_eq!(eval("${7 % 4}"), json!(3));
+    assert_eq!(eval("${7 / 2.0}"), json!(3.5));
+    assert_eq!(eval("${-limit + 1}"), json!(-99));
+    assert_eq!(eval("${limit > 50 && extract.table == 'events'}"), json!(true));
+    assert_eq!(eval("${1 == 1.0}"), json!(true));
+    assert_eq!(eval("${'a' < 'b'}"), json!(true));
+    assert_eq!(eval("${extract.rows > 0 ? 'some' : 'none'}"), json!("some"));
+    assert_eq!(eval("${'n=' + 1}"), json!("n=1"));
+    assert_eq!(eval("${tags + ['c']}"), json!(["a", "b", "c"]));
+    assert_eq!(eval("${false || limit >= 100}"), json!(true));
+}
+
+#[test]
+fn indexing() {
+    assert_eq!(eval("${tags[0]}"), json!("a"));
+    assert_eq!(eval("${tags[-1]}"), json!("b"));
+    assert_eq!(eval("${extract['table']}"), json!("events"));
+    assert_eq!(eval("${'abc'[1]}"), json!("b"));
+}
+
+#[test]
+fn functions() {
+    for (text, want) in [
+        ("${len(tags)}", json!(2)),
+        ("${len('héllo')}", json!(5)),
+        ("${upper('a')}", json!("A")),
+        ("${lower('A')}", json!("a")),
+        ("${trim('  a ')}", json!("a")),
+        ("${split('a,b', ',')}", json!(["a", "b"])),
+        ("${join(tags, '-')}", json!("a-b")),
+        ("${contains(tags, 'b')}", json!(true)),
+        ("${contains('events', 'ven')}", json!(true)),
+        ("${contains(extract, 'rows')}", json!(true)),
+        ("${starts_with(date, '2026')}", json!(true)),
+        ("${ends_with(date, '24')}", json!(true)),
+        ("${replace(date, '-', '')}", json!("20261124")),
+        ("${int('42') + int(2.9)}", json!(44)),
+        ("${float('1.5')}", json!(1.5)),
+        ("${str(42)}", json!("42")),
+        ("${min(3, 1, 2)}", json!(1)),
+        ("${max([3, 1, 2])}", json!(3)),
+        ("${sum([1, 2, 3.5])}", json!(6.5)),
+        ("${range(0, 10, 3)}", json!([0, 3, 6, 9])),
+        ("${range(3, 0, -1)}", json!([3, 2, 1])),
+        ("${today()}", json!("2026-11-24")),
+        ("${now()}", json!("2026-11-24T00:00:00Z")),
+        ("${date('2026-11-24')}", json!("2026-11-24")),
+        ("${date_add(date, 1, 'day')}", json!("2026-11-25")),
+        ("${date_add(date, -1, 'weeks')}", json!("2026-11-17")),
+        ("${date_add(date, 90, 'minutes')}", json!("2026-11-24T01:30:00Z")),
+        ("${format_date(date, 'yyyyMMdd')}", json!("20261124")),
+        ("${format_date('2026-11-24T10:05:00Z', \"yyyy-MM-dd'T'HH:mm\")}", json!("2026-11-24T10:05")),
+        ("${env('ALLOWED')}", json!("yes")),
+        ("${keys(extract)}", json!(["rows", "table"])),
+    ] {
+        assert_eq!(eval(text), want, "{text}");
+    }
+}
+
+#[test]
+fn errors_are_clear_and_placed() {
+    assert_eq!(eval_err("x ${1 + true}"), "column 5: cannot apply `+` to an integer and a boolean");
+    assert_eq!(eval_err("${nope}"), "column 3: `nope` is not defined here");
+    assert_eq!(eval_err("${extract.cols}"), "column 3: `extract` has no `cols` (it has: rows, table)");
+    assert_eq!(eval_err("${lenn(tags)}"), "column 3: unknown function `lenn` (did you mean `len`?)");
+    assert_eq!(eval_err("${len(1, 2)}"), "column 3: `len` takes 1 argument(s), not 2");
+    assert_eq!(eval_err("${1 / 0}"), "column 3: division by zero");
+    assert_eq!(eval_err("${limit ? 1 : 2}"), "column 3: expected a boolean, not an integer");
+    assert_eq!(eval_err("${tags[5]}"), "column 3: index 5 is out of range for a list of 2");
+    assert_eq!(eval_err("${env('HOME')}"), "column 3: env(`HOME`): not set, or not allowed to expressions");
+    assert!(eval_err("echo ${date").contains("(write `$${` for a literal `${`)"));
+    assert_eq!(eval_err("${9223372036854775807 + 1}"), "column 3: integer overflow in 9223372036854775807 + 1");
+}
+
+#[test]
+fn runaway_expressions_hit_the_budget() {
+    // A string of 500,000 x 150 bytes is more than the memory budget allows.
+    let e = eval_err(&format!("${{join(range(0, 500000), '{}')}}", "x".repeat(150)));
+    assert!(e.contains("builds more than 64 MiB"), "{e}");
+    assert!(eval_err("${range(0, 2000000)}").contains("at most 1000000"));
+    let e = eval_err("${sum(range(0, 1000000)) + sum(range(0, 1000000))}");
+    assert!(e.contains("more than 1000000 steps"), "{e}");
+    let long = format!("${{{}}}", vec!["1"; 600].join(" + "));
+    assert!(eval_err(&long).contains("too long (more than 1000 tokens)"));
+}
+
+#[test]
+fn names_are_listed_for_validation() {
+    let t = Template::parse("${extract.rows + limit} ${m['k'].x} ${len(tags)}").unwrap();
+    let names: Vec<(String, Option<String>)> = t.names().into_iter().map(|n| (n.name, n.member)).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("extract".into(), Some("rows".into())),
+            ("limit".into(), None),
+            ("m".into(), None),
+            ("tags".into(), None),
+        ]
+    );
+}
+
+#[test]
+fn constant_parts_are_checked_without_a_scope() {
+    let t = Template::parse("${limit + (1 + true)} ${today()} ${2 * 3}").unwrap();
+    let errors: Vec<String> = t.check_constants().into_iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors, vec!["column 12: cannot apply `+` to an integer and a boolean".to_string()]);
+}
