@@ -6,7 +6,7 @@
 
 use crate::error::{closest, DefinitionError, InvalidDefinition};
 use crate::expr::{strings_in, Template};
-use crate::model::{DurationSpec, StepDef, WorkflowDef};
+use crate::model::{DurationSpec, StepDef, Trigger, WorkflowDef};
 use crate::steps::StepKinds;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -239,6 +239,15 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
     }
     v.duration(Some((def, i)), "timeout", step.timeout.as_ref());
     v.duration(Some((def, i)), "duration", step.duration.as_ref());
+    if matches!(step.trigger, Trigger::OneSuccess | Trigger::OneFailed) && step.depends_on.is_empty() {
+        let name = if step.trigger == Trigger::OneSuccess { "one_success" } else { "one_failed" };
+        v.step(def, i, Some("trigger"), format!("`{name}` needs upstream steps in depends_on"));
+    }
+    if let Some(when) = &step.when {
+        if Template::parse(when).is_ok_and(|t| t.is_plain()) {
+            v.step(def, i, Some("when"), format!("`{when}` is not an expression: write `when: \"${{...}}\"`"));
+        }
+    }
     if let Some(retry) = &step.retry {
         if retry.max_attempts == 0 {
             v.step(def, i, Some("retry.max_attempts"), "must be at least 1 (the first attempt counts)".into());
@@ -251,6 +260,9 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
 /// The fields of a step that may hold `${...}`, with their names.
 fn templated_fields(step: &StepDef) -> Vec<(String, &str)> {
     let mut fields = Vec::new();
+    if let Some(w) = &step.when {
+        fields.push(("when".to_string(), w.as_str()));
+    }
     if let Some(c) = &step.command {
         fields.push(("command".to_string(), c.as_str()));
     }

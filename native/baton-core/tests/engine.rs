@@ -386,3 +386,66 @@ async fn a_step_can_wait_with_a_reason_and_go_on() {
     gate.notify_one();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
 }
+
+fn statuses(engine: &Engine, run_id: &str) -> Vec<(String, StepStatus)> {
+    engine.details(run_id).unwrap().steps.into_iter().map(|s| (s.id, s.record.status)).collect()
+}
+
+#[tokio::test]
+async fn conditions_branch_and_triggers_join() {
+    let engine = Engine::builder().open().unwrap();
+    let wf = workflow(
+        &engine,
+        "id: branch\nparams: {threshold: 10}\nsteps:\n  - {id: count, type: shell, command: 'echo rows=5 >> $BATON_OUTPUT'}\n  - {id: big, type: noop, when: '${count.rows > threshold}', depends_on: [count]}\n  - {id: small, type: noop, when: '${count.rows <= threshold}', depends_on: [count]}\n  - {id: join, type: noop, depends_on: [big, small], trigger: none_failed}\n  - {id: strict, type: noop, depends_on: [big, small]}\n  - {id: any, type: noop, depends_on: [big, small], trigger: one_success}\n  - {id: on_fail, type: noop, depends_on: [count], trigger: one_failed}\n",
+    );
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    use StepStatus::*;
+    let want = [("count", Succeeded), ("big", Skipped), ("small", Succeeded), ("join", Succeeded), ("strict", Skipped), ("any", Succeeded), ("on_fail", Skipped)];
+    assert_eq!(statuses(&engine, &id), want.map(|(s, st)| (s.to_string(), st)).to_vec());
+    let d = engine.details(&id).unwrap();
+    assert_eq!(d.steps[1].record.error.as_deref(), Some("skipped: `when` is false: ${count.rows > threshold}"));
+    assert_eq!(d.steps[4].record.error.as_deref(), Some("skipped: upstream step `big` did not succeed"));
+}
+
+#[tokio::test]
+async fn triggers_after_a_failure() {
+    let engine = Engine::builder().open().unwrap();
+    let wf = workflow(
+        &engine,
+        "id: fail\nsteps:\n  - {id: a, type: shell, command: 'exit 1'}\n  - {id: cleanup, type: noop, depends_on: [a], trigger: one_failed}\n  - {id: always, type: noop, depends_on: [a], trigger: all_done}\n  - {id: normal, type: noop, depends_on: [a]}\n  - {id: join, type: noop, depends_on: [normal, cleanup], trigger: none_failed}\n",
+    );
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Failed);
+    use StepStatus::*;
+    let want = [("a", Failed), ("cleanup", Succeeded), ("always", Succeeded), ("normal", Skipped), ("join", Succeeded)];
+    assert_eq!(statuses(&engine, &id), want.map(|(s, st)| (s.to_string(), st)).to_vec());
+}
+
+#[tokio::test]
+async fn a_condition_that_cannot_be_evaluated_fails_the_step() {
+    let engine = Engine::builder().open().unwrap();
+    let wf = workflow(
+        &engine,
+        "id: bad\nsteps:\n  - {id: a, type: shell, command: 'echo name=x >> $BATON_OUTPUT'}\n  - {id: b, type: noop, when: '${a.name}', depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n",
+    );
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = engine.wait(&id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().contains("step `b` failed: when: expected a boolean, not \"x\""));
+    assert_eq!(statuses(&engine, &id)[2].1, StepStatus::Skipped);
+}
+
+#[test]
+fn conditions_and_triggers_are_validated() {
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new(
+        "t.yaml",
+        "id: v\nsteps:\n  - {id: a, type: noop, trigger: one_success}\n  - {id: b, type: noop, when: 'yes', depends_on: [a]}\n  - {id: c, type: noop, when: '${nope > 1}', depends_on: [a]}\n",
+        Format::Yaml,
+    );
+    let err = engine.compile(source.parse().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("step `a`: trigger: `one_success` needs upstream steps in depends_on"), "{err}");
+    assert!(err.contains("step `b`: when: `yes` is not an expression"), "{err}");
+    assert!(err.contains("step `c`: when: column 3: `nope` is neither a parameter nor a step"), "{err}");
+}

@@ -9,12 +9,12 @@ use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::dag::Workflow;
 use crate::expr::{evaluate_value, Scope, Template};
-use crate::model::{Backoff, FailureMode, StepDef};
+use crate::model::{Backoff, FailureMode, StepDef, Trigger};
 use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -30,6 +30,25 @@ pub(super) enum Msg {
     RetryDue { step: usize },
     /// A running attempt waits (`Some(reason)`) or runs again (`None`).
     Waiting { step: usize, attempt: u32, reason: Option<String> },
+}
+
+/// How a step that is over counts for the steps below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// SUCCEEDED, or FAILED with `ignore_failure`.
+    Success,
+    Failure,
+    /// SKIPPED, STOPPED or KILLED.
+    NotRun,
+}
+
+/// What becomes of a PENDING step.
+enum Decision {
+    Wait,
+    Run,
+    Skip(String),
+    /// It cannot be decided (its `when` does not evaluate): the step fails.
+    Fail(String),
 }
 
 /// An attempt to start once the batch that records it is durable.
@@ -49,8 +68,8 @@ pub(super) struct Driver {
     attempt: Vec<u32>,
     /// Upstream steps not over yet.
     remaining: Vec<u32>,
-    /// 1 + the index of the first upstream step that did not succeed; 0 if none.
-    blocked_by: Vec<u32>,
+    /// Steps that FAILED with `ignore_failure`: downstream they count as succeeded.
+    ignored: HashSet<usize>,
     /// Outputs of finished steps that have any.
     outputs: HashMap<usize, Outputs>,
     /// Start of the current attempt, for steps running or waiting to retry.
@@ -84,7 +103,7 @@ impl Driver {
             status: vec![StepStatus::Pending; n],
             attempt: vec![0; n],
             remaining: (0..n).map(|i| wf.upstream_count(i) as u32).collect(),
-            blocked_by: vec![0; n],
+            ignored: HashSet::new(),
             outputs: HashMap::new(),
             started: HashMap::new(),
             running: HashMap::new(),
@@ -125,18 +144,20 @@ impl Driver {
                     if !record.outputs.is_empty() {
                         self.outputs.insert(i, record.outputs);
                     }
-                    over.push((i, true));
+                    over.push(i);
                 }
                 StepStatus::Failed => {
-                    if !record.failure_ignored {
+                    if record.failure_ignored {
+                        self.ignored.insert(i);
+                    } else {
                         self.note_failure(i, record.error.as_deref().unwrap_or("failed"));
                         if self.wf.step(i).failure_mode == FailureMode::FailImmediately {
                             self.stopping.get_or_insert_with(|| format!("step `{}` failed", self.wf.step(i).id));
                         }
                     }
-                    over.push((i, record.failure_ignored));
+                    over.push(i);
                 }
-                StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => over.push((i, false)),
+                StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => over.push(i),
                 StepStatus::Running | StepStatus::Waiting => {
                     let started = record.started_ms.unwrap_or_else(|| self.shared.clock.now_ms());
                     relaunch.push((i, record.attempt.max(1), started));
@@ -148,13 +169,10 @@ impl Driver {
                 StepStatus::Pending | StepStatus::Ready => {}
             }
         }
-        for (i, good) in over {
+        for i in over {
             self.over += 1;
             for d in self.wf.clone().downstream(i) {
                 self.remaining[d] -= 1;
-                if !good && self.blocked_by[d] == 0 {
-                    self.blocked_by[d] = i as u32 + 1;
-                }
             }
         }
         if self.stopping.is_some() {
@@ -176,8 +194,8 @@ impl Driver {
             self.launches.push(Launch { step: i, attempt, started_ms, cancel });
         }
         for i in 0..self.status.len() {
-            if self.status[i] == StepStatus::Pending && self.remaining[i] == 0 {
-                self.became_free(i)?;
+            if self.status[i] == StepStatus::Pending && self.settle(i, None)? {
+                self.complete(i)?;
             }
         }
         Ok(())
@@ -263,7 +281,7 @@ impl Driver {
                 self.attempt[i] = 1;
                 records::put_step(&mut self.batch, &self.run.id, i, &record);
                 self.event_step(i, None);
-                self.complete(i, true)?;
+                self.complete(i)?;
                 continue;
             }
             if self.running.len() >= self.max_parallel {
@@ -364,7 +382,7 @@ impl Driver {
                     self.outputs.insert(i, record.outputs);
                 }
                 self.event_step(i, None);
-                return self.complete(i, true);
+                return self.complete(i);
             }
             Err(error) => error,
         };
@@ -397,15 +415,23 @@ impl Driver {
         records::put_step(&mut self.batch, &self.run.id, i, &record);
         tracing::warn!(run = %self.run.id, step = %step.id, attempt, %error, "step failed");
         self.event_step(i, Some(error.clone()));
-        match mode {
-            FailureMode::IgnoreFailure => self.complete(i, true),
+        self.failed(i, &error)?;
+        self.complete(i)
+    }
+
+    /// What a FAILED step does to the run, by its failure mode.
+    fn failed(&mut self, i: usize, error: &str) -> Result<(), EngineError> {
+        match self.wf.step(i).failure_mode {
+            FailureMode::IgnoreFailure => {
+                self.ignored.insert(i);
+                Ok(())
+            }
             FailureMode::FailAfterRunning => {
-                self.note_failure(i, &error);
-                self.complete(i, false)
+                self.note_failure(i, error);
+                Ok(())
             }
             FailureMode::FailImmediately => {
-                self.note_failure(i, &error);
-                self.complete(i, false)?;
+                self.note_failure(i, error);
                 let id = &self.wf.step(i).id;
                 self.begin_stop(format!("step `{id}` failed"))
             }
@@ -418,38 +444,89 @@ impl Driver {
         }
     }
 
-    /// Marks step `i` over and updates the steps below it; a step whose upstream steps are
-    /// all over becomes READY, or SKIPPED if one of them did not succeed.
-    fn complete(&mut self, i: usize, good: bool) -> Result<(), EngineError> {
+    /// Marks step `i` over and settles the steps below it whose trigger rule can now be
+    /// decided; those that end without running (skipped, failed) are marked over in turn.
+    fn complete(&mut self, i: usize) -> Result<(), EngineError> {
         let wf = self.wf.clone();
-        let mut work = vec![(i, good)];
-        while let Some((s, good)) = work.pop() {
+        let mut work = vec![i];
+        while let Some(s) = work.pop() {
             self.over += 1;
+            let outcome = self.outcome(s);
             for d in wf.downstream(s) {
                 self.remaining[d] -= 1;
-                if !good && self.blocked_by[d] == 0 {
-                    self.blocked_by[d] = s as u32 + 1;
-                }
-                if self.remaining[d] == 0 {
-                    if self.blocked_by[d] != 0 {
-                        self.skip(d)?;
-                        work.push((d, false));
-                    } else {
-                        self.make_ready(d)?;
-                    }
+                if self.status[d] == StepStatus::Pending && self.settle(d, Some(outcome))? {
+                    work.push(d);
                 }
             }
         }
         Ok(())
     }
 
-    /// A PENDING step whose upstream steps are all over.
-    fn became_free(&mut self, i: usize) -> Result<(), EngineError> {
-        if self.blocked_by[i] != 0 {
-            self.skip(i)?;
-            self.complete(i, false)
-        } else {
-            self.make_ready(i)
+    /// How a step that is over counts for the steps below it.
+    fn outcome(&self, i: usize) -> Outcome {
+        match self.status[i] {
+            StepStatus::Succeeded => Outcome::Success,
+            StepStatus::Failed if self.ignored.contains(&i) => Outcome::Success,
+            StepStatus::Failed => Outcome::Failure,
+            _ => Outcome::NotRun,
+        }
+    }
+
+    /// Acts on the decision for a PENDING step; returns whether the step is now over
+    /// without having run.
+    fn settle(&mut self, i: usize, just: Option<Outcome>) -> Result<bool, EngineError> {
+        match self.decide(i, just) {
+            Decision::Wait => Ok(false),
+            Decision::Run => self.make_ready(i).map(|()| false),
+            Decision::Skip(why) => self.skip(i, &why).map(|()| true),
+            Decision::Fail(error) => {
+                self.set(i, StepStatus::Ready)?;
+                self.set(i, StepStatus::Failed)?;
+                let mut record = StepRecord::new(StepStatus::Failed, 0);
+                record.error = Some(error.clone());
+                record.ended_ms = Some(self.shared.clock.now_ms());
+                record.failure_ignored = self.wf.step(i).failure_mode == FailureMode::IgnoreFailure;
+                records::put_step(&mut self.batch, &self.run.id, i, &record);
+                self.event_step(i, Some(error.clone()));
+                self.failed(i, &error)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The step's trigger rule, then its `when`. `just` is the outcome of the upstream
+    /// step that just ended, if any.
+    fn decide(&self, i: usize, just: Option<Outcome>) -> Decision {
+        let step = self.wf.step(i);
+        let ups = || self.wf.upstream(i).map(|u| (u, self.outcome(u)));
+        let fired = |want: Outcome| just == Some(want) || (just.is_none() && ups().any(|(u, o)| self.status[u].is_terminal() && o == want));
+        let early = match step.trigger {
+            Trigger::OneSuccess => fired(Outcome::Success),
+            Trigger::OneFailed => fired(Outcome::Failure),
+            _ => false,
+        };
+        if !early {
+            if self.remaining[i] > 0 {
+                return Decision::Wait;
+            }
+            let id = |u: usize| &self.wf.step(u).id;
+            let blocker = match step.trigger {
+                Trigger::AllSuccess => ups().find(|(_, o)| *o != Outcome::Success).map(|(u, _)| format!("upstream step `{}` did not succeed", id(u))),
+                Trigger::AllDone => None,
+                Trigger::OneSuccess => Some("no upstream step succeeded".into()),
+                Trigger::OneFailed => Some("no upstream step failed".into()),
+                Trigger::NoneFailed => ups().find(|(_, o)| *o == Outcome::Failure).map(|(u, _)| format!("upstream step `{}` failed", id(u))),
+            };
+            if let Some(why) = blocker {
+                return Decision::Skip(why);
+            }
+        }
+        let Some(condition) = &step.when else { return Decision::Run };
+        match Template::parse(condition).and_then(|t| t.evaluate(&RunScope { driver: self })) {
+            Ok(Value::Bool(true)) => Decision::Run,
+            Ok(Value::Bool(false)) => Decision::Skip(format!("`when` is false: {condition}")),
+            Ok(other) => Decision::Fail(format!("when: expected a boolean, not {other}")),
+            Err(e) => Decision::Fail(format!("when: {e}")),
         }
     }
 
@@ -467,14 +544,10 @@ impl Driver {
         Ok(())
     }
 
-    fn skip(&mut self, i: usize) -> Result<(), EngineError> {
+    fn skip(&mut self, i: usize, why: &str) -> Result<(), EngineError> {
         self.set(i, StepStatus::Skipped)?;
         let mut record = StepRecord::new(StepStatus::Skipped, self.attempt[i]);
-        let why = match self.blocked_by[i].checked_sub(1) {
-            Some(up) => format!("skipped: upstream step `{}` did not succeed", self.wf.step(up as usize).id),
-            None => format!("skipped: {}", self.stopping.as_deref().unwrap_or("the run stopped")),
-        };
-        record.error = Some(why);
+        record.error = Some(format!("skipped: {why}"));
         record.ended_ms = Some(self.shared.clock.now_ms());
         records::put_step(&mut self.batch, &self.run.id, i, &record);
         self.event_step(i, None);
@@ -507,7 +580,8 @@ impl Driver {
                     self.over += 1;
                 }
                 StepStatus::Pending | StepStatus::Ready => {
-                    self.skip(i)?;
+                    let why = self.stopping.clone().unwrap_or_else(|| "the run stopped".into());
+                    self.skip(i, &why)?;
                     self.over += 1;
                 }
                 _ => {}

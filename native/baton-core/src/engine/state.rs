@@ -107,8 +107,9 @@ impl StepStatus {
         use StepStatus::*;
         match self {
             Pending => matches!(to, Ready | Skipped | Stopped),
-            // A step that completes inside the scheduler goes from READY to SUCCEEDED.
-            Ready => matches!(to, Running | Succeeded | Skipped | Stopped),
+            // A step that completes inside the scheduler goes from READY to SUCCEEDED; one
+            // whose `when` cannot be evaluated fails before it is launched.
+            Ready => matches!(to, Running | Succeeded | Failed | Skipped | Stopped),
             Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed),
             Waiting => matches!(to, Running | Succeeded | Failed | Retrying | Stopped | Killed),
             Retrying => matches!(to, Running | Stopped | Killed),

@@ -70,6 +70,12 @@ pub struct StepDef {
     pub depends_on: Vec<String>,
     #[serde(default, skip_serializing_if = "FailureMode::is_default")]
     pub failure_mode: FailureMode,
+    /// A condition, `${...}`: false skips the step.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "when")]
+    pub when: Option<String>,
+    /// Which outcomes of the upstream steps let the step run.
+    #[serde(default, skip_serializing_if = "Trigger::is_default")]
+    pub trigger: Trigger,
 }
 
 impl StepDef {
@@ -87,6 +93,8 @@ impl StepDef {
             timeout: None,
             depends_on: Vec::new(),
             failure_mode: FailureMode::default(),
+            when: None,
+            trigger: Trigger::default(),
         }
     }
 
@@ -153,6 +161,31 @@ pub enum FailureMode {
 impl FailureMode {
     fn is_default(&self) -> bool {
         *self == FailureMode::default()
+    }
+}
+
+/// Which outcomes of the upstream steps let a step run. A step that does not run is
+/// SKIPPED. An upstream step that failed with `ignore_failure` counts as succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Every upstream step succeeded.
+    #[default]
+    AllSuccess,
+    /// Every upstream step is over, whatever its outcome.
+    AllDone,
+    /// One upstream step succeeded (the step starts at once).
+    OneSuccess,
+    /// One upstream step failed (the step starts at once).
+    OneFailed,
+    /// Every upstream step is over and none failed (skipped ones are fine): the join of
+    /// if/else branches.
+    NoneFailed,
+}
+
+impl Trigger {
+    fn is_default(&self) -> bool {
+        *self == Trigger::default()
     }
 }
 
