@@ -49,6 +49,8 @@ public final class Step {
     private final Duration timeout;
     private final List<String> dependsOn;
     private final FailureMode failureMode;
+    private final String when;
+    private final Trigger trigger;
 
     private Step(Builder b) {
         this.id = b.id;
@@ -62,6 +64,8 @@ public final class Step {
         this.timeout = b.timeout;
         this.dependsOn = List.copyOf(b.dependsOn);
         this.failureMode = b.failureMode;
+        this.when = b.when;
+        this.trigger = b.trigger;
     }
 
     public String id() {
@@ -120,6 +124,15 @@ public final class Step {
         return failureMode;
     }
 
+    /** The condition ({@code ${...}}) that must be true for the step to run. */
+    public Optional<String> when() {
+        return Optional.ofNullable(when);
+    }
+
+    public Trigger trigger() {
+        return trigger;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof Step s
@@ -133,7 +146,9 @@ public final class Step {
                 && Objects.equals(retry, s.retry)
                 && Objects.equals(timeout, s.timeout)
                 && dependsOn.equals(s.dependsOn)
-                && failureMode == s.failureMode;
+                && failureMode == s.failureMode
+                && Objects.equals(when, s.when)
+                && trigger == s.trigger;
     }
 
     @Override
@@ -174,6 +189,8 @@ public final class Step {
         private Duration timeout;
         private final List<String> dependsOn = new ArrayList<>();
         private FailureMode failureMode = FailureMode.FAIL_AFTER_RUNNING;
+        private String when;
+        private Trigger trigger = Trigger.ALL_SUCCESS;
 
         Builder(String id) {
             this.id = id;
@@ -272,6 +289,18 @@ public final class Step {
 
         public Builder description(String description) {
             this.description = Objects.requireNonNull(description, "description");
+            return this;
+        }
+
+        /** A condition, e.g. {@code "${extract.rows > 0}"}: false skips the step. */
+        public Builder when(String condition) {
+            this.when = Objects.requireNonNull(condition, "condition");
+            return this;
+        }
+
+        /** Which outcomes of the upstream steps let this step run (default {@link Trigger#ALL_SUCCESS}). */
+        public Builder trigger(Trigger trigger) {
+            this.trigger = Objects.requireNonNull(trigger, "trigger");
             return this;
         }
 

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.DefinitionError;
 import dev.baton.FailureMode;
+import dev.baton.Trigger;
 import dev.baton.Retry;
 import dev.baton.Step;
 import dev.baton.Workflow;
@@ -48,7 +49,7 @@ public final class WorkflowJson {
     private static final List<String> WORKFLOW_FIELDS =
             List.of("id", "description", "params", "max_parallel", "timeout", "steps");
     private static final List<String> STEP_FIELDS = List.of("id", "type", "description", "command", "duration",
-            "env", "params", "retry", "timeout", "depends_on", "failure_mode");
+            "env", "params", "retry", "timeout", "depends_on", "failure_mode", "when", "trigger");
     private static final List<String> RETRY_FIELDS = List.of("max_attempts", "backoff", "delay", "max_delay");
 
     private WorkflowJson() {}
@@ -102,6 +103,10 @@ public final class WorkflowJson {
         }
         if (step.failureMode() != FailureMode.FAIL_AFTER_RUNNING) {
             node.put("failure_mode", name(step.failureMode()));
+        }
+        step.when().ifPresent(w -> node.put("when", w));
+        if (step.trigger() != Trigger.ALL_SUCCESS) {
+            node.put("trigger", name(step.trigger()));
         }
         return node;
     }
@@ -220,6 +225,8 @@ public final class WorkflowJson {
             }
             optional(at, node, "failure_mode",
                     (a, n, f) -> choice(a, n, f, FailureMode.values()), s::failureMode);
+            optional(at, node, "when", this::text, s::when);
+            optional(at, node, "trigger", (a, n, f) -> choice(a, n, f, Trigger.values()), s::trigger);
         }
 
         private Retry retry(At at, JsonNode node, String field) {
