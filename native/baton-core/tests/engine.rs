@@ -449,3 +449,27 @@ fn conditions_and_triggers_are_validated() {
     assert!(err.contains("step `b`: when: `yes` is not an expression"), "{err}");
     assert!(err.contains("step `c`: when: column 3: `nope` is neither a parameter nor a step"), "{err}");
 }
+
+#[tokio::test]
+async fn outputs_are_size_limited() {
+    struct Big;
+    impl StepKind for Big {
+        fn fields(&self) -> &'static [Field] {
+            &[]
+        }
+        fn run(&self, _ctx: StepContext) -> StepFuture {
+            Box::pin(async {
+                let mut out = Outputs::new();
+                out.insert("blob".into(), json!("x".repeat(2 << 20)));
+                StepOutcome::success(out)
+            })
+        }
+    }
+    let engine = Engine::builder().step_kind("big", Arc::new(Big)).open().unwrap();
+    let wf = workflow(&engine, "id: big\nsteps:\n  - {id: a, type: big}\n");
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = engine.wait(&id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert!(error.contains("outputs take 2097163 bytes; the limit is 1048576 bytes per step"), "{error}");
+}

@@ -20,6 +20,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Largest outputs of one step, serialized: they are stored and kept in memory for the
+/// steps below.
+pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
+
 /// Transitions written per commit at most, so that a huge wave of inline steps is flushed
 /// in pieces.
 const MAX_BATCH: usize = 50_000;
@@ -373,7 +377,15 @@ impl Driver {
         record.started_ms = self.started.remove(&i);
         record.ended_ms = Some(now);
         record.log_tail = outcome.log_tail;
-        let error = match outcome.result {
+        let result = outcome.result.and_then(|outputs| {
+            let size = serde_json::to_vec(&outputs).map_or(0, |b| b.len());
+            if size > MAX_OUTPUT_BYTES {
+                Err(format!("the step's outputs take {size} bytes; the limit is {MAX_OUTPUT_BYTES} bytes per step"))
+            } else {
+                Ok(outputs)
+            }
+        });
+        let error = match result {
             Ok(outputs) => {
                 self.set(i, StepStatus::Succeeded)?;
                 record.outputs = outputs;

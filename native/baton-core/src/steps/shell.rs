@@ -116,7 +116,8 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Parses `key=value` lines; values that read as JSON numbers or booleans keep that type.
+/// Parses `key=value` lines; values that read as JSON numbers, booleans, lists or maps keep
+/// that type (`parts=[1,2]`), anything else is a string.
 fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size > MAX_OUTPUT_FILE {
@@ -139,7 +140,7 @@ fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
             return Err(format!("line {} of $BATON_OUTPUT: `{key}` is not a valid output name", n + 1));
         }
         let value = match serde_json::from_str::<Value>(value) {
-            Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+            Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => v,
             _ => Value::String(value.to_owned()),
         };
         outputs.insert(key.to_owned(), value);
@@ -187,12 +188,15 @@ mod tests {
     fn outputs_keep_numbers_and_booleans() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out");
-        std::fs::write(&file, "rows=42\nname=events\nok=true\n# comment\n\nratio=0.5\n").unwrap();
+        std::fs::write(&file, "rows=42\nname=events\nok=true\n# comment\n\nratio=0.5\nparts=[1, 2]\nmeta={\"a\": 1}\nodd=[not json\n").unwrap();
         let out = read_outputs(&file).unwrap();
         assert_eq!(out["rows"], serde_json::json!(42));
         assert_eq!(out["name"], serde_json::json!("events"));
         assert_eq!(out["ok"], serde_json::json!(true));
         assert_eq!(out["ratio"], serde_json::json!(0.5));
+        assert_eq!(out["parts"], serde_json::json!([1, 2]));
+        assert_eq!(out["meta"], serde_json::json!({"a": 1}));
+        assert_eq!(out["odd"], serde_json::json!("[not json"));
     }
 
     #[test]
