@@ -4,7 +4,7 @@
 //! durations, references, dependencies, cycles) and reports every problem at once. The
 //! compiled graph uses step indices, not names: node `i` is `def.steps[i]`.
 
-use crate::error::{closest, DefinitionError, InvalidDefinition};
+use crate::error::{did_you_mean, DefinitionError, InvalidDefinition};
 use crate::expr::{strings_in, Template};
 use crate::model::{DurationSpec, StepDef, Trigger, WorkflowDef};
 use crate::steps::StepKinds;
@@ -67,9 +67,7 @@ impl Workflow {
                 } else if let Some(d) = find(dep) {
                     graph.add_edge(NodeIndex::new(d as usize), NodeIndex::new(i), ());
                 } else {
-                    let hint = closest(dep, def.steps.iter().map(|s| s.id.as_str()))
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
+                    let hint = did_you_mean(dep, def.steps.iter().map(|s| s.id.as_str()));
                     v.step(&def, i, Some(&field), format!("unknown step `{dep}`{hint}"));
                 }
             }
@@ -308,7 +306,7 @@ fn check_expressions(
                     format!("column {}: step `{name}` is not upstream of `{}`; add it to depends_on", used.column, step.id)
                 } else {
                     let names = def.params.keys().map(String::as_str).chain(def.steps.iter().map(|s| s.id.as_str()));
-                    let hint = closest(name, names).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                    let hint = did_you_mean(name, names);
                     format!(
                         "column {}: `{name}` is neither a parameter nor a step{hint}; declare it under `params:`, or write `$${{...}}` for a literal",
                         used.column

@@ -85,8 +85,13 @@ impl fmt::Display for InvalidDefinition {
     }
 }
 
-/// The candidate closest to `given`, if close enough to be a likely typo.
-pub(crate) fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// ` (did you mean `x`?)` for the candidate closest to `given`, or nothing when none is
+/// close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(given, candidates).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
+}
+
+fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(given, c), c))

@@ -123,7 +123,9 @@ fn direct<'l, T: Default>(mut unowned: EnvUnowned<'l>, f: impl FnOnce(&mut Env<'
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
-fn parse_workflow(json: &str) -> Result<WorkflowDef, BridgeError> {
+/// The workflow JSON the DSL sent.
+fn workflow_arg(env: &Env<'_>, json: &JString<'_>) -> Result<WorkflowDef, BridgeError> {
+    let json = required(env, json, "the workflow")?;
     Ok(Source::new("workflow", json, Format::Json).parse().map_err(|mut e| {
         // Line numbers of generated JSON mean nothing to the user; step and field do.
         for err in &mut e.errors {
@@ -208,7 +210,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_validate<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let bridge = bridge(handle)?;
-        bridge.engine.compile(parse_workflow(&required(env, &workflow, "the workflow")?)?)?;
+        bridge.engine.compile(workflow_arg(env, &workflow)?)?;
         Ok(Value::Null)
     })
 }
@@ -222,7 +224,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_register<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let bridge = bridge(handle)?;
-        bridge.engine.register(parse_workflow(&required(env, &workflow, "the workflow")?)?)?;
+        bridge.engine.register(workflow_arg(env, &workflow)?)?;
         Ok(Value::Null)
     })
 }

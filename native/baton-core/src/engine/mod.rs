@@ -246,9 +246,7 @@ impl Engine {
     pub async fn start_registered(&self, id: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
         let workflow = self.workflow(id).ok_or_else(|| {
             let known = self.workflows.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>();
-            let hint = crate::error::closest(id, known.iter().map(String::as_str))
-                .map(|w| format!(" (did you mean `{w}`?)"))
-                .unwrap_or_default();
+            let hint = crate::error::did_you_mean(id, known.iter().map(String::as_str));
             EngineError::UnknownWorkflow { id: id.into(), hint }
         })?;
         self.start(workflow, params).await
@@ -422,9 +420,7 @@ pub fn merge_params(def: &WorkflowDef, overrides: IndexMap<String, Value>) -> Re
     let mut params = def.params.clone();
     for (name, value) in overrides {
         let Some(default) = params.get(&name) else {
-            let hint = crate::error::closest(&name, def.params.keys().map(String::as_str))
-                .map(|p| format!(" (did you mean `{p}`?)"))
-                .unwrap_or_default();
+            let hint = crate::error::did_you_mean(&name, def.params.keys().map(String::as_str));
             let declared: Vec<&str> = def.params.keys().map(String::as_str).collect();
             let declared = if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
             return Err(EngineError::UnknownParam { name, hint, declared });

@@ -371,9 +371,7 @@ impl Parser<'_> {
 
     fn call(&mut self, name: String, column: usize) -> Result<Expr, SyntaxError> {
         let function = Function::named(&name).ok_or_else(|| {
-            let hint = crate::error::closest(&name, Function::names())
-                .map(|f| format!(" (did you mean `{f}`?)"))
-                .unwrap_or_default();
+            let hint = crate::error::did_you_mean(&name, Function::names());
             SyntaxError { column, message: format!("unknown function `{name}`{hint}") }
         })?;
         self.expect("(")?;

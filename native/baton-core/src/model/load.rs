@@ -189,10 +189,7 @@ fn with_suggestion(message: &str) -> String {
         return message.to_owned();
     };
     let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    match crate::error::closest(given, candidates.iter().copied()) {
-        Some(best) => format!("{message} (did you mean `{best}`?)"),
-        None => message.to_owned(),
-    }
+    format!("{message}{}", crate::error::did_you_mean(given, candidates.iter().copied()))
 }
 
 #[cfg(test)]

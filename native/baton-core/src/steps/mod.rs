@@ -210,9 +210,7 @@ impl StepKinds {
     /// Every problem with `step`'s kind and its kind-specific fields.
     pub(crate) fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let Some(kind) = self.get(&step.kind) else {
-            let hint = crate::error::closest(&step.kind, self.names())
-                .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_default();
+            let hint = crate::error::did_you_mean(&step.kind, self.names());
             return vec![FieldProblem {
                 field: "type".into(),
                 message: format!(

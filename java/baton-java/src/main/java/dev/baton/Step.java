@@ -246,12 +246,7 @@ public final class Step {
          * @throws IllegalArgumentException if JSON cannot carry the value
          */
         public Builder param(String name, Object value) {
-            Objects.requireNonNull(name, "name");
-            try {
-                params.put(name, JsonValues.normalize(value));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("step `" + id + "`, param `" + name + "`: " + e.getMessage(), e);
-            }
+            JsonValues.putParam(params, name, value, "step `" + id + "`, param `" + name + "`");
             return this;
         }
 

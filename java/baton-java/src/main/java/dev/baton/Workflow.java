@@ -252,12 +252,7 @@ public final class Workflow {
          * @throws IllegalArgumentException if JSON cannot carry the value
          */
         public Builder param(String name, Object value) {
-            Objects.requireNonNull(name, "name");
-            try {
-                params.put(name, JsonValues.normalize(value));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("param `" + name + "`: " + e.getMessage(), e);
-            }
+            JsonValues.putParam(params, name, value, "param `" + name + "`");
             return this;
         }
 

@@ -8,6 +8,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Parameter values in their JSON form, immutable, so that a value means the same whether it
@@ -79,5 +80,20 @@ public final class JsonValues {
 
     private static String describe(Object value) {
         return value == null ? "null" : "a " + value.getClass().getName();
+    }
+
+    /**
+     * Puts {@code name -> normalize(value)} into {@code params}; an error names {@code where}
+     * (e.g. "step `load`, param `date`").
+     *
+     * @throws IllegalArgumentException for a value JSON cannot carry
+     */
+    public static void putParam(Map<String, Object> params, String name, Object value, String where) {
+        Objects.requireNonNull(name, "name");
+        try {
+            params.put(name, normalize(value));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
     }
 }
