@@ -473,3 +473,20 @@ async fn outputs_are_size_limited() {
     let error = run.error.unwrap();
     assert!(error.contains("outputs take 2097163 bytes; the limit is 1048576 bytes per step"), "{error}");
 }
+
+#[tokio::test]
+async fn an_overridden_step_runs_the_double_instead() {
+    let flaky = leak(Flaky::default());
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(&s.engine, "id: o\nsteps:\n  - {id: a, type: shell, command: 'exit 3'}\n  - {id: b, type: noop, depends_on: [a]}\n");
+    s.engine.override_step("o", "a", Some(Arc::new(Wrapper(flaky))));
+    s.engine.override_step("o", "b", Some(Arc::new(Wrapper(flaky))));
+    let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    let seen: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    assert_eq!(seen, vec!["a", "b"]);
+    // Without the double, the declared shell command runs (and fails).
+    s.engine.override_step("o", "a", None);
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+}

@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// Step kinds; hosts may add kinds while the engine runs.
     pub(crate) kinds: std::sync::RwLock<StepKinds>,
+    /// Kinds that replace the declared kind of one step of one workflow: test doubles.
+    pub(crate) overrides: std::sync::RwLock<HashMap<(String, String), Arc<dyn StepKind>>>,
     pub(crate) listener: Option<Listener>,
     pub(crate) scratch_root: PathBuf,
     pub(crate) shutdown: CancellationToken,
@@ -178,6 +180,7 @@ impl EngineBuilder {
             store,
             clock: self.clock,
             kinds: std::sync::RwLock::new(self.kinds),
+            overrides: Default::default(),
             listener: self.listener,
             scratch_root,
             shutdown: CancellationToken::new(),
@@ -224,6 +227,18 @@ impl Engine {
     /// be resumed by [`recover`](Engine::recover).
     pub fn register_step_kind(&self, name: impl Into<String>, kind: Arc<dyn StepKind>) {
         self.shared.kinds.write().unwrap_or_else(|e| e.into_inner()).register(name, kind);
+    }
+
+    /// Runs `kind` in place of the declared kind of step `step_id` of workflow
+    /// `workflow_id`, in runs that launch the step from now on (a test double); `None`
+    /// restores the declared kind.
+    pub fn override_step(&self, workflow_id: &str, step_id: &str, kind: Option<Arc<dyn StepKind>>) {
+        let mut overrides = self.shared.overrides.write().unwrap_or_else(|e| e.into_inner());
+        let key = (workflow_id.to_owned(), step_id.to_owned());
+        match kind {
+            Some(kind) => overrides.insert(key, kind),
+            None => overrides.remove(&key),
+        };
     }
 
     /// Validates `def` and registers it under its id (replacing an earlier registration),

@@ -544,10 +544,7 @@ impl Driver {
 
     fn make_ready(&mut self, i: usize) -> Result<(), EngineError> {
         self.set(i, StepStatus::Ready)?;
-        let inline = {
-            let kinds = self.shared.kinds.read().unwrap_or_else(|e| e.into_inner());
-            kinds.get(&self.wf.step(i).kind).is_some_and(|k| k.is_inline())
-        };
+        let inline = self.kind(i).is_some_and(|k| k.is_inline());
         if inline {
             self.inline_ready.push(i);
         } else {
@@ -694,6 +691,19 @@ impl Driver {
         });
     }
 
+    /// What runs step `i`: its override if the host set one, else its declared kind.
+    fn kind(&self, i: usize) -> Option<Arc<dyn StepKind>> {
+        let step = self.wf.step(i);
+        let overrides = self.shared.overrides.read().unwrap_or_else(|e| e.into_inner());
+        if !overrides.is_empty() {
+            if let Some(kind) = overrides.get(&(self.run.workflow_id.clone(), step.id.clone())) {
+                return Some(kind.clone());
+            }
+        }
+        drop(overrides);
+        self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&step.kind).cloned()
+    }
+
     /// The context of an attempt, with `${...}` substituted.
     fn context(
         &self,
@@ -703,14 +713,7 @@ impl Driver {
         cancel: CancellationToken,
     ) -> Result<(Arc<dyn StepKind>, StepContext), String> {
         let step: &StepDef = self.wf.step(i);
-        let kind = self
-            .shared
-            .kinds
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&step.kind)
-            .cloned()
-            .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
+        let kind = self.kind(i).ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
         let scope = RunScope { driver: self };
         let render = |field: &str, text: &str| -> Result<String, String> {
             Template::parse(text).and_then(|t| t.render(&scope)).map_err(|e| format!("{field}: {e}"))
