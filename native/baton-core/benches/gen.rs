@@ -10,6 +10,7 @@ fn workflow(id: &str, steps: Vec<StepDef>) -> WorkflowDef {
         params: Default::default(),
         max_parallel: None,
         timeout: None,
+        signal_retention: None,
         steps,
     }
 }

@@ -11,7 +11,19 @@ use crate::steps::StepKinds;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a signal stays eligible for `wait_signal` steps, unless the workflow says.
+const DEFAULT_SIGNAL_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// The loop variable of a `foreach` body, unless `as` names it.
+pub const DEFAULT_ITEM_NAME: &str = "item";
+
+/// The name of the iteration number (from 0) in a `foreach` or `while` body.
+pub const ITERATION: &str = "iteration";
 
 /// A validated workflow.
 #[derive(Debug)]
@@ -22,17 +34,27 @@ pub struct Workflow {
     /// Step indices sorted by id, to find a step by name.
     by_id: Vec<u32>,
     timeout: Option<Duration>,
+    signal_retention: Duration,
+    /// The compiled inline bodies of `foreach` and `while` steps, by step index.
+    bodies: HashMap<usize, Arc<Workflow>>,
 }
 
 impl Workflow {
     /// Validates `def` against the step kinds an engine knows.
     pub fn compile(def: WorkflowDef, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
+        Self::compile_in(def, kinds, &[])
+    }
+
+    /// Validates `def`, a body whose expressions may also use `outer` names (from the
+    /// run around it).
+    fn compile_in(def: WorkflowDef, kinds: &StepKinds, outer: &[String]) -> Result<Workflow, InvalidDefinition> {
         let mut v = Validator::default();
         check_id(&mut v, None, "id", &def.id, "workflow id");
         if def.max_parallel == Some(0) {
             v.top("max_parallel", "must be at least 1");
         }
         let timeout = v.duration(None, "timeout", def.timeout.as_ref());
+        let signal_retention = v.duration(None, "signal_retention", def.signal_retention.as_ref()).unwrap_or(DEFAULT_SIGNAL_RETENTION);
         if def.steps.is_empty() {
             v.top("steps", "a workflow needs at least one step");
         }
@@ -85,10 +107,11 @@ impl Workflow {
                 );
             }
         }
-        check_expressions(&mut v, &def, &graph, find, acyclic);
+        check_expressions(&mut v, &def, &graph, find, acyclic, outer);
+        let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
         if v.errors.is_empty() {
-            Ok(Workflow { def, graph, by_id, timeout })
+            Ok(Workflow { def, graph, by_id, timeout, signal_retention, bodies })
         } else {
             Err(InvalidDefinition { errors: v.errors })
         }
@@ -143,6 +166,16 @@ impl Workflow {
     /// Limit on a whole run.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// How long a signal stays eligible for this workflow's `wait_signal` steps.
+    pub fn signal_retention(&self) -> Duration {
+        self.signal_retention
+    }
+
+    /// The compiled inline body of step `i` (a `foreach` or `while` with `steps`).
+    pub fn body(&self, i: usize) -> Option<&Arc<Workflow>> {
+        self.bodies.get(&i)
     }
 
     /// Steps of one run running at once.
@@ -255,20 +288,51 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
     }
 }
 
-/// The fields of a step that may hold `${...}`, with their names.
-fn templated_fields(step: &StepDef) -> Vec<(String, &str)> {
+/// Names a field may use beyond parameters and upstream steps.
+enum Extra {
+    None,
+    /// These names too.
+    Names(Vec<String>),
+    /// Any name: they come from a body that is only known when the step runs.
+    Any,
+}
+
+/// The fields of a step that may hold `${...}`, with their names and the extra names
+/// each may use.
+fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
     let mut fields = Vec::new();
     if let Some(w) = &step.when {
-        fields.push(("when".to_string(), w.as_str()));
+        fields.push(("when".to_string(), w.as_str(), Extra::None));
     }
     if let Some(c) = &step.command {
-        fields.push(("command".to_string(), c.as_str()));
+        fields.push(("command".to_string(), c.as_str(), Extra::None));
     }
     for (k, value) in &step.env {
-        fields.push((format!("env.{k}"), value.as_str()));
+        fields.push((format!("env.{k}"), value.as_str(), Extra::None));
     }
     for (k, value) in &step.params {
-        fields.extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s)));
+        fields.extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s, Extra::None)));
+    }
+    if let Some(over) = &step.over {
+        fields.push(("over".to_string(), over.as_str(), Extra::None));
+    }
+    if let Some(condition) = &step.condition {
+        // The previous iteration's outputs, by body step id.
+        let extra = if step.workflow.is_some() {
+            Extra::Any
+        } else {
+            Extra::Names(step.steps.iter().map(|s| s.id.clone()).chain([ITERATION.to_string()]).collect())
+        };
+        fields.push(("condition".to_string(), condition.as_str(), extra));
+    }
+    if let Some(m) = &step.signal_match {
+        fields.push(("match".to_string(), m.as_str(), Extra::Names(vec!["signal".into()])));
+    }
+    for (n, emit) in step.emit_signals.iter().enumerate() {
+        for (k, value) in &emit.params {
+            let field = format!("emit_signals.{n}.params.{k}");
+            fields.extend(strings_in(value).into_iter().map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]))));
+        }
     }
     fields
 }
@@ -282,9 +346,10 @@ fn check_expressions(
     graph: &DiGraph<(), (), u32>,
     find: impl Fn(&str) -> Option<u32>,
     acyclic: bool,
+    outer: &[String],
 ) {
     for (i, step) in def.steps.iter().enumerate() {
-        for (field, text) in templated_fields(step) {
+        for (field, text, extra) in templated_fields(step) {
             let template = match Template::parse(text) {
                 Ok(t) => t,
                 Err(e) => {
@@ -297,15 +362,22 @@ fn check_expressions(
             }
             for used in template.names() {
                 let name = &used.name;
-                let message = if def.params.contains_key(name) {
+                let allowed = match &extra {
+                    Extra::None => false,
+                    Extra::Names(names) => names.contains(name),
+                    Extra::Any => true,
+                };
+                let message = if allowed || def.params.contains_key(name) {
                     continue;
                 } else if let Some(target) = find(name) {
                     if !acyclic || is_upstream(graph, target as usize, i) {
                         continue;
                     }
                     format!("column {}: step `{name}` is not upstream of `{}`; add it to depends_on", used.column, step.id)
+                } else if outer.contains(name) {
+                    continue;
                 } else {
-                    let names = def.params.keys().map(String::as_str).chain(def.steps.iter().map(|s| s.id.as_str()));
+                    let names = def.params.keys().map(String::as_str).chain(def.steps.iter().map(|s| s.id.as_str())).chain(outer.iter().map(String::as_str));
                     let hint = did_you_mean(name, names);
                     format!(
                         "column {}: `{name}` is neither a parameter nor a step{hint}; declare it under `params:`, or write `$${{...}}` for a literal",
@@ -316,6 +388,67 @@ fn check_expressions(
             }
         }
     }
+}
+
+/// Compiles the inline bodies of `foreach` and `while` steps. A body sees the names of
+/// the run around it: parameters, names from further out, and the steps upstream of its
+/// step. Its problems are reported on its step, at `steps.N.<field>`.
+fn compile_bodies(
+    v: &mut Validator,
+    def: &WorkflowDef,
+    graph: &DiGraph<(), (), u32>,
+    acyclic: bool,
+    kinds: &StepKinds,
+    outer: &[String],
+) -> HashMap<usize, Arc<Workflow>> {
+    let mut bodies = HashMap::new();
+    for (i, step) in def.steps.iter().enumerate() {
+        if step.steps.is_empty() {
+            continue;
+        }
+        let mut params = indexmap::IndexMap::new();
+        if step.over.is_some() {
+            params.insert(step.item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()), Value::Null);
+        }
+        params.insert(ITERATION.into(), Value::Null);
+        let visible: Vec<String> = outer
+            .iter()
+            .cloned()
+            .chain(def.params.keys().cloned())
+            .chain(def.steps.iter().enumerate().filter(|&(u, _)| !acyclic || is_upstream(graph, u, i)).map(|(_, s)| s.id.clone()))
+            .collect();
+        let body = WorkflowDef {
+            id: format!("{}.{}", def.id, step.id),
+            description: None,
+            params,
+            max_parallel: def.max_parallel,
+            timeout: None,
+            signal_retention: def.signal_retention.clone(),
+            steps: step.steps.clone(),
+        };
+        match Workflow::compile_in(body, kinds, &visible) {
+            Ok(body) => {
+                bodies.insert(i, Arc::new(body));
+            }
+            Err(invalid) => {
+                for mut e in invalid.errors {
+                    let inner = e.step_index.map(|j| format!("steps.{j}")).unwrap_or_else(|| "steps".into());
+                    e.field = Some(match &e.field {
+                        Some(f) => format!("{inner}.{f}"),
+                        None if e.step_index.is_some() => format!("{inner}.id"),
+                        None => inner,
+                    });
+                    e.step = Some(match &e.step {
+                        Some(s) => format!("{}/{s}", step.id),
+                        None => step.id.clone(),
+                    });
+                    e.step_index = Some(i);
+                    v.errors.push(e);
+                }
+            }
+        }
+    }
+    bodies
 }
 
 /// Whether `from` is an ancestor of `to`.

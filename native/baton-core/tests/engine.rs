@@ -6,109 +6,12 @@ use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepO
 use baton_core::{Clock as _, Engine, RunStatus, StepStatus, StoreEngine};
 use indexmap::IndexMap;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const START: u64 = 1_700_000_000_000;
-
-/// A host step kind that fails its first `failures` attempts, then records its context.
-#[derive(Default)]
-struct Flaky {
-    failures: usize,
-    calls: AtomicUsize,
-    seen: Mutex<Vec<(String, String, IndexMap<String, serde_json::Value>)>>,
-    running: AtomicUsize,
-    max_running: AtomicUsize,
-    hold: Option<Duration>,
-}
-
-impl Flaky {
-    fn run(&'static self, ctx: StepContext) -> StepFuture {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        self.seen.lock().unwrap().push((ctx.step_id.clone(), ctx.idempotency_key.clone(), ctx.step_params.clone()));
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_running.fetch_max(now, Ordering::SeqCst);
-        let fail = n < self.failures;
-        let hold = self.hold;
-        let me = self;
-        Box::pin(async move {
-            if let Some(hold) = hold {
-                let until = ctx.clock.now_ms() + hold.as_millis() as u64;
-                tokio::select! {
-                    _ = ctx.clock.sleep_until(until) => {}
-                    _ = ctx.cancel.cancelled() => {
-                        me.running.fetch_sub(1, Ordering::SeqCst);
-                        return StepOutcome::failure("cancelled");
-                    }
-                }
-            }
-            me.running.fetch_sub(1, Ordering::SeqCst);
-            if fail {
-                StepOutcome::failure(format!("failure number {}", n + 1))
-            } else {
-                let mut out = Outputs::new();
-                out.insert("n".into(), json!(n));
-                StepOutcome::success(out)
-            }
-        })
-    }
-}
-
-fn leak<T>(t: T) -> &'static T {
-    Box::leak(Box::new(t))
-}
-
-struct Setup {
-    engine: Engine,
-    clock: VirtualClock,
-}
-
-fn engine_with(kind: Option<&'static Flaky>, dir: Option<&std::path::Path>) -> Setup {
-    let clock = VirtualClock::starting_at(START);
-    let mut b = Engine::builder().clock(Arc::new(clock.clone()));
-    if let Some(kind) = kind {
-        b = b.step_kind("flaky", Arc::new(Wrapper(kind)));
-    }
-    if let Some(dir) = dir {
-        b = b.store_dir(dir);
-    }
-    Setup { engine: b.open().unwrap(), clock }
-}
-
-/// Registers a leaked [`Flaky`], so the test can read its counters afterwards.
-struct Wrapper(&'static Flaky);
-impl StepKind for Wrapper {
-    fn fields(&self) -> &'static [Field] {
-        &[Field::Params]
-    }
-    fn run(&self, ctx: StepContext) -> StepFuture {
-        self.0.run(ctx)
-    }
-}
-
-fn workflow(engine: &Engine, yaml: &str) -> Arc<baton_core::Workflow> {
-    let source = Source::new("test.yaml", yaml, Format::Yaml);
-    Arc::new(engine.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap())
-}
-
-/// Waits for the run, jumping the virtual clock whenever the engine is idle on a timer.
-async fn finish(s: &Setup, run_id: &str) -> baton_core::RunRecord {
-    let wait = s.engine.wait(run_id);
-    tokio::pin!(wait);
-    loop {
-        tokio::select! {
-            run = &mut wait => return run.unwrap(),
-            _ = tokio::time::sleep(Duration::from_millis(2)) => { s.clock.advance_to_next(); }
-        }
-    }
-}
-
-fn status_of(engine: &Engine, run_id: &str, step: &str) -> (StepStatus, u32) {
-    let d = engine.details(run_id).unwrap();
-    let v = d.steps.iter().find(|s| s.id == step).unwrap();
-    (v.record.status, v.record.attempt)
-}
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn retries_with_backoff_on_the_virtual_clock() {
@@ -385,10 +288,6 @@ async fn a_step_can_wait_with_a_reason_and_go_on() {
     }
     gate.notify_one();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
-}
-
-fn statuses(engine: &Engine, run_id: &str) -> Vec<(String, StepStatus)> {
-    engine.details(run_id).unwrap().steps.into_iter().map(|s| (s.id, s.record.status)).collect()
 }
 
 #[tokio::test]

@@ -4,11 +4,13 @@
 //! Each run is driven by one task ([`run::Driver`]) that owns its state. Drivers share a
 //! [`Committer`], so the transitions of many runs share one flush.
 
+mod nest;
 mod records;
 mod run;
 mod state;
 
-pub use records::{RunRecord, StepRecord};
+pub use nest::{Names, Nest};
+pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
 use crate::clock::{Clock, SystemClock};
@@ -101,6 +103,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// The tasks running step attempts, so that closing waits for them to stop.
     pub(crate) attempts: TaskTracker,
+    /// Registered workflows, by id.
+    pub(crate) workflows: Mutex<HashMap<String, Arc<Workflow>>>,
+    /// Counts signals sent, so that waiting steps look again.
+    pub(crate) signal_seq: watch::Sender<u64>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -185,11 +191,10 @@ impl EngineBuilder {
             scratch_root,
             shutdown: CancellationToken::new(),
             attempts: TaskTracker::new(),
-        });
-        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())),
-            drivers: TaskTracker::new(),
             workflows: Mutex::new(HashMap::new()),
-        })
+            signal_seq: watch::channel(0).0,
+        });
+        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() })
     }
 }
 
@@ -199,8 +204,6 @@ pub struct Engine {
     opened: Option<OpenedStore>,
     runs: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
     drivers: TaskTracker,
-    /// Registered workflows, by id.
-    workflows: Mutex<HashMap<String, Arc<Workflow>>>,
 }
 
 impl Engine {
@@ -245,7 +248,8 @@ impl Engine {
     /// so that [`start_registered`](Engine::start_registered) can start it by id.
     pub fn register(&self, def: WorkflowDef) -> Result<Arc<Workflow>, InvalidDefinition> {
         let workflow = Arc::new(self.compile(def)?);
-        self.workflows
+        self.shared
+            .workflows
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(workflow.id().to_owned(), workflow.clone());
@@ -254,13 +258,13 @@ impl Engine {
 
     /// A registered workflow.
     pub fn workflow(&self, id: &str) -> Option<Arc<Workflow>> {
-        self.workflows.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// Starts a run of a registered workflow.
     pub async fn start_registered(&self, id: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
         let workflow = self.workflow(id).ok_or_else(|| {
-            let known = self.workflows.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>();
+            let known = self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>();
             let hint = crate::error::did_you_mean(id, known.iter().map(String::as_str));
             EngineError::UnknownWorkflow { id: id.into(), hint }
         })?;
@@ -287,6 +291,7 @@ impl Engine {
             deadline_ms: None,
             error: None,
             counts: Default::default(),
+            parent: None,
         };
         records::put_run(&mut batch, &run);
         self.shared.committer.commit(batch).await?;
@@ -307,6 +312,10 @@ impl Engine {
             }
             let result = (|| {
                 let run = records::get_run(store, &id)?.ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
+                if run.parent.is_some() {
+                    // Its parent step resumes it.
+                    return Ok(());
+                }
                 let def = records::get_definition(store, &run.definition)?;
                 let workflow = Arc::new(self.compile(def)?);
                 tracing::info!(run = %id, workflow = %run.workflow_id, "resuming run");
@@ -322,7 +331,7 @@ impl Engine {
 
     fn spawn_driver(&self, workflow: Arc<Workflow>, run: RunRecord) -> Result<(), EngineError> {
         let id = run.id.clone();
-        let driver = run::Driver::new(self.shared.clone(), workflow, run)?;
+        let driver = run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
         let (tx, rx) = watch::channel(None);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
         let runs = self.runs.clone();
@@ -337,6 +346,33 @@ impl Engine {
             let _ = tx.send(Some(result.map_err(|e| e.to_string())));
         });
         Ok(())
+    }
+
+    /// Sends a signal: it is stored, then every step waiting for it looks at it. Returns
+    /// the signal's id.
+    pub async fn signal(&self, name: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
+        let signal = SignalRecord { id: next_run_id(), name: name.to_owned(), params, sent_ms: self.shared.clock.now_ms(), source: None };
+        let mut batch = Batch::default();
+        records::put_signal(&mut batch, &signal);
+        self.shared.committer.commit(batch).await?;
+        self.shared.signal_seq.send_modify(|n| *n += 1);
+        tracing::info!(signal = %name, id = %signal.id, "signal sent");
+        Ok(signal.id)
+    }
+
+    /// Signals in the store, oldest first; only those named `name` if given.
+    pub fn signals(&self, name: Option<&str>) -> Result<Vec<SignalRecord>, EngineError> {
+        let mut out = Vec::new();
+        records::scan_signals(self.shared.store.as_ref(), name, |s| {
+            out.push(s);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// The progress of a `foreach` or `while` step of a run.
+    pub fn rollup(&self, run_id: &str, step: usize) -> Result<Option<Rollup>, EngineError> {
+        Ok(records::get_rollup(self.shared.store.as_ref(), run_id, step)?)
     }
 
     /// Waits for a run to end; returns its final record.
@@ -421,7 +457,7 @@ impl Drop for Engine {
 
 /// A new run id: a ULID, increasing even between runs started in the same millisecond,
 /// so that ids sort in creation order.
-fn next_run_id() -> String {
+pub(crate) fn next_run_id() -> String {
     static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
     let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     let generator = generator.get_or_insert_with(ulid::Generator::new);

@@ -38,6 +38,73 @@ pub struct RunRecord {
     /// Steps per status, written when the run ends.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<StepStatus, usize>,
+    /// The step that started this run, for a subworkflow or an iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+}
+
+/// Where a child run comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    pub run_id: String,
+    pub step_id: String,
+    /// The iteration of a `foreach` or `while` step, from 0; none for a subworkflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<u64>,
+}
+
+/// The progress of a `foreach` or `while` step, kept incrementally so that a huge loop is
+/// summed up without reading its iterations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    /// The attempt of the step these iterations belong to.
+    pub attempt: u32,
+    /// Iterations in all, once known (a `foreach` knows it at the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Iterations started: they are numbered `0..started`.
+    pub started: u64,
+    /// Iterations started and not yet counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running: Vec<u64>,
+    /// Iterations over, per final status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<RunStatus, u64>,
+    /// The first failed iterations, with their errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<IterationFailure>,
+}
+
+/// A failed iteration, as a rollup shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationFailure {
+    pub iteration: u64,
+    pub run_id: String,
+    pub error: String,
+}
+
+impl Rollup {
+    /// Failures a rollup keeps.
+    pub const MAX_FAILURES: usize = 10;
+
+    /// Iterations over.
+    pub fn done(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// A signal, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalRecord {
+    /// Unique and sortable by time (a ULID).
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Value>,
+    pub sent_ms: u64,
+    /// The run and step that emitted it, if a step did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A step's state, as stored.
@@ -104,13 +171,57 @@ fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[
 }
 
 /// Writes a run record, and keeps the index of unfinished runs in step with it.
+/// Iterations have a table of their own, and child runs are resumed by their parent, so
+/// neither is in the index.
 pub fn put_run(batch: &mut Batch, run: &RunRecord) {
-    batch.put(Table::Runs, run.id.as_bytes(), encode(run));
-    if run.status.is_terminal() {
-        batch.delete(Table::Active, run.id.as_bytes());
-    } else {
-        batch.put(Table::Active, run.id.as_bytes(), Vec::new());
+    match &run.parent {
+        Some(ParentLink { iteration: Some(_), .. }) => batch.put(Table::Iterations, run.id.as_bytes(), encode(run)),
+        Some(_) => batch.put(Table::Runs, run.id.as_bytes(), encode(run)),
+        None => {
+            batch.put(Table::Runs, run.id.as_bytes(), encode(run));
+            if run.status.is_terminal() {
+                batch.delete(Table::Active, run.id.as_bytes());
+            } else {
+                batch.put(Table::Active, run.id.as_bytes(), Vec::new());
+            }
+        }
     }
+}
+
+pub fn put_rollup(batch: &mut Batch, run_id: &str, step: usize, rollup: &Rollup) {
+    batch.put(Table::Rollups, step_key(run_id, step), encode(rollup));
+}
+
+pub fn get_rollup(store: &dyn Store, run_id: &str, step: usize) -> Result<Option<Rollup>, StoreError> {
+    store
+        .get(Table::Rollups, &step_key(run_id, step))?
+        .map(|bytes| decode(|| format!("rollup of run {run_id}"), &bytes))
+        .transpose()
+}
+
+fn signal_key(name: &str, id: &str) -> Vec<u8> {
+    let mut key = name.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+pub fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
+    batch.put(Table::Signals, signal_key(&signal.name, &signal.id), encode(signal));
+}
+
+/// Signals named `name` (every signal for `None`), oldest first.
+pub fn scan_signals(store: &dyn Store, name: Option<&str>, mut f: impl FnMut(SignalRecord) -> bool) -> Result<(), StoreError> {
+    let prefix = name.map(|n| signal_key(n, "")).unwrap_or_default();
+    let mut failure = None;
+    store.scan(Table::Signals, &prefix, &mut |_, value| match decode(|| "signal".to_string(), value) {
+        Ok(signal) => f(signal),
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    failure.map_or(Ok(()), Err)
 }
 
 pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecord) {
@@ -135,11 +246,13 @@ pub fn get_definition(store: &dyn Store, hash: &str) -> Result<WorkflowDef, Stor
     decode(|| format!("definition {hash}"), &bytes)
 }
 
+/// A run, a child run or an iteration.
 pub fn get_run(store: &dyn Store, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-    store
-        .get(Table::Runs, run_id.as_bytes())?
-        .map(|bytes| decode(|| format!("run {run_id}"), &bytes))
-        .transpose()
+    let bytes = match store.get(Table::Runs, run_id.as_bytes())? {
+        Some(bytes) => Some(bytes),
+        None => store.get(Table::Iterations, run_id.as_bytes())?,
+    };
+    bytes.map(|bytes| decode(|| format!("run {run_id}"), &bytes)).transpose()
 }
 
 /// Every run, oldest first.

@@ -4,7 +4,8 @@
 //! Readiness is decided by counters: `remaining[i]` is the number of upstream steps of `i`
 //! not yet over, so finishing a step costs time in its out-degree only.
 
-use super::records::{self, RunRecord, StepRecord};
+use super::nest::{outputs_value, Names, Nest};
+use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::dag::Workflow;
@@ -63,8 +64,29 @@ struct Launch {
     cancel: CancellationToken,
 }
 
-pub(super) struct Driver {
+/// Where a run sits: top level, or inside a step of another run.
+pub(crate) struct Frame {
+    /// Names visible from the enclosing runs.
+    pub(crate) outer: Arc<Names>,
+    /// Fires when the enclosing step wants the run to stop.
+    pub(crate) stop: CancellationToken,
+    /// 0 for a top-level run.
+    pub(crate) depth: usize,
+}
+
+impl Frame {
+    pub(super) fn top(shared: &Shared) -> Self {
+        Frame { outer: Arc::new(Names::empty(shared.clock.clone())), stop: CancellationToken::new(), depth: 0 }
+    }
+}
+
+pub(crate) struct Driver {
     shared: Arc<Shared>,
+    frame: Frame,
+    /// Stopped from outside (its parent step stopped): the run ends STOPPED.
+    stopped: bool,
+    /// Signals emitted in the batch being written: waiters are told once it is durable.
+    emitted: bool,
     wf: Arc<Workflow>,
     run: RunRecord,
     params: Arc<IndexMap<String, Value>>,
@@ -98,7 +120,7 @@ pub(super) struct Driver {
 
 impl Driver {
     /// A driver for `run`, with its state rebuilt from the step records in the store.
-    pub(super) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, run: RunRecord) -> Result<Self, EngineError> {
+    pub(crate) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, run: RunRecord, frame: Frame) -> Result<Self, EngineError> {
         let n = wf.len();
         let (tx, rx) = mpsc::unbounded_channel();
         let mut d = Driver {
@@ -122,6 +144,9 @@ impl Driver {
             events: Vec::new(),
             tx,
             rx,
+            frame,
+            stopped: false,
+            emitted: false,
             shared,
             wf,
             run,
@@ -134,7 +159,10 @@ impl Driver {
     /// is launched again with the same attempt (and so the same idempotency key).
     fn restore(&mut self) -> Result<(), EngineError> {
         let mut records = Vec::new();
-        records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
+        // A run not started yet has no step records: a fresh iteration costs no read.
+        if self.run.status != RunStatus::Created {
+            records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
+        }
         let mut over = Vec::new();
         let mut relaunch = Vec::new();
         for (i, record) in records {
@@ -206,7 +234,7 @@ impl Driver {
     }
 
     /// Runs to the end; returns the final run record.
-    pub(super) async fn drive(mut self) -> Result<RunRecord, EngineError> {
+    pub(crate) async fn drive(mut self) -> Result<RunRecord, EngineError> {
         if self.run.status == RunStatus::Created {
             let now = self.shared.clock.now_ms();
             self.run.status = RunStatus::Running;
@@ -238,6 +266,12 @@ impl Driver {
                     // The driver holds a sender, so the channel never closes.
                     let Some(msg) = msg else { continue };
                     self.handle(msg)?;
+                }
+                _ = self.frame.stop.cancelled(), if !self.stopped => {
+                    self.stopped = true;
+                    if self.stopping.is_none() {
+                        self.begin_stop("the parent step stopped".into())?;
+                    }
                 }
                 _ = &mut timeout, if self.stopping.is_none() => {
                     let limit = self.wf.timeout().map(crate::model::format_duration).unwrap_or_default();
@@ -278,6 +312,12 @@ impl Driver {
         while self.batch.len() < MAX_BATCH {
             if let Some(i) = self.inline_ready.pop() {
                 let now = self.shared.clock.now_ms();
+                if let Err(error) = self.emit_signals(i) {
+                    self.set(i, StepStatus::Running)?;
+                    self.attempt[i] = 1;
+                    self.finished(i, 1, StepOutcome::failure(error), false)?;
+                    continue;
+                }
                 self.set(i, StepStatus::Succeeded)?;
                 let mut record = StepRecord::new(StepStatus::Succeeded, 1);
                 record.started_ms = Some(now);
@@ -317,6 +357,9 @@ impl Driver {
     async fn flush(&mut self) -> Result<(), EngineError> {
         let batch = std::mem::take(&mut self.batch);
         self.shared.committer.commit(batch).await?;
+        if std::mem::take(&mut self.emitted) {
+            self.shared.signal_seq.send_modify(|n| *n += 1);
+        }
         for launch in std::mem::take(&mut self.launches) {
             self.spawn_attempt(launch);
         }
@@ -387,14 +430,22 @@ impl Driver {
         });
         let error = match result {
             Ok(outputs) => {
-                self.set(i, StepStatus::Succeeded)?;
-                record.outputs = outputs;
-                records::put_step(&mut self.batch, &self.run.id, i, &record);
-                if !record.outputs.is_empty() {
-                    self.outputs.insert(i, record.outputs);
+                if !outputs.is_empty() {
+                    self.outputs.insert(i, outputs.clone());
                 }
-                self.event_step(i, None);
-                return self.complete(i);
+                match self.emit_signals(i) {
+                    Ok(()) => {
+                        self.set(i, StepStatus::Succeeded)?;
+                        record.outputs = outputs;
+                        records::put_step(&mut self.batch, &self.run.id, i, &record);
+                        self.event_step(i, None);
+                        return self.complete(i);
+                    }
+                    Err(error) => {
+                        self.outputs.remove(&i);
+                        error
+                    }
+                }
             }
             Err(error) => error,
         };
@@ -429,6 +480,36 @@ impl Driver {
         self.event_step(i, Some(error.clone()));
         self.failed(i, &error)?;
         self.complete(i)
+    }
+
+    /// Writes the signals step `i` sends on success; its own outputs are visible to them.
+    fn emit_signals(&mut self, i: usize) -> Result<(), String> {
+        let step = self.wf.step(i);
+        if step.emit_signals.is_empty() {
+            return Ok(());
+        }
+        let scope = RunScope { driver: self };
+        let mut signals = Vec::with_capacity(step.emit_signals.len());
+        for (n, emit) in step.emit_signals.iter().enumerate() {
+            let params = emit
+                .params
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("emit_signals.{n}.params.{k}: {e}"))?)))
+                .collect::<Result<IndexMap<_, _>, String>>()?;
+            signals.push(SignalRecord {
+                id: super::next_run_id(),
+                name: emit.name.clone(),
+                params,
+                sent_ms: self.shared.clock.now_ms(),
+                source: Some(format!("{}/{}", self.run.id, step.id)),
+            });
+        }
+        for signal in &signals {
+            tracing::info!(run = %self.run.id, step = %step.id, signal = %signal.name, "signal emitted");
+            records::put_signal(&mut self.batch, signal);
+        }
+        self.emitted = true;
+        Ok(())
     }
 
     /// What a FAILED step does to the run, by its failure mode.
@@ -607,7 +688,13 @@ impl Driver {
         }
         self.run.counts = counts;
         self.run.ended_ms = Some(self.shared.clock.now_ms());
-        self.run.status = if self.first_error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded };
+        self.run.status = if self.stopped {
+            RunStatus::Stopped
+        } else if self.first_error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
         self.run.error = self.first_error.clone();
         records::put_run(&mut self.batch, &self.run);
         self.event_run();
@@ -729,6 +816,10 @@ impl Driver {
             .iter()
             .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
+        let nest = kind.nests().then(|| {
+            let names = Names::new(self.names(), self.shared.clock.clone());
+            Nest::new(self.shared.clone(), self.wf.clone(), i, self.run.id.clone(), attempt, self.frame.depth, Arc::new(names))
+        });
         let inputs = self
             .wf
             .upstream(i)
@@ -756,12 +847,27 @@ impl Driver {
                     let _ = tx.send(Msg::Waiting { step: i, attempt, reason });
                 })
             },
+            nest,
         };
         Ok((kind, ctx))
     }
 }
 
-/// What names mean in a step's fields: the run's parameters, then finished steps' outputs.
+impl Driver {
+    /// Every name the run's steps may see, for a step that evaluates expressions while it
+    /// runs: enclosing runs' names, then parameters, then finished steps' outputs.
+    fn names(&self) -> IndexMap<String, Value> {
+        let mut names = self.frame.outer.values().clone();
+        names.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (&i, outputs) in &self.outputs {
+            names.insert(self.wf.step(i).id.clone(), outputs_value(outputs.clone()));
+        }
+        names
+    }
+}
+
+/// What names mean in a step's fields: the run's parameters, finished steps' outputs,
+/// then names from enclosing runs.
 struct RunScope<'a> {
     driver: &'a Driver,
 }
@@ -772,7 +878,9 @@ impl Scope for RunScope<'_> {
         if let Some(v) = d.params.get(name) {
             return Some(v.clone());
         }
-        let step = d.wf.index_of(name)?;
+        let Some(step) = d.wf.index_of(name) else {
+            return d.frame.outer.name(name);
+        };
         let outputs = d.outputs.get(&step).map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
         Some(Value::Object(outputs))
     }

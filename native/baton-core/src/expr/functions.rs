@@ -204,16 +204,21 @@ const MAX_RANGE: i64 = 1_000_000;
 fn range(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     let (start, end) = (integer(&a[0], "range")?, integer(&a[1], "range")?);
     let step = a.get(2).map(|s| integer(s, "range")).transpose()?.unwrap_or(1);
+    let count = range_count(start, end, step)?;
+    if count > MAX_RANGE as u64 {
+        return Err(format!("range() of {count} items: at most {MAX_RANGE}"));
+    }
+    Ok(Value::Array((0..count as i64).map(|i| Value::from(start + i * step)).collect()))
+}
+
+/// The number of items of `range(start, end, step)`.
+pub(super) fn range_count(start: i64, end: i64, step: i64) -> Result<u64, String> {
     if step == 0 {
         return Err("range(): the step cannot be 0".into());
     }
     let (span, stride) = ((end as i128 - start as i128).abs(), (step as i128).abs());
     let forward = (step > 0 && end > start) || (step < 0 && end < start);
-    let count = if forward { (span + stride - 1) / stride } else { 0 };
-    if count > MAX_RANGE as i128 {
-        return Err(format!("range() of {count} items: at most {MAX_RANGE}"));
-    }
-    Ok(Value::Array((0..count as i64).map(|i| Value::from(start + i * step)).collect()))
+    Ok(if forward { ((span + stride - 1) / stride) as u64 } else { 0 })
 }
 
 fn instant(ms: u64) -> DateTime<Utc> {

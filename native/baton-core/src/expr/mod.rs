@@ -158,6 +158,53 @@ impl Template {
     }
 }
 
+/// A `range(start, end[, step])` whose items are produced one at a time, so that a loop
+/// over a million numbers never holds them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LazyRange {
+    pub start: i64,
+    pub step: i64,
+    pub count: u64,
+}
+
+impl LazyRange {
+    /// Item number `i`.
+    pub fn get(&self, i: u64) -> i64 {
+        self.start + i as i64 * self.step
+    }
+}
+
+impl Template {
+    /// The range, when the whole field is a call of `range`: it is not evaluated into a
+    /// list, and has no length limit.
+    pub fn lazy_range(&self, scope: &dyn Scope) -> Option<Result<LazyRange, TemplateError>> {
+        let [Part::Expr(e)] = self.parts.as_slice() else { return None };
+        let Node::Call(f, args) = &e.node else { return None };
+        if f.name != "range" {
+            return None;
+        }
+        let mut evaluator = eval::Evaluator::new(scope);
+        let column = e.column;
+        let mut ints = Vec::with_capacity(args.len());
+        for arg in args {
+            let value = match evaluator.eval(arg) {
+                Ok(v) => v,
+                Err(err) => return Some(Err(err.into())),
+            };
+            match value.as_i64() {
+                Some(n) => ints.push(n),
+                None => return Some(Err(TemplateError { column: arg.column, message: format!("range() takes integers, not {value}") })),
+            }
+        }
+        let step = ints.get(2).copied().unwrap_or(1);
+        Some(
+            functions::range_count(ints[0], ints[1], step)
+                .map(|count| LazyRange { start: ints[0], step, count })
+                .map_err(|message| TemplateError { column, message }),
+        )
+    }
+}
+
 fn collect_names(e: &Expr, out: &mut Vec<NameUse>) {
     match &e.node {
         Node::Name(n) => out.push(NameUse { name: n.clone(), member: None, column: e.column }),

@@ -30,6 +30,8 @@ pub struct Source {
     text: String,
     format: Format,
     tree: OnceLock<Option<Node>>,
+    /// The directory of the file, against which relative `file:` paths are read.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Source {
@@ -40,6 +42,7 @@ impl Source {
             text: text.into(),
             format,
             tree: OnceLock::new(),
+            dir: None,
         }
     }
 
@@ -51,7 +54,9 @@ impl Source {
                 ..DefinitionError::new(format!("cannot read: {e}"))
             })
         })?;
-        Ok(Source::new(path.display().to_string(), text, Format::of_path(path)))
+        let mut source = Source::new(path.display().to_string(), text, Format::of_path(path));
+        source.dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }.to_path_buf());
+        Ok(source)
     }
 
     /// The name shown in errors.
@@ -74,6 +79,12 @@ impl Source {
                 (path, inner.to_string(), Some((inner.line(), inner.column())))
             }),
         };
+        let result = result.map(|mut def: WorkflowDef| {
+            if let Some(dir) = &self.dir {
+                resolve_files(&mut def.steps, dir);
+            }
+            def
+        });
         result.map_err(|(path, message, at)| {
             let message = strip_location(&message);
             // serde_yaml names the path itself (`steps[0].type: ...`); it goes to `field`.
@@ -129,16 +140,22 @@ impl Source {
             node = node.as_mapping()?.get_node("steps")?.as_sequence()?.get_node(i)?;
         }
         let mut at = node.span().start().copied();
-        // A step is shown at its `id`.
+        // A step is shown at its `id`, and so is a field it lacks.
+        let id = || node.as_mapping().and_then(|m| m.iter().find(|(k, _)| k.as_str() == "id")).and_then(|(k, _)| k.span().start().copied());
+        let step_at = step.and_then(|_| id());
         let field = field.or(step.map(|_| "id"));
         for part in field.into_iter().flat_map(|f| f.split('.')) {
-            if let Some(map) = node.as_mapping() {
-                let (key, value) = map.iter().find(|(k, _)| k.as_str() == part)?;
-                at = key.span().start().copied();
-                node = value;
+            let next = if let Some(map) = node.as_mapping() {
+                map.iter().find(|(k, _)| k.as_str() == part).map(|(key, value)| (key.span().start().copied(), value))
             } else {
-                node = node.as_sequence()?.get_node(part.parse().ok()?)?;
-                at = node.span().start().copied();
+                node.as_sequence().and_then(|s| s.get_node(part.parse().ok()?)).map(|n| (n.span().start().copied(), n))
+            };
+            match next {
+                Some((start, value)) => {
+                    at = start;
+                    node = value;
+                }
+                None => return step_at.map(|m| (m.line(), m.column())),
             }
         }
         at.map(|m| (m.line(), m.column()))
@@ -151,6 +168,19 @@ impl Source {
             Format::Json => serde_json::from_str(&self.text).ok()?,
         };
         Some(value.get("steps")?.get(index)?.get("id")?.as_str()?.to_owned())
+    }
+}
+
+/// Makes the relative `file:` paths of subworkflow steps (in bodies too) relative to the
+/// definition's own directory, so that a workflow runs the same from any directory.
+fn resolve_files(steps: &mut [super::StepDef], dir: &Path) {
+    for step in steps {
+        if let Some(file) = &mut step.file {
+            if Path::new(file.as_str()).is_relative() {
+                *file = dir.join(&*file).display().to_string();
+            }
+        }
+        resolve_files(&mut step.steps, dir);
     }
 }
 

@@ -31,6 +31,10 @@ pub struct WorkflowDef {
     /// Limit on the whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
+    /// How long ago a signal may have been sent and still match a `wait_signal` step
+    /// (default 1 day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_retention: Option<DurationSpec>,
     pub steps: Vec<StepDef>,
 }
 
@@ -76,6 +80,53 @@ pub struct StepDef {
     /// Which outcomes of the upstream steps let the step run.
     #[serde(default, skip_serializing_if = "Trigger::is_default")]
     pub trigger: Trigger,
+    /// The list a `foreach` step iterates over, `${...}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over: Option<String>,
+    /// The name of the current item in a `foreach` body (default `item`).
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
+    pub item_name: Option<String>,
+    /// The body of a `foreach` or `while` step: a DAG run once per iteration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepDef>,
+    /// A registered workflow: the body of a `foreach` or `while`, or what a
+    /// `subworkflow` step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// A definition file a `subworkflow` step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Iterations of a `foreach` running at once (default: the workflow's `max_parallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<usize>,
+    /// Whether the first failed iteration of a `foreach` stops the others.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_fast: bool,
+    /// What keeps a `while` step going, `${...}`, evaluated before each iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// The most iterations a `while` step may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u64>,
+    /// The signal a `wait_signal` step waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Which signals match, `${...}` over `signal.<param>`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
+    pub signal_match: Option<String>,
+    /// Signals sent when the step succeeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emit_signals: Vec<EmitSignal>,
+}
+
+/// A signal a step sends when it succeeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitSignal {
+    pub name: String,
+    /// String values may use `${...}`, with the step's own outputs visible.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Value>,
 }
 
 impl StepDef {
@@ -95,6 +146,18 @@ impl StepDef {
             failure_mode: FailureMode::default(),
             when: None,
             trigger: Trigger::default(),
+            over: None,
+            item_name: None,
+            steps: Vec::new(),
+            workflow: None,
+            file: None,
+            max_parallel: None,
+            fail_fast: false,
+            condition: None,
+            max_iterations: None,
+            signal: None,
+            signal_match: None,
+            emit_signals: Vec::new(),
         }
     }
 

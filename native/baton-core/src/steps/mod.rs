@@ -3,11 +3,19 @@
 //! The built-in kinds are `noop`, `sleep` and `shell`. A host (the Java bridge, a test)
 //! adds its own kinds by implementing [`StepKind`]; the engine knows no more about them.
 
+mod foreach;
 mod shell;
 mod sleep;
+mod subworkflow;
+mod wait_signal;
+mod while_loop;
 
+pub use foreach::Foreach;
 pub use shell::Shell;
 pub use sleep::Sleep;
+pub use subworkflow::Subworkflow;
+pub use wait_signal::WaitSignal;
+pub use while_loop::WhileLoop;
 
 use crate::clock::Clock;
 use crate::model::StepDef;
@@ -31,10 +39,37 @@ pub enum Field {
     Env,
     Duration,
     Params,
+    Over,
+    As,
+    Steps,
+    Workflow,
+    File,
+    MaxParallel,
+    FailFast,
+    Condition,
+    MaxIterations,
+    Signal,
+    Match,
 }
 
 impl Field {
-    const ALL: [Field; 4] = [Field::Command, Field::Env, Field::Duration, Field::Params];
+    const ALL: [Field; 15] = [
+        Field::Command,
+        Field::Env,
+        Field::Duration,
+        Field::Params,
+        Field::Over,
+        Field::As,
+        Field::Steps,
+        Field::Workflow,
+        Field::File,
+        Field::MaxParallel,
+        Field::FailFast,
+        Field::Condition,
+        Field::MaxIterations,
+        Field::Signal,
+        Field::Match,
+    ];
 
     /// The name in the definition.
     pub fn name(self) -> &'static str {
@@ -43,6 +78,17 @@ impl Field {
             Field::Env => "env",
             Field::Duration => "duration",
             Field::Params => "params",
+            Field::Over => "over",
+            Field::As => "as",
+            Field::Steps => "steps",
+            Field::Workflow => "workflow",
+            Field::File => "file",
+            Field::MaxParallel => "max_parallel",
+            Field::FailFast => "fail_fast",
+            Field::Condition => "condition",
+            Field::MaxIterations => "max_iterations",
+            Field::Signal => "signal",
+            Field::Match => "match",
         }
     }
 
@@ -52,6 +98,17 @@ impl Field {
             Field::Env => !step.env.is_empty(),
             Field::Duration => step.duration.is_some(),
             Field::Params => !step.params.is_empty(),
+            Field::Over => step.over.is_some(),
+            Field::As => step.item_name.is_some(),
+            Field::Steps => !step.steps.is_empty(),
+            Field::Workflow => step.workflow.is_some(),
+            Field::File => step.file.is_some(),
+            Field::MaxParallel => step.max_parallel.is_some(),
+            Field::FailFast => step.fail_fast,
+            Field::Condition => step.condition.is_some(),
+            Field::MaxIterations => step.max_iterations.is_some(),
+            Field::Signal => step.signal.is_some(),
+            Field::Match => step.signal_match.is_some(),
         }
     }
 }
@@ -95,6 +152,8 @@ pub struct StepContext {
     pub scratch_dir: PathBuf,
     /// Tells the engine that the attempt is waiting, or running again.
     pub status: StatusHandle,
+    /// The engine, for kinds that [nest runs](StepKind::nests).
+    pub nest: Option<crate::engine::Nest>,
 }
 
 /// Lets a running attempt report that it waits (for a signal, for its code to be
@@ -156,6 +215,12 @@ pub trait StepKind: Send + Sync + 'static {
         false
     }
 
+    /// True for the engine's own kinds that start runs or wait for signals: their attempts
+    /// get [`StepContext::nest`].
+    fn nests(&self) -> bool {
+        false
+    }
+
     /// Runs one attempt. Must return soon after `ctx.cancel` fires.
     fn run(&self, ctx: StepContext) -> StepFuture;
 }
@@ -186,6 +251,10 @@ impl Default for StepKinds {
         kinds.register("noop", Arc::new(Noop));
         kinds.register("sleep", Arc::new(Sleep));
         kinds.register("shell", Arc::new(Shell));
+        kinds.register("foreach", Arc::new(Foreach));
+        kinds.register("while", Arc::new(WhileLoop));
+        kinds.register("subworkflow", Arc::new(Subworkflow));
+        kinds.register("wait_signal", Arc::new(WaitSignal));
         kinds
     }
 }
@@ -239,4 +308,26 @@ pub(crate) fn missing(field: Field, kind: &str, example: &str) -> FieldProblem {
         field: field.name().into(),
         message: format!("`{kind}` steps need `{}` (e.g. `{}: {example}`)", field.name(), field.name()),
     }
+}
+
+/// A problem saying a step needs exactly one of two fields.
+pub(crate) fn one_of(step: &StepDef, kind: &str, a: Field, b: Field) -> Option<FieldProblem> {
+    match (a.is_set(step), b.is_set(step)) {
+        (true, false) | (false, true) => None,
+        (set, _) => Some(FieldProblem {
+            field: if set { b.name() } else { a.name() }.into(),
+            message: format!("`{kind}` steps need exactly one of `{}` and `{}`", a.name(), b.name()),
+        }),
+    }
+}
+
+/// The nest of an attempt of one of the engine's own nesting kinds.
+fn nest_of(ctx: &StepContext) -> Result<crate::engine::Nest, String> {
+    ctx.nest.clone().ok_or_else(|| "this step type runs only inside the engine".to_string())
+}
+
+/// Whether `name` can be used as a name in expressions.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -30,6 +30,12 @@ pub enum Table {
     Steps,
     /// content hash -> workflow definition.
     Defs,
+    /// iteration run id -> run record of one iteration of a `foreach` or `while`.
+    Iterations,
+    /// run id + step index -> progress of a `foreach` or `while` step.
+    Rollups,
+    /// signal name + signal id -> signal.
+    Signals,
 }
 
 impl Table {
@@ -40,6 +46,9 @@ impl Table {
             Table::Active => b'a',
             Table::Steps => b's',
             Table::Defs => b'd',
+            Table::Iterations => b'i',
+            Table::Rollups => b'u',
+            Table::Signals => b'g',
         }
     }
 

@@ -1,0 +1,279 @@
+//! Runs inside runs: what the engine gives the steps that start other runs (`foreach`,
+//! `while`, `subworkflow`) or wait for signals.
+//!
+//! A child run is driven by a [`Driver`] like any run, with its records under an id made
+//! from its parent's (`RUN:step` for a subworkflow, `RUN:step:7` for iteration 7), so that
+//! a relaunched parent step finds its children again instead of starting them twice.
+
+use super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
+use super::run::{Driver, Frame};
+use super::{merge_params, EngineError, RunStatus, Shared};
+use crate::clock::Clock;
+use crate::dag::Workflow;
+use crate::expr::Scope;
+use crate::model::StepDef;
+use crate::steps::Outputs;
+use crate::store::Batch;
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How deep runs may nest (a subworkflow that starts itself ends here).
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// The names a step sees, taken when it launches: names from enclosing runs, the run's
+/// parameters, then the outputs of finished steps.
+pub struct Names {
+    values: IndexMap<String, Value>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Names {
+    pub(crate) fn new(values: IndexMap<String, Value>, clock: Arc<dyn Clock>) -> Self {
+        Names { values, clock }
+    }
+
+    pub(crate) fn empty(clock: Arc<dyn Clock>) -> Self {
+        Names { values: IndexMap::new(), clock }
+    }
+
+    pub(crate) fn values(&self) -> &IndexMap<String, Value> {
+        &self.values
+    }
+
+    /// These names with `extra` over them.
+    pub fn with<'a>(&'a self, extra: &'a IndexMap<String, Value>) -> impl Scope + 'a {
+        Layered { extra, base: self }
+    }
+}
+
+impl Scope for Names {
+    fn name(&self, name: &str) -> Option<Value> {
+        self.values.get(name).cloned()
+    }
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}
+
+struct Layered<'a> {
+    extra: &'a IndexMap<String, Value>,
+    base: &'a Names,
+}
+
+impl Scope for Layered<'_> {
+    fn name(&self, name: &str) -> Option<Value> {
+        self.extra.get(name).cloned().or_else(|| self.base.name(name))
+    }
+    fn now_ms(&self) -> u64 {
+        self.base.now_ms()
+    }
+}
+
+/// A child run being driven; awaiting it gives its final record.
+pub(crate) struct Child {
+    pub(crate) id: String,
+    /// Asks the child to stop (its running steps are stopped, the rest skipped).
+    pub(crate) stop: CancellationToken,
+}
+
+/// The engine, as seen by one attempt of a step that nests runs or waits for signals.
+#[derive(Clone)]
+pub struct Nest {
+    shared: Arc<Shared>,
+    wf: Arc<Workflow>,
+    index: usize,
+    run_id: String,
+    attempt: u32,
+    depth: usize,
+    names: Arc<Names>,
+}
+
+impl Nest {
+    pub(crate) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, index: usize, run_id: String, attempt: u32, depth: usize, names: Arc<Names>) -> Self {
+        Nest { shared, wf, index, run_id, attempt, depth, names }
+    }
+
+    /// The workflow of the run the step is in.
+    pub(crate) fn workflow(&self) -> &Workflow {
+        &self.wf
+    }
+
+    pub(crate) fn step(&self) -> &StepDef {
+        self.wf.step(self.index)
+    }
+
+    /// The names the step sees.
+    pub(crate) fn names(&self) -> &Arc<Names> {
+        &self.names
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// How long a signal stays eligible for `wait_signal` steps of this workflow.
+    pub(crate) fn signal_retention(&self) -> Duration {
+        self.wf.signal_retention()
+    }
+
+    /// The body of a `foreach` or `while`: its inline steps, or the registered workflow
+    /// it names.
+    pub(crate) fn body(&self) -> Result<Arc<Workflow>, String> {
+        match (self.wf.body(self.index), &self.step().workflow) {
+            (Some(body), _) => Ok(body.clone()),
+            (None, Some(id)) => self.registered(id),
+            (None, None) => Err("the step has neither `steps` nor `workflow`".into()),
+        }
+    }
+
+    /// A workflow registered in this engine.
+    pub(crate) fn registered(&self, id: &str) -> Result<Arc<Workflow>, String> {
+        let workflows = self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner());
+        workflows.get(id).cloned().ok_or_else(|| {
+            let hint = crate::error::did_you_mean(id, workflows.keys().map(String::as_str));
+            format!("no workflow `{id}` is registered{hint}")
+        })
+    }
+
+    /// Validates a definition with this engine's step kinds.
+    pub(crate) fn compile(&self, def: crate::model::WorkflowDef) -> Result<Workflow, crate::error::InvalidDefinition> {
+        Workflow::compile(def, &self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The id of the child run for `iteration`, or of the subworkflow run.
+    pub(crate) fn child_id(&self, iteration: Option<u64>) -> String {
+        let step = &self.step().id;
+        let mut id = if self.attempt > 1 {
+            format!("{}:{step}#{}", self.run_id, self.attempt)
+        } else {
+            format!("{}:{step}", self.run_id)
+        };
+        if let Some(i) = iteration {
+            id.push_str(&format!(":{i}"));
+        }
+        id
+    }
+
+    pub(crate) fn load_run(&self, id: &str) -> Result<Option<RunRecord>, String> {
+        records::get_run(self.shared.store.as_ref(), id).map_err(|e| e.to_string())
+    }
+
+    /// A new child run of `wf`, recorded in `batch`; it starts with [`spawn`](Nest::spawn)
+    /// once the batch is durable.
+    pub(crate) fn new_child(
+        &self,
+        batch: &mut Batch,
+        wf: &Workflow,
+        params: IndexMap<String, Value>,
+        iteration: Option<u64>,
+    ) -> Result<RunRecord, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"));
+        }
+        let params = merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
+        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf.def()).map_err(|e| e.to_string())?;
+        let run = RunRecord {
+            id: self.child_id(iteration),
+            workflow_id: wf.id().to_owned(),
+            definition,
+            params,
+            status: RunStatus::Created,
+            step_count: wf.len(),
+            created_ms: self.shared.clock.now_ms(),
+            started_ms: None,
+            ended_ms: None,
+            deadline_ms: None,
+            error: None,
+            counts: Default::default(),
+            parent: Some(ParentLink { run_id: self.run_id.clone(), step_id: self.step().id.clone(), iteration }),
+        };
+        records::put_run(batch, &run);
+        Ok(run)
+    }
+
+    /// The workflow a stored child run pins.
+    pub(crate) fn child_workflow(&self, run: &RunRecord) -> Result<Arc<Workflow>, String> {
+        let def = records::get_definition(self.shared.store.as_ref(), &run.definition).map_err(|e| e.to_string())?;
+        self.compile(def).map(Arc::new).map_err(|e| format!("child run {}: {e}", run.id))
+    }
+
+    /// Drives a child run (new, or stored and not finished) on a task of its own.
+    pub(crate) fn spawn(
+        &self,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        outer: Arc<Names>,
+    ) -> Result<(Child, impl std::future::Future<Output = Result<RunRecord, EngineError>>), String> {
+        let stop = CancellationToken::new();
+        let child = Child { id: run.id.clone(), stop: stop.clone() };
+        let frame = Frame { outer, stop, depth: self.depth + 1 };
+        let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
+        // Tracked with the attempts, so that closing the engine waits for child drivers too.
+        let task = self.shared.attempts.spawn(driver.drive());
+        Ok((child, async move {
+            task.await.unwrap_or_else(|e| Err(EngineError::Driver { run_id: String::new(), message: e.to_string() }))
+        }))
+    }
+
+    /// The outputs of a finished child run, by step id.
+    pub(crate) fn child_outputs(&self, run_id: &str, wf: &Workflow) -> Result<IndexMap<String, Value>, String> {
+        let mut out = IndexMap::new();
+        records::scan_steps(self.shared.store.as_ref(), run_id, |i, record| {
+            if i < wf.len() && !record.outputs.is_empty() {
+                out.insert(wf.step(i).id.clone(), outputs_value(record.outputs));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        // Definition order, whatever the key order of the store.
+        out.sort_by_cached_key(|k, _| wf.index_of(k));
+        Ok(out)
+    }
+
+    pub(crate) fn rollup(&self) -> Result<Option<Rollup>, String> {
+        let rollup = records::get_rollup(self.shared.store.as_ref(), &self.run_id, self.index).map_err(|e| e.to_string())?;
+        Ok(rollup.filter(|r| r.attempt == self.attempt))
+    }
+
+    pub(crate) fn put_rollup(&self, batch: &mut Batch, rollup: &Rollup) {
+        records::put_rollup(batch, &self.run_id, self.index, rollup);
+    }
+
+    /// Makes `batch` durable.
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), String> {
+        self.shared.committer.commit(batch).await.map_err(|e| e.to_string())
+    }
+
+    /// Signals named `name` sent at `since_ms` or later, oldest first.
+    pub(crate) fn signals_since(&self, name: &str, since_ms: u64) -> Result<Vec<SignalRecord>, String> {
+        let mut found = Vec::new();
+        records::scan_signals(self.shared.store.as_ref(), Some(name), |s| {
+            if s.sent_ms >= since_ms {
+                found.push(s);
+            }
+            true
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(found)
+    }
+
+    /// Changes whenever signals are sent.
+    pub(crate) fn signal_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.signal_seq.subscribe()
+    }
+}
+
+/// Outputs as one JSON map.
+pub(crate) fn outputs_value(outputs: Outputs) -> Value {
+    Value::Object(outputs.into_iter().collect())
+}

@@ -1,0 +1,273 @@
+//! `foreach`: runs a body once per item of a list, as many iterations at a time as
+//! `max_parallel` allows.
+//!
+//! Iterations are child runs, created only when a slot is free, so a million items never
+//! exist at once. The step's [`Rollup`] (iterations started, running, and over per status)
+//! is written with each wave of new iterations; after a crash, the iterations it lists as
+//! running are resumed or, if they had finished, counted.
+
+use super::{is_identifier, missing, nest_of, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use crate::dag::{DEFAULT_ITEM_NAME, ITERATION};
+use crate::engine::{EngineError, IterationFailure, Names, Nest, Rollup, RunRecord, RunStatus};
+use crate::expr::{LazyRange, Template};
+use crate::model::StepDef;
+use crate::store::Batch;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// New iterations recorded per commit at most.
+const MAX_WAVE: usize = 4096;
+
+pub struct Foreach;
+
+impl StepKind for Foreach {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Over, Field::As, Field::Steps, Field::Workflow, Field::MaxParallel, Field::FailFast]
+    }
+
+    fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
+        let mut problems: Vec<FieldProblem> = one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
+        match &step.over {
+            None => problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\"")),
+            Some(over) if Template::parse(over).is_ok_and(|t| t.is_plain()) => problems.push(FieldProblem {
+                field: "over".into(),
+                message: format!("`{over}` is not an expression: write `over: \"${{...}}\"` (a list)"),
+            }),
+            Some(_) => {}
+        }
+        if let Some(name) = &step.item_name {
+            if !is_identifier(name) || name == ITERATION {
+                problems.push(FieldProblem {
+                    field: "as".into(),
+                    message: format!("`{name}` cannot name the item: use letters, digits and `_`, not starting with a digit, and not `{ITERATION}`"),
+                });
+            }
+        }
+        if step.max_parallel == Some(0) {
+            problems.push(FieldProblem { field: "max_parallel".into(), message: "must be at least 1".into() });
+        }
+        problems
+    }
+
+    fn nests(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        Box::pin(async move {
+            match nest_of(&ctx) {
+                Ok(nest) => outcome(iterate(&nest, &ctx.cancel).await),
+                Err(e) => StepOutcome::failure(e),
+            }
+        })
+    }
+}
+
+pub(super) fn outcome(result: Result<Outputs, String>) -> StepOutcome {
+    match result {
+        Ok(outputs) => StepOutcome::success(outputs),
+        Err(e) => StepOutcome::failure(e),
+    }
+}
+
+/// What a foreach iterates over.
+enum Items {
+    Range(LazyRange),
+    List(Vec<Value>),
+}
+
+impl Items {
+    fn of(step: &StepDef, names: &Names) -> Result<Items, String> {
+        let over = step.over.as_deref().unwrap_or_default();
+        let template = Template::parse(over).map_err(|e| format!("over: {e}"))?;
+        if let Some(range) = template.lazy_range(names) {
+            return range.map(Items::Range).map_err(|e| format!("over: {e}"));
+        }
+        match template.evaluate(names).map_err(|e| format!("over: {e}"))? {
+            Value::Array(items) => Ok(Items::List(items)),
+            other => Err(format!("over: expected a list, not {other}")),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Items::Range(r) => r.count,
+            Items::List(items) => items.len() as u64,
+        }
+    }
+
+    fn get(&self, i: u64) -> Value {
+        match self {
+            Items::Range(r) => Value::from(r.get(i)),
+            Items::List(items) => items.get(i as usize).cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
+type Finished = Pin<Box<dyn Future<Output = (u64, String, Result<RunRecord, EngineError>)> + Send>>;
+
+/// The body and what its iterations are given.
+pub(super) struct Body {
+    pub(super) workflow: Arc<crate::Workflow>,
+    /// Names the iterations see from the run around them (none for a registered workflow:
+    /// it gets only its parameters).
+    pub(super) outer: Arc<Names>,
+}
+
+impl Body {
+    pub(super) fn of(nest: &Nest) -> Result<Body, String> {
+        let workflow = nest.body()?;
+        let outer = if nest.step().workflow.is_some() {
+            Arc::new(Names::empty(nest.clock().clone()))
+        } else {
+            nest.names().clone()
+        };
+        Ok(Body { workflow, outer })
+    }
+
+    /// The parameters of iteration `i`: the bound names the body declares.
+    pub(super) fn params(&self, bound: Vec<(&str, Value)>) -> IndexMap<String, Value> {
+        let declared = &self.workflow.def().params;
+        bound.into_iter().filter(|(k, _)| declared.contains_key(*k)).map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, String> {
+    let step = nest.step();
+    let body = Body::of(nest)?;
+    let item_name = step.item_name.as_deref().unwrap_or(DEFAULT_ITEM_NAME);
+    if step.workflow.is_some() && !body.workflow.def().params.contains_key(item_name) {
+        return Err(format!("workflow `{}` has no parameter `{item_name}` to receive the item; declare it, or set `as`", body.workflow.id()));
+    }
+    let items = Items::of(step, nest.names())?;
+    let total = items.len();
+    let limit = step.max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
+
+    let mut rollup = nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), total: Some(total), ..Rollup::default() });
+    let mut running: FuturesUnordered<Finished> = FuturesUnordered::new();
+    let mut stops: HashMap<u64, CancellationToken> = HashMap::new();
+    let mut stopping = false;
+
+    // Iterations that were running when the process died.
+    for i in rollup.running.clone() {
+        let id = nest.child_id(Some(i));
+        match nest.load_run(&id)? {
+            Some(run) if run.status.is_terminal() => count(&mut rollup, i, &run),
+            Some(run) => {
+                let wf = nest.child_workflow(&run)?;
+                let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
+                stops.insert(i, child.stop);
+                running.push(Box::pin(async move { (i, child.id, done.await) }));
+            }
+            None => return Err(format!("iteration {i} is missing from the store ({id})")),
+        }
+    }
+
+    loop {
+        let mut batch = Batch::default();
+        let mut wave = Vec::new();
+        while !stopping && running.len() + wave.len() < limit && rollup.started < total && wave.len() < MAX_WAVE {
+            let i = rollup.started;
+            let params = body.params(vec![(item_name, items.get(i)), (ITERATION, Value::from(i))]);
+            let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
+            rollup.started += 1;
+            rollup.running.push(i);
+            wave.push((i, run));
+        }
+        nest.put_rollup(&mut batch, &rollup);
+        nest.commit(batch).await?;
+        for (i, run) in wave {
+            let (child, done) = nest.spawn(body.workflow.clone(), run, body.outer.clone())?;
+            stops.insert(i, child.stop);
+            running.push(Box::pin(async move { (i, child.id, done.await) }));
+        }
+        if running.is_empty() {
+            break;
+        }
+        let first = tokio::select! {
+            Some(first) = running.next() => Some(first),
+            _ = cancel.cancelled(), if !stopping => None,
+        };
+        if cancel.is_cancelled() && !stopping {
+            stopping = true;
+            stops.values().for_each(CancellationToken::cancel);
+        }
+        // Everything that has finished by now counts in the next write of the rollup.
+        let mut finished: Vec<_> = first.into_iter().collect();
+        while let Some(Some(next)) = futures_util::FutureExt::now_or_never(running.next()) {
+            finished.push(next);
+        }
+        for (i, id, result) in finished {
+            stops.remove(&i);
+            match result {
+                Ok(run) => count(&mut rollup, i, &run),
+                Err(EngineError::Closed) => return Err("the engine closed".into()),
+                Err(e) => {
+                    let run = RunRecord { status: RunStatus::Failed, error: Some(e.to_string()), ..placeholder(id) };
+                    count(&mut rollup, i, &run);
+                }
+            }
+            let failed = rollup.counts.get(&RunStatus::Failed).copied().unwrap_or(0) > 0;
+            if step.fail_fast && failed && !stopping {
+                stopping = true;
+                stops.values().for_each(CancellationToken::cancel);
+            }
+        }
+    }
+
+    let get = |s: RunStatus| rollup.counts.get(&s).copied().unwrap_or(0);
+    let (succeeded, failed, stopped) = (get(RunStatus::Succeeded), get(RunStatus::Failed), get(RunStatus::Stopped));
+    if cancel.is_cancelled() {
+        return Err(format!("stopped after {} of {total} iterations", rollup.done()));
+    }
+    if let Some(first) = rollup.failures.first() {
+        let not_started = total - rollup.started;
+        let skipped = if not_started > 0 { format!(", {not_started} not started") } else { String::new() };
+        return Err(format!(
+            "{failed} of {total} iterations failed{skipped}; first: iteration {} (run {}): {}",
+            first.iteration, first.run_id, first.error
+        ));
+    }
+    let mut outputs = Outputs::new();
+    outputs.insert("iterations".into(), Value::from(total));
+    outputs.insert("succeeded".into(), Value::from(succeeded));
+    if stopped > 0 {
+        outputs.insert("stopped".into(), Value::from(stopped));
+    }
+    Ok(outputs)
+}
+
+/// Counts a finished iteration in the rollup.
+pub(super) fn count(rollup: &mut Rollup, i: u64, run: &RunRecord) {
+    rollup.running.retain(|&r| r != i);
+    *rollup.counts.entry(run.status).or_insert(0) += 1;
+    if run.status != RunStatus::Succeeded && rollup.failures.len() < Rollup::MAX_FAILURES {
+        let error = run.error.clone().unwrap_or_else(|| run.status.to_string());
+        rollup.failures.push(IterationFailure { iteration: i, run_id: run.id.clone(), error });
+    }
+}
+
+/// A record standing for a child whose driver failed before writing its end.
+fn placeholder(id: String) -> RunRecord {
+    RunRecord {
+        id,
+        workflow_id: String::new(),
+        definition: String::new(),
+        params: IndexMap::new(),
+        status: RunStatus::Failed,
+        step_count: 0,
+        created_ms: 0,
+        started_ms: None,
+        ended_ms: None,
+        deadline_ms: None,
+        error: None,
+        counts: Default::default(),
+        parent: None,
+    }
+}

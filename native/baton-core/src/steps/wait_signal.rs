@@ -1,0 +1,116 @@
+//! `wait_signal`: waits until a signal with a given name (and, with `match`, given
+//! params) has been sent; its outputs are the signal's params.
+//!
+//! Signals are stored, so one sent before the step started matches too, if it is younger
+//! than the workflow's `signal_retention`. While nothing matches the step is WAITING.
+
+use super::foreach::outcome;
+use super::{missing, nest_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use crate::engine::{Nest, SignalRecord};
+use crate::expr::Template;
+use crate::model::StepDef;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+pub struct WaitSignal;
+
+impl StepKind for WaitSignal {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Signal, Field::Match]
+    }
+
+    fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
+        let mut problems = Vec::new();
+        match &step.signal {
+            None => problems.push(missing(Field::Signal, "wait_signal", "table_ready")),
+            Some(name) if !is_signal_name(name) => problems.push(FieldProblem {
+                field: "signal".into(),
+                message: format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`"),
+            }),
+            Some(_) => {}
+        }
+        if let Some(m) = &step.signal_match {
+            if Template::parse(m).is_ok_and(|t| t.is_plain()) {
+                problems.push(FieldProblem {
+                    field: "match".into(),
+                    message: format!("`{m}` is not an expression: write `match: \"${{signal.table == 'events'}}\"`"),
+                });
+            }
+        }
+        problems
+    }
+
+    fn nests(&self) -> bool {
+        true
+    }
+
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        Box::pin(async move {
+            match nest_of(&ctx) {
+                Ok(nest) => outcome(wait(&nest, &ctx).await),
+                Err(e) => StepOutcome::failure(e),
+            }
+        })
+    }
+}
+
+/// Whether `name` can name a signal.
+pub fn is_signal_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
+    let step = nest.step();
+    let name = step.signal.as_deref().unwrap_or_default();
+    let matcher = step.signal_match.as_deref().map(Template::parse).transpose().map_err(|e| format!("match: {e}"))?;
+    let since = ctx.started_ms.saturating_sub(nest.signal_retention().as_millis() as u64);
+    let mut sent = nest.signal_watch();
+    let mut waiting = None;
+    loop {
+        sent.borrow_and_update();
+        let mut last_problem = None;
+        for signal in nest.signals_since(name, since)? {
+            match matches(nest, matcher.as_ref(), &signal) {
+                Ok(true) => {
+                    tracing::info!(run = %nest.run_id(), step = %step.id, signal = %name, id = %signal.id, "signal matched");
+                    return Ok(signal.params);
+                }
+                Ok(false) => {}
+                Err(problem) => last_problem = Some(format!("signal {}: {problem}", signal.id)),
+            }
+        }
+        let mut reason = format!("signal `{name}`");
+        if let Some(m) = &step.signal_match {
+            reason.push_str(&format!(" matching {m}"));
+        }
+        if let Some(problem) = last_problem {
+            reason.push_str(&format!(" ({problem})"));
+        }
+        if waiting.as_ref() != Some(&reason) {
+            ctx.status.waiting(reason.clone());
+            waiting = Some(reason);
+        }
+        tokio::select! {
+            changed = sent.changed() => {
+                if changed.is_err() {
+                    return Err("the engine closed".into());
+                }
+            }
+            _ = ctx.cancel.cancelled() => return Err(format!("stopped while waiting for signal `{name}`")),
+        }
+    }
+}
+
+/// Whether `signal` satisfies the step's `match`; an expression that cannot be evaluated
+/// on this signal (a missing param) does not match, and says why.
+fn matches(nest: &Nest, matcher: Option<&Template>, signal: &SignalRecord) -> Result<bool, String> {
+    let Some(matcher) = matcher else { return Ok(true) };
+    let mut names = IndexMap::new();
+    names.insert("signal".to_string(), Value::Object(signal.params.clone().into_iter().collect()));
+    let result = matcher.evaluate(&nest.names().with(&names));
+    match result {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("match: expected a boolean, not {other}")),
+        Err(e) => Err(format!("match: {e}")),
+    }
+}

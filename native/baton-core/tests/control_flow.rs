@@ -1,0 +1,339 @@
+//! Control flow end to end: foreach, while, subworkflows and signals.
+
+use baton_core::model::{Format, Source};
+use baton_core::{Clock as _, Engine, RunStatus, StepStatus};
+use indexmap::IndexMap;
+use serde_json::json;
+use std::time::Duration;
+
+mod support;
+use support::*;
+
+fn params(pairs: &[(&str, serde_json::Value)]) -> IndexMap<String, serde_json::Value> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+fn step_record(engine: &Engine, run_id: &str, step: &str) -> baton_core::StepRecord {
+    engine.details(run_id).unwrap().steps.into_iter().find(|s| s.id == step).unwrap().record
+}
+
+#[tokio::test]
+async fn foreach_runs_its_body_per_item_with_outer_names() {
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        r#"
+id: fe
+params: {suffix: x}
+steps:
+  - {id: list, type: shell, command: 'echo ''parts=["a","b","c"]'' >> $BATON_OUTPUT'}
+  - id: each
+    type: foreach
+    depends_on: [list]
+    over: "${list.parts}"
+    as: part
+    max_parallel: 2
+    steps:
+      - {id: emit, type: shell, command: 'echo "v=${part}-${suffix}-${iteration}" >> $BATON_OUTPUT'}
+      - {id: after, type: noop, depends_on: [emit], when: "${emit.v != ''}"}
+  - {id: done, type: shell, depends_on: [each], command: 'echo "n=${each.iterations}" >> $BATON_OUTPUT'}
+"#,
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(step_record(&s.engine, &id, "done").outputs["n"], json!(3));
+    let rollup = s.engine.rollup(&id, 1).unwrap().unwrap();
+    assert_eq!((rollup.total, rollup.started, rollup.running.len()), (Some(3), 3, 0));
+    assert_eq!(rollup.counts.get(&RunStatus::Succeeded), Some(&3));
+    // Each iteration is a run of its own, linked to its parent, with the item bound.
+    let second = s.engine.details(&format!("{id}:each:1")).unwrap();
+    assert_eq!(second.run.parent.as_ref().map(|p| (p.run_id.as_str(), p.iteration)), Some((id.as_str(), Some(1))));
+    assert_eq!(second.steps[0].record.outputs["v"], json!("b-x-1"));
+    // Iterations are not runs of their own in the list of runs.
+    assert_eq!(s.engine.runs().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn nested_foreach_and_a_lazy_range() {
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        r#"
+id: nested
+steps:
+  - id: outer
+    type: foreach
+    over: "${range(0, 3)}"
+    as: i
+    steps:
+      - id: inner
+        type: foreach
+        over: "${range(0, i + 2)}"
+        as: j
+        steps:
+          - {id: leaf, type: shell, command: 'echo "p=${i * 10 + j}" >> $BATON_OUTPUT'}
+"#,
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    // 2 + 3 + 4 leaves under 3 outer iterations.
+    let inner = |i: u64| s.engine.rollup(&format!("{id}:outer:{i}"), 0).unwrap().unwrap();
+    assert_eq!((0..3).map(|i| inner(i).started).collect::<Vec<_>>(), vec![2, 3, 4]);
+    let leaf = s.engine.details(&format!("{id}:outer:2:inner:3")).unwrap();
+    assert_eq!(leaf.steps[0].record.outputs["p"], json!(23));
+}
+
+#[tokio::test]
+async fn foreach_failures_with_and_without_fail_fast() {
+    let yaml = |fail_fast: bool| {
+        format!(
+            r#"
+id: ff
+steps:
+  - id: each
+    type: foreach
+    over: "${{range(0, 10)}}"
+    max_parallel: 1
+    fail_fast: {fail_fast}
+    steps:
+      - {{id: work, type: shell, command: 'test $(( ${{item}} % 4 )) -ne 1'}}
+"#
+        )
+    };
+    let s = engine_with(None, None);
+    let id = s.engine.start(workflow(&s.engine, &yaml(false)), IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let record = step_record(&s.engine, &id, "each");
+    let error = record.error.unwrap();
+    assert!(error.starts_with("3 of 10 iterations failed; first: iteration 1"), "{error}");
+    let rollup = s.engine.rollup(&id, 0).unwrap().unwrap();
+    assert_eq!((rollup.counts[&RunStatus::Succeeded], rollup.counts[&RunStatus::Failed]), (7, 3));
+    assert_eq!(rollup.failures.iter().map(|f| f.iteration).collect::<Vec<_>>(), vec![1, 5, 9]);
+
+    let id = s.engine.start(workflow(&s.engine, &yaml(true)), IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let error = step_record(&s.engine, &id, "each").error.unwrap();
+    assert!(error.starts_with("1 of 10 iterations failed, 8 not started; first: iteration 1"), "{error}");
+}
+
+#[tokio::test]
+async fn foreach_over_a_registered_workflow() {
+    let s = engine_with(None, None);
+    let body = Source::new("b.yaml", "id: body\nparams: {n: 0}\nsteps:\n  - {id: sq, type: shell, command: 'echo \"sq=$(( ${n} * ${n} ))\" >> $BATON_OUTPUT'}\n", Format::Yaml);
+    s.engine.register(body.parse().unwrap()).unwrap();
+    let wf = workflow(&s.engine, "id: p\nsteps:\n  - {id: each, type: foreach, over: '${[2, 3]}', as: n, workflow: body}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(s.engine.details(&format!("{id}:each:1")).unwrap().steps[0].record.outputs["sq"], json!(9));
+    // A body that cannot receive the item is a clear failure.
+    let wf = workflow(&s.engine, "id: q\nsteps:\n  - {id: each, type: foreach, over: '${[1]}', workflow: body}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let error = step_record(&s.engine, &id, "each").error.unwrap();
+    assert!(error.contains("workflow `body` has no parameter `item`"), "{error}");
+}
+
+#[tokio::test]
+async fn while_loops_on_the_previous_iteration_outputs() {
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        r#"
+id: w
+params: {limit: 4}
+steps:
+  - id: loop
+    type: while
+    condition: "${iteration == 0 || count.n < limit}"
+    steps:
+      - {id: count, type: shell, command: 'echo "n=$(( ${iteration} + 1 ))" >> $BATON_OUTPUT'}
+  - {id: after, type: shell, depends_on: [loop], command: 'echo "last=${loop.count.n} its=${loop.iterations}" >> $BATON_OUTPUT'}
+"#,
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(step_record(&s.engine, &id, "after").outputs["last"], json!("4 its=4"));
+
+    let wf = workflow(&s.engine, "id: forever\nsteps:\n  - {id: loop, type: while, condition: '${true}', max_iterations: 3, steps: [{id: a, type: noop}]}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let error = step_record(&s.engine, &id, "loop").error.unwrap();
+    assert_eq!(error, "the condition still holds after max_iterations (3) iterations");
+}
+
+#[tokio::test]
+async fn subworkflow_outputs_and_links() {
+    let s = engine_with(None, None);
+    let child = Source::new("c.yaml", "id: child\nparams: {table: none}\nsteps:\n  - {id: load, type: shell, command: 'echo \"rows=7\" >> $BATON_OUTPUT; echo \"t=${table}\" >> $BATON_OUTPUT'}\n", Format::Yaml);
+    s.engine.register(child.parse().unwrap()).unwrap();
+    let wf = workflow(
+        &s.engine,
+        "id: parent\nparams: {t: events}\nsteps:\n  - {id: sub, type: subworkflow, workflow: child, params: {table: '${t}'}}\n  - {id: use, type: shell, depends_on: [sub], command: 'echo \"got=${sub.load.rows}/${sub.load.t}\" >> $BATON_OUTPUT'}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(step_record(&s.engine, &id, "use").outputs["got"], json!("7/events"));
+    let child_run = s.engine.run(&format!("{id}:sub")).unwrap().unwrap();
+    assert_eq!(child_run.workflow_id, "child");
+    assert_eq!(child_run.parent.unwrap().run_id, id);
+    // A child run is a run: it is listed.
+    assert_eq!(s.engine.runs().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn subworkflow_from_a_file_and_stopping_the_parent_stops_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slow.yaml"), "id: slow\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n").unwrap();
+    std::fs::write(dir.path().join("parent.yaml"), "id: parent\ntimeout: 10m\nsteps:\n  - {id: sub, type: subworkflow, file: slow.yaml}\n").unwrap();
+    let s = engine_with(None, None);
+    let source = Source::read(&dir.path().join("parent.yaml")).unwrap();
+    let wf = std::sync::Arc::new(s.engine.compile(source.parse().unwrap()).unwrap());
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("the run timed out after 10m"));
+    let child = s.engine.run(&format!("{id}:sub")).unwrap().unwrap();
+    assert_eq!(child.status, RunStatus::Stopped);
+    assert_eq!(step_record(&s.engine, &format!("{id}:sub"), "nap").status, StepStatus::Stopped);
+}
+
+#[tokio::test]
+async fn signals_sent_before_and_after_the_wait_match() {
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        r#"
+id: waits
+params: {date: "2026-11-24"}
+steps:
+  - {id: ready, type: wait_signal, signal: table_ready, match: "${signal.table == 'events' && signal.date == date}"}
+  - {id: use, type: shell, depends_on: [ready], command: 'echo "rows=${ready.rows}" >> $BATON_OUTPUT'}
+"#,
+    );
+    // Sent before the run: it matches (it is within the retention window).
+    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-24")), ("rows", json!(5))])).await.unwrap();
+    let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(step_record(&s.engine, &id, "use").outputs["rows"], json!(5));
+
+    // Sent after the wait began; a signal for another date does not match.
+    let id = s.engine.start(wf, params(&[("date", json!("2026-11-25"))])).await.unwrap();
+    loop {
+        let r = step_record(&s.engine, &id, "ready");
+        if r.status == StepStatus::Waiting {
+            assert_eq!(r.waiting_for.as_deref(), Some("signal `table_ready` matching ${signal.table == 'events' && signal.date == date}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-26")), ("rows", json!(1))])).await.unwrap();
+    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-25")), ("rows", json!(9))])).await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(step_record(&s.engine, &id, "use").outputs["rows"], json!(9));
+}
+
+#[tokio::test]
+async fn a_signal_wait_times_out_and_old_signals_are_ignored() {
+    let s = engine_with(None, None);
+    s.engine.signal("late", IndexMap::new()).await.unwrap();
+    s.clock.advance(Duration::from_secs(3 * 3600));
+    let wf = workflow(&s.engine, "id: t\nsignal_retention: 2h\nsteps:\n  - {id: w, type: wait_signal, signal: late, timeout: 30m}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(step_record(&s.engine, &id, "w").error.as_deref(), Some("timed out after 30m"));
+    assert_eq!(s.clock.now_ms() - START, 3 * 3600 * 1000 + 30 * 60 * 1000);
+}
+
+#[tokio::test]
+async fn emitted_signals_chain_workflows() {
+    let s = engine_with(None, None);
+    let consumer = workflow(&s.engine, "id: consumer\nsteps:\n  - {id: w, type: wait_signal, signal: table_ready, match: \"${signal.table == 'events'}\"}\n");
+    let waiting = s.engine.start(consumer, IndexMap::new()).await.unwrap();
+    let producer = workflow(
+        &s.engine,
+        "id: producer\nparams: {date: d1}\nsteps:\n  - id: load\n    type: shell\n    command: 'echo rows=3 >> $BATON_OUTPUT'\n    emit_signals:\n      - {name: table_ready, params: {table: events, date: '${date}', rows: '${load.rows}'}}\n",
+    );
+    let id = s.engine.start(producer, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(finish(&s, &waiting).await.status, RunStatus::Succeeded);
+    assert_eq!(step_record(&s.engine, &waiting, "w").outputs, params(&[("table", json!("events")), ("date", json!("d1")), ("rows", json!(3))]));
+    let sent = s.engine.signals(Some("table_ready")).unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].source.as_deref(), Some(format!("{id}/load").as_str()));
+}
+
+#[test]
+fn control_flow_is_validated_with_body_paths() {
+    let s = futures_free_engine();
+    let source = Source::new(
+        "cf.yaml",
+        r#"
+id: cf
+steps:
+  - id: each
+    type: foreach
+    over: items
+    as: 1x
+    steps:
+      - {id: a, type: shell, command: 'echo ${nope}'}
+  - {id: loop, type: while, steps: [{id: b, type: noop}]}
+  - {id: sub, type: subworkflow, workflow: x, file: y.yaml}
+  - {id: w, type: wait_signal, match: "${signal.x == 1}"}
+"#,
+        Format::Yaml,
+    );
+    let errors = s.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap_err().to_string();
+    for expected in [
+        "cf.yaml:6:5: step `each`: over: `items` is not an expression",
+        "cf.yaml:7:5: step `each`: as: `1x` cannot name the item",
+        "cf.yaml:9:30: step `each/a`: steps.0.command: column 8: `nope` is neither a parameter nor a step",
+        "cf.yaml:10:6: step `loop`: condition: `while` steps need `condition`",
+        "step `sub`: file: `subworkflow` steps need exactly one of `workflow` and `file`",
+        "step `w`: signal: `wait_signal` steps need `signal`",
+    ] {
+        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+    }
+}
+
+fn futures_free_engine() -> Engine {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    Engine::builder().open().unwrap()
+}
+
+#[tokio::test]
+async fn an_interrupted_foreach_resumes_without_rerunning_finished_iterations() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });
+    let yaml = "id: big\nsteps:\n  - {id: each, type: foreach, over: '${range(0, 40)}', max_parallel: 4, steps: [{id: work, type: flaky}]}\n";
+    {
+        let s = engine_with(Some(flaky), Some(dir.path()));
+        let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+        // Let some iterations finish, then close with others running.
+        while s.engine.rollup(&id, 0).unwrap().is_none_or(|r| r.done() < 10) {
+            s.clock.advance_to_next();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        s.engine.close().await;
+    }
+    let before = flaky.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let s = engine_with(Some(flaky), Some(dir.path()));
+    let resumed = s.engine.recover().unwrap();
+    assert_eq!(resumed.len(), 1);
+    let run = finish(&s, &resumed[0].0).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let rollup = s.engine.rollup(&run.id, 0).unwrap().unwrap();
+    assert_eq!(rollup.counts[&RunStatus::Succeeded], 40);
+    // Only the iterations that were running when the engine closed ran twice.
+    let calls = flaky.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(calls <= 40 + 4, "{calls} calls (before the restart: {before})");
+    let mut keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 40);
+}
