@@ -251,7 +251,14 @@ impl Nest {
 
     /// Makes `batch` durable.
     pub(crate) async fn commit(&self, batch: Batch) -> Result<(), String> {
-        self.shared.committer.commit(batch).await.map_err(|e| e.to_string())
+        self.submit(batch).await
+    }
+
+    /// Queues `batch`; what is queued after it (a child's own records) is never durable
+    /// before it. The future says when it is durable.
+    pub(crate) fn submit(&self, batch: Batch) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let done = self.shared.committer.submit(batch);
+        async move { done.await.map_err(|e| e.to_string()) }
     }
 
     /// Signals named `name` sent at `since_ms` or later, oldest first.

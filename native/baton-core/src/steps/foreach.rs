@@ -169,7 +169,13 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         }
     }
 
+    let mut written: Option<Pin<Box<dyn Future<Output = Result<(), String>> + Send>>> = None;
     loop {
+        // The previous wave was queued before its iterations started; by now it is
+        // durable, and a failure to write it stops the loop.
+        if let Some(previous) = written.take() {
+            previous.await?;
+        }
         let mut batch = Batch::default();
         let mut wave = Vec::new();
         while !stopping && running.len() + wave.len() < limit && rollup.started < total && wave.len() < MAX_WAVE {
@@ -181,7 +187,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             wave.push((i, run));
         }
         nest.put_rollup(&mut batch, &rollup);
-        nest.commit(batch).await?;
+        written = Some(Box::pin(nest.submit(batch)));
         for (i, run) in wave {
             let (child, done) = nest.spawn(body.workflow.clone(), run, body.outer.clone())?;
             stops.insert(i, child.stop);
@@ -221,6 +227,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         }
     }
 
+    if let Some(last) = written {
+        last.await?;
+    }
     let get = |s: RunStatus| rollup.counts.get(&s).copied().unwrap_or(0);
     let (succeeded, failed, stopped) = (get(RunStatus::Succeeded), get(RunStatus::Failed), get(RunStatus::Stopped));
     if cancel.is_cancelled() {

@@ -30,21 +30,32 @@ impl Committer {
 
     /// Returns once `batch` is durable.
     pub async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+        self.submit(batch).await
+    }
+
+    /// Queues `batch` now; the future completes once it is durable. Batches are written
+    /// in the order they are queued, so a batch queued later is never durable before this
+    /// one: a caller may queue, go on, and queue what depends on it.
+    pub fn submit(&self, batch: Batch) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         let (reply, done) = oneshot::channel();
-        let sent = match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(tx) => tx.send((batch, reply)).is_ok(),
-            None => false,
-        };
-        if !sent {
-            return Err(StoreError::Closed);
-        }
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StoreError::Engine { engine: "commit", message }),
-            Err(_) => Err(StoreError::Closed),
+        let empty = batch.is_empty();
+        let sent = !empty
+            && match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(tx) => tx.send((batch, reply)).is_ok(),
+                None => false,
+            };
+        async move {
+            if empty {
+                return Ok(());
+            }
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            match done.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(message)) => Err(StoreError::Engine { engine: "commit", message }),
+                Err(_) => Err(StoreError::Closed),
+            }
         }
     }
 
