@@ -66,6 +66,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sends a signal: steps waiting for it (`wait_signal`) go on.
+    Signal {
+        /// The signal's name.
+        name: String,
+        /// The signal's params: key=value (repeatable; numbers and booleans keep their type).
+        #[arg(value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the signals in the store.
+    Signals {
+        /// Only signals with this name.
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Continues every unfinished run to its end.
     Recover {
         #[arg(long)]
@@ -220,6 +237,31 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
+        Command::Signal { name, params, json } => {
+            if !baton_core::steps::is_signal_name(&name) {
+                return Err(Failure::Usage(format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`")));
+            }
+            let engine = open(&cli.store, cli.store_engine, None)?;
+            let params: IndexMap<String, serde_json::Value> = params.into_iter().map(|(k, v)| (k, typed(&v))).collect();
+            let id = engine.signal(&name, params.clone()).await?;
+            engine.close().await;
+            if json {
+                println!("{}", serde_json::json!({ "id": id, "name": name, "params": params }));
+            } else {
+                println!("signal {name} sent ({id})");
+            }
+            Ok(())
+        }
+        Command::Signals { name, json } => {
+            let engine = open(&cli.store, cli.store_engine, None)?;
+            let signals = engine.signals(name.as_deref())?;
+            if json {
+                println!("{}", report::json(&signals));
+            } else {
+                print!("{}", report::signals(&signals));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -243,6 +285,14 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("`{s}` is not key=value")),
+    }
+}
+
+/// A value from the command line: a number or boolean when it reads as one, else text.
+fn typed(text: &str) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
+        _ => serde_json::Value::String(text.to_owned()),
     }
 }
 

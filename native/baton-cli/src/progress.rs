@@ -19,6 +19,10 @@ struct Inner {
     quiet: bool,
     total: AtomicUsize,
     done: AtomicUsize,
+    /// Runs counted in the total; their child runs (iterations, subworkflows) are not.
+    tracked: Mutex<BTreeSet<String>>,
+    /// Child runs finished.
+    children_done: AtomicUsize,
     running: Mutex<BTreeSet<String>>,
     started: Instant,
 }
@@ -28,7 +32,7 @@ impl Progress {
     pub fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
-            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps {msg}")
+            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps {prefix}{msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -40,6 +44,8 @@ impl Progress {
                 quiet,
                 total: AtomicUsize::new(0),
                 done: AtomicUsize::new(0),
+                tracked: Mutex::new(BTreeSet::new()),
+                children_done: AtomicUsize::new(0),
                 running: Mutex::new(BTreeSet::new()),
                 started: Instant::now(),
             }),
@@ -48,6 +54,7 @@ impl Progress {
 
     /// Counts the steps of a run in the total.
     pub fn track(&self, run_id: &str, steps: usize) {
+        self.inner.tracked.lock().unwrap_or_else(|e| e.into_inner()).insert(run_id.to_owned());
         let total = self.inner.total.fetch_add(steps, Ordering::Relaxed) + steps;
         if let Some(bar) = &self.inner.bar {
             bar.set_length(total as u64);
@@ -70,7 +77,22 @@ impl Progress {
 
 impl Inner {
     fn on(&self, event: &Event) {
-        let Event::Step { step_id, status, attempt, error, .. } = event else { return };
+        if let Event::Run { run_id, status, .. } = event {
+            if status.is_terminal() && run_id.contains(':') {
+                let n = self.children_done.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(bar) = &self.bar {
+                    bar.set_prefix(format!("· {n} iterations/child runs done "));
+                } else if !self.quiet && n.is_power_of_two() {
+                    eprintln!("{n} iterations/child runs done");
+                }
+            }
+            return;
+        }
+        let Event::Step { run_id, step_id, status, attempt, error } = event else { return };
+        let tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(run_id);
+        if !tracked {
+            return;
+        }
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         if *status == StepStatus::Running {
             running.insert(step_id.clone());

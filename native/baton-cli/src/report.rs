@@ -1,6 +1,6 @@
 //! What the commands print: run summaries, the step table of `show`, the run list.
 
-use baton_core::engine::{RunDetails, RunRecord, StepView};
+use baton_core::engine::{Rollup, RunDetails, RunRecord, SignalRecord, StepView};
 use baton_core::{RunStatus, StepStatus};
 use serde::Serialize;
 use std::fmt::Write;
@@ -46,6 +46,13 @@ pub fn show(d: &RunDetails, all: bool) -> String {
     let _ = writeln!(out, "run       {}", run.id);
     let _ = writeln!(out, "workflow  {}", run.workflow_id);
     let _ = writeln!(out, "status    {}", run.status);
+    if let Some(parent) = &run.parent {
+        let what = match parent.iteration {
+            Some(i) => format!("iteration {i} of step `{}`", parent.step_id),
+            None => format!("step `{}`", parent.step_id),
+        };
+        let _ = writeln!(out, "parent    {} ({what})", parent.run_id);
+    }
     let _ = writeln!(out, "created   {}", timestamp(run.created_ms));
     if let Some(start) = run.started_ms {
         let _ = writeln!(out, "duration  {}", elapsed(start, run.ended_ms));
@@ -61,7 +68,8 @@ pub fn show(d: &RunDetails, all: bool) -> String {
     let hide = !all && d.steps.len() > SHOW_LIMIT;
     let shown: Vec<&StepView> = d.steps.iter().filter(|s| !hide || s.record.status != StepStatus::Succeeded).collect();
     let width = shown.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "\n{:<width$}  {:<6}  {:<9}  {:>7}  {:>9}  OUTPUTS / ERROR", "STEP", "TYPE", "STATUS", "ATTEMPT", "DURATION");
+    let kinds = shown.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(out, "\n{:<width$}  {:<kinds$}  {:<9}  {:>7}  {:>9}  OUTPUTS / ERROR", "STEP", "TYPE", "STATUS", "ATTEMPT", "DURATION");
     for s in &shown {
         let r = &s.record;
         let duration = match (r.started_ms, r.ended_ms) {
@@ -69,14 +77,21 @@ pub fn show(d: &RunDetails, all: bool) -> String {
             (Some(a), None) if r.status == StepStatus::Running => format!("{}+", elapsed(a, None)),
             _ => "-".into(),
         };
-        let detail = match &r.error {
+        let mut detail = match &r.error {
             Some(e) if r.failure_ignored => format!("(ignored) {e}"),
             Some(e) => e.clone(),
             None => r.outputs.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect::<Vec<_>>().join(" "),
         };
+        if let Some(child) = &s.child_run {
+            detail = format!("child run {child}{}{detail}", if detail.is_empty() { "" } else { "; " });
+        }
+        // A loop that is over sums its iterations up in its outputs or its error.
+        if let (Some(rollup), false) = (&s.rollup, r.status.is_terminal()) {
+            detail = format!("{}{}{detail}", iterations(rollup), if detail.is_empty() { "" } else { "; " });
+        }
         let _ = writeln!(
             out,
-            "{:<width$}  {:<6}  {:<9}  {:>7}  {:>9}  {}",
+            "{:<width$}  {:<kinds$}  {:<9}  {:>7}  {:>9}  {}",
             s.id,
             s.kind,
             r.status.to_string(),
@@ -87,6 +102,16 @@ pub fn show(d: &RunDetails, all: bool) -> String {
     }
     if hide {
         let _ = writeln!(out, "({} succeeded steps not listed; --all lists them)", d.steps.len() - shown.len());
+    }
+    for s in &shown {
+        let Some(rollup) = &s.rollup else { continue };
+        if rollup.failures.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n`{}`: {}; first failed iterations (baton show RUN shows one):", s.id, iterations(rollup));
+        for f in &rollup.failures {
+            let _ = writeln!(out, "  {:>8}  {}  {}", f.iteration, f.run_id, f.error);
+        }
     }
     for s in shown.iter().filter(|s| matches!(s.record.status, StepStatus::Failed | StepStatus::Retrying | StepStatus::Stopped)) {
         if let Some(tail) = &s.record.log_tail {
@@ -102,12 +127,13 @@ pub fn runs(runs: &[RunRecord]) -> String {
         return "no runs\n".into();
     }
     let width = runs.iter().map(|r| r.workflow_id.len()).max().unwrap_or(8).max(8);
-    let mut out = format!("{:<26}  {:<width$}  {:<9}  {:<20}  {:>9}  STEPS\n", "RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION");
+    let ids = runs.iter().map(|r| r.id.len()).max().unwrap_or(26).max(26);
+    let mut out = format!("{:<ids$}  {:<width$}  {:<9}  {:<20}  {:>9}  STEPS\n", "RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION");
     for r in runs {
         let duration = r.started_ms.map(|s| elapsed(s, r.ended_ms)).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
-            "{:<26}  {:<width$}  {:<9}  {:<20}  {:>9}  {}",
+            "{:<ids$}  {:<width$}  {:<9}  {:<20}  {:>9}  {}",
             r.id,
             r.workflow_id,
             r.status.to_string(),
@@ -115,6 +141,35 @@ pub fn runs(runs: &[RunRecord]) -> String {
             duration,
             if r.counts.is_empty() { r.step_count.to_string() } else { counts(r) }
         );
+    }
+    out
+}
+
+/// `1000000 iterations: 999998 succeeded, 2 failed, 64 running`.
+fn iterations(rollup: &Rollup) -> String {
+    let mut parts: Vec<String> = rollup.counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
+    if !rollup.running.is_empty() {
+        parts.push(format!("{} running", rollup.running.len()));
+    }
+    let total = rollup.total.map(|t| t.to_string()).unwrap_or_else(|| rollup.started.to_string());
+    if parts.is_empty() {
+        format!("{total} iterations")
+    } else {
+        format!("{total} iterations: {}", parts.join(", "))
+    }
+}
+
+/// `baton signals`.
+pub fn signals(signals: &[SignalRecord]) -> String {
+    if signals.is_empty() {
+        return "no signals\n".into();
+    }
+    let width = signals.iter().map(|s| s.name.len()).max().unwrap_or(6).max(6);
+    let mut out = format!("{:<26}  {:<width$}  {:<20}  PARAMS\n", "ID", "SIGNAL", "SENT");
+    for s in signals {
+        let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let from = s.source.as_deref().map(|f| format!("  (from {f})")).unwrap_or_default();
+        let _ = writeln!(out, "{:<26}  {:<width$}  {:<20}  {}{from}", s.id, s.name, timestamp(s.sent_ms), params.join(" "));
     }
     out
 }

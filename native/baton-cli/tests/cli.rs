@@ -770,3 +770,73 @@ fn an_interrupted_run_stops_its_commands_and_stays_recoverable() {
     let runs = env.baton(&["runs", "--json"]).expect(0).json();
     assert_eq!(runs[0]["status"], "RUNNING", "the run stays unfinished for recover");
 }
+
+/// A file of `examples/control-flow`.
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/control-flow").join(name).display().to_string()
+}
+
+#[test]
+fn foreach_example_runs_and_show_links_iterations() {
+    let env = Env::new();
+    env.baton(&["run", &example("foreach.yaml"), "-p", "partitions=5"]).expect(0);
+    let id = run_ids(&env, &[])[0].clone();
+    let details = env.baton(&["show", &id, "--json"]).expect(0).json();
+    let each = step(&details, "per_partition");
+    assert_eq!(each["rollup"]["counts"]["SUCCEEDED"], 5, "{each:#}");
+    assert_eq!(each["outputs"]["iterations"], 5);
+    let report = step(&details, "report");
+    assert_eq!(report["status"], "SUCCEEDED");
+    // An iteration is shown like a run, with its parent.
+    let shown = env.baton(&["show", &format!("{id}:per_partition:3")]).expect(0);
+    assert!(shown.stdout.contains(&format!("parent    {id} (iteration 3 of step `per_partition`)")), "{}", shown.all());
+    assert!(shown.stdout.contains("rows=400"), "{}", shown.all());
+    // Iterations are not listed as runs.
+    assert_eq!(run_ids(&env, &[]).len(), 1);
+}
+
+#[test]
+fn a_failing_foreach_lists_its_first_failed_iterations() {
+    let env = Env::new();
+    let file = env.file(
+        "fe.yaml",
+        "id: fe\nsteps:\n  - id: each\n    type: foreach\n    over: '${range(0, 6)}'\n    as: n\n    steps:\n      - {id: odd, type: shell, command: 'test $(( ${n} % 2 )) -eq 0'}\n",
+    );
+    env.baton(&["run", &file]).expect(1);
+    let id = run_ids(&env, &[])[0].clone();
+    let shown = env.baton(&["show", &id]).expect(0);
+    for expected in ["3 of 6 iterations failed; first: iteration 1", "first failed iterations", &format!("{id}:each:5")] {
+        assert!(shown.stdout.contains(expected), "missing {expected:?}:\n{}", shown.all());
+    }
+}
+
+#[test]
+fn while_and_subworkflow_examples_run() {
+    let env = Env::new();
+    let done = env.baton(&["run", &example("while.yaml"), "--json"]).expect(0).json();
+    assert_eq!(step(&done, "poll")["outputs"]["iterations"], 3);
+    // A relative `file:` is read next to the workflow, whatever the working directory.
+    let done = env.baton(&["run", &example("subworkflow.yaml"), "--json"]).expect(0).json();
+    let sub = step(&done, "load_events");
+    assert_eq!(sub["outputs"]["load"]["rows"], 42);
+    let child = sub["child_run"].as_str().expect("child run id").to_owned();
+    let child = env.baton(&["show", &child, "--json"]).expect(0).json();
+    assert_eq!(child["run"]["workflow_id"], "load-table");
+    assert_eq!(child["run"]["parent"]["step_id"], "load_events");
+}
+
+#[test]
+fn a_signal_sent_from_the_command_line_releases_a_waiting_run() {
+    let env = Env::new();
+    // Sent before the run starts: it is stored, and matches within the retention window.
+    let sent = env.baton(&["signal", "table_ready", "table=events", "date=2026-11-24", "rows=7", "--json"]).expect(0).json();
+    assert_eq!(sent["params"]["rows"], 7);
+    let done = env.baton(&["run", &example("consume.yaml"), "--json"]).expect(0).json();
+    assert_eq!(step(&done, "events_ready")["outputs"]["rows"], 7);
+    // A run of the producer emits another one.
+    env.baton(&["run", &example("produce.yaml"), "-p", "date=2026-11-25"]).expect(0);
+    let signals = env.baton(&["signals", "table_ready", "--json"]).expect(0).json();
+    let dates: Vec<&str> = signals.as_array().unwrap().iter().map(|s| s["params"]["date"].as_str().unwrap()).collect();
+    assert_eq!(dates, vec!["2026-11-24", "2026-11-25"]);
+    env.baton(&["signal", "bad name"]).expect(2);
+}

@@ -357,7 +357,8 @@ fn check_expressions(
                     continue;
                 }
             };
-            for e in template.check_constants() {
+            let constant_errors = if field == "over" { template.check_constants_lazy() } else { template.check_constants() };
+            for e in constant_errors {
                 v.step(def, i, Some(&field), e.to_string());
             }
             for used in template.names() {

@@ -79,6 +79,12 @@ pub struct StepView {
     pub kind: String,
     #[serde(flatten)]
     pub record: StepRecord,
+    /// The progress of a `foreach` or `while` step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<Rollup>,
+    /// The child run of a `subworkflow` step that has started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_run: Option<String>,
 }
 
 /// A run with its steps.
@@ -418,13 +424,23 @@ impl Engine {
         let mut steps: Vec<StepView> = def
             .steps
             .into_iter()
-            .map(|s| StepView { id: s.id, kind: s.kind, record: StepRecord::new(StepStatus::Pending, 0) })
+            .map(|s| StepView { id: s.id, kind: s.kind, record: StepRecord::new(StepStatus::Pending, 0), rollup: None, child_run: None })
             .collect();
         records::scan_steps(store, run_id, |i, record| {
             if let Some(view) = steps.get_mut(i) {
                 view.record = record;
             }
         })?;
+        // What nested runs did is summed up in their step's rollup, or linked.
+        for (i, view) in steps.iter_mut().enumerate() {
+            match view.kind.as_str() {
+                "foreach" | "while" if view.record.attempt > 0 => view.rollup = records::get_rollup(store, run_id, i)?,
+                "subworkflow" if view.record.attempt > 0 => {
+                    view.child_run = Some(nest::child_run_id(run_id, &view.id, view.record.attempt, None));
+                }
+                _ => {}
+            }
+        }
         Ok(RunDetails { run, steps })
     }
 

@@ -153,16 +153,7 @@ impl Nest {
 
     /// The id of the child run for `iteration`, or of the subworkflow run.
     pub(crate) fn child_id(&self, iteration: Option<u64>) -> String {
-        let step = &self.step().id;
-        let mut id = if self.attempt > 1 {
-            format!("{}:{step}#{}", self.run_id, self.attempt)
-        } else {
-            format!("{}:{step}", self.run_id)
-        };
-        if let Some(i) = iteration {
-            id.push_str(&format!(":{i}"));
-        }
-        id
+        child_run_id(&self.run_id, &self.step().id, self.attempt, iteration)
     }
 
     pub(crate) fn load_run(&self, id: &str) -> Result<Option<RunRecord>, String> {
@@ -278,6 +269,16 @@ impl Nest {
     pub(crate) fn signal_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.signal_seq.subscribe()
     }
+}
+
+/// The id of a child run: `RUN:step` for a subworkflow, `RUN:step:7` for iteration 7,
+/// with `#N` after the step for its attempt N > 1.
+pub(crate) fn child_run_id(run_id: &str, step_id: &str, attempt: u32, iteration: Option<u64>) -> String {
+    let mut id = if attempt > 1 { format!("{run_id}:{step_id}#{attempt}") } else { format!("{run_id}:{step_id}") };
+    if let Some(i) = iteration {
+        id.push_str(&format!(":{i}"));
+    }
+    id
 }
 
 /// Outputs as one JSON map.

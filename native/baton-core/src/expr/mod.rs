@@ -137,6 +137,19 @@ impl Template {
         errors
     }
 
+    /// Like [`check_constants`](Template::check_constants), but a whole-field `range(...)`,
+    /// which a loop reads lazily, is not evaluated: only its arguments are.
+    pub fn check_constants_lazy(&self) -> Vec<TemplateError> {
+        match self.parts.as_slice() {
+            [Part::Expr(Expr { node: Node::Call(f, args), .. })] if f.name == "range" => {
+                let mut errors = Vec::new();
+                args.iter().for_each(|a| check_constant(a, &mut errors));
+                errors
+            }
+            _ => self.check_constants(),
+        }
+    }
+
     /// The field with every `${...}` evaluated and written in (strings without quotes).
     pub fn render(&self, scope: &dyn Scope) -> Result<String, TemplateError> {
         let mut out = String::new();

@@ -14,7 +14,7 @@ pub use foreach::Foreach;
 pub use shell::Shell;
 pub use sleep::Sleep;
 pub use subworkflow::Subworkflow;
-pub use wait_signal::WaitSignal;
+pub use wait_signal::{is_signal_name, WaitSignal};
 pub use while_loop::WhileLoop;
 
 use crate::clock::Clock;
