@@ -125,7 +125,7 @@ class GradlePluginTest(unittest.TestCase):
             steps:
               - id: extract
                 type: shell
-                command: echo extracted
+                command: sleep 1.5; echo extracted    # longer than the plugin's progress interval
               - id: load
                 type: shell
                 command: echo "warehouse unreachable" >&2; exit 3
@@ -136,6 +136,7 @@ class GradlePluginTest(unittest.TestCase):
             """)
         out = self.gradle(p, "batonRunNightly", ok=False)
         self.assertRegex(out, r"baton: run \w+ of `nightly` failed\n\s*step `load` failed: command exited with code 3\n")
+        self.assertRegex(out, r"step `extract` succeeded in 1\.\ds")
         self.assertIn("warehouse unreachable", out)             # the tail of what it printed
         inspect = re.search(r"Inspect it with: baton --store (\S+) show (\w+)", out)
         self.assertIsNotNone(inspect, out)
