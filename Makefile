@@ -4,7 +4,7 @@ CARGO  ?= cargo
 BATON  := target/release/baton
 DEMO_STORE := target/demo-store
 
-.PHONY: demo test deps build test-rust test-java test-e2e bench
+.PHONY: demo test deps build test-rust test-java test-e2e test-gradle bench
 
 demo: deps build
 	@rm -rf $(DEMO_STORE)
@@ -17,7 +17,7 @@ demo: deps build
 	@echo "== examples/java-service: the same engine inside a JVM, with Java steps"
 	examples/java-service/run.sh target/java-service-store
 
-test: deps test-rust test-java test-e2e
+test: deps test-rust test-java test-e2e test-gradle
 
 # Installs what the build needs and is missing (Debian packages, when running as root).
 deps:
@@ -36,6 +36,11 @@ test-java: build
 test-e2e: build
 	$(CARGO) build --release -p baton-core --benches --examples
 	python3 tests/crash/crash_test.py --baton $(BATON)
+
+# The Gradle plugin, through real Gradle builds of examples/gradle-build (needs `gradle`: make deps).
+test-gradle: build
+	mvn -B -q -f java/pom.xml install -DskipTests
+	python3 tests/gradle/test_gradle_plugin.py --baton $(BATON)
 
 bench:
 	$(CARGO) bench -p baton-core --bench engine

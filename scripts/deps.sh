@@ -8,6 +8,7 @@ command -v cargo   >/dev/null || { echo "cargo is missing: install Rust from htt
 command -v python3 >/dev/null || need+=(python3)
 command -v java    >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn     >/dev/null || need+=(maven)
+command -v gradle  >/dev/null || need+=(gradle)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
