@@ -93,5 +93,32 @@ fn million(c: &mut Criterion) {
     bench_run(c, "layered_1m_run", def, &[StoreEngine::Redb], 10);
 }
 
-criterion_group!(benches, chain, fan_out, host_steps, million);
+/// Evaluating a condition and rendering a command, as the engine does per step.
+fn expressions(c: &mut Criterion) {
+    use baton_core::expr::{Scope, Template};
+    struct Names(serde_json::Map<String, serde_json::Value>);
+    impl Scope for Names {
+        fn name(&self, name: &str) -> Option<serde_json::Value> {
+            self.0.get(name).cloned()
+        }
+        fn now_ms(&self) -> u64 {
+            0
+        }
+    }
+    let serde_json::Value::Object(names) = serde_json::json!({"date": "2026-11-24", "extract": {"rows": 42, "table": "events"}}) else {
+        return;
+    };
+    let scope = Names(names);
+    let condition = Template::parse("${extract.rows > 0 && date == '2026-11-24'}").unwrap();
+    let command = Template::parse("load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}").unwrap();
+    let mut g = c.benchmark_group("expr");
+    g.bench_function("condition", |b| b.iter(|| condition.evaluate(&scope).unwrap()));
+    g.bench_function("command", |b| b.iter(|| command.render(&scope).unwrap()));
+    g.bench_function("parse_command", |b| {
+        b.iter(|| Template::parse("load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}").unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, chain, fan_out, host_steps, million, expressions);
 criterion_main!(benches);

@@ -218,6 +218,20 @@ impl Template {
     }
 }
 
+/// The field as text that parses back to the same template: expressions fully
+/// parenthesised, a literal `${` written `$${`.
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => f.write_str(&t.replace("${", "$${"))?,
+                Part::Expr(e) => write!(f, "${{{e}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 fn collect_names(e: &Expr, out: &mut Vec<NameUse>) {
     match &e.node {
         Node::Name(n) => out.push(NameUse { name: n.clone(), member: None, column: e.column }),

@@ -2,6 +2,7 @@
 
 use super::functions::Function;
 use serde_json::Value;
+use std::fmt;
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -396,4 +397,70 @@ impl Parser<'_> {
         }
         Ok(Expr { node: Node::Call(function, args), column })
     }
+}
+
+/// The expression as source text, fully parenthesised: parsing it gives the same tree
+/// (columns aside).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn list(f: &mut fmt::Formatter<'_>, items: &[Expr]) -> fmt::Result {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{item}")?;
+            }
+            Ok(())
+        }
+        match &self.node {
+            Node::Literal(Value::String(s)) => write!(f, "{}", quote(s)),
+            Node::Literal(v) => write!(f, "{v}"),
+            Node::Name(n) => f.write_str(n),
+            Node::List(items) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+            Node::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {v}", quote(k))?;
+                }
+                f.write_str("}")
+            }
+            Node::Member(x, key) => write!(f, "{x}.{key}"),
+            Node::Index(x, i) => write!(f, "{x}[{i}]"),
+            Node::Call(function, args) => {
+                write!(f, "{}(", function.name)?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+            Node::Not(x) => write!(f, "(!{x})"),
+            Node::Negate(x) => write!(f, "(-{x})"),
+            Node::Binary(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            Node::And(a, b) => write!(f, "({a} && {b})"),
+            Node::Or(a, b) => write!(f, "({a} || {b})"),
+            Node::Conditional(c, a, b) => write!(f, "({c} ? {a} : {b})"),
+        }
+    }
+}
+
+/// A string literal that reads back as `s`.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }

@@ -168,3 +168,89 @@ fn constant_parts_are_checked_without_a_scope() {
     let errors: Vec<String> = t.check_constants().into_iter().map(|e| e.to_string()).collect();
     assert_eq!(errors, vec!["column 12: cannot apply `+` to an integer and a boolean".to_string()]);
 }
+
+/// Properties over generated expressions: printing and parsing agree, evaluation never
+/// panics, and the budgets stop what is too big.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    fn literal_string() -> impl Strategy<Value = String> {
+        "[a-z '\\\\{}$\\n]{0,6}".prop_map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n")))
+    }
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0i64..100_000).prop_map(|n| n.to_string()),
+            (0u32..1000, 1u32..100).prop_map(|(a, b)| format!("{a}.{b}")),
+            literal_string(),
+            select(vec!["true", "false", "null", "date", "limit", "ratio", "tags", "extract", "extract.rows", "tags[1]", "extract['table']"])
+                .prop_map(String::from),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        let ops = vec!["+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||"];
+        let functions = vec!["len", "upper", "lower", "trim", "str", "int", "float", "min", "max", "sum", "contains", "join", "split", "keys"];
+        leaf().prop_recursive(4, 48, 4, move |inner| {
+            prop_oneof![
+                (inner.clone(), select(ops.clone()), inner.clone()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+                inner.clone().prop_map(|a| format!("!{a}")),
+                inner.clone().prop_map(|a| format!("-{a}")),
+                inner.clone().prop_map(|a| format!("({a})")),
+                (inner.clone(), inner.clone(), inner.clone()).prop_map(|(a, b, c)| format!("{a} ? {b} : {c}")),
+                prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+                (select(functions.clone()), prop::collection::vec(inner.clone(), 1..3)).prop_map(|(f, a)| format!("{f}({})", a.join(", "))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{{k: {a}, 'x y': {b}}}")),
+                (inner.clone(), inner).prop_map(|(a, i)| format!("{a}[{i}]")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn printing_then_parsing_gives_the_same_template(e in expr(), text in "[a-z ${}]{0,6}") {
+            let field = format!("{text}${{{e}}}{text}");
+            let Ok(template) = Template::parse(&field) else { return Ok(()) };
+            let printed = template.to_string();
+            let again = Template::parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(again.to_string(), printed.clone());
+            // The same tree evaluates the same way.
+            match (template.evaluate(&scope()), again.evaluate(&scope())) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.message, b.message),
+                (a, b) => prop_assert!(false, "{field} gave {a:?}, its print {printed} gave {b:?}"),
+            }
+        }
+
+        #[test]
+        fn evaluation_never_panics(e in expr()) {
+            if let Ok(template) = Template::parse(&format!("${{{e}}}")) {
+                let _ = template.evaluate(&scope());
+                let _ = template.render(&scope());
+                let _ = template.check_constants();
+            }
+        }
+
+    }
+
+    proptest! {
+        // Each case evaluates up to a million items: few cases are enough.
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        #[test]
+        fn budgets_stop_what_is_too_big(n in 0i64..3_000_000, m in 0i64..3_000_000) {
+            let field = format!("${{len(join(range(0, {n}), ',')) + sum(range(0, {m}))}}");
+            match Template::parse(&field).unwrap().evaluate(&scope()) {
+                Ok(_) => prop_assert!(n <= 1_000_000 && m <= 1_000_000, "{field} should exceed a budget"),
+                Err(e) => prop_assert!(
+                    e.message.contains("at most") || e.message.contains("steps") || e.message.contains("memory"),
+                    "{field}: {}", e.message
+                ),
+            }
+        }
+    }
+}
