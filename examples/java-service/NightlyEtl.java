@@ -14,6 +14,7 @@ import dev.baton.StepType;
 import dev.baton.Workflow;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 public class NightlyEtl {
@@ -29,6 +30,7 @@ public class NightlyEtl {
 
             Workflow etl = Workflow.named("nightly-etl")
                 .param("date", "2026-11-24")
+                .param("regions", List.of("eu", "us", "apac"))
                 .step("extract", s -> s.java(ctx -> {
                         long rows = countRows(ctx.param("date"));
                         ctx.output("rows", rows);
@@ -38,6 +40,12 @@ public class NightlyEtl {
                         ctx.output("written", transform(rows, ctx.idempotencyKey()));
                     }))
                 .step("load", s -> s.dependsOn("transform").shell("echo load ${date}: ${transform.written} rows"))
+                // One small DAG per region, two regions at a time; `region` is a parameter of the body.
+                .step("publish", s -> s.dependsOn("load")
+                    .foreach("${regions}", "region", body -> body
+                        .step("export", e -> e.param("day", "${date}")
+                            .java(ctx -> ctx.output("file", ctx.param("region") + "/" + ctx.param("day")))))
+                    .maxParallel(2))
                 .step("check", s -> s.dependsOn("load").type("warehouse_sql")
                     .param("query", "select count(*) from sales where day = '${date}'"))
                 .build();                                   // validation errors are thrown here, naming the step
@@ -51,6 +59,7 @@ public class NightlyEtl {
             System.out.println("status:         " + result.status());
             System.out.println("extract.rows:   " + result.step("extract").output("rows"));
             System.out.println("load printed:   " + result.step("load").logTail().orElse("").trim());
+            System.out.println("regions:        " + result.step("publish").output("succeeded") + " published");
             System.out.println();
             System.out.println("runs in " + store + ":");
             for (RunInfo info : baton.runs("nightly-etl")) {

@@ -336,6 +336,40 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_recover<'l>(env: Env
 }
 
 #[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_signal<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    name: JString<'l>,
+    params: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let name = required(env, &name, "the signal name")?;
+        let params: IndexMap<String, Value> = match string(env, &params)? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => IndexMap::new(),
+        };
+        let id = runtime()?.block_on(bridge.engine.signal(&name, params))?;
+        Ok(json!(id))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_signals<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    name: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let name = string(env, &name)?;
+        Ok(serde_json::to_value(bridge.engine.signals(name.as_deref())?)?)
+    })
+}
+
+#[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextTasks<'l>(
     env: EnvUnowned<'l>,
     _class: JClass<'l>,

@@ -155,7 +155,13 @@ public final class Baton implements AutoCloseable {
     public void register(Workflow workflow) {
         Objects.requireNonNull(workflow, "workflow");
         Envelope.unwrap(NativeBridge.register(open(), workflow.toJson()), workflow.id());
+        // Loop bodies run as workflows of their own (`<id>.<step>`): bind their Java steps too.
         dispatcher.bind(workflow.id(), workflow.javaSteps());
+        workflow.javaStepsByWorkflow().forEach((workflowId, code) -> {
+            if (!workflowId.equals(workflow.id())) {
+                dispatcher.bind(workflowId, code);
+            }
+        });
     }
 
     /** The host-defined step types of this engine. */
@@ -237,6 +243,39 @@ public final class Baton implements AutoCloseable {
                     "run " + r.path("run_id").asText() + (error == null ? " resumed" : " cannot resume yet: " + error), null);
         }
         return result;
+    }
+
+    /**
+     * Sends the signal {@code name}: it releases the {@code waitSignal} steps waiting for it whose
+     * {@code match} accepts {@code params}, and those that start within their workflow's signal
+     * retention.
+     *
+     * <pre>{@code
+     * baton.signal("table_ready", Map.of("table", "events", "date", "2026-11-24"));
+     * }</pre>
+     *
+     * @return the signal's id
+     * @throws InvalidParamException if JSON cannot carry a value of {@code params}
+     */
+    public String signal(String name, Map<String, ?> params) {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(params, "params");
+        String json;
+        try {
+            json = JsonCodec.write(JsonValues.normalize(params));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidParamException("cannot send the signal `" + name + "`: " + e.getMessage(), e);
+        }
+        return Envelope.unwrap(NativeBridge.signal(open(), name, json)).asText();
+    }
+
+    /** The signals in the store named {@code name} ({@code null}: all), oldest first. */
+    public List<SignalInfo> signals(String name) {
+        List<SignalInfo> signals = new ArrayList<>();
+        for (JsonNode s : Envelope.unwrap(NativeBridge.signals(open(), name))) {
+            signals.add(SignalInfo.of(s));
+        }
+        return signals;
     }
 
     /** True once {@link #close()} was called. */

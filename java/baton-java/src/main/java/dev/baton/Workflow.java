@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,27 +51,37 @@ public final class Workflow {
     private final Map<String, Object> params;
     private final Integer maxParallel;
     private final Duration timeout;
+    private final Duration signalRetention;
     private final List<Step> steps;
-    private final Map<String, JavaStep> javaSteps;
+    /** Java step code by the workflow id the engine runs the step under, then step id. */
+    private final Map<String, Map<String, JavaStep>> code;
 
-    private Workflow(Builder b, List<Step> steps, Map<String, JavaStep> javaSteps) {
+    private Workflow(Builder b, List<Step> steps, Map<String, Map<String, JavaStep>> code) {
         this.id = b.id;
         this.description = b.description;
         this.params = Collections.unmodifiableMap(new LinkedHashMap<>(b.params));
         this.maxParallel = b.maxParallel;
         this.timeout = b.timeout;
+        this.signalRetention = b.signalRetention;
         this.steps = List.copyOf(steps);
-        this.javaSteps = Collections.unmodifiableMap(javaSteps);
+        this.code = frozen(code);
     }
 
-    private Workflow(Workflow w, Map<String, JavaStep> javaSteps) {
+    private Workflow(Workflow w, Map<String, Map<String, JavaStep>> code) {
         this.id = w.id;
         this.description = w.description;
         this.params = w.params;
         this.maxParallel = w.maxParallel;
         this.timeout = w.timeout;
+        this.signalRetention = w.signalRetention;
         this.steps = w.steps;
-        this.javaSteps = Collections.unmodifiableMap(javaSteps);
+        this.code = frozen(code);
+    }
+
+    private static Map<String, Map<String, JavaStep>> frozen(Map<String, Map<String, JavaStep>> code) {
+        Map<String, Map<String, JavaStep>> copy = new LinkedHashMap<>();
+        code.forEach((workflowId, steps) -> copy.put(workflowId, Collections.unmodifiableMap(new LinkedHashMap<>(steps))));
+        return Collections.unmodifiableMap(copy);
     }
 
     /** Starts a workflow with id {@code id} ({@code [A-Za-z0-9_.-]+}). */
@@ -134,19 +143,34 @@ public final class Workflow {
     }
 
     /**
-     * A copy of this workflow in which the Java step {@code stepId} runs {@code code}.
+     * A copy of this workflow in which the Java step {@code stepId} runs {@code code}. A step in
+     * the body of a loop is named by its path, as errors name it: {@code "per_partition/process"}.
      *
      * @throws IllegalArgumentException if there is no such step, or it is not a {@code java} step
      */
     public Workflow bind(String stepId, JavaStep code) {
+        Objects.requireNonNull(stepId, "stepId");
         Objects.requireNonNull(code, "code");
-        Step step = step(stepId).orElseThrow(() ->
-                new IllegalArgumentException("workflow `" + id + "` has no step `" + stepId + "`"));
+        String[] path = stepId.split("/");
+        List<Step> scope = steps;
+        String workflowId = id;
+        Step step = null;
+        for (int i = 0; i < path.length; i++) {
+            String name = path[i];
+            step = scope.stream().filter(s -> s.id().equals(name)).findFirst().orElseThrow(() ->
+                    new IllegalArgumentException("workflow `" + id + "` has no step `" + stepId + "`"));
+            if (i < path.length - 1) {
+                workflowId = workflowId + "." + name;
+                scope = step.body();
+            }
+        }
         if (!step.isJava()) {
             throw new IllegalArgumentException("step `" + stepId + "` is a `" + step.kind() + "` step, not a java step");
         }
-        Map<String, JavaStep> bound = new LinkedHashMap<>(javaSteps);
-        bound.put(stepId, code);
+        Map<String, Map<String, JavaStep>> bound = new LinkedHashMap<>(this.code);
+        Map<String, JavaStep> steps = new LinkedHashMap<>(bound.getOrDefault(workflowId, Map.of()));
+        steps.put(step.id(), code);
+        bound.put(workflowId, steps);
         return new Workflow(this, bound);
     }
 
@@ -176,6 +200,11 @@ public final class Workflow {
         return Optional.ofNullable(timeout);
     }
 
+    /** How long ago a signal may have been sent and still match a {@code waitSignal} step (the engine's default: 1 day). */
+    public Optional<Duration> signalRetention() {
+        return Optional.ofNullable(signalRetention);
+    }
+
     /** The steps, in definition order. */
     public List<Step> steps() {
         return steps;
@@ -191,7 +220,16 @@ public final class Workflow {
      * {@link #fromJson} has none until {@link #bind bound}.
      */
     public Map<String, JavaStep> javaSteps() {
-        return javaSteps;
+        return code.getOrDefault(id, Map.of());
+    }
+
+    /**
+     * The code of every Java step, loop bodies included, by the workflow id the engine runs it
+     * under, then step id: this workflow's id for its own steps, {@code <id>.<step>} for the body
+     * of the loop {@code step} (and so on for nested bodies). What {@link Baton#register} binds.
+     */
+    public Map<String, Map<String, JavaStep>> javaStepsByWorkflow() {
+        return code;
     }
 
     @Override
@@ -234,6 +272,7 @@ public final class Workflow {
         private final Map<String, Object> params = new LinkedHashMap<>();
         private Integer maxParallel;
         private Duration timeout;
+        private Duration signalRetention;
         private final List<Step.Builder> steps = new ArrayList<>();
 
         private Builder(String id) {
@@ -265,6 +304,12 @@ public final class Workflow {
         /** The limit on a whole run. */
         public Builder timeout(Duration timeout) {
             this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /** How long ago a signal may have been sent and still match a {@code waitSignal} step (default 1 day). */
+        public Builder signalRetention(Duration retention) {
+            this.signalRetention = Objects.requireNonNull(retention, "retention");
             return this;
         }
 
@@ -301,32 +346,20 @@ public final class Workflow {
             if (timeout != null && Durations.problem(timeout) != null) {
                 errors.add(new DefinitionError(null, "timeout", Durations.problem(timeout)));
             }
-            Map<String, Integer> firstIndex = new HashMap<>();
-            for (int i = 0; i < steps.size(); i++) {
-                Step.Builder step = steps.get(i);
-                step.check(i, errors);
-                String stepId = step.id();
-                if (stepId != null) {
-                    Integer first = firstIndex.putIfAbsent(stepId, i);
-                    if (first != null) {
-                        errors.add(new DefinitionError(stepId, "id",
-                                "duplicate step id: steps " + (first + 1) + " and " + (i + 1) + " are both `" + stepId + "`"));
-                    }
-                }
+            if (signalRetention != null && Durations.problem(signalRetention) != null) {
+                errors.add(new DefinitionError(null, "signal_retention", Durations.problem(signalRetention)));
             }
+            Step.Builder.checkAll(steps, errors);
             if (!errors.isEmpty()) {
                 throw new WorkflowDefinitionException(id, errors);
             }
             List<Step> built = new ArrayList<>(steps.size());
-            Map<String, JavaStep> javaSteps = new LinkedHashMap<>();
             for (Step.Builder step : steps) {
-                Step s = step.build();
-                built.add(s);
-                if (step.code() != null) {
-                    javaSteps.put(s.id(), step.code());
-                }
+                built.add(step.build());
             }
-            return new Workflow(this, built, javaSteps);
+            Map<String, Map<String, JavaStep>> code = new LinkedHashMap<>();
+            Step.Builder.collectCode(id, steps, code);
+            return new Workflow(this, built, code);
         }
     }
 }

@@ -94,7 +94,7 @@ class WorkflowJsonTest {
 
         assertEquals(List.of(
                 new DefinitionError(null, "max_paralel",
-                        "unknown field (known: id, description, params, max_parallel, timeout, steps)"),
+                        "unknown field (known: id, description, params, max_parallel, timeout, signal_retention, steps)"),
                 new DefinitionError(null, "timeout", "duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")"),
                 new DefinitionError("a", "command", "must be a string"),
                 new DefinitionError("a", "retry.backoff", "must be one of fixed, linear, exponential, not \"random\""),

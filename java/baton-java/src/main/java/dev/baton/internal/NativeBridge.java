@@ -51,6 +51,12 @@ public final class NativeBridge {
     /** Resumes the unfinished runs not running here; ok = {@code [{"run_id", "error"?}]}. */
     public static native String recover(long handle);
 
+    /** Sends the signal {@code name} with {@code paramsJson} (an object, or null); ok = the signal id. */
+    public static native String signal(long handle, String name, String paramsJson);
+
+    /** ok = the signals in the store named {@code name} (null: all), oldest first. */
+    public static native String signals(long handle, String name);
+
     /**
      * Up to {@code max} step tasks or cancellations, waiting up to {@code timeoutMillis} for the
      * first: a JSON array, or {@code null} once the engine is closed.

@@ -47,9 +47,12 @@ public final class WorkflowJson {
             .build();
 
     private static final List<String> WORKFLOW_FIELDS =
-            List.of("id", "description", "params", "max_parallel", "timeout", "steps");
+            List.of("id", "description", "params", "max_parallel", "timeout", "signal_retention", "steps");
     private static final List<String> STEP_FIELDS = List.of("id", "type", "description", "command", "duration",
-            "env", "params", "retry", "timeout", "depends_on", "failure_mode", "when", "trigger");
+            "env", "params", "retry", "timeout", "depends_on", "failure_mode", "when", "trigger",
+            "over", "as", "steps", "workflow", "file", "max_parallel", "fail_fast", "condition", "max_iterations",
+            "signal", "match", "emit_signals");
+    private static final List<String> EMIT_SIGNAL_FIELDS = List.of("name", "params");
     private static final List<String> RETRY_FIELDS = List.of("max_attempts", "backoff", "delay", "max_delay");
 
     private WorkflowJson() {}
@@ -64,6 +67,7 @@ public final class WorkflowJson {
         }
         workflow.maxParallel().ifPresent(n -> root.put("max_parallel", n));
         workflow.timeout().ifPresent(t -> root.put("timeout", Durations.format(t)));
+        workflow.signalRetention().ifPresent(t -> root.put("signal_retention", Durations.format(t)));
         ArrayNode steps = root.putArray("steps");
         for (Step step : workflow.steps()) {
             steps.add(write(step));
@@ -108,6 +112,32 @@ public final class WorkflowJson {
         if (step.trigger() != Trigger.ALL_SUCCESS) {
             node.put("trigger", name(step.trigger()));
         }
+        step.over().ifPresent(o -> node.put("over", o));
+        step.as().ifPresent(a -> node.put("as", a));
+        if (!step.body().isEmpty()) {
+            ArrayNode body = node.putArray("steps");
+            step.body().forEach(inner -> body.add(write(inner)));
+        }
+        step.workflow().ifPresent(w -> node.put("workflow", w));
+        step.file().ifPresent(f -> node.put("file", f));
+        step.maxParallel().ifPresent(n -> node.put("max_parallel", n));
+        if (step.failFast()) {
+            node.put("fail_fast", true);
+        }
+        step.condition().ifPresent(c -> node.put("condition", c));
+        step.maxIterations().ifPresent(n -> node.put("max_iterations", n));
+        step.signal().ifPresent(n -> node.put("signal", n));
+        step.match().ifPresent(m -> node.put("match", m));
+        if (!step.emitSignals().isEmpty()) {
+            ArrayNode signals = node.putArray("emit_signals");
+            for (Step.EmitSignal signal : step.emitSignals()) {
+                ObjectNode out = signals.addObject();
+                out.put("name", signal.name());
+                if (!signal.params().isEmpty()) {
+                    out.set("params", MAPPER.valueToTree(signal.params()));
+                }
+            }
+        }
         return node;
     }
 
@@ -151,22 +181,12 @@ public final class WorkflowJson {
             map(at, root, "params", (name, value) -> builder.param(name, toJava(value)));
             optional(at, root, "max_parallel", this::integer, builder::maxParallel);
             optional(at, root, "timeout", this::duration, builder::timeout);
+            optional(at, root, "signal_retention", this::duration, builder::signalRetention);
             JsonNode steps = root.get("steps");
             if (steps == null || steps.isNull()) {
                 error(at, "steps", "`steps` is missing");
-            } else if (!steps.isArray()) {
-                error(at, "steps", "must be an array of steps");
             } else {
-                for (int i = 0; i < steps.size(); i++) {
-                    JsonNode step = steps.get(i);
-                    if (!step.isObject()) {
-                        error(at, "steps." + i, "a step must be a JSON object");
-                        continue;
-                    }
-                    String stepId = step.path("id").isTextual() ? step.get("id").asText() : null;
-                    At stepAt = new At(stepId, stepId == null ? "steps." + i + "." : "");
-                    builder.step(stepAt.stepId, s -> step(stepAt, step, s));
-                }
+                steps(at, steps, builder::step);
             }
             Workflow workflow = null;
             List<DefinitionError> buildErrors = List.of();
@@ -187,6 +207,35 @@ public final class WorkflowJson {
                 }
             }
             throw new WorkflowDefinitionException(id, errors);
+        }
+
+        /**
+         * Reads an array of steps, a workflow's ({@code at} the workflow) or a loop body's
+         * ({@code at} the loop step: inner steps are then {@code outer/inner}, fields
+         * {@code steps.N.<field>}, as the engine names them).
+         */
+        private void steps(At at, JsonNode steps, StepSink sink) {
+            if (!steps.isArray()) {
+                error(at, "steps", "must be an array of steps");
+                return;
+            }
+            boolean nested = at.stepId != null || !at.prefix.isEmpty();
+            for (int i = 0; i < steps.size(); i++) {
+                JsonNode step = steps.get(i);
+                if (!step.isObject()) {
+                    error(at, "steps." + i, "a step must be a JSON object");
+                    continue;
+                }
+                String stepId = step.path("id").isTextual() ? step.get("id").asText() : null;
+                At stepAt;
+                if (nested) {
+                    String path = stepId == null ? at.stepId : at.stepId == null ? stepId : at.stepId + "/" + stepId;
+                    stepAt = new At(path, at.prefix + "steps." + i + ".");
+                } else {
+                    stepAt = new At(stepId, stepId == null ? "steps." + i + "." : "");
+                }
+                sink.step(stepId, s -> step(stepAt, step, s));
+            }
         }
 
         private void step(At at, JsonNode node, Step.Builder s) {
@@ -227,6 +276,60 @@ public final class WorkflowJson {
                     (a, n, f) -> choice(a, n, f, FailureMode.values()), s::failureMode);
             optional(at, node, "when", this::text, s::when);
             optional(at, node, "trigger", (a, n, f) -> choice(a, n, f, Trigger.values()), s::trigger);
+            optional(at, node, "over", this::text, s::over);
+            optional(at, node, "as", this::text, s::as);
+            JsonNode body = node.get("steps");
+            if (body != null && !body.isNull()) {
+                s.steps(b -> steps(at, body, b::step));
+            }
+            optional(at, node, "workflow", this::text, s::workflow);
+            optional(at, node, "file", this::text, s::file);
+            optional(at, node, "max_parallel", this::integer, s::maxParallel);
+            optional(at, node, "fail_fast", this::bool, s::failFast);
+            optional(at, node, "condition", this::text, s::condition);
+            optional(at, node, "max_iterations", this::wholeNumber, s::maxIterations);
+            optional(at, node, "signal", this::text, s::signal);
+            optional(at, node, "match", this::text, s::match);
+            JsonNode signals = node.get("emit_signals");
+            if (signals != null && !signals.isNull()) {
+                if (!signals.isArray()) {
+                    error(at, "emit_signals", "must be an array of {name, params}");
+                } else {
+                    for (int i = 0; i < signals.size(); i++) {
+                        emitSignal(new At(at.stepId, at.prefix + "emit_signals." + i + "."), signals.get(i), s);
+                    }
+                }
+            }
+        }
+
+        private void emitSignal(At at, JsonNode node, Step.Builder s) {
+            if (!node.isObject()) {
+                error(at, "name", "a signal must be an object with `name`");
+                return;
+            }
+            unknownFields(at, node, EMIT_SIGNAL_FIELDS);
+            String name = text(at, node, "name", true);
+            Map<String, Object> params = new LinkedHashMap<>();
+            map(at, node, "params", (k, v) -> params.put(k, toJava(v)));
+            if (name != null) {
+                s.emitSignal(name, params);
+            }
+        }
+
+        private Boolean bool(At at, JsonNode node, String field) {
+            if (!node.isBoolean()) {
+                error(at, field, "must be true or false");
+                return null;
+            }
+            return node.booleanValue();
+        }
+
+        private Long wholeNumber(At at, JsonNode node, String field) {
+            if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+                error(at, field, "must be a whole number");
+                return null;
+            }
+            return node.longValue();
         }
 
         private Retry retry(At at, JsonNode node, String field) {
@@ -401,6 +504,12 @@ public final class WorkflowJson {
     @FunctionalInterface
     private interface FieldReader<T> {
         T read(At at, JsonNode node, String field);
+    }
+
+    /** Adds a step: {@code Workflow.Builder::step} or {@code Step.Body::step}. */
+    @FunctionalInterface
+    private interface StepSink {
+        void step(String id, Consumer<Step.Builder> step);
     }
 
     @FunctionalInterface

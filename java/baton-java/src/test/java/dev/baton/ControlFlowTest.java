@@ -1,0 +1,219 @@
+package dev.baton;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.baton.internal.Envelope;
+import dev.baton.internal.NativeBridge;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** foreach, while, subworkflow, signals: the DSL writes the core's model and Java steps run inside bodies. */
+class ControlFlowTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    private Baton baton;
+
+    @BeforeEach
+    void open() {
+        baton = Baton.inMemory();
+    }
+
+    @AfterEach
+    void close() {
+        baton.close();
+    }
+
+    @Test
+    void foreachRunsJavaStepsOncePerItem() {
+        AtomicInteger sum = new AtomicInteger();
+        Set<String> seen = ConcurrentHashMap.newKeySet();
+        baton.register(Workflow.named("etl")
+                .param("partitions", List.of(1, 2, 3, 4))
+                .step("per_partition", s -> s
+                        .foreach("${partitions}", "partition", body -> body
+                                .step("process", p -> p.java(ctx -> {
+                                    sum.addAndGet(Integer.parseInt(ctx.param("partition")));
+                                    ctx.output("rows", 100L);
+                                }))
+                                .step("record", p -> p.dependsOn("process").java(ctx -> seen.add(ctx.workflowId()))))
+                        .maxParallel(2)
+                        .failFast(true))
+                .step("report", s -> s.dependsOn("per_partition").java(ctx -> ctx.output("done", true)))
+                .build());
+
+        RunResult result = baton.start("etl").await(WAIT).orThrow();
+
+        assertEquals(10, sum.get());
+        assertEquals(Set.of("etl.per_partition"), seen);
+        assertEquals(4L, result.step("per_partition").output("iterations"));
+        assertEquals(4L, result.step("per_partition").output("succeeded"));
+        assertEquals(StepStatus.SUCCEEDED, result.step("report").status());
+    }
+
+    @Test
+    void whileLoopRunsUntilItsConditionFails() {
+        AtomicInteger polls = new AtomicInteger();
+        baton.register(Workflow.named("poll")
+                .step("poll", s -> s
+                        .whileLoop("${iteration == 0 || !check.complete}", body -> body
+                                .step("check", c -> c.java(ctx -> ctx.output("complete", polls.incrementAndGet() >= 3))))
+                        .maxIterations(10))
+                .build());
+
+        RunResult result = baton.start("poll").await(WAIT).orThrow();
+
+        assertEquals(3, polls.get());
+        assertEquals(3L, result.step("poll").output("iterations"));
+    }
+
+    @Test
+    void subworkflowOutputsReachDownstreamSteps() {
+        baton.register(Workflow.named("load-table")
+                .param("table", "none")
+                .step("load", s -> s.java(ctx -> {
+                    ctx.output("rows", 42L);
+                    ctx.output("table", ctx.param("table"));
+                }))
+                .build());
+        baton.register(Workflow.named("nightly")
+                .step("load_events", s -> s.subworkflow("load-table").param("table", "events"))
+                .step("check", s -> s.dependsOn("load_events")
+                        .param("summary", "${load_events.load.table}:${load_events.load.rows}")
+                        .java(ctx -> ctx.output("summary", ctx.param("summary"))))
+                .build());
+
+        RunResult result = baton.start("nightly").await(WAIT).orThrow();
+
+        assertEquals("events:42", result.step("check").output("summary"));
+    }
+
+    @Test
+    void aSignalReleasesTheMatchingWaitSignalStep() {
+        baton.register(Workflow.named("consume")
+                .param("date", "2026-11-24")
+                .signalRetention(Duration.ofHours(1))
+                .step("ready", s -> s.waitSignal("table_ready")
+                        .match("${signal.table == 'events' && signal.date == date}")
+                        .timeout(WAIT))
+                .step("report", s -> s.dependsOn("ready").param("rows", "${ready.rows}")
+                        .java(ctx -> ctx.output("rows", ctx.param("rows"))))
+                .build());
+        Run run = baton.start("consume");
+
+        baton.signal("table_ready", Map.of("table", "orders", "date", "2026-11-24", "rows", 1));
+        String id = baton.signal("table_ready", Map.of("table", "events", "date", "2026-11-24", "rows", 7));
+        RunResult result = run.await(WAIT).orThrow();
+
+        assertEquals("7", result.step("report").output("rows"));
+        List<SignalInfo> signals = baton.signals("table_ready");
+        assertEquals(2, signals.size());
+        assertEquals(id, signals.get(1).id());
+        assertEquals("events", signals.get(1).params().get("table"));
+    }
+
+    @Test
+    void emitSignalChainsTwoWorkflows() {
+        baton.register(Workflow.named("consume")
+                .step("ready", s -> s.waitSignal("loaded").match("${signal.table == 'events'}").timeout(WAIT))
+                .step("report", s -> s.dependsOn("ready").param("rows", "${ready.rows}")
+                        .java(ctx -> ctx.output("rows", ctx.param("rows"))))
+                .build());
+        baton.register(Workflow.named("produce")
+                .step("load", s -> s.java(ctx -> ctx.output("rows", 1234L))
+                        .emitSignal("loaded", Map.of("table", "events", "rows", "${load.rows}")))
+                .build());
+
+        Run consumer = baton.start("consume");
+        baton.start("produce").await(WAIT).orThrow();
+
+        assertEquals("1234", consumer.await(WAIT).orThrow().step("report").output("rows"));
+        assertTrue(baton.signals("loaded").get(0).source().isPresent());
+    }
+
+    @Test
+    void theForeachExampleRoundTrips() {
+        Workflow example = Workflow.fromYaml(Path.of("../../examples/control-flow/foreach.yaml"));
+        Step loop = example.step("per_partition").orElseThrow();
+
+        assertEquals("partition", loop.as().orElseThrow());
+        assertEquals(4, loop.maxParallel().getAsInt());
+        assertEquals(List.of("extract", "load"), loop.body().stream().map(Step::id).toList());
+        assertEquals(example.steps(), Workflow.fromJson(example.toJson()).steps());
+        assertEquals(example.toJson(), Workflow.fromJson(example.toJson()).toJson());
+        baton.validate(example);
+    }
+
+    /** The DSL writes exactly what the engine reads from YAML: nothing lost, nothing added. */
+    @Test
+    void everyControlFlowExampleRoundTripsAsTheEngineWritesIt() throws Exception {
+        for (String name : List.of("foreach", "consume", "produce", "subworkflow", "while", "load-table")) {
+            String yaml = Files.readString(Path.of("../../examples/control-flow/" + name + ".yaml"));
+            JsonNode engine = Envelope.unwrap(NativeBridge.toJson(yaml, name, true));
+            Workflow example = Workflow.fromJson(engine.toString());
+            assertEquals(engine, new ObjectMapper().readTree(example.toJson()), name);
+        }
+    }
+
+    @Test
+    void aProblemInsideABodyNamesItsField() {
+        Workflow broken = Workflow.named("broken")
+                .step("loop", s -> s.foreach("${[1, 2]}", "n", body -> body
+                        .step("bad", b -> b.shell("echo ${nope(}"))))
+                .build();
+
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> baton.validate(broken));
+
+        DefinitionError error = e.errors().get(0);
+        assertEquals("loop/bad", error.stepId(), e.getMessage());
+        assertTrue(error.field().startsWith("steps.0.command"), e.getMessage());
+    }
+
+    @Test
+    void theDslNamesProblemsInsideABodyAsTheEngineDoes() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
+                .step("loop", s -> s.whileLoop("${iteration < 2}", body -> body.step("untyped", b -> {})))
+                .build());
+
+        assertEquals("loop/untyped", e.errors().get(0).stepId());
+        assertEquals("steps.0.type", e.errors().get(0).field());
+    }
+
+    @Test
+    void readingABodyStepWithAWrongFieldNamesIt() {
+        String json = """
+                {"id": "w", "steps": [{"id": "loop", "type": "foreach", "over": "${[1]}",
+                  "steps": [{"id": "inner", "type": "shell", "command": 3}]}]}""";
+
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson(json));
+
+        assertEquals("loop/inner", e.errors().get(0).stepId());
+        assertEquals("steps.0.command", e.errors().get(0).field());
+    }
+
+    @Test
+    void bindReachesJavaStepsInBodies() {
+        String json = """
+                {"id": "w", "steps": [{"id": "loop", "type": "foreach", "over": "${[1, 2, 3]}", "as": "n",
+                  "steps": [{"id": "inner", "type": "java"}]}]}""";
+        AtomicInteger sum = new AtomicInteger();
+        baton.register(Workflow.fromJson(json).bind("loop/inner", ctx -> sum.addAndGet(Integer.parseInt(ctx.param("n")))));
+
+        baton.start("w").await(WAIT).orThrow();
+
+        assertEquals(6, sum.get());
+    }
+}
