@@ -16,6 +16,8 @@ demo: deps build
 	@$(BATON) --store $(DEMO_STORE) show $$($(BATON) --store $(DEMO_STORE) runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
 	@echo "== examples/java-service: the same engine inside a JVM, with Java steps"
 	examples/java-service/run.sh target/java-service-store
+	@echo "== examples/java-service/DataEvents.java: a while loop, a subworkflow and a signal, in Java"
+	examples/java-service/run.sh --main DataEvents
 
 test: deps test-rust test-java test-e2e test-gradle
 

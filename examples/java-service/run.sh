@@ -4,7 +4,13 @@
 # the native library comes from `cargo build --release -p baton-jni`.
 #
 #   examples/java-service/run.sh [store-dir]
+#   examples/java-service/run.sh --main DataEvents      (another example of this directory)
 set -eu
+main=NightlyEtl
+if [ "${1:-}" = "--main" ]; then
+    main=$2
+    shift 2
+fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 jar="$root/java/baton-java/target/baton-java-0.1.0-SNAPSHOT.jar"
 lib="$root/target/release/libbaton_jni.so"
@@ -21,4 +27,4 @@ fi
 cd "$root"
 # Java 11+ runs a single source file directly: no build for the example itself.
 exec java '-Djava.util.logging.SimpleFormatter.format=%4$s %3$s: %5$s%6$s%n' \
-    -cp "$jar" examples/java-service/NightlyEtl.java "$@"
+    -cp "$jar" "examples/java-service/$main.java" "$@"
