@@ -11,6 +11,7 @@ mod state;
 pub use records::{RunRecord, StepRecord};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
+use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
 use crate::dag::Workflow;
 use crate::error::InvalidDefinition;
@@ -101,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// The tasks running step attempts, so that closing waits for them to stop.
     pub(crate) attempts: TaskTracker,
+    /// Counts work in motion, for tests on a virtual clock.
+    pub(crate) activity: Option<Arc<Activity>>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -113,6 +116,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     kinds: StepKinds,
     listener: Option<Listener>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl Default for EngineBuilder {
@@ -123,6 +127,7 @@ impl Default for EngineBuilder {
             clock: Arc::new(SystemClock),
             kinds: StepKinds::default(),
             listener: None,
+            activity: None,
         }
     }
 }
@@ -157,6 +162,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Counts the engine's work in motion in `activity`, so that a test on a virtual clock
+    /// knows when the engine has reacted to a move of time (see [`crate::activity`]).
+    pub fn activity(mut self, activity: Arc<Activity>) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
@@ -185,6 +197,7 @@ impl EngineBuilder {
             scratch_root,
             shutdown: CancellationToken::new(),
             attempts: TaskTracker::new(),
+            activity: self.activity,
         });
         Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())),
             drivers: TaskTracker::new(),
@@ -326,7 +339,7 @@ impl Engine {
         let (tx, rx) = watch::channel(None);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
         let runs = self.runs.clone();
-        self.drivers.spawn(async move {
+        self.drivers.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let result = driver.drive().await;
             match &result {
                 Err(EngineError::Closed) => tracing::debug!(run = %id, "run left for the next open"),
@@ -335,7 +348,7 @@ impl Engine {
             }
             runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             let _ = tx.send(Some(result.map_err(|e| e.to_string())));
-        });
+        }));
         Ok(())
     }
 
