@@ -7,6 +7,7 @@
 //! This crate knows nothing about the JVM or the command line: `baton-jni` and
 //! `baton-cli` are users of it like any other.
 
+pub mod activity;
 pub mod clock;
 pub mod dag;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod steps;
 pub mod store;
 
+pub use activity::Activity;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use dag::Workflow;
 pub use engine::{Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord, StepStatus, StepView};

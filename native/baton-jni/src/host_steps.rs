@@ -2,6 +2,7 @@
 //! step types. An attempt becomes a task in a queue that Java threads drain (`nextTasks`)
 //! and answer (`complete`), so no native thread ever calls into the JVM.
 
+use baton_core::activity::{Activity, Busy};
 use baton_core::model::StepDef;
 use baton_core::steps::{Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome};
 use indexmap::IndexMap;
@@ -17,6 +18,8 @@ use tokio::sync::oneshot;
 pub struct TaskQueue {
     state: Mutex<State>,
     ready: Condvar,
+    /// Counts attempts while Java works on them (engines on a virtual clock).
+    activity: Option<Arc<Activity>>,
 }
 
 #[derive(Default)]
@@ -32,6 +35,8 @@ struct State {
 struct Pending {
     reply: oneshot::Sender<StepOutcome>,
     status: StatusHandle,
+    /// Held while Java works on the attempt; dropped after the answer is sent on.
+    busy: Option<Busy>,
 }
 
 /// How Java reports an attempt's end.
@@ -47,6 +52,11 @@ struct JavaOutcome {
 }
 
 impl TaskQueue {
+    /// A queue whose attempts count as work in motion in `activity` while Java has them.
+    pub fn counting(activity: Arc<Activity>) -> Self {
+        TaskQueue { activity: Some(activity), ..TaskQueue::default() }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every update leaves the state consistent, so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -76,16 +86,32 @@ impl TaskQueue {
             None => Ok(outcome.outputs.unwrap_or_default()),
         };
         let _ = pending.reply.send(StepOutcome { result, log_tail: outcome.log_tail });
+        // Only now: the answer has woken the engine, which counts from there.
+        drop(pending.busy);
         Ok(())
     }
 
     /// The attempt behind `token` waits for `reason`, or runs again.
     pub fn waiting(&self, token: u64, reason: Option<String>) {
-        let status = self.lock().pending.get(&token).map(|p| p.status.clone());
-        match (status, reason) {
-            (Some(status), Some(reason)) => status.waiting(reason),
-            (Some(status), None) => status.running(),
-            (None, _) => {}
+        let mut state = self.lock();
+        let Some(pending) = state.pending.get_mut(&token) else { return };
+        let status = pending.status.clone();
+        match reason {
+            Some(reason) => {
+                // A waiting attempt is not work in motion; the status change is, until the
+                // engine has recorded it.
+                let idle = pending.busy.take();
+                drop(state);
+                status.waiting(reason);
+                drop(idle);
+            }
+            None => {
+                if pending.busy.is_none() {
+                    pending.busy = self.activity.as_ref().map(|a| a.busy());
+                }
+                drop(state);
+                status.running();
+            }
         }
     }
 
@@ -117,6 +143,12 @@ impl HostKind {
     /// The kind of `java` steps, bound by (workflow id, step id) on the Java side.
     pub fn java(queue: Arc<TaskQueue>) -> Self {
         HostKind { name: "java".into(), queue, params: None }
+    }
+
+    /// A stand-in for one step (a test double), run by the Java handler bound to `name`;
+    /// it takes any params.
+    pub fn stand_in(name: &str, queue: Arc<TaskQueue>) -> Self {
+        HostKind { name: name.into(), queue, params: None }
     }
 
     /// A host-defined type with its parameters: a `null` default means required.
@@ -170,7 +202,8 @@ impl StepKind for HostKind {
             let mut state = self.queue.lock();
             let token = state.next_token;
             state.next_token += 1;
-            state.pending.insert(token, Pending { reply, status: ctx.status.clone() });
+            let busy = self.queue.activity.as_ref().map(|a| a.busy());
+            state.pending.insert(token, Pending { reply, status: ctx.status.clone(), busy });
             token
         };
         self.queue.push(json!({

@@ -13,6 +13,7 @@
 mod error;
 mod host_steps;
 mod logs;
+mod virtual_time;
 
 use baton_core::model::{Format, Source, WorkflowDef};
 use baton_core::{Engine, StoreEngine};
@@ -29,11 +30,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use virtual_time::VirtualTime;
 
 /// One engine opened by Java.
 struct Bridge {
     engine: Engine,
     tasks: Arc<TaskQueue>,
+    /// The engine's clock, when it runs on virtual time.
+    time: Option<VirtualTime>,
 }
 
 /// The runtime every engine of this library runs on. Its threads are never attached to
@@ -146,30 +150,44 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_open<'l>(
     store_dir: JString<'l>,
     store_engine: JString<'l>,
 ) -> jstring {
-    envelope(env, |env| {
-        logs::install();
-        let rt = runtime()?;
-        let tasks = Arc::new(TaskQueue::default());
-        let mut builder = Engine::builder().step_kind("java", Arc::new(HostKind::java(tasks.clone())));
-        if let Some(dir) = string(env, &store_dir)? {
-            builder = builder.store_dir(dir);
-        }
-        if let Some(name) = string(env, &store_engine)? {
-            let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new("store", e))?;
-            builder = builder.store_engine(engine);
-        }
-        let engine = {
-            let _guard = rt.enter();
-            builder.open()?
-        };
-        static NEXT: AtomicI64 = AtomicI64::new(1);
-        let handle = NEXT.fetch_add(1, Ordering::Relaxed);
-        bridges()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(handle, Arc::new(Bridge { engine, tasks }));
-        Ok(json!(handle))
-    })
+    envelope(env, |env| open_engine(env, &store_dir, &store_engine, None))
+}
+
+/// Opens an engine, on virtual time if `time` is given; ok = the handle.
+fn open_engine(
+    env: &Env<'_>,
+    store_dir: &JString<'_>,
+    store_engine: &JString<'_>,
+    time: Option<VirtualTime>,
+) -> Result<Value, BridgeError> {
+    logs::install();
+    let rt = runtime()?;
+    let tasks = Arc::new(match &time {
+        Some(time) => TaskQueue::counting(time.activity()),
+        None => TaskQueue::default(),
+    });
+    let mut builder = Engine::builder().step_kind("java", Arc::new(HostKind::java(tasks.clone())));
+    if let Some(time) = &time {
+        builder = time.configure(builder);
+    }
+    if let Some(dir) = string(env, store_dir)? {
+        builder = builder.store_dir(dir);
+    }
+    if let Some(name) = string(env, store_engine)? {
+        let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new("store", e))?;
+        builder = builder.store_engine(engine);
+    }
+    let engine = {
+        let _guard = rt.enter();
+        builder.open()?
+    };
+    static NEXT: AtomicI64 = AtomicI64::new(1);
+    let handle = NEXT.fetch_add(1, Ordering::Relaxed);
+    bridges()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(handle, Arc::new(Bridge { engine, tasks, time }));
+    Ok(json!(handle))
 }
 
 #[unsafe(no_mangle)]
@@ -427,5 +445,99 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextLogs<'l>(
     direct(env, |env| {
         let records = logs::drain(max.max(1) as usize, timeout(timeout_millis).unwrap_or(Duration::from_secs(1)));
         Ok(env.new_string(Value::Array(records).to_string())?.into_raw())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    store_dir: JString<'l>,
+    store_engine: JString<'l>,
+    start_millis: jlong,
+) -> jstring {
+    envelope(env, |env| {
+        let start = u64::try_from(start_millis)
+            .map_err(|_| BridgeError::new("internal", format!("a virtual clock cannot start before 1970: {start_millis} ms")))?;
+        open_engine(env, &store_dir, &store_engine, Some(VirtualTime::starting_at(start)))
+    })
+}
+
+/// The virtual time of an engine opened by `openVirtual`.
+fn virtual_time(bridge: &Bridge) -> Result<&VirtualTime, BridgeError> {
+    bridge
+        .time
+        .as_ref()
+        .ok_or_else(|| BridgeError::new("state", "this Baton runs on the system clock, not on a virtual clock"))
+}
+
+/// How long (real time) to wait for the engine to settle after a move of time.
+fn settle_limit(millis: jlong) -> Duration {
+    timeout(millis).unwrap_or(Duration::from_secs(30))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_clockNow<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| Ok(json!(virtual_time(&*bridge(handle)?)?.now_ms())))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_advanceClock<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    millis: jlong,
+    settle_millis: jlong,
+) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        let by = u64::try_from(millis).map_err(|_| BridgeError::new("internal", format!("time cannot move back: {millis} ms")))?;
+        Ok(json!(virtual_time(&bridge)?.advance(Duration::from_millis(by), settle_limit(settle_millis))?))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_runUntilIdle<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    settle_millis: jlong,
+) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        Ok(json!(virtual_time(&bridge)?.run_until_idle(&bridge.engine, settle_limit(settle_millis))?))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_awaitIdle<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    settle_millis: jlong,
+) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        virtual_time(&bridge)?.settle(settle_limit(settle_millis))?;
+        Ok(Value::Null)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_overrideStep<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    workflow_id: JString<'l>,
+    step_id: JString<'l>,
+    handler: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let workflow_id = required(env, &workflow_id, "the workflow id")?;
+        let step_id = required(env, &step_id, "the step id")?;
+        let stand_in = string(env, &handler)?.map(|name| Arc::new(HostKind::stand_in(&name, bridge.tasks.clone())) as _);
+        bridge.engine.override_step(&workflow_id, &step_id, stand_in);
+        Ok(Value::Null)
     })
 }

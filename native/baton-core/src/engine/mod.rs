@@ -13,6 +13,7 @@ pub use nest::{Names, Nest};
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
+use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
 use crate::dag::Workflow;
 use crate::error::InvalidDefinition;
@@ -113,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) workflows: Mutex<HashMap<String, Arc<Workflow>>>,
     /// Counts signals sent, so that waiting steps look again.
     pub(crate) signal_seq: watch::Sender<u64>,
+    /// Counts work in motion, for tests on a virtual clock.
+    pub(crate) activity: Option<Arc<Activity>>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -125,6 +128,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     kinds: StepKinds,
     listener: Option<Listener>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl Default for EngineBuilder {
@@ -135,6 +139,7 @@ impl Default for EngineBuilder {
             clock: Arc::new(SystemClock),
             kinds: StepKinds::default(),
             listener: None,
+            activity: None,
         }
     }
 }
@@ -169,6 +174,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Counts the engine's work in motion in `activity`, so that a test on a virtual clock
+    /// knows when the engine has reacted to a move of time (see [`crate::activity`]).
+    pub fn activity(mut self, activity: Arc<Activity>) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
@@ -197,6 +209,7 @@ impl EngineBuilder {
             scratch_root,
             shutdown: CancellationToken::new(),
             attempts: TaskTracker::new(),
+            activity: self.activity,
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
         });
@@ -341,7 +354,7 @@ impl Engine {
         let (tx, rx) = watch::channel(None);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
         let runs = self.runs.clone();
-        self.drivers.spawn(async move {
+        self.drivers.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let result = driver.drive().await;
             match &result {
                 Err(EngineError::Closed) => tracing::debug!(run = %id, "run left for the next open"),
@@ -350,7 +363,7 @@ impl Engine {
             }
             runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             let _ = tx.send(Some(result.map_err(|e| e.to_string())));
-        });
+        }));
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 use super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
 use super::run::{Driver, Frame};
 use super::{merge_params, EngineError, RunStatus, Shared};
+use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::dag::Workflow;
 use crate::expr::Scope;
@@ -211,7 +212,7 @@ impl Nest {
         let frame = Frame { outer, stop, depth: self.depth + 1 };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
         // Tracked with the attempts, so that closing the engine waits for child drivers too.
-        let task = self.shared.attempts.spawn(driver.drive());
+        let task = self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), driver.drive()));
         Ok((child, async move {
             task.await.unwrap_or_else(|e| Err(EngineError::Driver { run_id: String::new(), message: e.to_string() }))
         }))
@@ -248,8 +249,14 @@ impl Nest {
     /// Queues `batch`; what is queued after it (a child's own records) is never durable
     /// before it. The future says when it is durable.
     pub(crate) fn submit(&self, batch: Batch) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        // The commit runs on the store's thread: in motion, though the step waits.
+        let committing = self.shared.activity.as_ref().map(|a| a.busy());
         let done = self.shared.committer.submit(batch);
-        async move { done.await.map_err(|e| e.to_string()) }
+        async move {
+            let result = done.await.map_err(|e| e.to_string());
+            drop(committing);
+            result
+        }
     }
 
     /// Signals named `name` sent at `since_ms` or later, oldest first.

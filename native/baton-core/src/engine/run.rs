@@ -8,6 +8,7 @@ use super::nest::{outputs_value, Names, Nest};
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
+use crate::activity::Activity;
 use crate::dag::Workflow;
 use crate::expr::{evaluate_value, Scope, Template};
 use crate::model::{Backoff, FailureMode, StepDef, Trigger};
@@ -356,20 +357,23 @@ impl Driver {
     /// Commits the batch, then does what it records: launches, timers, events.
     async fn flush(&mut self) -> Result<(), EngineError> {
         let batch = std::mem::take(&mut self.batch);
+        // The commit runs on the store's thread: in motion, though this task waits.
+        let committing = self.shared.activity.as_ref().map(|a| a.busy());
         self.shared.committer.commit(batch).await?;
         if std::mem::take(&mut self.emitted) {
             self.shared.signal_seq.send_modify(|n| *n += 1);
         }
+        drop(committing);
         for launch in std::mem::take(&mut self.launches) {
             self.spawn_attempt(launch);
         }
         for (step, at) in std::mem::take(&mut self.timers) {
             let tx = self.tx.clone();
             let sleep = self.shared.clock.sleep_until(at);
-            tokio::spawn(async move {
+            tokio::spawn(Activity::track(self.shared.activity.as_ref(), async move {
                 sleep.await;
                 let _ = tx.send(Msg::RetryDue { step });
-            });
+            }));
         }
         if let Some(listener) = &self.shared.listener {
             for event in self.events.drain(..) {
@@ -752,9 +756,10 @@ impl Driver {
         let clock = self.shared.clock.clone();
         let timeout = step.timeout.as_ref().and_then(|t| t.parse().ok());
         let scratch = ctx.scratch_dir.clone();
-        self.shared.attempts.spawn(async move {
+        let activity = self.shared.activity.clone();
+        self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             // The kind runs on a task of its own, so that a panic in it fails the step only.
-            let mut work = tokio::spawn(kind.run(ctx));
+            let mut work = Activity::spawn(activity.as_ref(), kind.run(ctx));
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
             let timed_out = async {
                 match deadline {
@@ -775,7 +780,7 @@ impl Driver {
             let outcome = joined.unwrap_or_else(|e| StepOutcome::failure(panic_message(e)));
             let _ = std::fs::remove_dir_all(&scratch);
             let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
-        });
+        }));
     }
 
     /// What runs step `i`: its override if the host set one, else its declared kind.

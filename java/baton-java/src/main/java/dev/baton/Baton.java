@@ -68,10 +68,13 @@ public final class Baton implements AutoCloseable {
     private final ExecutorService ownExecutor;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final StepTypes stepTypes = new HostStepTypes();
+    /** The engine's clock when it runs on virtual time, else null. */
+    private final VirtualClock virtualClock;
 
     private Baton(long handle, String description, BatonOptions options) {
         this.handle = handle;
         this.description = description;
+        this.virtualClock = options.virtualClock().isPresent() ? new VirtualClock(this) : null;
         int n = INSTANCES.incrementAndGet();
         if (options.executor().isPresent()) {
             this.ownExecutor = null;
@@ -120,7 +123,7 @@ public final class Baton implements AutoCloseable {
     private static Baton openStore(String dir, BatonOptions options) {
         Objects.requireNonNull(options, "options");
         NativeLoader.load();
-        long handle = Envelope.unwrap(NativeBridge.open(dir, options.storeEngine().orElse(null))).asLong();
+        long handle = openEngine(dir, options);
         Baton baton = new Baton(handle, dir == null ? "in memory" : dir, options);
         Logs.acquire();
         baton.dispatcher.start();
@@ -354,6 +357,80 @@ public final class Baton implements AutoCloseable {
                 return null;
             }
         }
+    }
+
+    /** Opens the native engine, on the virtual clock if the options ask for one; returns its handle. */
+    private static long openEngine(String dir, BatonOptions options) {
+        String storeEngine = options.storeEngine().orElse(null);
+        String answer = options.virtualClock()
+                .map(start -> NativeBridge.openVirtual(dir, storeEngine, start.toEpochMilli()))
+                .orElseGet(() -> NativeBridge.open(dir, storeEngine));
+        return Envelope.unwrap(answer).asLong();
+    }
+
+    /**
+     * The engine's virtual clock, for a Baton opened with {@link BatonOptions.Builder#virtualClock}.
+     *
+     * <pre>{@code
+     * try (Baton baton = Baton.inMemory(BatonOptions.builder().virtualClock(Instant.parse("2026-11-24T00:00:00Z")).build())) {
+     *     baton.register(workflowWithOneHourSleep);
+     *     Run run = baton.start("nightly", Map.of());
+     *     baton.virtualClock().advance(Duration.ofHours(1));   // returns at once
+     *     run.await();
+     * }
+     * }</pre>
+     *
+     * @throws IllegalStateException if this Baton runs on the system clock, or is closed
+     */
+    public VirtualClock virtualClock() {
+        open();
+        if (virtualClock == null) {
+            throw new IllegalStateException("this Baton (" + description + ") runs on the system clock;"
+                    + " open it with BatonOptions.builder().virtualClock(start) for a virtual one");
+        }
+        return virtualClock;
+    }
+
+    /**
+     * Runs {@code code} in place of step {@code stepId} of workflow {@code workflowId}, whatever
+     * its declared type ({@code shell}, {@code java}, a host type), in attempts launched from now
+     * on: a test double. The step keeps its dependencies, retries and timeout; {@code code} sees
+     * the run's params with the step's own {@code params}, and the outputs of upstream steps.
+     * {@link #restoreStep} undoes it.
+     *
+     * <pre>{@code
+     * baton.overrideStep("nightly-etl", "extract", ctx -> ctx.output("rows", 0));
+     * }</pre>
+     */
+    public void overrideStep(String workflowId, String stepId, JavaStep code) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        Objects.requireNonNull(stepId, "stepId");
+        Objects.requireNonNull(code, "code");
+        long h = open();
+        // A handler name no step type can have: type names are plain identifiers.
+        String handler = "override:" + workflowId + "/" + stepId;
+        JavaStep previous = dispatcher.bindType(handler, code);
+        try {
+            Envelope.unwrap(NativeBridge.overrideStep(h, workflowId, stepId, handler), workflowId);
+        } catch (RuntimeException e) {
+            dispatcher.bindType(handler, previous);
+            throw e;
+        }
+    }
+
+    /**
+     * Runs step {@code stepId} of workflow {@code workflowId} as declared again, in attempts
+     * launched from now on (attempts already given to an override finish with it).
+     */
+    public void restoreStep(String workflowId, String stepId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        Objects.requireNonNull(stepId, "stepId");
+        Envelope.unwrap(NativeBridge.overrideStep(open(), workflowId, stepId, null), workflowId);
+    }
+
+    /** The handle, for the virtual clock; throws if closed. */
+    long handle() {
+        return open();
     }
 
     /** The handle, if not closed. */

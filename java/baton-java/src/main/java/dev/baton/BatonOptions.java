@@ -1,5 +1,6 @@
 package dev.baton;
 
+import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executor;
@@ -22,11 +23,13 @@ public final class BatonOptions {
     private final Executor executor;
     private final int stepThreads;
     private final String storeEngine;
+    private final Instant virtualClock;
 
     private BatonOptions(Builder b) {
         this.executor = b.executor;
         this.stepThreads = b.stepThreads;
         this.storeEngine = b.storeEngine;
+        this.virtualClock = b.virtualClock;
     }
 
     /** Every option at its default. */
@@ -57,6 +60,14 @@ public final class BatonOptions {
         return Optional.ofNullable(storeEngine);
     }
 
+    /**
+     * Where the engine's virtual clock starts; empty for the system clock. See
+     * {@link Builder#virtualClock(Instant)}.
+     */
+    public Optional<Instant> virtualClock() {
+        return Optional.ofNullable(virtualClock);
+    }
+
     @Override
     public String toString() {
         return "BatonOptions[executor=" + (executor == null ? stepThreads + " threads" : executor)
@@ -68,6 +79,7 @@ public final class BatonOptions {
         private Executor executor;
         private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
         private String storeEngine;
+        private Instant virtualClock;
 
         private Builder() {}
 
@@ -89,6 +101,16 @@ public final class BatonOptions {
         /** The store's engine: {@code redb} or {@code sled}. Ignored in memory. */
         public Builder storeEngine(String storeEngine) {
             this.storeEngine = Objects.requireNonNull(storeEngine, "storeEngine");
+            return this;
+        }
+
+        /**
+         * Runs the engine on a virtual clock that reads {@code start} and moves only when told
+         * ({@link Baton#virtualClock()}): sleeps, retry delays and timeouts take no real time.
+         * For tests; {@code dev.baton:baton-junit} builds on it.
+         */
+        public Builder virtualClock(Instant start) {
+            this.virtualClock = Objects.requireNonNull(start, "start");
             return this;
         }
 

@@ -49,6 +49,14 @@ public interface StepContext {
     /** An output of the upstream step {@code stepId}, or {@code null} if it has no such output. */
     Object input(String stepId, String key);
 
+    /**
+     * Every output of the direct upstream steps, by step id then key (steps without outputs are
+     * absent); unmodifiable.
+     */
+    default Map<String, Map<String, Object>> inputs() {
+        throw new UnsupportedOperationException("inputs() is not implemented by " + getClass().getName());
+    }
+
     /** Sets an output, for downstream steps ({@link #input}) and expressions ({@code ${step.key}}). */
     void output(String key, Object value);
 

@@ -73,4 +73,33 @@ public final class NativeBridge {
 
     /** Up to {@code max} log records of the engine (all handles), waiting up to {@code timeoutMillis}. */
     public static native String nextLogs(int max, long timeoutMillis);
+
+    /**
+     * {@link #open}, on a virtual clock that reads {@code startMillis} (ms since the epoch) and
+     * moves only by {@link #advanceClock} and {@link #runUntilIdle}; ok = the handle.
+     */
+    public static native String openVirtual(String storeDir, String storeEngine, long startMillis);
+
+    /** The virtual clock's time; ok = ms since the epoch. Error kind {@code state} on the system clock. */
+    public static native String clockNow(long handle);
+
+    /**
+     * Moves the virtual clock forward by {@code millis}, firing each timer due by then in order,
+     * and returns once the engine has reacted to each; ok = the new time. Waiting for the engine
+     * gives up after {@code settleMillis} of real time ({@code < 0}: 30 s), error kind {@code timeout}.
+     */
+    public static native String advanceClock(long handle, long millis, long settleMillis);
+
+    /** Fires the next timer until no run is unfinished or no timer is left; ok = the new time. */
+    public static native String runUntilIdle(long handle, long settleMillis);
+
+    /** Waits until the engine has nothing in motion, without moving time; ok = null. */
+    public static native String awaitIdle(long handle, long settleMillis);
+
+    /**
+     * Runs the host step type {@code handler} (bound in the dispatcher) in place of the declared
+     * kind of step {@code stepId} of {@code workflowId}, in attempts launched from now on;
+     * {@code handler} null restores the declared kind. ok = null.
+     */
+    public static native String overrideStep(long handle, String workflowId, String stepId, String handler);
 }

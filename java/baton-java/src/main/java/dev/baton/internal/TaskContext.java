@@ -53,6 +53,13 @@ final class TaskContext implements StepContext {
     }
 
     @Override
+    public Map<String, Map<String, Object>> inputs() {
+        Map<String, Map<String, Object>> all = new LinkedHashMap<>();
+        inputs.properties().forEach(e -> all.put(e.getKey(), JsonCodec.toMap(e.getValue())));
+        return Collections.unmodifiableMap(all);
+    }
+
+    @Override
     public void output(String key, Object value) {
         Objects.requireNonNull(key, "key");
         Object normalized;
