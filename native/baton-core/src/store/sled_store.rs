@@ -6,6 +6,9 @@ use std::path::Path;
 /// The directory sled uses inside a store.
 pub(super) const DIR: &str = "sled";
 const CACHE_BYTES: u64 = 64 << 20;
+/// How long, at most, to wait for a closed sled instance of this process to let go of its lock.
+const LOCK_WAITS: u32 = 100;
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub(super) struct SledStore {
     db: sled::Db,
@@ -17,12 +20,19 @@ fn fail(e: sled::Error) -> StoreError {
 
 impl SledStore {
     pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join(DIR))
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(fail)?;
-        Ok(SledStore { db })
+        let config = sled::Config::new().path(dir.join(DIR)).cache_capacity(CACHE_BYTES);
+        // The caller holds the store's lock file, so a sled lock still held is this process's
+        // previous sled instance: its flusher thread lets go of the lock shortly after close.
+        let mut waits = 0;
+        loop {
+            match config.open() {
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && waits < LOCK_WAITS => {
+                    waits += 1;
+                    std::thread::sleep(LOCK_WAIT);
+                }
+                result => return Ok(SledStore { db: result.map_err(fail)? }),
+            }
+        }
     }
 }
 
