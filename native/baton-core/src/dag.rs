@@ -274,10 +274,8 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
         let name = if step.trigger == Trigger::OneSuccess { "one_success" } else { "one_failed" };
         v.step(def, i, Some("trigger"), format!("`{name}` needs upstream steps in depends_on"));
     }
-    if let Some(when) = &step.when {
-        if Template::parse(when).is_ok_and(|t| t.is_plain()) {
-            v.step(def, i, Some("when"), format!("`{when}` is not an expression: write `when: \"${{...}}\"`"));
-        }
+    if let Some(problem) = step.when.as_deref().and_then(|w| crate::steps::not_an_expression("when", w, "`when: \"${...}\"`")) {
+        v.step(def, i, Some(&problem.field), problem.message);
     }
     if let Some(retry) = &step.retry {
         if retry.max_attempts == 0 {
@@ -416,7 +414,7 @@ fn compile_bodies(
             .iter()
             .cloned()
             .chain(def.params.keys().cloned())
-            .chain(def.steps.iter().enumerate().filter(|&(u, _)| !acyclic || is_upstream(graph, u, i)).map(|(_, s)| s.id.clone()))
+            .chain(upstream_of(graph, i, acyclic).map(|u| def.steps[u].id.clone()))
             .collect();
         let body = WorkflowDef {
             id: format!("{}.{}", def.id, step.id),
@@ -454,19 +452,38 @@ fn compile_bodies(
 
 /// Whether `from` is an ancestor of `to`.
 fn is_upstream(graph: &DiGraph<(), (), u32>, from: usize, to: usize) -> bool {
+    ancestors(graph, to).any(|u| u == from)
+}
+
+/// The steps upstream of `step`, in one walk of the graph; with a cycle, every step (what
+/// is upstream is then not checked).
+fn upstream_of(graph: &DiGraph<(), (), u32>, step: usize, acyclic: bool) -> Box<dyn Iterator<Item = usize> + '_> {
+    if acyclic {
+        let mut found: Vec<usize> = ancestors(graph, step).collect();
+        // Definition order, as the names are listed in suggestions.
+        found.sort_unstable();
+        Box::new(found.into_iter())
+    } else {
+        Box::new(0..graph.node_count())
+    }
+}
+
+/// The ancestors of `step`, each once, walking up the graph lazily.
+fn ancestors(graph: &DiGraph<(), (), u32>, step: usize) -> impl Iterator<Item = usize> + '_ {
     let mut seen = std::collections::HashSet::new();
-    let mut stack = vec![NodeIndex::new(to)];
-    while let Some(n) = stack.pop() {
-        for up in graph.neighbors_directed(n, Direction::Incoming) {
-            if up.index() == from {
-                return true;
-            }
+    let mut stack = vec![NodeIndex::new(step)];
+    let mut pending: Vec<NodeIndex<u32>> = Vec::new();
+    std::iter::from_fn(move || loop {
+        if let Some(up) = pending.pop() {
             if seen.insert(up) {
                 stack.push(up);
+                return Some(up.index());
             }
+            continue;
         }
-    }
-    false
+        let n = stack.pop()?;
+        pending.extend(graph.neighbors_directed(n, Direction::Incoming));
+    })
 }
 
 /// One cycle (as a path of step indices) per strongly connected component.
