@@ -5,19 +5,13 @@
 //!
 //! cargo run --release -p baton-core --example foreach_million -- [ITERATIONS] [DIR]
 
+mod common;
+
 use baton_core::model::{Format, Source};
 use baton_core::Engine;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+use common::peak_rss_mib;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

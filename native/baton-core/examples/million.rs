@@ -7,18 +7,13 @@
 #[path = "../benches/gen.rs"]
 mod gen;
 
+mod common;
+
 use baton_core::{Engine, StoreEngine};
 use std::sync::Arc;
 use std::time::Instant;
+use common::peak_rss_mib;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

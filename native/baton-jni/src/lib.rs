@@ -83,6 +83,14 @@ fn required(env: &Env<'_>, s: &JString<'_>, what: &str) -> Result<String, Bridge
     string(env, s)?.ok_or_else(|| BridgeError::new("internal", format!("{what} is null")))
 }
 
+/// Params given as a JSON object; none for a null string.
+fn params_of(env: &Env<'_>, json: &JString<'_>) -> Result<IndexMap<String, Value>, BridgeError> {
+    match string(env, json)? {
+        Some(json) => Ok(serde_json::from_str(&json)?),
+        None => Ok(IndexMap::new()),
+    }
+}
+
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
@@ -285,10 +293,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_start<'l>(
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let id = required(env, &workflow_id, "the workflow id")?;
-        let params: IndexMap<String, Value> = match string(env, &params)? {
-            Some(json) => serde_json::from_str(&json)?,
-            None => IndexMap::new(),
-        };
+        let params = params_of(env, &params)?;
         let rt = runtime()?;
         let run_id = rt.block_on(bridge.engine.start_registered(&id, params))?;
         Ok(json!(run_id))
@@ -364,10 +369,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_signal<'l>(
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let name = required(env, &name, "the signal name")?;
-        let params: IndexMap<String, Value> = match string(env, &params)? {
-            Some(json) => serde_json::from_str(&json)?,
-            None => IndexMap::new(),
-        };
+        let params = params_of(env, &params)?;
         let id = runtime()?.block_on(bridge.engine.signal(&name, params))?;
         Ok(json!(id))
     })

@@ -297,21 +297,7 @@ impl Engine {
         let store = self.shared.store.as_ref();
         let mut batch = Batch::default();
         let definition = records::put_definition(store, &mut batch, workflow.def())?;
-        let run = RunRecord {
-            id: next_run_id(),
-            workflow_id: workflow.id().to_owned(),
-            definition,
-            params,
-            status: RunStatus::Created,
-            step_count: workflow.len(),
-            created_ms: self.shared.clock.now_ms(),
-            started_ms: None,
-            ended_ms: None,
-            deadline_ms: None,
-            error: None,
-            counts: Default::default(),
-            parent: None,
-        };
+        let run = RunRecord::created(next_run_id(), &workflow, definition, params, self.shared.clock.now_ms());
         records::put_run(&mut batch, &run);
         self.shared.committer.commit(batch).await?;
         tracing::info!(run = %run.id, workflow = %run.workflow_id, steps = run.step_count, "run created");

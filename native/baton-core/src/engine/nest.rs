@@ -7,7 +7,7 @@
 
 use super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
 use super::run::{Driver, Frame};
-use super::{merge_params, EngineError, RunStatus, Shared};
+use super::{merge_params, EngineError, Shared};
 use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::dag::Workflow;
@@ -176,19 +176,8 @@ impl Nest {
         let params = merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
         let definition = records::put_definition(self.shared.store.as_ref(), batch, wf.def()).map_err(|e| e.to_string())?;
         let run = RunRecord {
-            id: self.child_id(iteration),
-            workflow_id: wf.id().to_owned(),
-            definition,
-            params,
-            status: RunStatus::Created,
-            step_count: wf.len(),
-            created_ms: self.shared.clock.now_ms(),
-            started_ms: None,
-            ended_ms: None,
-            deadline_ms: None,
-            error: None,
-            counts: Default::default(),
             parent: Some(ParentLink { run_id: self.run_id.clone(), step_id: self.step().id.clone(), iteration }),
+            ..RunRecord::created(self.child_id(iteration), wf, definition, params, self.shared.clock.now_ms())
         };
         records::put_run(batch, &run);
         Ok(run)

@@ -43,6 +43,27 @@ pub struct RunRecord {
     pub parent: Option<ParentLink>,
 }
 
+impl RunRecord {
+    /// A run not started yet: CREATED, with nothing but what it runs.
+    pub fn created(id: String, workflow: &crate::Workflow, definition: String, params: IndexMap<String, Value>, created_ms: u64) -> Self {
+        RunRecord {
+            id,
+            workflow_id: workflow.id().to_owned(),
+            definition,
+            params,
+            status: RunStatus::Created,
+            step_count: workflow.len(),
+            created_ms,
+            started_ms: None,
+            ended_ms: None,
+            deadline_ms: None,
+            error: None,
+            counts: Default::default(),
+            parent: None,
+        }
+    }
+}
+
 /// Where a child run comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentLink {

@@ -6,7 +6,7 @@
 //! is written with each wave of new iterations; after a crash, the iterations it lists as
 //! running are resumed or, if they had finished, counted.
 
-use super::{is_identifier, missing, nest_of, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::{is_identifier, missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
 use crate::dag::{DEFAULT_ITEM_NAME, ITERATION};
 use crate::engine::{EngineError, IterationFailure, Names, Nest, Rollup, RunRecord, RunStatus};
 use crate::expr::{LazyRange, Template};
@@ -35,11 +35,7 @@ impl StepKind for Foreach {
         let mut problems: Vec<FieldProblem> = one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
         match &step.over {
             None => problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\"")),
-            Some(over) if Template::parse(over).is_ok_and(|t| t.is_plain()) => problems.push(FieldProblem {
-                field: "over".into(),
-                message: format!("`{over}` is not an expression: write `over: \"${{...}}\"` (a list)"),
-            }),
-            Some(_) => {}
+            Some(over) => problems.extend(not_an_expression("over", over, "`over: \"${...}\"` (a list)")),
         }
         if let Some(name) = &step.item_name {
             if !is_identifier(name) || name == ITERATION {
@@ -60,19 +56,7 @@ impl StepKind for Foreach {
     }
 
     fn run(&self, ctx: StepContext) -> StepFuture {
-        Box::pin(async move {
-            match nest_of(&ctx) {
-                Ok(nest) => outcome(iterate(&nest, &ctx.cancel).await),
-                Err(e) => StepOutcome::failure(e),
-            }
-        })
-    }
-}
-
-pub(super) fn outcome(result: Result<Outputs, String>) -> StepOutcome {
-    match result {
-        Ok(outputs) => StepOutcome::success(outputs),
-        Err(e) => StepOutcome::failure(e),
+        run_nested(ctx, |nest, ctx| Box::pin(iterate(nest, &ctx.cancel)))
     }
 }
 
@@ -158,7 +142,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     for i in rollup.running.clone() {
         let id = nest.child_id(Some(i));
         match nest.load_run(&id)? {
-            Some(run) if run.status.is_terminal() => count(&mut rollup, i, &run),
+            Some(run) if run.status.is_terminal() => count(&mut rollup, i, &run.id, run.status, run.error.as_deref()),
             Some(run) => {
                 let wf = nest.child_workflow(&run)?;
                 let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
@@ -212,12 +196,10 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         for (i, id, result) in finished {
             stops.remove(&i);
             match result {
-                Ok(run) => count(&mut rollup, i, &run),
+                Ok(run) => count(&mut rollup, i, &run.id, run.status, run.error.as_deref()),
                 Err(EngineError::Closed) => return Err("the engine closed".into()),
-                Err(e) => {
-                    let run = RunRecord { status: RunStatus::Failed, error: Some(e.to_string()), ..placeholder(id) };
-                    count(&mut rollup, i, &run);
-                }
+                // The child's driver failed before writing its end.
+                Err(e) => count(&mut rollup, i, &id, RunStatus::Failed, Some(&e.to_string())),
             }
             let failed = rollup.counts.get(&RunStatus::Failed).copied().unwrap_or(0) > 0;
             if step.fail_fast && failed && !stopping {
@@ -252,31 +234,13 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     Ok(outputs)
 }
 
-/// Counts a finished iteration in the rollup.
-pub(super) fn count(rollup: &mut Rollup, i: u64, run: &RunRecord) {
+/// Counts a finished iteration, run `run_id`, in the rollup.
+pub(super) fn count(rollup: &mut Rollup, i: u64, run_id: &str, status: RunStatus, error: Option<&str>) {
     rollup.running.retain(|&r| r != i);
-    *rollup.counts.entry(run.status).or_insert(0) += 1;
-    if run.status != RunStatus::Succeeded && rollup.failures.len() < Rollup::MAX_FAILURES {
-        let error = run.error.clone().unwrap_or_else(|| run.status.to_string());
-        rollup.failures.push(IterationFailure { iteration: i, run_id: run.id.clone(), error });
+    *rollup.counts.entry(status).or_insert(0) += 1;
+    if status != RunStatus::Succeeded && rollup.failures.len() < Rollup::MAX_FAILURES {
+        let error = error.map_or_else(|| status.to_string(), str::to_owned);
+        rollup.failures.push(IterationFailure { iteration: i, run_id: run_id.to_owned(), error });
     }
 }
 
-/// A record standing for a child whose driver failed before writing its end.
-fn placeholder(id: String) -> RunRecord {
-    RunRecord {
-        id,
-        workflow_id: String::new(),
-        definition: String::new(),
-        params: IndexMap::new(),
-        status: RunStatus::Failed,
-        step_count: 0,
-        created_ms: 0,
-        started_ms: None,
-        ended_ms: None,
-        deadline_ms: None,
-        error: None,
-        counts: Default::default(),
-        parent: None,
-    }
-}

@@ -321,9 +321,32 @@ pub(crate) fn one_of(step: &StepDef, kind: &str, a: Field, b: Field) -> Option<F
     }
 }
 
-/// The nest of an attempt of one of the engine's own nesting kinds.
-fn nest_of(ctx: &StepContext) -> Result<crate::engine::Nest, String> {
-    ctx.nest.clone().ok_or_else(|| "this step type runs only inside the engine".to_string())
+/// A problem for a field that must be an expression but is plain text; `advice` says what
+/// to write instead.
+pub(crate) fn not_an_expression(field: &str, text: &str, advice: &str) -> Option<FieldProblem> {
+    crate::expr::Template::parse(text).is_ok_and(|t| t.is_plain()).then(|| FieldProblem {
+        field: field.into(),
+        message: format!("`{text}` is not an expression: write {advice}"),
+    })
+}
+
+/// An attempt of one of the engine's own nesting kinds: `work` gets the engine, and its
+/// result is the attempt's outcome.
+fn run_nested<W>(ctx: StepContext, work: W) -> StepFuture
+where
+    W: for<'a> FnOnce(&'a crate::engine::Nest, &'a StepContext) -> Pin<Box<dyn Future<Output = Result<Outputs, String>> + Send + 'a>>
+        + Send
+        + 'static,
+{
+    Box::pin(async move {
+        let Some(nest) = ctx.nest.clone() else {
+            return StepOutcome::failure("this step type runs only inside the engine");
+        };
+        match work(&nest, &ctx).await {
+            Ok(outputs) => StepOutcome::success(outputs),
+            Err(e) => StepOutcome::failure(e),
+        }
+    })
 }
 
 /// Whether `name` can be used as a name in expressions.

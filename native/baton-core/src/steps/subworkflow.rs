@@ -4,8 +4,7 @@
 //! both ways, and a relaunched step finds its child instead of starting another. The
 //! child's outputs, by step id, are the step's outputs.
 
-use super::foreach::outcome;
-use super::{nest_of, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::{one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
 use crate::engine::{EngineError, Names, Nest, RunStatus};
 use crate::model::{Source, StepDef};
 use crate::store::Batch;
@@ -29,12 +28,7 @@ impl StepKind for Subworkflow {
     }
 
     fn run(&self, ctx: StepContext) -> StepFuture {
-        Box::pin(async move {
-            match nest_of(&ctx) {
-                Ok(nest) => outcome(run_child(&nest, &ctx).await),
-                Err(e) => StepOutcome::failure(e),
-            }
-        })
+        run_nested(ctx, |nest, ctx| Box::pin(run_child(nest, ctx)))
     }
 }
 

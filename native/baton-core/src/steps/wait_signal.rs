@@ -4,8 +4,7 @@
 //! Signals are stored, so one sent before the step started matches too, if it is younger
 //! than the workflow's `signal_retention`. While nothing matches the step is WAITING.
 
-use super::foreach::outcome;
-use super::{missing, nest_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::{missing, not_an_expression, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
 use crate::engine::{Nest, SignalRecord};
 use crate::expr::Template;
 use crate::model::StepDef;
@@ -30,12 +29,7 @@ impl StepKind for WaitSignal {
             Some(_) => {}
         }
         if let Some(m) = &step.signal_match {
-            if Template::parse(m).is_ok_and(|t| t.is_plain()) {
-                problems.push(FieldProblem {
-                    field: "match".into(),
-                    message: format!("`{m}` is not an expression: write `match: \"${{signal.table == 'events'}}\"`"),
-                });
-            }
+            problems.extend(not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`"));
         }
         problems
     }
@@ -45,12 +39,7 @@ impl StepKind for WaitSignal {
     }
 
     fn run(&self, ctx: StepContext) -> StepFuture {
-        Box::pin(async move {
-            match nest_of(&ctx) {
-                Ok(nest) => outcome(wait(&nest, &ctx).await),
-                Err(e) => StepOutcome::failure(e),
-            }
-        })
+        run_nested(ctx, |nest, ctx| Box::pin(wait(nest, ctx)))
     }
 }
 

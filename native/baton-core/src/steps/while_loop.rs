@@ -5,8 +5,8 @@
 //! Iterations are child runs, one at a time; the step's [`Rollup`] records which one runs,
 //! so that a relaunched step goes on from there.
 
-use super::foreach::{count, outcome, Body};
-use super::{missing, nest_of, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::foreach::{count, Body};
+use super::{missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
 use crate::dag::ITERATION;
 use crate::engine::{EngineError, Nest, Rollup, RunRecord, RunStatus};
 use crate::expr::Template;
@@ -30,11 +30,7 @@ impl StepKind for WhileLoop {
         let mut problems: Vec<FieldProblem> = one_of(step, "while", Field::Steps, Field::Workflow).into_iter().collect();
         match &step.condition {
             None => problems.push(missing(Field::Condition, "while", "\"${iteration < 3}\"")),
-            Some(c) if Template::parse(c).is_ok_and(|t| t.is_plain()) => problems.push(FieldProblem {
-                field: "condition".into(),
-                message: format!("`{c}` is not an expression: write `condition: \"${{...}}\"`"),
-            }),
-            Some(_) => {}
+            Some(c) => problems.extend(not_an_expression("condition", c, "`condition: \"${...}\"`")),
         }
         if step.max_iterations == Some(0) {
             problems.push(FieldProblem { field: "max_iterations".into(), message: "must be at least 1".into() });
@@ -47,12 +43,7 @@ impl StepKind for WhileLoop {
     }
 
     fn run(&self, ctx: StepContext) -> StepFuture {
-        Box::pin(async move {
-            match nest_of(&ctx) {
-                Ok(nest) => outcome(iterate(&nest, &ctx.cancel).await),
-                Err(e) => StepOutcome::failure(e),
-            }
-        })
+        run_nested(ctx, |nest, ctx| Box::pin(iterate(nest, &ctx.cancel)))
     }
 }
 
@@ -140,7 +131,7 @@ fn end_iteration(
     i: u64,
     run: &RunRecord,
 ) -> Result<(), String> {
-    count(rollup, i, run);
+    count(rollup, i, &run.id, run.status, run.error.as_deref());
     if run.status != RunStatus::Succeeded {
         let error = run.error.as_deref().unwrap_or("no error recorded");
         return Err(format!("iteration {i} (run {}) {}: {error}", run.id, run.status));

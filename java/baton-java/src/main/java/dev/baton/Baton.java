@@ -193,12 +193,7 @@ public final class Baton implements AutoCloseable {
     public Run start(String workflowId, Map<String, ?> params) {
         Objects.requireNonNull(workflowId, "workflowId");
         Objects.requireNonNull(params, "params");
-        String json;
-        try {
-            json = JsonCodec.write(JsonValues.normalize(params));
-        } catch (IllegalArgumentException e) {
-            throw new InvalidParamException("cannot start `" + workflowId + "`: " + e.getMessage(), e);
-        }
+        String json = paramsJson(params, "cannot start `" + workflowId + "`");
         String runId = Envelope.unwrap(NativeBridge.start(open(), workflowId, json), workflowId).asText();
         return new Run(this, runId, workflowId);
     }
@@ -263,12 +258,7 @@ public final class Baton implements AutoCloseable {
     public String signal(String name, Map<String, ?> params) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(params, "params");
-        String json;
-        try {
-            json = JsonCodec.write(JsonValues.normalize(params));
-        } catch (IllegalArgumentException e) {
-            throw new InvalidParamException("cannot send the signal `" + name + "`: " + e.getMessage(), e);
-        }
+        String json = paramsJson(params, "cannot send the signal `" + name + "`");
         return Envelope.unwrap(NativeBridge.signal(open(), name, json)).asText();
     }
 
@@ -506,6 +496,15 @@ public final class Baton implements AutoCloseable {
         @Override
         public Set<String> names() {
             return dispatcher.typeNames();
+        }
+    }
+
+    /** {@code params} as JSON; a value JSON cannot carry is an {@link InvalidParamException} saying {@code what} failed. */
+    private static String paramsJson(Map<String, ?> params, String what) {
+        try {
+            return JsonCodec.write(JsonValues.normalize(params));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidParamException(what + ": " + e.getMessage(), e);
         }
     }
 }
