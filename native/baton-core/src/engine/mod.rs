@@ -213,21 +213,64 @@ impl EngineBuilder {
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
         });
-        Ok(Engine { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() })
+        Ok(Engine {
+            inner: Arc::new(Inner { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() }),
+        })
     }
 }
 
-/// A workflow engine over one store.
+/// A workflow engine over one store. Cloning gives another handle to the same engine; the
+/// engine lets go of its store when [`close`](Engine::close) is called or the last handle
+/// is dropped.
+#[derive(Clone)]
 pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// A handle that does not keep the engine open: for the engine's own background tasks,
+/// which must not outlive the handles its host holds.
+#[derive(Clone)]
+pub struct WeakEngine(std::sync::Weak<Inner>);
+
+impl WeakEngine {
+    /// The engine, if it is still open.
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner }).filter(|e| !e.shared.shutdown.is_cancelled())
+    }
+}
+
+pub struct Inner {
     shared: Arc<Shared>,
     opened: Option<OpenedStore>,
-    runs: Arc<Mutex<HashMap<String, watch::Receiver<Outcome>>>>,
+    runs: Arc<Mutex<HashMap<String, RunHandle>>>,
     drivers: TaskTracker,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// A run driven by this engine.
+#[derive(Clone)]
+pub(crate) struct RunHandle {
+    /// Set once the driver is done.
+    outcome: watch::Receiver<Outcome>,
+    /// Messages to the driver.
+    #[allow(dead_code)]
+    pub(crate) control: tokio::sync::mpsc::UnboundedSender<run::Msg>,
 }
 
 impl Engine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// A handle that does not keep the engine open.
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
     }
 
     /// The store engine in use, for a store on disk.
@@ -338,7 +381,8 @@ impl Engine {
         let id = run.id.clone();
         let driver = run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
         let (tx, rx) = watch::channel(None);
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), rx);
+        let handle = RunHandle { outcome: rx, control: driver.sender() };
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
         let runs = self.runs.clone();
         self.drivers.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let result = driver.drive().await;
@@ -382,7 +426,7 @@ impl Engine {
 
     /// Waits for a run to end; returns its final record.
     pub async fn wait(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        let rx = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned();
+        let rx = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).map(|h| h.outcome.clone());
         if let Some(mut rx) = rx {
             let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
             match outcome {
@@ -459,7 +503,7 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl Drop for Inner {
     fn drop(&mut self) {
         // Without a runtime to wait on, stop what can be stopped.
         self.shared.shutdown.cancel();

@@ -31,7 +31,7 @@ pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 const MAX_BATCH: usize = 50_000;
 
 /// What the tasks around a run tell its driver.
-pub(super) enum Msg {
+pub(crate) enum Msg {
     Finished { step: usize, attempt: u32, outcome: StepOutcome, retryable: bool },
     RetryDue { step: usize },
     /// A running attempt waits (`Some(reason)`) or runs again (`None`).
@@ -232,6 +232,11 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Where to send the driver messages.
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<Msg> {
+        self.tx.clone()
     }
 
     /// Runs to the end; returns the final run record.

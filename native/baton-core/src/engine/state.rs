@@ -7,6 +7,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
+    /// Waiting for its turn under the workflow's run strategy.
+    Queued,
     Created,
     Running,
     Paused,
@@ -42,7 +44,8 @@ pub struct IllegalTransition {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 7] = [
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Queued,
         RunStatus::Created,
         RunStatus::Running,
         RunStatus::Paused,
@@ -61,6 +64,7 @@ impl RunStatus {
     pub fn can_become(self, to: RunStatus) -> bool {
         use RunStatus::*;
         match self {
+            Queued => matches!(to, Created | Running | Stopped | Killed),
             Created => matches!(to, Running | Stopped | Killed | Failed),
             Running => matches!(to, Paused | Succeeded | Failed | Stopped | Killed),
             Paused => matches!(to, Running | Stopped | Killed),
@@ -71,6 +75,7 @@ impl RunStatus {
     pub fn name(self) -> &'static str {
         use RunStatus::*;
         match self {
+            Queued => "QUEUED",
             Created => "CREATED",
             Running => "RUNNING",
             Paused => "PAUSED",

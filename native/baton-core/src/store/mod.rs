@@ -36,6 +36,24 @@ pub enum Table {
     Rollups,
     /// signal name + signal id -> signal.
     Signals,
+    /// workflow id -> the workflow's entry: active version, enabled, versions.
+    Workflows,
+    /// workflow id + version -> a registered version.
+    Versions,
+    /// workflow id + trigger + scheduled time -> a firing of a trigger.
+    Firings,
+    /// workflow id + trigger -> how far the trigger has looked (time or signal id).
+    Cursors,
+    /// start request id -> the run it started.
+    Requests,
+    /// run id + sequence -> a status change of the run or one of its steps.
+    Events,
+    /// workflow id + step id -> a breakpoint.
+    Breakpoints,
+    /// tag -> the most steps with that tag running at once.
+    Limits,
+    /// workflow id + run id -> a run waiting for its turn (run strategies).
+    Queue,
 }
 
 impl Table {
@@ -49,6 +67,15 @@ impl Table {
             Table::Iterations => b'i',
             Table::Rollups => b'u',
             Table::Signals => b'g',
+            Table::Workflows => b'w',
+            Table::Versions => b'v',
+            Table::Firings => b'f',
+            Table::Cursors => b'c',
+            Table::Requests => b'q',
+            Table::Events => b'e',
+            Table::Breakpoints => b'b',
+            Table::Limits => b'l',
+            Table::Queue => b'k',
         }
     }
 
