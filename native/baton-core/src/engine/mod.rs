@@ -259,7 +259,6 @@ pub(crate) struct RunHandle {
     /// Set once the driver is done.
     outcome: watch::Receiver<Outcome>,
     /// Messages to the driver.
-    #[allow(dead_code)]
     pub(crate) control: tokio::sync::mpsc::UnboundedSender<run::Msg>,
 }
 
@@ -422,6 +421,22 @@ impl Engine {
     /// The progress of a `foreach` or `while` step of a run.
     pub fn rollup(&self, run_id: &str, step: usize) -> Result<Option<Rollup>, EngineError> {
         Ok(records::get_rollup(self.shared.store.as_ref(), run_id, step)?)
+    }
+
+    /// Asks a run driven by this engine to stop: its running steps are asked to stop and the
+    /// run ends STOPPED.
+    pub fn stop(&self, run_id: &str, reason: &str) -> Result<(), EngineError> {
+        let handle = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned();
+        match handle {
+            Some(handle) => {
+                let _ = handle.control.send(run::Msg::Stop { reason: reason.to_owned() });
+                Ok(())
+            }
+            None => match self.run(run_id)? {
+                None => Err(EngineError::UnknownRun(run_id.into())),
+                Some(_) => Err(EngineError::NotRunningHere(run_id.into())),
+            },
+        }
     }
 
     /// Waits for a run to end; returns its final record.

@@ -36,6 +36,8 @@ pub(crate) enum Msg {
     RetryDue { step: usize },
     /// A running attempt waits (`Some(reason)`) or runs again (`None`).
     Waiting { step: usize, attempt: u32, reason: Option<String> },
+    /// Stop the run: running steps are asked to stop, and the run ends STOPPED.
+    Stop { reason: String },
 }
 
 /// How a step that is over counts for the steps below it.
@@ -410,6 +412,13 @@ impl Driver {
                 record.waiting_for = reason.clone();
                 records::put_step(&mut self.batch, &self.run.id, step, &record);
                 self.event_step(step, reason);
+                Ok(())
+            }
+            Msg::Stop { reason } => {
+                self.stopped = true;
+                if self.stopping.is_none() {
+                    self.begin_stop(reason)?;
+                }
                 Ok(())
             }
             Msg::Finished { step, attempt, outcome, retryable } => {
