@@ -3,9 +3,12 @@
 //! A user of `baton-core` like any other. Exit codes: 0 success, 1 a run failed,
 //! 2 usage or definition error, 3 store error.
 
+mod backend;
 mod progress;
 mod report;
 
+use backend::{unexpected, Backend};
+use baton_core::control::{Request, Response};
 use baton_core::model::Source;
 use baton_core::{Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -83,6 +86,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stops a run: its running steps are asked to stop; the run ends STOPPED.
+    Stop { run_id: String },
+    /// Holds the store and runs its engine: resumes unfinished runs, then answers other
+    /// `baton` commands through the control socket until stopped (SIGINT or SIGTERM).
+    Serve,
     /// Continues every unfinished run to its end.
     Recover {
         #[arg(long)]
@@ -118,9 +126,9 @@ enum Failure {
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::Store(_) | EngineError::Closed | EngineError::Driver { .. } => Failure::Store(e.to_string()),
-            other => Failure::Usage(other.to_string()),
+        match baton_core::control::ErrorKind::of(&e) {
+            baton_core::control::ErrorKind::Store => Failure::Store(e.to_string()),
+            baton_core::control::ErrorKind::Usage => Failure::Usage(e.to_string()),
         }
     }
 }
@@ -181,40 +189,36 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Run { file, params, json } => {
             let wf = Arc::new(load(&file)?);
-            let progress = progress::Progress::new(json);
-            let engine = open(&cli.store, cli.store_engine, Some(progress.listener()))?;
-            let unfinished = engine.unfinished_runs()?;
-            if !unfinished.is_empty() {
-                eprintln!("note: {} unfinished run(s) in {}; `baton recover` continues them", unfinished.len(), cli.store.display());
-            }
             let overrides: IndexMap<String, serde_json::Value> =
                 params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-            let id = engine.start(wf.clone(), overrides).await?;
-            progress.track(&id, wf.len());
-            let run = tokio::select! {
-                run = engine.wait(&id) => run,
-                signal = interrupted() => {
-                    progress.finish();
-                    eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", cli.store.display());
-                    engine.close().await;
-                    return Err(Failure::Interrupted);
+            let progress = progress::Progress::new(json);
+            match Backend::connect_with(&cli.store, cli.store_engine, Some(progress.listener())).await? {
+                Backend::Local(engine) => run_here(&engine, &progress, &cli.store, wf, overrides, json).await,
+                mut remote => {
+                    let definition = wf.def().clone();
+                    let run_id = match remote.call(Request::RunDefinition { definition, params: overrides }).await? {
+                        Response::Started { run_id } => run_id,
+                        other => return Err(unexpected(other)),
+                    };
+                    eprintln!("run {run_id} started by the live engine holding {}", cli.store.display());
+                    let run = match remote.call(Request::Wait { run_id: run_id.clone() }).await? {
+                        Response::Run(run) => run,
+                        other => return Err(unexpected(other)),
+                    };
+                    let details = show_details(&mut remote, &run_id).await?;
+                    print_summary(&details, &cli.store, json);
+                    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
                 }
-            };
-            progress.finish();
-            let run = run?;
-            let details = engine.details(&run.id)?;
-            engine.close().await;
-            if json {
-                println!("{}", report::json(&details));
-            } else {
-                print!("{}", report::summary(&details, &cli.store));
             }
-            if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
         }
         Command::Runs { workflow, status, json } => {
-            let engine = open(&cli.store, cli.store_engine, None)?;
-            let runs: Vec<_> = engine
-                .runs()?
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let runs = match backend.call(Request::Runs).await? {
+                Response::Runs(runs) => runs,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
+            let runs: Vec<_> = runs
                 .into_iter()
                 .filter(|r| workflow.as_deref().is_none_or(|w| r.workflow_id == w))
                 .filter(|r| status.is_none_or(|s| r.status == s))
@@ -227,8 +231,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Show { run_id, all, json } => {
-            let engine = open(&cli.store, cli.store_engine, None)?;
-            let details = engine.details(&run_id)?;
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let details = show_details(&mut backend, &run_id).await?;
+            backend.close().await;
             if json {
                 println!("{}", report::json(&details));
             } else {
@@ -236,15 +241,17 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
         Command::Signal { name, params, json } => {
             if !baton_core::steps::is_signal_name(&name) {
                 return Err(Failure::Usage(format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`")));
             }
-            let engine = open(&cli.store, cli.store_engine, None)?;
             let params: IndexMap<String, serde_json::Value> = params.into_iter().map(|(k, v)| (k, typed(&v))).collect();
-            let id = engine.signal(&name, params.clone()).await?;
-            engine.close().await;
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let id = match backend.call(Request::Signal { name: name.clone(), params: params.clone() }).await? {
+                Response::SignalSent { id } => id,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
             if json {
                 println!("{}", serde_json::json!({ "id": id, "name": name, "params": params }));
             } else {
@@ -253,8 +260,12 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Signals { name, json } => {
-            let engine = open(&cli.store, cli.store_engine, None)?;
-            let signals = engine.signals(name.as_deref())?;
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let signals = match backend.call(Request::Signals { name }).await? {
+                Response::Signals(signals) => signals,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
             if json {
                 println!("{}", report::json(&signals));
             } else {
@@ -262,6 +273,15 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Stop { run_id } => {
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            backend.call(Request::Stop { run_id: run_id.clone() }).await?;
+            backend.close().await;
+            println!("run {run_id}: stop requested");
+            Ok(())
+        }
+        Command::Serve => serve(&cli.store, cli.store_engine).await,
+        Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
     }
 }
 
@@ -327,6 +347,10 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
 }
 
 fn open(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::engine::Listener>) -> Result<Engine, Failure> {
+    Ok(open_engine(store, engine, listener)?)
+}
+
+fn open_engine(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::engine::Listener>) -> Result<Engine, EngineError> {
     let mut builder = Engine::builder().store_dir(store);
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
@@ -334,12 +358,90 @@ fn open(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::
     if let Some(listener) = listener {
         builder = builder.listener(listener);
     }
-    Ok(builder.open()?)
+    builder.open()
+}
+
+/// Runs a workflow in this process, with live progress.
+async fn run_here(
+    engine: &Engine,
+    progress: &progress::Progress,
+    store: &Path,
+    wf: Arc<Workflow>,
+    overrides: IndexMap<String, serde_json::Value>,
+    json: bool,
+) -> Result<(), Failure> {
+    // Other `baton` commands (runs, show, stop...) reach this run through the endpoint.
+    engine.serve_control()?;
+    let unfinished = engine.unfinished_runs()?;
+    if !unfinished.is_empty() {
+        eprintln!("note: {} unfinished run(s) in {}; `baton recover` continues them", unfinished.len(), store.display());
+    }
+    let id = engine.start(wf.clone(), overrides).await?;
+    progress.track(&id, wf.len());
+    let run = tokio::select! {
+        run = engine.wait(&id) => run,
+        signal = interrupted() => {
+            progress.finish();
+            eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", store.display());
+            engine.close().await;
+            return Err(Failure::Interrupted);
+        }
+    };
+    progress.finish();
+    let run = run?;
+    let details = engine.details(&run.id)?;
+    engine.close().await;
+    print_summary(&details, store, json);
+    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+}
+
+fn print_summary(details: &baton_core::RunDetails, store: &Path, json: bool) {
+    if json {
+        println!("{}", report::json(details));
+    } else {
+        print!("{}", report::summary(details, store));
+    }
+}
+
+async fn show_details(backend: &mut Backend, run_id: &str) -> Result<baton_core::RunDetails, Failure> {
+    match backend.call(Request::Show { run_id: run_id.to_owned() }).await? {
+        Response::Details(details) => Ok(*details),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `baton serve`: holds the store, resumes its runs and answers other commands until
+/// SIGINT or SIGTERM.
+async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Failure> {
+    let engine = open(store, store_engine, None)?;
+    for (id, resumed) in engine.recover()? {
+        if let Err(e) = resumed {
+            eprintln!("run {id}: cannot resume: {e}");
+        }
+    }
+    let socket = engine.serve_control()?;
+    println!(
+        "baton serve: holding {} (pid {}); control socket {}",
+        store.display(),
+        std::process::id(),
+        socket.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    let signal = interrupted().await;
+    eprintln!("{signal}: stopping; unfinished runs resume at the next start");
+    engine.close().await;
+    Ok(())
 }
 
 async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {
     let progress = progress::Progress::new(json);
-    let engine = open(store, engine, Some(progress.listener()))?;
+    let engine = match open_engine(store, engine, Some(progress.listener())) {
+        Ok(engine) => engine,
+        Err(EngineError::Store(locked @ StoreError::Locked { .. })) if baton_core::control::Client::connect(store).await.is_ok() => {
+            return Err(Failure::Store(format!("{locked}\nthat live engine resumes its unfinished runs itself; `baton runs` shows them")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    engine.serve_control()?;
     let resumed = engine.recover()?;
     if resumed.is_empty() {
         if !json {

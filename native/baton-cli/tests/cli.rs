@@ -628,10 +628,13 @@ fn a_second_process_on_a_busy_store_gets_a_clear_error() {
         .expect("start baton run");
     wait_for_lock(&store, first.id());
 
-    let done = env.baton(&["runs"]).expect(3);
+    // The running process answers for the store; recovering is its business.
+    let runs = env.baton(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs[0]["status"], "RUNNING", "{runs:#}");
+    let done = env.baton(&["recover"]).expect(3);
     assert!(done.stderr.contains("in use by another process"), "{}", done.all());
     assert!(done.stderr.contains(&format!("pid {}", first.id())), "{}", done.all());
-    env.baton(&["recover"]).expect(3);
+    assert!(done.stderr.contains("resumes its unfinished runs itself"), "{}", done.all());
 
     // The first process is not disturbed.
     let first = Done::from(first.wait_with_output().expect("wait for baton run")).expect(0);
@@ -839,4 +842,101 @@ fn a_signal_sent_from_the_command_line_releases_a_waiting_run() {
     let dates: Vec<&str> = signals.as_array().unwrap().iter().map(|s| s["params"]["date"].as_str().unwrap()).collect();
     assert_eq!(dates, vec!["2026-11-24", "2026-11-25"]);
     env.baton(&["signal", "bad name"]).expect(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// a live engine: `baton serve` and the control socket
+
+/// `baton serve` on the env's store, once its control socket is up.
+fn serve(env: &Env) -> std::process::Child {
+    let store = env.store();
+    let child = env
+        .command(&["--store", store.to_str().unwrap(), "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton serve");
+    let socket = store.join("control.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "baton serve did not open its control socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Sends SIGTERM and waits for the process.
+fn terminate(child: std::process::Child) -> Done {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+    Done::from(child.wait_with_output().expect("wait for baton"))
+}
+
+const LONG: &str = r#"
+id: long
+steps:
+  - id: work
+    type: shell
+    command: sleep 30
+"#;
+
+#[test]
+fn commands_from_other_processes_reach_the_live_engine() {
+    let env = Env::new();
+    let hello = env.file("hello.yaml", "id: hello\nsteps:\n  - {id: a, type: shell, command: echo n=1 >> \"$BATON_OUTPUT\"}\n");
+    let long = env.file("long.yaml", LONG);
+    let server = serve(&env);
+    let socket = env.store().join("control.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
+
+    env.baton(&["runs"]).expect(0);
+    let done = env.baton(&["run", &hello, "--json"]).expect(0);
+    assert_eq!(done.json()["run"]["status"], "SUCCEEDED", "{}", done.all());
+    assert!(done.stderr.contains("started by the live engine"), "{}", done.all());
+    assert_eq!(step(&done.json(), "a")["outputs"]["n"], 1);
+
+    env.baton(&["signal", "ready", "day=3"]).expect(0);
+    let signals = env.baton(&["signals", "--json"]).expect(0).json();
+    assert_eq!(signals[0]["params"]["day"], 3, "{signals:#}");
+
+    // A run in another process, stopped from a third one.
+    let store = env.store();
+    let runner = env.command(&["--store", store.to_str().unwrap(), "run", &long, "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start run");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        let runs = env.baton(&["runs", "--json", "--status", "RUNNING"]).expect(0).json();
+        if let Some(id) = runs[0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the long run did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    env.baton(&["stop", &running]).expect(0);
+    let stopped = Done::from(runner.wait_with_output().expect("wait for run")).expect(1);
+    assert_eq!(stopped.json()["run"]["status"], "STOPPED", "{}", stopped.all());
+    let done = env.baton(&["stop", "no-such-run"]).expect(2);
+    assert!(done.stderr.contains("no run `no-such-run`"), "{}", done.all());
+
+    // Stopping the server lets go of the store and removes the socket.
+    let stopped = terminate(server).expect(0);
+    assert!(stopped.stdout.contains("control socket"), "{}", stopped.all());
+    assert!(!socket.exists());
+    let runs = env.baton(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{runs:#}");
+}
+
+#[test]
+fn a_locked_store_without_a_live_engine_is_a_clear_error() {
+    let env = Env::new();
+    let store = env.store();
+    std::fs::create_dir_all(&store).unwrap();
+    // A process holding the lock file, but no engine behind it.
+    let holder = Command::new("flock").arg(store.join("baton.lock")).args(["sleep", "30"]).spawn().expect("flock");
+    std::thread::sleep(Duration::from_millis(300));
+    let done = env.baton(&["runs"]).expect(3);
+    assert!(done.stderr.contains("in use by another process"), "{}", done.all());
+    assert!(done.stderr.contains("no live engine answers"), "{}", done.all());
+    let mut holder = holder;
+    holder.kill().ok();
+    holder.wait().ok();
 }

@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod clock;
+pub mod control;
 pub mod dag;
 pub mod engine;
 pub mod error;

@@ -21,7 +21,7 @@ use crate::model::WorkflowDef;
 use crate::steps::{StepKind, StepKinds};
 use crate::store::{self, Batch, Committer, MemoryStore, OpenedStore, Store, StoreEngine, StoreError};
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ pub enum EngineError {
 }
 
 /// A step of a run, for display.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
     pub id: String,
     #[serde(rename = "type")]
@@ -89,7 +89,7 @@ pub struct StepView {
 }
 
 /// A run with its steps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunDetails {
     pub run: RunRecord,
     /// Every step, in definition order.
@@ -265,6 +265,11 @@ pub(crate) struct RunHandle {
 impl Engine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// Fires when the engine closes: background tasks end on it.
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
     }
 
     /// A handle that does not keep the engine open.

@@ -1,0 +1,63 @@
+//! The engine's side of the control endpoint.
+
+use super::{execute, socket_path, RemoteError, Reply, Request};
+use crate::engine::{Engine, EngineError, WeakEngine};
+use crate::store::StoreError;
+use std::os::unix::fs::PermissionsExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+impl Engine {
+    /// Listens on the control socket of this engine's store directory until the engine
+    /// closes; returns the socket's path. A store in memory has no endpoint.
+    pub fn serve_control(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
+        let Some(dir) = self.store_dir() else { return Ok(None) };
+        let path = socket_path(dir);
+        let io = |source| StoreError::Io { path: path.clone(), source };
+        // We hold the store's lock: a socket file left there is from a process that died.
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        tracing::info!(socket = %path.display(), "control endpoint listening");
+        let weak = self.downgrade();
+        let shutdown = self.shutdown_token();
+        let socket = path.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            tokio::spawn(serve_connection(stream, weak.clone()));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "control endpoint: accept failed"),
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            let _ = std::fs::remove_file(&socket);
+        });
+        Ok(Some(path))
+    }
+}
+
+/// Answers the requests of one client, one line each, until it hangs up.
+async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let reply: Reply = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Err(RemoteError { kind: super::ErrorKind::Usage, message: format!("bad request: {e}") }),
+            Ok(request) => match engine.upgrade() {
+                None => Err(EngineError::Closed.into()),
+                Some(engine) => execute(&engine, request).await.map_err(RemoteError::from),
+            },
+        };
+        let mut text = serde_json::to_string(&reply).unwrap_or_else(|e| {
+            serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Store, message: e.to_string() })).unwrap_or_default()
+        });
+        text.push('\n');
+        if write.write_all(text.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+}
