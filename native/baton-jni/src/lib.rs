@@ -543,3 +543,32 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_overrideStep<'l>(
         Ok(Value::Null)
     })
 }
+
+/// One request of the control protocol (`baton_core::control::Request`, JSON); ok = the
+/// response. The operator's actions reach the engine this way, as they do from the CLI.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    request: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let bridge = bridge(handle)?;
+        let request: baton_core::control::Request = serde_json::from_str(&required(env, &request, "the request")?)?;
+        let response = runtime()?.block_on(baton_core::control::execute(&bridge.engine, request))?;
+        Ok(serde_json::to_value(response)?)
+    })
+}
+
+/// Opens the control socket in the store directory, so that `baton` commands from other
+/// processes reach this engine; ok = the socket's path, or null for a store in memory.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        let _guard = runtime()?.enter();
+        let socket = bridge.engine.serve_control()?;
+        Ok(json!(socket.map(|p| p.display().to_string())))
+    })
+}

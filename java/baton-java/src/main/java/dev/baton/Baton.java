@@ -130,6 +130,9 @@ public final class Baton implements AutoCloseable {
         opened(baton);
         try {
             baton.recover();
+            if (dir != null && options.controlEndpoint()) {
+                Envelope.unwrap(NativeBridge.serveControl(handle));
+            }
         } catch (RuntimeException e) {
             baton.close();
             throw e;
@@ -269,6 +272,19 @@ public final class Baton implements AutoCloseable {
             signals.add(SignalInfo.of(s));
         }
         return signals;
+    }
+
+    /**
+     * Stops the run {@code runId}: its running steps are asked to stop (a shell command gets
+     * SIGTERM, then SIGKILL after a grace period; a Java step sees
+     * {@link StepContext#isStopRequested()} and an interrupt), and the run ends
+     * {@link RunStatus#STOPPED}. Returns at once; {@link Run#await} waits for the end.
+     *
+     * @throws UnknownRunException if the store has no such run
+     */
+    public void stop(String runId) {
+        Objects.requireNonNull(runId, "runId");
+        control(Map.of("command", "stop", "run_id", runId));
     }
 
     /** True once {@link #close()} was called. */
@@ -497,6 +513,11 @@ public final class Baton implements AutoCloseable {
         public Set<String> names() {
             return dispatcher.typeNames();
         }
+    }
+
+    /** Sends one request of the control protocol; returns the response's value (or null). */
+    private JsonNode control(Map<String, ?> request) {
+        return Envelope.unwrap(NativeBridge.control(open(), JsonCodec.write(request))).path("value");
     }
 
     /** {@code params} as JSON; a value JSON cannot carry is an {@link InvalidParamException} saying {@code what} failed. */

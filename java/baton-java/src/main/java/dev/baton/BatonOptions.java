@@ -24,8 +24,12 @@ public final class BatonOptions {
     private final int stepThreads;
     private final String storeEngine;
     private final Instant virtualClock;
+    private final boolean controlEndpoint;
+    private final boolean scheduler;
 
     private BatonOptions(Builder b) {
+        this.controlEndpoint = b.controlEndpoint;
+        this.scheduler = b.scheduler;
         this.executor = b.executor;
         this.stepThreads = b.stepThreads;
         this.storeEngine = b.storeEngine;
@@ -68,6 +72,19 @@ public final class BatonOptions {
         return Optional.ofNullable(virtualClock);
     }
 
+    /**
+     * Whether a store on disk answers {@code baton} commands from other processes ({@code baton
+     * runs}, {@code show}, {@code stop}...) through a socket in the store directory; default true.
+     */
+    public boolean controlEndpoint() {
+        return controlEndpoint;
+    }
+
+    /** Whether the engine fires the cron and signal triggers of registered workflows; default true. */
+    public boolean scheduler() {
+        return scheduler;
+    }
+
     @Override
     public String toString() {
         return "BatonOptions[executor=" + (executor == null ? stepThreads + " threads" : executor)
@@ -80,8 +97,25 @@ public final class BatonOptions {
         private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
         private String storeEngine;
         private Instant virtualClock;
+        private boolean controlEndpoint = true;
+        private boolean scheduler = true;
 
         private Builder() {}
+
+        /**
+         * Whether to open the control socket ({@code control.sock} in the store directory,
+         * owner-only) through which {@code baton} commands of other processes reach this engine.
+         */
+        public Builder controlEndpoint(boolean on) {
+            this.controlEndpoint = on;
+            return this;
+        }
+
+        /** Whether to fire the cron and signal triggers of registered workflows. */
+        public Builder scheduler(boolean on) {
+            this.scheduler = on;
+            return this;
+        }
 
         /** Runs Java steps on {@code executor} (which Baton never shuts down). */
         public Builder executor(Executor executor) {

@@ -9,6 +9,8 @@ package dev.baton;
  * }</pre>
  */
 public enum RunStatus {
+    /** Waiting for its turn under the workflow's run strategy (e.g. {@code sequential}). */
+    QUEUED,
     /** Recorded, not started yet. */
     CREATED,
     /** Its steps are being scheduled. */

@@ -36,6 +36,12 @@ public final class NativeBridge {
     /** Declares a host step type: {@code {"params": {"name": default-or-null}}}; ok = null. */
     public static native String registerStepType(long handle, String name, String specJson);
 
+    /** One request of the control protocol, as JSON ({@code {"command": ...}}); ok = the response. */
+    public static native String control(long handle, String requestJson);
+
+    /** Opens the control socket in the store directory; ok = its path, or null in memory. */
+    public static native String serveControl(long handle);
+
     /** Starts a run of a registered workflow; ok = the run id. */
     public static native String start(long handle, String workflowId, String paramsJson);
 
