@@ -84,7 +84,7 @@ impl Engine {
             return Err(EngineError::IllegalAction {
                 target: format!("run {run_id}"),
                 action,
-                state: format!("a child run of step `{}` of run {}", parent.run_id, parent.step_id),
+                state: format!("a child run of step `{}` of run {}", parent.step_id, parent.run_id),
                 hint: format!(" (act on run {} instead)", parent.run_id),
             });
         }

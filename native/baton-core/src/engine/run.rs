@@ -456,7 +456,7 @@ impl Driver {
         while self.batch.len() < MAX_BATCH {
             if let Some(i) = self.inline_ready.pop() {
                 if self.stops_at_breakpoint(i) {
-                    self.to_breakpoint(i)?;
+                    self.stop_at_breakpoint(i)?;
                     continue;
                 }
                 let now = self.shared.clock.now_ms();
@@ -480,8 +480,12 @@ impl Driver {
                 break;
             }
             let Some(i) = self.ready.pop_front() else { break };
+            if !matches!(self.status[i], StepStatus::Ready | StepStatus::Retrying) {
+                // Queued twice (a retry an operator asked for and a due timer): once is enough.
+                continue;
+            }
             if self.stops_at_breakpoint(i) {
-                self.to_breakpoint(i)?;
+                self.stop_at_breakpoint(i)?;
                 continue;
             }
             // Costs nothing for a step without tags.
@@ -510,7 +514,7 @@ impl Driver {
         !self.breakpoints.is_empty() && self.status[i] == StepStatus::Ready && self.breakpoints.contains(&i) && !self.passed.contains(&i)
     }
 
-    fn to_breakpoint(&mut self, i: usize) -> Result<(), EngineError> {
+    fn stop_at_breakpoint(&mut self, i: usize) -> Result<(), EngineError> {
         self.set(i, StepStatus::Waiting)?;
         self.at_breakpoint.insert(i);
         let mut record = StepRecord::new(StepStatus::Waiting, self.attempt[i]);
