@@ -468,3 +468,29 @@ async fn limits_are_durable_and_tags_are_validated() {
     let err = engine.compile(source.parse().unwrap()).unwrap_err().to_string();
     assert!(err.contains("invalid tag `no good`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_pending_step_can_be_skipped_and_a_paused_run_retried() {
+    let gate = Arc::new(Gate::default());
+    let engine = open(&gate, None);
+    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
+    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
+    engine.skip_step(&id, "b").await.unwrap();
+    gate.open(1);
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(gate.calls("b"), 0);
+
+    // A fresh gate: its attempt counts are per step id.
+    let gate = Arc::new(Gate::default());
+    let engine = open(&gate, None);
+    let id = engine.start(workflow(&engine, BRANCHES), IndexMap::new()).await.unwrap();
+    until("b skipped", || status(&engine, &id, "b") == StepStatus::Skipped).await;
+    engine.pause(&id).await.unwrap();
+    engine.retry_step(&id, "a").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(status(&engine, &id, "a"), StepStatus::Retrying, "nothing starts while paused");
+    engine.resume(&id).await.unwrap();
+    until("b succeeded", || status(&engine, &id, "b") == StepStatus::Succeeded).await;
+    gate.open(1);
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+}
