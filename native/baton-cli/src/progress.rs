@@ -88,7 +88,7 @@ impl Inner {
             }
             return;
         }
-        let Event::Step { run_id, step_id, status, attempt, error } = event else { return };
+        let Event::Step { run_id, step_id, status, attempt, error, .. } = event else { return };
         let tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(run_id);
         if !tracked {
             return;

@@ -265,6 +265,9 @@ fn check_id(v: &mut Validator, step: Option<(&WorkflowDef, usize)>, field: &str,
 
 fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, kinds: &StepKinds) {
     check_id(v, Some((def, i)), "id", &step.id, "step id");
+    for (n, tag) in step.tags.iter().enumerate() {
+        check_id(v, Some((def, i)), &format!("tags.{n}"), tag, "tag");
+    }
     for problem in kinds.check(step) {
         v.step(def, i, Some(&problem.field), problem.message);
     }

@@ -4,6 +4,9 @@
 //! Each run is driven by one task ([`run::Driver`]) that owns its state. Drivers share a
 //! [`Committer`], so the transitions of many runs share one flush.
 
+mod actions;
+mod events;
+mod limits;
 mod nest;
 mod records;
 mod run;
@@ -30,12 +33,33 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// A change of status, delivered to the listener after it is durable.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A change of status, delivered to listeners and subscribers after it is durable, and
+/// kept in the run's timeline (except for `foreach`/`while` iterations, which their
+/// step's rollup sums up). `seq` numbers a run's events from 0, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Run { run_id: String, workflow_id: String, status: RunStatus, error: Option<String> },
-    Step { run_id: String, step_id: String, status: StepStatus, attempt: u32, error: Option<String> },
+    Run {
+        run_id: String,
+        workflow_id: String,
+        status: RunStatus,
+        error: Option<String>,
+        #[serde(default)]
+        at_ms: u64,
+        #[serde(default)]
+        seq: u64,
+    },
+    Step {
+        run_id: String,
+        step_id: String,
+        status: StepStatus,
+        attempt: u32,
+        error: Option<String>,
+        #[serde(default)]
+        at_ms: u64,
+        #[serde(default)]
+        seq: u64,
+    },
 }
 
 /// Receives every [`Event`]; called on the engine's tasks, so it must be quick.
@@ -64,6 +88,15 @@ pub enum EngineError {
     NotRunningHere(String),
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    /// An action asked of a run or step in a state that does not allow it.
+    #[error("cannot {action} {target}: it is {state}{hint}")]
+    IllegalAction { target: String, action: &'static str, state: String, hint: String },
+    /// A step id that the run's workflow does not have.
+    #[error("run {run_id} has no step `{step_id}`{hint}")]
+    UnknownStep { run_id: String, step_id: String, hint: String },
+    /// A tag name that is not `[A-Za-z0-9_.-]+`.
+    #[error("invalid tag `{0}`: use letters, digits, `_`, `.` and `-`")]
+    BadTag(String),
     /// The engine was closed while the run was going on; it resumes at the next open.
     #[error("the engine was closed")]
     Closed,
@@ -116,6 +149,12 @@ pub(crate) struct Shared {
     pub(crate) signal_seq: watch::Sender<u64>,
     /// Counts work in motion, for tests on a virtual clock.
     pub(crate) activity: Option<Arc<Activity>>,
+    /// Every durable event, for [`Engine::subscribe`]; a slow subscriber lags.
+    pub(crate) events: tokio::sync::broadcast::Sender<Event>,
+    /// Breakpoints by workflow id, with a counter of changes that drivers compare.
+    pub(crate) breakpoints: actions::Breakpoints,
+    /// Concurrency limits by tag, and the slots taken.
+    pub(crate) limits: limits::Limits,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -199,7 +238,12 @@ impl EngineBuilder {
                 (Arc::new(MemoryStore::default()) as Arc<dyn Store>, None, scratch)
             }
         };
+        let breakpoints = actions::Breakpoints::load(store.as_ref())?;
+        let limits = limits::Limits::load(store.as_ref())?;
         let shared = Arc::new(Shared {
+            events: tokio::sync::broadcast::channel(events::SUBSCRIBER_BUFFER).0,
+            breakpoints,
+            limits,
             committer: Committer::new(store.clone()),
             store,
             clock: self.clock,
@@ -426,22 +470,6 @@ impl Engine {
     /// The progress of a `foreach` or `while` step of a run.
     pub fn rollup(&self, run_id: &str, step: usize) -> Result<Option<Rollup>, EngineError> {
         Ok(records::get_rollup(self.shared.store.as_ref(), run_id, step)?)
-    }
-
-    /// Asks a run driven by this engine to stop: its running steps are asked to stop and the
-    /// run ends STOPPED.
-    pub fn stop(&self, run_id: &str, reason: &str) -> Result<(), EngineError> {
-        let handle = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned();
-        match handle {
-            Some(handle) => {
-                let _ = handle.control.send(run::Msg::Stop { reason: reason.to_owned() });
-                Ok(())
-            }
-            None => match self.run(run_id)? {
-                None => Err(EngineError::UnknownRun(run_id.into())),
-                Some(_) => Err(EngineError::NotRunningHere(run_id.into())),
-            },
-        }
     }
 
     /// Waits for a run to end; returns its final record.

@@ -90,11 +90,23 @@ pub struct Nest {
     attempt: u32,
     depth: usize,
     names: Arc<Names>,
+    /// The attempt's kill token: child runs are killed with it.
+    kill: CancellationToken,
 }
 
 impl Nest {
-    pub(crate) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, index: usize, run_id: String, attempt: u32, depth: usize, names: Arc<Names>) -> Self {
-        Nest { shared, wf, index, run_id, attempt, depth, names }
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        wf: Arc<Workflow>,
+        index: usize,
+        run_id: String,
+        attempt: u32,
+        depth: usize,
+        names: Arc<Names>,
+        kill: CancellationToken,
+    ) -> Self {
+        Nest { shared, wf, index, run_id, attempt, depth, names, kill }
     }
 
     /// The workflow of the run the step is in.
@@ -198,7 +210,7 @@ impl Nest {
     ) -> Result<(Child, impl std::future::Future<Output = Result<RunRecord, EngineError>>), String> {
         let stop = CancellationToken::new();
         let child = Child { id: run.id.clone(), stop: stop.clone() };
-        let frame = Frame { outer, stop, depth: self.depth + 1 };
+        let frame = Frame { outer, stop, kill: self.kill.clone(), depth: self.depth + 1 };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
         // Tracked with the attempts, so that closing the engine waits for child drivers too.
         let task = self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), driver.drive()));

@@ -41,6 +41,9 @@ pub struct RunRecord {
     /// The step that started this run, for a subworkflow or an iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// The finished run this one restarts (`Engine::restart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_from: Option<String>,
 }
 
 impl RunRecord {
@@ -60,6 +63,7 @@ impl RunRecord {
             error: None,
             counts: Default::default(),
             parent: None,
+            restarted_from: None,
         }
     }
 }
@@ -155,6 +159,9 @@ pub struct StepRecord {
     /// FAILED, but with `failure_mode: ignore_failure`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failure_ignored: bool,
+    /// SKIPPED by an operator (`Engine::skip_step`): downstream it counts as succeeded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped_by_operator: bool,
 }
 
 impl StepRecord {
@@ -170,6 +177,7 @@ impl StepRecord {
             log_tail: None,
             waiting_for: None,
             failure_ignored: false,
+            skipped_by_operator: false,
         }
     }
 }
@@ -182,12 +190,12 @@ fn step_key(run_id: &str, step: usize) -> Vec<u8> {
     key
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain data; serializing them cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
 }
 

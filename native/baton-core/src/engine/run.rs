@@ -17,6 +17,7 @@ use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
+use tokio::sync::{oneshot, watch};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -38,6 +39,40 @@ pub(crate) enum Msg {
     Waiting { step: usize, attempt: u32, reason: Option<String> },
     /// Stop the run: running steps are asked to stop, and the run ends STOPPED.
     Stop { reason: String },
+    /// Kill the run: running steps are KILLED at once, and the run ends KILLED.
+    Kill,
+    /// An operator's action; the reply comes once its effect is durable.
+    Action { action: Action, reply: Reply },
+}
+
+/// What an operator asks of a run driven here (see `engine/actions.rs`).
+#[derive(Debug)]
+pub(crate) enum Action {
+    Pause,
+    Resume,
+    Skip(String),
+    Retry(String),
+    Continue(String),
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<(), EngineError>>;
+
+/// The `waiting_for` of a step stopped at a breakpoint.
+pub(crate) const AT_BREAKPOINT: &str = "breakpoint";
+
+/// The tokens of a running attempt: `cancel` asks it to stop (with cleanup), `kill` to
+/// stop at once; `cancel` is a child of `kill`, so a kill also cancels.
+#[derive(Clone)]
+struct Tokens {
+    cancel: CancellationToken,
+    kill: CancellationToken,
+}
+
+impl Tokens {
+    fn new() -> Self {
+        let kill = CancellationToken::new();
+        Tokens { cancel: kill.child_token(), kill }
+    }
 }
 
 /// How a step that is over counts for the steps below it.
@@ -64,7 +99,7 @@ struct Launch {
     step: usize,
     attempt: u32,
     started_ms: u64,
-    cancel: CancellationToken,
+    tokens: Tokens,
 }
 
 /// Where a run sits: top level, or inside a step of another run.
@@ -73,13 +108,20 @@ pub(crate) struct Frame {
     pub(crate) outer: Arc<Names>,
     /// Fires when the enclosing step wants the run to stop.
     pub(crate) stop: CancellationToken,
+    /// Fires when the enclosing step is killed: the run is killed too.
+    pub(crate) kill: CancellationToken,
     /// 0 for a top-level run.
     pub(crate) depth: usize,
 }
 
 impl Frame {
     pub(super) fn top(shared: &Shared) -> Self {
-        Frame { outer: Arc::new(Names::empty(shared.clock.clone())), stop: CancellationToken::new(), depth: 0 }
+        Frame {
+            outer: Arc::new(Names::empty(shared.clock.clone())),
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            depth: 0,
+        }
     }
 }
 
@@ -88,6 +130,10 @@ pub(crate) struct Driver {
     frame: Frame,
     /// Stopped from outside (its parent step stopped): the run ends STOPPED.
     stopped: bool,
+    /// Killed: the run ends KILLED.
+    killed: bool,
+    /// PAUSED: nothing new starts.
+    paused: bool,
     /// Signals emitted in the batch being written: waiters are told once it is durable.
     emitted: bool,
     wf: Arc<Workflow>,
@@ -103,14 +149,42 @@ pub(crate) struct Driver {
     outputs: HashMap<usize, Outputs>,
     /// Start of the current attempt, for steps running or waiting to retry.
     started: HashMap<usize, u64>,
-    running: HashMap<usize, CancellationToken>,
+    running: HashMap<usize, Tokens>,
     /// Steps to launch (READY, or RETRYING and due), in order.
     ready: VecDeque<usize>,
     /// READY steps of inline kinds: they need no slot.
     inline_ready: Vec<usize>,
     over: usize,
     max_parallel: usize,
+    /// Why the run failed, beyond its steps (a timeout).
     first_error: Option<String>,
+    /// Steps that failed the run, in the order they failed, with the run's error for each:
+    /// a step retried or skipped by an operator is forgotten.
+    failures: IndexMap<usize, String>,
+    /// SKIPPED by an operator: downstream they count as succeeded.
+    operator_skipped: HashSet<usize>,
+    /// Running steps an operator skipped: skipped once their attempt has stopped.
+    skip_requested: HashMap<usize, Reply>,
+    /// Replies to actions, sent once the batch is durable.
+    replies: Vec<Reply>,
+    /// Steps with a breakpoint in this run's workflow, and the breakpoint generation
+    /// they were read at.
+    breakpoints: HashSet<usize>,
+    breakpoints_seen: u64,
+    /// Steps WAITING at a breakpoint.
+    at_breakpoint: HashSet<usize>,
+    /// Steps continued from a breakpoint: they launch without stopping there again.
+    passed: HashSet<usize>,
+    /// READY steps waiting for a slot of one of their tags.
+    blocked: VecDeque<usize>,
+    /// Steps holding tag slots.
+    holding: HashSet<usize>,
+    /// Changes when tag slots free; subscribed once a step waits for one.
+    slots: Option<watch::Receiver<u64>>,
+    /// Whether events are written to the timeline (not for loop iterations).
+    durable_events: bool,
+    /// The sequence number of the next event.
+    seq: u64,
     /// Why the run is stopping: its running steps are being stopped, nothing new starts.
     stopping: Option<String>,
     batch: Batch,
@@ -140,6 +214,19 @@ impl Driver {
             inline_ready: Vec::new(),
             over: 0,
             first_error: None,
+            failures: IndexMap::new(),
+            operator_skipped: HashSet::new(),
+            skip_requested: HashMap::new(),
+            replies: Vec::new(),
+            breakpoints: HashSet::new(),
+            breakpoints_seen: u64::MAX,
+            at_breakpoint: HashSet::new(),
+            passed: HashSet::new(),
+            blocked: VecDeque::new(),
+            holding: HashSet::new(),
+            slots: None,
+            durable_events: !matches!(run.parent, Some(super::records::ParentLink { iteration: Some(_), .. })),
+            seq: 0,
             stopping: None,
             batch: Batch::default(),
             launches: Vec::new(),
@@ -149,6 +236,8 @@ impl Driver {
             rx,
             frame,
             stopped: false,
+            killed: false,
+            paused: run.status == RunStatus::Paused,
             emitted: false,
             shared,
             wf,
@@ -162,9 +251,13 @@ impl Driver {
     /// is launched again with the same attempt (and so the same idempotency key).
     fn restore(&mut self) -> Result<(), EngineError> {
         let mut records = Vec::new();
-        // A run not started yet has no step records: a fresh iteration costs no read.
-        if self.run.status != RunStatus::Created {
+        // A run not started yet has no step records, but for the steps a restart kept: a
+        // fresh iteration costs no read.
+        if self.run.status != RunStatus::Created || self.run.restarted_from.is_some() {
             records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
+        }
+        if self.durable_events && self.run.status != RunStatus::Created {
+            self.seq = super::events::next_seq(self.shared.store.as_ref(), &self.run.id)?;
         }
         let mut over = Vec::new();
         let mut relaunch = Vec::new();
@@ -192,7 +285,17 @@ impl Driver {
                     }
                     over.push(i);
                 }
-                StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => over.push(i),
+                StepStatus::Skipped => {
+                    if record.skipped_by_operator {
+                        self.operator_skipped.insert(i);
+                    }
+                    over.push(i);
+                }
+                StepStatus::Stopped | StepStatus::Killed => over.push(i),
+                // A step stays at its breakpoint until it is continued.
+                StepStatus::Waiting if record.waiting_for.as_deref() == Some(AT_BREAKPOINT) => {
+                    self.at_breakpoint.insert(i);
+                }
                 StepStatus::Running | StepStatus::Waiting => {
                     let started = record.started_ms.unwrap_or_else(|| self.shared.clock.now_ms());
                     relaunch.push((i, record.attempt.max(1), started));
@@ -201,7 +304,16 @@ impl Driver {
                     self.started.insert(i, record.started_ms.unwrap_or(0));
                     self.timers.push((i, record.retry_at_ms.unwrap_or(0)));
                 }
-                StepStatus::Pending | StepStatus::Ready => {}
+                // Only a step continued from a breakpoint has a READY record.
+                StepStatus::Ready => {
+                    self.passed.insert(i);
+                    if self.kind(i).is_some_and(|k| k.is_inline()) {
+                        self.inline_ready.push(i);
+                    } else {
+                        self.ready.push_back(i);
+                    }
+                }
+                StepStatus::Pending => {}
             }
         }
         for i in over {
@@ -223,10 +335,16 @@ impl Driver {
         }
         for (i, attempt, started_ms) in relaunch {
             tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, attempt, "relaunching a step that was running");
-            let cancel = CancellationToken::new();
+            // It was running: it takes its tag slots whatever the limits.
+            let tags = &self.wf.step(i).tags;
+            if !tags.is_empty() {
+                self.shared.limits.force_acquire(tags);
+                self.holding.insert(i);
+            }
+            let tokens = Tokens::new();
             self.started.insert(i, started_ms);
-            self.running.insert(i, cancel.clone());
-            self.launches.push(Launch { step: i, attempt, started_ms, cancel });
+            self.running.insert(i, tokens.clone());
+            self.launches.push(Launch { step: i, attempt, started_ms, tokens });
         }
         for i in 0..self.status.len() {
             if self.status[i] == StepStatus::Pending && self.settle(i, None)? {
@@ -264,16 +382,26 @@ impl Driver {
             }
             self.flush().await?;
             if done {
-                return Ok(self.run);
+                return Ok(self.run.clone());
             }
             if self.can_schedule() {
                 continue;
             }
+            let slots = self.slots.as_mut().filter(|_| !self.blocked.is_empty());
             tokio::select! {
                 msg = self.rx.recv() => {
                     // The driver holds a sender, so the channel never closes.
                     let Some(msg) = msg else { continue };
                     self.handle(msg)?;
+                }
+                _ = async { match slots { Some(rx) => { let _ = rx.changed().await; } None => std::future::pending().await } } => {
+                    // Slots freed: steps waiting for one try again, before newer ones.
+                    while let Some(i) = self.blocked.pop_back() {
+                        self.ready.push_front(i);
+                    }
+                }
+                _ = self.frame.kill.cancelled(), if !self.killed => {
+                    self.kill()?;
                 }
                 _ = self.frame.stop.cancelled(), if !self.stopped => {
                     self.stopped = true;
@@ -288,8 +416,8 @@ impl Driver {
                 }
                 _ = self.shared.shutdown.cancelled() => {
                     // The records stay as they are: the next open relaunches these steps.
-                    for cancel in self.running.values() {
-                        cancel.cancel();
+                    for tokens in self.running.values() {
+                        tokens.cancel.cancel();
                     }
                     return Err(EngineError::Closed);
                 }
@@ -304,8 +432,8 @@ impl Driver {
     }
 
     fn can_schedule(&self) -> bool {
-        !self.inline_ready.is_empty()
-            || (self.stopping.is_none() && !self.ready.is_empty() && self.running.len() < self.max_parallel)
+        (!self.paused && !self.inline_ready.is_empty())
+            || (!self.paused && self.stopping.is_none() && !self.ready.is_empty() && self.running.len() < self.max_parallel)
             || (self.stopping.is_some() && self.running.is_empty() && self.over < self.status.len())
     }
 
@@ -317,8 +445,20 @@ impl Driver {
             }
             return Ok(());
         }
+        if self.paused {
+            return Ok(());
+        }
+        let generation = self.shared.breakpoints.generation();
+        if generation != self.breakpoints_seen {
+            self.breakpoints_seen = generation;
+            self.breakpoints = self.shared.breakpoints.steps_of(&self.wf);
+        }
         while self.batch.len() < MAX_BATCH {
             if let Some(i) = self.inline_ready.pop() {
+                if self.stops_at_breakpoint(i) {
+                    self.stop_at_breakpoint(i)?;
+                    continue;
+                }
                 let now = self.shared.clock.now_ms();
                 if let Err(error) = self.emit_signals(i) {
                     self.set(i, StepStatus::Running)?;
@@ -340,10 +480,56 @@ impl Driver {
                 break;
             }
             let Some(i) = self.ready.pop_front() else { break };
+            if !matches!(self.status[i], StepStatus::Ready | StepStatus::Retrying) {
+                // Queued twice (a retry an operator asked for and a due timer): once is enough.
+                continue;
+            }
+            if self.stops_at_breakpoint(i) {
+                self.stop_at_breakpoint(i)?;
+                continue;
+            }
+            // Costs nothing for a step without tags.
+            let tags = &self.wf.step(i).tags;
+            if !tags.is_empty() && !self.holding.contains(&i) {
+                if !self.shared.limits.try_acquire(tags) {
+                    if self.slots.is_none() {
+                        // A slot freed since the try is seen at the next wait.
+                        let mut rx = self.shared.limits.subscribe();
+                        rx.mark_changed();
+                        self.slots = Some(rx);
+                    }
+                    self.blocked.push_back(i);
+                    continue;
+                }
+                self.holding.insert(i);
+            }
             let attempt = self.attempt[i] + 1;
             self.launch(i, attempt)?;
         }
         Ok(())
+    }
+
+    /// Whether step `i`, about to launch for the first time, stops at a breakpoint.
+    fn stops_at_breakpoint(&self, i: usize) -> bool {
+        !self.breakpoints.is_empty() && self.status[i] == StepStatus::Ready && self.breakpoints.contains(&i) && !self.passed.contains(&i)
+    }
+
+    fn stop_at_breakpoint(&mut self, i: usize) -> Result<(), EngineError> {
+        self.set(i, StepStatus::Waiting)?;
+        self.at_breakpoint.insert(i);
+        let mut record = StepRecord::new(StepStatus::Waiting, self.attempt[i]);
+        record.waiting_for = Some(AT_BREAKPOINT.into());
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        self.event_step(i, Some(AT_BREAKPOINT.into()));
+        tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, "step stopped at a breakpoint");
+        Ok(())
+    }
+
+    /// Gives back the tag slots step `i` holds.
+    fn release(&mut self, i: usize) {
+        if self.holding.remove(&i) {
+            self.shared.limits.release(&self.wf.step(i).tags);
+        }
     }
 
     fn launch(&mut self, i: usize, attempt: u32) -> Result<(), EngineError> {
@@ -355,9 +541,9 @@ impl Driver {
         record.started_ms = Some(now);
         records::put_step(&mut self.batch, &self.run.id, i, &record);
         self.event_step(i, None);
-        let cancel = CancellationToken::new();
-        self.running.insert(i, cancel.clone());
-        self.launches.push(Launch { step: i, attempt, started_ms: now, cancel });
+        let tokens = Tokens::new();
+        self.running.insert(i, tokens.clone());
+        self.launches.push(Launch { step: i, attempt, started_ms: now, tokens });
         Ok(())
     }
 
@@ -382,10 +568,15 @@ impl Driver {
                 let _ = tx.send(Msg::RetryDue { step });
             }));
         }
-        if let Some(listener) = &self.shared.listener {
-            for event in self.events.drain(..) {
+        for event in self.events.drain(..) {
+            if let Some(listener) = &self.shared.listener {
                 listener(&event);
             }
+            // No subscriber is not an error; a slow one lags.
+            let _ = self.shared.events.send(event);
+        }
+        for reply in self.replies.drain(..) {
+            let _ = reply.send(Ok(()));
         }
         Ok(())
     }
@@ -421,13 +612,189 @@ impl Driver {
                 }
                 Ok(())
             }
+            Msg::Kill => self.kill(),
+            Msg::Action { action, reply } => match self.check(&action) {
+                Err(refused) => {
+                    let _ = reply.send(Err(refused));
+                    Ok(())
+                }
+                Ok(step) => self.act(action, step, reply),
+            },
             Msg::Finished { step, attempt, outcome, retryable } => {
                 if self.attempt[step] != attempt || self.running.remove(&step).is_none() {
                     return Ok(());
                 }
+                self.release(step);
+                if let Some(reply) = self.skip_requested.remove(&step) {
+                    // An operator skipped it while it ran: it is skipped now it has stopped.
+                    self.started.remove(&step);
+                    self.operator_skip(step)?;
+                    self.replies.push(reply);
+                    return self.complete(step);
+                }
                 self.finished(step, attempt, outcome, retryable)
             }
         }
+    }
+
+    /// Refuses an action the run's state does not allow; gives the step it is about.
+    fn check(&self, action: &Action) -> Result<Option<usize>, EngineError> {
+        let run_refused = |action: &'static str, hint: &str| EngineError::IllegalAction {
+            target: format!("run {}", self.run.id),
+            action,
+            state: if self.stopping.is_some() { "stopping".into() } else { self.run.status.to_string() },
+            hint: hint.into(),
+        };
+        if self.stopping.is_some() {
+            let name = match action {
+                Action::Pause => "pause",
+                Action::Resume => "resume",
+                Action::Skip(_) => "skip a step of",
+                Action::Retry(_) => "retry a step of",
+                Action::Continue(_) => "continue a step of",
+            };
+            return Err(run_refused(name, " (a stopping run only ends)"));
+        }
+        let step = |id: &str| {
+            self.wf.index_of(id).ok_or_else(|| EngineError::UnknownStep {
+                run_id: self.run.id.clone(),
+                step_id: id.into(),
+                hint: crate::error::did_you_mean(id, (0..self.wf.len()).map(|i| self.wf.step(i).id.as_str())),
+            })
+        };
+        let step_refused = |i: usize, action: &'static str, hint: &str| {
+            let state = if self.at_breakpoint.contains(&i) { "WAITING at a breakpoint".into() } else { self.status[i].to_string() };
+            EngineError::IllegalAction { target: format!("step `{}` of run {}", self.wf.step(i).id, self.run.id), action, state, hint: hint.into() }
+        };
+        match action {
+            Action::Pause if self.paused => Err(run_refused("pause", " already")),
+            Action::Resume if !self.paused => Err(run_refused("resume", " (only a PAUSED run can be resumed)")),
+            Action::Pause | Action::Resume => Ok(None),
+            Action::Skip(id) => {
+                let i = step(id)?;
+                match self.status[i] {
+                    StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => {
+                        Err(step_refused(i, "skip", " (only a step not over, or a FAILED one, can be skipped)"))
+                    }
+                    _ if self.skip_requested.contains_key(&i) => Err(step_refused(i, "skip", " (it is being skipped already)")),
+                    _ => Ok(Some(i)),
+                }
+            }
+            Action::Retry(id) => {
+                let i = step(id)?;
+                match self.status[i] {
+                    StepStatus::Failed => Ok(Some(i)),
+                    _ => Err(step_refused(i, "retry", " (only a FAILED step can be retried)")),
+                }
+            }
+            Action::Continue(id) => {
+                let i = step(id)?;
+                if self.at_breakpoint.contains(&i) {
+                    Ok(Some(i))
+                } else {
+                    Err(step_refused(i, "continue", ", not at a breakpoint"))
+                }
+            }
+        }
+    }
+
+    /// Does a checked action; `reply` is answered once its effect is durable.
+    fn act(&mut self, action: Action, step: Option<usize>, reply: Reply) -> Result<(), EngineError> {
+        let i = step.unwrap_or(0);
+        match action {
+            Action::Pause | Action::Resume => {
+                let pause = matches!(action, Action::Pause);
+                self.set_run(if pause { RunStatus::Paused } else { RunStatus::Running })?;
+                self.paused = pause;
+                tracing::info!(run = %self.run.id, status = %self.run.status, "run paused or resumed");
+                records::put_run(&mut self.batch, &self.run);
+                self.event_run();
+            }
+            Action::Continue(_) => {
+                self.at_breakpoint.remove(&i);
+                self.passed.insert(i);
+                self.set(i, StepStatus::Ready)?;
+                records::put_step(&mut self.batch, &self.run.id, i, &StepRecord::new(StepStatus::Ready, self.attempt[i]));
+                self.event_step(i, None);
+                if self.kind(i).is_some_and(|k| k.is_inline()) {
+                    self.inline_ready.push(i);
+                } else {
+                    self.ready.push_front(i);
+                }
+            }
+            Action::Retry(_) => {
+                tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, "step retried by an operator");
+                self.reopen(i)?;
+                self.set(i, StepStatus::Retrying)?;
+                let now = self.shared.clock.now_ms();
+                let mut record = StepRecord::new(StepStatus::Retrying, self.attempt[i]);
+                record.retry_at_ms = Some(now);
+                records::put_step(&mut self.batch, &self.run.id, i, &record);
+                self.event_step(i, None);
+                self.ready.push_back(i);
+            }
+            Action::Skip(_) => {
+                tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, "step skipped by an operator");
+                match self.status[i] {
+                    StepStatus::Running | StepStatus::Waiting if self.running.contains_key(&i) => {
+                        // Stopped first; skipped when its attempt reports back.
+                        if let Some(tokens) = self.running.get(&i) {
+                            tokens.cancel.cancel();
+                        }
+                        self.skip_requested.insert(i, reply);
+                        return Ok(());
+                    }
+                    StepStatus::Failed => self.reopen(i)?,
+                    StepStatus::Ready | StepStatus::Retrying => {
+                        self.ready.retain(|&s| s != i);
+                        self.inline_ready.retain(|&s| s != i);
+                        self.blocked.retain(|&s| s != i);
+                    }
+                    _ => {}
+                }
+                self.at_breakpoint.remove(&i);
+                self.operator_skip(i)?;
+                self.complete(i)?;
+            }
+        }
+        self.replies.push(reply);
+        Ok(())
+    }
+
+    fn operator_skip(&mut self, i: usize) -> Result<(), EngineError> {
+        self.set(i, StepStatus::Skipped)?;
+        self.operator_skipped.insert(i);
+        let mut record = StepRecord::new(StepStatus::Skipped, self.attempt[i]);
+        record.error = Some("skipped by an operator".into());
+        record.ended_ms = Some(self.shared.clock.now_ms());
+        record.skipped_by_operator = true;
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        self.event_step(i, Some("skipped by an operator".into()));
+        Ok(())
+    }
+
+    /// Undoes the end of FAILED step `i` (retried or skipped by an operator): the run
+    /// forgets its failure, and the steps skipped below it are PENDING again, to be
+    /// decided once it ends anew. Costs time in the steps below it only.
+    fn reopen(&mut self, i: usize) -> Result<(), EngineError> {
+        self.failures.shift_remove(&i);
+        self.ignored.remove(&i);
+        self.over -= 1;
+        let wf = self.wf.clone();
+        let mut work = vec![i];
+        while let Some(s) = work.pop() {
+            for d in wf.downstream(s) {
+                self.remaining[d] += 1;
+                if self.status[d] == StepStatus::Skipped && !self.operator_skipped.contains(&d) {
+                    self.set(d, StepStatus::Pending)?;
+                    self.over -= 1;
+                    records::put_step(&mut self.batch, &self.run.id, d, &StepRecord::new(StepStatus::Pending, self.attempt[d]));
+                    self.event_step(d, None);
+                    work.push(d);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn finished(&mut self, i: usize, attempt: u32, outcome: StepOutcome, retryable: bool) -> Result<(), EngineError> {
@@ -550,9 +917,13 @@ impl Driver {
     }
 
     fn note_failure(&mut self, i: usize, error: &str) {
-        if self.first_error.is_none() {
-            self.first_error = Some(format!("step `{}` failed: {error}", self.wf.step(i).id));
-        }
+        let message = format!("step `{}` failed: {error}", self.wf.step(i).id);
+        self.failures.entry(i).or_insert(message);
+    }
+
+    /// Why the run failed, if it did.
+    fn run_error(&self) -> Option<String> {
+        self.first_error.clone().or_else(|| self.failures.first().map(|(_, e)| e.clone()))
     }
 
     /// Marks step `i` over and settles the steps below it whose trigger rule can now be
@@ -579,6 +950,7 @@ impl Driver {
             StepStatus::Succeeded => Outcome::Success,
             StepStatus::Failed if self.ignored.contains(&i) => Outcome::Success,
             StepStatus::Failed => Outcome::Failure,
+            StepStatus::Skipped if self.operator_skipped.contains(&i) => Outcome::Success,
             _ => Outcome::NotRun,
         }
     }
@@ -666,21 +1038,25 @@ impl Driver {
     fn begin_stop(&mut self, reason: String) -> Result<(), EngineError> {
         tracing::warn!(run = %self.run.id, %reason, "stopping the run");
         self.stopping = Some(reason);
-        for cancel in self.running.values() {
-            cancel.cancel();
+        for tokens in self.running.values() {
+            tokens.cancel.cancel();
         }
         self.ready.clear();
         self.inline_ready.clear();
+        self.blocked.clear();
         Ok(())
     }
 
-    /// Ends every step not over: waiting retries are STOPPED, the others SKIPPED.
+    /// Ends every step not over: waiting retries and steps at a breakpoint are STOPPED
+    /// (KILLED if the run is killed), the others SKIPPED.
     fn sweep(&mut self) -> Result<(), EngineError> {
+        let end = if self.killed { StepStatus::Killed } else { StepStatus::Stopped };
         for i in 0..self.status.len() {
             match self.status[i] {
-                StepStatus::Retrying => {
-                    self.set(i, StepStatus::Stopped)?;
-                    let mut record = StepRecord::new(StepStatus::Stopped, self.attempt[i]);
+                StepStatus::Retrying | StepStatus::Waiting => {
+                    self.at_breakpoint.remove(&i);
+                    self.set(i, end)?;
+                    let mut record = StepRecord::new(end, self.attempt[i]);
                     record.error = self.stopping.clone();
                     record.ended_ms = Some(self.shared.clock.now_ms());
                     records::put_step(&mut self.batch, &self.run.id, i, &record);
@@ -706,16 +1082,69 @@ impl Driver {
         }
         self.run.counts = counts;
         self.run.ended_ms = Some(self.shared.clock.now_ms());
-        self.run.status = if self.stopped {
+        self.run.status = if self.killed {
+            RunStatus::Killed
+        } else if self.stopped {
             RunStatus::Stopped
-        } else if self.first_error.is_some() {
+        } else if !self.failures.is_empty() || self.first_error.is_some() {
             RunStatus::Failed
         } else {
             RunStatus::Succeeded
         };
-        self.run.error = self.first_error.clone();
+        self.run.error = self.run_error();
+        if self.killed || self.stopped {
+            self.run.error = self.run.error.take().or_else(|| self.stopping.clone());
+        }
         records::put_run(&mut self.batch, &self.run);
         self.event_run();
+        // Actions that came too late get their answer from the final state.
+        for (_, reply) in self.skip_requested.drain() {
+            let _ = reply.send(Err(EngineError::IllegalAction {
+                target: format!("a step of run {}", self.run.id),
+                action: "skip",
+                state: self.run.status.to_string(),
+                hint: " (the run ended first)".into(),
+            }));
+        }
+    }
+
+    /// Kills the run: what runs is KILLED at once, without waiting for it to stop; the
+    /// rest is swept, and the run ends KILLED.
+    fn kill(&mut self) -> Result<(), EngineError> {
+        if self.killed {
+            return Ok(());
+        }
+        tracing::warn!(run = %self.run.id, "killing the run");
+        self.killed = true;
+        self.stopped = true;
+        if self.stopping.is_none() {
+            self.begin_stop("the run was killed".into())?;
+        }
+        let now = self.shared.clock.now_ms();
+        let mut running: Vec<(usize, Tokens)> = self.running.drain().collect();
+        running.sort_unstable_by_key(|(i, _)| *i);
+        for (i, tokens) in running {
+            tokens.kill.cancel();
+            self.release(i);
+            self.skip_requested.remove(&i);
+            self.set(i, StepStatus::Killed)?;
+            let mut record = StepRecord::new(StepStatus::Killed, self.attempt[i]);
+            record.started_ms = self.started.remove(&i);
+            record.ended_ms = Some(now);
+            record.error = Some("killed".into());
+            records::put_step(&mut self.batch, &self.run.id, i, &record);
+            self.event_step(i, Some("killed".into()));
+            self.over += 1;
+        }
+        Ok(())
+    }
+
+    fn set_run(&mut self, to: RunStatus) -> Result<(), IllegalTransition> {
+        if !self.run.status.can_become(to) {
+            return Err(IllegalTransition { what: format!("run {}", self.run.id), from: self.run.status.to_string(), to: to.to_string() });
+        }
+        self.run.status = to;
+        Ok(())
     }
 
     fn set(&mut self, i: usize, to: StepStatus) -> Result<(), IllegalTransition> {
@@ -731,35 +1160,55 @@ impl Driver {
         Ok(())
     }
 
+    /// Whether this run's events are worth making: always for the timeline, and for an
+    /// iteration only when someone listens.
+    fn wants_events(&self) -> bool {
+        self.durable_events || self.shared.listener.is_some() || self.shared.events.receiver_count() > 0
+    }
+
+    /// Records an event in the batch of its transition; it is delivered after the flush.
+    fn push_event(&mut self, event: Event) {
+        if self.durable_events {
+            super::events::put_event(&mut self.batch, &self.run.id, self.seq, &event);
+        }
+        self.seq += 1;
+        self.events.push(event);
+    }
+
     fn event_step(&mut self, i: usize, error: Option<String>) {
-        if self.shared.listener.is_some() {
-            self.events.push(Event::Step {
+        if self.wants_events() {
+            self.push_event(Event::Step {
                 run_id: self.run.id.clone(),
                 step_id: self.wf.step(i).id.clone(),
                 status: self.status[i],
                 attempt: self.attempt[i],
                 error,
+                at_ms: self.shared.clock.now_ms(),
+                seq: self.seq,
             });
         }
     }
 
     fn event_run(&mut self) {
-        if self.shared.listener.is_some() {
-            self.events.push(Event::Run {
+        if self.wants_events() {
+            self.push_event(Event::Run {
                 run_id: self.run.id.clone(),
                 workflow_id: self.run.workflow_id.clone(),
                 status: self.run.status,
                 error: self.run.error.clone(),
+                at_ms: self.shared.clock.now_ms(),
+                seq: self.seq,
             });
         }
     }
 
     /// Starts an attempt on its own task; it reports back with [`Msg::Finished`].
     fn spawn_attempt(&self, launch: Launch) {
-        let Launch { step: i, attempt, started_ms, cancel } = launch;
+        let Launch { step: i, attempt, started_ms, tokens } = launch;
+        let cancel = tokens.cancel.clone();
         let step = self.wf.step(i);
         let tx = self.tx.clone();
-        let (kind, ctx) = match self.context(i, attempt, started_ms, cancel.clone()) {
+        let (kind, ctx) = match self.context(i, attempt, started_ms, tokens) {
             Ok(ready) => ready,
             Err(message) => {
                 let outcome = StepOutcome::failure(message);
@@ -816,7 +1265,7 @@ impl Driver {
         i: usize,
         attempt: u32,
         started_ms: u64,
-        cancel: CancellationToken,
+        tokens: Tokens,
     ) -> Result<(Arc<dyn StepKind>, StepContext), String> {
         let step: &StepDef = self.wf.step(i);
         let kind = self.kind(i).ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
@@ -837,7 +1286,7 @@ impl Driver {
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let nest = kind.nests().then(|| {
             let names = Names::new(self.names(), self.shared.clock.clone());
-            Nest::new(self.shared.clone(), self.wf.clone(), i, self.run.id.clone(), attempt, self.frame.depth, Arc::new(names))
+            Nest::new(self.shared.clone(), self.wf.clone(), i, self.run.id.clone(), attempt, self.frame.depth, Arc::new(names), tokens.kill.clone())
         });
         let inputs = self
             .wf
@@ -857,7 +1306,8 @@ impl Driver {
             step_params,
             duration: step.duration.as_ref().and_then(|d| d.parse().ok()),
             started_ms,
-            cancel,
+            cancel: tokens.cancel,
+            kill: tokens.kill,
             clock: self.shared.clock.clone(),
             scratch_dir: self.shared.scratch_root.join(&self.run.id).join(format!("{}-{attempt}", step.id)),
             status: {
@@ -869,6 +1319,15 @@ impl Driver {
             nest,
         };
         Ok((kind, ctx))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A driver that ends on an error or at close gives its tag slots back.
+        for i in std::mem::take(&mut self.holding) {
+            self.shared.limits.release(&self.wf.step(i).tags);
+        }
     }
 }
 

@@ -67,7 +67,9 @@ impl RunStatus {
             Queued => matches!(to, Created | Running | Stopped | Killed),
             Created => matches!(to, Running | Stopped | Killed | Failed),
             Running => matches!(to, Paused | Succeeded | Failed | Stopped | Killed),
-            Paused => matches!(to, Running | Stopped | Killed),
+            // A paused run launches nothing new, but the steps it was running still end;
+            // once every step is over the run ends as it would have (see `Engine::pause`).
+            Paused => matches!(to, Running | Succeeded | Failed | Stopped | Killed),
             Succeeded | Failed | Stopped | Killed => false,
         }
     }
@@ -107,19 +109,35 @@ impl StepStatus {
         matches!(self, Succeeded | Failed | Skipped | Stopped | Killed)
     }
 
-    /// Whether `self -> to` is legal.
+    /// Whether `self -> to` is legal: what the engine does on its own, plus what an
+    /// operator may ask for (see [`is_reopening`](StepStatus::is_reopening)).
     pub fn can_become(self, to: StepStatus) -> bool {
         use StepStatus::*;
-        match self {
+        let by_engine = match self {
             Pending => matches!(to, Ready | Skipped | Stopped),
             // A step that completes inside the scheduler goes from READY to SUCCEEDED; one
-            // whose `when` cannot be evaluated fails before it is launched.
-            Ready => matches!(to, Running | Succeeded | Failed | Skipped | Stopped),
-            Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed),
-            Waiting => matches!(to, Running | Succeeded | Failed | Retrying | Stopped | Killed),
-            Retrying => matches!(to, Running | Stopped | Killed),
+            // whose `when` cannot be evaluated fails before it is launched. A step with a
+            // breakpoint goes from READY to WAITING instead of being launched.
+            Ready => matches!(to, Running | Succeeded | Failed | Skipped | Stopped | Waiting),
+            // RUNNING -> SKIPPED: an operator skipped the step; it was stopped first.
+            Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed | Skipped),
+            // WAITING -> READY: continued from a breakpoint; -> SKIPPED: skipped by an operator.
+            Waiting => matches!(to, Ready | Running | Succeeded | Failed | Retrying | Stopped | Killed | Skipped),
+            // RETRYING -> SKIPPED: skipped by an operator instead of the next attempt.
+            Retrying => matches!(to, Running | Stopped | Killed | Skipped),
             Succeeded | Failed | Skipped | Stopped | Killed => false,
-        }
+        };
+        by_engine || self.is_reopening(to)
+    }
+
+    /// The only ways out of a state that is over, and only in a run that is not finished,
+    /// at an operator's request: FAILED -> SKIPPED (`skip_step`: downstream runs as if it
+    /// succeeded), FAILED -> RETRYING (`retry_step`), and SKIPPED -> PENDING (the steps
+    /// skipped because of a step that is retried or skipped by an operator are decided
+    /// again). A finished run never changes: `restart` makes a new run.
+    pub fn is_reopening(self, to: StepStatus) -> bool {
+        use StepStatus::*;
+        matches!((self, to), (Failed, Skipped) | (Failed, Retrying) | (Skipped, Pending))
     }
 
     pub fn name(self) -> &'static str {
@@ -172,7 +190,8 @@ mod tests {
     fn terminal_states_have_no_way_out() {
         for from in StepStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             for to in StepStatus::ALL {
-                assert!(!from.can_become(to), "{from} -> {to}");
+                // Only an operator reopens a step that is over (in a run not finished).
+                assert!(!from.can_become(to) || from.is_reopening(to), "{from} -> {to}");
             }
         }
         for from in RunStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
@@ -187,6 +206,20 @@ mod tests {
         for from in StepStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
             assert!(StepStatus::ALL.iter().any(|to| to.is_terminal() && from.can_become(*to)), "{from}");
         }
+    }
+
+    #[test]
+    fn only_failed_and_skipped_steps_reopen_and_never_to_success() {
+        for from in StepStatus::ALL {
+            for to in StepStatus::ALL {
+                if from.is_reopening(to) {
+                    assert!(matches!(from, StepStatus::Failed | StepStatus::Skipped), "{from} -> {to}");
+                    assert!(!to.is_terminal() || to == StepStatus::Skipped, "{from} -> {to}");
+                }
+            }
+        }
+        assert!(!StepStatus::Succeeded.can_become(StepStatus::Retrying));
+        assert!(!StepStatus::Stopped.can_become(StepStatus::Pending));
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub struct StepDef {
     /// Signals sent when the step succeeds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emit_signals: Vec<EmitSignal>,
+    /// Tags, `[A-Za-z0-9_.-]+`: `Engine::set_limit` caps how many steps with a tag run
+    /// at once across all runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// A signal a step sends when it succeeds.
@@ -158,6 +162,7 @@ impl StepDef {
             signal: None,
             signal_match: None,
             emit_signals: Vec::new(),
+            tags: Vec::new(),
         }
     }
 

@@ -146,6 +146,9 @@ pub struct StepContext {
     pub started_ms: u64,
     /// Triggered when the engine wants the step to stop (timeout, stop of the run).
     pub cancel: CancellationToken,
+    /// Triggered when the run is killed: stop at once, without cleanup. `cancel` fires
+    /// too, so a kind that only watches `cancel` stops as well.
+    pub kill: CancellationToken,
     pub clock: Arc<dyn Clock>,
     /// A directory reserved for the attempt's scratch files (created by the kind if it
     /// needs one, removed by the engine after the attempt).

@@ -75,8 +75,9 @@ async fn run(ctx: StepContext) -> StepOutcome {
     let status = tokio::select! {
         status = child.wait() => status,
         _ = ctx.cancel.cancelled() => {
-            stop(&mut child).await;
-            return StepOutcome { result: Err("stopped".into()), log_tail: take_tail(&tail) };
+            stop(&mut child, &ctx.kill).await;
+            let how = if ctx.kill.is_cancelled() { "killed" } else { "stopped" };
+            return StepOutcome { result: Err(how.into()), log_tail: take_tail(&tail) };
         }
     };
     for reader in readers.into_iter().flatten() {
@@ -93,13 +94,20 @@ async fn run(ctx: StepContext) -> StepOutcome {
     StepOutcome { result, log_tail }
 }
 
-/// SIGTERM to the command's process group, SIGKILL after a grace period.
-async fn stop(child: &mut tokio::process::Child) {
+/// SIGTERM to the command's process group, SIGKILL after a grace period, or at once
+/// when `kill` fires (before or during the grace period).
+async fn stop(child: &mut tokio::process::Child, kill: &tokio_util::sync::CancellationToken) {
     if let Some(pid) = child.id() {
-        // SAFETY: killpg only sends a signal; the group is the child's own (process_group(0)).
-        unsafe { libc::killpg(pid as libc::pid_t, libc::SIGTERM) };
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
-            return;
+        if !kill.is_cancelled() {
+            // SAFETY: killpg only sends a signal; the group is the child's own (process_group(0)).
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGTERM) };
+            let ended = tokio::select! {
+                ended = tokio::time::timeout(STOP_GRACE, child.wait()) => ended.is_ok(),
+                _ = kill.cancelled() => false,
+            };
+            if ended {
+                return;
+            }
         }
         // SAFETY: as above.
         unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
