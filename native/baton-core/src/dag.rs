@@ -424,6 +424,9 @@ fn compile_bodies(
             timeout: None,
             signal_retention: def.signal_retention.clone(),
             steps: step.steps.clone(),
+            triggers: Vec::new(),
+            run_strategy: Default::default(),
+            max_concurrent_runs: None,
         };
         match Workflow::compile_in(body, kinds, &visible) {
             Ok(body) => {

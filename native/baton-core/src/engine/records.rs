@@ -41,6 +41,15 @@ pub struct RunRecord {
     /// The step that started this run, for a subworkflow or an iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// The version of the registered workflow the run was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The request id that makes the start idempotent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// What started the run, for a trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl RunRecord {
@@ -60,6 +69,9 @@ impl RunRecord {
             error: None,
             counts: Default::default(),
             parent: None,
+            version: None,
+            request_id: None,
+            trigger: None,
         }
     }
 }
@@ -182,12 +194,12 @@ fn step_key(run_id: &str, step: usize) -> Vec<u8> {
     key
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain data; serializing them cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
 }
 
