@@ -110,6 +110,14 @@ pub(crate) fn list_firings(store: &dyn Store, workflow_id: &str) -> Result<Vec<F
 }
 
 impl crate::engine::Engine {
+    /// Commits `batch`, counted as work in motion while the store writes it (the caller's
+    /// task waits, but the engine is not idle).
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let shared = self.shared();
+        let _committing = shared.activity.as_ref().map(|a| a.busy());
+        shared.committer.commit(batch).await
+    }
+
     /// The firings of a registered workflow's triggers, oldest first.
     pub fn firings(&self, workflow_id: &str) -> Result<Vec<FiringRecord>, crate::engine::EngineError> {
         Ok(list_firings(self.shared().store.as_ref(), workflow_id)?)

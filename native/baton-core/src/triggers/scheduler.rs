@@ -131,7 +131,7 @@ impl Engine {
             // A new trigger: it fires from now on.
             let mut batch = Batch::default();
             put_cursor(&mut batch, id, index, &Cursor { spec, last_ms: Some(now), last_signal: None });
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
             return Ok(schedule.next_after(now));
         };
 
@@ -181,7 +181,7 @@ impl Engine {
             }
             let last_ms = times.last().copied().or(last_passed).unwrap_or(last);
             put_cursor(&mut batch, id, index, &Cursor { spec: spec.clone(), last_ms: Some(last_ms), last_signal: None });
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
         }
 
         for scheduled_ms in due {
@@ -204,7 +204,7 @@ impl Engine {
             // A new trigger: signals sent from now on. Ids are ULIDs, increasing.
             let mut batch = Batch::default();
             put_cursor(&mut batch, id, index, &Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) });
-            return Ok(shared.committer.commit(batch).await?);
+            return Ok(self.commit(batch).await?);
         };
         let mut fresh: Vec<SignalRecord> = Vec::new();
         records::scan_signals(shared.store.as_ref(), Some(name), |s| {
@@ -253,7 +253,7 @@ impl Engine {
                     let mut batch = Batch::default();
                     put_firing(&mut batch, &FiringRecord { reason: Some(problem), ..firing });
                     put_cursor(&mut batch, id, index, &cursor);
-                    shared.committer.commit(batch).await?;
+                    self.commit(batch).await?;
                     unmatched = None;
                 }
             }
@@ -262,7 +262,7 @@ impl Engine {
         if let Some(cursor) = unmatched {
             let mut batch = Batch::default();
             put_cursor(&mut batch, id, index, &cursor);
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
         }
         Ok(())
     }
@@ -304,7 +304,7 @@ impl Engine {
             let mut batch = Batch::default();
             write_firing(firing, cursor)(Err(&why), &mut batch);
             tracing::info!(workflow = %id, trigger = index, reason = %why, "trigger fired, no run");
-            return Ok(self.shared().committer.commit(batch).await?);
+            return Ok(self.commit(batch).await?);
         }
         let start = Start { workflow: workflow.clone(), params, version: Some(entry.active_version), request_id: None, trigger: Some(description) };
         let retry = (firing.clone(), cursor.clone());
@@ -321,7 +321,7 @@ impl Engine {
             Err(e @ (EngineError::UnknownParam { .. } | EngineError::BadParam { .. } | EngineError::Definition(_))) => {
                 let mut batch = Batch::default();
                 write_firing(retry.0, retry.1)(Err(&e.to_string()), &mut batch);
-                Ok(self.shared().committer.commit(batch).await?)
+                Ok(self.commit(batch).await?)
             }
             Err(e) => Err(e),
         }

@@ -157,7 +157,7 @@ impl Engine {
             if let Some(running) = occupying.first().or(queued.first()) {
                 let reason = format!("run {running} is going on (run_strategy: first_only)");
                 record(Err(&reason), &mut batch);
-                shared.committer.commit(batch).await?;
+                self.commit(batch).await?;
                 tracing::info!(workflow = %id, %running, "start refused: first_only");
                 return Ok(Admitted::Refused { running: running.clone() });
             }
@@ -193,7 +193,7 @@ impl Engine {
             batch.put(Table::Requests, request.as_bytes(), run.id.as_bytes());
         }
         record(Ok(&run.id), &mut batch);
-        shared.committer.commit(batch).await?;
+        self.commit(batch).await?;
         let run_id = run.id.clone();
         for old in superseded {
             match self.stop(&old, &format!("replaced by run {run_id} (run_strategy: last_only)")) {
@@ -219,7 +219,7 @@ impl Engine {
         if strategy == RunStrategy::StrictSequential && run.status == RunStatus::Failed {
             let mut batch = Batch::default();
             batch.put(Table::Queue, blocked_key(&run.workflow_id), run.id.as_bytes());
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
             tracing::warn!(workflow = %run.workflow_id, run = %run.id, "a failed run holds the queue (strict_sequential) until unblocked");
             return Ok(());
         }
@@ -233,7 +233,7 @@ impl Engine {
         if let Some(run) = blocked_by(shared.store.as_ref(), workflow_id)? {
             let mut batch = Batch::default();
             batch.delete(Table::Queue, blocked_key(workflow_id));
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
             tracing::info!(workflow = %workflow_id, %run, "queue unblocked");
         }
         self.admit_queued(workflow_id).await
@@ -271,7 +271,7 @@ impl Engine {
             let mut batch = Batch::default();
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(workflow_id, &run_id));
-            shared.committer.commit(batch).await?;
+            self.commit(batch).await?;
             tracing::info!(run = %run_id, workflow = %workflow_id, "queued run admitted");
             self.spawn_driver(wf, run)?;
             occupying += 1;
