@@ -142,7 +142,13 @@ impl Engine {
         let store = shared.store.as_ref();
         let wf = start.workflow;
         let params = merge_params(wf.def(), start.params)?;
-        let _deciding = shared.triggers.admission.lock().await;
+        // Unlimited parallel runs need no count nor lock (the common case, and the one
+        // that starts many runs at once): their batches still share flushes.
+        let unlimited = capacity(&wf) == usize::MAX && start.request_id.is_none();
+        let _deciding = match unlimited {
+            true => None,
+            false => Some(shared.triggers.admission.lock().await),
+        };
         if let Some(request) = &start.request_id {
             if let Some(run_id) = store.get(Table::Requests, request.as_bytes())? {
                 return Ok(Admitted::Existing(String::from_utf8_lossy(&run_id).into_owned()));
@@ -150,7 +156,7 @@ impl Engine {
         }
         let id = wf.id();
         let strategy = wf.def().run_strategy;
-        let occupying = occupying_runs(store, id)?;
+        let occupying = if unlimited { Vec::new() } else { occupying_runs(store, id)? };
         let queued = queued_runs(store, id)?;
         let mut batch = Batch::default();
         if strategy == RunStrategy::FirstOnly {
