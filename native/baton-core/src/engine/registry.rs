@@ -200,7 +200,7 @@ impl super::Engine {
         }
         let version = entry.as_ref().map_or(1, |e| e.latest_version + 1);
         let record = VersionRecord { version, definition: hash, registered_ms: self.shared.clock.now_ms() };
-        let entry = WorkflowEntry { active_version: version, latest_version: version, enabled: entry.is_none_or(|e| e.enabled) };
+        let entry = WorkflowEntry { active_version: version, latest_version: version, enabled: !matches!(entry, Some(WorkflowEntry { enabled: false, .. })) };
         batch.put(Table::Versions, version_key(&id, version), encode(&record));
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         store.commit(&batch)?;
