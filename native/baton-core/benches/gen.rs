@@ -12,6 +12,9 @@ fn workflow(id: &str, steps: Vec<StepDef>) -> WorkflowDef {
         timeout: None,
         signal_retention: None,
         steps,
+        triggers: Vec::new(),
+        run_strategy: Default::default(),
+        max_concurrent_runs: None,
     }
 }
 

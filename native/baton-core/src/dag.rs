@@ -108,6 +108,7 @@ impl Workflow {
             }
         }
         check_expressions(&mut v, &def, &graph, find, acyclic, outer);
+        check_triggers(&mut v, &def);
         let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
         if v.errors.is_empty() {
@@ -392,6 +393,86 @@ fn check_expressions(
     }
 }
 
+/// Checks `triggers`, `run_strategy` and `max_concurrent_runs`: each trigger has exactly
+/// one of `cron` and `signal`, its expression, zone and templates are valid, and its params
+/// are parameters of the workflow.
+fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
+    use crate::model::RunStrategy;
+    match def.max_concurrent_runs {
+        Some(0) => v.top("max_concurrent_runs", "must be at least 1"),
+        Some(_) if def.run_strategy != RunStrategy::Parallel => {
+            v.top("max_concurrent_runs", &format!("applies to `run_strategy: parallel` only, not {}", def.run_strategy.name()))
+        }
+        _ => {}
+    }
+    for (n, trigger) in def.triggers.iter().enumerate() {
+        let field = |name: &str| format!("triggers.{n}.{name}");
+        match (&trigger.cron, &trigger.signal) {
+            (Some(_), Some(_)) => v.top(&format!("triggers.{n}"), "has both `cron` and `signal`; use one trigger for each"),
+            (None, None) => v.top(&format!("triggers.{n}"), "needs `cron: \"0 2 * * *\"` or `signal: <name>`"),
+            _ => {}
+        }
+        if let Some(expression) = &trigger.cron {
+            if let Err(message) = crate::triggers::cron::parse_zone(trigger.timezone.as_deref()) {
+                v.top(&field("timezone"), &message);
+            } else if let Err(message) = crate::triggers::cron::CronSchedule::parse(expression, trigger.timezone.as_deref()) {
+                v.top(&field("cron"), &message);
+            }
+        } else {
+            if trigger.timezone.is_some() {
+                v.top(&field("timezone"), "applies to `cron` triggers only");
+            }
+            if trigger.misfire.is_some() {
+                v.top(&field("misfire"), "applies to `cron` triggers only");
+            }
+        }
+        let mut names = vec!["trigger".to_string()];
+        match &trigger.signal {
+            Some(name) => {
+                if !crate::steps::is_signal_name(name) {
+                    v.top(&field("signal"), &format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`"));
+                }
+                names.push("signal".into());
+            }
+            None if trigger.signal_match.is_some() => v.top(&field("match"), "applies to `signal` triggers only"),
+            None => {}
+        }
+        let mut templates: Vec<(String, &str)> = Vec::new();
+        if let Some(m) = &trigger.signal_match {
+            if let Some(problem) = crate::steps::not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`") {
+                v.top(&field(&problem.field), &problem.message);
+            }
+            templates.push((field("match"), m.as_str()));
+        }
+        for (name, value) in &trigger.params {
+            if !def.params.contains_key(name) {
+                let hint = did_you_mean(name, def.params.keys().map(String::as_str));
+                v.top(&field(&format!("params.{name}")), &format!("`{name}` is not a parameter of the workflow{hint}; declare it under `params:`"));
+            }
+            templates.extend(strings_in(value).into_iter().map(|s| (field(&format!("params.{name}")), s)));
+        }
+        for (field, text) in templates {
+            let template = match Template::parse(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    v.top(&field, &e.to_string());
+                    continue;
+                }
+            };
+            for e in template.check_constants() {
+                v.top(&field, &e.to_string());
+            }
+            for used in template.names() {
+                if !names.contains(&used.name) && !def.params.contains_key(&used.name) {
+                    let hint = did_you_mean(&used.name, names.iter().map(String::as_str).chain(def.params.keys().map(String::as_str)));
+                    let visible = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                    v.top(&field, &format!("column {}: unknown name `{}`{hint}; a trigger sees {visible} and the parameters", used.column, used.name));
+                }
+            }
+        }
+    }
+}
+
 /// Compiles the inline bodies of `foreach` and `while` steps. A body sees the names of
 /// the run around it: parameters, names from further out, and the steps upstream of its
 /// step. Its problems are reported on its step, at `steps.N.<field>`.
@@ -427,6 +508,9 @@ fn compile_bodies(
             timeout: None,
             signal_retention: def.signal_retention.clone(),
             steps: step.steps.clone(),
+            triggers: Vec::new(),
+            run_strategy: Default::default(),
+            max_concurrent_runs: None,
         };
         match Workflow::compile_in(body, kinds, &visible) {
             Ok(body) => {
@@ -598,6 +682,28 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn checks_triggers() {
+        let errs = errors(
+            "id: x\nparams: {date: d}\nrun_strategy: sequential\nmax_concurrent_runs: 2\ntriggers:\n  - {cron: '0 2 * *'}\n  - {cron: '0 2 * * *', timezone: Mars/Olympus}\n  - {cron: '0 2 * * *', signal: s}\n  - {signal: 'bad name', match: '${signal.x == 1}', params: {day: '${signal.date}'}}\n  - {signal: ok, params: {date: '${sigal.date}'}}\n  - {misfire: skip}\nsteps:\n  - {id: a, type: noop}\n",
+        );
+        let all = errs.join("\n");
+        for expected in [
+            "max_concurrent_runs: applies to `run_strategy: parallel` only, not sequential",
+            "triggers.0.cron: invalid cron expression `0 2 * *`: 4 fields",
+            "triggers.1.timezone: unknown time zone `Mars/Olympus`",
+            "triggers.2: has both `cron` and `signal`",
+            "triggers.3.signal: invalid signal name `bad name`",
+            "triggers.3.params.day: `day` is not a parameter of the workflow",
+            "triggers.4.params.date: column 3: unknown name `sigal` (did you mean `signal`?)",
+            "triggers.5: needs `cron",
+            "triggers.5.misfire: applies to `cron` triggers only",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert!(compile("id: x\nparams: {date: d}\nrun_strategy: parallel\nmax_concurrent_runs: 2\ntriggers:\n  - {cron: '30 2 * * 1-5', timezone: Europe/Berlin, misfire: run_all, params: {date: \"${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}\"}}\n  - {signal: table_ready, match: \"${signal.table == 'events'}\", params: {date: '${signal.date}'}}\nsteps:\n  - {id: a, type: noop}\n").is_ok());
     }
 
     #[test]

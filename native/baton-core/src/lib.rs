@@ -17,10 +17,13 @@ pub mod expr;
 pub mod model;
 pub mod steps;
 pub mod store;
+pub mod triggers;
 
 pub use activity::Activity;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use dag::Workflow;
+pub use engine::{Registered, VersionInfo, WorkflowInfo};
+pub use triggers::{FiringRecord, StartOptions};
 pub use engine::{Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord, StepStatus, StepView};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};

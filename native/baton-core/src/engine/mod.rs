@@ -8,12 +8,14 @@ mod actions;
 mod events;
 mod limits;
 mod nest;
-mod records;
+pub(crate) mod records;
+pub(crate) mod registry;
 mod run;
 mod state;
 
 pub use nest::{Names, Nest};
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
+pub use registry::{Registered, VersionInfo, WorkflowInfo};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
 use crate::activity::Activity;
@@ -83,6 +85,15 @@ pub enum EngineError {
     /// `start` of a workflow id that was not registered.
     #[error("no workflow `{id}` is registered{hint}")]
     UnknownWorkflow { id: String, hint: String },
+    /// A version of a registered workflow that does not exist.
+    #[error("workflow `{id}` has no version {version}; its versions: {known}")]
+    UnknownVersion { id: String, version: u32, known: String },
+    /// A start refused by `run_strategy: first_only`.
+    #[error("workflow `{workflow}` has a run going on ({run_id}) and its run_strategy is first_only; wait for it, or stop it")]
+    AlreadyRunning { workflow: String, run_id: String },
+    /// A trigger that cannot be evaluated (validation catches most of these).
+    #[error("workflow `{workflow}`, trigger {trigger}: {message}")]
+    Trigger { workflow: String, trigger: usize, message: String },
     /// The run exists but no driver in this engine is running it.
     #[error("run {0} is not finished and not running here; `baton recover` continues it")]
     NotRunningHere(String),
@@ -155,6 +166,8 @@ pub(crate) struct Shared {
     pub(crate) breakpoints: actions::Breakpoints,
     /// Concurrency limits by tag, and the slots taken.
     pub(crate) limits: limits::Limits,
+    /// The scheduler's and the run strategies' state.
+    pub(crate) triggers: Arc<crate::triggers::TriggerState>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -256,7 +269,9 @@ impl EngineBuilder {
             activity: self.activity,
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
+            triggers: Default::default(),
         });
+        registry::load_active(&shared)?;
         Ok(Engine {
             inner: Arc::new(Inner { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() }),
         })
@@ -354,47 +369,26 @@ impl Engine {
         };
     }
 
-    /// Validates `def` and registers it under its id (replacing an earlier registration),
-    /// so that [`start_registered`](Engine::start_registered) can start it by id.
-    pub fn register(&self, def: WorkflowDef) -> Result<Arc<Workflow>, InvalidDefinition> {
-        let workflow = Arc::new(self.compile(def)?);
-        self.shared
-            .workflows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(workflow.id().to_owned(), workflow.clone());
-        Ok(workflow)
-    }
-
-    /// A registered workflow.
-    pub fn workflow(&self, id: &str) -> Option<Arc<Workflow>> {
-        self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
-    }
-
-    /// Starts a run of a registered workflow.
+    /// Starts a run of the active version of a registered workflow.
     pub async fn start_registered(&self, id: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
-        let workflow = self.workflow(id).ok_or_else(|| {
-            let known = self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>();
-            let hint = crate::error::did_you_mean(id, known.iter().map(String::as_str));
-            EngineError::UnknownWorkflow { id: id.into(), hint }
-        })?;
-        self.start(workflow, params).await
+        self.start_with(id, crate::triggers::StartOptions { params, ..Default::default() }).await
     }
 
-    /// Starts a run of `workflow` with `params` overriding its defaults; returns the run id
-    /// once the run is durable.
+    /// Starts a run of `workflow` with `params` overriding its defaults, under its run
+    /// strategy; returns the run id once the run is durable (it may be queued).
     pub async fn start(&self, workflow: Arc<Workflow>, params: IndexMap<String, Value>) -> Result<String, EngineError> {
-        let params = merge_params(workflow.def(), params)?;
-        let store = self.shared.store.as_ref();
-        let mut batch = Batch::default();
-        let definition = records::put_definition(store, &mut batch, workflow.def())?;
-        let run = RunRecord::created(next_run_id(), &workflow, definition, params, self.shared.clock.now_ms());
-        records::put_run(&mut batch, &run);
-        self.shared.committer.commit(batch).await?;
-        tracing::info!(run = %run.id, workflow = %run.workflow_id, steps = run.step_count, "run created");
-        let id = run.id.clone();
-        self.spawn_driver(workflow, run)?;
-        Ok(id)
+        let start = crate::triggers::strategy::Start { workflow, params, version: None, request_id: None, trigger: None };
+        self.start_outcome(start).await
+    }
+
+    /// The state drivers share, for the engine's other modules.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs an engine task that [`close`](Engine::close) waits for.
+    pub(crate) fn spawn_background(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.drivers.spawn(task);
     }
 
     /// Resumes every unfinished run of the store; returns their ids. A run whose definition
@@ -408,8 +402,8 @@ impl Engine {
             }
             let result = (|| {
                 let run = records::get_run(store, &id)?.ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
-                if run.parent.is_some() {
-                    // Its parent step resumes it.
+                if run.parent.is_some() || run.status == RunStatus::Queued {
+                    // Its parent step resumes it; a queued run waits for its turn.
                     return Ok(());
                 }
                 let def = records::get_definition(store, &run.definition)?;
@@ -422,11 +416,22 @@ impl Engine {
             }
             resumed.push((id, result));
         }
+        // Queued runs go as their workflows' strategies allow, now that the others run.
+        let weak = self.downgrade();
+        self.spawn_background(Activity::track(self.shared.activity.as_ref(), async move {
+            if let Some(engine) = weak.upgrade() {
+                if let Err(e) = engine.admit_all_queued().await {
+                    tracing::error!(error = %e, "cannot admit queued runs");
+                }
+            }
+        }));
         Ok(resumed)
     }
 
-    fn spawn_driver(&self, workflow: Arc<Workflow>, run: RunRecord) -> Result<(), EngineError> {
+    pub(crate) fn spawn_driver(&self, workflow: Arc<Workflow>, run: RunRecord) -> Result<(), EngineError> {
         let id = run.id.clone();
+        let strategy = workflow.def().run_strategy;
+        let weak = self.downgrade();
         let driver = run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
         let (tx, rx) = watch::channel(None);
         let handle = RunHandle { outcome: rx, control: driver.sender() };
@@ -440,6 +445,12 @@ impl Engine {
                 Ok(_) => {}
             }
             runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            // The next queued run goes before waiters hear of this end.
+            if let (Ok(run), Some(engine)) = (&result, weak.upgrade()) {
+                if let Err(e) = engine.run_ended(run, strategy).await {
+                    tracing::error!(run = %id, error = %e, "cannot admit the next queued run");
+                }
+            }
             let _ = tx.send(Some(result.map_err(|e| e.to_string())));
         }));
         Ok(())

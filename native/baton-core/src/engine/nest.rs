@@ -152,11 +152,7 @@ impl Nest {
 
     /// A workflow registered in this engine.
     pub(crate) fn registered(&self, id: &str) -> Result<Arc<Workflow>, String> {
-        let workflows = self.shared.workflows.lock().unwrap_or_else(|e| e.into_inner());
-        workflows.get(id).cloned().ok_or_else(|| {
-            let hint = crate::error::did_you_mean(id, workflows.keys().map(String::as_str));
-            format!("no workflow `{id}` is registered{hint}")
-        })
+        super::registry::registered_workflow(&self.shared, id).map_err(|e| e.to_string())
     }
 
     /// Validates a definition with this engine's step kinds.

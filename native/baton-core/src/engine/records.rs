@@ -44,6 +44,15 @@ pub struct RunRecord {
     /// The finished run this one restarts (`Engine::restart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_from: Option<String>,
+    /// The version of the registered workflow the run was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The request id that makes the start idempotent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// What started the run, for a trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl RunRecord {
@@ -64,6 +73,9 @@ impl RunRecord {
             counts: Default::default(),
             parent: None,
             restarted_from: None,
+            version: None,
+            request_id: None,
+            trigger: None,
         }
     }
 }
@@ -190,12 +202,12 @@ fn step_key(run_id: &str, step: usize) -> Vec<u8> {
     key
 }
 
-pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain data; serializing them cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
 }
 

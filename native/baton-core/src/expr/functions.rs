@@ -74,7 +74,7 @@ static FUNCTIONS: [Function; 24] = [
     impure("today", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).date_naive().to_string()))),
     f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
     f("date_add", 3, 3, date_add),
-    f("format_date", 2, 2, format_date),
+    f("format_date", 2, 3, format_date),
     impure("env", 1, 1, |h, a| {
         let name = text(&a[0], "env")?;
         h.env(name).map(Value::String).ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
@@ -233,6 +233,10 @@ enum Moment {
 
 impl Moment {
     fn parse(v: &Value, function: &str) -> Result<Moment, String> {
+        // Milliseconds since the epoch, as `trigger.scheduled_time` is.
+        if let Some(ms) = v.as_i64() {
+            return DateTime::from_timestamp_millis(ms).map(Moment::Instant).ok_or_else(|| format!("{function}(): {ms} ms is out of range"));
+        }
         let s = text(v, function)?.trim();
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
             return Ok(Moment::Date(d));
@@ -283,7 +287,9 @@ fn date_add(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
 }
 
 /// `format_date(d, 'yyyy-MM-dd')`: Java-style patterns (yyyy yy MM dd HH mm ss EEE), with
-/// text in single quotes taken as is.
+/// text in single quotes taken as is. `d` is a date, a time, or milliseconds since the
+/// epoch (`trigger.scheduled_time`); an IANA zone as third argument formats the local time
+/// there (default UTC).
 fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     let t = Moment::parse(&a[0], "format_date")?.instant();
     let pattern: Vec<char> = text(&a[1], "format_date")?.chars().collect();
@@ -312,7 +318,14 @@ fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
         }
         i += run;
     }
-    Ok(Value::String(t.format(&chrono).to_string()))
+    let formatted = match a.get(2) {
+        Some(zone) => {
+            let zone = crate::triggers::cron::parse_zone(Some(text(zone, "format_date")?)).map_err(|e| format!("format_date(): {e}"))?;
+            t.with_timezone(&zone).format(&chrono).to_string()
+        }
+        None => t.format(&chrono).to_string(),
+    };
+    Ok(Value::String(formatted))
 }
 
 /// An object built from pairs, for map literals.

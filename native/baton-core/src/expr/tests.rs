@@ -113,6 +113,8 @@ fn functions() {
         ("${date_add(date, 90, 'minutes')}", json!("2026-11-24T01:30:00Z")),
         ("${format_date(date, 'yyyyMMdd')}", json!("20261124")),
         ("${format_date('2026-11-24T10:05:00Z', \"yyyy-MM-dd'T'HH:mm\")}", json!("2026-11-24T10:05")),
+        ("${format_date(1795000000000, 'yyyy-MM-dd HH:mm')}", json!("2026-11-18 11:06")),
+        ("${format_date(1795000000000, 'yyyy-MM-dd HH:mm', 'America/Los_Angeles')}", json!("2026-11-18 03:06")),
         ("${env('ALLOWED')}", json!("yes")),
         ("${keys(extract)}", json!(["rows", "table"])),
     ] {

@@ -36,6 +36,85 @@ pub struct WorkflowDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_retention: Option<DurationSpec>,
     pub steps: Vec<StepDef>,
+    /// What starts runs on its own: cron schedules and signals (see [`crate::triggers`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDef>,
+    /// How a start relates to the runs of the workflow already going on.
+    #[serde(default, skip_serializing_if = "RunStrategy::is_default")]
+    pub run_strategy: RunStrategy,
+    /// Runs at once under `run_strategy: parallel` (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_runs: Option<usize>,
+}
+
+/// A trigger: exactly one of `cron` and `signal`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerDef {
+    /// A cron expression: 5 fields (minute to day of week), or 6/7 with seconds first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// The IANA zone the cron expression reads its times in (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// What a cron trigger does about times it missed while no engine ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire: Option<Misfire>,
+    /// The signal that starts a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Which signals start a run, `${...}` over `signal.<param>`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
+    pub signal_match: Option<String>,
+    /// Parameters of the run; string values may use `${...}` over `trigger.*` and `signal.*`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Value>,
+}
+
+/// What a cron trigger does about the times it missed (the engine was not running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    /// Start nothing; the missed times are recorded as skipped.
+    Skip,
+    /// One run, for the latest missed time.
+    #[default]
+    RunOnce,
+    /// A run for every missed time (the latest 100 at most).
+    RunAll,
+}
+
+/// How a new run relates to the runs of its workflow already going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStrategy {
+    /// One run at a time; new runs wait in order.
+    Sequential,
+    /// Like `sequential`, but a failed run holds the queue until the workflow is unblocked.
+    StrictSequential,
+    /// A new run is refused while one is going on.
+    FirstOnly,
+    /// A new run stops the one going on (and replaces any waiting).
+    LastOnly,
+    /// Runs go on side by side, `max_concurrent_runs` at most (default: no limit).
+    #[default]
+    Parallel,
+}
+
+impl RunStrategy {
+    fn is_default(&self) -> bool {
+        *self == RunStrategy::default()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStrategy::Sequential => "sequential",
+            RunStrategy::StrictSequential => "strict_sequential",
+            RunStrategy::FirstOnly => "first_only",
+            RunStrategy::LastOnly => "last_only",
+            RunStrategy::Parallel => "parallel",
+        }
+    }
 }
 
 /// One step of a workflow.

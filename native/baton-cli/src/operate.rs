@@ -1,0 +1,123 @@
+//! Commands that steer registered workflows and runs: versions, starts, actions, history.
+//! Each is one control request, carried out by whichever engine holds the store.
+
+use crate::backend::{unexpected, Backend};
+use crate::{report, Failure};
+use baton_core::control::{Request, Response};
+use baton_core::RunStatus;
+use std::path::Path;
+
+/// Sends `request` and prints what it did: `said` for an action, a table or JSON otherwise.
+pub async fn call(store: &Path, engine: Option<baton_core::StoreEngine>, request: Request, json: bool, said: &str) -> Result<(), Failure> {
+    let mut backend = Backend::connect(store, engine).await?;
+    let response = backend.call(request).await;
+    backend.close().await;
+    print(response?, json, said)
+}
+
+fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
+    if json {
+        let value = match &response {
+            Response::Done => serde_json::json!({ "done": said }),
+            other => serde_json::to_value(other).map_err(|e| Failure::Store(e.to_string()))?["value"].take(),
+        };
+        println!("{}", report::json(&value));
+        return Ok(());
+    }
+    match response {
+        Response::Done => println!("{said}"),
+        Response::Registered { workflow_id, version, changed } => {
+            if changed {
+                println!("workflow {workflow_id}: registered version {version} (active)");
+            } else {
+                println!("workflow {workflow_id}: unchanged, still version {version}");
+            }
+        }
+        Response::Workflows(list) => print!("{}", report::workflows(&list)),
+        Response::Versions(list) => print!("{}", report::versions(&list)),
+        Response::Firings(list) => print!("{}", report::firings(&list)),
+        Response::Events(list) => print!("{}", report::timeline(&list)),
+        Response::Breakpoints(list) => {
+            if list.is_empty() {
+                println!("no breakpoints");
+            }
+            for step in list {
+                println!("{step}");
+            }
+        }
+        Response::Limits(list) => {
+            if list.is_empty() {
+                println!("no limits");
+            }
+            for (tag, max) in list {
+                println!("{tag}  {max}");
+            }
+        }
+        Response::Started { run_id } => println!("{said} {run_id}"),
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+/// Starts a run (`start`, `restart`): with a live engine it is reported at once (and waited
+/// for with `wait`); when this process holds the store, nothing else would drive the run,
+/// so it runs here to its end.
+pub async fn start(store: &Path, engine: Option<baton_core::StoreEngine>, request: Request, wait: bool, json: bool) -> Result<(), Failure> {
+    let mut backend = Backend::connect(store, engine).await?;
+    let run_id = match backend.call(request).await {
+        Ok(Response::Started { run_id }) => run_id,
+        Ok(other) => return Err(unexpected(other)),
+        Err(e) => {
+            backend.close().await;
+            return Err(e);
+        }
+    };
+    if !wait && matches!(backend, Backend::Remote(_)) {
+        if json {
+            println!("{}", serde_json::json!({ "run_id": run_id }));
+        } else {
+            println!("run {run_id} started");
+        }
+        return Ok(());
+    }
+    if !json {
+        eprintln!("run {run_id} started; waiting for its end");
+    }
+    let run = match backend.call(Request::Wait { run_id: run_id.clone() }).await? {
+        Response::Run(run) => run,
+        other => return Err(unexpected(other)),
+    };
+    let details = match backend.call(Request::Show { run_id }).await? {
+        Response::Details(details) => details,
+        other => return Err(unexpected(other)),
+    };
+    backend.close().await;
+    if json {
+        println!("{}", report::json(&details));
+    } else {
+        print!("{}", report::summary(&details, store));
+    }
+    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+}
+
+/// `baton events --follow`: every status change of the live engine, one JSON object per
+/// line, until interrupted.
+pub async fn follow(store: &Path, engine: Option<baton_core::StoreEngine>) -> Result<(), Failure> {
+    let backend = Backend::connect(store, engine).await?;
+    let Backend::Remote(mut client) = backend else {
+        backend.close().await;
+        return Err(Failure::Usage(format!(
+            "no live engine holds {}: nothing runs, so there is nothing to follow; `baton serve` runs one, and `baton timeline RUN` shows a run's history",
+            store.display()
+        )));
+    };
+    let mut reply = client.call(&Request::Events).await;
+    loop {
+        match reply.map_err(|e| Failure::Store(e.to_string()))? {
+            Ok(Response::Event(event)) => println!("{}", serde_json::to_string(&event).unwrap_or_default()),
+            Ok(other) => return Err(unexpected(other)),
+            Err(e) => return Err(Failure::Store(e.message)),
+        }
+        reply = client.next().await;
+    }
+}

@@ -1,0 +1,125 @@
+//! What starts runs besides a host: cron schedules and signals ([`scheduler`]), and what
+//! every start goes through: the workflow's run strategy ([`strategy`]).
+//!
+//! Each firing of a trigger is written with the run it starts (or why none started) and
+//! the trigger's cursor in one batch, so that a crash neither fires a time twice nor
+//! loses one.
+
+pub mod cron;
+mod scheduler;
+pub(crate) mod strategy;
+
+pub use strategy::StartOptions;
+
+use crate::engine::records::{decode, encode};
+use crate::store::{Batch, Store, StoreError, Table};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
+
+/// What the scheduler and the strategies share in an engine.
+#[derive(Default)]
+pub(crate) struct TriggerState {
+    /// Set once the scheduler task runs.
+    pub(crate) started: AtomicBool,
+    /// Registrations, activations and switches wake the scheduler to look again.
+    pub(crate) wake: tokio::sync::Notify,
+    /// Held while a start or an end decides which runs go: the strategies count runs.
+    pub(crate) admission: tokio::sync::Mutex<()>,
+    /// Held while a workflow's entry is read and rewritten.
+    pub(crate) registry: std::sync::Mutex<()>,
+}
+
+/// A firing of a trigger: the run it started, or why it started none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringRecord {
+    pub workflow_id: String,
+    /// The trigger's position in the definition, from 0.
+    pub trigger: usize,
+    /// The version whose trigger fired.
+    pub version: u32,
+    /// The cron time, or when the signal was sent.
+    pub scheduled_ms: u64,
+    pub fired_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Why no run started: disabled, a misfire skipped, refused by the run strategy...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How far a trigger has looked. `spec` tells a trigger from another at the same position
+/// of a later version: a changed trigger starts afresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Cursor {
+    pub(crate) spec: String,
+    /// The last cron time handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_ms: Option<u64>,
+    /// The last signal handled (ids sort by time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_signal: Option<String>,
+}
+
+fn trigger_key(workflow_id: &str, trigger: usize) -> Vec<u8> {
+    let mut key = workflow_id.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&(trigger as u32).to_be_bytes());
+    key
+}
+
+pub(crate) fn put_firing(batch: &mut Batch, firing: &FiringRecord) {
+    let mut key = trigger_key(&firing.workflow_id, firing.trigger);
+    key.extend_from_slice(&firing.scheduled_ms.to_be_bytes());
+    if let Some(signal) = &firing.signal_id {
+        key.extend_from_slice(signal.as_bytes());
+    }
+    batch.put(Table::Firings, key, encode(firing));
+}
+
+pub(crate) fn get_cursor(store: &dyn Store, workflow_id: &str, trigger: usize) -> Result<Option<Cursor>, StoreError> {
+    store
+        .get(Table::Cursors, &trigger_key(workflow_id, trigger))?
+        .map(|b| decode(|| format!("cursor of trigger {trigger} of {workflow_id}"), &b))
+        .transpose()
+}
+
+pub(crate) fn put_cursor(batch: &mut Batch, workflow_id: &str, trigger: usize, cursor: &Cursor) {
+    batch.put(Table::Cursors, trigger_key(workflow_id, trigger), encode(cursor));
+}
+
+/// The firings of a workflow's triggers, by scheduled time.
+pub(crate) fn list_firings(store: &dyn Store, workflow_id: &str) -> Result<Vec<FiringRecord>, StoreError> {
+    let mut prefix = workflow_id.as_bytes().to_vec();
+    prefix.push(0);
+    let mut out = Vec::new();
+    let mut failure = None;
+    store.scan(Table::Firings, &prefix, &mut |_, value| match decode(|| format!("firing of {workflow_id}"), value) {
+        Ok(f) => {
+            out.push(f);
+            true
+        }
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    out.sort_by_key(|f: &FiringRecord| (f.scheduled_ms, f.trigger));
+    failure.map_or(Ok(out), Err)
+}
+
+impl crate::engine::Engine {
+    /// Commits `batch`, counted as work in motion while the store writes it (the caller's
+    /// task waits, but the engine is not idle).
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let shared = self.shared();
+        let _committing = shared.activity.as_ref().map(|a| a.busy());
+        shared.committer.commit(batch).await
+    }
+
+    /// The firings of a registered workflow's triggers, oldest first.
+    pub fn firings(&self, workflow_id: &str) -> Result<Vec<FiringRecord>, crate::engine::EngineError> {
+        Ok(list_firings(self.shared().store.as_ref(), workflow_id)?)
+    }
+}

@@ -1,0 +1,399 @@
+//! Registered versions, cron and signal triggers, run strategies and idempotent starts, on a
+//! virtual clock: time moves only once the engine has reacted to the last move.
+
+use baton_core::activity::Activity;
+use baton_core::clock::VirtualClock;
+use baton_core::model::{Format, Source};
+use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use baton_core::{Clock as _, Engine, EngineError, RunStatus, StartOptions, WorkflowDef};
+use chrono::DateTime;
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const HOUR: u64 = 3_600_000;
+const DAY: u64 = 24 * HOUR;
+
+fn ms(iso: &str) -> u64 {
+    DateTime::parse_from_rfc3339(iso).unwrap().timestamp_millis() as u64
+}
+
+fn iso(ms: u64) -> String {
+    DateTime::from_timestamp_millis(ms as i64).unwrap().to_rfc3339()
+}
+
+fn def(yaml: &str) -> WorkflowDef {
+    Source::new("t.yaml", yaml, Format::Yaml).parse().unwrap()
+}
+
+/// Fails when its `fail` param is true.
+struct Check;
+impl StepKind for Check {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Params]
+    }
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        let fail = ctx.step_params.get("fail") == Some(&json!(true));
+        Box::pin(async move { if fail { StepOutcome::failure("asked to fail") } else { StepOutcome::success(Outputs::new()) } })
+    }
+}
+
+struct Env {
+    engine: Engine,
+    clock: VirtualClock,
+    activity: Arc<Activity>,
+}
+
+impl Env {
+    fn open(clock: &VirtualClock, activity: &Arc<Activity>, dir: Option<&Path>) -> Env {
+        let mut b = Engine::builder().clock(Arc::new(clock.clone())).activity(activity.clone()).step_kind("check", Arc::new(Check));
+        if let Some(dir) = dir {
+            b = b.store_dir(dir);
+        }
+        Env { engine: b.open().unwrap(), clock: clock.clone(), activity: activity.clone() }
+    }
+
+    fn new(start_ms: u64) -> Env {
+        Env::open(&VirtualClock::starting_at(start_ms), &Activity::new(), None)
+    }
+
+    async fn settle(&self) {
+        let activity = self.activity.clone();
+        assert!(tokio::task::spawn_blocking(move || activity.wait_idle(Duration::from_secs(10))).await.unwrap(), "the engine never settled");
+    }
+
+    /// Moves time by `by`, timer by timer, letting the engine react to each.
+    async fn advance(&self, by: u64) {
+        self.settle().await;
+        let target = self.clock.now_ms() + by;
+        while let Some(next) = self.clock.next_deadline().filter(|at| *at <= target) {
+            self.clock.advance(Duration::from_millis(next - self.clock.now_ms()));
+            self.settle().await;
+        }
+        self.clock.advance(Duration::from_millis(target - self.clock.now_ms()));
+        self.settle().await;
+    }
+
+    fn statuses(&self, workflow: &str) -> Vec<RunStatus> {
+        self.runs(workflow).iter().map(|r| r.status).collect()
+    }
+
+    fn runs(&self, workflow: &str) -> Vec<baton_core::RunRecord> {
+        self.engine.runs().unwrap().into_iter().filter(|r| r.workflow_id == workflow).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_made_by_changes_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::starting_at(ms("2024-01-01T00:00:00Z"));
+    let activity = Activity::new();
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let v1 = "id: w\nparams: {n: 1}\nsteps:\n  - {id: a, type: noop}\n";
+    let v2 = "id: w\nparams: {n: 2}\nsteps:\n  - {id: a, type: noop}\n";
+    let r = env.engine.register(def(v1)).unwrap();
+    assert_eq!((r.version, r.changed), (1, true));
+    let r = env.engine.register(def(v1)).unwrap();
+    assert_eq!((r.version, r.changed), (1, false), "unchanged: no new version");
+    let r = env.engine.register(def(v2)).unwrap();
+    assert_eq!((r.version, r.changed), (2, true));
+
+    let run = env.engine.start_registered("w", IndexMap::new()).await.unwrap();
+    let run = env.engine.wait(&run).await.unwrap();
+    assert_eq!((run.version, run.params["n"].clone()), (Some(2), json!(2)));
+    let old = env.engine.start_with("w", StartOptions { version: Some(1), ..Default::default() }).await.unwrap();
+    assert_eq!(env.engine.wait(&old).await.unwrap().version, Some(1));
+
+    env.engine.activate("w", 1).unwrap();
+    let run = env.engine.start_registered("w", IndexMap::new()).await.unwrap();
+    let run = env.engine.wait(&run).await.unwrap();
+    assert_eq!((run.version, run.params["n"].clone()), (Some(1), json!(1)));
+    let err = env.engine.activate("w", 7).unwrap_err();
+    assert!(matches!(err, EngineError::UnknownVersion { .. }) && err.to_string().contains("its versions: 1, 2"), "{err}");
+    env.engine.set_enabled("w", false).unwrap();
+    env.engine.close().await;
+    drop(env);
+
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let infos = env.engine.workflows().unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!((infos[0].active_version, infos[0].latest_version, infos[0].enabled), (1, 2, false));
+    let versions = env.engine.versions("w").unwrap();
+    assert_eq!(versions.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
+    assert_eq!(env.engine.definition("w", Some(2)).unwrap().params["n"], json!(2));
+    assert_eq!(env.engine.definition("w", None).unwrap().params["n"], json!(1));
+    // Loaded at open: starting by id needs no registration in this process.
+    let run = env.engine.start_registered("w", IndexMap::new()).await.unwrap();
+    assert_eq!(env.engine.wait(&run).await.unwrap().version, Some(1));
+    let err = env.engine.start_registered("ww", IndexMap::new()).await.unwrap_err().to_string();
+    assert!(err.contains("did you mean `w`"), "{err}");
+    env.engine.close().await;
+}
+
+/// Daily jobs around the DST changes of two zones: a local time that does not exist runs
+/// at the same distance past the jump, one that happens twice runs once, the first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_runs_once_per_local_day_across_dst_changes() {
+    let cases = [
+        // Los Angeles springs forward 02:00 -> 03:00 on 2024-03-10.
+        ("America/Los_Angeles", "30 2 * * *", "2024-03-09T00:00:00Z", ["2024-03-09T10:30:00+00:00", "2024-03-10T10:30:00+00:00", "2024-03-11T09:30:00+00:00"], "2024-03-10"),
+        // and falls back 02:00 -> 01:00 on 2024-11-03.
+        ("America/Los_Angeles", "30 1 * * *", "2024-11-02T00:00:00Z", ["2024-11-02T08:30:00+00:00", "2024-11-03T08:30:00+00:00", "2024-11-04T09:30:00+00:00"], "2024-11-03"),
+        // Berlin springs forward 02:00 -> 03:00 on 2024-03-31.
+        ("Europe/Berlin", "30 2 * * *", "2024-03-29T23:00:00Z", ["2024-03-30T01:30:00+00:00", "2024-03-31T01:30:00+00:00", "2024-04-01T00:30:00+00:00"], "2024-03-31"),
+        // and falls back 03:00 -> 02:00 on 2024-10-27.
+        ("Europe/Berlin", "30 2 * * *", "2024-10-25T23:00:00Z", ["2024-10-26T00:30:00+00:00", "2024-10-27T00:30:00+00:00", "2024-10-28T01:30:00+00:00"], "2024-10-27"),
+    ];
+    for (zone, cron, start, expected, day_of_change) in cases {
+        let env = Env::new(ms(start));
+        env.engine
+            .register(def(&format!(
+                "id: daily\nparams: {{date: ''}}\ntriggers:\n  - cron: '{cron}'\n    timezone: {zone}\n    params: {{date: \"${{format_date(trigger.scheduled_time, 'yyyy-MM-dd', '{zone}')}}\"}}\nsteps:\n  - {{id: a, type: noop}}\n"
+            )))
+            .unwrap();
+        env.engine.start_scheduler();
+        env.advance(3 * DAY).await;
+        let firings = env.engine.firings("daily").unwrap();
+        let times: Vec<String> = firings.iter().map(|f| iso(f.scheduled_ms)).collect();
+        assert_eq!(times, expected, "{zone} {cron}");
+        assert!(firings.iter().all(|f| f.run_id.is_some() && f.fired_ms == f.scheduled_ms), "{firings:?}");
+        let runs = env.runs("daily");
+        assert_eq!(runs.len(), 3);
+        assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded && r.version == Some(1)));
+        assert_eq!(runs[1].params["date"], json!(day_of_change), "{zone}");
+        assert!(runs[1].trigger.as_deref().unwrap().contains(cron), "{:?}", runs[1].trigger);
+        env.engine.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misfires_after_three_days_down_follow_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::starting_at(ms("2024-05-01T00:00:00Z"));
+    let activity = Activity::new();
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    for policy in ["skip", "run_once", "run_all"] {
+        env.engine
+            .register(def(&format!("id: {policy}\ntriggers:\n  - {{cron: '0 2 * * *', misfire: {policy}}}\nsteps:\n  - {{id: a, type: noop}}\n")))
+            .unwrap();
+    }
+    env.engine.start_scheduler();
+    env.advance(DAY).await;
+    for policy in ["skip", "run_once", "run_all"] {
+        assert_eq!(env.statuses(policy), vec![RunStatus::Succeeded], "{policy} fires on time");
+    }
+    env.engine.close().await;
+    drop(env);
+
+    // Three days pass with no engine: 2024-05-02, 03 and 04 at 02:00 are missed.
+    clock.advance(Duration::from_millis(3 * DAY));
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    env.engine.start_scheduler();
+    env.settle().await;
+    let missed = |policy: &str| -> Vec<(String, bool)> {
+        env.engine.firings(policy).unwrap()[1..].iter().map(|f| (iso(f.scheduled_ms), f.run_id.is_some())).collect()
+    };
+    let days = ["2024-05-02T02:00:00+00:00", "2024-05-03T02:00:00+00:00", "2024-05-04T02:00:00+00:00"];
+    assert_eq!(missed("skip"), days.iter().map(|d| (d.to_string(), false)).collect::<Vec<_>>());
+    assert!(env.engine.firings("skip").unwrap()[1].reason.as_deref().unwrap().contains("misfire: skip"));
+    assert_eq!(env.runs("skip").len(), 1);
+    assert_eq!(missed("run_once"), vec![(days[0].into(), false), (days[1].into(), false), (days[2].into(), true)]);
+    assert_eq!(env.runs("run_once").len(), 2);
+    assert_eq!(missed("run_all"), days.iter().map(|d| (d.to_string(), true)).collect::<Vec<_>>());
+    assert_eq!(env.runs("run_all").len(), 4);
+    assert!(env.runs("run_all").iter().all(|r| r.status == RunStatus::Succeeded));
+
+    // Back on schedule: the next day fires once for each.
+    env.advance(DAY).await;
+    for (policy, runs) in [("skip", 2), ("run_once", 3), ("run_all", 5)] {
+        assert_eq!(env.runs(policy).len(), runs, "{policy}");
+    }
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_triggers_match_and_pass_params() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine
+        .register(def(
+            "id: load\nparams: {date: '', table: ''}\ntriggers:\n  - signal: table_ready\n    match: \"${signal.table == 'events'}\"\n    params: {date: '${signal.date}', table: '${signal.name}'}\nsteps:\n  - {id: a, type: noop}\n",
+        ))
+        .unwrap();
+    env.engine.start_scheduler();
+    env.settle().await;
+    let params = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<IndexMap<_, _>>();
+    env.engine.signal("table_ready", params(&[("table", "users"), ("date", "2024-01-01")])).await.unwrap();
+    env.engine.signal("other", params(&[("table", "events"), ("date", "2024-01-01")])).await.unwrap();
+    let sent = env.engine.signal("table_ready", params(&[("table", "events"), ("date", "2024-01-02")])).await.unwrap();
+    env.settle().await;
+    let runs = env.runs("load");
+    assert_eq!(runs.len(), 1, "only the matching signal starts a run");
+    assert_eq!(runs[0].params["date"], json!("2024-01-02"));
+    assert_eq!(runs[0].params["table"], json!("table_ready"));
+    let firings = env.engine.firings("load").unwrap();
+    assert_eq!(firings.len(), 1);
+    assert_eq!((firings[0].signal_id.as_deref(), firings[0].run_id.as_deref()), (Some(sent.as_str()), Some(runs[0].id.as_str())));
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_workflow_does_not_fire() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(def("id: d\ntriggers:\n  - {cron: '0 * * * *'}\nsteps:\n  - {id: a, type: noop}\n")).unwrap();
+    env.engine.start_scheduler();
+    env.advance(2 * HOUR).await;
+    assert_eq!(env.runs("d").len(), 2);
+    env.engine.set_enabled("d", false).unwrap();
+    env.advance(2 * HOUR).await;
+    assert_eq!(env.runs("d").len(), 2, "no runs while disabled");
+    let firings = env.engine.firings("d").unwrap();
+    assert_eq!(firings.len(), 4);
+    assert!(firings[2..].iter().all(|f| f.run_id.is_none() && f.reason.as_deref() == Some("the workflow is disabled")), "{firings:?}");
+    env.engine.set_enabled("d", true).unwrap();
+    env.advance(HOUR).await;
+    assert_eq!(env.runs("d").len(), 3);
+    env.engine.close().await;
+}
+
+const SLOW: &str = "params: {fail: false}\nsteps:\n  - {id: s, type: sleep, duration: 1h}\n  - {id: c, type: check, params: {fail: '${fail}'}, depends_on: [s]}\n";
+
+fn slow(id: &str, strategy: &str) -> WorkflowDef {
+    def(&format!("id: {id}\n{strategy}\n{SLOW}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_runs_one_at_a_time_in_order() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("seq", "run_strategy: sequential")).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(env.engine.start_registered("seq", IndexMap::new()).await.unwrap());
+    }
+    env.settle().await;
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued]);
+    env.advance(HOUR).await;
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Succeeded, RunStatus::Running, RunStatus::Queued]);
+    env.advance(2 * HOUR).await;
+    let runs = env.runs("seq");
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+    assert_eq!(runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);
+    for pair in runs.windows(2) {
+        assert_eq!(pair[1].started_ms, pair[0].ended_ms, "each starts when the one before ends");
+    }
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_sequential_holds_the_queue_after_a_failure_until_unblocked() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("strict", "run_strategy: strict_sequential")).unwrap();
+    let failing: IndexMap<String, Value> = [("fail".to_string(), json!(true))].into_iter().collect();
+    let first = env.engine.start_registered("strict", failing).await.unwrap();
+    env.engine.start_registered("strict", IndexMap::new()).await.unwrap();
+    env.advance(3 * HOUR).await;
+    assert_eq!(env.statuses("strict"), vec![RunStatus::Failed, RunStatus::Queued]);
+    assert_eq!(env.engine.blocked_by("strict").unwrap(), Some(first));
+    env.engine.unblock("strict").await.unwrap();
+    env.advance(HOUR).await;
+    assert_eq!(env.statuses("strict"), vec![RunStatus::Failed, RunStatus::Succeeded]);
+    assert_eq!(env.engine.blocked_by("strict").unwrap(), None);
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_only_refuses_while_a_run_goes_on() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine
+        .register(def(&format!("id: first\nrun_strategy: first_only\ntriggers:\n  - {{cron: '30 * * * *'}}\n{}", SLOW.replace("1h", "80m"))))
+        .unwrap();
+    let first = env.engine.start_registered("first", IndexMap::new()).await.unwrap();
+    let err = env.engine.start_registered("first", IndexMap::new()).await.unwrap_err();
+    assert!(matches!(&err, EngineError::AlreadyRunning { run_id, .. } if *run_id == first), "{err}");
+    env.engine.start_scheduler();
+    // 00:30 is refused (the run started at 00:00 goes on until 01:20); 01:30 starts a run.
+    env.advance(HOUR + HOUR / 2).await;
+    let firings = env.engine.firings("first").unwrap();
+    assert_eq!(firings.len(), 2);
+    assert!(firings[0].reason.as_deref().unwrap().contains("first_only"), "{firings:?}");
+    assert!(firings[1].run_id.is_some(), "{firings:?}");
+    assert_eq!(env.statuses("first"), vec![RunStatus::Succeeded, RunStatus::Running]);
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_only_stops_the_run_going_on() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("last", "run_strategy: last_only")).unwrap();
+    env.engine.start_registered("last", IndexMap::new()).await.unwrap();
+    env.advance(HOUR / 2).await;
+    env.engine.start_registered("last", IndexMap::new()).await.unwrap();
+    env.settle().await;
+    let runs = env.runs("last");
+    assert_eq!(runs[0].status, RunStatus::Stopped);
+    assert_eq!(runs[1].status, RunStatus::Running);
+    env.advance(HOUR).await;
+    assert_eq!(env.statuses("last"), vec![RunStatus::Stopped, RunStatus::Succeeded]);
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_admits_up_to_max_concurrent_runs() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("par", "run_strategy: parallel\nmax_concurrent_runs: 2")).unwrap();
+    for _ in 0..3 {
+        env.engine.start_registered("par", IndexMap::new()).await.unwrap();
+    }
+    env.settle().await;
+    assert_eq!(env.statuses("par"), vec![RunStatus::Running, RunStatus::Running, RunStatus::Queued]);
+    env.advance(HOUR).await;
+    assert_eq!(env.statuses("par"), vec![RunStatus::Succeeded, RunStatus::Succeeded, RunStatus::Running]);
+    env.advance(HOUR).await;
+    assert!(env.runs("par").iter().all(|r| r.status == RunStatus::Succeeded));
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_runs_stay_queued_over_a_reopen_and_go_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = VirtualClock::starting_at(ms("2024-01-01T00:00:00Z"));
+    let activity = Activity::new();
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    env.engine.register(slow("seq", "run_strategy: sequential")).unwrap();
+    for _ in 0..3 {
+        env.engine.start_registered("seq", IndexMap::new()).await.unwrap();
+    }
+    env.settle().await;
+    env.engine.close().await;
+    drop(env);
+
+    let env = Env::open(&clock, &activity, Some(dir.path()));
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued]);
+    let resumed = env.engine.recover().unwrap();
+    assert_eq!(resumed.len(), 3);
+    env.settle().await;
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued], "recover resumes only the running one");
+    env.advance(3 * HOUR).await;
+    assert!(env.runs("seq").iter().all(|r| r.status == RunStatus::Succeeded));
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_starts_one_run() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("idem", "")).unwrap();
+    let options = || StartOptions { request_id: Some("req-1".into()), ..Default::default() };
+    let (a, b) = tokio::join!(env.engine.start_with("idem", options()), env.engine.start_with("idem", options()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    let again = env.engine.start_with("idem", options()).await.unwrap();
+    assert_eq!(again, a);
+    let runs = env.runs("idem");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].request_id.as_deref(), Some("req-1"));
+    let other = env.engine.start_with("idem", StartOptions { request_id: Some("req-2".into()), ..Default::default() }).await.unwrap();
+    assert_ne!(other, a);
+    env.advance(HOUR).await;
+    env.engine.close().await;
+}
