@@ -4,6 +4,7 @@
 //! 2 usage or definition error, 3 store error.
 
 mod backend;
+mod operate;
 mod progress;
 mod report;
 
@@ -86,10 +87,118 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Registers a workflow file: a changed definition becomes a new, active version.
+    Register {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists registered workflows: active version, enabled, triggers, run strategy.
+    Workflows {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the versions of a registered workflow.
+    Versions {
+        workflow_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Makes a version the one that `start` and the triggers run.
+    Activate { workflow_id: String, version: u32 },
+    /// Lets a workflow's triggers fire again.
+    Enable { workflow_id: String },
+    /// Stops a workflow's triggers from firing (manual starts still work).
+    Disable { workflow_id: String },
+    /// Starts a registered workflow (its active version).
+    Start {
+        workflow_id: String,
+        /// Overrides a parameter: -p key=value (repeatable).
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Runs this version instead of the active one.
+        #[arg(long)]
+        version: Option<u32>,
+        /// Makes the start idempotent: a request id used before gives that start's run.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Waits for the run's end (always, when no live engine holds the store).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the firings of a workflow's triggers: when, which run, or why none.
+    Firings {
+        workflow_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Releases a strict_sequential workflow's queue held by a failed run.
+    Unblock { workflow_id: String },
     /// Stops a run: its running steps are asked to stop; the run ends STOPPED.
     Stop { run_id: String },
-    /// Holds the store and runs its engine: resumes unfinished runs, then answers other
-    /// `baton` commands through the control socket until stopped (SIGINT or SIGTERM).
+    /// Kills a run: running steps end at once, without cleanup; the run ends KILLED.
+    Kill { run_id: String },
+    /// Pauses a run: no new step starts until `resume` (running ones finish).
+    Pause { run_id: String },
+    /// Resumes a paused run.
+    Resume { run_id: String },
+    /// Starts a new run from a finished one, keeping its succeeded steps' outputs.
+    Restart {
+        run_id: String,
+        /// Re-runs this step and everything downstream of it (others keep their outputs).
+        #[arg(long, value_name = "STEP")]
+        from: Option<String>,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sets a breakpoint: runs of the workflow wait before STEP until `continue`.
+    Break {
+        workflow_id: String,
+        step_id: String,
+        /// Removes the breakpoint instead.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Lists a workflow's breakpoints.
+    Breakpoints {
+        workflow_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lets a step waiting at a breakpoint run.
+    Continue { run_id: String, step_id: String },
+    /// Marks a step SKIPPED; the steps below it go on as if it had succeeded.
+    Skip { run_id: String, step_id: String },
+    /// Runs a new attempt of a failed step inside the same (unfinished) run.
+    RetryStep { run_id: String, step_id: String },
+    /// Every status change of a run and its steps, in order.
+    Timeline {
+        run_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints the live engine's status changes, one JSON object per line.
+    Events {
+        /// Keeps printing as they happen (required: stored history is `baton timeline RUN`).
+        #[arg(long, required = true)]
+        follow: bool,
+    },
+    /// Caps the steps tagged TAG running at once across all runs; without N, lists the caps.
+    Limit {
+        tag: Option<String>,
+        /// The cap; `none` removes it.
+        #[arg(value_parser = parse_limit)]
+        max: Option<Option<u32>>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Holds the store and runs its engine: resumes unfinished runs, fires the triggers of
+    /// registered workflows, and answers other `baton` commands through the control socket,
+    /// until stopped (SIGINT or SIGTERM).
     Serve,
     /// Continues every unfinished run to its end.
     Recover {
@@ -273,12 +382,84 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Register { file, json } => {
+            let definition = load(&file)?.def().clone();
+            operate::call(&cli.store, cli.store_engine, Request::Register { definition }, json, "").await
+        }
+        Command::Workflows { json } => operate::call(&cli.store, cli.store_engine, Request::Workflows, json, "").await,
+        Command::Versions { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Versions { workflow_id }, json, "").await,
+        Command::Activate { workflow_id, version } => {
+            let said = format!("workflow {workflow_id}: version {version} is active");
+            operate::call(&cli.store, cli.store_engine, Request::Activate { workflow_id, version }, false, &said).await
+        }
+        Command::Enable { workflow_id } => {
+            let said = format!("workflow {workflow_id}: triggers enabled");
+            operate::call(&cli.store, cli.store_engine, Request::Enable { workflow_id, enabled: true }, false, &said).await
+        }
+        Command::Disable { workflow_id } => {
+            let said = format!("workflow {workflow_id}: triggers disabled");
+            operate::call(&cli.store, cli.store_engine, Request::Enable { workflow_id, enabled: false }, false, &said).await
+        }
+        Command::Start { workflow_id, params, version, request_id, wait, json } => {
+            let params = params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            operate::start(&cli.store, cli.store_engine, Request::Start { workflow_id, params, version, request_id }, wait, json).await
+        }
+        Command::Firings { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Firings { workflow_id }, json, "").await,
+        Command::Unblock { workflow_id } => {
+            let said = format!("workflow {workflow_id}: queue released");
+            operate::call(&cli.store, cli.store_engine, Request::Unblock { workflow_id }, false, &said).await
+        }
         Command::Stop { run_id } => {
-            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
-            backend.call(Request::Stop { run_id: run_id.clone() }).await?;
-            backend.close().await;
-            println!("run {run_id}: stop requested");
-            Ok(())
+            let said = format!("run {run_id}: stop requested");
+            operate::call(&cli.store, cli.store_engine, Request::Stop { run_id }, false, &said).await
+        }
+        Command::Kill { run_id } => {
+            let said = format!("run {run_id}: killed");
+            operate::call(&cli.store, cli.store_engine, Request::Kill { run_id }, false, &said).await
+        }
+        Command::Pause { run_id } => {
+            let said = format!("run {run_id}: paused (running steps finish; no new step starts)");
+            operate::call(&cli.store, cli.store_engine, Request::Pause { run_id }, false, &said).await
+        }
+        Command::Resume { run_id } => {
+            let said = format!("run {run_id}: resumed");
+            operate::call(&cli.store, cli.store_engine, Request::Resume { run_id }, false, &said).await
+        }
+        Command::Restart { run_id, from, wait, json } => operate::start(&cli.store, cli.store_engine, Request::Restart { run_id, from }, wait, json).await,
+        Command::Break { workflow_id, step_id, clear } => {
+            let said = if clear {
+                format!("workflow {workflow_id}: breakpoint before `{step_id}` removed")
+            } else {
+                format!("workflow {workflow_id}: runs wait before `{step_id}` until `baton continue RUN {step_id}`")
+            };
+            operate::call(&cli.store, cli.store_engine, Request::Break { workflow_id, step_id, on: !clear }, false, &said).await
+        }
+        Command::Breakpoints { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Breakpoints { workflow_id }, json, "").await,
+        Command::Continue { run_id, step_id } => {
+            let said = format!("run {run_id}: step `{step_id}` continues");
+            operate::call(&cli.store, cli.store_engine, Request::Continue { run_id, step_id }, false, &said).await
+        }
+        Command::Skip { run_id, step_id } => {
+            let said = format!("run {run_id}: step `{step_id}` skipped");
+            operate::call(&cli.store, cli.store_engine, Request::Skip { run_id, step_id }, false, &said).await
+        }
+        Command::RetryStep { run_id, step_id } => {
+            let said = format!("run {run_id}: step `{step_id}` retried");
+            operate::call(&cli.store, cli.store_engine, Request::RetryStep { run_id, step_id }, false, &said).await
+        }
+        Command::Timeline { run_id, json } => operate::call(&cli.store, cli.store_engine, Request::Timeline { run_id }, json, "").await,
+        Command::Events { follow: _ } => operate::follow(&cli.store, cli.store_engine).await,
+        Command::Limit { tag: None, json, .. } => operate::call(&cli.store, cli.store_engine, Request::Limits, json, "").await,
+        Command::Limit { tag: Some(tag), max: None, json } => {
+            let _ = json;
+            Err(Failure::Usage(format!("give the cap: `baton limit {tag} 4`, or `baton limit {tag} none` to remove it")))
+        }
+        Command::Limit { tag: Some(tag), max: Some(max), json } => {
+            let said = match max {
+                Some(n) => format!("at most {n} steps tagged `{tag}` run at once"),
+                None => format!("no cap on steps tagged `{tag}`"),
+            };
+            operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said).await
         }
         Command::Serve => serve(&cli.store, cli.store_engine).await,
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
@@ -299,6 +480,13 @@ async fn interrupted() -> &'static str {
 
 fn parse_engine(s: &str) -> Result<StoreEngine, String> {
     s.parse()
+}
+
+fn parse_limit(s: &str) -> Result<Option<u32>, String> {
+    match s {
+        "none" => Ok(None),
+        n => n.parse().map(Some).map_err(|_| format!("`{s}` is not a count (or `none`)")),
+    }
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -420,6 +608,7 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
         }
     }
     let socket = engine.serve_control()?;
+    engine.start_scheduler();
     println!(
         "baton serve: holding {} (pid {}); control socket {}",
         store.display(),

@@ -1,6 +1,7 @@
 //! What the commands print: run summaries, the step table of `show`, the run list.
 
-use baton_core::engine::{Rollup, RunDetails, RunRecord, SignalRecord, StepView};
+use baton_core::engine::{Event, Rollup, RunDetails, RunRecord, SignalRecord, StepView, VersionInfo, WorkflowInfo};
+use baton_core::FiringRecord;
 use baton_core::{RunStatus, StepStatus};
 use serde::Serialize;
 use std::fmt::Write;
@@ -251,4 +252,72 @@ mod tests {
         assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
         assert_eq!(last_lines("a", 5), "a");
     }
+}
+
+pub fn workflows(list: &[WorkflowInfo]) -> String {
+    if list.is_empty() {
+        return "no registered workflows (`baton register FILE`)\n".into();
+    }
+    let width = list.iter().map(|w| w.id.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  STRATEGY\n", "WORKFLOW", "ACTIVE", "LATEST", "ENABLED", "TRIGGERS");
+    for w in list {
+        let strategy = serde_json::to_value(&w.run_strategy).map(|v| plain(&v)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  {strategy}",
+            w.id,
+            w.active_version,
+            w.latest_version,
+            if w.enabled { "yes" } else { "no" },
+            w.triggers
+        );
+    }
+    out
+}
+
+pub fn versions(list: &[VersionInfo]) -> String {
+    let mut out = format!("{:>7}  {:<20}  {:<16}  ACTIVE\n", "VERSION", "REGISTERED", "DEFINITION");
+    for v in list {
+        let hash: String = v.definition.chars().take(16).collect();
+        let _ = writeln!(out, "{:>7}  {:<20}  {hash:<16}  {}", v.version, timestamp(v.registered_ms), if v.active { "*" } else { "" });
+    }
+    out
+}
+
+pub fn firings(list: &[FiringRecord]) -> String {
+    if list.is_empty() {
+        return "no firings\n".into();
+    }
+    let mut out = format!("{:>7}  {:<20}  {:<20}  OUTCOME\n", "TRIGGER", "SCHEDULED", "FIRED");
+    for f in list {
+        let outcome = match (&f.run_id, &f.reason) {
+            (Some(run), _) => format!("run {run}"),
+            (None, Some(reason)) => format!("no run: {reason}"),
+            (None, None) => "no run".into(),
+        };
+        let _ = writeln!(out, "{:>7}  {:<20}  {:<20}  {outcome}", f.trigger, timestamp(f.scheduled_ms), timestamp(f.fired_ms));
+    }
+    out
+}
+
+pub fn timeline(events: &[Event]) -> String {
+    if events.is_empty() {
+        return "no events\n".into();
+    }
+    let mut out = String::new();
+    for event in events {
+        let line = match event {
+            Event::Run { status, error, at_ms, .. } => {
+                format!("{}  run          {status}{}", timestamp(*at_ms), error.as_deref().map(|e| format!("  {e}")).unwrap_or_default())
+            }
+            Event::Step { step_id, status, attempt, error, at_ms, .. } => format!(
+                "{}  step {step_id:<8} {status} (attempt {attempt}){}",
+                timestamp(*at_ms),
+                error.as_deref().map(|e| format!("  {}", e.lines().next().unwrap_or(""))).unwrap_or_default()
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }

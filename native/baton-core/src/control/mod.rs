@@ -14,7 +14,8 @@ mod server;
 
 pub use client::{Client, ConnectError};
 
-use crate::engine::{Engine, EngineError, RunDetails, RunRecord, SignalRecord};
+use crate::engine::{Engine, EngineError, Event, RunDetails, RunRecord, SignalRecord, VersionInfo, WorkflowInfo};
+use crate::triggers::{FiringRecord, StartOptions};
 use crate::model::WorkflowDef;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,61 @@ pub enum Request {
     Signal { name: String, params: IndexMap<String, Value> },
     /// Signals, oldest first, only those named `name` if given.
     Signals { name: Option<String> },
+    /// Registers a definition: a new version if it changed.
+    Register { definition: WorkflowDef },
+    /// Registered workflows.
+    Workflows,
+    /// The versions of a registered workflow.
+    Versions { workflow_id: String },
+    /// Makes a version the one that starts and fires.
+    Activate { workflow_id: String, version: u32 },
+    /// Lets a workflow's triggers fire, or not.
+    Enable { workflow_id: String, enabled: bool },
+    /// Starts a registered workflow.
+    Start {
+        workflow_id: String,
+        #[serde(default)]
+        params: IndexMap<String, Value>,
+        #[serde(default)]
+        version: Option<u32>,
+        #[serde(default)]
+        request_id: Option<String>,
+    },
+    /// The firings of a workflow's triggers.
+    Firings { workflow_id: String },
+    /// Releases a `strict_sequential` queue blocked by a failed run.
+    Unblock { workflow_id: String },
     /// Stops a run.
     Stop { run_id: String },
+    /// Ends a run at once, without cleanup.
+    Kill { run_id: String },
+    /// No new steps start until resumed.
+    Pause { run_id: String },
+    Resume { run_id: String },
+    /// A new run keeping the succeeded steps (all but `from` and below, if given).
+    Restart {
+        run_id: String,
+        #[serde(default)]
+        from: Option<String>,
+    },
+    /// Sets (or clears) a breakpoint: runs pause before the step.
+    Break { workflow_id: String, step_id: String, on: bool },
+    /// The steps of a workflow with a breakpoint.
+    Breakpoints { workflow_id: String },
+    /// Lets a step at a breakpoint run.
+    Continue { run_id: String, step_id: String },
+    /// Marks a step SKIPPED; the steps below go on as if it succeeded.
+    Skip { run_id: String, step_id: String },
+    /// A new attempt of a failed step in the same run.
+    RetryStep { run_id: String, step_id: String },
+    /// Every status change of a run and its steps.
+    Timeline { run_id: String },
+    /// Streams every status change from now on: one [`Response::Event`] each.
+    Events,
+    /// Caps the running steps with a tag across all runs (`None` lifts the cap).
+    Limit { tag: String, max: Option<u32> },
+    /// The caps set.
+    Limits,
 }
 
 /// What the engine answers.
@@ -60,6 +114,14 @@ pub enum Response {
     Started { run_id: String },
     SignalSent { id: String },
     Signals(Vec<SignalRecord>),
+    Registered { workflow_id: String, version: u32, changed: bool },
+    Workflows(Vec<WorkflowInfo>),
+    Versions(Vec<VersionInfo>),
+    Firings(Vec<FiringRecord>),
+    Breakpoints(Vec<String>),
+    Events(Vec<Event>),
+    Event(Box<Event>),
+    Limits(Vec<(String, u32)>),
     Done,
 }
 
@@ -111,9 +173,40 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
         Request::Wait { run_id } => Response::Run(Box::new(engine.wait(&run_id).await?)),
         Request::Signal { name, params } => Response::SignalSent { id: engine.signal(&name, params).await? },
         Request::Signals { name } => Response::Signals(engine.signals(name.as_deref())?),
-        Request::Stop { run_id } => {
-            engine.stop(&run_id, "stopped by an operator")?;
-            Response::Done
+        Request::Register { definition } => {
+            let registered = engine.register(definition)?;
+            let workflow_id = registered.workflow.id().to_owned();
+            Response::Registered { workflow_id, version: registered.version, changed: registered.changed }
         }
+        Request::Workflows => Response::Workflows(engine.workflows()?),
+        Request::Versions { workflow_id } => Response::Versions(engine.versions(&workflow_id)?),
+        Request::Activate { workflow_id, version } => done(engine.activate(&workflow_id, version))?,
+        Request::Enable { workflow_id, enabled } => done(engine.set_enabled(&workflow_id, enabled))?,
+        Request::Start { workflow_id, params, version, request_id } => {
+            let options = StartOptions { params, version, request_id };
+            Response::Started { run_id: engine.start_with(&workflow_id, options).await? }
+        }
+        Request::Firings { workflow_id } => Response::Firings(engine.firings(&workflow_id)?),
+        Request::Unblock { workflow_id } => done(engine.unblock(&workflow_id).await)?,
+        Request::Stop { run_id } => done(engine.stop(&run_id, "stopped by an operator"))?,
+        Request::Kill { run_id } => done(engine.kill(&run_id))?,
+        Request::Pause { run_id } => done(engine.pause(&run_id).await)?,
+        Request::Resume { run_id } => done(engine.resume(&run_id).await)?,
+        Request::Restart { run_id, from } => Response::Started { run_id: engine.restart(&run_id, from.as_deref()).await? },
+        Request::Break { workflow_id, step_id, on } => done(engine.set_breakpoint(&workflow_id, &step_id, on).await)?,
+        Request::Breakpoints { workflow_id } => Response::Breakpoints(engine.breakpoints(&workflow_id)),
+        Request::Continue { run_id, step_id } => done(engine.continue_step(&run_id, &step_id).await)?,
+        Request::Skip { run_id, step_id } => done(engine.skip_step(&run_id, &step_id).await)?,
+        Request::RetryStep { run_id, step_id } => done(engine.retry_step(&run_id, &step_id).await)?,
+        Request::Timeline { run_id } => Response::Events(engine.timeline(&run_id)?),
+        Request::Events => {
+            return Err(EngineError::Unsupported("`events` is a stream: only the control socket serves it".into()));
+        }
+        Request::Limit { tag, max } => done(engine.set_limit(&tag, max).await)?,
+        Request::Limits => Response::Limits(engine.limits()),
     })
+}
+
+fn done(result: Result<(), EngineError>) -> Result<Response, EngineError> {
+    result.map(|()| Response::Done)
 }

@@ -1,10 +1,11 @@
 //! The engine's side of the control endpoint.
 
-use super::{execute, socket_path, RemoteError, Reply, Request};
+use super::{execute, socket_path, RemoteError, Reply, Request, Response};
 use crate::engine::{Engine, EngineError, WeakEngine};
 use crate::store::StoreError;
 use std::os::unix::fs::PermissionsExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 
 impl Engine {
@@ -45,6 +46,10 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if matches!(serde_json::from_str::<Request>(&line), Ok(Request::Events)) {
+            stream_events(&mut write, &engine).await;
+            break;
+        }
         let reply: Reply = match serde_json::from_str::<Request>(&line) {
             Err(e) => Err(RemoteError { kind: super::ErrorKind::Usage, message: format!("bad request: {e}") }),
             Ok(request) => match engine.upgrade() {
@@ -52,12 +57,39 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
                 Some(engine) => execute(&engine, request).await.map_err(RemoteError::from),
             },
         };
-        let mut text = serde_json::to_string(&reply).unwrap_or_else(|e| {
-            serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Store, message: e.to_string() })).unwrap_or_default()
-        });
-        text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        if send(&mut write, &reply).await.is_err() {
             break;
+        }
+    }
+}
+
+async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(reply).unwrap_or_else(|e| {
+        serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Store, message: e.to_string() })).unwrap_or_default()
+    });
+    text.push('\n');
+    write.write_all(text.as_bytes()).await
+}
+
+/// Sends every event from now on until the client hangs up or the engine closes. A client
+/// too slow to keep up misses events rather than holding the engine back.
+async fn stream_events(write: &mut OwnedWriteHalf, engine: &WeakEngine) {
+    let Some((mut events, shutdown)) = engine.upgrade().map(|e| (e.subscribe(), e.shutdown_token())) else { return };
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = shutdown.cancelled() => return,
+        };
+        match event {
+            Ok(event) => {
+                if send(write, &Ok(Response::Event(Box::new(event)))).await.is_err() {
+                    return;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "control endpoint: an event follower fell behind");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

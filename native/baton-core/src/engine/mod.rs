@@ -97,6 +97,9 @@ pub enum EngineError {
     /// The run exists but no driver in this engine is running it.
     #[error("run {0} is not finished and not running here; `baton recover` continues it")]
     NotRunningHere(String),
+    /// A request this way of reaching the engine does not serve.
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
     /// An action asked of a run or step in a state that does not allow it.

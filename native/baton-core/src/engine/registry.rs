@@ -25,7 +25,7 @@ pub struct Registered {
 }
 
 /// A registered workflow, for listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowInfo {
     pub id: String,
     pub active_version: u32,
@@ -37,7 +37,7 @@ pub struct WorkflowInfo {
 }
 
 /// A version of a registered workflow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
     pub version: u32,
     /// The content hash of its definition.
