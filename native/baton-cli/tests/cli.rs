@@ -940,3 +940,158 @@ fn a_locked_store_without_a_live_engine_is_a_clear_error() {
     holder.kill().ok();
     holder.wait().ok();
 }
+
+/// The run ids of a workflow, oldest first, once there are at least `n` (waits up to 15 s).
+fn wait_for_runs(env: &Env, workflow: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let runs = env.baton(&["runs", "--workflow", workflow, "--json"]).expect(0).json();
+        let runs = runs.as_array().cloned().unwrap_or_default();
+        if runs.len() >= n {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "{workflow}: {} run(s), expected {n}", runs.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status_of(env: &Env, run: &str) -> String {
+    env.baton(&["show", run, "--json"]).expect(0).json()["run"]["status"].as_str().unwrap_or_default().to_owned()
+}
+
+const TICKER: &str = r#"
+id: ticker
+params: { at: "" }
+triggers:
+  - cron: "* * * * * *"
+    params: { at: "${format_date(trigger.scheduled_time, 'HH:mm:ss')}" }
+steps:
+  - { id: tick, type: shell, command: "echo at=${at} >> $BATON_OUTPUT" }
+"#;
+
+const GATED: &str = r#"
+id: gated
+params: { date: "" }
+triggers:
+  - signal: table_ready
+    match: "${signal.table == 'events'}"
+    params: { date: "${signal.date}" }
+steps:
+  - { id: wait, type: shell, command: "sleep 30" }
+  - { id: report, type: shell, depends_on: [wait], command: "echo date=${date} >> $BATON_OUTPUT" }
+"#;
+
+#[test]
+fn serve_fires_cron_and_signal_triggers_and_obeys_operators_in_real_time() {
+    let env = Env::new();
+    let ticker = env.file("ticker.yaml", TICKER);
+    let gated = env.file("gated.yaml", GATED);
+    let server = serve(&env);
+
+    // A cron trigger firing every second.
+    let done = env.baton(&["register", &ticker]).expect(0);
+    assert!(done.stdout.contains("registered version 1"), "{}", done.all());
+    let done = env.baton(&["register", &ticker]).expect(0);
+    assert!(done.stdout.contains("unchanged, still version 1"), "{}", done.all());
+    let runs = wait_for_runs(&env, "ticker", 2);
+    let first = env.baton(&["show", runs[0]["id"].as_str().unwrap(), "--json"]).expect(0).json();
+    assert_eq!(first["run"]["version"], 1, "{first:#}");
+    assert!(first["run"]["params"]["at"].as_str().is_some_and(|at| at.len() == 8), "{first:#}");
+    let firings = env.baton(&["firings", "ticker", "--json"]).expect(0).json();
+    assert!(firings.as_array().is_some_and(|f| f.iter().any(|f| f["run_id"] == runs[0]["id"])), "{firings:#}");
+    env.baton(&["disable", "ticker"]).expect(0);
+    let after_disable = wait_for_runs(&env, "ticker", 0).len();
+    std::thread::sleep(Duration::from_millis(2_500));
+    let later = wait_for_runs(&env, "ticker", 0).len();
+    assert!(later <= after_disable + 1, "a disabled workflow fired: {after_disable} then {later} runs");
+    let workflows = env.baton(&["workflows", "--json"]).expect(0).json();
+    assert_eq!(workflows[0]["enabled"], false, "{workflows:#}");
+
+    // A signal trigger, fired by `baton signal` from another process; then the operator's actions.
+    env.baton(&["register", &gated]).expect(0);
+    let follower = env
+        .command(&["--store", env.store().to_str().unwrap(), "events", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start events --follow");
+    env.baton(&["signal", "table_ready", "table=other", "date=2026-11-23"]).expect(0);
+    env.baton(&["signal", "table_ready", "table=events", "date=2026-11-24"]).expect(0);
+    let runs = wait_for_runs(&env, "gated", 1);
+    assert_eq!(runs.len(), 1, "only the matching signal starts a run: {runs:#?}");
+    let run = runs[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(runs[0]["params"]["date"], "2026-11-24");
+
+    env.baton(&["pause", &run]).expect(0);
+    assert_eq!(status_of(&env, &run), "PAUSED");
+    let done = env.baton(&["pause", &run]).expect(2);
+    assert!(done.stderr.contains("PAUSED already"), "{}", done.all());
+    env.baton(&["resume", &run]).expect(0);
+    assert_eq!(status_of(&env, &run), "RUNNING");
+    env.baton(&["stop", &run]).expect(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(&env, &run) != "STOPPED" {
+        assert!(Instant::now() < deadline, "the run did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let timeline = env.baton(&["timeline", &run, "--json"]).expect(0).json();
+    let run_statuses: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "run")
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(run_statuses, ["RUNNING", "PAUSED", "RUNNING", "STOPPED"], "{timeline:#}");
+
+    let stopped = terminate(server).expect(0);
+    assert!(stopped.stderr.contains("stopping"), "{}", stopped.all());
+    // The follower saw the same changes, one JSON object per line, and ends with the engine.
+    let followed = Done::from(follower.wait_with_output().expect("wait for events --follow"));
+    let lines: Vec<Value> = followed.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "PAUSED"), "{}", followed.all());
+    assert!(lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "STOPPED"), "{}", followed.all());
+}
+
+#[test]
+fn versions_activate_start_and_restart_without_a_live_engine() {
+    let env = Env::new();
+    let step_a = "  - id: a\n    type: shell\n    command: echo n=${n} >> $BATON_OUTPUT\n";
+    let v1 = env.file("v1.yaml", &format!("id: etl\nparams: {{n: 1}}\nsteps:\n{step_a}"));
+    let v2 = env.file("v2.yaml", &format!("id: etl\nparams: {{n: 2}}\nsteps:\n{step_a}  - {{id: b, type: shell, depends_on: [a], command: 'test ${{a.n}} = 7'}}\n"));
+    env.baton(&["register", &v1]).expect(0);
+    env.baton(&["register", &v2]).expect(0);
+    let versions = env.baton(&["versions", "etl", "--json"]).expect(0).json();
+    assert_eq!(versions.as_array().map(Vec::len), Some(2), "{versions:#}");
+    assert_eq!(versions[1]["active"], true);
+
+    // No live engine: `start` runs here to the end; the version is recorded.
+    let done = env.baton(&["start", "etl", "--json"]).expect(1);
+    assert_eq!(done.json()["run"]["version"], 2, "{}", done.all());
+    let failed = done.json()["run"]["id"].as_str().unwrap().to_owned();
+    let done = env.baton(&["start", "etl", "--version", "1", "-p", "n=5", "--json"]).expect(0);
+    assert_eq!(step(&done.json(), "a")["outputs"]["n"], 5);
+    let done = env.baton(&["start", "etl", "--version", "9"]).expect(2);
+    assert!(done.stderr.contains("9"), "{}", done.all());
+
+    // Idempotent starts.
+    let one = env.baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"]).expect(0).json();
+    let two = env.baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"]).expect(0).json();
+    assert_eq!(one["run"]["id"], two["run"]["id"]);
+
+    // Restart the failed run from `b`: `a` keeps its outputs and does not run again.
+    let done = env.baton(&["restart", &failed, "--from", "b", "--json"]).expect(1);
+    let restarted = done.json();
+    assert_eq!(restarted["run"]["restarted_from"], failed.as_str(), "{}", done.all());
+    assert_eq!(step(&restarted, "a")["outputs"]["n"], 2);
+    let timeline = env.baton(&["timeline", restarted["run"]["id"].as_str().unwrap(), "--json"]).expect(0).json();
+    assert!(!timeline.as_array().unwrap().iter().any(|e| e["step_id"] == "a"), "a kept step does not run again: {timeline:#}");
+
+    env.baton(&["activate", "etl", "1"]).expect(0);
+    let workflows = env.baton(&["workflows", "--json"]).expect(0).json();
+    assert_eq!(workflows[0]["active_version"], 1, "{workflows:#}");
+    let done = env.baton(&["pause", &failed]).expect(2);
+    assert!(done.stderr.contains("cannot pause run"), "{}", done.all());
+    let done = env.baton(&["events"]).expect(2);
+    assert!(done.stderr.contains("--follow"), "{}", done.all());
+}
