@@ -1095,3 +1095,20 @@ fn versions_activate_start_and_restart_without_a_live_engine() {
     let done = env.baton(&["events"]).expect(2);
     assert!(done.stderr.contains("--follow"), "{}", done.all());
 }
+
+#[test]
+fn the_trigger_examples_register_and_the_signal_one_fires() {
+    let env = Env::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/triggers");
+    let server = serve(&env);
+    for file in ["nightly.yaml", "on-table-ready.yaml"] {
+        env.baton(&["register", dir.join(file).to_str().unwrap()]).expect(0);
+    }
+    let workflows = env.baton(&["workflows", "--json"]).expect(0).json();
+    assert_eq!(workflows.as_array().map(Vec::len), Some(2), "{workflows:#}");
+    env.baton(&["signal", "table_ready", "table=events", "date=2026-11-24"]).expect(0);
+    let runs = wait_for_runs(&env, "load-events", 1);
+    assert_eq!(runs[0]["params"]["date"], "2026-11-24", "{runs:#?}");
+    assert!(runs[0]["trigger"].as_str().is_some_and(|t| t.contains("table_ready")), "{runs:#?}");
+    terminate(server).expect(0);
+}
