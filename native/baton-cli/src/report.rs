@@ -45,8 +45,18 @@ pub fn show(d: &RunDetails, all: bool) -> String {
     let run = &d.run;
     let mut out = String::new();
     let _ = writeln!(out, "run       {}", run.id);
-    let _ = writeln!(out, "workflow  {}", run.workflow_id);
+    match run.version {
+        Some(v) => writeln!(out, "workflow  {} (version {v})", run.workflow_id),
+        None => writeln!(out, "workflow  {}", run.workflow_id),
+    }
+    .ok();
     let _ = writeln!(out, "status    {}", run.status);
+    if let Some(trigger) = &run.trigger {
+        let _ = writeln!(out, "trigger   {trigger}");
+    }
+    if let Some(from) = &run.restarted_from {
+        let _ = writeln!(out, "restarts  {from}");
+    }
     if let Some(parent) = &run.parent {
         let what = match parent.iteration {
             Some(i) => format!("iteration {i} of step `{}`", parent.step_id),

@@ -1086,6 +1086,9 @@ fn versions_activate_start_and_restart_without_a_live_engine() {
     assert_eq!(step(&restarted, "a")["outputs"]["n"], 2);
     let timeline = env.baton(&["timeline", restarted["run"]["id"].as_str().unwrap(), "--json"]).expect(0).json();
     assert!(!timeline.as_array().unwrap().iter().any(|e| e["step_id"] == "a"), "a kept step does not run again: {timeline:#}");
+    let shown = env.baton(&["show", restarted["run"]["id"].as_str().unwrap()]).expect(0);
+    assert!(shown.stdout.contains("etl (version 2)"), "{}", shown.all());
+    assert!(shown.stdout.contains(&format!("restarts  {failed}")), "{}", shown.all());
 
     env.baton(&["activate", "etl", "1"]).expect(0);
     let workflows = env.baton(&["workflows", "--json"]).expect(0).json();

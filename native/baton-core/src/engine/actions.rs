@@ -223,6 +223,7 @@ impl Engine {
         }
         let run = RunRecord {
             restarted_from: Some(old.id.clone()),
+            version: old.version,
             ..RunRecord::created(next_run_id(), &workflow, old.definition.clone(), old.params.clone(), self.shared.clock.now_ms())
         };
         let mut batch = Batch::default();
