@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -311,9 +312,14 @@ class TriggersTest {
         }
     }
 
+    /** On a virtual clock, so that {@link VirtualClock#awaitIdle} says when the scheduler has reacted. */
+    private static Baton virtual(boolean scheduler) {
+        return Baton.inMemory(BatonOptions.builder().virtualClock(Instant.parse("2026-01-01T00:00:00Z")).scheduler(scheduler).build());
+    }
+
     @Test
-    void aSignalTriggerStartsARun() throws Exception {
-        try (Baton baton = Baton.inMemory()) {
+    void aSignalTriggerStartsARun() {
+        try (Baton baton = virtual(true)) {
             baton.register(Workflow.named("on-signal")
                     .param("table", "")
                     .trigger(WorkflowTrigger.signal("table_ready").match("${signal.table == 'events'}")
@@ -321,29 +327,31 @@ class TriggersTest {
                     .step("a", s -> s.noop())
                     .build());
             assertEquals(1, baton.workflows().get(0).triggers());
+            // A new trigger takes the signals sent once the scheduler has seen it.
+            baton.virtualClock().awaitIdle();
             baton.signal("table_ready", Map.of("table", "other"));
             baton.signal("table_ready", Map.of("table", "events"));
-            waitFor("a run of on-signal", () -> !baton.runs("on-signal").isEmpty());
-            RunInfo info = baton.runs("on-signal").get(0);
-            RunResult result = baton.await(info.id(), WAIT);
+            baton.virtualClock().awaitIdle();
+            List<RunInfo> runs = baton.runs("on-signal");
+            assertEquals(1, runs.size(), "the other table does not match: " + runs);
+            RunResult result = baton.await(runs.get(0).id(), WAIT);
             assertEquals(RunStatus.SUCCEEDED, result.status());
             assertEquals("events", result.params().get("table"));
             assertTrue(result.trigger().isPresent(), "the run says what started it");
-            Thread.sleep(200);
-            assertEquals(1, baton.runs("on-signal").size(), "the other table did not match");
             List<Firing> firings = baton.firings("on-signal");
             assertEquals(1, firings.size(), firings::toString);
-            assertEquals(info.id(), firings.get(0).runId().orElseThrow());
+            assertEquals(result.id(), firings.get(0).runId().orElseThrow());
             assertTrue(firings.get(0).signalId().isPresent());
         }
     }
 
     @Test
-    void noSchedulerNoFirings() throws Exception {
-        try (Baton baton = Baton.inMemory(BatonOptions.builder().scheduler(false).build())) {
+    void noSchedulerNoFirings() {
+        try (Baton baton = virtual(false)) {
             baton.register(Workflow.named("on-signal").onSignal("go", null).step("a", s -> s.noop()).build());
+            baton.virtualClock().awaitIdle();
             baton.signal("go", Map.of());
-            Thread.sleep(300);
+            baton.virtualClock().awaitIdle();
             assertEquals(List.of(), baton.runs("on-signal"));
         }
     }
