@@ -53,6 +53,11 @@ impl From<EngineError> for BridgeError {
             EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => "param",
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => "unknown_run",
             EngineError::UnknownWorkflow { .. } => "unknown_workflow",
+            EngineError::UnknownVersion { .. } => "unknown_version",
+            EngineError::IllegalAction { .. } | EngineError::IllegalTransition(_) => "illegal_action",
+            EngineError::UnknownStep { .. } => "unknown_step",
+            EngineError::AlreadyRunning { .. } => "run_rejected",
+            EngineError::BadTag(_) | EngineError::Unsupported(_) | EngineError::Trigger { .. } => "invalid_request",
             EngineError::Closed => "closed",
             _ => "internal",
         };

@@ -16,7 +16,7 @@ mod logs;
 mod virtual_time;
 
 use baton_core::model::{Format, Source, WorkflowDef};
-use baton_core::{Engine, StoreEngine};
+use baton_core::{Engine, Event, StoreEngine};
 use error::BridgeError;
 use host_steps::{HostKind, TaskQueue};
 use indexmap::IndexMap;
@@ -30,6 +30,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
 use virtual_time::VirtualTime;
 
 /// One engine opened by Java.
@@ -38,6 +40,8 @@ struct Bridge {
     tasks: Arc<TaskQueue>,
     /// The engine's clock, when it runs on virtual time.
     time: Option<VirtualTime>,
+    /// Event subscriptions by id (`subscribe`); each is polled by one Java thread.
+    subscriptions: Mutex<HashMap<i64, Arc<Mutex<Receiver<Event>>>>>,
 }
 
 /// The runtime every engine of this library runs on. Its threads are never attached to
@@ -194,7 +198,7 @@ fn open_engine(
     bridges()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(handle, Arc::new(Bridge { engine, tasks, time }));
+        .insert(handle, Arc::new(Bridge { engine, tasks, time, subscriptions: Mutex::default() }));
     Ok(json!(handle))
 }
 
@@ -250,8 +254,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_register<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let bridge = bridge(handle)?;
-        bridge.engine.register(workflow_arg(env, &workflow)?)?;
-        Ok(Value::Null)
+        let registered = bridge.engine.register(workflow_arg(env, &workflow)?)?;
+        Ok(json!(registered.version))
     })
 }
 
@@ -570,5 +574,93 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(env
         let _guard = runtime()?.enter();
         let socket = bridge.engine.serve_control()?;
         Ok(json!(socket.map(|p| p.display().to_string())))
+    })
+}
+
+/// Starts the scheduler of cron and signal triggers (once; later calls do nothing); ok = null.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_startScheduler<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| {
+        let bridge = bridge(handle)?;
+        // The scheduler is a task of the engine's runtime.
+        let _guard = runtime()?.enter();
+        bridge.engine.start_scheduler();
+        Ok(Value::Null)
+    })
+}
+
+/// Subscribes to the engine's events from now on; ok = the subscription's id.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_subscribe<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    envelope(env, |_| {
+        static NEXT: AtomicI64 = AtomicI64::new(1);
+        let bridge = bridge(handle)?;
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let receiver = Arc::new(Mutex::new(bridge.engine.subscribe()));
+        bridge.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, receiver);
+        Ok(json!(id))
+    })
+}
+
+/// Up to `max` events of a subscription, waiting up to `timeout_millis` for the first; ok =
+/// `{"events": [...], "lagged": n}` (`n` events missed because the subscriber fell behind), or
+/// null once the subscription or the engine is gone.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextEvents<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    subscription: jlong,
+    max: jint,
+    timeout_millis: jlong,
+) -> jstring {
+    envelope(env, |_| {
+        let receiver = {
+            let bridge = bridge(handle)?;
+            let subscriptions = bridge.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+            match subscriptions.get(&subscription) {
+                Some(r) => r.clone(),
+                None => return Ok(Value::Null),
+            }
+        };
+        let mut receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+        let max = max.max(1) as usize;
+        let wait = timeout(timeout_millis).unwrap_or(Duration::from_secs(1));
+        let mut events = Vec::new();
+        let mut lagged = 0u64;
+        // The first event (or lag notice) may be waited for; the rest are what is there already.
+        let first = runtime()?.block_on(async { tokio::time::timeout(wait, receiver.recv()).await });
+        match first {
+            Err(_elapsed) => {}
+            Ok(Ok(event)) => events.push(event),
+            Ok(Err(RecvError::Lagged(n))) => lagged += n,
+            Ok(Err(RecvError::Closed)) => return Ok(Value::Null),
+        }
+        while events.len() < max {
+            match receiver.try_recv() {
+                Ok(event) => events.push(event),
+                Err(TryRecvError::Lagged(n)) => lagged += n,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        Ok(json!({ "events": events, "lagged": lagged }))
+    })
+}
+
+/// Ends a subscription; ok = null (also for one already ended).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_unsubscribe<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    subscription: jlong,
+) -> jstring {
+    envelope(env, |_| {
+        // A closed engine has no subscriptions left.
+        if let Ok(bridge) = bridge(handle) {
+            bridge.subscriptions.lock().unwrap_or_else(|e| e.into_inner()).remove(&subscription);
+        }
+        Ok(Value::Null)
     })
 }

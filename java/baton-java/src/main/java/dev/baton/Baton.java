@@ -17,12 +17,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 
 /**
@@ -70,12 +72,16 @@ public final class Baton implements AutoCloseable {
     private final StepTypes stepTypes = new HostStepTypes();
     /** The engine's clock when it runs on virtual time, else null. */
     private final VirtualClock virtualClock;
+    /** The listeners of {@link #onEvent}, each with its thread; closed before the engine. */
+    private final Set<EventSubscription> subscriptions = ConcurrentHashMap.newKeySet();
+    private final int instance;
 
     private Baton(long handle, String description, BatonOptions options) {
         this.handle = handle;
         this.description = description;
         this.virtualClock = options.virtualClock().isPresent() ? new VirtualClock(this) : null;
         int n = INSTANCES.incrementAndGet();
+        this.instance = n;
         if (options.executor().isPresent()) {
             this.ownExecutor = null;
         } else {
@@ -130,6 +136,9 @@ public final class Baton implements AutoCloseable {
         opened(baton);
         try {
             baton.recover();
+            if (options.scheduler()) {
+                Envelope.unwrap(NativeBridge.startScheduler(handle));
+            }
             if (dir != null && options.controlEndpoint()) {
                 Envelope.unwrap(NativeBridge.serveControl(handle));
             }
@@ -152,15 +161,24 @@ public final class Baton implements AutoCloseable {
     }
 
     /**
-     * Validates and registers {@code workflow} by its id, replacing a workflow of the same id
-     * (runs already started keep the version they started with), and binds its Java steps'
-     * code. Steps of unfinished runs waiting for that code then run.
+     * Validates and registers {@code workflow} by its id, and binds its Java steps' code. A
+     * definition that differs from the latest version becomes a new version, the active one
+     * (runs already started keep the version they started with); the same definition again
+     * changes nothing and returns the same version. Steps of unfinished runs waiting for that
+     * code then run. Once registered, the workflow's triggers fire (see {@link #disable}).
      *
+     * <pre>{@code
+     * int v1 = baton.register(etl);        // 1
+     * int same = baton.register(etl);      // 1 again
+     * int v2 = baton.register(etlChanged); // 2, now active
+     * }</pre>
+     *
+     * @return the version the definition is, from 1
      * @throws WorkflowDefinitionException listing every problem, each naming its step and field
      */
-    public void register(Workflow workflow) {
+    public int register(Workflow workflow) {
         Objects.requireNonNull(workflow, "workflow");
-        Envelope.unwrap(NativeBridge.register(open(), workflow.toJson()), workflow.id());
+        int version = Envelope.unwrap(NativeBridge.register(open(), workflow.toJson()), workflow.id()).asInt();
         // Loop bodies run as workflows of their own (`<id>.<step>`): bind their Java steps too.
         dispatcher.bind(workflow.id(), workflow.javaSteps());
         workflow.javaStepsByWorkflow().forEach((workflowId, code) -> {
@@ -168,6 +186,103 @@ public final class Baton implements AutoCloseable {
                 dispatcher.bind(workflowId, code);
             }
         });
+        return version;
+    }
+
+    /**
+     * The registered workflows, by id.
+     *
+     * <pre>{@code
+     * baton.workflows().forEach(w -> System.out.println(w.id() + " v" + w.activeVersion()));
+     * }</pre>
+     */
+    public List<WorkflowInfo> workflows() {
+        List<WorkflowInfo> list = new ArrayList<>();
+        for (JsonNode w : control(Map.of("command", "workflows"))) {
+            list.add(WorkflowInfo.of(w));
+        }
+        return list;
+    }
+
+    /**
+     * The versions of the registered workflow {@code workflowId}, oldest first.
+     *
+     * <pre>{@code
+     * int latest = baton.versions("nightly-etl").get(baton.versions("nightly-etl").size() - 1).version();
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public List<WorkflowVersion> versions(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        List<WorkflowVersion> list = new ArrayList<>();
+        for (JsonNode v : control(Map.of("command", "versions", "workflow_id", workflowId))) {
+            list.add(WorkflowVersion.of(v));
+        }
+        return list;
+    }
+
+    /**
+     * Makes {@code version} the version of {@code workflowId} that starts and fires: a roll back.
+     *
+     * <pre>{@code
+     * baton.activate("nightly-etl", 1);
+     * }</pre>
+     *
+     * @throws UnknownVersionException if the workflow has no such version
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public void activate(String workflowId, int version) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        control(Map.of("command", "activate", "workflow_id", workflowId, "version", version));
+    }
+
+    /**
+     * Lets the triggers of {@code workflowId} fire again (registered workflows are enabled).
+     *
+     * <pre>{@code
+     * baton.enable("nightly-etl");
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public void enable(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        control(Map.of("command", "enable", "workflow_id", workflowId, "enabled", true));
+    }
+
+    /**
+     * Keeps the triggers of {@code workflowId} from firing (their firings are recorded as
+     * skipped); {@link #start} still starts runs.
+     *
+     * <pre>{@code
+     * baton.disable("nightly-etl");
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public void disable(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        control(Map.of("command", "enable", "workflow_id", workflowId, "enabled", false));
+    }
+
+    /**
+     * The firings of the triggers of {@code workflowId}, oldest first: each with the run it
+     * started or why it started none.
+     *
+     * <pre>{@code
+     * baton.firings("nightly-etl").forEach(f -> System.out.println(f.scheduledAt() + " " + f.runId()));
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public List<Firing> firings(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        List<Firing> list = new ArrayList<>();
+        for (JsonNode f : control(Map.of("command", "firings", "workflow_id", workflowId))) {
+            list.add(Firing.of(f));
+        }
+        return list;
     }
 
     /** The host-defined step types of this engine. */
@@ -198,6 +313,41 @@ public final class Baton implements AutoCloseable {
         Objects.requireNonNull(params, "params");
         String json = paramsJson(params, "cannot start `" + workflowId + "`");
         String runId = Envelope.unwrap(NativeBridge.start(open(), workflowId, json), workflowId).asText();
+        return new Run(this, runId, workflowId);
+    }
+
+    /**
+     * {@link #start(String, Map)} with options: a version other than the active one, and a
+     * request id that makes the start idempotent (a request id used before returns the run of
+     * that start, without starting another). Under a run strategy such as
+     * {@link RunStrategy#SEQUENTIAL} the run may wait, {@link RunStatus#QUEUED}.
+     *
+     * <pre>{@code
+     * Run run = baton.start("nightly-etl", Map.of("date", "2026-11-25"), StartOptions.requestId("etl-2026-11-25"));
+     * Run again = baton.start("nightly-etl", Map.of("date", "2026-11-25"), StartOptions.requestId("etl-2026-11-25"));
+     * run.id().equals(again.id());   // true
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     * @throws UnknownVersionException if it has no such version
+     * @throws InvalidParamException for a parameter the workflow does not declare, or a value of the wrong type
+     * @throws RunRejectedException if the run strategy ({@link RunStrategy#FIRST_ONLY}) refuses it
+     */
+    public Run start(String workflowId, Map<String, ?> params, StartOptions options) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        Objects.requireNonNull(params, "params");
+        Objects.requireNonNull(options, "options");
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("command", "start");
+        request.put("workflow_id", workflowId);
+        try {
+            request.put("params", JsonValues.normalize(params));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidParamException("cannot start `" + workflowId + "`: " + e.getMessage(), e);
+        }
+        options.version().ifPresent(v -> request.put("version", v));
+        options.requestId().ifPresent(id -> request.put("request_id", id));
+        String runId = control(request, workflowId).path("run_id").asText();
         return new Run(this, runId, workflowId);
     }
 
@@ -287,6 +437,283 @@ public final class Baton implements AutoCloseable {
         control(Map.of("command", "stop", "run_id", runId));
     }
 
+    /**
+     * Ends the run {@code runId} at once, without cleanup: running steps are ended (a shell
+     * command gets SIGKILL) and the run ends {@link RunStatus#KILLED}. {@link #stop} asks politely.
+     *
+     * <pre>{@code
+     * baton.kill(runId);
+     * }</pre>
+     *
+     * @throws UnknownRunException if the store has no such run
+     * @throws IllegalActionException if the run has ended
+     */
+    public void kill(String runId) {
+        runAction("kill", runId);
+    }
+
+    /**
+     * Pauses the run {@code runId}: no new step starts until {@link #resume}; running steps
+     * finish. The run is {@link RunStatus#PAUSED}.
+     *
+     * <pre>{@code
+     * baton.pause(runId);
+     * // ... fix the warehouse ...
+     * baton.resume(runId);
+     * }</pre>
+     *
+     * @throws UnknownRunException if the store has no such run
+     * @throws IllegalActionException if the run is not running (it has ended, say)
+     */
+    public void pause(String runId) {
+        runAction("pause", runId);
+    }
+
+    /**
+     * Resumes the run {@code runId} paused by {@link #pause}.
+     *
+     * <pre>{@code
+     * baton.resume(runId);
+     * }</pre>
+     *
+     * @throws UnknownRunException if the store has no such run
+     * @throws IllegalActionException if the run is not paused
+     */
+    public void resume(String runId) {
+        runAction("resume", runId);
+    }
+
+    /**
+     * A new run of the ended run {@code runId}'s workflow version and parameters that keeps the
+     * steps that succeeded (their outputs too) and runs the others.
+     *
+     * <pre>{@code
+     * Run again = baton.restart(failedRunId);
+     * again.await(Duration.ofMinutes(10)).info().restartedFrom();   // Optional[failedRunId]
+     * }</pre>
+     *
+     * @throws UnknownRunException if the store has no such run
+     * @throws IllegalActionException if the run has not ended
+     */
+    public Run restart(String runId) {
+        Objects.requireNonNull(runId, "runId");
+        return new Run(this, control(Map.of("command", "restart", "run_id", runId)).path("run_id").asText(), null);
+    }
+
+    /**
+     * {@link #restart(String)} that runs again {@code fromStep} and every step below it, keeping
+     * the other succeeded steps.
+     *
+     * <pre>{@code
+     * Run again = baton.restart(runId, "transform");   // extract kept, transform and load again
+     * }</pre>
+     *
+     * @throws UnknownStepException if the workflow has no such step
+     * @throws IllegalActionException if the run has not ended
+     */
+    public Run restart(String runId, String fromStep) {
+        Objects.requireNonNull(runId, "runId");
+        Objects.requireNonNull(fromStep, "fromStep");
+        return new Run(this, control(Map.of("command", "restart", "run_id", runId, "from", fromStep)).path("run_id").asText(), null);
+    }
+
+    /**
+     * Sets a breakpoint: runs of {@code workflowId} (those going on and those to come) stop
+     * before step {@code stepId}, which waits ({@link StepStatus#WAITING}) until
+     * {@link #continueStep}.
+     *
+     * <pre>{@code
+     * baton.setBreakpoint("nightly-etl", "load");
+     * Run run = baton.start("nightly-etl");
+     * // ... look at what extract and transform did ...
+     * baton.continueStep(run.id(), "load");
+     * }</pre>
+     */
+    public void setBreakpoint(String workflowId, String stepId) {
+        breakpoint(workflowId, stepId, true);
+    }
+
+    /**
+     * Clears the breakpoint before {@code stepId} of {@code workflowId}; steps waiting at it go
+     * on waiting until continued.
+     *
+     * <pre>{@code
+     * baton.clearBreakpoint("nightly-etl", "load");
+     * }</pre>
+     */
+    public void clearBreakpoint(String workflowId, String stepId) {
+        breakpoint(workflowId, stepId, false);
+    }
+
+    private void breakpoint(String workflowId, String stepId, boolean on) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        Objects.requireNonNull(stepId, "stepId");
+        control(Map.of("command", "break", "workflow_id", workflowId, "step_id", stepId, "on", on), workflowId);
+    }
+
+    /**
+     * The steps of {@code workflowId} with a breakpoint.
+     *
+     * <pre>{@code
+     * baton.breakpoints("nightly-etl");   // ["load"]
+     * }</pre>
+     */
+    public List<String> breakpoints(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        List<String> list = new ArrayList<>();
+        control(Map.of("command", "breakpoints", "workflow_id", workflowId)).forEach(s -> list.add(s.asText()));
+        return list;
+    }
+
+    /**
+     * Lets step {@code stepId} of run {@code runId}, waiting at a breakpoint, run.
+     *
+     * <pre>{@code
+     * baton.continueStep(runId, "load");
+     * }</pre>
+     *
+     * @throws UnknownStepException if the run's workflow has no such step
+     * @throws IllegalActionException if the step is not at a breakpoint
+     */
+    public void continueStep(String runId, String stepId) {
+        stepAction("continue", runId, stepId);
+    }
+
+    /**
+     * Marks step {@code stepId} of run {@code runId} SKIPPED without running it (or instead of
+     * retrying it): the steps below go on as if it succeeded.
+     *
+     * <pre>{@code
+     * baton.skipStep(runId, "notify");
+     * }</pre>
+     *
+     * @throws UnknownStepException if the run's workflow has no such step
+     * @throws IllegalActionException if the step has run already
+     */
+    public void skipStep(String runId, String stepId) {
+        stepAction("skip", runId, stepId);
+    }
+
+    /**
+     * A new attempt of the failed step {@code stepId} in the same run {@code runId} (which goes
+     * on if it had ended FAILED).
+     *
+     * <pre>{@code
+     * baton.retryStep(runId, "extract");
+     * }</pre>
+     *
+     * @throws UnknownStepException if the run's workflow has no such step
+     * @throws IllegalActionException if the step did not fail
+     */
+    public void retryStep(String runId, String stepId) {
+        stepAction("retry_step", runId, stepId);
+    }
+
+    /**
+     * Releases the queue of a {@link RunStrategy#STRICT_SEQUENTIAL} workflow held by a failed
+     * run: the next queued run starts.
+     *
+     * <pre>{@code
+     * baton.unblock("nightly-etl");
+     * }</pre>
+     *
+     * @throws UnknownWorkflowException if no such workflow is registered
+     */
+    public void unblock(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        control(Map.of("command", "unblock", "workflow_id", workflowId), workflowId);
+    }
+
+    /**
+     * Caps at {@code max} the running steps tagged {@code tag} ({@link Step.Builder#tags}) across
+     * all runs of this engine; the others wait READY for a slot. Durable; replaces a cap.
+     *
+     * <pre>{@code
+     * baton.limit("warehouse", 2);
+     * }</pre>
+     *
+     * @throws IllegalArgumentException if {@code max} is negative
+     * @throws InvalidRequestException if {@code tag} is not {@code [A-Za-z0-9_.-]+}
+     */
+    public void limit(String tag, int max) {
+        Objects.requireNonNull(tag, "tag");
+        if (max < 0) {
+            throw new IllegalArgumentException("a limit is at least 0, not " + max);
+        }
+        control(Map.of("command", "limit", "tag", tag, "max", max));
+    }
+
+    /**
+     * Lifts the cap on the steps tagged {@code tag}.
+     *
+     * <pre>{@code
+     * baton.clearLimit("warehouse");
+     * }</pre>
+     */
+    public void clearLimit(String tag) {
+        Objects.requireNonNull(tag, "tag");
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("command", "limit");
+        request.put("tag", tag);
+        request.put("max", null);
+        control(request);
+    }
+
+    /**
+     * The caps set by {@link #limit}, by tag.
+     *
+     * <pre>{@code
+     * baton.limits();   // {warehouse=2}
+     * }</pre>
+     */
+    public Map<String, Integer> limits() {
+        Map<String, Integer> limits = new LinkedHashMap<>();
+        // Pairs [tag, max].
+        control(Map.of("command", "limits")).forEach(pair -> limits.put(pair.path(0).asText(), pair.path(1).asInt()));
+        return limits;
+    }
+
+    /**
+     * Every status change of run {@code runId} and of its steps, in order (iterations of a
+     * {@code foreach}/{@code while} have none: see the step's rollup).
+     *
+     * <pre>{@code
+     * baton.timeline(runId).forEach(System.out::println);
+     * }</pre>
+     *
+     * @throws UnknownRunException if the store has no such run
+     */
+    public List<RunEvent> timeline(String runId) {
+        Objects.requireNonNull(runId, "runId");
+        List<RunEvent> events = new ArrayList<>();
+        control(Map.of("command", "timeline", "run_id", runId)).forEach(e -> events.add(RunEvent.of(e)));
+        return events;
+    }
+
+    /**
+     * Calls {@code listener} with every status change of every run and step from now on, once
+     * durable, in order, on a daemon thread of this Baton (one per listener; never an engine
+     * thread). A listener that throws is logged and goes on receiving. Closing the returned
+     * handle (or this Baton) unsubscribes and stops the thread.
+     *
+     * <p>The engine never waits for a listener: one that falls more than a few thousand events
+     * behind misses some (a warning is logged). Keep it quick, or hand the events on.
+     *
+     * <pre>{@code
+     * try (AutoCloseable sub = baton.onEvent(e -> log.info("{}", e))) {
+     *     baton.start("nightly-etl").await(Duration.ofMinutes(10));
+     * }
+     * }</pre>
+     */
+    public AutoCloseable onEvent(Consumer<RunEvent> listener) {
+        Objects.requireNonNull(listener, "listener");
+        long id = Envelope.unwrap(NativeBridge.subscribe(open())).asLong();
+        EventSubscription subscription = new EventSubscription(id, listener);
+        subscriptions.add(subscription);
+        subscription.thread.start();
+        return subscription;
+    }
+
     /** True once {@link #close()} was called. */
     public boolean isClosed() {
         return closed.get();
@@ -300,6 +727,9 @@ public final class Baton implements AutoCloseable {
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
+        }
+        for (EventSubscription subscription : new ArrayList<>(subscriptions)) {
+            subscription.close();
         }
         String answer;
         try {
@@ -517,7 +947,91 @@ public final class Baton implements AutoCloseable {
 
     /** Sends one request of the control protocol; returns the response's value (or null). */
     private JsonNode control(Map<String, ?> request) {
-        return Envelope.unwrap(NativeBridge.control(open(), JsonCodec.write(request))).path("value");
+        return control(request, null);
+    }
+
+    /** {@link #control(Map)} about {@code workflowId}, for definition errors. */
+    private JsonNode control(Map<String, ?> request, String workflowId) {
+        return Envelope.unwrap(NativeBridge.control(open(), JsonCodec.write(request)), workflowId).path("value");
+    }
+
+    private void runAction(String command, String runId) {
+        Objects.requireNonNull(runId, "runId");
+        control(Map.of("command", command, "run_id", runId));
+    }
+
+    private void stepAction(String command, String runId, String stepId) {
+        Objects.requireNonNull(runId, "runId");
+        Objects.requireNonNull(stepId, "stepId");
+        control(Map.of("command", command, "run_id", runId, "step_id", stepId));
+    }
+
+    /** A listener of {@link #onEvent} and the thread that feeds it from its subscription. */
+    private final class EventSubscription implements AutoCloseable {
+        private final long id;
+        private final Consumer<RunEvent> listener;
+        private final Thread thread;
+        private final AtomicBoolean done = new AtomicBoolean();
+
+        EventSubscription(long id, Consumer<RunEvent> listener) {
+            this.id = id;
+            this.listener = listener;
+            this.thread = new Thread(this::pump, "baton-events-" + instance + "-" + id);
+            this.thread.setDaemon(true);
+        }
+
+        private void pump() {
+            while (!done.get()) {
+                JsonNode batch;
+                try {
+                    // Short native waits, so that a close is noticed soon.
+                    batch = Envelope.unwrap(NativeBridge.nextEvents(handle, id, 256, 250));
+                } catch (IllegalStateException closedEngine) {
+                    return;
+                } catch (RuntimeException e) {
+                    Logs.log(Level.WARNING, "dev.baton.Baton", "event listener stopped: " + e.getMessage(), e);
+                    return;
+                }
+                if (batch.isNull()) {
+                    return;
+                }
+                long lagged = batch.path("lagged").asLong();
+                if (lagged > 0) {
+                    Logs.log(Level.WARNING, "dev.baton.Baton", "an event listener fell behind and missed " + lagged + " events", null);
+                }
+                for (JsonNode event : batch.path("events")) {
+                    if (done.get()) {
+                        return;
+                    }
+                    try {
+                        listener.accept(RunEvent.of(event));
+                    } catch (Throwable t) {
+                        // One bad event must not cost the listener every later one.
+                        Logs.log(Level.WARNING, "dev.baton.Baton", "an event listener threw", t);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            if (!done.compareAndSet(false, true)) {
+                return;
+            }
+            subscriptions.remove(this);
+            try {
+                Envelope.unwrap(NativeBridge.unsubscribe(handle, id));
+            } catch (RuntimeException ignored) {
+                // the engine is gone: so is the subscription
+            }
+            if (Thread.currentThread() != thread) {
+                try {
+                    thread.join(5_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
     }
 
     /** {@code params} as JSON; a value JSON cannot carry is an {@link InvalidParamException} saying {@code what} failed. */

@@ -16,7 +16,8 @@ public final class Run {
 
     private final Baton baton;
     private final String id;
-    private final String workflowId;
+    /** Null until asked for, for a run whose workflow the caller did not know (a restart). */
+    private volatile String workflowId;
 
     Run(Baton baton, String id, String workflowId) {
         this.baton = baton;
@@ -30,7 +31,12 @@ public final class Run {
     }
 
     public String workflowId() {
-        return workflowId;
+        String id = workflowId;
+        if (id == null) {
+            id = baton.run(this.id).workflowId();
+            workflowId = id;
+        }
+        return id;
     }
 
     /**
@@ -44,7 +50,7 @@ public final class Run {
         Objects.requireNonNull(timeout, "timeout");
         RunResult result = baton.awaitRun(id, timeout.isNegative() ? Duration.ZERO : timeout);
         if (result == null) {
-            throw new RunTimeoutException("run " + id + " of `" + workflowId + "` has not ended after " + timeout
+            throw new RunTimeoutException("run " + id + " of `" + workflowId() + "` has not ended after " + timeout
                     + "; it goes on (see Baton.run(\"" + id + "\"))");
         }
         return result;
@@ -62,6 +68,6 @@ public final class Run {
 
     @Override
     public String toString() {
-        return "Run[" + id + ", " + workflowId + "]";
+        return "Run[" + id + (workflowId == null ? "" : ", " + workflowId) + "]";
     }
 }

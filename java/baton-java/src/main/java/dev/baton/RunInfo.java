@@ -8,6 +8,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * A run without its steps: what {@link Baton#runs()} lists. Immutable.
@@ -31,6 +32,10 @@ public final class RunInfo {
     private final Instant ended;
     private final String error;
     private final Map<StepStatus, Integer> counts;
+    private final Integer version;
+    private final String restartedFrom;
+    private final String trigger;
+    private final String requestId;
 
     private RunInfo(JsonNode run) {
         this.id = run.path("id").asText();
@@ -46,6 +51,10 @@ public final class RunInfo {
         Map<StepStatus, Integer> counts = new EnumMap<>(StepStatus.class);
         run.path("counts").properties().forEach(e -> counts.put(StepStatus.valueOf(e.getKey()), e.getValue().asInt()));
         this.counts = Collections.unmodifiableMap(counts);
+        this.version = run.hasNonNull("version") ? run.get("version").asInt() : null;
+        this.restartedFrom = run.hasNonNull("restarted_from") ? run.get("restarted_from").asText() : null;
+        this.trigger = run.hasNonNull("trigger") ? run.get("trigger").asText() : null;
+        this.requestId = run.hasNonNull("request_id") ? run.get("request_id").asText() : null;
     }
 
     /** The run record in the engine's JSON form. */
@@ -110,6 +119,26 @@ public final class RunInfo {
     /** Steps per status, recorded when the run ends (empty before). */
     public Map<StepStatus, Integer> counts() {
         return counts;
+    }
+
+    /** The version of the registered workflow the run was started from (empty for a run of a definition given as is). */
+    public OptionalInt version() {
+        return version == null ? OptionalInt.empty() : OptionalInt.of(version);
+    }
+
+    /** The run this one restarts ({@link Baton#restart(String)}). */
+    public Optional<String> restartedFrom() {
+        return Optional.ofNullable(restartedFrom);
+    }
+
+    /** What started the run, for a run started by a trigger (a cron time or a signal). */
+    public Optional<String> trigger() {
+        return Optional.ofNullable(trigger);
+    }
+
+    /** The request id that made its start idempotent ({@link StartOptions#requestId(String)}). */
+    public Optional<String> requestId() {
+        return Optional.ofNullable(requestId);
     }
 
     @Override

@@ -94,6 +94,21 @@ public final class RunResult {
         return info.params();
     }
 
+    /** The version of the registered workflow the run was started from; see {@link RunInfo#version()}. */
+    public java.util.OptionalInt version() {
+        return info.version();
+    }
+
+    /** The run this one restarts; see {@link RunInfo#restartedFrom()}. */
+    public Optional<String> restartedFrom() {
+        return info.restartedFrom();
+    }
+
+    /** What started the run, for a trigger; see {@link RunInfo#trigger()}. */
+    public Optional<String> trigger() {
+        return info.trigger();
+    }
+
     /** Every step, in definition order. */
     public List<StepResult> steps() {
         return steps;

@@ -87,6 +87,7 @@ public final class Step {
     private final String signal;
     private final String match;
     private final List<EmitSignal> emitSignals;
+    private final List<String> tags;
 
     private Step(Builder b) {
         this.id = b.id;
@@ -114,6 +115,7 @@ public final class Step {
         this.signal = b.signal;
         this.match = b.match;
         this.emitSignals = List.copyOf(b.emitSignals);
+        this.tags = List.copyOf(b.tags);
     }
 
     public String id() {
@@ -241,6 +243,11 @@ public final class Step {
         return emitSignals;
     }
 
+    /** The step's tags: {@link Baton#limit} caps the running steps with a tag across all runs. */
+    public List<String> tags() {
+        return tags;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof Step s
@@ -268,7 +275,8 @@ public final class Step {
                 && Objects.equals(maxIterations, s.maxIterations)
                 && Objects.equals(signal, s.signal)
                 && Objects.equals(match, s.match)
-                && emitSignals.equals(s.emitSignals);
+                && emitSignals.equals(s.emitSignals)
+                && tags.equals(s.tags);
     }
 
     @Override
@@ -367,6 +375,7 @@ public final class Step {
         private String signal;
         private String match;
         private final List<EmitSignal> emitSignals = new ArrayList<>();
+        private final List<String> tags = new ArrayList<>();
 
         Builder(String id) {
             this.id = id;
@@ -610,6 +619,17 @@ public final class Step {
             params.forEach((k, v) -> JsonValues.putParam(normalized, k, v,
                     "step `" + id + "`, signal `" + name + "`, param `" + k + "`"));
             emitSignals.add(new EmitSignal(name, normalized));
+            return this;
+        }
+
+        /**
+         * Tags the step; repeatable. {@link Baton#limit(String, int)} caps how many steps with a
+         * tag run at once across all runs: {@code .tags("warehouse")}.
+         */
+        public Builder tags(String... tags) {
+            for (String tag : Objects.requireNonNull(tags, "tags")) {
+                this.tags.add(Objects.requireNonNull(tag, "tag"));
+            }
             return this;
         }
 

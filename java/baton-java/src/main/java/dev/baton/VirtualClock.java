@@ -22,7 +22,8 @@ import java.util.Objects;
  *
  * <p>Work outside the engine holds time still: a Java step that runs, a shell command that is
  * not overridden. If the engine is still busy after 30 s of real time, a move throws a
- * {@link BatonException} saying so. Cron triggers do not exist yet, so nothing fires by itself.
+ * {@link BatonException} saying so. Cron triggers fire as time passes them (the scheduler runs
+ * unless {@link BatonOptions.Builder#scheduler(boolean) turned off}).
  */
 public final class VirtualClock {
 

@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -53,6 +54,9 @@ public final class Workflow {
     private final Duration timeout;
     private final Duration signalRetention;
     private final List<Step> steps;
+    private final List<WorkflowTrigger> triggers;
+    private final RunStrategy runStrategy;
+    private final Integer maxConcurrentRuns;
     /** Java step code by the workflow id the engine runs the step under, then step id. */
     private final Map<String, Map<String, JavaStep>> code;
 
@@ -64,6 +68,9 @@ public final class Workflow {
         this.timeout = b.timeout;
         this.signalRetention = b.signalRetention;
         this.steps = List.copyOf(steps);
+        this.triggers = List.copyOf(b.triggers);
+        this.runStrategy = b.runStrategy;
+        this.maxConcurrentRuns = b.maxConcurrentRuns;
         this.code = frozen(code);
     }
 
@@ -75,6 +82,9 @@ public final class Workflow {
         this.timeout = w.timeout;
         this.signalRetention = w.signalRetention;
         this.steps = w.steps;
+        this.triggers = w.triggers;
+        this.runStrategy = w.runStrategy;
+        this.maxConcurrentRuns = w.maxConcurrentRuns;
         this.code = frozen(code);
     }
 
@@ -205,6 +215,21 @@ public final class Workflow {
         return Optional.ofNullable(signalRetention);
     }
 
+    /** What starts runs on its own once registered: cron schedules and signals, in order. */
+    public List<WorkflowTrigger> triggers() {
+        return triggers;
+    }
+
+    /** How a new run relates to the runs already going on (default {@link RunStrategy#PARALLEL}). */
+    public RunStrategy runStrategy() {
+        return runStrategy;
+    }
+
+    /** Runs at once under {@link RunStrategy#PARALLEL} (default: no limit). */
+    public OptionalInt maxConcurrentRuns() {
+        return maxConcurrentRuns == null ? OptionalInt.empty() : OptionalInt.of(maxConcurrentRuns);
+    }
+
     /** The steps, in definition order. */
     public List<Step> steps() {
         return steps;
@@ -274,6 +299,9 @@ public final class Workflow {
         private Duration timeout;
         private Duration signalRetention;
         private final List<Step.Builder> steps = new ArrayList<>();
+        private final List<WorkflowTrigger> triggers = new ArrayList<>();
+        private RunStrategy runStrategy = RunStrategy.PARALLEL;
+        private Integer maxConcurrentRuns;
 
         private Builder(String id) {
             this.id = id;
@@ -314,6 +342,61 @@ public final class Workflow {
         }
 
         /**
+         * Adds a trigger: once registered (and enabled), the engine's scheduler starts runs by it.
+         *
+         * <pre>{@code
+         * .trigger(WorkflowTrigger.cron("0 2 * * *").param("date", "${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}"))
+         * }</pre>
+         */
+        public Builder trigger(WorkflowTrigger trigger) {
+            triggers.add(Objects.requireNonNull(trigger, "trigger"));
+            return this;
+        }
+
+        /**
+         * A cron trigger in UTC: {@code .cron("0 2 * * *")} starts a run at 02:00 every day. See
+         * {@link WorkflowTrigger#cron} for parameters and misfires.
+         */
+        public Builder cron(String expression) {
+            return trigger(WorkflowTrigger.cron(expression));
+        }
+
+        /** A cron trigger read in {@code zone}: {@code .cron("0 2 * * *", ZoneId.of("Europe/Paris"))}. */
+        public Builder cron(String expression, ZoneId zone) {
+            return trigger(WorkflowTrigger.cron(expression).zone(zone));
+        }
+
+        /**
+         * A signal trigger: a run for each signal {@code name} that {@code match} accepts
+         * ({@code null}: every one), e.g. {@code .onSignal("table_ready", "${signal.table == 'events'}")}.
+         */
+        public Builder onSignal(String name, String match) {
+            WorkflowTrigger t = WorkflowTrigger.signal(name);
+            return trigger(match == null ? t : t.match(match));
+        }
+
+        /** How a new run relates to the runs going on: {@code .runStrategy(RunStrategy.SEQUENTIAL)}. */
+        public Builder runStrategy(RunStrategy strategy) {
+            this.runStrategy = Objects.requireNonNull(strategy, "strategy");
+            return this;
+        }
+
+        /**
+         * {@link #runStrategy(RunStrategy)} by its name in YAML: {@code .runStrategy("sequential")}.
+         *
+         * @throws IllegalArgumentException for an unknown name
+         */
+        public Builder runStrategy(String strategy) {
+            return runStrategy(RunStrategy.of(Objects.requireNonNull(strategy, "strategy")));
+        }
+
+        /** Runs at once under {@link RunStrategy#PARALLEL}; at least 1: {@code .maxConcurrentRuns(2)}. */
+        public Builder maxConcurrentRuns(int max) {
+            this.maxConcurrentRuns = max;
+            return this;
+        }
+
+        /**
          * Adds the step {@code id}, configured by {@code step}.
          *
          * <pre>{@code
@@ -342,6 +425,9 @@ public final class Workflow {
             }
             if (maxParallel != null && maxParallel < 1) {
                 errors.add(new DefinitionError(null, "max_parallel", "must be at least 1, not " + maxParallel));
+            }
+            if (maxConcurrentRuns != null && maxConcurrentRuns < 1) {
+                errors.add(new DefinitionError(null, "max_concurrent_runs", "must be at least 1, not " + maxConcurrentRuns));
             }
             if (timeout != null && Durations.problem(timeout) != null) {
                 errors.add(new DefinitionError(null, "timeout", Durations.problem(timeout)));

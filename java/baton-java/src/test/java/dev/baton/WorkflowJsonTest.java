@@ -94,7 +94,7 @@ class WorkflowJsonTest {
 
         assertEquals(List.of(
                 new DefinitionError(null, "max_paralel",
-                        "unknown field (known: id, description, params, max_parallel, timeout, signal_retention, steps)"),
+                        "unknown field (known: id, description, params, max_parallel, timeout, signal_retention, steps, triggers, run_strategy, max_concurrent_runs)"),
                 new DefinitionError(null, "timeout", "duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")"),
                 new DefinitionError("a", "command", "must be a string"),
                 new DefinitionError("a", "retry.backoff", "must be one of fixed, linear, exponential, not \"random\""),
@@ -128,5 +128,50 @@ class WorkflowJsonTest {
         assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("[]"));
         assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson(""));
         assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("{\"id\": \"w\", \"steps\": []} {}"));
+    }
+
+    private static final String SCHEDULED = """
+            {"id": "nightly", "params": {"date": ""},
+             "steps": [{"id": "a", "type": "noop", "tags": ["warehouse", "db"]}],
+             "triggers": [
+               {"cron": "0 2 * * *", "timezone": "Europe/Paris", "misfire": "run_all",
+                "params": {"date": "${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}"}},
+               {"signal": "table_ready", "match": "${signal.table == 'events'}"}],
+             "run_strategy": "strict_sequential", "max_concurrent_runs": 2}""";
+
+    @Test
+    void triggersRunStrategyAndTagsRoundTrip() {
+        Workflow w = Workflow.fromJson(SCHEDULED);
+        assertJsonEquals(SCHEDULED, w.toJson());
+        assertEquals(RunStrategy.STRICT_SEQUENTIAL, w.runStrategy());
+        assertEquals(2, w.maxConcurrentRuns().getAsInt());
+        assertEquals(List.of("warehouse", "db"), w.steps().get(0).tags());
+        assertEquals(Misfire.RUN_ALL, w.triggers().get(0).misfire().orElseThrow());
+
+        Workflow dsl = Workflow.named("nightly")
+                .param("date", "")
+                .trigger(WorkflowTrigger.cron("0 2 * * *").zone(java.time.ZoneId.of("Europe/Paris")).misfire(Misfire.RUN_ALL)
+                        .param("date", "${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}"))
+                .onSignal("table_ready", "${signal.table == 'events'}")
+                .runStrategy("strict_sequential")
+                .maxConcurrentRuns(2)
+                .step("a", s -> s.noop().tags("warehouse", "db"))
+                .build();
+        assertJsonEquals(SCHEDULED, dsl.toJson());
+        assertEquals(w.triggers(), dsl.triggers());
+        // The engine's parser reads it the same (YAML is a superset of JSON).
+        assertJsonEquals(SCHEDULED, Workflow.fromYaml(dsl.toJson(), "dsl").toJson());
+    }
+
+    @Test
+    void badTriggersAreReportedWithTheirField() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("""
+                {"id": "w", "steps": [{"id": "a", "type": "noop"}],
+                 "triggers": [{"cron": "* * * * *", "signal": "x"}, {"cron": "0 * * * *", "misfire": "sometimes"}],
+                 "run_strategy": "whenever"}"""));
+        List<String> fields = e.errors().stream().map(DefinitionError::field).toList();
+        assertTrue(fields.containsAll(List.of("triggers.0.cron", "triggers.1.misfire", "run_strategy")), fields::toString);
+        assertThrows(IllegalArgumentException.class, () -> Workflow.named("w").runStrategy("whenever"));
+        assertThrows(IllegalArgumentException.class, () -> WorkflowTrigger.signal("x").zone(java.time.ZoneId.of("UTC")));
     }
 }

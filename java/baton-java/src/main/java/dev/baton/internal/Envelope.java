@@ -3,9 +3,14 @@ package dev.baton.internal;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.baton.BatonException;
 import dev.baton.DefinitionError;
+import dev.baton.IllegalActionException;
 import dev.baton.InvalidParamException;
+import dev.baton.InvalidRequestException;
+import dev.baton.RunRejectedException;
 import dev.baton.StoreException;
 import dev.baton.UnknownRunException;
+import dev.baton.UnknownStepException;
+import dev.baton.UnknownVersionException;
 import dev.baton.UnknownWorkflowException;
 import dev.baton.WorkflowDefinitionException;
 import java.util.ArrayList;
@@ -23,6 +28,11 @@ import java.util.List;
  *   <tr><td>{@code store}</td><td>{@link StoreException}</td></tr>
  *   <tr><td>{@code unknown_run}</td><td>{@link UnknownRunException}</td></tr>
  *   <tr><td>{@code unknown_workflow}</td><td>{@link UnknownWorkflowException}</td></tr>
+ *   <tr><td>{@code unknown_version}</td><td>{@link UnknownVersionException}</td></tr>
+ *   <tr><td>{@code unknown_step}</td><td>{@link UnknownStepException}</td></tr>
+ *   <tr><td>{@code illegal_action}</td><td>{@link IllegalActionException}</td></tr>
+ *   <tr><td>{@code run_rejected}</td><td>{@link RunRejectedException}</td></tr>
+ *   <tr><td>{@code invalid_request}</td><td>{@link InvalidRequestException}</td></tr>
  *   <tr><td>{@code param}</td><td>{@link InvalidParamException}</td></tr>
  *   <tr><td>{@code closed}</td><td>{@link IllegalStateException}</td></tr>
  *   <tr><td>{@code internal}, others</td><td>{@link BatonException}</td></tr>
@@ -73,6 +83,16 @@ public final class Envelope {
                 return new UnknownRunException(message);
             case "unknown_workflow":
                 return new UnknownWorkflowException(message);
+            case "unknown_version":
+                return new UnknownVersionException(message);
+            case "unknown_step":
+                return new UnknownStepException(message);
+            case "illegal_action":
+                return new IllegalActionException(message);
+            case "run_rejected":
+                return new RunRejectedException(message);
+            case "invalid_request":
+                return new InvalidRequestException(message);
             case "param":
                 return new InvalidParamException(message);
             case "closed":

@@ -30,7 +30,7 @@ public final class NativeBridge {
     /** Validates a workflow against this engine's step types; ok = null. */
     public static native String validate(long handle, String workflowJson);
 
-    /** Validates and registers a workflow by id, replacing one of the same id; ok = null. */
+    /** Validates and registers a workflow by id: a new version if it changed; ok = the version (a number). */
     public static native String register(long handle, String workflowJson);
 
     /** Declares a host step type: {@code {"params": {"name": default-or-null}}}; ok = null. */
@@ -108,4 +108,20 @@ public final class NativeBridge {
      * {@code handler} null restores the declared kind. ok = null.
      */
     public static native String overrideStep(long handle, String workflowId, String stepId, String handler);
+
+    /** Starts the scheduler of cron and signal triggers (once); ok = null. */
+    public static native String startScheduler(long handle);
+
+    /** Subscribes to the engine's events from now on; ok = the subscription id. */
+    public static native String subscribe(long handle);
+
+    /**
+     * Up to {@code max} events of subscription {@code subscription}, waiting up to
+     * {@code timeoutMillis} for the first; ok = {@code {"events": [...], "lagged": n}}, or null
+     * once the subscription or the engine is gone.
+     */
+    public static native String nextEvents(long handle, long subscription, int max, long timeoutMillis);
+
+    /** Ends a subscription; ok = null. */
+    public static native String unsubscribe(long handle, long subscription);
 }

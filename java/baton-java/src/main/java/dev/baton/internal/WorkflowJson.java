@@ -11,6 +11,9 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.DefinitionError;
 import dev.baton.FailureMode;
+import dev.baton.Misfire;
+import dev.baton.RunStrategy;
+import dev.baton.WorkflowTrigger;
 import dev.baton.Trigger;
 import dev.baton.Retry;
 import dev.baton.Step;
@@ -47,11 +50,13 @@ public final class WorkflowJson {
             .build();
 
     private static final List<String> WORKFLOW_FIELDS =
-            List.of("id", "description", "params", "max_parallel", "timeout", "signal_retention", "steps");
+            List.of("id", "description", "params", "max_parallel", "timeout", "signal_retention", "steps",
+                    "triggers", "run_strategy", "max_concurrent_runs");
+    private static final List<String> TRIGGER_FIELDS = List.of("cron", "timezone", "misfire", "signal", "match", "params");
     private static final List<String> STEP_FIELDS = List.of("id", "type", "description", "command", "duration",
             "env", "params", "retry", "timeout", "depends_on", "failure_mode", "when", "trigger",
             "over", "as", "steps", "workflow", "file", "max_parallel", "fail_fast", "condition", "max_iterations",
-            "signal", "match", "emit_signals");
+            "signal", "match", "emit_signals", "tags");
     private static final List<String> EMIT_SIGNAL_FIELDS = List.of("name", "params");
     private static final List<String> RETRY_FIELDS = List.of("max_attempts", "backoff", "delay", "max_delay");
 
@@ -72,6 +77,24 @@ public final class WorkflowJson {
         for (Step step : workflow.steps()) {
             steps.add(write(step));
         }
+        if (!workflow.triggers().isEmpty()) {
+            ArrayNode triggers = root.putArray("triggers");
+            for (WorkflowTrigger t : workflow.triggers()) {
+                ObjectNode out = triggers.addObject();
+                t.cronExpression().ifPresent(c -> out.put("cron", c));
+                t.zone().ifPresent(z -> out.put("timezone", z));
+                t.misfire().ifPresent(m -> out.put("misfire", name(m)));
+                t.signal().ifPresent(n -> out.put("signal", n));
+                t.match().ifPresent(m -> out.put("match", m));
+                if (!t.params().isEmpty()) {
+                    out.set("params", MAPPER.valueToTree(t.params()));
+                }
+            }
+        }
+        if (workflow.runStrategy() != RunStrategy.PARALLEL) {
+            root.put("run_strategy", workflow.runStrategy().jsonName());
+        }
+        workflow.maxConcurrentRuns().ifPresent(n -> root.put("max_concurrent_runs", n));
         try {
             return MAPPER.writeValueAsString(root);
         } catch (JsonProcessingException e) {
@@ -138,6 +161,10 @@ public final class WorkflowJson {
                 }
             }
         }
+        if (!step.tags().isEmpty()) {
+            ArrayNode tags = node.putArray("tags");
+            step.tags().forEach(tags::add);
+        }
         return node;
     }
 
@@ -188,6 +215,21 @@ public final class WorkflowJson {
             } else {
                 steps(at, steps, builder::step);
             }
+            JsonNode triggers = root.get("triggers");
+            if (triggers != null && !triggers.isNull()) {
+                if (!triggers.isArray()) {
+                    error(at, "triggers", "must be an array of triggers");
+                } else {
+                    for (int i = 0; i < triggers.size(); i++) {
+                        WorkflowTrigger t = trigger(new At(null, "triggers." + i + "."), triggers.get(i));
+                        if (t != null) {
+                            builder.trigger(t);
+                        }
+                    }
+                }
+            }
+            optional(at, root, "run_strategy", (a, n, f) -> choice(a, n, f, RunStrategy.values()), builder::runStrategy);
+            optional(at, root, "max_concurrent_runs", this::integer, builder::maxConcurrentRuns);
             Workflow workflow = null;
             List<DefinitionError> buildErrors = List.of();
             try {
@@ -300,6 +342,59 @@ public final class WorkflowJson {
                     }
                 }
             }
+            JsonNode tags = node.get("tags");
+            if (tags != null && !tags.isNull()) {
+                if (!tags.isArray()) {
+                    error(at, "tags", "must be an array of tag names");
+                } else {
+                    for (int i = 0; i < tags.size(); i++) {
+                        if (tags.get(i).isTextual()) {
+                            s.tags(tags.get(i).asText());
+                        } else {
+                            error(at, "tags." + i, "must be a tag name (a string)");
+                        }
+                    }
+                }
+            }
+        }
+
+        /** A trigger: exactly one of {@code cron} and {@code signal}, as the engine's model says. */
+        private WorkflowTrigger trigger(At at, JsonNode node) {
+            if (!node.isObject()) {
+                error(at, "cron", "a trigger must be an object with `cron` or `signal`");
+                return null;
+            }
+            int before = errors.size();
+            unknownFields(at, node, TRIGGER_FIELDS);
+            String cron = text(at, node, "cron", false);
+            String signal = text(at, node, "signal", false);
+            if ((cron == null) == (signal == null)) {
+                error(at, "cron", "a trigger has exactly one of `cron` and `signal`");
+                return null;
+            }
+            WorkflowTrigger[] t = {cron != null ? WorkflowTrigger.cron(cron) : WorkflowTrigger.signal(signal)};
+            String zone = text(at, node, "timezone", false);
+            Misfire misfire = present(node, "misfire") ? choice(at, node.get("misfire"), "misfire", Misfire.values()) : null;
+            String match = text(at, node, "match", false);
+            map(at, node, "params", (k, v) -> t[0] = t[0].param(k, toJava(v)));
+            if (errors.size() > before) {
+                return null;
+            }
+            try {
+                if (zone != null) {
+                    t[0] = t[0].zone(java.time.ZoneId.of(zone));
+                }
+                if (misfire != null) {
+                    t[0] = t[0].misfire(misfire);
+                }
+                if (match != null) {
+                    t[0] = t[0].match(match);
+                }
+            } catch (IllegalArgumentException | java.time.DateTimeException e) {
+                error(at, zone != null && cron != null ? "timezone" : "match", e.getMessage());
+                return null;
+            }
+            return t[0];
         }
 
         private void emitSignal(At at, JsonNode node, Step.Builder s) {
