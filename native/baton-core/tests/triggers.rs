@@ -239,6 +239,22 @@ async fn signal_triggers_match_and_pass_params() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_sent_right_after_registering_fires_even_before_the_scheduler_looks() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    let old = env.engine.signal("ready", IndexMap::new()).await.unwrap();
+    env.engine.register(def("id: w\ntriggers:\n  - signal: ready\nsteps:\n  - {id: a, type: noop}\n")).unwrap();
+    let sent = env.engine.signal("ready", IndexMap::new()).await.unwrap();
+    // The scheduler starts only now: the signal sent before registering does not count, the
+    // one sent after does.
+    env.engine.start_scheduler();
+    env.settle().await;
+    let firings = env.engine.firings("w").unwrap();
+    assert_eq!(firings.iter().map(|f| f.signal_id.clone().unwrap_or_default()).collect::<Vec<_>>(), vec![sent.clone()], "not {old}");
+    assert_eq!(env.runs("w").len(), 1);
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_workflow_does_not_fire() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     env.engine.register(def("id: d\ntriggers:\n  - {cron: '0 * * * *'}\nsteps:\n  - {id: a, type: noop}\n")).unwrap();

@@ -89,6 +89,32 @@ pub(crate) fn put_cursor(batch: &mut Batch, workflow_id: &str, trigger: usize, c
     batch.put(Table::Cursors, trigger_key(workflow_id, trigger), encode(cursor));
 }
 
+/// What tells a trigger from another at the same position of another version.
+pub(crate) fn spec(trigger: &crate::model::TriggerDef) -> String {
+    match (&trigger.cron, &trigger.signal) {
+        (Some(expression), _) => format!("cron {expression} {}", trigger.timezone.as_deref().unwrap_or("UTC")),
+        (None, name) => format!("signal {}", name.as_deref().unwrap_or_default()),
+    }
+}
+
+/// Starts the cursors of the triggers of `def` that are new (or changed) at `now_ms`, in
+/// the batch that registers or activates it: a trigger fires for what happens from the
+/// moment it is registered, even before the scheduler first looks at it.
+pub(crate) fn arm_cursors(store: &dyn Store, batch: &mut Batch, def: &crate::model::WorkflowDef, now_ms: u64) -> Result<(), StoreError> {
+    for (index, trigger) in def.triggers.iter().enumerate() {
+        let spec = spec(trigger);
+        if get_cursor(store, &def.id, index)?.is_some_and(|c| c.spec == spec) {
+            continue;
+        }
+        let cursor = match trigger.cron {
+            Some(_) => Cursor { spec, last_ms: Some(now_ms), last_signal: None },
+            None => Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) },
+        };
+        put_cursor(batch, &def.id, index, &cursor);
+    }
+    Ok(())
+}
+
 /// The firings of a workflow's triggers, by scheduled time.
 pub(crate) fn list_firings(store: &dyn Store, workflow_id: &str) -> Result<Vec<FiringRecord>, StoreError> {
     let mut prefix = workflow_id.as_bytes().to_vec();

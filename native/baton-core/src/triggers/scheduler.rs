@@ -124,7 +124,7 @@ impl Engine {
         let shared = self.shared();
         let id = workflow.id();
         let schedule = CronSchedule::parse(expression, trigger.timezone.as_deref()).map_err(|message| EngineError::Trigger { workflow: id.into(), trigger: index, message })?;
-        let spec = format!("cron {expression} {}", trigger.timezone.as_deref().unwrap_or("UTC"));
+        let spec = super::spec(trigger);
         let now = shared.clock.now_ms();
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_ms) else {
@@ -198,7 +198,7 @@ impl Engine {
         let shared = self.shared();
         let id = workflow.id();
         let name = trigger.signal.as_deref().unwrap_or_default();
-        let spec = format!("signal {name}");
+        let spec = super::spec(trigger);
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_signal) else {
             // A new trigger: signals sent from now on. Ids are ULIDs, increasing.
