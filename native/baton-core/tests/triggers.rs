@@ -169,6 +169,23 @@ async fn cron_runs_once_per_local_day_across_dst_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
+    let env = Env::new(ms("2025-01-01T00:00:00Z"));
+    env.engine
+        .register(def("id: daily\nparams: {date: ''}\ntriggers:\n  - cron: '0 2 * * *'\n    timezone: America/New_York\n    params: {date: \"${format_date(trigger.scheduled_time, 'yyyy-MM-dd', 'America/New_York')}\"}\nsteps:\n  - {id: a, type: noop}\n"))
+        .unwrap();
+    env.engine.start_scheduler();
+    env.advance(365 * DAY).await;
+    let runs = env.runs("daily");
+    assert_eq!(runs.len(), 365, "one run per local day of 2025");
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
+    let dates: std::collections::BTreeSet<String> = runs.iter().map(|r| r.params["date"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(dates.len(), 365, "a distinct date each");
+    assert_eq!((dates.first().map(String::as_str), dates.last().map(String::as_str)), (Some("2025-01-01"), Some("2025-12-31")));
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misfires_after_three_days_down_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let clock = VirtualClock::starting_at(ms("2024-05-01T00:00:00Z"));
