@@ -160,8 +160,8 @@ async fn illegal_actions_are_refused_clearly() {
         engine.skip_step(&id, "a").await.unwrap_err(),
         engine.retry_step(&id, "a").await.unwrap_err(),
         engine.continue_step(&id, "a").await.unwrap_err(),
-        engine.stop(&id, "x").unwrap_err(),
-        engine.kill(&id).unwrap_err(),
+        engine.stop(&id, "x").await.unwrap_err(),
+        engine.kill(&id).await.unwrap_err(),
     ] {
         assert!(illegal(e).contains("it is SUCCEEDED (finished runs cannot change"));
     }
@@ -191,9 +191,9 @@ async fn stop_and_kill_a_running_shell_step() {
         let id = engine.start(wf.clone(), IndexMap::new()).await.unwrap();
         until("nap running", || status(&engine, &id, "nap") == StepStatus::Running).await;
         if kill {
-            engine.kill(&id).unwrap();
+            engine.kill(&id).await.unwrap();
         } else {
-            engine.stop(&id, "enough").unwrap();
+            engine.stop(&id, "enough").await.unwrap();
         }
         let run = engine.wait(&id).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(10), "the sleep was cut short");
@@ -220,7 +220,7 @@ async fn killing_a_run_kills_its_child_runs() {
         engine.details(&child_id).is_ok_and(|d| d.steps[0].record.status == StepStatus::Running)
     })
     .await;
-    engine.kill(&id).unwrap();
+    engine.kill(&id).await.unwrap();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Killed);
     until("the child killed", || engine.run(&child_id).unwrap().unwrap().status == RunStatus::Killed).await;
     assert_eq!(status(&engine, &child_id, "nap"), StepStatus::Killed);

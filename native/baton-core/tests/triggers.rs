@@ -319,6 +319,29 @@ async fn sequential_runs_one_at_a_time_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_is_stopped_out_of_its_queue_and_refuses_other_actions() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    env.engine.register(slow("seq", "run_strategy: sequential")).unwrap();
+    let first = env.engine.start_registered("seq", IndexMap::new()).await.unwrap();
+    let queued = env.engine.start_registered("seq", IndexMap::new()).await.unwrap();
+    let last = env.engine.start_registered("seq", IndexMap::new()).await.unwrap();
+    env.settle().await;
+    let refused = env.engine.pause(&queued).await.unwrap_err();
+    assert!(matches!(refused, EngineError::IllegalAction { .. }), "{refused}");
+    assert!(refused.to_string().contains("QUEUED") && refused.to_string().contains("baton stop"), "{refused}");
+    env.engine.stop(&queued, "not needed").await.unwrap();
+    env.engine.kill(&last).await.unwrap();
+    env.settle().await;
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Stopped, RunStatus::Killed]);
+    // The first run ends and nothing is left to admit.
+    env.advance(HOUR).await;
+    assert_eq!(env.statuses("seq"), vec![RunStatus::Succeeded, RunStatus::Stopped, RunStatus::Killed]);
+    assert_eq!(env.engine.run(&queued).unwrap().unwrap().error.as_deref(), Some("not needed"));
+    assert!(env.engine.run(&first).unwrap().unwrap().error.is_none());
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_sequential_holds_the_queue_after_a_failure_until_unblocked() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     env.engine.register(slow("strict", "run_strategy: strict_sequential")).unwrap();

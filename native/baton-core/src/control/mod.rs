@@ -188,8 +188,8 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
         }
         Request::Firings { workflow_id } => Response::Firings(engine.firings(&workflow_id)?),
         Request::Unblock { workflow_id } => done(engine.unblock(&workflow_id).await)?,
-        Request::Stop { run_id } => done(engine.stop(&run_id, "stopped by an operator"))?,
-        Request::Kill { run_id } => done(engine.kill(&run_id))?,
+        Request::Stop { run_id } => done(engine.stop(&run_id, "stopped by an operator").await)?,
+        Request::Kill { run_id } => done(engine.kill(&run_id).await)?,
         Request::Pause { run_id } => done(engine.pause(&run_id).await)?,
         Request::Resume { run_id } => done(engine.resume(&run_id).await)?,
         Request::Restart { run_id, from } => Response::Started { run_id: engine.restart(&run_id, from.as_deref()).await? },

@@ -10,7 +10,7 @@
 
 use super::records::{self, RunRecord};
 use super::run::{Action, Msg};
-use super::{next_run_id, Engine, EngineError, RunHandle, StepStatus};
+use super::{next_run_id, Engine, EngineError, RunHandle, RunStatus, StepStatus};
 use crate::dag::Workflow;
 use crate::store::{Batch, Store, StoreError, Table};
 use std::collections::{HashMap, HashSet};
@@ -80,6 +80,15 @@ impl Engine {
         if run.status.is_terminal() {
             return Err(finished(&run, action));
         }
+        if run.status == RunStatus::Queued {
+            // Its strategy admits it in turn: driving it here would jump the queue.
+            return Err(EngineError::IllegalAction {
+                target: format!("run {run_id}"),
+                action,
+                state: run.status.to_string(),
+                hint: " (it waits for its turn under the workflow's run strategy; `baton stop` takes it out of the queue)".into(),
+            });
+        }
         if let Some(parent) = &run.parent {
             return Err(EngineError::IllegalAction {
                 target: format!("run {run_id}"),
@@ -103,6 +112,10 @@ impl Engine {
             .ok_or_else(|| EngineError::NotRunningHere(run_id.into()))
     }
 
+    fn is_queued(&self, run_id: &str) -> Result<bool, EngineError> {
+        Ok(records::get_run(self.shared.store.as_ref(), run_id)?.is_some_and(|r| r.status == RunStatus::Queued))
+    }
+
     /// Sends an action to the run's driver and waits until its effect is durable.
     async fn act(&self, run_id: &str, action: Action, name: &'static str) -> Result<(), EngineError> {
         let handle = self.driven(run_id, name)?;
@@ -121,7 +134,11 @@ impl Engine {
     /// Stops a run: its running steps are asked to stop (a shell command gets SIGTERM,
     /// then SIGKILL after a grace period), steps not started are skipped, and the run ends
     /// STOPPED. Returns once asked; [`wait`](Engine::wait) gives the end.
-    pub fn stop(&self, run_id: &str, reason: &str) -> Result<(), EngineError> {
+    /// A QUEUED run is taken out of its queue and ends STOPPED.
+    pub async fn stop(&self, run_id: &str, reason: &str) -> Result<(), EngineError> {
+        if self.is_queued(run_id)? && self.dequeue(run_id, RunStatus::Stopped, reason).await? {
+            return Ok(());
+        }
         let handle = self.driven(run_id, "stop")?;
         let _ = handle.control.send(Msg::Stop { reason: reason.to_owned() });
         Ok(())
@@ -129,7 +146,11 @@ impl Engine {
 
     /// Kills a run without cleanup: its running steps are KILLED at once (a shell command
     /// gets SIGKILL), child runs are killed too, and the run ends KILLED.
-    pub fn kill(&self, run_id: &str) -> Result<(), EngineError> {
+    /// A QUEUED run is taken out of its queue and ends KILLED.
+    pub async fn kill(&self, run_id: &str) -> Result<(), EngineError> {
+        if self.is_queued(run_id)? && self.dequeue(run_id, RunStatus::Killed, "killed by an operator").await? {
+            return Ok(());
+        }
         let handle = self.driven(run_id, "kill")?;
         let _ = handle.control.send(Msg::Kill);
         Ok(())

@@ -202,7 +202,7 @@ impl Engine {
         self.commit(batch).await?;
         let run_id = run.id.clone();
         for old in superseded {
-            match self.stop(&old, &format!("replaced by run {run_id} (run_strategy: last_only)")) {
+            match self.stop(&old, &format!("replaced by run {run_id} (run_strategy: last_only)")).await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(run = %old, error = %e, "cannot stop the run a last_only start replaces"),
             }
@@ -248,6 +248,28 @@ impl Engine {
     /// The failed run holding a `strict_sequential` workflow's queue, if any.
     pub fn blocked_by(&self, workflow_id: &str) -> Result<Option<String>, EngineError> {
         Ok(blocked_by(self.shared().store.as_ref(), workflow_id)?)
+    }
+
+    /// Takes a QUEUED run out of its queue, ending it with `status` (STOPPED or KILLED);
+    /// false if it is not queued (any more). Under the admission lock, so that it is never
+    /// admitted and ended at once.
+    pub(crate) async fn dequeue(&self, run_id: &str, status: RunStatus, reason: &str) -> Result<bool, EngineError> {
+        let shared = self.shared().clone();
+        let _deciding = shared.triggers.admission.lock().await;
+        let store = shared.store.as_ref();
+        let Some(mut run) = records::get_run(store, run_id)? else { return Ok(false) };
+        if run.status != RunStatus::Queued {
+            return Ok(false);
+        }
+        run.status = status;
+        run.ended_ms = Some(shared.clock.now_ms());
+        run.error = Some(reason.to_owned());
+        let mut batch = Batch::default();
+        records::put_run(&mut batch, &run);
+        batch.delete(Table::Queue, queue_key(&run.workflow_id, run_id));
+        self.commit(batch).await?;
+        tracing::info!(run = %run_id, %status, "queued run taken out of its queue");
+        Ok(true)
     }
 
     /// Admits queued runs of a workflow while its strategy has room. Call with the
