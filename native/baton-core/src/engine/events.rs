@@ -4,7 +4,7 @@
 //! Iterations of `foreach`/`while` keep no timeline: their step's rollup sums them up, so a
 //! huge loop does not write an event per iteration step.
 
-use super::records::{decode, encode};
+use super::records::encode;
 use super::{records, Engine, EngineError, Event};
 use crate::store::{Batch, Store, StoreError, Table};
 
@@ -53,22 +53,7 @@ impl Engine {
         if records::get_run(store, run_id)?.is_none() {
             return Err(EngineError::UnknownRun(run_id.into()));
         }
-        let mut events = Vec::new();
-        let mut failure = None;
-        store.scan(Table::Events, &prefix(run_id), &mut |_, value| match decode(|| format!("event of run {run_id}"), value) {
-            Ok(event) => {
-                events.push(event);
-                true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        })?;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(events),
-        }
+        Ok(records::collect_records(store, Table::Events, &prefix(run_id), |_| format!("event of run {run_id}"))?)
     }
 
     /// Every event of every run from now on, once durable (iterations included). A

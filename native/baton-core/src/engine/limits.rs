@@ -2,7 +2,7 @@
 //! runs of an engine. A step waiting for a slot stays READY and takes no slot of its run;
 //! drivers that wait are woken when a slot frees.
 
-use super::records::{decode, encode};
+use super::records::{encode, scan_records};
 use super::{Engine, EngineError};
 use crate::store::{Batch, Store, StoreError, Table};
 use std::collections::HashMap;
@@ -26,21 +26,11 @@ struct State {
 impl Limits {
     pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let mut state = State::default();
-        let mut failure = None;
-        store.scan(Table::Limits, b"", &mut |key, value| match decode::<u32>(|| "limit".into(), value) {
-            Ok(max) => {
-                state.max.insert(String::from_utf8_lossy(key).into_owned(), max);
-                true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
+        scan_records(store, Table::Limits, b"", |_| "limit".into(), |key, max: u32| {
+            state.max.insert(String::from_utf8_lossy(key).into_owned(), max);
+            true
         })?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(Limits { state: Mutex::new(state), freed: watch::channel(0).0 }),
-        }
+        Ok(Limits { state: Mutex::new(state), freed: watch::channel(0).0 })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

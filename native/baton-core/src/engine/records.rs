@@ -211,6 +211,42 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
 }
 
+/// Decodes the records of `table` under `prefix`, in key order, handing each to `f` with
+/// its key until `f` returns false. A record that does not decode ends the scan with an
+/// error naming it (`what`, from its key).
+pub(crate) fn scan_records<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    table: Table,
+    prefix: &[u8],
+    what: impl Fn(&[u8]) -> String,
+    mut f: impl FnMut(&[u8], T) -> bool,
+) -> Result<(), StoreError> {
+    let mut failure = None;
+    store.scan(table, prefix, &mut |key, value| match decode(|| what(key), value) {
+        Ok(record) => f(key, record),
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Every record of `table` under `prefix`, decoded, in key order.
+pub(crate) fn collect_records<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    table: Table,
+    prefix: &[u8],
+    what: impl Fn(&[u8]) -> String,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    scan_records(store, table, prefix, what, |_, record| {
+        out.push(record);
+        true
+    })?;
+    Ok(out)
+}
+
 /// Writes a run record, and keeps the index of unfinished runs in step with it.
 /// Iterations have a table of their own, and child runs are resumed by their parent, so
 /// neither is in the index.
@@ -254,15 +290,7 @@ pub fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
 /// Signals named `name` (every signal for `None`), oldest first.
 pub fn scan_signals(store: &dyn Store, name: Option<&str>, mut f: impl FnMut(SignalRecord) -> bool) -> Result<(), StoreError> {
     let prefix = name.map(|n| signal_key(n, "")).unwrap_or_default();
-    let mut failure = None;
-    store.scan(Table::Signals, &prefix, &mut |_, value| match decode(|| "signal".to_string(), value) {
-        Ok(signal) => f(signal),
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    })?;
-    failure.map_or(Ok(()), Err)
+    scan_records(store, Table::Signals, &prefix, |_| "signal".to_string(), |_, signal| f(signal))
 }
 
 pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecord) {
@@ -298,19 +326,7 @@ pub fn get_run(store: &dyn Store, run_id: &str) -> Result<Option<RunRecord>, Sto
 
 /// Every run, oldest first.
 pub fn list_runs(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
-    let mut runs = Vec::new();
-    let mut failure = None;
-    store.scan(Table::Runs, b"", &mut |key, value| match decode(|| String::from_utf8_lossy(key).into_owned(), value) {
-        Ok(run) => {
-            runs.push(run);
-            true
-        }
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    })?;
-    failure.map_or(Ok(runs), Err)
+    collect_records(store, Table::Runs, b"", |key| String::from_utf8_lossy(key).into_owned())
 }
 
 /// Ids of the runs not finished, oldest first.

@@ -6,7 +6,7 @@
 //! versions are cached in `Shared::workflows`; a definition that does not compile when the
 //! engine opens (a host step kind not registered yet) is compiled when first asked for.
 
-use super::records::{decode, encode, get_definition, put_definition};
+use super::records::{collect_records, decode, encode, get_definition, put_definition, scan_records};
 use super::{EngineError, Shared};
 use crate::dag::Workflow;
 use crate::model::{RunStrategy, WorkflowDef};
@@ -83,39 +83,17 @@ pub(crate) fn get_version(store: &dyn Store, id: &str, version: u32) -> Result<O
 /// Every registered workflow with its entry, by id.
 pub(crate) fn list_entries(store: &dyn Store) -> Result<Vec<(String, WorkflowEntry)>, StoreError> {
     let mut out = Vec::new();
-    let mut failure = None;
-    store.scan(Table::Workflows, b"", &mut |key, value| {
-        let id = String::from_utf8_lossy(key).into_owned();
-        match decode(|| format!("workflow {id}"), value) {
-            Ok(entry) => {
-                out.push((id, entry));
-                true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        }
+    scan_records(store, Table::Workflows, b"", |key| format!("workflow {}", String::from_utf8_lossy(key)), |key, entry| {
+        out.push((String::from_utf8_lossy(key).into_owned(), entry));
+        true
     })?;
-    failure.map_or(Ok(out), Err)
+    Ok(out)
 }
 
 fn list_versions(store: &dyn Store, id: &str) -> Result<Vec<VersionRecord>, StoreError> {
     let mut prefix = id.as_bytes().to_vec();
     prefix.push(0);
-    let mut out = Vec::new();
-    let mut failure = None;
-    store.scan(Table::Versions, &prefix, &mut |_, value| match decode(|| format!("version of workflow {id}"), value) {
-        Ok(v) => {
-            out.push(v);
-            true
-        }
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    })?;
-    failure.map_or(Ok(out), Err)
+    collect_records(store, Table::Versions, &prefix, |_| format!("version of workflow {id}"))
 }
 
 fn compile(shared: &Shared, def: WorkflowDef) -> Result<Workflow, crate::error::InvalidDefinition> {

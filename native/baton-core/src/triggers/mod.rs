@@ -11,7 +11,7 @@ pub(crate) mod strategy;
 
 pub use strategy::StartOptions;
 
-use crate::engine::records::{decode, encode};
+use crate::engine::records::{collect_records, decode, encode};
 use crate::store::{Batch, Store, StoreError, Table};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
@@ -119,20 +119,9 @@ pub(crate) fn arm_cursors(store: &dyn Store, batch: &mut Batch, def: &crate::mod
 pub(crate) fn list_firings(store: &dyn Store, workflow_id: &str) -> Result<Vec<FiringRecord>, StoreError> {
     let mut prefix = workflow_id.as_bytes().to_vec();
     prefix.push(0);
-    let mut out = Vec::new();
-    let mut failure = None;
-    store.scan(Table::Firings, &prefix, &mut |_, value| match decode(|| format!("firing of {workflow_id}"), value) {
-        Ok(f) => {
-            out.push(f);
-            true
-        }
-        Err(e) => {
-            failure = Some(e);
-            false
-        }
-    })?;
+    let mut out = collect_records(store, Table::Firings, &prefix, |_| format!("firing of {workflow_id}"))?;
     out.sort_by_key(|f: &FiringRecord| (f.scheduled_ms, f.trigger));
-    failure.map_or(Ok(out), Err)
+    Ok(out)
 }
 
 impl crate::engine::Engine {
