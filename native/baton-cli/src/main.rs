@@ -310,13 +310,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                         other => return Err(unexpected(other)),
                     };
                     eprintln!("run {run_id} started by the live engine holding {}", cli.store.display());
-                    let run = match remote.call(Request::Wait { run_id: run_id.clone() }).await? {
-                        Response::Run(run) => run,
-                        other => return Err(unexpected(other)),
-                    };
-                    let details = show_details(&mut remote, &run_id).await?;
-                    print_summary(&details, &cli.store, json);
-                    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+                    operate::report_end(&mut remote, &run_id, &cli.store, json).await
                 }
             }
         }

@@ -83,20 +83,19 @@ pub async fn start(store: &Path, engine: Option<baton_core::StoreEngine>, reques
     if !json {
         eprintln!("run {run_id} started; waiting for its end");
     }
-    let run = match backend.call(Request::Wait { run_id: run_id.clone() }).await? {
+    let ended = report_end(&mut backend, &run_id, store, json).await;
+    backend.close().await;
+    ended
+}
+
+/// Waits for a run to end and prints its summary; fails (exit 1) if it did not succeed.
+pub async fn report_end(backend: &mut Backend, run_id: &str, store: &Path, json: bool) -> Result<(), Failure> {
+    let run = match backend.call(Request::Wait { run_id: run_id.to_owned() }).await? {
         Response::Run(run) => run,
         other => return Err(unexpected(other)),
     };
-    let details = match backend.call(Request::Show { run_id }).await? {
-        Response::Details(details) => details,
-        other => return Err(unexpected(other)),
-    };
-    backend.close().await;
-    if json {
-        println!("{}", report::json(&details));
-    } else {
-        print!("{}", report::summary(&details, store));
-    }
+    let details = crate::show_details(backend, run_id).await?;
+    crate::print_summary(&details, store, json);
     if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
 }
 

@@ -245,24 +245,6 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  | {l}\n")).collect::<String>().trim_end().to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(Duration::from_millis(12)), "12ms");
-        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human(Duration::from_secs(184)), "3m04s");
-        assert_eq!(human(Duration::from_secs(7260)), "2h01m");
-    }
-
-    #[test]
-    fn keeps_the_last_lines() {
-        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
-        assert_eq!(last_lines("a", 5), "a");
-    }
-}
 
 pub fn workflows(list: &[WorkflowInfo]) -> String {
     if list.is_empty() {
@@ -271,7 +253,7 @@ pub fn workflows(list: &[WorkflowInfo]) -> String {
     let width = list.iter().map(|w| w.id.len()).max().unwrap_or(8).max(8);
     let mut out = format!("{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  STRATEGY\n", "WORKFLOW", "ACTIVE", "LATEST", "ENABLED", "TRIGGERS");
     for w in list {
-        let strategy = serde_json::to_value(&w.run_strategy).map(|v| plain(&v)).unwrap_or_default();
+        let strategy = serde_json::to_value(w.run_strategy).map(|v| plain(&v)).unwrap_or_default();
         let _ = writeln!(
             out,
             "{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  {strategy}",
@@ -330,4 +312,23 @@ pub fn timeline(events: &[Event]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_millis(12)), "12ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_secs(184)), "3m04s");
+        assert_eq!(human(Duration::from_secs(7260)), "2h01m");
+    }
+
+    #[test]
+    fn keeps_the_last_lines() {
+        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines("a", 5), "a");
+    }
 }

@@ -46,11 +46,11 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if matches!(serde_json::from_str::<Request>(&line), Ok(Request::Events)) {
-            stream_events(&mut write, &engine).await;
-            break;
-        }
         let reply: Reply = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Events) => {
+                stream_events(&mut write, &engine).await;
+                break;
+            }
             Err(e) => Err(RemoteError { kind: super::ErrorKind::Usage, message: format!("bad request: {e}") }),
             Ok(request) => match engine.upgrade() {
                 None => Err(EngineError::Closed.into()),

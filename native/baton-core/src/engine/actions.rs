@@ -136,6 +136,8 @@ impl Engine {
     /// STOPPED. Returns once asked; [`wait`](Engine::wait) gives the end.
     /// A QUEUED run is taken out of its queue and ends STOPPED.
     pub async fn stop(&self, run_id: &str, reason: &str) -> Result<(), EngineError> {
+        // A cheap look first: `last_only` stops running runs while it holds the admission
+        // lock that taking a run out of its queue needs.
         if self.is_queued(run_id)? && self.dequeue(run_id, RunStatus::Stopped, reason).await? {
             return Ok(());
         }
