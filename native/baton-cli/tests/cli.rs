@@ -629,8 +629,16 @@ fn a_second_process_on_a_busy_store_gets_a_clear_error() {
     wait_for_lock(&store, first.id());
 
     // The running process answers for the store; recovering is its business.
-    let runs = env.baton(&["runs", "--json"]).expect(0).json();
-    assert_eq!(runs[0]["status"], "RUNNING", "{runs:#}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let runs = env.baton(&["runs", "--json"]).expect(0).json();
+        if runs[0]["status"] == "RUNNING" {
+            break;
+        }
+        // Not started yet: no run in the store, or one CREATED.
+        assert!(Instant::now() < deadline && (runs[0].is_null() || runs[0]["status"] == "CREATED"), "{runs:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let done = env.baton(&["recover"]).expect(3);
     assert!(done.stderr.contains("in use by another process"), "{}", done.all());
     assert!(done.stderr.contains(&format!("pid {}", first.id())), "{}", done.all());

@@ -1,10 +1,15 @@
 //! The client's side of the control endpoint.
 
 use super::{socket_path, Reply, Request};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+
+/// How long a starting engine may take to open its socket.
+const STARTING: Duration = Duration::from_secs(1);
 
 /// A connection to a live engine.
 pub struct Client {
@@ -25,10 +30,21 @@ pub enum ConnectError {
 }
 
 impl Client {
-    /// Connects to the engine holding the store in `dir`.
+    /// Connects to the engine holding the store in `dir`. An engine takes the store's lock
+    /// a moment before its socket listens, so a missing socket is tried again for up to
+    /// [`STARTING`] before the answer is that no engine is there.
     pub async fn connect(dir: &Path) -> Result<Client, ConnectError> {
         let socket = socket_path(dir);
-        let stream = UnixStream::connect(&socket).await.map_err(|source| ConnectError::NoEngine { socket: socket.clone(), source })?;
+        let started = std::time::Instant::now();
+        let stream = loop {
+            match UnixStream::connect(&socket).await {
+                Ok(stream) => break stream,
+                Err(e) if started.elapsed() < STARTING && matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(source) => return Err(ConnectError::NoEngine { socket, source }),
+            }
+        };
         let (read, write) = stream.into_split();
         Ok(Client { lines: BufReader::new(read).lines(), write, socket })
     }
