@@ -25,6 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.logging.Level;
 
 /**
@@ -197,11 +198,7 @@ public final class Baton implements AutoCloseable {
      * }</pre>
      */
     public List<WorkflowInfo> workflows() {
-        List<WorkflowInfo> list = new ArrayList<>();
-        for (JsonNode w : control(Map.of("command", "workflows"))) {
-            list.add(WorkflowInfo.of(w));
-        }
-        return list;
+        return listOf(control(Map.of("command", "workflows")), WorkflowInfo::of);
     }
 
     /**
@@ -215,11 +212,7 @@ public final class Baton implements AutoCloseable {
      */
     public List<WorkflowVersion> versions(String workflowId) {
         Objects.requireNonNull(workflowId, "workflowId");
-        List<WorkflowVersion> list = new ArrayList<>();
-        for (JsonNode v : control(Map.of("command", "versions", "workflow_id", workflowId))) {
-            list.add(WorkflowVersion.of(v));
-        }
-        return list;
+        return listOf(control(Map.of("command", "versions", "workflow_id", workflowId)), WorkflowVersion::of);
     }
 
     /**
@@ -278,11 +271,7 @@ public final class Baton implements AutoCloseable {
      */
     public List<Firing> firings(String workflowId) {
         Objects.requireNonNull(workflowId, "workflowId");
-        List<Firing> list = new ArrayList<>();
-        for (JsonNode f : control(Map.of("command", "firings", "workflow_id", workflowId))) {
-            list.add(Firing.of(f));
-        }
-        return list;
+        return listOf(control(Map.of("command", "firings", "workflow_id", workflowId)), Firing::of);
     }
 
     /** The host-defined step types of this engine. */
@@ -363,11 +352,7 @@ public final class Baton implements AutoCloseable {
 
     /** Every run in the store, oldest first. */
     public List<RunInfo> runs() {
-        List<RunInfo> runs = new ArrayList<>();
-        for (JsonNode run : Envelope.unwrap(NativeBridge.runs(open()))) {
-            runs.add(RunInfo.of(run));
-        }
-        return runs;
+        return listOf(Envelope.unwrap(NativeBridge.runs(open())), RunInfo::of);
     }
 
     /** The runs of the workflow {@code workflowId}, oldest first. */
@@ -417,11 +402,7 @@ public final class Baton implements AutoCloseable {
 
     /** The signals in the store named {@code name} ({@code null}: all), oldest first. */
     public List<SignalInfo> signals(String name) {
-        List<SignalInfo> signals = new ArrayList<>();
-        for (JsonNode s : Envelope.unwrap(NativeBridge.signals(open(), name))) {
-            signals.add(SignalInfo.of(s));
-        }
-        return signals;
+        return listOf(Envelope.unwrap(NativeBridge.signals(open(), name)), SignalInfo::of);
     }
 
     /**
@@ -560,9 +541,7 @@ public final class Baton implements AutoCloseable {
      */
     public List<String> breakpoints(String workflowId) {
         Objects.requireNonNull(workflowId, "workflowId");
-        List<String> list = new ArrayList<>();
-        control(Map.of("command", "breakpoints", "workflow_id", workflowId)).forEach(s -> list.add(s.asText()));
-        return list;
+        return listOf(control(Map.of("command", "breakpoints", "workflow_id", workflowId)), JsonNode::asText);
     }
 
     /**
@@ -685,9 +664,7 @@ public final class Baton implements AutoCloseable {
      */
     public List<RunEvent> timeline(String runId) {
         Objects.requireNonNull(runId, "runId");
-        List<RunEvent> events = new ArrayList<>();
-        control(Map.of("command", "timeline", "run_id", runId)).forEach(e -> events.add(RunEvent.of(e)));
-        return events;
+        return listOf(control(Map.of("command", "timeline", "run_id", runId)), RunEvent::of);
     }
 
     /**
@@ -943,6 +920,13 @@ public final class Baton implements AutoCloseable {
         public Set<String> names() {
             return dispatcher.typeNames();
         }
+    }
+
+    /** The elements of a JSON array, each read by {@code of}; a mutable list. */
+    private static <T> List<T> listOf(JsonNode array, Function<JsonNode, T> of) {
+        List<T> list = new ArrayList<>();
+        array.forEach(node -> list.add(of.apply(node)));
+        return list;
     }
 
     /** Sends one request of the control protocol; returns the response's value (or null). */
