@@ -35,8 +35,11 @@ impl Clock for SystemClock {
     }
 
     fn sleep_until(&self, deadline_ms: u64) -> Sleep {
-        let wait = deadline_ms.saturating_sub(self.now_ms());
-        Box::pin(tokio::time::sleep(Duration::from_millis(wait)))
+        match deadline_ms.saturating_sub(self.now_ms()) {
+            // A tokio timer would wait for its next tick, up to a millisecond.
+            0 => Box::pin(std::future::ready(())),
+            wait => Box::pin(tokio::time::sleep(Duration::from_millis(wait))),
+        }
     }
 }
 

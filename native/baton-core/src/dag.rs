@@ -13,7 +13,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long a signal stays eligible for `wait_signal` steps, unless the workflow says.
@@ -37,6 +37,9 @@ pub struct Workflow {
     signal_retention: Duration,
     /// The compiled inline bodies of `foreach` and `while` steps, by step index.
     bodies: HashMap<usize, Arc<Workflow>>,
+    /// The hash of the definition's JSON, made once: every run of the workflow (every
+    /// iteration of a loop body) names its definition by it.
+    hash: OnceLock<String>,
 }
 
 impl Workflow {
@@ -112,7 +115,7 @@ impl Workflow {
         let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
         if v.errors.is_empty() {
-            Ok(Workflow { def, graph, by_id, timeout, signal_retention, bodies })
+            Ok(Workflow { def, graph, by_id, timeout, signal_retention, bodies, hash: OnceLock::new() })
         } else {
             Err(InvalidDefinition { errors: v.errors })
         }
@@ -121,6 +124,18 @@ impl Workflow {
     /// The definition.
     pub fn def(&self) -> &WorkflowDef {
         &self.def
+    }
+
+    /// The definition as stored: its JSON.
+    pub fn definition_json(&self) -> Vec<u8> {
+        // A definition is plain data: serializing it cannot fail.
+        serde_json::to_vec(&self.def).unwrap_or_default()
+    }
+
+    /// The content hash of [`definition_json`](Self::definition_json), which names the
+    /// definition in the store.
+    pub fn definition_hash(&self) -> &str {
+        self.hash.get_or_init(|| blake3::hash(&self.definition_json()).to_hex().to_string())
     }
 
     pub fn id(&self) -> &str {

@@ -1,14 +1,26 @@
 //! Steps that run in the JVM: the engine's [`StepKind`] for `java` steps and host-defined
 //! step types. An attempt becomes a task in a queue that Java threads drain (`nextTasks`)
 //! and answer (`complete`), so no native thread ever calls into the JVM.
+//!
+//! A batch of tasks is one string, a line per item, so that Java dispatches an attempt
+//! without parsing JSON (a step that reads nothing parses nothing):
+//!
+//! ```text
+//! T<TAB>token<TAB>type<TAB>workflow id<TAB>step id<TAB>run id<TAB>attempt<TAB>idempotency key<TAB>{"params":…,"step_params":…,"inputs":…}
+//! C<TAB>token                      (the attempt is cancelled)
+//! ```
+//!
+//! No field holds a tab or a line break: ids and type names are plain identifiers
+//! ([`is_type_name`]) and compact JSON escapes both.
 
 use baton_core::activity::{Activity, Busy};
 use baton_core::model::StepDef;
 use baton_core::steps::{Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome};
 use indexmap::IndexMap;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -24,8 +36,8 @@ pub struct TaskQueue {
 
 #[derive(Default)]
 struct State {
-    /// Tasks and cancellations not yet taken by Java.
-    items: VecDeque<Value>,
+    /// Task and cancellation lines not yet taken by Java.
+    items: VecDeque<String>,
     /// Attempts under way in Java, by token.
     pending: HashMap<u64, Pending>,
     next_token: u64,
@@ -62,8 +74,9 @@ impl TaskQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Up to `max` items, waiting up to `timeout` for the first; `None` once closed.
-    pub fn take(&self, max: usize, timeout: Duration) -> Option<Vec<Value>> {
+    /// Up to `max` items as one batch (lines), waiting up to `timeout` for the first (an
+    /// empty batch if none came); `None` once closed.
+    pub fn take(&self, max: usize, timeout: Duration) -> Option<String> {
         let state = self.lock();
         let (mut state, _) = self
             .ready
@@ -73,7 +86,9 @@ impl TaskQueue {
             return None;
         }
         let n = state.items.len().min(max.max(1));
-        Some(state.items.drain(..n).collect())
+        let items: Vec<String> = state.items.drain(..n).collect();
+        drop(state);
+        Some(items.join("\n"))
     }
 
     /// Java's answer for `token`; a token no longer pending (the attempt was cancelled)
@@ -124,10 +139,39 @@ impl TaskQueue {
         self.ready.notify_all();
     }
 
-    fn push(&self, item: Value) {
+    fn push(&self, item: String) {
         self.lock().items.push_back(item);
         self.ready.notify_one();
     }
+}
+
+/// Whether `name` can name a step type: `[A-Za-z0-9_.-]+`, like workflow and step ids.
+pub fn is_type_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// What a task carries besides its header: read by Java only when the step asks.
+#[derive(Serialize)]
+struct TaskBody<'a> {
+    params: &'a IndexMap<String, Value>,
+    step_params: &'a IndexMap<String, Value>,
+    inputs: &'a IndexMap<String, Outputs>,
+}
+
+/// The line of a task (see the module's documentation).
+fn task_line(token: u64, kind: &str, ctx: &StepContext, step_params: &IndexMap<String, Value>) -> String {
+    let mut line = String::with_capacity(256);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        line,
+        "T\t{token}\t{kind}\t{}\t{}\t{}\t{}\t{}\t",
+        ctx.workflow_id, ctx.step_id, ctx.run_id, ctx.attempt, ctx.idempotency_key
+    );
+    let body = TaskBody { params: &ctx.params, step_params, inputs: &ctx.inputs };
+    // Plain data always serializes, and serde_json writes UTF-8.
+    let mut bytes = std::mem::take(&mut line).into_bytes();
+    let _ = serde_json::to_writer(&mut bytes, &body);
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A step type whose code lives in the JVM.
@@ -191,11 +235,16 @@ impl StepKind for HostKind {
     }
 
     fn run(&self, ctx: StepContext) -> StepFuture {
-        let mut step_params = ctx.step_params.clone();
-        for (k, default) in self.params.iter().flatten() {
-            if let (Some(d), false) = (default, step_params.contains_key(k)) {
-                step_params.insert(k.clone(), d.clone());
+        let mut filled;
+        let mut step_params = &ctx.step_params;
+        if let Some(declared) = &self.params {
+            filled = ctx.step_params.clone();
+            for (k, default) in declared {
+                if let (Some(d), false) = (default, filled.contains_key(k)) {
+                    filled.insert(k.clone(), d.clone());
+                }
             }
+            step_params = &filled;
         }
         let (reply, answer) = oneshot::channel();
         let token = {
@@ -206,25 +255,14 @@ impl StepKind for HostKind {
             state.pending.insert(token, Pending { reply, status: ctx.status.clone(), busy });
             token
         };
-        self.queue.push(json!({
-            "token": token,
-            "type": self.name,
-            "run_id": ctx.run_id,
-            "workflow_id": ctx.workflow_id,
-            "step_id": ctx.step_id,
-            "attempt": ctx.attempt,
-            "idempotency_key": ctx.idempotency_key,
-            "params": *ctx.params,
-            "step_params": step_params,
-            "inputs": ctx.inputs,
-        }));
+        self.queue.push(task_line(token, &self.name, &ctx, step_params));
         let queue = self.queue.clone();
         Box::pin(async move {
             tokio::select! {
                 answer = answer => answer.unwrap_or_else(|_| StepOutcome::failure("the JVM side of the engine closed")),
                 _ = ctx.cancel.cancelled() => {
                     queue.lock().pending.remove(&token);
-                    queue.push(json!({ "cancel": token }));
+                    queue.push(format!("C\t{token}"));
                     StepOutcome::failure("stopped")
                 }
             }
@@ -237,14 +275,37 @@ mod tests {
     use super::*;
     use baton_core::model::{Format, Source};
     use baton_core::{Engine, RunStatus};
+    use serde_json::json;
 
     fn def(yaml: &str) -> baton_core::WorkflowDef {
         Source::new("t.yaml", yaml, Format::Yaml).parse().unwrap()
     }
 
+    /// One line of a batch, as the JSON object of its fields.
+    fn fields(line: &str) -> Value {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f[0] {
+            "C" => json!({ "cancel": f[1].parse::<u64>().unwrap() }),
+            _ => {
+                assert_eq!(f.len(), 9, "{line}");
+                let mut task: Value = serde_json::from_str(f[8]).unwrap();
+                task["token"] = json!(f[1].parse::<u64>().unwrap());
+                task["type"] = json!(f[2]);
+                task["workflow_id"] = json!(f[3]);
+                task["step_id"] = json!(f[4]);
+                task["run_id"] = json!(f[5]);
+                task["attempt"] = json!(f[6].parse::<u32>().unwrap());
+                task["idempotency_key"] = json!(f[7]);
+                task
+            }
+        }
+    }
+
     async fn take(queue: &Arc<TaskQueue>) -> Value {
         let q = queue.clone();
-        tokio::task::spawn_blocking(move || q.take(1, Duration::from_secs(5)).unwrap().remove(0)).await.unwrap()
+        let batch = tokio::task::spawn_blocking(move || q.take(1, Duration::from_secs(5)).unwrap()).await.unwrap();
+        assert!(!batch.contains('\n'), "one item asked for: {batch}");
+        fields(&batch)
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -305,9 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_a_line_per_item_and_type_names_are_plain() {
+        let queue = TaskQueue::default();
+        queue.push("T\t1\tjava\tw\ta\tR\t1\tR/a/1\t{}".into());
+        queue.push("C\t1".into());
+        queue.push("T\t2\tjava\tw\tb\tR\t1\tR/b/1\t{}".into());
+        let batch = queue.take(2, Duration::from_millis(1)).unwrap();
+        assert_eq!(batch.lines().map(|l| fields(l)["token"].clone()).collect::<Vec<_>>(), vec![json!(1), Value::Null]);
+        assert_eq!(fields(batch.lines().nth(1).unwrap())["cancel"], 1);
+        assert!(is_type_name("spark_sql") && is_type_name("v1.2-x"));
+        assert!(!is_type_name("") && !is_type_name("a b") && !is_type_name("a\tb") && !is_type_name("a\nb"));
+    }
+
+    #[test]
     fn a_closed_queue_answers_none() {
         let queue = TaskQueue::default();
-        assert_eq!(queue.take(1, Duration::from_millis(1)), Some(vec![]));
+        assert_eq!(queue.take(1, Duration::from_millis(1)), Some(String::new()));
         queue.close();
         assert_eq!(queue.take(1, Duration::from_millis(1)), None);
     }

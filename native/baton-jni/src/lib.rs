@@ -276,6 +276,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_registerStepType<'l>
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let name = required(env, &name, "the step type name")?;
+        if !host_steps::is_type_name(&name) {
+            return Err(BridgeError::new("definition", format!("`{name}` cannot name a step type: use letters, digits, `_`, `.` and `-`")));
+        }
         if matches!(name.as_str(), "noop" | "sleep" | "shell" | "java") {
             return Err(BridgeError::new("definition", format!("`{name}` is a built-in step type and cannot be replaced")));
         }
@@ -405,7 +408,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextTasks<'l>(
         let tasks = bridge(handle)?.tasks.clone();
         let wait = timeout(timeout_millis).unwrap_or(Duration::from_secs(1));
         match tasks.take(max.max(1) as usize, wait) {
-            Some(items) => Ok(env.new_string(Value::Array(items).to_string())?.into_raw()),
+            Some(batch) => Ok(env.new_string(batch)?.into_raw()),
             None => Ok(std::ptr::null_mut()),
         }
     })

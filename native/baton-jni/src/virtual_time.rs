@@ -170,8 +170,9 @@ mod tests {
         let (rt, engine) = engine(&time, queue.clone());
         let run = start(&rt, &engine, "id: w\nsteps:\n  - {id: a, type: java, timeout: 1m}\n");
         assert!(time.settle(Duration::from_millis(50)).is_err(), "the task is with Java");
-        let task = queue.take(1, LIMIT).unwrap().remove(0);
-        queue.complete(task["token"].as_u64().unwrap(), r#"{"outputs": {"rows": 0}}"#).unwrap();
+        let task = queue.take(1, LIMIT).unwrap();
+        let token = task.split('\t').nth(1).and_then(|t| t.parse().ok()).unwrap();
+        queue.complete(token, r#"{"outputs": {"rows": 0}}"#).unwrap();
         assert_eq!(time.run_until_idle(&engine, LIMIT).unwrap(), 0, "no timer needed firing");
         let details = engine.details(&run).unwrap();
         assert_eq!(details.run.status, RunStatus::Succeeded);

@@ -153,7 +153,7 @@ pub(crate) struct Shared {
     /// Kinds that replace the declared kind of one step of one workflow: test doubles.
     pub(crate) overrides: std::sync::RwLock<HashMap<(String, String), Arc<dyn StepKind>>>,
     pub(crate) listener: Option<Listener>,
-    pub(crate) scratch_root: PathBuf,
+    pub(crate) scratch_root: Arc<Path>,
     pub(crate) shutdown: CancellationToken,
     /// The tasks running step attempts, so that closing waits for them to stop.
     pub(crate) attempts: TaskTracker,
@@ -266,7 +266,7 @@ impl EngineBuilder {
             kinds: std::sync::RwLock::new(self.kinds),
             overrides: Default::default(),
             listener: self.listener,
-            scratch_root,
+            scratch_root: scratch_root.into(),
             shutdown: CancellationToken::new(),
             attempts: TaskTracker::new(),
             activity: self.activity,

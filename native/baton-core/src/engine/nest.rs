@@ -182,7 +182,7 @@ impl Nest {
             return Err(format!("runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"));
         }
         let params = merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
-        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf.def()).map_err(|e| e.to_string())?;
+        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf).map_err(|e| e.to_string())?;
         let run = RunRecord {
             parent: Some(ParentLink { run_id: self.run_id.clone(), step_id: self.step().id.clone(), iteration }),
             ..RunRecord::created(self.child_id(iteration), wf, definition, params, self.shared.clock.now_ms())

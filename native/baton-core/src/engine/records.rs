@@ -4,6 +4,7 @@
 //! million-step run costs nothing in the store before its steps run.
 
 use super::state::{RunStatus, StepStatus};
+use crate::dag::Workflow;
 use crate::model::WorkflowDef;
 use crate::steps::Outputs;
 use crate::store::{Batch, Store, StoreError, Table};
@@ -203,8 +204,11 @@ fn step_key(run_id: &str, step: usize) -> Vec<u8> {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Most records are small: one allocation, not a doubling series of them.
+    let mut bytes = Vec::with_capacity(128);
     // Records are plain data; serializing them cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
+    let _ = serde_json::to_writer(&mut bytes, value);
+    bytes
 }
 
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
@@ -298,13 +302,13 @@ pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecor
 }
 
 /// Stores a definition under its content hash, once; returns the hash.
-pub fn put_definition(store: &dyn Store, batch: &mut Batch, def: &WorkflowDef) -> Result<String, StoreError> {
-    let json = encode(def);
-    let hash = blake3::hash(&json).to_hex().to_string();
+/// Puts the definition of `workflow` in `batch` unless the store has it; returns its hash.
+pub fn put_definition(store: &dyn Store, batch: &mut Batch, workflow: &Workflow) -> Result<String, StoreError> {
+    let hash = workflow.definition_hash();
     if store.get(Table::Defs, hash.as_bytes())?.is_none() {
-        batch.put(Table::Defs, hash.as_bytes(), json);
+        batch.put(Table::Defs, hash.as_bytes(), workflow.definition_json());
     }
-    Ok(hash)
+    Ok(hash.to_owned())
 }
 
 pub fn get_definition(store: &dyn Store, hash: &str) -> Result<WorkflowDef, StoreError> {

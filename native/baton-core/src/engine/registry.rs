@@ -165,7 +165,7 @@ impl super::Engine {
         let store = self.shared.store.as_ref();
         let _registering = self.shared.triggers.registry.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch = Batch::default();
-        let hash = put_definition(store, &mut batch, workflow.def())?;
+        let hash = put_definition(store, &mut batch, &workflow)?;
         let entry = get_entry(store, &id)?;
         if let Some(entry) = &entry {
             let latest = get_version(store, &id, entry.latest_version)?;

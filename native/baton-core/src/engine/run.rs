@@ -16,7 +16,9 @@ use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
+use futures_util::FutureExt;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use tokio::sync::{oneshot, watch};
 use std::sync::Arc;
 use std::time::Duration;
@@ -1218,11 +1220,9 @@ impl Driver {
         };
         let clock = self.shared.clock.clone();
         let timeout = step.timeout.as_ref().and_then(|t| t.parse().ok());
-        let scratch = ctx.scratch_dir.clone();
-        let activity = self.shared.activity.clone();
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
-            // The kind runs on a task of its own, so that a panic in it fails the step only.
-            let mut work = Activity::spawn(activity.as_ref(), kind.run(ctx));
+            // A panic in the kind fails the step only.
+            let mut work = std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
             let timed_out = async {
                 match deadline {
@@ -1230,18 +1230,17 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
-            let joined = tokio::select! {
-                joined = &mut work => joined,
+            let ended = tokio::select! {
+                ended = &mut work => ended,
                 _ = timed_out => {
                     cancel.cancel();
-                    let joined = work.await;
-                    let log_tail = joined.ok().and_then(|o| o.log_tail);
+                    let ended = work.await;
+                    let log_tail = ended.ok().and_then(|o| o.log_tail);
                     let limit = timeout.map(crate::model::format_duration).unwrap_or_default();
                     Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
                 }
             };
-            let outcome = joined.unwrap_or_else(|e| StepOutcome::failure(panic_message(e)));
-            let _ = std::fs::remove_dir_all(&scratch);
+            let outcome = ended.unwrap_or_else(|panic| StepOutcome::failure(panic_message(panic)));
             let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
         }));
     }
@@ -1309,7 +1308,7 @@ impl Driver {
             cancel: tokens.cancel,
             kill: tokens.kill,
             clock: self.shared.clock.clone(),
-            scratch_dir: self.shared.scratch_root.join(&self.run.id).join(format!("{}-{attempt}", step.id)),
+            scratch_root: self.shared.scratch_root.clone(),
             status: {
                 let tx = self.tx.clone();
                 StatusHandle::new(move |reason| {
@@ -1368,18 +1367,13 @@ impl Scope for RunScope<'_> {
     }
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(payload) => {
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            format!("the step panicked: {text}")
-        }
-        Err(e) => format!("the step was cancelled: {e}"),
-    }
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("the step panicked: {text}")
 }
 
 /// The delay before attempt `attempt + 1`.

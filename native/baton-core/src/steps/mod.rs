@@ -23,7 +23,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,13 +150,21 @@ pub struct StepContext {
     /// too, so a kind that only watches `cancel` stops as well.
     pub kill: CancellationToken,
     pub clock: Arc<dyn Clock>,
-    /// A directory reserved for the attempt's scratch files (created by the kind if it
-    /// needs one, removed by the engine after the attempt).
-    pub scratch_dir: PathBuf,
+    /// Where the engine keeps attempts' scratch directories (see [`StepContext::scratch_dir`]).
+    pub(crate) scratch_root: Arc<Path>,
     /// Tells the engine that the attempt is waiting, or running again.
     pub status: StatusHandle,
     /// The engine, for kinds that [nest runs](StepKind::nests).
     pub nest: Option<crate::engine::Nest>,
+}
+
+impl StepContext {
+    /// A directory reserved for the attempt's scratch files: a kind that needs one creates
+    /// it and removes it when the attempt ends (the engine empties the whole scratch space
+    /// when it opens and closes).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.scratch_root.join(&self.run_id).join(format!("{}-{}", self.step_id, self.attempt))
+    }
 }
 
 /// Lets a running attempt report that it waits (for a signal, for its code to be

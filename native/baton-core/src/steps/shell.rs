@@ -4,6 +4,7 @@
 use super::{missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use crate::model::StepDef;
 use serde_json::Value;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,9 +43,16 @@ impl StepKind for Shell {
 }
 
 async fn run(ctx: StepContext) -> StepOutcome {
-    let output_file = ctx.scratch_dir.join("output");
+    let scratch = ctx.scratch_dir();
+    let outcome = run_in(&ctx, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
+    let output_file = scratch.join("output");
     // A relaunched attempt starts from an empty output file.
-    if let Err(e) = std::fs::create_dir_all(&ctx.scratch_dir).and_then(|()| std::fs::write(&output_file, b"")) {
+    if let Err(e) = std::fs::create_dir_all(scratch).and_then(|()| std::fs::write(&output_file, b"")) {
         return StepOutcome::failure(format!("cannot create {}: {e}", output_file.display()));
     }
     let mut command = Command::new("sh");

@@ -185,7 +185,7 @@ impl Engine {
         let waiting = if strategy == RunStrategy::LastOnly { 0 } else { queued.len() };
         let admit_now = waiting == 0 && occupying.len() < capacity(&wf) && blocked_by(store, id)?.is_none();
 
-        let definition = records::put_definition(store, &mut batch, wf.def())?;
+        let definition = records::put_definition(store, &mut batch, &wf)?;
         let mut run = RunRecord::created(next_run_id(), &wf, definition, params, shared.clock.now_ms());
         run.version = start.version;
         run.request_id = start.request_id.clone();

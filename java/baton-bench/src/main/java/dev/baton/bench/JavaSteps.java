@@ -8,6 +8,7 @@ import dev.baton.internal.NativeBridge;
 import dev.baton.internal.NativeLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -84,6 +85,11 @@ public class JavaSteps {
                 wide.step("s" + i, s -> s.java(ctx -> {}));
             }
             baton.register(wide.build());
+            Workflow.Builder inEngine = Workflow.named("wide-native").maxParallel(256);
+            for (int i = 0; i < 10_000; i++) {
+                inEngine.step("s" + i, s -> s.sleep(Duration.ZERO));
+            }
+            baton.register(inEngine.build());
         }
 
         @TearDown(Level.Trial)
@@ -112,6 +118,21 @@ public class JavaSteps {
     @Fork(1)
     public RunResult tenThousandJavaSteps(Engine engine) {
         return check(engine.baton.start("wide").await());
+    }
+
+    /**
+     * The same run with steps that stay in the engine ({@code sleep} of 0 s: the same launch
+     * path, records and result, but no trip to Java); the difference from
+     * {@link #tenThousandJavaSteps} is what the JNI round trip costs per step.
+     */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3)
+    @Measurement(iterations = 10)
+    @Fork(1)
+    public RunResult tenThousandNativeSteps(Engine engine) {
+        return check(engine.baton.start("wide-native").await());
     }
 
     private static RunResult check(RunResult result) {

@@ -1,6 +1,5 @@
 package dev.baton.internal;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.baton.JavaStep;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -144,18 +143,21 @@ public final class Dispatcher {
             if (batch == null) {
                 return; // closed
             }
-            if (batch.length() <= 2) {
-                continue; // []
-            }
-            for (JsonNode item : JsonCodec.parse(batch)) {
+            // A line per item: "T\t..." a task, "C\t<token>" a cancellation.
+            for (int start = 0, end; start < batch.length(); start = end + 1) {
+                end = batch.indexOf('\n', start);
+                if (end < 0) {
+                    end = batch.length();
+                }
+                String line = batch.substring(start, end);
                 try {
-                    if (item.has("cancel")) {
-                        cancel(item.get("cancel").asLong());
+                    if (line.startsWith("C\t")) {
+                        cancel(Long.parseLong(line, 2, line.length(), 10));
                     } else {
-                        dispatch(new Execution(this, item));
+                        dispatch(Execution.parse(this, line));
                     }
                 } catch (Throwable t) {
-                    Logs.log(Level.SEVERE, "dev.baton.dispatch", "cannot dispatch " + item, t);
+                    Logs.log(Level.SEVERE, "dev.baton.dispatch", "cannot dispatch " + line, t);
                 }
             }
         }
@@ -216,7 +218,7 @@ public final class Dispatcher {
             throw new IllegalStateException("no code for step `" + e.stepId + "` of workflow `" + e.workflowId
                     + "` (type `" + e.type + "`) in this JVM");
         }
-        TaskContext ctx = new TaskContext(e.task, e);
+        TaskContext ctx = new TaskContext(e);
         code.run(ctx);
         return ctx.outcomeJson();
     }

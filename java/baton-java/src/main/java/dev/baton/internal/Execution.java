@@ -1,6 +1,5 @@
 package dev.baton.internal;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.LinkedHashMap;
@@ -12,10 +11,14 @@ import java.util.Map;
  * or running. A cancellation sets the stop flag and interrupts the thread running it, only
  * while it runs.
  *
+ * <p>A task comes as one line of tab-separated fields, the JSON of what the step may read
+ * last ({@code native/baton-jni/src/host_steps.rs}): dispatching it parses no JSON, and a
+ * step that reads no params or inputs never parses its body.
+ *
  * <pre>{@code
- * Execution e = new Execution(dispatcher, task);
+ * Execution e = Execution.parse(dispatcher, line);
  * executor.execute(e);   // runs the code, then completes the token
- * e.cancel();            // from the dispatcher thread, on {"cancel": token}
+ * e.cancel();            // from the dispatcher thread, on a cancellation line
  * }</pre>
  */
 final class Execution implements Runnable {
@@ -23,24 +26,57 @@ final class Execution implements Runnable {
     /** Stack traces longer than this are cut: the top of a trace says what matters. */
     static final int MAX_LOG_TAIL = 32 * 1024;
 
+    /** The fields of a task line: a marker, then these, then the body. */
+    private static final int FIELDS = 9;
+
     final long token;
     final String type;
     final String workflowId;
     final String stepId;
-    final JsonNode task;
+    final String runId;
+    final int attempt;
+    final String idempotencyKey;
+    /** JSON: {@code {"params", "step_params", "inputs"}}. */
+    final String body;
     private final Dispatcher dispatcher;
     private volatile boolean stopRequested;
     /** The thread running the code, while it runs; guarded by {@code this}. */
     private Thread thread;
     private boolean started;
 
-    Execution(Dispatcher dispatcher, JsonNode task) {
+    private Execution(Dispatcher dispatcher, String[] f) {
         this.dispatcher = dispatcher;
-        this.task = task;
-        this.token = task.path("token").asLong();
-        this.type = task.path("type").asText();
-        this.workflowId = task.path("workflow_id").asText();
-        this.stepId = task.path("step_id").asText();
+        this.token = Long.parseLong(f[1]);
+        this.type = f[2];
+        this.workflowId = f[3];
+        this.stepId = f[4];
+        this.runId = f[5];
+        this.attempt = Integer.parseInt(f[6]);
+        this.idempotencyKey = f[7];
+        this.body = f[8];
+    }
+
+    /**
+     * The attempt of a task line {@code T<TAB>token<TAB>type<TAB>workflow<TAB>step<TAB>run<TAB>attempt<TAB>key<TAB>body}.
+     *
+     * @throws IllegalStateException for a line of another shape (a bug of the native library)
+     */
+    static Execution parse(Dispatcher dispatcher, String line) {
+        String[] f = new String[FIELDS];
+        int start = 0;
+        for (int i = 0; i < FIELDS - 1; i++) {
+            int tab = line.indexOf('\t', start);
+            if (tab < 0) {
+                throw new IllegalStateException("malformed task from Baton's native library: " + line);
+            }
+            f[i] = line.substring(start, tab);
+            start = tab + 1;
+        }
+        f[FIELDS - 1] = line.substring(start);
+        if (!f[0].equals("T")) {
+            throw new IllegalStateException("malformed task from Baton's native library: " + line);
+        }
+        return new Execution(dispatcher, f);
     }
 
     boolean isStopRequested() {

@@ -65,7 +65,8 @@ public final class NativeBridge {
 
     /**
      * Up to {@code max} step tasks or cancellations, waiting up to {@code timeoutMillis} for the
-     * first: a JSON array, or {@code null} once the engine is closed.
+     * first: a line per item (see {@link Execution#parse}; empty if none came), or {@code null}
+     * once the engine is closed.
      *
      * @throws IllegalStateException for an unknown handle
      */

@@ -9,54 +9,59 @@ import java.util.Objects;
 
 /**
  * The {@link StepContext} of one attempt, made from a task of the engine: the run's params
- * overlaid with the step's, upstream outputs, and the outputs set so far.
+ * overlaid with the step's, upstream outputs, and the outputs set so far. The task's JSON is
+ * parsed when the code first reads params or inputs, not before.
  *
  * <pre>{@code
- * TaskContext ctx = new TaskContext(task, stopFlag);
+ * TaskContext ctx = new TaskContext(execution);
  * code.run(ctx);
- * String outcome = ctx.outputsJson();
+ * String outcome = ctx.outcomeJson();
  * }</pre>
  */
 final class TaskContext implements StepContext {
 
-    private final String runId;
-    private final String workflowId;
-    private final String stepId;
-    private final int attempt;
-    private final String idempotencyKey;
-    private final Map<String, Object> params;
-    private final JsonNode inputs;
-    private final Map<String, Object> outputs = new LinkedHashMap<>();
     private final Execution execution;
+    private final Map<String, Object> outputs = new LinkedHashMap<>();
+    /** Read from the task's body at the first use; guarded by {@code this}. */
+    private Map<String, Object> params;
+    private JsonNode inputs;
 
-    TaskContext(JsonNode task, Execution execution) {
-        this.runId = task.path("run_id").asText();
-        this.workflowId = task.path("workflow_id").asText();
-        this.stepId = task.path("step_id").asText();
-        this.attempt = task.path("attempt").asInt(1);
-        this.idempotencyKey = task.path("idempotency_key").asText();
-        Map<String, Object> merged = new LinkedHashMap<>(JsonCodec.toMap(task.get("params")));
-        merged.putAll(JsonCodec.toMap(task.get("step_params")));
-        this.params = Collections.unmodifiableMap(merged);
-        this.inputs = task.path("inputs");
+    TaskContext(Execution execution) {
         this.execution = execution;
     }
 
+    private synchronized void read() {
+        if (inputs != null) {
+            return;
+        }
+        JsonNode body = JsonCodec.parse(execution.body);
+        Map<String, Object> merged = new LinkedHashMap<>(JsonCodec.toMap(body.get("params")));
+        merged.putAll(JsonCodec.toMap(body.get("step_params")));
+        params = Collections.unmodifiableMap(merged);
+        inputs = body.path("inputs");
+    }
+
     @Override
-    public Map<String, Object> params() {
+    public synchronized Map<String, Object> params() {
+        read();
         return params;
     }
 
     @Override
     public Object input(String stepId, String key) {
-        return JsonCodec.toJava(inputs.path(stepId).get(key));
+        return JsonCodec.toJava(inputTree().path(stepId).get(key));
     }
 
     @Override
     public Map<String, Map<String, Object>> inputs() {
         Map<String, Map<String, Object>> all = new LinkedHashMap<>();
-        inputs.properties().forEach(e -> all.put(e.getKey(), JsonCodec.toMap(e.getValue())));
+        inputTree().properties().forEach(e -> all.put(e.getKey(), JsonCodec.toMap(e.getValue())));
         return Collections.unmodifiableMap(all);
+    }
+
+    private synchronized JsonNode inputTree() {
+        read();
+        return inputs;
     }
 
     @Override
@@ -73,36 +78,36 @@ final class TaskContext implements StepContext {
         }
     }
 
-    /** The outputs set so far, as the JSON {@code {"outputs": {...}}}. */
+    /** The outputs set so far, as the JSON {@code {"outputs": {...}}} ({@code {}} for none). */
     String outcomeJson() {
         synchronized (outputs) {
-            return JsonCodec.write(Map.of("outputs", outputs));
+            return outputs.isEmpty() ? "{}" : JsonCodec.write(Map.of("outputs", outputs));
         }
     }
 
     @Override
     public String idempotencyKey() {
-        return idempotencyKey;
+        return execution.idempotencyKey;
     }
 
     @Override
     public String runId() {
-        return runId;
+        return execution.runId;
     }
 
     @Override
     public String workflowId() {
-        return workflowId;
+        return execution.workflowId;
     }
 
     @Override
     public String stepId() {
-        return stepId;
+        return execution.stepId;
     }
 
     @Override
     public int attempt() {
-        return attempt;
+        return execution.attempt;
     }
 
     @Override
@@ -112,6 +117,7 @@ final class TaskContext implements StepContext {
 
     @Override
     public String toString() {
-        return "StepContext[" + workflowId + "/" + stepId + ", run " + runId + ", attempt " + attempt + "]";
+        return "StepContext[" + execution.workflowId + "/" + execution.stepId + ", run " + execution.runId
+                + ", attempt " + execution.attempt + "]";
     }
 }
