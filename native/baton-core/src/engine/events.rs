@@ -5,8 +5,10 @@
 //! huge loop does not write an event per iteration step.
 
 use super::records::encode;
+use super::state::{RunStatus, StepStatus};
 use super::{records, Engine, EngineError, Event};
 use crate::store::{Batch, Store, StoreError, Table};
+use serde::{Deserialize, Serialize};
 
 /// Events a subscriber may fall behind by before it lags (and misses some).
 pub(crate) const SUBSCRIBER_BUFFER: usize = 4096;
@@ -27,8 +29,65 @@ fn prefix(run_id: &str) -> Vec<u8> {
     key
 }
 
-pub(crate) fn put_event(batch: &mut Batch, run_id: &str, seq: u64, event: &Event) {
-    batch.put(Table::Events, event_key(run_id, seq), encode(event));
+/// A step's event as stored: the run id and the sequence number are its key, and the
+/// names are short, so that a run's timeline adds little to its writes.
+#[derive(Serialize)]
+struct StepEntry<'a> {
+    s: &'a str,
+    st: StepStatus,
+    a: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<&'a str>,
+    t: u64,
+}
+
+/// A run's event as stored; its workflow id is in the run's record.
+#[derive(Serialize)]
+struct RunEntry<'a> {
+    st: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<&'a str>,
+    t: u64,
+}
+
+/// What a stored event reads as: one of the entries above, or a whole [`Event`] (stores
+/// written before the short form).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Step {
+        s: String,
+        st: StepStatus,
+        a: u32,
+        #[serde(default)]
+        e: Option<String>,
+        t: u64,
+    },
+    Run {
+        st: RunStatus,
+        #[serde(default)]
+        e: Option<String>,
+        t: u64,
+    },
+    Whole(Event),
+}
+
+/// A step's status change, in the batch of the transition.
+pub(crate) struct StepChange<'a> {
+    pub step_id: &'a str,
+    pub status: StepStatus,
+    pub attempt: u32,
+    pub error: Option<&'a str>,
+    pub at_ms: u64,
+}
+
+pub(crate) fn put_step_event(batch: &mut Batch, run_id: &str, seq: u64, change: StepChange<'_>) {
+    let entry = StepEntry { s: change.step_id, st: change.status, a: change.attempt, e: change.error, t: change.at_ms };
+    batch.put(Table::Events, event_key(run_id, seq), encode(&entry));
+}
+
+pub(crate) fn put_run_event(batch: &mut Batch, run_id: &str, seq: u64, status: RunStatus, error: Option<&str>, at_ms: u64) {
+    batch.put(Table::Events, event_key(run_id, seq), encode(&RunEntry { st: status, e: error, t: at_ms }));
 }
 
 /// The sequence number after the last stored event of a run: read once when a driver
@@ -50,10 +109,26 @@ impl Engine {
     /// `foreach`/`while` have none: see the step's rollup.
     pub fn timeline(&self, run_id: &str) -> Result<Vec<Event>, EngineError> {
         let store = self.shared.store.as_ref();
-        if records::get_run(store, run_id)?.is_none() {
+        let Some(run) = records::get_run(store, run_id)? else {
             return Err(EngineError::UnknownRun(run_id.into()));
-        }
-        Ok(records::collect_records(store, Table::Events, &prefix(run_id), |_| format!("event of run {run_id}"))?)
+        };
+        let prefix = prefix(run_id);
+        let mut events = Vec::new();
+        records::scan_records(store, Table::Events, &prefix, |_| format!("event of run {run_id}"), |key, stored: Stored| {
+            let seq = <[u8; 8]>::try_from(&key[prefix.len()..]).map(u64::from_be_bytes).unwrap_or_default();
+            let run_id = run_id.to_owned();
+            events.push(match stored {
+                Stored::Step { s, st, a, e, t } => {
+                    Event::Step { run_id, step_id: s, status: st, attempt: a, error: e, at_ms: t, seq }
+                }
+                Stored::Run { st, e, t } => {
+                    Event::Run { run_id, workflow_id: run.workflow_id.clone(), status: st, error: e, at_ms: t, seq }
+                }
+                Stored::Whole(event) => event,
+            });
+            true
+        })?;
+        Ok(events)
     }
 
     /// Every event of every run from now on, once durable (iterations included). A
@@ -61,5 +136,39 @@ impl Engine {
     /// `RecvError::Lagged` and misses some: the engine never waits for it.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.shared.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Stored {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn entries_are_short_and_read_back() {
+        let mut batch = Batch::default();
+        let change = StepChange { step_id: "load", status: StepStatus::Failed, attempt: 2, error: Some("boom"), at_ms: 7 };
+        put_step_event(&mut batch, "R", 3, change);
+        put_run_event(&mut batch, "R", 4, RunStatus::Failed, None, 8);
+        let values: Vec<String> = batch
+            .ops
+            .iter()
+            .map(|op| match op {
+                crate::store::Op::Put(Table::Events, _, v) => String::from_utf8(v.clone()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(values, [r#"{"s":"load","st":"FAILED","a":2,"e":"boom","t":7}"#, r#"{"st":"FAILED","t":8}"#]);
+        assert!(matches!(read(&values[0]), Stored::Step { s, st: StepStatus::Failed, a: 2, e: Some(e), t: 7 } if s == "load" && e == "boom"));
+        assert!(matches!(read(&values[1]), Stored::Run { st: RunStatus::Failed, e: None, t: 8 }));
+    }
+
+    #[test]
+    fn whole_events_of_older_stores_still_read() {
+        let old = r#"{"event":"step","run_id":"R","step_id":"a","status":"SUCCEEDED","attempt":1,"error":null,"at_ms":5,"seq":0}"#;
+        assert!(matches!(read(old), Stored::Whole(Event::Step { step_id, status: StepStatus::Succeeded, .. }) if step_id == "a"));
     }
 }

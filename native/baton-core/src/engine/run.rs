@@ -5,6 +5,7 @@
 //! not yet over, so finishing a step costs time in its out-degree only.
 
 use super::nest::{outputs_value, Names, Nest};
+use super::events;
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
@@ -259,7 +260,7 @@ impl Driver {
             records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
         }
         if self.durable_events && self.run.status != RunStatus::Created {
-            self.seq = super::events::next_seq(self.shared.store.as_ref(), &self.run.id)?;
+            self.seq = events::next_seq(self.shared.store.as_ref(), &self.run.id)?;
         }
         let mut over = Vec::new();
         let mut relaunch = Vec::new();
@@ -1165,43 +1166,60 @@ impl Driver {
     /// Whether this run's events are worth making: always for the timeline, and for an
     /// iteration only when someone listens.
     fn wants_events(&self) -> bool {
-        self.durable_events || self.shared.listener.is_some() || self.shared.events.receiver_count() > 0
+        self.durable_events || self.delivers_events()
     }
 
-    /// Records an event in the batch of its transition; it is delivered after the flush.
-    fn push_event(&mut self, event: Event) {
-        if self.durable_events {
-            super::events::put_event(&mut self.batch, &self.run.id, self.seq, &event);
-        }
-        self.seq += 1;
-        self.events.push(event);
+    /// Whether someone takes events as they happen.
+    fn delivers_events(&self) -> bool {
+        self.shared.listener.is_some() || self.shared.events.receiver_count() > 0
     }
 
+    /// Records step `i`'s status change in the batch of its transition (the timeline);
+    /// listeners get it after the flush.
     fn event_step(&mut self, i: usize, error: Option<String>) {
-        if self.wants_events() {
-            self.push_event(Event::Step {
+        if !self.wants_events() {
+            return;
+        }
+        let at_ms = self.shared.clock.now_ms();
+        let step_id = &self.wf.step(i).id;
+        if self.durable_events {
+            let change = events::StepChange { step_id, status: self.status[i], attempt: self.attempt[i], error: error.as_deref(), at_ms };
+            events::put_step_event(&mut self.batch, &self.run.id, self.seq, change);
+        }
+        if self.delivers_events() {
+            self.events.push(Event::Step {
                 run_id: self.run.id.clone(),
-                step_id: self.wf.step(i).id.clone(),
+                step_id: step_id.clone(),
                 status: self.status[i],
                 attempt: self.attempt[i],
                 error,
-                at_ms: self.shared.clock.now_ms(),
+                at_ms,
                 seq: self.seq,
             });
         }
+        self.seq += 1;
     }
 
+    /// As [`event_step`](Self::event_step), for the run's status.
     fn event_run(&mut self) {
-        if self.wants_events() {
-            self.push_event(Event::Run {
+        if !self.wants_events() {
+            return;
+        }
+        let at_ms = self.shared.clock.now_ms();
+        if self.durable_events {
+            events::put_run_event(&mut self.batch, &self.run.id, self.seq, self.run.status, self.run.error.as_deref(), at_ms);
+        }
+        if self.delivers_events() {
+            self.events.push(Event::Run {
                 run_id: self.run.id.clone(),
                 workflow_id: self.run.workflow_id.clone(),
                 status: self.run.status,
                 error: self.run.error.clone(),
-                at_ms: self.shared.clock.now_ms(),
+                at_ms,
                 seq: self.seq,
             });
         }
+        self.seq += 1;
     }
 
     /// Starts an attempt on its own task; it reports back with [`Msg::Finished`].
