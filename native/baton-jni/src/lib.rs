@@ -103,21 +103,27 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Runs `f` and answers with the envelope; a panic becomes an `internal` error.
-fn envelope<'l>(
+/// Runs `f` and answers with the envelope; a panic becomes an `internal` error. The value
+/// is written straight into the envelope's text (a run's details may be large).
+fn envelope<'l, T: serde::Serialize>(
     mut unowned: EnvUnowned<'l>,
-    f: impl FnOnce(&mut Env<'l>) -> Result<Value, BridgeError>,
+    f: impl FnOnce(&mut Env<'l>) -> Result<T, BridgeError>,
 ) -> jstring {
+    #[derive(serde::Serialize)]
+    struct Ok<T> {
+        ok: T,
+    }
     unowned
         .with_env(|env| -> jni::errors::Result<jstring> {
-            let answer = match catch_unwind(AssertUnwindSafe(|| f(env))) {
-                Ok(Ok(value)) => json!({ "ok": value }),
-                Ok(Err(e)) => json!({ "error": e.to_json() }),
-                Err(panic) => json!({
-                    "error": BridgeError::internal(format!("internal error in the native library: {}", panic_text(panic))).to_json()
-                }),
+            let error = match catch_unwind(AssertUnwindSafe(|| f(env))) {
+                Ok(Ok(value)) => match serde_json::to_string(&Ok { ok: value }) {
+                    Ok(text) => return Ok(env.new_string(text)?.into_raw()),
+                    Err(e) => BridgeError::from(e),
+                },
+                Ok(Err(e)) => e,
+                Err(panic) => BridgeError::internal(format!("internal error in the native library: {}", panic_text(panic))),
             };
-            Ok(env.new_string(answer.to_string())?.into_raw())
+            Ok(env.new_string(json!({ "error": error.to_json() }).to_string())?.into_raw())
         })
         .resolve::<ThrowRuntimeExAndDefault>()
 }
@@ -323,10 +329,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_await<'l>(
             Some(limit) => runtime()?.block_on(async { tokio::time::timeout(limit, wait).await.ok() }),
             None => Some(runtime()?.block_on(wait)),
         };
-        match finished {
-            None => Ok(Value::Null),
-            Some(run) => Ok(serde_json::to_value(bridge.engine.details(&run?.id)?)?),
-        }
+        // null while the run goes on.
+        finished.map(|run| Ok(bridge.engine.details(&run?.id)?)).transpose()
     })
 }
 
@@ -340,13 +344,13 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_run<'l>(
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let run_id = required(env, &run_id, "the run id")?;
-        Ok(serde_json::to_value(bridge.engine.details(&run_id)?)?)
+        Ok(bridge.engine.details(&run_id)?)
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_runs<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
-    envelope(env, |_| Ok(serde_json::to_value(bridge(handle)?.engine.runs()?)?))
+    envelope(env, |_| Ok(bridge(handle)?.engine.runs()?))
 }
 
 #[unsafe(no_mangle)]
@@ -361,7 +365,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_recover<'l>(env: Env
                 Ok(()) => json!({ "run_id": id }),
                 Err(e) => json!({ "run_id": id, "error": e.to_string() }),
             })
-            .collect())
+            .collect::<Vec<Value>>())
     })
 }
 
@@ -392,7 +396,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_signals<'l>(
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let name = string(env, &name)?;
-        Ok(serde_json::to_value(bridge.engine.signals(name.as_deref())?)?)
+        Ok(bridge.engine.signals(name.as_deref())?)
     })
 }
 

@@ -525,12 +525,17 @@ impl Engine {
     pub fn details(&self, run_id: &str) -> Result<RunDetails, EngineError> {
         let store = self.shared.store.as_ref();
         let run = records::get_run(store, run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
-        let def = records::get_definition(store, &run.definition)?;
-        let mut steps: Vec<StepView> = def
-            .steps
-            .into_iter()
-            .map(|s| StepView { id: s.id, kind: s.kind, record: StepRecord::new(StepStatus::Pending, 0), rollup: None, child_run: None })
-            .collect();
+        let view = |id: &str, kind: &str| StepView {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            record: StepRecord::new(StepStatus::Pending, 0),
+            rollup: None,
+            child_run: None,
+        };
+        let mut steps: Vec<StepView> = match registry::cached_definition(&self.shared, &run.workflow_id, &run.definition) {
+            Some(wf) => wf.def().steps.iter().map(|s| view(&s.id, &s.kind)).collect(),
+            None => records::get_definition(store, &run.definition)?.steps.iter().map(|s| view(&s.id, &s.kind)).collect(),
+        };
         records::scan_steps(store, run_id, |i, record| {
             if let Some(view) = steps.get_mut(i) {
                 view.record = record;

@@ -104,6 +104,12 @@ fn cache(shared: &Shared) -> std::sync::MutexGuard<'_, std::collections::HashMap
     shared.workflows.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The compiled workflow of the definition `hash`, when it is the active version of `id`
+/// (most runs are): reading a run then decodes no definition.
+pub(crate) fn cached_definition(shared: &Shared, id: &str, hash: &str) -> Option<Arc<Workflow>> {
+    cache(shared).get(id).filter(|wf| wf.definition_hash() == hash).cloned()
+}
+
 /// Compiles the active version of every stored workflow into the cache; one that does not
 /// compile now is left for [`registered_workflow`] to compile when asked for.
 pub(crate) fn load_active(shared: &Shared) -> Result<(), EngineError> {
