@@ -17,7 +17,7 @@ public interface StepTypes {
      * were waiting for it (see {@link Baton#recover()}).
      *
      * @throws WorkflowDefinitionException if {@code name} is a built-in kind ({@code shell},
-     *     {@code java}, ...)
+     *     {@code java}, ...) or is not made of letters, digits, {@code _}, {@code .} and {@code -}
      * @throws IllegalStateException if the Baton is closed
      */
     void register(String name, StepType type);

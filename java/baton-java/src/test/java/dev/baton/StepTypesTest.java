@@ -92,6 +92,14 @@ class StepTypesTest {
     }
 
     @Test
+    void aTypeNameIsAPlainIdentifier() {
+        BatonException e = assertThrows(WorkflowDefinitionException.class,
+                () -> baton.stepTypes().register("spark sql", StepType.of(ctx -> {})));
+        assertTrue(e.getMessage().contains("`spark sql` cannot name a step type"), e.getMessage());
+        assertThrows(WorkflowDefinitionException.class, () -> baton.stepTypes().register("shell", StepType.of(ctx -> {})));
+    }
+
+    @Test
     void aHandlerThatThrowsFailsItsStep() {
         baton.stepTypes().register("fails", StepType.of(ctx -> {
             throw new UnsupportedOperationException("no cluster");

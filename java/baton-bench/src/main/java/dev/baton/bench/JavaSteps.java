@@ -29,8 +29,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <pre>
  * mvn -B -q -f java/pom.xml -Pbench package -DskipTests
- * java -jar java/baton-bench/target/benchmarks.jar
+ * java -jar java/baton-bench/target/benchmarks.jar -rf json -rff jmh.json
+ * python3 java/baton-bench/medians.py jmh.json     # medians, and the round trip per step
  * </pre>
+ *
+ * <p>The round trip of a Java step through JNI is what a Java step costs more than a step
+ * that stays in the engine: {@link #tenThousandJavaSteps} against {@link #tenThousandNativeSteps}
+ * (same engine, same records, same result), per step.
  */
 public class JavaSteps {
 
@@ -80,6 +85,7 @@ public class JavaSteps {
                 baton = Baton.open(dir);
             }
             baton.register(Workflow.named("one").step("noop", s -> s.java(ctx -> {})).build());
+            baton.register(Workflow.named("one-native").step("nap", s -> s.sleep(Duration.ZERO)).build());
             Workflow.Builder wide = Workflow.named("wide").maxParallel(256);
             for (int i = 0; i < 10_000; i++) {
                 wide.step("s" + i, s -> s.java(ctx -> {}));
@@ -107,6 +113,17 @@ public class JavaSteps {
     @Fork(1)
     public RunResult oneJavaStepRun(Engine engine) {
         return check(engine.baton.start("one").await());
+    }
+
+    /** The same, with a step that stays in the engine ({@code sleep} of 0 s): the latency without the trip to Java. */
+    @Benchmark
+    @BenchmarkMode(Mode.SampleTime)
+    @OutputTimeUnit(TimeUnit.MICROSECONDS)
+    @Warmup(iterations = 3, time = 2)
+    @Measurement(iterations = 5, time = 3)
+    @Fork(1)
+    public RunResult oneNativeStepRun(Engine engine) {
+        return check(engine.baton.start("one-native").await());
     }
 
     /** 10,000 Java no-op steps in one run, 256 at a time; divide by 10,000 for the cost per step. */
