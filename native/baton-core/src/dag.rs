@@ -281,22 +281,22 @@ fn check_id(v: &mut Validator, step: Option<(&WorkflowDef, usize)>, field: &str,
 
 fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, kinds: &StepKinds) {
     check_id(v, Some((def, i)), "id", &step.id, "step id");
-    for (n, tag) in step.tags.iter().enumerate() {
+    for (n, tag) in step.options().tags.iter().enumerate() {
         check_id(v, Some((def, i)), &format!("tags.{n}"), tag, "tag");
     }
     for problem in kinds.check(step) {
         v.step(def, i, Some(&problem.field), problem.message);
     }
-    v.duration(Some((def, i)), "timeout", step.timeout.as_ref());
-    v.duration(Some((def, i)), "duration", step.duration.as_ref());
+    v.duration(Some((def, i)), "timeout", step.options().timeout.as_ref());
+    v.duration(Some((def, i)), "duration", step.options().duration.as_ref());
     if matches!(step.trigger, Trigger::OneSuccess | Trigger::OneFailed) && step.depends_on.is_empty() {
         let name = if step.trigger == Trigger::OneSuccess { "one_success" } else { "one_failed" };
         v.step(def, i, Some("trigger"), format!("`{name}` needs upstream steps in depends_on"));
     }
-    if let Some(problem) = step.when.as_deref().and_then(|w| crate::steps::not_an_expression("when", w, "`when: \"${...}\"`")) {
+    if let Some(problem) = step.options().when.as_deref().and_then(|w| crate::steps::not_an_expression("when", w, "`when: \"${...}\"`")) {
         v.step(def, i, Some(&problem.field), problem.message);
     }
-    if let Some(retry) = &step.retry {
+    if let Some(retry) = &step.options().retry {
         if retry.max_attempts == 0 {
             v.step(def, i, Some("retry.max_attempts"), "must be at least 1 (the first attempt counts)".into());
         }
@@ -318,34 +318,34 @@ enum Extra {
 /// each may use.
 fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
     let mut fields = Vec::new();
-    if let Some(w) = &step.when {
+    if let Some(w) = &step.options().when {
         fields.push(("when".to_string(), w.as_str(), Extra::None));
     }
-    if let Some(c) = &step.command {
+    if let Some(c) = &step.options().command {
         fields.push(("command".to_string(), c.as_str(), Extra::None));
     }
-    for (k, value) in &step.env {
+    for (k, value) in &step.options().env {
         fields.push((format!("env.{k}"), value.as_str(), Extra::None));
     }
-    for (k, value) in &step.params {
+    for (k, value) in &step.options().params {
         fields.extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s, Extra::None)));
     }
-    if let Some(over) = &step.over {
+    if let Some(over) = &step.flow().over {
         fields.push(("over".to_string(), over.as_str(), Extra::None));
     }
-    if let Some(condition) = &step.condition {
+    if let Some(condition) = &step.flow().condition {
         // The previous iteration's outputs, by body step id.
-        let extra = if step.workflow.is_some() {
+        let extra = if step.flow().workflow.is_some() {
             Extra::Any
         } else {
-            Extra::Names(step.steps.iter().map(|s| s.id.clone()).chain([ITERATION.to_string()]).collect())
+            Extra::Names(step.flow().steps.iter().map(|s| s.id.clone()).chain([ITERATION.to_string()]).collect())
         };
         fields.push(("condition".to_string(), condition.as_str(), extra));
     }
-    if let Some(m) = &step.signal_match {
+    if let Some(m) = &step.flow().signal_match {
         fields.push(("match".to_string(), m.as_str(), Extra::Names(vec!["signal".into()])));
     }
-    for (n, emit) in step.emit_signals.iter().enumerate() {
+    for (n, emit) in step.flow().emit_signals.iter().enumerate() {
         for (k, value) in &emit.params {
             let field = format!("emit_signals.{n}.params.{k}");
             fields.extend(strings_in(value).into_iter().map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]))));
@@ -501,12 +501,12 @@ fn compile_bodies(
 ) -> HashMap<usize, Arc<Workflow>> {
     let mut bodies = HashMap::new();
     for (i, step) in def.steps.iter().enumerate() {
-        if step.steps.is_empty() {
+        if step.flow().steps.is_empty() {
             continue;
         }
         let mut params = indexmap::IndexMap::new();
-        if step.over.is_some() {
-            params.insert(step.item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()), Value::Null);
+        if step.flow().over.is_some() {
+            params.insert(step.flow().item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()), Value::Null);
         }
         params.insert(ITERATION.into(), Value::Null);
         let visible: Vec<String> = outer
@@ -522,7 +522,7 @@ fn compile_bodies(
             max_parallel: def.max_parallel,
             timeout: None,
             signal_retention: def.signal_retention.clone(),
-            steps: step.steps.clone(),
+            steps: step.flow().steps.clone(),
             triggers: Vec::new(),
             run_strategy: Default::default(),
             max_concurrent_runs: None,

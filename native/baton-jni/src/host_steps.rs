@@ -210,6 +210,7 @@ impl StepKind for HostKind {
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let Some(declared) = &self.params else { return Vec::new() };
         let mut problems: Vec<FieldProblem> = step
+            .options()
             .params
             .keys()
             .filter(|k| !declared.contains_key(*k))
@@ -225,7 +226,7 @@ impl StepKind for HostKind {
         problems.extend(
             declared
                 .iter()
-                .filter(|(k, default)| default.is_none() && !step.params.contains_key(*k))
+                .filter(|(k, default)| default.is_none() && !step.options().params.contains_key(*k))
                 .map(|(k, _)| FieldProblem {
                     field: "params".into(),
                     message: format!("`{}` steps need the parameter `{k}`", self.name),
@@ -354,7 +355,7 @@ mod tests {
         params.insert("cluster".to_string(), json!("default"));
         let kind = HostKind::declared("spark_sql", queue, params);
         let mut step = StepDef::new("s", "spark_sql");
-        step.params.insert("querry".into(), json!("select 1"));
+        step.options_mut().params.insert("querry".into(), json!("select 1"));
         let problems: Vec<String> = kind.check(&step).into_iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
         assert_eq!(
             problems,

@@ -143,7 +143,7 @@ impl Nest {
     /// The body of a `foreach` or `while`: its inline steps, or the registered workflow
     /// it names.
     pub(crate) fn body(&self) -> Result<Arc<Workflow>, String> {
-        match (self.wf.body(self.index), &self.step().workflow) {
+        match (self.wf.body(self.index), &self.step().flow().workflow) {
             (Some(body), _) => Ok(body.clone()),
             (None, Some(id)) => self.registered(id),
             (None, None) => Err("the step has neither `steps` nor `workflow`".into()),

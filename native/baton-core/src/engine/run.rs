@@ -339,7 +339,7 @@ impl Driver {
         for (i, attempt, started_ms) in relaunch {
             tracing::info!(run = %self.run.id, step = %self.wf.step(i).id, attempt, "relaunching a step that was running");
             // It was running: it takes its tag slots whatever the limits.
-            let tags = &self.wf.step(i).tags;
+            let tags = &self.wf.step(i).options().tags;
             if !tags.is_empty() {
                 self.shared.limits.force_acquire(tags);
                 self.holding.insert(i);
@@ -492,7 +492,7 @@ impl Driver {
                 continue;
             }
             // Costs nothing for a step without tags.
-            let tags = &self.wf.step(i).tags;
+            let tags = &self.wf.step(i).options().tags;
             if !tags.is_empty() && !self.holding.contains(&i) {
                 if !self.shared.limits.try_acquire(tags) {
                     if self.slots.is_none() {
@@ -531,7 +531,7 @@ impl Driver {
     /// Gives back the tag slots step `i` holds.
     fn release(&mut self, i: usize) {
         if self.holding.remove(&i) {
-            self.shared.limits.release(&self.wf.step(i).tags);
+            self.shared.limits.release(&self.wf.step(i).options().tags);
         }
     }
 
@@ -846,7 +846,7 @@ impl Driver {
             self.over += 1;
             return Ok(());
         }
-        let max_attempts = step.retry.as_ref().map_or(1, |r| r.max_attempts);
+        let max_attempts = step.options().retry.as_ref().map_or(1, |r| r.max_attempts);
         if retryable && attempt < max_attempts {
             let delay = retry_delay(step, attempt);
             record.status = StepStatus::Retrying;
@@ -873,12 +873,12 @@ impl Driver {
     /// Writes the signals step `i` sends on success; its own outputs are visible to them.
     fn emit_signals(&mut self, i: usize) -> Result<(), String> {
         let step = self.wf.step(i);
-        if step.emit_signals.is_empty() {
+        if step.flow().emit_signals.is_empty() {
             return Ok(());
         }
         let scope = RunScope { driver: self };
-        let mut signals = Vec::with_capacity(step.emit_signals.len());
-        for (n, emit) in step.emit_signals.iter().enumerate() {
+        let mut signals = Vec::with_capacity(step.flow().emit_signals.len());
+        for (n, emit) in step.flow().emit_signals.iter().enumerate() {
             let params = emit
                 .params
                 .iter()
@@ -1007,7 +1007,7 @@ impl Driver {
                 return Decision::Skip(why);
             }
         }
-        let Some(condition) = &step.when else { return Decision::Run };
+        let Some(condition) = &step.options().when else { return Decision::Run };
         match Template::parse(condition).and_then(|t| t.evaluate(&RunScope { driver: self })) {
             Ok(Value::Bool(true)) => Decision::Run,
             Ok(Value::Bool(false)) => Decision::Skip(format!("`when` is false: {condition}")),
@@ -1237,7 +1237,7 @@ impl Driver {
             }
         };
         let clock = self.shared.clock.clone();
-        let timeout = step.timeout.as_ref().and_then(|t| t.parse().ok());
+        let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             // A panic in the kind fails the step only.
             let mut work = std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
@@ -1290,13 +1290,15 @@ impl Driver {
         let render = |field: &str, text: &str| -> Result<String, String> {
             Template::parse(text).and_then(|t| t.render(&scope)).map_err(|e| format!("{field}: {e}"))
         };
-        let command = step.command.as_deref().map(|c| render("command", c)).transpose()?;
+        let command = step.options().command.as_deref().map(|c| render("command", c)).transpose()?;
         let env = step
+            .options()
             .env
             .iter()
             .map(|(k, v)| Ok((k.clone(), render(&format!("env.{k}"), v)?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let step_params = step
+            .options()
             .params
             .iter()
             .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?)))
@@ -1321,7 +1323,7 @@ impl Driver {
             command,
             env,
             step_params,
-            duration: step.duration.as_ref().and_then(|d| d.parse().ok()),
+            duration: step.options().duration.as_ref().and_then(|d| d.parse().ok()),
             started_ms,
             cancel: tokens.cancel,
             kill: tokens.kill,
@@ -1343,7 +1345,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // A driver that ends on an error or at close gives its tag slots back.
         for i in std::mem::take(&mut self.holding) {
-            self.shared.limits.release(&self.wf.step(i).tags);
+            self.shared.limits.release(&self.wf.step(i).options().tags);
         }
     }
 }
@@ -1396,7 +1398,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 
 /// The delay before attempt `attempt + 1`.
 pub(super) fn retry_delay(step: &StepDef, attempt: u32) -> Duration {
-    let Some(retry) = &step.retry else { return Duration::ZERO };
+    let Some(retry) = &step.options().retry else { return Duration::ZERO };
     let base = retry.delay.parse().unwrap_or_default();
     let cap = retry.max_delay.as_ref().and_then(|d| d.parse().ok()).unwrap_or(Duration::from_secs(86_400));
     let delay = match retry.backoff {
@@ -1415,7 +1417,7 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let mut step = StepDef::new("a", "noop");
-        step.retry = Some(RetryDef {
+        step.options_mut().retry = Some(RetryDef {
             max_attempts: 10,
             backoff: Backoff::Exponential,
             delay: "1s".into(),
@@ -1423,9 +1425,9 @@ mod tests {
         });
         let delays: Vec<u64> = (1..=5).map(|a| retry_delay(&step, a).as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 5, 5]);
-        step.retry.as_mut().unwrap().backoff = Backoff::Linear;
+        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Linear;
         assert_eq!(retry_delay(&step, 3), Duration::from_secs(3));
-        step.retry.as_mut().unwrap().backoff = Backoff::Fixed;
+        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Fixed;
         assert_eq!(retry_delay(&step, 3), Duration::from_secs(1));
     }
 }

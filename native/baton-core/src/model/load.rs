@@ -175,12 +175,17 @@ impl Source {
 /// definition's own directory, so that a workflow runs the same from any directory.
 fn resolve_files(steps: &mut [super::StepDef], dir: &Path) {
     for step in steps {
-        if let Some(file) = &mut step.file {
+        // `flow_mut` would allocate the group of every step that has none.
+        if step.flow().file.is_none() && step.flow().steps.is_empty() {
+            continue;
+        }
+        let flow = step.flow_mut();
+        if let Some(file) = &mut flow.file {
             if Path::new(file.as_str()).is_relative() {
                 *file = dir.join(&*file).display().to_string();
             }
         }
-        resolve_files(&mut step.steps, dir);
+        resolve_files(&mut flow.steps, dir);
     }
 }
 

@@ -11,8 +11,9 @@ pub use duration::{format_duration, parse_duration, DurationSpec};
 pub use load::{Format, Source};
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// A workflow: parameters and a DAG of steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,88 +119,307 @@ impl RunStrategy {
 }
 
 /// One step of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// A definition may hold a million steps, most of which set little beyond their id, kind
+/// and upstream steps; the other fields live in two groups allocated only when a step
+/// sets one of them. Read them with [`options`](Self::options) and [`flow`](Self::flow)
+/// (an absent group reads as all defaults), change them with the `_mut` methods.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "StepRepr")]
 pub struct StepDef {
     /// Identifier, unique in the workflow, `[A-Za-z0-9_.-]+`.
     pub id: String,
     /// The step kind: `noop`, `sleep`, `shell` or a kind the host registered.
-    #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Vec<String>,
+    pub failure_mode: FailureMode,
+    /// Which outcomes of the upstream steps let the step run.
+    pub trigger: Trigger,
+    options: Option<Box<StepOptions>>,
+    flow: Option<Box<StepFlow>>,
+}
+
+/// The fields any kind of step may set, beyond the ones kept in [`StepDef`] itself.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepOptions {
     pub description: Option<String>,
     /// Shell command (`shell` steps).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// How long to sleep (`sleep` steps).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationSpec>,
     /// Environment variables (`shell` steps); values may use `${...}`.
+    pub env: IndexMap<String, String>,
+    /// Parameters of host-defined step kinds; string values may use `${...}`.
+    pub params: IndexMap<String, Value>,
+    pub retry: Option<RetryDef>,
+    /// Limit on one attempt.
+    pub timeout: Option<DurationSpec>,
+    /// A condition, `${...}`: false skips the step.
+    pub when: Option<String>,
+    /// Tags, `[A-Za-z0-9_.-]+`: `Engine::set_limit` caps how many steps with a tag run
+    /// at once across all runs.
+    pub tags: Vec<String>,
+}
+
+/// The fields of loops, subworkflows and signals.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepFlow {
+    /// The list a `foreach` step iterates over, `${...}`.
+    pub over: Option<String>,
+    /// The name of the current item in a `foreach` body (default `item`); written `as`.
+    pub item_name: Option<String>,
+    /// The body of a `foreach` or `while` step: a DAG run once per iteration.
+    pub steps: Vec<StepDef>,
+    /// A registered workflow: the body of a `foreach` or `while`, or what a
+    /// `subworkflow` step runs.
+    pub workflow: Option<String>,
+    /// A definition file a `subworkflow` step runs.
+    pub file: Option<String>,
+    /// Iterations of a `foreach` running at once (default: the workflow's `max_parallel`).
+    pub max_parallel: Option<usize>,
+    /// Whether the first failed iteration of a `foreach` stops the others.
+    pub fail_fast: bool,
+    /// What keeps a `while` step going, `${...}`, evaluated before each iteration.
+    pub condition: Option<String>,
+    /// The most iterations a `while` step may run.
+    pub max_iterations: Option<u64>,
+    /// The signal a `wait_signal` step waits for.
+    pub signal: Option<String>,
+    /// Which signals match, `${...}` over `signal.<param>`; written `match`.
+    pub signal_match: Option<String>,
+    /// Signals sent when the step succeeds.
+    pub emit_signals: Vec<EmitSignal>,
+}
+
+impl StepOptions {
+    /// The value of an absent group. `RandomState` cannot be made in a const, hence lazy.
+    fn empty() -> &'static StepOptions {
+        static EMPTY: LazyLock<StepOptions> = LazyLock::new(StepOptions::default);
+        &EMPTY
+    }
+}
+
+impl StepFlow {
+    fn empty() -> &'static StepFlow {
+        static EMPTY: LazyLock<StepFlow> = LazyLock::new(StepFlow::default);
+        &EMPTY
+    }
+}
+
+/// Allocates a group only when it holds something, so that equal steps have equal shapes.
+fn boxed_unless_empty<T: PartialEq>(group: T, empty: &T) -> Option<Box<T>> {
+    (group != *empty).then(|| Box::new(group))
+}
+
+// Equal steps may differ in whether a group is allocated (a `_mut` method allocates one
+// that may stay all defaults), so groups compare by what they read as.
+impl PartialEq for StepDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.depends_on == other.depends_on
+            && self.failure_mode == other.failure_mode
+            && self.trigger == other.trigger
+            && self.options() == other.options()
+            && self.flow() == other.flow()
+    }
+}
+
+/// A step as written: the serialized form of [`StepDef`]. Its field order is the order
+/// of the JSON that content-addresses a definition, so it must not change; the tests
+/// check that [`StepReprRef`] writes the same text.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+// Errors name the type the user knows: "expected struct StepDef".
+#[serde(deny_unknown_fields, rename = "StepDef", expecting = "struct StepDef")]
+struct StepRepr {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration: Option<DurationSpec>,
     #[serde(
         default,
         skip_serializing_if = "IndexMap::is_empty",
         deserialize_with = "scalar_map"
     )]
-    pub env: IndexMap<String, String>,
-    /// Parameters of host-defined step kinds; string values may use `${...}`.
+    env: IndexMap<String, String>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub params: IndexMap<String, Value>,
+    params: IndexMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry: Option<RetryDef>,
-    /// Limit on one attempt.
+    retry: Option<RetryDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<DurationSpec>,
+    timeout: Option<DurationSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    depends_on: Vec<String>,
     #[serde(default, skip_serializing_if = "FailureMode::is_default")]
-    pub failure_mode: FailureMode,
-    /// A condition, `${...}`: false skips the step.
+    failure_mode: FailureMode,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "when")]
-    pub when: Option<String>,
-    /// Which outcomes of the upstream steps let the step run.
+    when: Option<String>,
     #[serde(default, skip_serializing_if = "Trigger::is_default")]
-    pub trigger: Trigger,
-    /// The list a `foreach` step iterates over, `${...}`.
+    trigger: Trigger,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over: Option<String>,
-    /// The name of the current item in a `foreach` body (default `item`).
+    over: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
-    pub item_name: Option<String>,
-    /// The body of a `foreach` or `while` step: a DAG run once per iteration.
+    item_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub steps: Vec<StepDef>,
-    /// A registered workflow: the body of a `foreach` or `while`, or what a
-    /// `subworkflow` step runs.
+    steps: Vec<StepDef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow: Option<String>,
-    /// A definition file a `subworkflow` step runs.
+    workflow: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// Iterations of a `foreach` running at once (default: the workflow's `max_parallel`).
+    file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_parallel: Option<usize>,
-    /// Whether the first failed iteration of a `foreach` stops the others.
+    max_parallel: Option<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub fail_fast: bool,
-    /// What keeps a `while` step going, `${...}`, evaluated before each iteration.
+    fail_fast: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<String>,
-    /// The most iterations a `while` step may run.
+    condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_iterations: Option<u64>,
-    /// The signal a `wait_signal` step waits for.
+    max_iterations: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<String>,
-    /// Which signals match, `${...}` over `signal.<param>`.
+    signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
-    pub signal_match: Option<String>,
-    /// Signals sent when the step succeeds.
+    signal_match: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub emit_signals: Vec<EmitSignal>,
-    /// Tags, `[A-Za-z0-9_.-]+`: `Engine::set_limit` caps how many steps with a tag run
-    /// at once across all runs.
+    emit_signals: Vec<EmitSignal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
+    tags: Vec<String>,
+}
+
+impl From<StepRepr> for StepDef {
+    fn from(r: StepRepr) -> Self {
+        let options = StepOptions {
+            description: r.description,
+            command: r.command,
+            duration: r.duration,
+            env: r.env,
+            params: r.params,
+            retry: r.retry,
+            timeout: r.timeout,
+            when: r.when,
+            tags: r.tags,
+        };
+        let flow = StepFlow {
+            over: r.over,
+            item_name: r.item_name,
+            steps: r.steps,
+            workflow: r.workflow,
+            file: r.file,
+            max_parallel: r.max_parallel,
+            fail_fast: r.fail_fast,
+            condition: r.condition,
+            max_iterations: r.max_iterations,
+            signal: r.signal,
+            signal_match: r.signal_match,
+            emit_signals: r.emit_signals,
+        };
+        StepDef {
+            id: r.id,
+            kind: r.kind,
+            depends_on: r.depends_on,
+            failure_mode: r.failure_mode,
+            trigger: r.trigger,
+            options: boxed_unless_empty(options, StepOptions::empty()),
+            flow: boxed_unless_empty(flow, StepFlow::empty()),
+        }
+    }
+}
+
+/// [`StepRepr`] borrowed from a [`StepDef`]: serializing through it copies nothing (a
+/// definition is serialized whole to hash it). Same fields, order and skips as `StepRepr`.
+#[derive(Serialize)]
+#[serde(rename = "StepDef")]
+struct StepReprRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<&'a DurationSpec>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    env: &'a IndexMap<String, String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    params: &'a IndexMap<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<&'a RetryDef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<&'a DurationSpec>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    depends_on: &'a [String],
+    #[serde(skip_serializing_if = "FailureMode::is_default")]
+    failure_mode: FailureMode,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "when")]
+    when: Option<&'a String>,
+    #[serde(skip_serializing_if = "Trigger::is_default")]
+    trigger: Trigger,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "as")]
+    item_name: Option<&'a String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    steps: &'a [StepDef],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_parallel: Option<usize>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fail_fast: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_iterations: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "match")]
+    signal_match: Option<&'a String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    emit_signals: &'a [EmitSignal],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
+}
+
+impl Serialize for StepDef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (o, f) = (self.options(), self.flow());
+        StepReprRef {
+            id: &self.id,
+            kind: &self.kind,
+            description: o.description.as_ref(),
+            command: o.command.as_ref(),
+            duration: o.duration.as_ref(),
+            env: &o.env,
+            params: &o.params,
+            retry: o.retry.as_ref(),
+            timeout: o.timeout.as_ref(),
+            depends_on: &self.depends_on,
+            failure_mode: self.failure_mode,
+            when: o.when.as_ref(),
+            trigger: self.trigger,
+            over: f.over.as_ref(),
+            item_name: f.item_name.as_ref(),
+            steps: &f.steps,
+            workflow: f.workflow.as_ref(),
+            file: f.file.as_ref(),
+            max_parallel: f.max_parallel,
+            fail_fast: f.fail_fast,
+            condition: f.condition.as_ref(),
+            max_iterations: f.max_iterations,
+            signal: f.signal.as_ref(),
+            signal_match: f.signal_match.as_ref(),
+            emit_signals: &f.emit_signals,
+            tags: &o.tags,
+        }
+        .serialize(s)
+    }
 }
 
 /// A signal a step sends when it succeeds.
@@ -218,30 +438,11 @@ impl StepDef {
         StepDef {
             id: id.into(),
             kind: kind.into(),
-            description: None,
-            command: None,
-            duration: None,
-            env: IndexMap::new(),
-            params: IndexMap::new(),
-            retry: None,
-            timeout: None,
             depends_on: Vec::new(),
             failure_mode: FailureMode::default(),
-            when: None,
             trigger: Trigger::default(),
-            over: None,
-            item_name: None,
-            steps: Vec::new(),
-            workflow: None,
-            file: None,
-            max_parallel: None,
-            fail_fast: false,
-            condition: None,
-            max_iterations: None,
-            signal: None,
-            signal_match: None,
-            emit_signals: Vec::new(),
-            tags: Vec::new(),
+            options: None,
+            flow: None,
         }
     }
 
@@ -254,6 +455,32 @@ impl StepDef {
     {
         self.depends_on.extend(upstream.into_iter().map(Into::into));
         self
+    }
+
+    /// Description, command, duration, env, params, retry, timeout, `when` and tags.
+    pub fn options(&self) -> &StepOptions {
+        match &self.options {
+            Some(options) => options,
+            None => StepOptions::empty(),
+        }
+    }
+
+    /// The options to change; allocates them if the step had none.
+    pub fn options_mut(&mut self) -> &mut StepOptions {
+        self.options.get_or_insert_with(Default::default)
+    }
+
+    /// The fields of loops (`foreach`, `while`), subworkflows and signals.
+    pub fn flow(&self) -> &StepFlow {
+        match &self.flow {
+            Some(flow) => flow,
+            None => StepFlow::empty(),
+        }
+    }
+
+    /// The flow fields to change; allocates them if the step had none.
+    pub fn flow_mut(&mut self) -> &mut StepFlow {
+        self.flow.get_or_insert_with(Default::default)
     }
 }
 
@@ -350,4 +577,65 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, String
             ))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step setting every field, in the field order of the stored JSON.
+    const EVERY_FIELD: &str = concat!(
+        r#"{"id":"a","type":"foreach","description":"d","command":"echo ${p}","duration":"1s","#,
+        r#""env":{"X":"1"},"params":{"k":[1,{"n":null}]},"#,
+        r#""retry":{"max_attempts":3,"backoff":"linear","delay":"2s","max_delay":"9s"},"timeout":"5m","#,
+        r#""depends_on":["b","c"],"failure_mode":"ignore_failure","when":"${p}","trigger":"all_done","#,
+        r#""over":"${p}","as":"x","steps":[{"id":"in","type":"noop","tags":["t"]}],"#,
+        r#""workflow":"w","file":"f.yaml","max_parallel":4,"fail_fast":true,"condition":"${c}","#,
+        r#""max_iterations":7,"signal":"s","match":"${signal.k}","#,
+        r#""emit_signals":[{"name":"done","params":{"v":"${a.v}"}},{"name":"bare"}],"tags":["t1","t2"]}"#
+    );
+
+    #[test]
+    fn a_step_stays_small() {
+        // 672 bytes when every field was inline; a million steps are held at once.
+        assert!(std::mem::size_of::<StepDef>() <= 96, "{}", std::mem::size_of::<StepDef>());
+    }
+
+    #[test]
+    fn every_field_round_trips_to_the_same_json() {
+        let step: StepDef = serde_json::from_str(EVERY_FIELD).unwrap();
+        assert_eq!(serde_json::to_string(&step).unwrap(), EVERY_FIELD);
+        // `StepRepr` carries the attributes of the flat struct whose JSON is stored.
+        let repr: StepRepr = serde_json::from_str(EVERY_FIELD).unwrap();
+        assert_eq!(serde_json::to_string(&repr).unwrap(), EVERY_FIELD);
+        assert_eq!(step.flow().steps[0].options().tags, ["t"]);
+
+        let plain = r#"{"id":"b","type":"noop","depends_on":["a"]}"#;
+        let step: StepDef = serde_json::from_str(plain).unwrap();
+        assert!(step.options.is_none() && step.flow.is_none());
+        assert_eq!(serde_json::to_string(&step).unwrap(), plain);
+        assert_eq!(step, StepDef::new("b", "noop").after(["a"]));
+    }
+
+    #[test]
+    fn an_allocated_group_of_defaults_equals_an_absent_one() {
+        let mut step = StepDef::new("a", "noop");
+        step.options_mut().command = None;
+        step.flow_mut().fail_fast = false;
+        assert_eq!(step, StepDef::new("a", "noop"));
+        assert_eq!(serde_json::to_string(&step).unwrap(), r#"{"id":"a","type":"noop"}"#);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_steps_are_still_named() {
+        let yaml = "id: w\nsteps:\n  - id: a\n    type: noop\n    over: x\n    bogus: 1\n";
+        let err = Source::new("w.yaml", yaml, Format::Yaml).parse().unwrap_err();
+        let e = &err.errors[0];
+        assert_eq!((e.line, e.step.as_deref(), e.field.as_deref()), (Some(6), Some("a"), Some("bogus")));
+        assert!(e.message.starts_with("unknown field `bogus`, expected one of `id`, `type`"), "{}", e.message);
+
+        let json = "{\"id\": \"w\", \"steps\": [1]}";
+        let err = Source::new("w.json", json, Format::Json).parse().unwrap_err();
+        assert!(err.errors[0].message.contains("expected struct StepDef"), "{}", err.errors[0].message);
+    }
 }

@@ -33,11 +33,11 @@ impl StepKind for Foreach {
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let mut problems: Vec<FieldProblem> = one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
-        match &step.over {
+        match &step.flow().over {
             None => problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\"")),
             Some(over) => problems.extend(not_an_expression("over", over, "`over: \"${...}\"` (a list)")),
         }
-        if let Some(name) = &step.item_name {
+        if let Some(name) = &step.flow().item_name {
             if !is_identifier(name) || name == ITERATION {
                 problems.push(FieldProblem {
                     field: "as".into(),
@@ -45,7 +45,7 @@ impl StepKind for Foreach {
                 });
             }
         }
-        if step.max_parallel == Some(0) {
+        if step.flow().max_parallel == Some(0) {
             problems.push(FieldProblem { field: "max_parallel".into(), message: "must be at least 1".into() });
         }
         problems
@@ -68,7 +68,7 @@ enum Items {
 
 impl Items {
     fn of(step: &StepDef, names: &Names) -> Result<Items, String> {
-        let over = step.over.as_deref().unwrap_or_default();
+        let over = step.flow().over.as_deref().unwrap_or_default();
         let template = Template::parse(over).map_err(|e| format!("over: {e}"))?;
         if let Some(range) = template.lazy_range(names) {
             return range.map(Items::Range).map_err(|e| format!("over: {e}"));
@@ -107,7 +107,7 @@ pub(super) struct Body {
 impl Body {
     pub(super) fn of(nest: &Nest) -> Result<Body, String> {
         let workflow = nest.body()?;
-        let outer = if nest.step().workflow.is_some() {
+        let outer = if nest.step().flow().workflow.is_some() {
             Arc::new(Names::empty(nest.clock().clone()))
         } else {
             nest.names().clone()
@@ -125,13 +125,13 @@ impl Body {
 async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, String> {
     let step = nest.step();
     let body = Body::of(nest)?;
-    let item_name = step.item_name.as_deref().unwrap_or(DEFAULT_ITEM_NAME);
-    if step.workflow.is_some() && !body.workflow.def().params.contains_key(item_name) {
+    let item_name = step.flow().item_name.as_deref().unwrap_or(DEFAULT_ITEM_NAME);
+    if step.flow().workflow.is_some() && !body.workflow.def().params.contains_key(item_name) {
         return Err(format!("workflow `{}` has no parameter `{item_name}` to receive the item; declare it, or set `as`", body.workflow.id()));
     }
     let items = Items::of(step, nest.names())?;
     let total = items.len();
-    let limit = step.max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
+    let limit = step.flow().max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
 
     let mut rollup = nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), total: Some(total), ..Rollup::default() });
     let mut running: FuturesUnordered<Finished> = FuturesUnordered::new();
@@ -202,7 +202,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
                 Err(e) => count(&mut rollup, i, &id, RunStatus::Failed, Some(&e.to_string())),
             }
             let failed = rollup.counts.get(&RunStatus::Failed).copied().unwrap_or(0) > 0;
-            if step.fail_fast && failed && !stopping {
+            if step.flow().fail_fast && failed && !stopping {
                 stopping = true;
                 stops.values().for_each(CancellationToken::cancel);
             }

@@ -94,21 +94,21 @@ impl Field {
 
     fn is_set(self, step: &StepDef) -> bool {
         match self {
-            Field::Command => step.command.is_some(),
-            Field::Env => !step.env.is_empty(),
-            Field::Duration => step.duration.is_some(),
-            Field::Params => !step.params.is_empty(),
-            Field::Over => step.over.is_some(),
-            Field::As => step.item_name.is_some(),
-            Field::Steps => !step.steps.is_empty(),
-            Field::Workflow => step.workflow.is_some(),
-            Field::File => step.file.is_some(),
-            Field::MaxParallel => step.max_parallel.is_some(),
-            Field::FailFast => step.fail_fast,
-            Field::Condition => step.condition.is_some(),
-            Field::MaxIterations => step.max_iterations.is_some(),
-            Field::Signal => step.signal.is_some(),
-            Field::Match => step.signal_match.is_some(),
+            Field::Command => step.options().command.is_some(),
+            Field::Env => !step.options().env.is_empty(),
+            Field::Duration => step.options().duration.is_some(),
+            Field::Params => !step.options().params.is_empty(),
+            Field::Over => step.flow().over.is_some(),
+            Field::As => step.flow().item_name.is_some(),
+            Field::Steps => !step.flow().steps.is_empty(),
+            Field::Workflow => step.flow().workflow.is_some(),
+            Field::File => step.flow().file.is_some(),
+            Field::MaxParallel => step.flow().max_parallel.is_some(),
+            Field::FailFast => step.flow().fail_fast,
+            Field::Condition => step.flow().condition.is_some(),
+            Field::MaxIterations => step.flow().max_iterations.is_some(),
+            Field::Signal => step.flow().signal.is_some(),
+            Field::Match => step.flow().signal_match.is_some(),
         }
     }
 }

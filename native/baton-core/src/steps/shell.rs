@@ -27,7 +27,7 @@ impl StepKind for Shell {
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        match &step.command {
+        match &step.options().command {
             None => vec![missing(Field::Command, "shell", "\"echo hello\"")],
             Some(c) if c.trim().is_empty() => vec![FieldProblem {
                 field: "command".into(),

@@ -12,7 +12,7 @@ impl StepKind for Sleep {
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        match step.duration {
+        match step.options().duration {
             None => vec![missing(Field::Duration, "sleep", "30s")],
             Some(_) => Vec::new(),
         }

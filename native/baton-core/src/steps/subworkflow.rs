@@ -73,10 +73,10 @@ async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
 /// The workflow the step names: registered in the engine, or read from its file.
 fn child_workflow(nest: &Nest) -> Result<Arc<Workflow>, String> {
     let step = nest.step();
-    if let Some(id) = &step.workflow {
+    if let Some(id) = &step.flow().workflow {
         return nest.registered(id);
     }
-    let path = step.file.as_deref().unwrap_or_default();
+    let path = step.flow().file.as_deref().unwrap_or_default();
     let source = Source::read(Path::new(path)).map_err(|e| e.to_string())?;
     let def = source.parse().map_err(|e| e.to_string())?;
     nest.compile(def).map(Arc::new).map_err(|e| format!("{}", source.locate(e)))

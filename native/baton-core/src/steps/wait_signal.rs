@@ -20,7 +20,7 @@ impl StepKind for WaitSignal {
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let mut problems = Vec::new();
-        match &step.signal {
+        match &step.flow().signal {
             None => problems.push(missing(Field::Signal, "wait_signal", "table_ready")),
             Some(name) if !is_signal_name(name) => problems.push(FieldProblem {
                 field: "signal".into(),
@@ -28,7 +28,7 @@ impl StepKind for WaitSignal {
             }),
             Some(_) => {}
         }
-        if let Some(m) = &step.signal_match {
+        if let Some(m) = &step.flow().signal_match {
             problems.extend(not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`"));
         }
         problems
@@ -50,8 +50,8 @@ pub fn is_signal_name(name: &str) -> bool {
 
 async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     let step = nest.step();
-    let name = step.signal.as_deref().unwrap_or_default();
-    let matcher = step.signal_match.as_deref().map(Template::parse).transpose().map_err(|e| format!("match: {e}"))?;
+    let name = step.flow().signal.as_deref().unwrap_or_default();
+    let matcher = step.flow().signal_match.as_deref().map(Template::parse).transpose().map_err(|e| format!("match: {e}"))?;
     let since = ctx.started_ms.saturating_sub(nest.signal_retention().as_millis() as u64);
     let mut sent = nest.signal_watch();
     let mut waiting = None;
@@ -69,7 +69,7 @@ async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
             }
         }
         let mut reason = format!("signal `{name}`");
-        if let Some(m) = &step.signal_match {
+        if let Some(m) = &step.flow().signal_match {
             reason.push_str(&format!(" matching {m}"));
         }
         if let Some(problem) = last_problem {

@@ -28,11 +28,11 @@ impl StepKind for WhileLoop {
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let mut problems: Vec<FieldProblem> = one_of(step, "while", Field::Steps, Field::Workflow).into_iter().collect();
-        match &step.condition {
+        match &step.flow().condition {
             None => problems.push(missing(Field::Condition, "while", "\"${iteration < 3}\"")),
             Some(c) => problems.extend(not_an_expression("condition", c, "`condition: \"${...}\"`")),
         }
-        if step.max_iterations == Some(0) {
+        if step.flow().max_iterations == Some(0) {
             problems.push(FieldProblem { field: "max_iterations".into(), message: "must be at least 1".into() });
         }
         problems
@@ -50,8 +50,8 @@ impl StepKind for WhileLoop {
 async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, String> {
     let step = nest.step();
     let body = Body::of(nest)?;
-    let condition = Template::parse(step.condition.as_deref().unwrap_or_default()).map_err(|e| format!("condition: {e}"))?;
-    let max = step.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
+    let condition = Template::parse(step.flow().condition.as_deref().unwrap_or_default()).map_err(|e| format!("condition: {e}"))?;
+    let max = step.flow().max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
     let mut rollup = nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), ..Rollup::default() });
 
     // Before the first iteration every body step's outputs are empty.
