@@ -292,12 +292,21 @@ pub struct Engine {
 /// A handle that does not keep the engine open: for the engine's own background tasks,
 /// which must not outlive the handles its host holds.
 #[derive(Clone)]
-pub struct WeakEngine(std::sync::Weak<Inner>);
+pub struct WeakEngine {
+    inner: std::sync::Weak<Inner>,
+    shutdown: CancellationToken,
+}
 
 impl WeakEngine {
     /// The engine, if it is still open.
     pub fn upgrade(&self) -> Option<Engine> {
-        self.0.upgrade().map(|inner| Engine { inner }).filter(|e| !e.shared.shutdown.is_cancelled())
+        // Checked first: a handle taken, even for a moment, after `close` could be the
+        // last one, and the store would then be let go of on this task's thread, later
+        // than the host expects (a reopen right after `close` would find it locked).
+        if self.shutdown.is_cancelled() {
+            return None;
+        }
+        self.inner.upgrade().map(|inner| Engine { inner })
     }
 }
 
@@ -336,7 +345,7 @@ impl Engine {
 
     /// A handle that does not keep the engine open.
     pub fn downgrade(&self) -> WeakEngine {
-        WeakEngine(Arc::downgrade(&self.inner))
+        WeakEngine { inner: Arc::downgrade(&self.inner), shutdown: self.shared.shutdown.clone() }
     }
 
     /// The store engine in use, for a store on disk.

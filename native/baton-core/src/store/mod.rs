@@ -18,6 +18,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A table: a key space of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -239,6 +240,10 @@ pub fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, Stor
     Ok(OpenedStore { store, engine, dir: dir.into(), _lock: lock })
 }
 
+/// How long an open waits for a lock this process holds to be let go of.
+const OWN_LOCK_PATIENCE: Duration = Duration::from_millis(500);
+const OWN_LOCK_POLL: Duration = Duration::from_millis(5);
+
 /// Takes the directory's lock file and writes our pid in it, for the error others get.
 fn lock(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join("baton.lock");
@@ -250,18 +255,29 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .open(&path)
         .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
-            if pid.as_deref() == Some(std::process::id().to_string().as_str()) {
-                return Err(StoreError::OpenHere { dir: dir.into() });
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                file.rewind().map_err(io)?;
+                let _ = file.read_to_string(&mut pid);
+                let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+                if pid.as_deref() != Some(std::process::id().to_string().as_str()) {
+                    return Err(StoreError::Locked { dir: dir.into(), pid });
+                }
+                // Our own lock: an engine of this process holds it, or one just closed
+                // and a child process forked meanwhile (a shell step) still has the lock's
+                // file open until it execs. The second passes in moments.
+                if waited >= OWN_LOCK_PATIENCE {
+                    return Err(StoreError::OpenHere { dir: dir.into() });
+                }
+                std::thread::sleep(OWN_LOCK_POLL);
+                waited += OWN_LOCK_POLL;
             }
-            return Err(StoreError::Locked { dir: dir.into(), pid });
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
