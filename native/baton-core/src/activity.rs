@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
-use tokio::task::{JoinError, JoinHandle};
 
 /// The work in motion of an engine; see the [module](self).
 #[derive(Default)]
@@ -79,21 +78,6 @@ impl Activity {
         }
     }
 
-    /// Runs `future` on a task of its own, counted when `activity` is given. Its end counts
-    /// until the caller has the output: the runtime wakes the caller only after the task has
-    /// ended, which would leave a moment with nothing counted.
-    pub fn spawn<F>(activity: Option<&Arc<Self>>, future: F) -> Handoff<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let relay = activity.cloned();
-        Handoff(tokio::spawn(Self::track(activity, async move {
-            let output = future.await;
-            (output, relay.map(|a| a.busy()))
-        })))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
         // A counter is consistent whatever panicked while holding it.
         self.in_motion.lock().unwrap_or_else(|e| e.into_inner())
@@ -119,18 +103,6 @@ pub struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.remove();
-    }
-}
-
-/// The handle of a task started by [`Activity::spawn`].
-pub struct Handoff<T>(JoinHandle<(T, Option<Busy>)>);
-
-impl<T> Future for Handoff<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The task's guard is dropped here, by the caller, which counts while it runs.
-        Pin::new(&mut self.0).poll(cx).map(|joined| joined.map(|(output, _busy)| output))
     }
 }
 

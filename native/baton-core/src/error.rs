@@ -99,3 +99,12 @@ fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Op
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
+
+/// What a panic said: its message when it is text, as `panic!` makes it.
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -16,6 +16,7 @@ mod logs;
 mod virtual_time;
 
 use baton_core::model::{Format, Source, WorkflowDef};
+use baton_core::error::panic_text;
 use baton_core::{Engine, Event, StoreEngine};
 use error::BridgeError;
 use host_steps::{HostKind, TaskQueue};
@@ -93,14 +94,6 @@ fn params_of(env: &Env<'_>, json: &JString<'_>) -> Result<IndexMap<String, Value
         Some(json) => Ok(serde_json::from_str(&json)?),
         None => Ok(IndexMap::new()),
     }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Runs `f` and answers with the envelope; a panic becomes an `internal` error. The value

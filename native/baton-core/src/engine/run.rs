@@ -1258,7 +1258,7 @@ impl Driver {
                     Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
                 }
             };
-            let outcome = ended.unwrap_or_else(|panic| StepOutcome::failure(panic_message(panic)));
+            let outcome = ended.unwrap_or_else(|panic| StepOutcome::failure(format!("the step panicked: {}", crate::error::panic_text(panic))));
             let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
         }));
     }
@@ -1385,15 +1385,6 @@ impl Scope for RunScope<'_> {
     fn now_ms(&self) -> u64 {
         self.driver.shared.clock.now_ms()
     }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("the step panicked: {text}")
 }
 
 /// The delay before attempt `attempt + 1`.
