@@ -135,7 +135,20 @@ impl Workflow {
     /// The content hash of [`definition_json`](Self::definition_json), which names the
     /// definition in the store.
     pub fn definition_hash(&self) -> &str {
-        self.hash.get_or_init(|| blake3::hash(&self.definition_json()).to_hex().to_string())
+        self.hashed().0
+    }
+
+    /// The hash, with the JSON when this call made it (the first call), so that a caller
+    /// about to store the definition need not serialize it again.
+    pub fn hashed(&self) -> (&str, Option<Vec<u8>>) {
+        let mut made = None;
+        let hash = self.hash.get_or_init(|| {
+            let json = self.definition_json();
+            let hash = blake3::hash(&json).to_hex().to_string();
+            made = Some(json);
+            hash
+        });
+        (hash, made)
     }
 
     pub fn id(&self) -> &str {

@@ -304,9 +304,9 @@ pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecor
 /// Stores a definition under its content hash, once; returns the hash.
 /// Puts the definition of `workflow` in `batch` unless the store has it; returns its hash.
 pub fn put_definition(store: &dyn Store, batch: &mut Batch, workflow: &Workflow) -> Result<String, StoreError> {
-    let hash = workflow.definition_hash();
+    let (hash, json) = workflow.hashed();
     if store.get(Table::Defs, hash.as_bytes())?.is_none() {
-        batch.put(Table::Defs, hash.as_bytes(), workflow.definition_json());
+        batch.put(Table::Defs, hash.as_bytes(), json.unwrap_or_else(|| workflow.definition_json()));
     }
     Ok(hash.to_owned())
 }
