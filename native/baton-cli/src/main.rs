@@ -345,8 +345,8 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Signal { name, params, json } => {
-            if !baton_core::steps::is_signal_name(&name) {
-                return Err(Failure::Usage(format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`")));
+            if let Some(problem) = baton_core::model::id_problem(&name, "signal name") {
+                return Err(Failure::Usage(problem));
             }
             let params: IndexMap<String, serde_json::Value> = params.into_iter().map(|(k, v)| (k, typed(&v))).collect();
             let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
@@ -500,9 +500,7 @@ fn typed(text: &str) -> serde_json::Value {
 
 /// Reads and validates a workflow file; errors name the file, line and column.
 fn load(file: &Path) -> Result<Workflow, InvalidDefinition> {
-    let source = Source::read(file)?;
-    let def = source.parse()?;
-    Workflow::compile(def, &Default::default()).map_err(|e| source.locate(e))
+    Workflow::load(&Source::read(file)?, &Default::default())
 }
 
 fn validate(file: &Path, json: bool) -> Result<(), Failure> {

@@ -6,7 +6,7 @@
 
 use crate::error::{did_you_mean, DefinitionError, InvalidDefinition};
 use crate::expr::{strings_in, Template};
-use crate::model::{DurationSpec, StepDef, Trigger, WorkflowDef};
+use crate::model::{DurationSpec, Source, StepDef, Trigger, WorkflowDef};
 use crate::steps::StepKinds;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -46,6 +46,18 @@ impl Workflow {
     /// Validates `def` against the step kinds an engine knows.
     pub fn compile(def: WorkflowDef, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
         Self::compile_in(def, kinds, &[])
+    }
+
+    /// Reads and validates the definition in `source`: every problem, each with the source's
+    /// name, line and column. What `baton validate` and a host's `fromYaml` call.
+    pub fn load(source: &Source, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
+        let def = source.parse()?;
+        Self::compile(def, kinds).map_err(|e| source.locate(e))
+    }
+
+    /// The definition, given back.
+    pub fn into_def(self) -> WorkflowDef {
+        self.def
     }
 
     /// Validates `def`, a body whose expressions may also use `outer` names (from the
@@ -282,9 +294,7 @@ impl Validator {
 }
 
 fn check_id(v: &mut Validator, step: Option<(&WorkflowDef, usize)>, field: &str, id: &str, what: &str) {
-    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !valid {
-        let message = format!("invalid {what} `{id}`: use letters, digits, `_`, `.` and `-`");
+    if let Some(message) = crate::model::id_problem(id, what) {
         match step {
             Some((def, i)) => v.step(def, i, Some(field), message),
             None => v.top(field, &message),
@@ -457,8 +467,8 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
         let mut names = vec!["trigger".to_string()];
         match &trigger.signal {
             Some(name) => {
-                if !crate::steps::is_signal_name(name) {
-                    v.top(&field("signal"), &format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`"));
+                if let Some(message) = crate::model::id_problem(name, "signal name") {
+                    v.top(&field("signal"), &message);
                 }
                 names.push("signal".into());
             }
@@ -633,12 +643,10 @@ fn cycles(graph: &DiGraph<(), (), u32>) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Format, Source};
+    use crate::model::Format;
 
     fn compile(yaml: &str) -> Result<Workflow, InvalidDefinition> {
-        let source = Source::new("flow.yaml", yaml, Format::Yaml);
-        let def = source.parse()?;
-        Workflow::compile(def, &StepKinds::default()).map_err(|e| source.locate(e))
+        Workflow::load(&Source::new("flow.yaml", yaml, Format::Yaml), &StepKinds::default())
     }
 
     fn errors(yaml: &str) -> Vec<String> {
@@ -732,6 +740,45 @@ mod tests {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert!(compile("id: x\nparams: {date: d}\nrun_strategy: parallel\nmax_concurrent_runs: 2\ntriggers:\n  - {cron: '30 2 * * 1-5', timezone: Europe/Berlin, misfire: run_all, params: {date: \"${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}\"}}\n  - {signal: table_ready, match: \"${signal.table == 'events'}\", params: {date: '${signal.date}'}}\nsteps:\n  - {id: a, type: noop}\n").is_ok());
+    }
+
+    #[test]
+    fn without_an_engine_other_kinds_are_a_hosts_and_take_params_only() {
+        let yaml = "id: x\nsteps:\n  - {id: a, type: spark_sql, params: {q: 1}}\n  - {id: b, type: java, command: echo}\n  - {id: c, type: '', depends_on: [c]}\n";
+        let errs = Workflow::load(&Source::new("x.yaml", yaml, Format::Yaml), &StepKinds::open()).unwrap_err();
+        let all: Vec<String> = errs.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(all[0].starts_with("x.yaml:4:25: step `b`: command: `command` is not used by `java` steps"), "{all:#?}");
+        assert!(all[1].contains("step `c`: type: the step has no type; known types: foreach, noop"), "{all:#?}");
+        assert!(all[2].contains("step `c`: depends_on.0: a step cannot depend on itself"), "{all:#?}");
+        assert!(errors("id: x\nsteps:\n  - {id: a, type: spark_sql}\n")[0].contains("unknown step type `spark_sql`"));
+    }
+
+    #[test]
+    fn built_in_kinds_cannot_be_replaced() {
+        let mut kinds = StepKinds::default();
+        for name in ["noop", "sleep", "shell", "foreach", "while", "subworkflow", "wait_signal"] {
+            let shell = kinds.get("shell").unwrap().clone();
+            let err = kinds.register(name, shell).unwrap_err();
+            assert_eq!(err.to_string(), format!("`{name}` is a built-in step type and cannot be replaced"));
+        }
+        let noop = kinds.get("noop").unwrap().clone();
+        assert!(kinds.register("a b", noop.clone()).unwrap_err().to_string().contains("invalid step type name `a b`"));
+        kinds.fix("java", noop.clone()).unwrap();
+        assert!(kinds.register("java", noop.clone()).is_err(), "a host's fixed kind stays");
+        kinds.register("spark_sql", noop.clone()).unwrap();
+        kinds.register("spark_sql", noop).unwrap();
+    }
+
+    #[test]
+    fn durations_are_given_back_in_canonical_form() {
+        let yaml = "id: x\ntimeout: 1h30m\nsteps:\n  - {id: a, type: sleep, duration: 1500ms, retry: {max_attempts: 2, delay: 60s}}\n  - {id: l, type: foreach, over: '${[1]}', steps: [{id: in, type: sleep, duration: 120m}]}\n";
+        let mut def = compile(yaml).unwrap().into_def();
+        def.canonicalize_durations();
+        let json = serde_json::to_string(&def).unwrap();
+        for expected in [r#""timeout":"90m""#, r#""duration":"1500ms""#, r#""delay":"1m""#, r#""duration":"2h""#] {
+            assert!(json.contains(expected), "{expected} in {json}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod expr;
 pub mod model;
 pub mod steps;
 pub mod store;
+pub mod testing;
 pub mod triggers;
 
 pub use activity::Activity;

@@ -1,5 +1,6 @@
 //! Errors as Java sees them: a kind that picks the exception class, and a message.
 
+use baton_core::testing::TimeError;
 use baton_core::{EngineError, InvalidDefinition, StoreError};
 use serde_json::{json, Value};
 
@@ -50,6 +51,7 @@ impl From<EngineError> for BridgeError {
         let kind = match &e {
             EngineError::Store(_) => "store",
             EngineError::Definition(def) => return def.clone().into(),
+            EngineError::ReservedKind(_) => "definition",
             EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => "param",
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => "unknown_run",
             EngineError::UnknownWorkflow { .. } => "unknown_workflow",
@@ -62,6 +64,15 @@ impl From<EngineError> for BridgeError {
             _ => "internal",
         };
         BridgeError::new(kind, e.to_string())
+    }
+}
+
+impl From<TimeError> for BridgeError {
+    fn from(e: TimeError) -> Self {
+        match e {
+            TimeError::StillBusy { .. } => BridgeError::new("timeout", e.to_string()),
+            TimeError::Engine(e) => e.into(),
+        }
     }
 }
 

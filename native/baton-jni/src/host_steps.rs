@@ -10,8 +10,8 @@
 //! C<TAB>token                      (the attempt is cancelled)
 //! ```
 //!
-//! No field holds a tab or a line break: ids and type names are plain identifiers
-//! ([`is_type_name`]) and compact JSON escapes both.
+//! No field holds a tab or a line break: ids and type names are ids (the engine refuses a
+//! kind whose name is not, [`baton_core::model::is_id`]) and compact JSON escapes both.
 
 use baton_core::activity::{Activity, Busy};
 use baton_core::model::StepDef;
@@ -143,11 +143,6 @@ impl TaskQueue {
         self.lock().items.push_back(item);
         self.ready.notify_one();
     }
-}
-
-/// Whether `name` can name a step type: `[A-Za-z0-9_.-]+`, like workflow and step ids.
-pub fn is_type_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// What a task carries besides its header: read by Java only when the step asks.
@@ -375,8 +370,29 @@ mod tests {
         let batch = queue.take(2, Duration::from_millis(1)).unwrap();
         assert_eq!(batch.lines().map(|l| fields(l)["token"].clone()).collect::<Vec<_>>(), vec![json!(1), Value::Null]);
         assert_eq!(fields(batch.lines().nth(1).unwrap())["cancel"], 1);
-        assert!(is_type_name("spark_sql") && is_type_name("v1.2-x"));
-        assert!(!is_type_name("") && !is_type_name("a b") && !is_type_name("a\tb") && !is_type_name("a\nb"));
+    }
+
+    #[test]
+    fn java_work_holds_virtual_time_until_it_is_answered() {
+        use baton_core::testing::VirtualTime;
+        const LIMIT: Duration = Duration::from_secs(10);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let time = VirtualTime::starting_at(0);
+        let queue = Arc::new(TaskQueue::counting(time.activity()));
+        let engine = {
+            let _guard = rt.enter();
+            time.configure(Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone())))).open().unwrap()
+        };
+        engine.register(def("id: w\nsteps:\n  - {id: a, type: java, timeout: 1m}\n")).unwrap();
+        let run = rt.block_on(engine.start_registered("w", IndexMap::new())).unwrap();
+        assert!(time.settle(Duration::from_millis(50)).is_err(), "the task is with Java");
+        let task = queue.take(1, LIMIT).unwrap();
+        let token = task.split('\t').nth(1).and_then(|t| t.parse().ok()).unwrap();
+        queue.complete(token, r#"{"outputs": {"rows": 0}}"#).unwrap();
+        assert_eq!(time.run_until_idle(&engine, LIMIT).unwrap(), 0, "no timer needed firing");
+        let details = engine.details(&run).unwrap();
+        assert_eq!(details.run.status, RunStatus::Succeeded);
+        assert_eq!(details.steps[0].record.outputs["rows"], Value::from(0));
     }
 
     #[test]

@@ -13,9 +13,10 @@
 mod error;
 mod host_steps;
 mod logs;
-mod virtual_time;
 
 use baton_core::model::{Format, Source, WorkflowDef};
+use baton_core::steps::StepKinds;
+use baton_core::Workflow;
 use baton_core::error::panic_text;
 use baton_core::{Engine, Event, StoreEngine};
 use error::BridgeError;
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
-use virtual_time::VirtualTime;
+use baton_core::testing::VirtualTime;
 
 /// One engine opened by Java.
 struct Bridge {
@@ -140,7 +141,10 @@ fn direct<'l, T: Default>(mut unowned: EnvUnowned<'l>, f: impl FnOnce(&mut Env<'
 
 /// The workflow JSON the DSL sent.
 fn workflow_arg(env: &Env<'_>, json: &JString<'_>) -> Result<WorkflowDef, BridgeError> {
-    let json = required(env, json, "the workflow")?;
+    workflow_arg_text(required(env, json, "the workflow")?)
+}
+
+fn workflow_arg_text(json: String) -> Result<WorkflowDef, BridgeError> {
     Ok(Source::new("workflow", json, Format::Json).parse().map_err(|mut e| {
         // Line numbers of generated JSON mean nothing to the user; step and field do.
         for err in &mut e.errors {
@@ -213,8 +217,12 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_close<'l>(env: EnvUn
     })
 }
 
+/// Validates a definition without an engine (host kinds are checked at `register`); ok =
+/// the definition's JSON, durations in canonical form. A `source_name` names the text in
+/// problems, with lines and columns; without one the text is the DSL's JSON, whose
+/// positions mean nothing to the user.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_toJson<'l>(
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_check<'l>(
     env: EnvUnowned<'l>,
     _class: JClass<'l>,
     text: JString<'l>,
@@ -223,11 +231,22 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_toJson<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let text = required(env, &text, "the definition")?;
-        let name = string(env, &source_name)?.unwrap_or_else(|| "workflow".into());
         let format = if yaml { Format::Yaml } else { Format::Json };
-        let def = Source::new(name, text, format).parse()?;
+        let workflow = match string(env, &source_name)? {
+            Some(name) => Workflow::load(&Source::new(name, text, format), &StepKinds::open())?,
+            None => Workflow::compile(workflow_arg_text(text)?, &StepKinds::open())?,
+        };
+        let mut def = workflow.into_def();
+        def.canonicalize_durations();
         Ok(serde_json::to_value(def)?)
     })
+}
+
+/// The model's shape and each built-in kind's fields, for the DSL's agreement test; ok =
+/// `{"model": {...}, "kinds": {...}}`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_schema<'l>(env: EnvUnowned<'l>, _class: JClass<'l>) -> jstring {
+    envelope(env, |_| Ok(json!({ "model": baton_core::model::schema(), "kinds": StepKinds::default().fields_by_kind() })))
 }
 
 #[unsafe(no_mangle)]
@@ -275,15 +294,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_registerStepType<'l>
     envelope(env, |env| {
         let bridge = bridge(handle)?;
         let name = required(env, &name, "the step type name")?;
-        if !host_steps::is_type_name(&name) {
-            return Err(BridgeError::new("definition", format!("`{name}` cannot name a step type: use letters, digits, `_`, `.` and `-`")));
-        }
-        if matches!(name.as_str(), "noop" | "sleep" | "shell" | "java") {
-            return Err(BridgeError::new("definition", format!("`{name}` is a built-in step type and cannot be replaced")));
-        }
         let spec: Spec = serde_json::from_str(&required(env, &spec, "the step type")?)?;
         let kind = HostKind::declared(&name, bridge.tasks.clone(), spec.params);
-        bridge.engine.register_step_kind(name, Arc::new(kind));
+        bridge.engine.register_step_kind(name, Arc::new(kind))?;
         Ok(Value::Null)
     })
 }

@@ -111,6 +111,9 @@ pub enum EngineError {
     /// A tag name that is not `[A-Za-z0-9_.-]+`.
     #[error("invalid tag `{0}`: use letters, digits, `_`, `.` and `-`")]
     BadTag(String),
+    /// A step kind registered under a built-in kind's name, or a name that is not an id.
+    #[error(transparent)]
+    ReservedKind(#[from] crate::steps::ReservedKind),
     /// The engine was closed while the run was going on; it resumes at the next open.
     #[error("the engine was closed")]
     Closed,
@@ -182,6 +185,8 @@ pub struct EngineBuilder {
     store_engine: Option<StoreEngine>,
     clock: Arc<dyn Clock>,
     kinds: StepKinds,
+    /// The first kind `step_kind` could not add, reported by `open`.
+    bad_kind: Option<crate::steps::ReservedKind>,
     listener: Option<Listener>,
     activity: Option<Arc<Activity>>,
 }
@@ -193,6 +198,7 @@ impl Default for EngineBuilder {
             store_engine: None,
             clock: Arc::new(SystemClock),
             kinds: StepKinds::default(),
+            bad_kind: None,
             listener: None,
             activity: None,
         }
@@ -217,9 +223,12 @@ impl EngineBuilder {
         self
     }
 
-    /// Adds a step kind, available as `type: <name>`.
+    /// Adds a step kind, available as `type: <name>`; it cannot be replaced later. A
+    /// built-in kind's name, or one that is not an id, makes [`open`](Self::open) fail.
     pub fn step_kind(mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Self {
-        self.kinds.register(name, kind);
+        if let Err(e) = self.kinds.fix(name, kind) {
+            self.bad_kind.get_or_insert(e);
+        }
         self
     }
 
@@ -239,6 +248,9 @@ impl EngineBuilder {
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
+        if let Some(e) = self.bad_kind {
+            return Err(e.into());
+        }
         let (store, opened, scratch_root) = match &self.dir {
             Some(dir) => {
                 let opened = store::open(dir, self.store_engine)?;
@@ -363,10 +375,11 @@ impl Engine {
         Workflow::compile(def, &self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Adds (or replaces) a step kind; runs that could not resume for want of it can then
-    /// be resumed by [`recover`](Engine::recover).
-    pub fn register_step_kind(&self, name: impl Into<String>, kind: Arc<dyn StepKind>) {
-        self.shared.kinds.write().unwrap_or_else(|e| e.into_inner()).register(name, kind);
+    /// Adds a step kind, or replaces one added by an earlier call; runs that could not
+    /// resume for want of it can then be resumed by [`recover`](Engine::recover). Built-in
+    /// kinds and those given to [`EngineBuilder::step_kind`] cannot be replaced.
+    pub fn register_step_kind(&self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), EngineError> {
+        Ok(self.shared.kinds.write().unwrap_or_else(|e| e.into_inner()).register(name, kind)?)
     }
 
     /// Runs `kind` in place of the declared kind of step `step_id` of workflow

@@ -1238,7 +1238,9 @@ impl Driver {
         };
         let clock = self.shared.clock.clone();
         let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
+        let outside = self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
+            let _outside = outside;
             // A panic in the kind fails the step only.
             let mut work = std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);

@@ -19,6 +19,14 @@ impl DurationSpec {
     pub fn parse(&self) -> Result<Duration, String> {
         parse_duration(&self.0)
     }
+
+    /// Rewrites a valid duration in the form [`format_duration`] writes; leaves an invalid
+    /// one as it is (validation reports it).
+    pub fn canonicalize(&mut self) {
+        if let Ok(d) = self.parse() {
+            self.0 = format_duration(d);
+        }
+    }
 }
 
 impl From<&str> for DurationSpec {

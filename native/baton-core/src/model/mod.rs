@@ -6,9 +6,22 @@
 
 mod duration;
 mod load;
+mod schema;
 
 pub use duration::{format_duration, parse_duration, DurationSpec};
 pub use load::{Format, Source};
+pub use schema::{schema, Schema};
+
+/// Whether `name` is a valid name for a workflow, step, tag, signal or step type:
+/// `[A-Za-z0-9_.-]+`. The one place this rule is written.
+pub fn is_id(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Why `name` is not valid as `what` (`step id`, `tag`, ...), if it is not.
+pub fn id_problem(name: &str, what: &str) -> Option<String> {
+    (!is_id(name)).then(|| format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
+}
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -430,6 +443,32 @@ pub struct EmitSignal {
     /// String values may use `${...}`, with the step's own outputs visible.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, Value>,
+}
+
+impl WorkflowDef {
+    /// Rewrites every valid duration in its canonical form, the largest unit that is exact
+    /// (`1h30m` becomes `90m`), so that a host reads durations without a parser of its own.
+    pub fn canonicalize_durations(&mut self) {
+        for spec in [&mut self.timeout, &mut self.signal_retention].into_iter().flatten() {
+            spec.canonicalize();
+        }
+        canonicalize_steps(&mut self.steps);
+    }
+}
+
+fn canonicalize_steps(steps: &mut [StepDef]) {
+    for step in steps {
+        if let Some(options) = &mut step.options {
+            let retry = options.retry.as_mut();
+            let delays = retry.into_iter().flat_map(|r| std::iter::once(&mut r.delay).chain(r.max_delay.as_mut()));
+            for spec in options.duration.iter_mut().chain(options.timeout.iter_mut()).chain(delays) {
+                spec.canonicalize();
+            }
+        }
+        if let Some(flow) = &mut step.flow {
+            canonicalize_steps(&mut flow.steps);
+        }
+    }
 }
 
 impl StepDef {

@@ -14,14 +14,14 @@ pub use foreach::Foreach;
 pub use shell::Shell;
 pub use sleep::Sleep;
 pub use subworkflow::Subworkflow;
-pub use wait_signal::{is_signal_name, WaitSignal};
+pub use wait_signal::WaitSignal;
 pub use while_loop::WhileLoop;
 
 use crate::clock::Clock;
 use crate::model::StepDef;
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -232,6 +232,13 @@ pub trait StepKind: Send + Sync + 'static {
         false
     }
 
+    /// True for a kind whose attempts work outside the engine from launch to end (a child
+    /// process): an engine on virtual time counts them as work in motion, so that time does
+    /// not move while they run (see [`crate::activity`]).
+    fn works_outside(&self) -> bool {
+        false
+    }
+
     /// Runs one attempt. Must return soon after `ctx.cancel` fires.
     fn run(&self, ctx: StepContext) -> StepFuture;
 }
@@ -250,30 +257,82 @@ impl StepKind for Noop {
     }
 }
 
+/// A kind that may not be registered under this name: a built-in kind's, one the host gave
+/// when the engine was opened, or a name that is not an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReservedKind(pub String);
+
 /// The step kinds an engine knows, by name.
 #[derive(Clone)]
 pub struct StepKinds {
     kinds: HashMap<String, Arc<dyn StepKind>>,
+    /// Names that cannot be registered again: the built-in kinds and the host's fixed ones.
+    fixed: HashSet<String>,
+    /// Whether a kind not known here is taken for one a host will register (see
+    /// [`StepKinds::open`]).
+    open: bool,
 }
 
 impl Default for StepKinds {
     fn default() -> Self {
-        let mut kinds = StepKinds { kinds: HashMap::new() };
-        kinds.register("noop", Arc::new(Noop));
-        kinds.register("sleep", Arc::new(Sleep));
-        kinds.register("shell", Arc::new(Shell));
-        kinds.register("foreach", Arc::new(Foreach));
-        kinds.register("while", Arc::new(WhileLoop));
-        kinds.register("subworkflow", Arc::new(Subworkflow));
-        kinds.register("wait_signal", Arc::new(WaitSignal));
-        kinds
+        let built_in: [(&str, Arc<dyn StepKind>); 7] = [
+            ("noop", Arc::new(Noop)),
+            ("sleep", Arc::new(Sleep)),
+            ("shell", Arc::new(Shell)),
+            ("foreach", Arc::new(Foreach)),
+            ("while", Arc::new(WhileLoop)),
+            ("subworkflow", Arc::new(Subworkflow)),
+            ("wait_signal", Arc::new(WaitSignal)),
+        ];
+        StepKinds {
+            fixed: built_in.iter().map(|(name, _)| name.to_string()).collect(),
+            kinds: built_in.into_iter().map(|(name, kind)| (name.to_string(), kind)).collect(),
+            open: false,
+        }
+    }
+}
+
+/// The stand-in of a kind a host has not registered yet: what every host kind takes.
+struct HostKindToCome;
+
+impl StepKind for HostKindToCome {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Params]
+    }
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        Box::pin(async { StepOutcome::failure("this step type is not registered in this engine") })
     }
 }
 
 impl StepKinds {
-    /// Adds or replaces a kind.
-    pub fn register(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) {
-        self.kinds.insert(name.into(), kind);
+    /// The built-in kinds, and any other name taken for a kind a host will register (with
+    /// `params` only): what a definition can be checked against before an engine runs it.
+    /// The engine checks host kinds' own rules again at `register`.
+    pub fn open() -> Self {
+        StepKinds { open: true, ..StepKinds::default() }
+    }
+
+    /// Adds a kind, or replaces one added by an earlier `register`. Built-in kinds and
+    /// kinds added with [`fix`](Self::fix) cannot be replaced.
+    pub fn register(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), ReservedKind> {
+        let name = name.into();
+        if let Some(problem) = crate::model::id_problem(&name, "step type name") {
+            return Err(ReservedKind(problem));
+        }
+        if self.fixed.contains(&name) {
+            return Err(ReservedKind(format!("`{name}` is a built-in step type and cannot be replaced")));
+        }
+        self.kinds.insert(name, kind);
+        Ok(())
+    }
+
+    /// Adds a kind that later registrations cannot replace (the host's own kinds).
+    pub fn fix(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), ReservedKind> {
+        let name = name.into();
+        self.register(name.clone(), kind)?;
+        self.fixed.insert(name);
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn StepKind>> {
@@ -287,18 +346,30 @@ impl StepKinds {
         names
     }
 
+    /// The optional fields each kind takes, by kind name (sorted): what a host's DSL offers.
+    pub fn fields_by_kind(&self) -> std::collections::BTreeMap<&str, Vec<&'static str>> {
+        self.kinds.iter().map(|(name, kind)| (name.as_str(), kind.fields().iter().map(|f| f.name()).collect())).collect()
+    }
+
     /// Every problem with `step`'s kind and its kind-specific fields.
     pub(crate) fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        let Some(kind) = self.get(&step.kind) else {
-            let hint = crate::error::did_you_mean(&step.kind, self.names());
-            return vec![FieldProblem {
-                field: "type".into(),
-                message: format!(
-                    "unknown step type `{}`{hint}; known types: {}",
-                    step.kind,
-                    self.names().join(", ")
-                ),
-            }];
+        let to_come: Arc<dyn StepKind>;
+        let kind = match self.get(&step.kind) {
+            Some(kind) => kind,
+            None if self.open && crate::model::is_id(&step.kind) => {
+                to_come = Arc::new(HostKindToCome);
+                &to_come
+            }
+            None if step.kind.is_empty() => {
+                let message = format!("the step has no type; known types: {}", self.names().join(", "));
+                return vec![FieldProblem { field: "type".into(), message }];
+            }
+            None => {
+                let hint = crate::error::did_you_mean(&step.kind, self.names());
+                let message =
+                    format!("unknown step type `{}`{hint}; known types: {}", step.kind, self.names().join(", "));
+                return vec![FieldProblem { field: "type".into(), message }];
+            }
         };
         let mut problems: Vec<FieldProblem> = Field::ALL
             .iter()

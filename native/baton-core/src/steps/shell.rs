@@ -26,6 +26,10 @@ impl StepKind for Shell {
         &[Field::Command, Field::Env]
     }
 
+    fn works_outside(&self) -> bool {
+        true
+    }
+
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         match &step.options().command {
             None => vec![missing(Field::Command, "shell", "\"echo hello\"")],

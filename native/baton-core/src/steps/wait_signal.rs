@@ -22,11 +22,9 @@ impl StepKind for WaitSignal {
         let mut problems = Vec::new();
         match &step.flow().signal {
             None => problems.push(missing(Field::Signal, "wait_signal", "table_ready")),
-            Some(name) if !is_signal_name(name) => problems.push(FieldProblem {
-                field: "signal".into(),
-                message: format!("invalid signal name `{name}`: use letters, digits, `_`, `.` and `-`"),
-            }),
-            Some(_) => {}
+            Some(name) => problems.extend(
+                crate::model::id_problem(name, "signal name").map(|message| FieldProblem { field: "signal".into(), message }),
+            ),
         }
         if let Some(m) = &step.flow().signal_match {
             problems.extend(not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`"));
@@ -43,10 +41,6 @@ impl StepKind for WaitSignal {
     }
 }
 
-/// Whether `name` can name a signal.
-pub fn is_signal_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
 
 async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     let step = nest.step();

@@ -1,0 +1,65 @@
+//! The model's shape as data: the JSON names of every object's fields and of every choice's
+//! values, read from the serde definitions themselves. Hosts' DSLs (the Java builder) test
+//! their mirrors against it, so a field added here cannot be forgotten there.
+
+use super::{Backoff, EmitSignal, FailureMode, Misfire, RetryDef, RunStrategy, StepDef, TriggerDef, Trigger, WorkflowDef};
+use serde::Serialize;
+use serde_aux::serde_introspection::serde_introspect;
+
+/// Field names by object, value names by choice, as they are written in YAML and JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Schema {
+    /// Fields of a workflow.
+    pub workflow: &'static [&'static str],
+    /// Fields of a step.
+    pub step: &'static [&'static str],
+    /// Fields of a workflow trigger (`triggers:`).
+    pub trigger: &'static [&'static str],
+    /// Fields of a step's `retry`.
+    pub retry: &'static [&'static str],
+    /// Fields of one of a step's `emit_signals`.
+    pub emit_signal: &'static [&'static str],
+    /// Values of a step's `failure_mode`.
+    pub failure_mode: &'static [&'static str],
+    /// Values of a step's `trigger`.
+    pub step_trigger: &'static [&'static str],
+    /// Values of `retry.backoff`.
+    pub backoff: &'static [&'static str],
+    /// Values of a workflow's `run_strategy`.
+    pub run_strategy: &'static [&'static str],
+    /// Values of a cron trigger's `misfire`.
+    pub misfire: &'static [&'static str],
+}
+
+/// The model's shape.
+pub fn schema() -> Schema {
+    Schema {
+        workflow: serde_introspect::<WorkflowDef>(),
+        step: serde_introspect::<StepDef>(),
+        trigger: serde_introspect::<TriggerDef>(),
+        retry: serde_introspect::<RetryDef>(),
+        emit_signal: serde_introspect::<EmitSignal>(),
+        failure_mode: serde_introspect::<FailureMode>(),
+        step_trigger: serde_introspect::<Trigger>(),
+        backoff: serde_introspect::<Backoff>(),
+        run_strategy: serde_introspect::<RunStrategy>(),
+        misfire: serde_introspect::<Misfire>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_is_read_from_the_model() {
+        let s = schema();
+        assert_eq!(s.step.len(), 26, "{:?}", s.step);
+        assert_eq!(&s.step[..2], ["id", "type"]);
+        assert!(s.step.contains(&"as") && s.step.contains(&"match") && s.step.contains(&"tags"));
+        assert!(s.workflow.contains(&"signal_retention"));
+        assert_eq!(s.backoff, ["fixed", "linear", "exponential"]);
+        assert!(s.run_strategy.contains(&"strict_sequential"));
+        assert!(crate::model::is_id("a.b-c_1") && !crate::model::is_id("a b") && !crate::model::is_id(""));
+    }
+}
