@@ -41,10 +41,7 @@ impl Backend {
             Backend::Local(engine) => Ok(control::execute(engine, request).await?),
             Backend::Remote(client) => {
                 let reply = client.call(&request).await.map_err(|e| Failure::Store(e.to_string()))?;
-                reply.map_err(|e| match e.kind {
-                    control::ErrorKind::Usage => Failure::Usage(e.message),
-                    control::ErrorKind::Store => Failure::Store(e.message),
-                })
+                reply.map_err(|e| Failure::Engine(e.kind, e.message))
             }
         }
     }

@@ -229,16 +229,15 @@ enum Failure {
     Invalid,
     /// The store could not be used (3).
     Store(String),
+    /// The engine refused or failed: the exit code is its kind's (2 or 3).
+    Engine(baton_core::error::ErrorKind, String),
     /// Stopped by SIGINT or SIGTERM; the run stays unfinished in the store (130).
     Interrupted,
 }
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
-        match baton_core::control::ErrorKind::of(&e) {
-            baton_core::control::ErrorKind::Store => Failure::Store(e.to_string()),
-            baton_core::control::ErrorKind::Usage => Failure::Usage(e.to_string()),
-        }
+        Failure::Engine(e.kind(), e.to_string())
     }
 }
 
@@ -281,6 +280,10 @@ fn main() -> ExitCode {
         Err(Failure::Store(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(3)
+        }
+        Err(Failure::Engine(kind, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(kind.exit_code())
         }
     }
 }

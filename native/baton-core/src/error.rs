@@ -1,7 +1,105 @@
-//! Errors in workflow definitions, reported all at once with where they are.
+//! Error kinds every client of the engine shares, and errors in workflow definitions,
+//! reported all at once with where they are.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// What kind of failure an error is: the one list the control protocol, the CLI's exit
+/// codes, the JNI bridge and Java's exception classes are mapped from. Every mapping is an
+/// exhaustive `match`, so a new kind does not compile until each client handles it; Java
+/// mirrors the list and a test compares the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// An invalid workflow definition, or a step kind that cannot be registered.
+    Definition,
+    /// A run parameter the workflow does not declare, or of the wrong type.
+    Param,
+    /// No such run (or not one this engine runs).
+    UnknownRun,
+    /// No such registered workflow.
+    UnknownWorkflow,
+    /// No such version of a workflow.
+    UnknownVersion,
+    /// No such step in the run's workflow.
+    UnknownStep,
+    /// An action the run or step's state does not allow.
+    IllegalAction,
+    /// A start refused by the workflow's run strategy.
+    RunRejected,
+    /// A request that does not fit: a bad tag, an unsupported operation, a trigger that
+    /// cannot be evaluated.
+    InvalidRequest,
+    /// The store failed, or is held by another process.
+    Store,
+    /// The engine is closed.
+    Closed,
+    /// The engine did not settle within a real-time limit (virtual time).
+    Timeout,
+    /// The call does not fit the engine's configuration (virtual time on a system clock).
+    State,
+    /// A bug, or a failure the caller cannot act on.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::Definition,
+        ErrorKind::Param,
+        ErrorKind::UnknownRun,
+        ErrorKind::UnknownWorkflow,
+        ErrorKind::UnknownVersion,
+        ErrorKind::UnknownStep,
+        ErrorKind::IllegalAction,
+        ErrorKind::RunRejected,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Store,
+        ErrorKind::Closed,
+        ErrorKind::Timeout,
+        ErrorKind::State,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind's name on the wire (`unknown_run`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Definition => "definition",
+            ErrorKind::Param => "param",
+            ErrorKind::UnknownRun => "unknown_run",
+            ErrorKind::UnknownWorkflow => "unknown_workflow",
+            ErrorKind::UnknownVersion => "unknown_version",
+            ErrorKind::UnknownStep => "unknown_step",
+            ErrorKind::IllegalAction => "illegal_action",
+            ErrorKind::RunRejected => "run_rejected",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Store => "store",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::State => "state",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The exit code of a `baton` command that fails this way: 2 for what the user can fix
+    /// in the command or the definition, 3 for the store and the engine.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Definition
+            | ErrorKind::Param
+            | ErrorKind::UnknownRun
+            | ErrorKind::UnknownWorkflow
+            | ErrorKind::UnknownVersion
+            | ErrorKind::UnknownStep
+            | ErrorKind::IllegalAction
+            | ErrorKind::RunRejected
+            | ErrorKind::InvalidRequest
+            | ErrorKind::Timeout
+            | ErrorKind::State => 2,
+            ErrorKind::Store | ErrorKind::Closed | ErrorKind::Internal => 3,
+        }
+    }
+}
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +180,20 @@ impl fmt::Display for InvalidDefinition {
             write!(f, "{e}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_wire_name() {
+        for kind in ErrorKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.name());
+            assert_eq!(ErrorKind::ALL.iter().filter(|k| **k == kind).count(), 1);
+        }
     }
 }
 

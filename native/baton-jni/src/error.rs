@@ -1,5 +1,6 @@
 //! Errors as Java sees them: a kind that picks the exception class, and a message.
 
+use baton_core::error::ErrorKind;
 use baton_core::testing::TimeError;
 use baton_core::{EngineError, InvalidDefinition, StoreError};
 use serde_json::{json, Value};
@@ -7,26 +8,26 @@ use serde_json::{json, Value};
 /// A failed call, returned to Java in the `{"error": ...}` envelope.
 #[derive(Debug)]
 pub struct BridgeError {
-    kind: &'static str,
+    kind: ErrorKind,
     message: String,
     errors: Option<InvalidDefinition>,
 }
 
 impl BridgeError {
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         BridgeError { kind, message: message.into(), errors: None }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        BridgeError::new("internal", message)
+        BridgeError::new(ErrorKind::Internal, message)
     }
 
     pub fn closed() -> Self {
-        BridgeError::new("closed", "this Baton instance is closed")
+        BridgeError::new(ErrorKind::Closed, "this Baton instance is closed")
     }
 
     pub fn to_json(&self) -> Value {
-        let mut e = json!({ "kind": self.kind, "message": self.message });
+        let mut e = json!({ "kind": self.kind.name(), "message": self.message });
         if let Some(def) = &self.errors {
             e["errors"] = json!(def.errors);
         }
@@ -36,41 +37,29 @@ impl BridgeError {
 
 impl From<InvalidDefinition> for BridgeError {
     fn from(e: InvalidDefinition) -> Self {
-        BridgeError { kind: "definition", message: e.to_string(), errors: Some(e) }
+        BridgeError { kind: ErrorKind::Definition, message: e.to_string(), errors: Some(e) }
     }
 }
 
 impl From<StoreError> for BridgeError {
     fn from(e: StoreError) -> Self {
-        BridgeError::new("store", e.to_string())
+        BridgeError::new(ErrorKind::Store, e.to_string())
     }
 }
 
 impl From<EngineError> for BridgeError {
     fn from(e: EngineError) -> Self {
-        let kind = match &e {
-            EngineError::Store(_) => "store",
-            EngineError::Definition(def) => return def.clone().into(),
-            EngineError::ReservedKind(_) => "definition",
-            EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => "param",
-            EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => "unknown_run",
-            EngineError::UnknownWorkflow { .. } => "unknown_workflow",
-            EngineError::UnknownVersion { .. } => "unknown_version",
-            EngineError::IllegalAction { .. } | EngineError::IllegalTransition(_) => "illegal_action",
-            EngineError::UnknownStep { .. } => "unknown_step",
-            EngineError::AlreadyRunning { .. } => "run_rejected",
-            EngineError::BadTag(_) | EngineError::Unsupported(_) | EngineError::Trigger { .. } => "invalid_request",
-            EngineError::Closed => "closed",
-            _ => "internal",
-        };
-        BridgeError::new(kind, e.to_string())
+        match e {
+            EngineError::Definition(def) => def.into(),
+            e => BridgeError::new(e.kind(), e.to_string()),
+        }
     }
 }
 
 impl From<TimeError> for BridgeError {
     fn from(e: TimeError) -> Self {
         match e {
-            TimeError::StillBusy { .. } => BridgeError::new("timeout", e.to_string()),
+            TimeError::StillBusy { .. } => BridgeError::new(ErrorKind::Timeout, e.to_string()),
             TimeError::Engine(e) => e.into(),
         }
     }

@@ -17,7 +17,7 @@ mod logs;
 use baton_core::model::{Format, Source, WorkflowDef};
 use baton_core::steps::StepKinds;
 use baton_core::Workflow;
-use baton_core::error::panic_text;
+use baton_core::error::{panic_text, ErrorKind};
 use baton_core::{Engine, Event, StoreEngine};
 use error::BridgeError;
 use host_steps::{HostKind, TaskQueue};
@@ -86,7 +86,7 @@ fn string(env: &Env<'_>, s: &JString<'_>) -> Result<Option<String>, BridgeError>
 }
 
 fn required(env: &Env<'_>, s: &JString<'_>, what: &str) -> Result<String, BridgeError> {
-    string(env, s)?.ok_or_else(|| BridgeError::new("internal", format!("{what} is null")))
+    string(env, s)?.ok_or_else(|| BridgeError::internal(format!("{what} is null")))
 }
 
 /// Params given as a JSON object; none for a null string.
@@ -189,7 +189,7 @@ fn open_engine(
         builder = builder.store_dir(dir);
     }
     if let Some(name) = string(env, store_engine)? {
-        let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new("store", e))?;
+        let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
         builder = builder.store_engine(engine);
     }
     let engine = {
@@ -242,11 +242,14 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_check<'l>(
     })
 }
 
-/// The model's shape and each built-in kind's fields, for the DSL's agreement test; ok =
-/// `{"model": {...}, "kinds": {...}}`.
+/// The model's shape, each built-in kind's fields and the error kinds, for the DSL's
+/// agreement tests; ok = `{"model": {...}, "kinds": {...}, "error_kinds": [...]}`.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_schema<'l>(env: EnvUnowned<'l>, _class: JClass<'l>) -> jstring {
-    envelope(env, |_| Ok(json!({ "model": baton_core::model::schema(), "kinds": StepKinds::default().fields_by_kind() })))
+    envelope(env, |_| {
+        let kinds = StepKinds::default();
+        Ok(json!({ "model": baton_core::model::schema(), "kinds": kinds.fields_by_kind(), "error_kinds": ErrorKind::ALL }))
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -477,7 +480,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let start = u64::try_from(start_millis)
-            .map_err(|_| BridgeError::new("internal", format!("a virtual clock cannot start before 1970: {start_millis} ms")))?;
+            .map_err(|_| BridgeError::internal(format!("a virtual clock cannot start before 1970: {start_millis} ms")))?;
         open_engine(env, &store_dir, &store_engine, Some(VirtualTime::starting_at(start)))
     })
 }
@@ -487,7 +490,7 @@ fn virtual_time(bridge: &Bridge) -> Result<&VirtualTime, BridgeError> {
     bridge
         .time
         .as_ref()
-        .ok_or_else(|| BridgeError::new("state", "this Baton runs on the system clock, not on a virtual clock"))
+        .ok_or_else(|| BridgeError::new(ErrorKind::State, "this Baton runs on the system clock, not on a virtual clock"))
 }
 
 /// How long (real time) to wait for the engine to settle after a move of time.
@@ -510,7 +513,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_advanceClock<'l>(
 ) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
-        let by = u64::try_from(millis).map_err(|_| BridgeError::new("internal", format!("time cannot move back: {millis} ms")))?;
+        let by = u64::try_from(millis).map_err(|_| BridgeError::internal(format!("time cannot move back: {millis} ms")))?;
         Ok(json!(virtual_time(&bridge)?.advance(Duration::from_millis(by), settle_limit(settle_millis))?))
     })
 }

@@ -125,24 +125,7 @@ pub enum Response {
     Done,
 }
 
-/// What went wrong, in the terms a client needs to pick its exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The request does not fit: unknown run, bad parameter, illegal action.
-    Usage,
-    /// The store or the engine failed.
-    Store,
-}
-
-impl ErrorKind {
-    pub fn of(error: &EngineError) -> Self {
-        match error {
-            EngineError::Store(_) | EngineError::Closed | EngineError::Driver { .. } => ErrorKind::Store,
-            _ => ErrorKind::Usage,
-        }
-    }
-}
+pub use crate::error::ErrorKind;
 
 /// A failed request, as the client receives it.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
@@ -154,7 +137,7 @@ pub struct RemoteError {
 
 impl From<EngineError> for RemoteError {
     fn from(e: EngineError) -> Self {
-        RemoteError { kind: ErrorKind::of(&e), message: e.to_string() }
+        RemoteError { kind: e.kind(), message: e.to_string() }
     }
 }
 

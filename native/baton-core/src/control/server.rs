@@ -51,7 +51,7 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
                 stream_events(&mut write, &engine).await;
                 break;
             }
-            Err(e) => Err(RemoteError { kind: super::ErrorKind::Usage, message: format!("bad request: {e}") }),
+            Err(e) => Err(RemoteError { kind: super::ErrorKind::InvalidRequest, message: format!("bad request: {e}") }),
             Ok(request) => match engine.upgrade() {
                 None => Err(EngineError::Closed.into()),
                 Some(engine) => execute(&engine, request).await.map_err(RemoteError::from),
@@ -65,7 +65,7 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
 
 async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
     let mut text = serde_json::to_string(reply).unwrap_or_else(|e| {
-        serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Store, message: e.to_string() })).unwrap_or_default()
+        serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Internal, message: e.to_string() })).unwrap_or_default()
     });
     text.push('\n');
     write.write_all(text.as_bytes()).await

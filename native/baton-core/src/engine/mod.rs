@@ -122,6 +122,27 @@ pub enum EngineError {
     Driver { run_id: String, message: String },
 }
 
+impl EngineError {
+    /// The kind of failure, for clients (see [`ErrorKind`](crate::error::ErrorKind)).
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match self {
+            EngineError::Store(_) => K::Store,
+            EngineError::Definition(_) | EngineError::ReservedKind(_) => K::Definition,
+            EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => K::Param,
+            EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => K::UnknownRun,
+            EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
+            EngineError::UnknownVersion { .. } => K::UnknownVersion,
+            EngineError::AlreadyRunning { .. } => K::RunRejected,
+            EngineError::Trigger { .. } | EngineError::Unsupported(_) | EngineError::BadTag(_) => K::InvalidRequest,
+            EngineError::IllegalTransition(_) | EngineError::IllegalAction { .. } => K::IllegalAction,
+            EngineError::UnknownStep { .. } => K::UnknownStep,
+            EngineError::Closed => K::Closed,
+            EngineError::Driver { .. } => K::Internal,
+        }
+    }
+}
+
 /// A step of a run, for display.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
