@@ -16,6 +16,7 @@ library only; closes with a line `N passed, N failed`.
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -190,7 +191,7 @@ class GradlePluginTest(unittest.TestCase):
                 typ: noop
             """)
         self.add_workflow(p, "missing", file="file('src/workflows/nowhere.yaml')")
-        self.add_workflow(p, "renamed", file="file('src/workflows/etl.yaml')")
+        self.add_workflow(p, "renamed", file="file('src/workflows/etl.yaml')")   # valid: the id `etl` is its own
         self.add_workflow(p, "shape", provider="'example.Workflows.report'")
         self.add_workflow(p, "instance", provider="'example.Bad#instance'", classpath="sourceSets.main.runtimeClasspath")
         self.add_workflow(p, "text", provider="'example.Bad#text'", classpath="sourceSets.main.runtimeClasspath")
@@ -205,13 +206,12 @@ class GradlePluginTest(unittest.TestCase):
                 """))
         out = self.gradle(p, "check", ok=False)
         expected = [
-            "Baton found 10 problems in the workflows of root project",
+            "Baton found 9 problems in the workflows of root project",
             "src/workflows/broken.yaml: step `extract`: type: unknown step type `shel` (did you mean `shell`?)",
             "src/workflows/broken.yaml: step `extract`: command: column 8: `dat` is neither a parameter nor a step (did you mean `date`?)",
             "src/workflows/broken.yaml: step `load`: depends_on.0: unknown step `extrat` (did you mean `extract`?)",
             "src/workflows/typo.yaml:4:5: step `a`: typ: unknown field `typ`",
             "baton workflow 'missing': file " + os.path.join(p, "src", "workflows", "nowhere.yaml") + " does not exist",
-            "baton workflow 'renamed': src/workflows/etl.yaml defines the workflow `etl`: name it workflow('etl')",
             "baton workflow 'shape': provider `example.Workflows.report` is not `Class#method`",
             "baton workflow 'instance': example.Bad#instance must be static",
             "baton workflow 'text': example.Bad#text returns java.lang.String, not dev.baton.Workflow",
@@ -220,6 +220,61 @@ class GradlePluginTest(unittest.TestCase):
         for line in expected:
             self.assertIn(line, out)
         self.assertNotIn("baton workflow 'etl'", out)
+        self.assertNotIn("baton workflow 'renamed'", out)
+
+    def test_gradle_name_names_the_task_and_the_workflow_keeps_its_id(self):
+        p = self.project("names")
+        etl = os.path.join(p, "src", "workflows", "etl.yaml")
+        with open(etl) as f:
+            text = f.read()
+        self.assertIn("\nid: etl\n", text)
+        with open(etl, "w") as f:
+            f.write(text.replace("\nid: etl\n", "\nid: nightly-etl\n"))
+        # Another name for the same file, one that is no workflow id.
+        self.add_workflow(p, "etl backfill", file="file('src/workflows/etl.yaml')",
+                          params='[date: "2026-11-01", out: "$buildDir/etl"]')
+
+        out = self.gradle(p, "-q", "tasks")
+        self.assertIn("batonRunEtl - Runs the Baton workflow 'nightly-etl' (baton workflow 'etl') to its end.", out)
+        self.assertIn("batonRunEtlBackfill - Runs the Baton workflow 'nightly-etl' (baton workflow 'etl backfill') to its end.", out)
+        self.assertIn("batonRunReport - Runs baton workflow 'report' (example.Workflows#report) to its end.", out)
+
+        self.gradle(p, "batonValidate")
+        with open(os.path.join(p, "build", "reports", "baton", "validation.txt")) as f:
+            self.assertEqual(f.read(), "etl: valid (id `nightly-etl`, src/workflows/etl.yaml, 3 steps)\n"
+                                       "etl backfill: valid (id `nightly-etl`, src/workflows/etl.yaml, 3 steps)\n"
+                                       "report: valid (example.Workflows#report, 3 steps)\n")
+
+        out = self.gradle(p, "batonRunEtl", "batonRunEtlBackfill", "batonRunReport")
+        self.assertEqual(len(re.findall(r"run \w+ of `nightly-etl` succeeded", out)), 2, out)
+        self.assertRegex(out, r"run \w+ of `report` succeeded")
+        for date in ("2026-11-24", "2026-11-01"):
+            self.assertTrue(os.path.isfile(os.path.join(p, "build", "etl", date + ".csv")), date)
+        if BATON:
+            listed = subprocess.run([BATON, "--store", os.path.join(p, "build", "baton"), "runs", "--json"],
+                                    capture_output=True, text=True, timeout=60)
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            runs = json.loads(listed.stdout)
+            self.assertEqual(sorted(r["workflow_id"] for r in runs), ["nightly-etl", "nightly-etl", "report"], runs)
+
+        # batonRuns takes the name in the build, or the id.
+        for name in ("etl", "nightly-etl"):
+            out = self.gradle(p, "-q", "batonRuns", "-Pbaton.workflow=" + name)
+            self.assertEqual(len(re.findall(r"\w{26}\s+nightly-etl\s+SUCCEEDED", out)), 2, out)
+            self.assertNotIn("report", out)
+
+        # A name must make a task name: it needs a letter or digit, and one of its own.
+        build = os.path.join(p, "build.gradle")
+        with open(build) as f:
+            text = f.read()
+        with open(build, "w") as f:
+            f.write(text + "baton { workflow('Etl') { file = file('src/workflows/etl.yaml') } }\n")
+        out = self.gradle(p, "tasks", ok=False)
+        self.assertIn("baton workflow 'Etl': its task batonRunEtl exists already, for baton workflow 'etl'", out)
+        with open(build, "w") as f:
+            f.write(text + "baton { workflow('--') { file = file('src/workflows/etl.yaml') } }\n")
+        out = self.gradle(p, "tasks", ok=False)
+        self.assertIn("`--` cannot name a workflow", out)
 
     def test_two_builds_in_one_daemon_each_with_its_own_class_loader(self):
         p = self.project("daemon")

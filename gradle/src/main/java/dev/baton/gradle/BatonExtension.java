@@ -41,14 +41,15 @@ public class BatonExtension {
         this.store = store;
     }
 
-    /** The workflows, by name; {@code workflow(name) { }} adds one. */
+    /** The workflows, by their names in the build; {@code workflow(name) { }} adds one. */
     public NamedDomainObjectContainer<WorkflowSpec> getWorkflows() {
         return workflows;
     }
 
     /**
      * Declares the workflow {@code name}, configured by {@code configure} (a closure in a build
-     * script), and its task {@code batonRun<Name>}. The name is the workflow's id.
+     * script), and its task {@code batonRun<Name>}. The name is the build's, for the task and
+     * messages: the workflow keeps the id of its definition, which may differ.
      */
     public WorkflowSpec workflow(String name, Action<? super WorkflowSpec> configure) {
         return workflows.create(name, configure);

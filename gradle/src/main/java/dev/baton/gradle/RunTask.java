@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Set;
 import org.gradle.api.DefaultTask;
 import org.gradle.api.GradleException;
+import org.gradle.api.InvalidUserDataException;
 import org.gradle.api.file.FileCollection;
 import org.gradle.api.tasks.Classpath;
 import org.gradle.api.tasks.Internal;
@@ -25,9 +26,10 @@ import org.gradle.api.tasks.Optional;
 import org.gradle.api.tasks.TaskAction;
 
 /**
- * {@code batonRun<Name>}: runs one workflow to its end in the build's store, logging each step
- * as it ends, and fails the build if the run does not succeed. Never up to date: a run is an
- * action, not a product. {@code -Pbaton.param.NAME=VALUE} overrides a parameter.
+ * {@code batonRun<Name>}: runs one workflow to its end in the build's store, under the workflow's
+ * own id, logging each step as it ends, and fails the build if the run does not succeed. Never
+ * up to date: a run is an action, not a product. {@code -Pbaton.param.NAME=VALUE} overrides a
+ * parameter.
  */
 public class RunTask extends DefaultTask {
 
@@ -35,19 +37,31 @@ public class RunTask extends DefaultTask {
     static final String PARAM_PREFIX = "baton.param.";
     /** How often the steps that ended are logged while the run goes on. */
     private static final Duration PROGRESS_INTERVAL = Duration.ofSeconds(1);
+    /** What every task name of a workflow begins with. */
+    private static final String TASK_PREFIX = "batonRun";
 
     private WorkflowSpec workflow;
     private BatonExtension baton;
 
-    /** {@code batonRunNightlyEtl} for {@code nightly-etl}. */
-    static String nameFor(String workflow) {
-        StringBuilder name = new StringBuilder("batonRun");
-        for (String word : workflow.split("[^A-Za-z0-9]+")) {
+    /**
+     * The task of the workflow named {@code name} in the build: {@code batonRunNightlyEtl} for
+     * {@code nightly-etl} (or {@code nightly etl}): its letters and digits, each word capitalized.
+     *
+     * @throws InvalidUserDataException if the name has no letter or digit to make a task name of
+     */
+    static String nameFor(String name) {
+        StringBuilder task = new StringBuilder(TASK_PREFIX);
+        for (String word : name.split("[^\\p{L}\\p{N}]+")) {
             if (!word.isEmpty()) {
-                name.append(Character.toUpperCase(word.charAt(0))).append(word, 1, word.length());
+                int first = word.codePointAt(0);
+                task.appendCodePoint(Character.toUpperCase(first)).append(word, Character.charCount(first), word.length());
             }
         }
-        return name.toString();
+        if (task.length() == TASK_PREFIX.length()) {
+            throw new InvalidUserDataException("baton: `" + name + "` cannot name a workflow: its task " + TASK_PREFIX
+                    + "<Name> is made of the name's letters and digits, and it has none");
+        }
+        return task.toString();
     }
 
     void setWorkflow(WorkflowSpec workflow) {
@@ -61,6 +75,30 @@ public class RunTask extends DefaultTask {
     @Internal
     public WorkflowSpec getWorkflow() {
         return workflow;
+    }
+
+    /**
+     * Names the workflow's id too where it differs from its name in the build, reading it
+     * from the file when asked (by {@code gradle tasks}, say), not while configuring every
+     * build. A provider is not called for it: that would need the build's classes compiled.
+     */
+    @Override
+    @Internal
+    public String getDescription() {
+        String set = super.getDescription();
+        if (set != null || workflow == null) {
+            return set;
+        }
+        String name = workflow.getName();
+        if (workflow.getFile() != null) {
+            try {
+                String id = workflow.id();
+                return "Runs the Baton workflow '" + id + "'" + (id.equals(name) ? "" : " (baton workflow '" + name + "')") + " to its end.";
+            } catch (InvalidUserDataException | BatonException unreadable) {
+                // The run reports it; the description names the source instead.
+            }
+        }
+        return "Runs baton workflow '" + name + "' (" + workflow.source() + ") to its end.";
     }
 
     /** The provider's classpath: declared so that the classes it needs are built first. */
@@ -92,16 +130,19 @@ public class RunTask extends DefaultTask {
     public void run() {
         File store = baton.getStore();
         RunResult result;
+        String id = null;  // known once the definition is read
         try (LoadedWorkflow loaded = workflow.load(); Baton engine = Baton.open(store.toPath())) {
+            id = loaded.workflow().id();
+            // Under its own id, whatever the build names it.
             engine.register(loaded.workflow());
-            Run run = engine.start(workflow.getName(), getParams());
+            Run run = engine.start(id, getParams());
             getLogger().lifecycle("baton: run {} of `{}` started (store {})", run.id(), run.workflowId(), store);
             result = awaitLoggingSteps(run);
         } catch (WorkflowDefinitionException e) {
-            throw new GradleException("baton workflow '" + workflow.getName() + "' is invalid:\n  "
+            throw new GradleException(workflow.label(e.workflowId() != null ? e.workflowId() : id) + " is invalid:\n  "
                     + String.join("\n  ", workflow.describe(e)), e);
         } catch (BatonException e) {
-            throw new GradleException("baton workflow '" + workflow.getName() + "': " + e.getMessage(), e);
+            throw new GradleException(workflow.label(id) + ": " + e.getMessage(), e);
         }
         if (!result.succeeded()) {
             throw failure(result, store);

@@ -72,7 +72,10 @@ public class ValidateTask extends DefaultTask {
         });
     }
 
-    /** What was validated, one workflow a line: {@code build/reports/baton/validation.txt} unless set. */
+    /**
+     * What was validated, one workflow a line, by its name in the build (and its id where it
+     * differs): {@code build/reports/baton/validation.txt} unless set.
+     */
     @OutputFile
     public File getReport() {
         return report != null ? report : new File(getProject().getBuildDir(), "reports/baton/validation.txt");
@@ -91,8 +94,9 @@ public class ValidateTask extends DefaultTask {
             for (WorkflowSpec spec : workflows) {
                 try (LoadedWorkflow loaded = spec.load()) {
                     baton.validate(loaded.workflow());
-                    report.append(spec.getName()).append(": valid (").append(spec.source()).append(", ")
-                            .append(loaded.workflow().steps().size()).append(" steps)\n");
+                    String id = loaded.workflow().id();
+                    report.append(spec.getName()).append(": valid (").append(id.equals(spec.getName()) ? "" : "id `" + id + "`, ")
+                            .append(spec.source()).append(", ").append(loaded.workflow().steps().size()).append(" steps)\n");
                 } catch (WorkflowDefinitionException e) {
                     problems.addAll(spec.describe(e));
                 } catch (InvalidUserDataException e) {

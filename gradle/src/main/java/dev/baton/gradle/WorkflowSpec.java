@@ -8,7 +8,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 import org.gradle.api.InvalidUserDataException;
 import org.gradle.api.Named;
 import org.gradle.api.Project;
@@ -17,7 +16,10 @@ import org.gradle.api.file.FileCollection;
 /**
  * One {@code workflow('name') { }} of the {@code baton} block: where its definition comes from
  * (a YAML or JSON {@code file}, or a Java {@code provider} method on a {@code classpath}) and the
- * parameters its runs get. The name is the workflow's id.
+ * parameters its runs get. The name is the build's: it names the task {@code batonRun<Name>}
+ * and the messages. The workflow keeps the id of its definition, under which it is registered,
+ * run and listed; the two may differ ({@code workflow('etl')} of a file whose id is
+ * {@code nightly-etl}).
  *
  * <pre>{@code
  * workflow('etl') {
@@ -32,9 +34,6 @@ import org.gradle.api.file.FileCollection;
  */
 public class WorkflowSpec implements Named {
 
-    /** The engine's rule for ids. */
-    private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]+");
-
     private final String name;
     private final Project project;
     private File file;
@@ -43,10 +42,6 @@ public class WorkflowSpec implements Named {
     private Map<String, Object> params = new LinkedHashMap<>();
 
     public WorkflowSpec(String name, Project project) {
-        if (!ID.matcher(name).matches()) {
-            throw new InvalidUserDataException("baton: `" + name + "` cannot name a workflow: a workflow's name is its id, "
-                    + "made of letters, digits, `_`, `.` and `-`");
-        }
         this.name = name;
         this.project = project;
     }
@@ -98,8 +93,8 @@ public class WorkflowSpec implements Named {
     }
 
     /**
-     * Reads the definition, checks that it has this spec's name as its id, and returns it with
-     * the class loader of its Java steps. Close it after the last run.
+     * Reads the definition and returns it with the class loader of its Java steps. Close it
+     * after the last run.
      *
      * @throws InvalidUserDataException if the spec is incomplete or its source unusable
      * @throws WorkflowDefinitionException if the definition is invalid
@@ -108,13 +103,30 @@ public class WorkflowSpec implements Named {
         if ((file == null) == (provider == null)) {
             throw problem("set either `file` (a YAML or JSON definition) or `provider` (`Class#method` returning a Workflow)");
         }
-        LoadedWorkflow loaded = file != null ? LoadedWorkflow.fromFile(this, file) : LoadedWorkflow.fromProvider(this, provider, classpath);
-        String id = loaded.workflow().id();
-        if (!id.equals(name)) {
-            loaded.close();
-            throw problem(source() + " defines the workflow `" + id + "`: name it workflow('" + id + "') (a workflow's name is its id)");
+        return file != null ? LoadedWorkflow.fromFile(this, file) : LoadedWorkflow.fromProvider(this, provider, classpath);
+    }
+
+    /**
+     * The workflow's id, read from its definition: this loads it (a provider's method runs).
+     *
+     * @throws InvalidUserDataException if the spec is incomplete or its source unusable
+     * @throws WorkflowDefinitionException if the definition is invalid
+     */
+    String id() {
+        try (LoadedWorkflow loaded = load()) {
+            return loaded.workflow().id();
         }
-        return loaded;
+    }
+
+    /**
+     * How messages name this workflow: {@code baton workflow 'etl'}, with the workflow's
+     * {@code id} where it differs from the name ({@code baton workflow 'etl' (id `nightly-etl`)}).
+     *
+     * @param id the id, or {@code null} if unknown (the definition could not be read)
+     */
+    String label(String id) {
+        String label = "baton workflow '" + name + "'";
+        return id == null || id.equals(name) ? label : label + " (id `" + id + "`)";
     }
 
     /** A problem with this spec's configuration. */
@@ -123,7 +135,7 @@ public class WorkflowSpec implements Named {
     }
 
     InvalidUserDataException problem(String message, Throwable cause) {
-        return new InvalidUserDataException("baton workflow '" + name + "': " + message, cause);
+        return new InvalidUserDataException(label(null) + ": " + message, cause);
     }
 
     /** Each problem of a definition, with this spec's source in front when the engine could not say where. */
