@@ -23,14 +23,22 @@ impl Backend {
 
     /// [`connect`](Backend::connect), with `listener` receiving the events of an engine the
     /// CLI opens.
-    pub async fn connect_with(store: &Path, engine: Option<StoreEngine>, listener: Option<Listener>) -> Result<Backend, Failure> {
+    pub async fn connect_with(
+        store: &Path,
+        engine: Option<StoreEngine>,
+        listener: Option<Listener>,
+    ) -> Result<Backend, Failure> {
         match crate::open_engine(store, engine, listener) {
             Ok(engine) => Ok(Backend::Local(engine)),
-            Err(EngineError::Store(locked @ StoreError::Locked { .. })) => match Client::connect(store).await {
-                Ok(client) => Ok(Backend::Remote(client)),
-                Err(e @ ConnectError::NoEngine { .. }) => Err(Failure::Store(format!("{locked}\n{e}"))),
-                Err(e) => Err(Failure::Store(e.to_string())),
-            },
+            Err(EngineError::Store(locked @ StoreError::Locked { .. })) => {
+                match Client::connect(store).await {
+                    Ok(client) => Ok(Backend::Remote(client)),
+                    Err(e @ ConnectError::NoEngine { .. }) => {
+                        Err(Failure::Store(format!("{locked}\n{e}")))
+                    }
+                    Err(e) => Err(Failure::Store(e.to_string())),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -40,7 +48,8 @@ impl Backend {
         match self {
             Backend::Local(engine) => Ok(control::execute(engine, request).await?),
             Backend::Remote(client) => {
-                let reply = client.call(&request).await.map_err(|e| Failure::Store(e.to_string()))?;
+                let reply =
+                    client.call(&request).await.map_err(|e| Failure::Store(e.to_string()))?;
                 reply.map_err(|e| Failure::Engine(e.kind, e.message))
             }
         }

@@ -11,7 +11,9 @@ mod report;
 use backend::{unexpected, Backend};
 use baton_core::control::{Request, Response};
 use baton_core::model::Source;
-use baton_core::{Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow};
+use baton_core::{
+    Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "baton", version, about = "Durable workflow orchestration: run DAGs of steps that survive crashes")]
+#[command(
+    name = "baton",
+    version,
+    about = "Durable workflow orchestration: run DAGs of steps that survive crashes"
+)]
 struct Cli {
     /// The store directory.
     #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton")]
@@ -257,7 +263,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+            tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -293,10 +300,13 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Validate { file, json } => validate(&file, json),
         Command::Graph { file, format } => {
             let wf = load(&file)?;
-            print!("{}", match format {
-                GraphFormat::Dot => wf.to_dot(),
-                GraphFormat::Mermaid => wf.to_mermaid(),
-            });
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Dot => wf.to_dot(),
+                    GraphFormat::Mermaid => wf.to_mermaid(),
+                }
+            );
             Ok(())
         }
         Command::Run { file, params, json } => {
@@ -304,15 +314,25 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             let overrides: IndexMap<String, serde_json::Value> =
                 params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
             let progress = progress::Progress::new(json);
-            match Backend::connect_with(&cli.store, cli.store_engine, Some(progress.listener())).await? {
-                Backend::Local(engine) => run_here(&engine, &progress, &cli.store, wf, overrides, json).await,
+            match Backend::connect_with(&cli.store, cli.store_engine, Some(progress.listener()))
+                .await?
+            {
+                Backend::Local(engine) => {
+                    run_here(&engine, &progress, &cli.store, wf, overrides, json).await
+                }
                 mut remote => {
                     let definition = wf.def().clone();
-                    let run_id = match remote.call(Request::RunDefinition { definition, params: overrides }).await? {
+                    let run_id = match remote
+                        .call(Request::RunDefinition { definition, params: overrides })
+                        .await?
+                    {
                         Response::Started { run_id } => run_id,
                         other => return Err(unexpected(other)),
                     };
-                    eprintln!("run {run_id} started by the live engine holding {}", cli.store.display());
+                    eprintln!(
+                        "run {run_id} started by the live engine holding {}",
+                        cli.store.display()
+                    );
                     operate::report_end(&mut remote, &run_id, &cli.store, json).await
                 }
             }
@@ -351,9 +371,13 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             if let Some(problem) = baton_core::model::id_problem(&name, "signal name") {
                 return Err(Failure::Usage(problem));
             }
-            let params: IndexMap<String, serde_json::Value> = params.into_iter().map(|(k, v)| (k, typed(&v))).collect();
+            let params: IndexMap<String, serde_json::Value> =
+                params.into_iter().map(|(k, v)| (k, typed(&v))).collect();
             let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
-            let id = match backend.call(Request::Signal { name: name.clone(), params: params.clone() }).await? {
+            let id = match backend
+                .call(Request::Signal { name: name.clone(), params: params.clone() })
+                .await?
+            {
                 Response::SignalSent { id } => id,
                 other => return Err(unexpected(other)),
             };
@@ -381,82 +405,185 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Register { file, json } => {
             let definition = load(&file)?.def().clone();
-            operate::call(&cli.store, cli.store_engine, Request::Register { definition }, json, "").await
+            operate::call(&cli.store, cli.store_engine, Request::Register { definition }, json, "")
+                .await
         }
-        Command::Workflows { json } => operate::call(&cli.store, cli.store_engine, Request::Workflows, json, "").await,
-        Command::Versions { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Versions { workflow_id }, json, "").await,
+        Command::Workflows { json } => {
+            operate::call(&cli.store, cli.store_engine, Request::Workflows, json, "").await
+        }
+        Command::Versions { workflow_id, json } => {
+            operate::call(&cli.store, cli.store_engine, Request::Versions { workflow_id }, json, "")
+                .await
+        }
         Command::Activate { workflow_id, version } => {
             let said = format!("workflow {workflow_id}: version {version} is active");
-            operate::call(&cli.store, cli.store_engine, Request::Activate { workflow_id, version }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Activate { workflow_id, version },
+                false,
+                &said,
+            )
+            .await
         }
         Command::Enable { workflow_id } => {
             let said = format!("workflow {workflow_id}: triggers enabled");
-            operate::call(&cli.store, cli.store_engine, Request::Enable { workflow_id, enabled: true }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Enable { workflow_id, enabled: true },
+                false,
+                &said,
+            )
+            .await
         }
         Command::Disable { workflow_id } => {
             let said = format!("workflow {workflow_id}: triggers disabled");
-            operate::call(&cli.store, cli.store_engine, Request::Enable { workflow_id, enabled: false }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Enable { workflow_id, enabled: false },
+                false,
+                &said,
+            )
+            .await
         }
         Command::Start { workflow_id, params, version, request_id, wait, json } => {
-            let params = params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-            operate::start(&cli.store, cli.store_engine, Request::Start { workflow_id, params, version, request_id }, wait, json).await
+            let params =
+                params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+            operate::start(
+                &cli.store,
+                cli.store_engine,
+                Request::Start { workflow_id, params, version, request_id },
+                wait,
+                json,
+            )
+            .await
         }
-        Command::Firings { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Firings { workflow_id }, json, "").await,
+        Command::Firings { workflow_id, json } => {
+            operate::call(&cli.store, cli.store_engine, Request::Firings { workflow_id }, json, "")
+                .await
+        }
         Command::Unblock { workflow_id } => {
             let said = format!("workflow {workflow_id}: queue released");
-            operate::call(&cli.store, cli.store_engine, Request::Unblock { workflow_id }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Unblock { workflow_id },
+                false,
+                &said,
+            )
+            .await
         }
         Command::Stop { run_id } => {
             let said = format!("run {run_id}: stop requested");
-            operate::call(&cli.store, cli.store_engine, Request::Stop { run_id }, false, &said).await
+            operate::call(&cli.store, cli.store_engine, Request::Stop { run_id }, false, &said)
+                .await
         }
         Command::Kill { run_id } => {
             let said = format!("run {run_id}: killed");
-            operate::call(&cli.store, cli.store_engine, Request::Kill { run_id }, false, &said).await
+            operate::call(&cli.store, cli.store_engine, Request::Kill { run_id }, false, &said)
+                .await
         }
         Command::Pause { run_id } => {
             let said = format!("run {run_id}: paused (running steps finish; no new step starts)");
-            operate::call(&cli.store, cli.store_engine, Request::Pause { run_id }, false, &said).await
+            operate::call(&cli.store, cli.store_engine, Request::Pause { run_id }, false, &said)
+                .await
         }
         Command::Resume { run_id } => {
             let said = format!("run {run_id}: resumed");
-            operate::call(&cli.store, cli.store_engine, Request::Resume { run_id }, false, &said).await
+            operate::call(&cli.store, cli.store_engine, Request::Resume { run_id }, false, &said)
+                .await
         }
-        Command::Restart { run_id, from, wait, json } => operate::start(&cli.store, cli.store_engine, Request::Restart { run_id, from }, wait, json).await,
+        Command::Restart { run_id, from, wait, json } => {
+            operate::start(
+                &cli.store,
+                cli.store_engine,
+                Request::Restart { run_id, from },
+                wait,
+                json,
+            )
+            .await
+        }
         Command::Break { workflow_id, step_id, clear } => {
             let said = if clear {
                 format!("workflow {workflow_id}: breakpoint before `{step_id}` removed")
             } else {
                 format!("workflow {workflow_id}: runs wait before `{step_id}` until `baton continue RUN {step_id}`")
             };
-            operate::call(&cli.store, cli.store_engine, Request::Break { workflow_id, step_id, on: !clear }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Break { workflow_id, step_id, on: !clear },
+                false,
+                &said,
+            )
+            .await
         }
-        Command::Breakpoints { workflow_id, json } => operate::call(&cli.store, cli.store_engine, Request::Breakpoints { workflow_id }, json, "").await,
+        Command::Breakpoints { workflow_id, json } => {
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Breakpoints { workflow_id },
+                json,
+                "",
+            )
+            .await
+        }
         Command::Continue { run_id, step_id } => {
             let said = format!("run {run_id}: step `{step_id}` continues");
-            operate::call(&cli.store, cli.store_engine, Request::Continue { run_id, step_id }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Continue { run_id, step_id },
+                false,
+                &said,
+            )
+            .await
         }
         Command::Skip { run_id, step_id } => {
             let said = format!("run {run_id}: step `{step_id}` skipped");
-            operate::call(&cli.store, cli.store_engine, Request::Skip { run_id, step_id }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::Skip { run_id, step_id },
+                false,
+                &said,
+            )
+            .await
         }
         Command::RetryStep { run_id, step_id } => {
             let said = format!("run {run_id}: step `{step_id}` retried");
-            operate::call(&cli.store, cli.store_engine, Request::RetryStep { run_id, step_id }, false, &said).await
+            operate::call(
+                &cli.store,
+                cli.store_engine,
+                Request::RetryStep { run_id, step_id },
+                false,
+                &said,
+            )
+            .await
         }
-        Command::Timeline { run_id, json } => operate::call(&cli.store, cli.store_engine, Request::Timeline { run_id }, json, "").await,
+        Command::Timeline { run_id, json } => {
+            operate::call(&cli.store, cli.store_engine, Request::Timeline { run_id }, json, "")
+                .await
+        }
         Command::Events { follow: _ } => operate::follow(&cli.store, cli.store_engine).await,
-        Command::Limit { tag: None, json, .. } => operate::call(&cli.store, cli.store_engine, Request::Limits, json, "").await,
+        Command::Limit { tag: None, json, .. } => {
+            operate::call(&cli.store, cli.store_engine, Request::Limits, json, "").await
+        }
         Command::Limit { tag: Some(tag), max: None, json } => {
             let _ = json;
-            Err(Failure::Usage(format!("give the cap: `baton limit {tag} 4`, or `baton limit {tag} none` to remove it")))
+            Err(Failure::Usage(format!(
+                "give the cap: `baton limit {tag} 4`, or `baton limit {tag} none` to remove it"
+            )))
         }
         Command::Limit { tag: Some(tag), max: Some(max), json } => {
             let said = match max {
                 Some(n) => format!("at most {n} steps tagged `{tag}` run at once"),
                 None => format!("no cap on steps tagged `{tag}`"),
             };
-            operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said).await
+            operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said)
+                .await
         }
         Command::Serve => serve(&cli.store, cli.store_engine).await,
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
@@ -466,7 +593,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
 /// Resolves on SIGINT or SIGTERM, naming it.
 async fn interrupted() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -510,9 +639,17 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
     match load(file) {
         Ok(wf) => {
             if json {
-                println!("{}", serde_json::json!({ "valid": true, "workflow": wf.id(), "steps": wf.len() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": true, "workflow": wf.id(), "steps": wf.len() })
+                );
             } else {
-                println!("{}: workflow `{}` is valid ({} steps)", file.display(), wf.id(), wf.len());
+                println!(
+                    "{}: workflow `{}` is valid ({} steps)",
+                    file.display(),
+                    wf.id(),
+                    wf.len()
+                );
             }
             Ok(())
         }
@@ -529,11 +666,19 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
     }
 }
 
-fn open(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::engine::Listener>) -> Result<Engine, Failure> {
+fn open(
+    store: &Path,
+    engine: Option<StoreEngine>,
+    listener: Option<baton_core::engine::Listener>,
+) -> Result<Engine, Failure> {
     Ok(open_engine(store, engine, listener)?)
 }
 
-fn open_engine(store: &Path, engine: Option<StoreEngine>, listener: Option<baton_core::engine::Listener>) -> Result<Engine, EngineError> {
+fn open_engine(
+    store: &Path,
+    engine: Option<StoreEngine>,
+    listener: Option<baton_core::engine::Listener>,
+) -> Result<Engine, EngineError> {
     let mut builder = Engine::builder().store_dir(store);
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
@@ -557,7 +702,11 @@ async fn run_here(
     engine.serve_control()?;
     let unfinished = engine.unfinished_runs()?;
     if !unfinished.is_empty() {
-        eprintln!("note: {} unfinished run(s) in {}; `baton recover` continues them", unfinished.len(), store.display());
+        eprintln!(
+            "note: {} unfinished run(s) in {}; `baton recover` continues them",
+            unfinished.len(),
+            store.display()
+        );
     }
     let id = engine.start(wf.clone(), overrides).await?;
     progress.track(&id, wf.len());
@@ -575,7 +724,11 @@ async fn run_here(
     let details = engine.details(&run.id)?;
     engine.close().await;
     print_summary(&details, store, json);
-    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+    if run.status == RunStatus::Succeeded {
+        Ok(())
+    } else {
+        Err(Failure::RunFailed)
+    }
 }
 
 fn print_summary(details: &baton_core::RunDetails, store: &Path, json: bool) {
@@ -586,7 +739,10 @@ fn print_summary(details: &baton_core::RunDetails, store: &Path, json: bool) {
     }
 }
 
-async fn show_details(backend: &mut Backend, run_id: &str) -> Result<baton_core::RunDetails, Failure> {
+async fn show_details(
+    backend: &mut Backend,
+    run_id: &str,
+) -> Result<baton_core::RunDetails, Failure> {
     match backend.call(Request::Show { run_id: run_id.to_owned() }).await? {
         Response::Details(details) => Ok(*details),
         other => Err(unexpected(other)),
@@ -620,7 +776,9 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
     let progress = progress::Progress::new(json);
     let engine = match open_engine(store, engine, Some(progress.listener())) {
         Ok(engine) => engine,
-        Err(EngineError::Store(locked @ StoreError::Locked { .. })) if baton_core::control::Client::connect(store).await.is_ok() => {
+        Err(EngineError::Store(locked @ StoreError::Locked { .. }))
+            if baton_core::control::Client::connect(store).await.is_ok() =>
+        {
             return Err(Failure::Store(format!("{locked}\nthat live engine resumes its unfinished runs itself; `baton runs` shows them")));
         }
         Err(e) => return Err(e.into()),
@@ -664,5 +822,9 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
             print!("{}", report::summary(details, store));
         }
     }
-    if failed { Err(Failure::RunFailed) } else { Ok(()) }
+    if failed {
+        Err(Failure::RunFailed)
+    } else {
+        Ok(())
+    }
 }

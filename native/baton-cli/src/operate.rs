@@ -8,7 +8,13 @@ use baton_core::RunStatus;
 use std::path::Path;
 
 /// Sends `request` and prints what it did: `said` for an action, a table or JSON otherwise.
-pub async fn call(store: &Path, engine: Option<baton_core::StoreEngine>, request: Request, json: bool, said: &str) -> Result<(), Failure> {
+pub async fn call(
+    store: &Path,
+    engine: Option<baton_core::StoreEngine>,
+    request: Request,
+    json: bool,
+    said: &str,
+) -> Result<(), Failure> {
     let mut backend = Backend::connect(store, engine).await?;
     let response = backend.call(request).await;
     backend.close().await;
@@ -19,7 +25,9 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
     if json {
         let value = match &response {
             Response::Done => serde_json::json!({ "done": said }),
-            other => serde_json::to_value(other).map_err(|e| Failure::Store(e.to_string()))?["value"].take(),
+            other => serde_json::to_value(other).map_err(|e| Failure::Store(e.to_string()))?
+                ["value"]
+                .take(),
         };
         println!("{}", report::json(&value));
         return Ok(());
@@ -62,7 +70,13 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
 /// Starts a run (`start`, `restart`): with a live engine it is reported at once (and waited
 /// for with `wait`); when this process holds the store, nothing else would drive the run,
 /// so it runs here to its end.
-pub async fn start(store: &Path, engine: Option<baton_core::StoreEngine>, request: Request, wait: bool, json: bool) -> Result<(), Failure> {
+pub async fn start(
+    store: &Path,
+    engine: Option<baton_core::StoreEngine>,
+    request: Request,
+    wait: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let mut backend = Backend::connect(store, engine).await?;
     let run_id = match backend.call(request).await {
         Ok(Response::Started { run_id }) => run_id,
@@ -89,14 +103,23 @@ pub async fn start(store: &Path, engine: Option<baton_core::StoreEngine>, reques
 }
 
 /// Waits for a run to end and prints its summary; fails (exit 1) if it did not succeed.
-pub async fn report_end(backend: &mut Backend, run_id: &str, store: &Path, json: bool) -> Result<(), Failure> {
+pub async fn report_end(
+    backend: &mut Backend,
+    run_id: &str,
+    store: &Path,
+    json: bool,
+) -> Result<(), Failure> {
     let run = match backend.call(Request::Wait { run_id: run_id.to_owned() }).await? {
         Response::Run(run) => run,
         other => return Err(unexpected(other)),
     };
     let details = crate::show_details(backend, run_id).await?;
     crate::print_summary(&details, store, json);
-    if run.status == RunStatus::Succeeded { Ok(()) } else { Err(Failure::RunFailed) }
+    if run.status == RunStatus::Succeeded {
+        Ok(())
+    } else {
+        Err(Failure::RunFailed)
+    }
 }
 
 /// `baton events --follow`: every status change of the live engine, one JSON object per
@@ -113,7 +136,9 @@ pub async fn follow(store: &Path, engine: Option<baton_core::StoreEngine>) -> Re
     let mut reply = client.call(&Request::Events).await;
     loop {
         match reply.map_err(|e| Failure::Store(e.to_string()))? {
-            Ok(Response::Event(event)) => println!("{}", serde_json::to_string(&event).unwrap_or_default()),
+            Ok(Response::Event(event)) => {
+                println!("{}", serde_json::to_string(&event).unwrap_or_default())
+            }
             Ok(other) => return Err(unexpected(other)),
             Err(e) => return Err(Failure::Store(e.message)),
         }

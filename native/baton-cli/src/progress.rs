@@ -32,8 +32,10 @@ impl Progress {
     pub fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(0);
-            let style = ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} steps {prefix}{msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed}] {bar:30} {pos}/{len} steps {prefix}{msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.enable_steady_tick(std::time::Duration::from_millis(200));
             bar
@@ -99,12 +101,20 @@ impl Inner {
         } else {
             running.remove(step_id);
         }
-        let done = if status.is_terminal() { self.done.fetch_add(1, Ordering::Relaxed) + 1 } else { self.done.load(Ordering::Relaxed) };
+        let done = if status.is_terminal() {
+            self.done.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.done.load(Ordering::Relaxed)
+        };
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
             let names: Vec<&str> = running.iter().take(5).map(String::as_str).collect();
             let more = running.len().saturating_sub(names.len());
-            let mut msg = if names.is_empty() { String::new() } else { format!("· running: {}", names.join(", ")) };
+            let mut msg = if names.is_empty() {
+                String::new()
+            } else {
+                format!("· running: {}", names.join(", "))
+            };
             if more > 0 {
                 msg.push_str(&format!(" +{more}"));
             }
@@ -115,7 +125,10 @@ impl Inner {
         } else if !self.quiet && *status != StepStatus::Running {
             let total = self.total.load(Ordering::Relaxed);
             let elapsed = self.started.elapsed().as_secs_f64();
-            eprintln!("[{done:>5}/{total}] {elapsed:>7.1}s {}", line(step_id, *status, *attempt, error.as_deref()));
+            eprintln!(
+                "[{done:>5}/{total}] {elapsed:>7.1}s {}",
+                line(step_id, *status, *attempt, error.as_deref())
+            );
         }
     }
 }

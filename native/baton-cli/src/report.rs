@@ -1,6 +1,8 @@
 //! What the commands print: run summaries, the step table of `show`, the run list.
 
-use baton_core::engine::{Event, Rollup, RunDetails, RunRecord, SignalRecord, StepView, VersionInfo, WorkflowInfo};
+use baton_core::engine::{
+    Event, Rollup, RunDetails, RunRecord, SignalRecord, StepView, VersionInfo, WorkflowInfo,
+};
 use baton_core::FiringRecord;
 use baton_core::{RunStatus, StepStatus};
 use serde::Serialize;
@@ -30,9 +32,19 @@ pub fn summary(d: &RunDetails, store: &Path) -> String {
         if let Some(error) = &run.error {
             let _ = writeln!(out, "error: {error}");
         }
-        for step in d.steps.iter().filter(|s| s.record.status == StepStatus::Failed && !s.record.failure_ignored).take(3) {
+        for step in d
+            .steps
+            .iter()
+            .filter(|s| s.record.status == StepStatus::Failed && !s.record.failure_ignored)
+            .take(3)
+        {
             if let Some(tail) = &step.record.log_tail {
-                let _ = writeln!(out, "output of `{}` (last lines):\n{}", step.id, indent(last_lines(tail, 10)));
+                let _ = writeln!(
+                    out,
+                    "output of `{}` (last lines):\n{}",
+                    step.id,
+                    indent(last_lines(tail, 10))
+                );
             }
         }
         let _ = writeln!(out, "inspect: baton show {} --store {}", run.id, store.display());
@@ -69,7 +81,8 @@ pub fn show(d: &RunDetails, all: bool) -> String {
         let _ = writeln!(out, "duration  {}", elapsed(start, run.ended_ms));
     }
     if !run.params.is_empty() {
-        let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let params: Vec<String> =
+            run.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
         let _ = writeln!(out, "params    {}", params.join(" "));
     }
     if let Some(error) = &run.error {
@@ -77,10 +90,15 @@ pub fn show(d: &RunDetails, all: bool) -> String {
     }
     let _ = writeln!(out, "steps     {}", step_counts(&d.steps));
     let hide = !all && d.steps.len() > SHOW_LIMIT;
-    let shown: Vec<&StepView> = d.steps.iter().filter(|s| !hide || s.record.status != StepStatus::Succeeded).collect();
+    let shown: Vec<&StepView> =
+        d.steps.iter().filter(|s| !hide || s.record.status != StepStatus::Succeeded).collect();
     let width = shown.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
     let kinds = shown.iter().map(|s| s.kind.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "\n{:<width$}  {:<kinds$}  {:<9}  {:>7}  {:>9}  OUTPUTS / ERROR", "STEP", "TYPE", "STATUS", "ATTEMPT", "DURATION");
+    let _ = writeln!(
+        out,
+        "\n{:<width$}  {:<kinds$}  {:<9}  {:>7}  {:>9}  OUTPUTS / ERROR",
+        "STEP", "TYPE", "STATUS", "ATTEMPT", "DURATION"
+    );
     for s in &shown {
         let r = &s.record;
         let duration = match (r.started_ms, r.ended_ms) {
@@ -91,14 +109,24 @@ pub fn show(d: &RunDetails, all: bool) -> String {
         let mut detail = match &r.error {
             Some(e) if r.failure_ignored => format!("(ignored) {e}"),
             Some(e) => e.clone(),
-            None => r.outputs.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect::<Vec<_>>().join(" "),
+            None => r
+                .outputs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", plain(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         if let Some(child) = &s.child_run {
-            detail = format!("child run {child}{}{detail}", if detail.is_empty() { "" } else { "; " });
+            detail =
+                format!("child run {child}{}{detail}", if detail.is_empty() { "" } else { "; " });
         }
         // A loop that is over sums its iterations up in its outputs or its error.
         if let (Some(rollup), false) = (&s.rollup, r.status.is_terminal()) {
-            detail = format!("{}{}{detail}", iterations(rollup), if detail.is_empty() { "" } else { "; " });
+            detail = format!(
+                "{}{}{detail}",
+                iterations(rollup),
+                if detail.is_empty() { "" } else { "; " }
+            );
         }
         let _ = writeln!(
             out,
@@ -112,21 +140,38 @@ pub fn show(d: &RunDetails, all: bool) -> String {
         );
     }
     if hide {
-        let _ = writeln!(out, "({} succeeded steps not listed; --all lists them)", d.steps.len() - shown.len());
+        let _ = writeln!(
+            out,
+            "({} succeeded steps not listed; --all lists them)",
+            d.steps.len() - shown.len()
+        );
     }
     for s in &shown {
         let Some(rollup) = &s.rollup else { continue };
         if rollup.failures.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n`{}`: {}; first failed iterations (baton show RUN shows one):", s.id, iterations(rollup));
+        let _ = writeln!(
+            out,
+            "\n`{}`: {}; first failed iterations (baton show RUN shows one):",
+            s.id,
+            iterations(rollup)
+        );
         for f in &rollup.failures {
             let _ = writeln!(out, "  {:>8}  {}  {}", f.iteration, f.run_id, f.error);
         }
     }
-    for s in shown.iter().filter(|s| matches!(s.record.status, StepStatus::Failed | StepStatus::Retrying | StepStatus::Stopped)) {
+    for s in shown.iter().filter(|s| {
+        matches!(s.record.status, StepStatus::Failed | StepStatus::Retrying | StepStatus::Stopped)
+    }) {
         if let Some(tail) = &s.record.log_tail {
-            let _ = writeln!(out, "\noutput of `{}` (attempt {}, last lines):\n{}", s.id, s.record.attempt, indent(last_lines(tail, 20)));
+            let _ = writeln!(
+                out,
+                "\noutput of `{}` (attempt {}, last lines):\n{}",
+                s.id,
+                s.record.attempt,
+                indent(last_lines(tail, 20))
+            );
         }
     }
     out
@@ -139,7 +184,10 @@ pub fn runs(runs: &[RunRecord]) -> String {
     }
     let width = runs.iter().map(|r| r.workflow_id.len()).max().unwrap_or(8).max(8);
     let ids = runs.iter().map(|r| r.id.len()).max().unwrap_or(26).max(26);
-    let mut out = format!("{:<ids$}  {:<width$}  {:<9}  {:<20}  {:>9}  STEPS\n", "RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION");
+    let mut out = format!(
+        "{:<ids$}  {:<width$}  {:<9}  {:<20}  {:>9}  STEPS\n",
+        "RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION"
+    );
     for r in runs {
         let duration = r.started_ms.map(|s| elapsed(s, r.ended_ms)).unwrap_or_else(|| "-".into());
         let _ = writeln!(
@@ -158,7 +206,11 @@ pub fn runs(runs: &[RunRecord]) -> String {
 
 /// `1000000 iterations: 999998 succeeded, 2 failed, 64 running`.
 fn iterations(rollup: &Rollup) -> String {
-    let mut parts: Vec<String> = rollup.counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
+    let mut parts: Vec<String> = rollup
+        .counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase()))
+        .collect();
     if !rollup.running.is_empty() {
         parts.push(format!("{} running", rollup.running.len()));
     }
@@ -178,15 +230,24 @@ pub fn signals(signals: &[SignalRecord]) -> String {
     let width = signals.iter().map(|s| s.name.len()).max().unwrap_or(6).max(6);
     let mut out = format!("{:<26}  {:<width$}  {:<20}  PARAMS\n", "ID", "SIGNAL", "SENT");
     for s in signals {
-        let params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let params: Vec<String> =
+            s.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
         let from = s.source.as_deref().map(|f| format!("  (from {f})")).unwrap_or_default();
-        let _ = writeln!(out, "{:<26}  {:<width$}  {:<20}  {}{from}", s.id, s.name, timestamp(s.sent_ms), params.join(" "));
+        let _ = writeln!(
+            out,
+            "{:<26}  {:<width$}  {:<20}  {}{from}",
+            s.id,
+            s.name,
+            timestamp(s.sent_ms),
+            params.join(" ")
+        );
     }
     out
 }
 
 fn counts(run: &RunRecord) -> String {
-    let listed = if run.counts.is_empty() { "none finished".into() } else { per_status(&run.counts) };
+    let listed =
+        if run.counts.is_empty() { "none finished".into() } else { per_status(&run.counts) };
     format!("{} steps: {listed}", run.step_count)
 }
 
@@ -200,7 +261,8 @@ fn step_counts(steps: &[StepView]) -> String {
 
 /// `3 succeeded, 1 failed`.
 fn per_status(counts: &std::collections::BTreeMap<StepStatus, usize>) -> String {
-    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
+    let parts: Vec<String> =
+        counts.iter().map(|(s, n)| format!("{n} {}", s.to_string().to_lowercase())).collect();
     parts.join(", ")
 }
 
@@ -245,13 +307,15 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  | {l}\n")).collect::<String>().trim_end().to_string()
 }
 
-
 pub fn workflows(list: &[WorkflowInfo]) -> String {
     if list.is_empty() {
         return "no registered workflows (`baton register FILE`)\n".into();
     }
     let width = list.iter().map(|w| w.id.len()).max().unwrap_or(8).max(8);
-    let mut out = format!("{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  STRATEGY\n", "WORKFLOW", "ACTIVE", "LATEST", "ENABLED", "TRIGGERS");
+    let mut out = format!(
+        "{:<width$}  {:>6}  {:>6}  {:<8}  {:>8}  STRATEGY\n",
+        "WORKFLOW", "ACTIVE", "LATEST", "ENABLED", "TRIGGERS"
+    );
     for w in list {
         let strategy = serde_json::to_value(w.run_strategy).map(|v| plain(&v)).unwrap_or_default();
         let _ = writeln!(
@@ -271,7 +335,13 @@ pub fn versions(list: &[VersionInfo]) -> String {
     let mut out = format!("{:>7}  {:<20}  {:<16}  ACTIVE\n", "VERSION", "REGISTERED", "DEFINITION");
     for v in list {
         let hash: String = v.definition.chars().take(16).collect();
-        let _ = writeln!(out, "{:>7}  {:<20}  {hash:<16}  {}", v.version, timestamp(v.registered_ms), if v.active { "*" } else { "" });
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<20}  {hash:<16}  {}",
+            v.version,
+            timestamp(v.registered_ms),
+            if v.active { "*" } else { "" }
+        );
     }
     out
 }
@@ -287,7 +357,13 @@ pub fn firings(list: &[FiringRecord]) -> String {
             (None, Some(reason)) => format!("no run: {reason}"),
             (None, None) => "no run".into(),
         };
-        let _ = writeln!(out, "{:>7}  {:<20}  {:<20}  {outcome}", f.trigger, timestamp(f.scheduled_ms), timestamp(f.fired_ms));
+        let _ = writeln!(
+            out,
+            "{:>7}  {:<20}  {:<20}  {outcome}",
+            f.trigger,
+            timestamp(f.scheduled_ms),
+            timestamp(f.fired_ms)
+        );
     }
     out
 }
@@ -300,12 +376,19 @@ pub fn timeline(events: &[Event]) -> String {
     for event in events {
         let line = match event {
             Event::Run { status, error, at_ms, .. } => {
-                format!("{}  run          {status}{}", timestamp(*at_ms), error.as_deref().map(|e| format!("  {e}")).unwrap_or_default())
+                format!(
+                    "{}  run          {status}{}",
+                    timestamp(*at_ms),
+                    error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
+                )
             }
             Event::Step { step_id, status, attempt, error, at_ms, .. } => format!(
                 "{}  step {step_id:<8} {status} (attempt {attempt}){}",
                 timestamp(*at_ms),
-                error.as_deref().map(|e| format!("  {}", e.lines().next().unwrap_or(""))).unwrap_or_default()
+                error
+                    .as_deref()
+                    .map(|e| format!("  {}", e.lines().next().unwrap_or("")))
+                    .unwrap_or_default()
             ),
         };
         out.push_str(&line);

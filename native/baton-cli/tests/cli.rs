@@ -38,7 +38,8 @@ impl Done {
     }
 
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
     }
 
     #[track_caller]
@@ -267,7 +268,10 @@ fn validate_reports_every_problem_at_once() {
     assert_eq!(json["valid"], false);
     let errors = json["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 5, "{json:#}");
-    let cycle = errors.iter().find(|e| e["message"].as_str().unwrap().contains("cycle")).expect("a cycle error");
+    let cycle = errors
+        .iter()
+        .find(|e| e["message"].as_str().unwrap().contains("cycle"))
+        .expect("a cycle error");
     assert_eq!(cycle["file"], "bad.yaml");
     assert_eq!(cycle["line"], 20);
     assert_eq!(cycle["column"], 5);
@@ -299,7 +303,11 @@ fn validate_suggests_the_field_meant() {
 fn a_missing_file_is_a_usage_error() {
     let env = Env::new();
     let done = env.raw(&["validate", "nope.yaml"]).expect(2);
-    assert!(done.stderr.contains("nope.yaml") && done.stderr.contains("cannot read"), "{}", done.all());
+    assert!(
+        done.stderr.contains("nope.yaml") && done.stderr.contains("cannot read"),
+        "{}",
+        done.all()
+    );
     env.baton(&["run", "nope.yaml"]).expect(2);
 }
 
@@ -327,14 +335,21 @@ fn run_failure_says_what_failed_and_where_to_look() {
     let done = env.baton(&["run", &file]).expect(1);
     let out = &done.stdout;
     assert!(out.contains("of `failing` FAILED"), "{}", done.all());
-    assert!(out.contains("error: step `boom` failed: command exited with code 7"), "{}", done.all());
+    assert!(
+        out.contains("error: step `boom` failed: command exited with code 7"),
+        "{}",
+        done.all()
+    );
     assert!(out.contains("output of `boom`"), "{}", done.all());
     assert!(out.contains("reading 5 rows") && out.contains("disk on fire"), "{}", done.all());
     let id = &run_ids(&env, &[])[0];
     assert!(out.contains(&format!("baton show {id}")), "{}", done.all());
 
     let json = env.baton(&["show", id, "--json"]).expect(0).json();
-    assert_eq!(statuses(&json), pairs(&[("ok", "SUCCEEDED"), ("boom", "FAILED"), ("after", "SKIPPED")]));
+    assert_eq!(
+        statuses(&json),
+        pairs(&[("ok", "SUCCEEDED"), ("boom", "FAILED"), ("after", "SKIPPED")])
+    );
 }
 
 #[test]
@@ -349,14 +364,22 @@ fn run_json_has_every_step_with_status_and_outputs() {
     assert_eq!(json["run"]["workflow_id"], "etl");
     assert_eq!(
         statuses(&json),
-        pairs(&[("extract", "SUCCEEDED"), ("wait", "SUCCEEDED"), ("report", "SUCCEEDED"), ("done", "SUCCEEDED")])
+        pairs(&[
+            ("extract", "SUCCEEDED"),
+            ("wait", "SUCCEEDED"),
+            ("report", "SUCCEEDED"),
+            ("done", "SUCCEEDED")
+        ])
     );
     let extract = step(&json, "extract");
     assert_eq!(extract["type"], "shell");
     assert_eq!(extract["attempt"], 1);
     assert_eq!(extract["outputs"]["rows"], 42);
     assert_eq!(extract["outputs"]["day"], "2026-01-01");
-    assert!(extract["log_tail"].as_str().unwrap().contains("extracting 10 rows for 2026-01-01"), "{json:#}");
+    assert!(
+        extract["log_tail"].as_str().unwrap().contains("extracting 10 rows for 2026-01-01"),
+        "{json:#}"
+    );
     assert_eq!(step(&json, "wait")["type"], "sleep");
 }
 
@@ -375,13 +398,19 @@ fn outputs_reach_downstream_steps() {
 fn params_override_defaults_in_shell_steps() {
     let env = Env::new();
     let file = env.file("good.yaml", GOOD);
-    let json = env.baton(&["run", &file, "-p", "date=2030-12-31", "--param", "limit=7", "--json"]).expect(0).json();
+    let json = env
+        .baton(&["run", &file, "-p", "date=2030-12-31", "--param", "limit=7", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(json["run"]["params"]["date"], "2030-12-31");
     // A number default keeps its type.
     assert_eq!(json["run"]["params"]["limit"], 7);
     let extract = step(&json, "extract");
     assert_eq!(extract["outputs"]["day"], "2030-12-31");
-    assert!(extract["log_tail"].as_str().unwrap().contains("extracting 7 rows for 2030-12-31"), "{json:#}");
+    assert!(
+        extract["log_tail"].as_str().unwrap().contains("extracting 7 rows for 2030-12-31"),
+        "{json:#}"
+    );
 }
 
 #[test]
@@ -517,10 +546,17 @@ fn show_lists_steps_attempts_outputs_and_the_failure() {
     let out = &done.stdout;
     assert!(out.contains(&format!("run       {id}")), "{}", done.all());
     assert!(out.contains("status    FAILED"), "{}", done.all());
-    assert!(out.contains("error     step `boom` failed: command exited with code 7"), "{}", done.all());
+    assert!(
+        out.contains("error     step `boom` failed: command exited with code 7"),
+        "{}",
+        done.all()
+    );
     assert!(out.contains("steps     3 (1 succeeded, 1 failed, 1 skipped)"), "{}", done.all());
     let row = |step: &str| -> Vec<String> {
-        let line = out.lines().find(|l| l.starts_with(&format!("{step} "))).unwrap_or_else(|| panic!("no row for {step}\n{out}"));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{step} ")))
+            .unwrap_or_else(|| panic!("no row for {step}\n{out}"));
         line.split_whitespace().map(str::to_owned).collect()
     };
     assert_eq!(&row("ok")[..4], &["ok", "shell", "SUCCEEDED", "1"]);
@@ -565,7 +601,10 @@ fn graph_prints_dot_and_mermaid() {
 
     let mermaid = env.raw(&["graph", &file, "--format", "mermaid"]).expect(0).stdout;
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
-    assert!(mermaid.contains("s0[\"extract (shell)\"]") && mermaid.contains("s1[\"wait (sleep)\"]"), "{mermaid}");
+    assert!(
+        mermaid.contains("s0[\"extract (shell)\"]") && mermaid.contains("s1[\"wait (sleep)\"]"),
+        "{mermaid}"
+    );
     for edge in ["s0 --> s1", "s1 --> s2", "s2 --> s3"] {
         assert!(mermaid.contains(edge), "no {edge} in\n{mermaid}");
     }
@@ -580,8 +619,14 @@ fn a_json_file_is_the_same_workflow_as_its_yaml() {
     let env = Env::new();
     let yaml = env.file("wf.yaml", GOOD);
     let json = env.file("wf.json", GOOD_JSON);
-    assert_eq!(env.raw(&["validate", &json, "--json"]).expect(0).json(), env.raw(&["validate", &yaml, "--json"]).expect(0).json());
-    assert_eq!(env.raw(&["graph", &json]).expect(0).stdout, env.raw(&["graph", &yaml]).expect(0).stdout);
+    assert_eq!(
+        env.raw(&["validate", &json, "--json"]).expect(0).json(),
+        env.raw(&["validate", &yaml, "--json"]).expect(0).json()
+    );
+    assert_eq!(
+        env.raw(&["graph", &json]).expect(0).stdout,
+        env.raw(&["graph", &yaml]).expect(0).stdout
+    );
     assert_eq!(
         env.raw(&["graph", &json, "--format", "mermaid"]).expect(0).stdout,
         env.raw(&["graph", &yaml, "--format", "mermaid"]).expect(0).stdout
@@ -636,7 +681,10 @@ fn a_second_process_on_a_busy_store_gets_a_clear_error() {
             break;
         }
         // Not started yet: no run in the store, or one CREATED.
-        assert!(Instant::now() < deadline && (runs[0].is_null() || runs[0]["status"] == "CREATED"), "{runs:#}");
+        assert!(
+            Instant::now() < deadline && (runs[0].is_null() || runs[0]["status"] == "CREATED"),
+            "{runs:#}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let done = env.baton(&["recover"]).expect(3);
@@ -741,7 +789,8 @@ fn the_store_defaults_to_baton_home_then_dot_baton() {
     let env = Env::new();
     let file = env.file("good.yaml", GOOD);
     let home = env.path().join("home");
-    let done = Done::from(env.command(&["run", &file]).env("BATON_HOME", &home).output().unwrap()).expect(0);
+    let done = Done::from(env.command(&["run", &file]).env("BATON_HOME", &home).output().unwrap())
+        .expect(0);
     assert!(home.join("baton.redb").exists(), "{}", done.all());
     env.raw(&["run", &file]).expect(0);
     assert!(env.path().join(".baton").join("baton.redb").exists());
@@ -784,7 +833,11 @@ fn an_interrupted_run_stops_its_commands_and_stays_recoverable() {
 
 /// A file of `examples/control-flow`.
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/control-flow").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/control-flow")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -800,7 +853,11 @@ fn foreach_example_runs_and_show_links_iterations() {
     assert_eq!(report["status"], "SUCCEEDED");
     // An iteration is shown like a run, with its parent.
     let shown = env.baton(&["show", &format!("{id}:per_partition:3")]).expect(0);
-    assert!(shown.stdout.contains(&format!("parent    {id} (iteration 3 of step `per_partition`)")), "{}", shown.all());
+    assert!(
+        shown.stdout.contains(&format!("parent    {id} (iteration 3 of step `per_partition`)")),
+        "{}",
+        shown.all()
+    );
     assert!(shown.stdout.contains("rows=400"), "{}", shown.all());
     // Iterations are not listed as runs.
     assert_eq!(run_ids(&env, &[]).len(), 1);
@@ -816,7 +873,11 @@ fn a_failing_foreach_lists_its_first_failed_iterations() {
     env.baton(&["run", &file]).expect(1);
     let id = run_ids(&env, &[])[0].clone();
     let shown = env.baton(&["show", &id]).expect(0);
-    for expected in ["3 of 6 iterations failed; first: iteration 1", "first failed iterations", &format!("{id}:each:5")] {
+    for expected in [
+        "3 of 6 iterations failed; first: iteration 1",
+        "first failed iterations",
+        &format!("{id}:each:5"),
+    ] {
         assert!(shown.stdout.contains(expected), "missing {expected:?}:\n{}", shown.all());
     }
 }
@@ -840,14 +901,18 @@ fn while_and_subworkflow_examples_run() {
 fn a_signal_sent_from_the_command_line_releases_a_waiting_run() {
     let env = Env::new();
     // Sent before the run starts: it is stored, and matches within the retention window.
-    let sent = env.baton(&["signal", "table_ready", "table=events", "date=2026-11-24", "rows=7", "--json"]).expect(0).json();
+    let sent = env
+        .baton(&["signal", "table_ready", "table=events", "date=2026-11-24", "rows=7", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(sent["params"]["rows"], 7);
     let done = env.baton(&["run", &example("consume.yaml"), "--json"]).expect(0).json();
     assert_eq!(step(&done, "events_ready")["outputs"]["rows"], 7);
     // A run of the producer emits another one.
     env.baton(&["run", &example("produce.yaml"), "-p", "date=2026-11-25"]).expect(0);
     let signals = env.baton(&["signals", "table_ready", "--json"]).expect(0).json();
-    let dates: Vec<&str> = signals.as_array().unwrap().iter().map(|s| s["params"]["date"].as_str().unwrap()).collect();
+    let dates: Vec<&str> =
+        signals.as_array().unwrap().iter().map(|s| s["params"]["date"].as_str().unwrap()).collect();
     assert_eq!(dates, vec!["2026-11-24", "2026-11-25"]);
     env.baton(&["signal", "bad name"]).expect(2);
 }
@@ -890,11 +955,15 @@ steps:
 #[test]
 fn commands_from_other_processes_reach_the_live_engine() {
     let env = Env::new();
-    let hello = env.file("hello.yaml", "id: hello\nsteps:\n  - {id: a, type: shell, command: echo n=1 >> \"$BATON_OUTPUT\"}\n");
+    let hello = env.file(
+        "hello.yaml",
+        "id: hello\nsteps:\n  - {id: a, type: shell, command: echo n=1 >> \"$BATON_OUTPUT\"}\n",
+    );
     let long = env.file("long.yaml", LONG);
     let server = serve(&env);
     let socket = env.store().join("control.sock");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
 
     env.baton(&["runs"]).expect(0);
@@ -909,7 +978,12 @@ fn commands_from_other_processes_reach_the_live_engine() {
 
     // A run in another process, stopped from a third one.
     let store = env.store();
-    let runner = env.command(&["--store", store.to_str().unwrap(), "run", &long, "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start run");
+    let runner = env
+        .command(&["--store", store.to_str().unwrap(), "run", &long, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start run");
     let deadline = Instant::now() + Duration::from_secs(10);
     let running = loop {
         let runs = env.baton(&["runs", "--json", "--status", "RUNNING"]).expect(0).json();
@@ -939,7 +1013,11 @@ fn a_locked_store_without_a_live_engine_is_a_clear_error() {
     let store = env.store();
     std::fs::create_dir_all(&store).unwrap();
     // A process holding the lock file, but no engine behind it.
-    let holder = Command::new("flock").arg(store.join("baton.lock")).args(["sleep", "30"]).spawn().expect("flock");
+    let holder = Command::new("flock")
+        .arg(store.join("baton.lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock");
     std::thread::sleep(Duration::from_millis(300));
     let done = env.baton(&["runs"]).expect(3);
     assert!(done.stderr.contains("in use by another process"), "{}", done.all());
@@ -964,7 +1042,10 @@ fn wait_for_runs(env: &Env, workflow: &str, n: usize) -> Vec<Value> {
 }
 
 fn status_of(env: &Env, run: &str) -> String {
-    env.baton(&["show", run, "--json"]).expect(0).json()["run"]["status"].as_str().unwrap_or_default().to_owned()
+    env.baton(&["show", run, "--json"]).expect(0).json()["run"]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 const TICKER: &str = r#"
@@ -1006,12 +1087,18 @@ fn serve_fires_cron_and_signal_triggers_and_obeys_operators_in_real_time() {
     assert_eq!(first["run"]["version"], 1, "{first:#}");
     assert!(first["run"]["params"]["at"].as_str().is_some_and(|at| at.len() == 8), "{first:#}");
     let firings = env.baton(&["firings", "ticker", "--json"]).expect(0).json();
-    assert!(firings.as_array().is_some_and(|f| f.iter().any(|f| f["run_id"] == runs[0]["id"])), "{firings:#}");
+    assert!(
+        firings.as_array().is_some_and(|f| f.iter().any(|f| f["run_id"] == runs[0]["id"])),
+        "{firings:#}"
+    );
     env.baton(&["disable", "ticker"]).expect(0);
     let after_disable = wait_for_runs(&env, "ticker", 0).len();
     std::thread::sleep(Duration::from_millis(2_500));
     let later = wait_for_runs(&env, "ticker", 0).len();
-    assert!(later <= after_disable + 1, "a disabled workflow fired: {after_disable} then {later} runs");
+    assert!(
+        later <= after_disable + 1,
+        "a disabled workflow fired: {after_disable} then {later} runs"
+    );
     let workflows = env.baton(&["workflows", "--json"]).expect(0).json();
     assert_eq!(workflows[0]["enabled"], false, "{workflows:#}");
 
@@ -1056,9 +1143,18 @@ fn serve_fires_cron_and_signal_triggers_and_obeys_operators_in_real_time() {
     assert!(stopped.stderr.contains("stopping"), "{}", stopped.all());
     // The follower saw the same changes, one JSON object per line, and ends with the engine.
     let followed = Done::from(follower.wait_with_output().expect("wait for events --follow"));
-    let lines: Vec<Value> = followed.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-    assert!(lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "PAUSED"), "{}", followed.all());
-    assert!(lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "STOPPED"), "{}", followed.all());
+    let lines: Vec<Value> =
+        followed.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(
+        lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "PAUSED"),
+        "{}",
+        followed.all()
+    );
+    assert!(
+        lines.iter().any(|e| e["run_id"] == run.as_str() && e["status"] == "STOPPED"),
+        "{}",
+        followed.all()
+    );
 }
 
 #[test]
@@ -1083,8 +1179,14 @@ fn versions_activate_start_and_restart_without_a_live_engine() {
     assert!(done.stderr.contains("9"), "{}", done.all());
 
     // Idempotent starts.
-    let one = env.baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"]).expect(0).json();
-    let two = env.baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"]).expect(0).json();
+    let one = env
+        .baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"])
+        .expect(0)
+        .json();
+    let two = env
+        .baton(&["start", "etl", "--version", "1", "--request-id", "nightly-24", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(one["run"]["id"], two["run"]["id"]);
 
     // Restart the failed run from `b`: `a` keeps its outputs and does not run again.
@@ -1092,8 +1194,14 @@ fn versions_activate_start_and_restart_without_a_live_engine() {
     let restarted = done.json();
     assert_eq!(restarted["run"]["restarted_from"], failed.as_str(), "{}", done.all());
     assert_eq!(step(&restarted, "a")["outputs"]["n"], 2);
-    let timeline = env.baton(&["timeline", restarted["run"]["id"].as_str().unwrap(), "--json"]).expect(0).json();
-    assert!(!timeline.as_array().unwrap().iter().any(|e| e["step_id"] == "a"), "a kept step does not run again: {timeline:#}");
+    let timeline = env
+        .baton(&["timeline", restarted["run"]["id"].as_str().unwrap(), "--json"])
+        .expect(0)
+        .json();
+    assert!(
+        !timeline.as_array().unwrap().iter().any(|e| e["step_id"] == "a"),
+        "a kept step does not run again: {timeline:#}"
+    );
     let shown = env.baton(&["show", restarted["run"]["id"].as_str().unwrap()]).expect(0);
     assert!(shown.stdout.contains("etl (version 2)"), "{}", shown.all());
     assert!(shown.stdout.contains(&format!("restarts  {failed}")), "{}", shown.all());

@@ -28,7 +28,13 @@ impl StepKind for HostNoop {
 const ENGINES: [StoreEngine; 2] = [StoreEngine::Redb, StoreEngine::Sled];
 
 /// Runs `def` to its end on a fresh store; the store is opened outside the timing.
-fn bench_run(c: &mut Criterion, group: &str, def: WorkflowDef, engines: &[StoreEngine], samples: usize) {
+fn bench_run(
+    c: &mut Criterion,
+    group: &str,
+    def: WorkflowDef,
+    engines: &[StoreEngine],
+    samples: usize,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut g = c.benchmark_group(group);
     g.sample_size(samples).throughput(Throughput::Elements(def.steps.len() as u64));
@@ -105,17 +111,26 @@ fn expressions(c: &mut Criterion) {
             0
         }
     }
-    let serde_json::Value::Object(names) = serde_json::json!({"date": "2026-11-24", "extract": {"rows": 42, "table": "events"}}) else {
+    let serde_json::Value::Object(names) =
+        serde_json::json!({"date": "2026-11-24", "extract": {"rows": 42, "table": "events"}})
+    else {
         return;
     };
     let scope = Names(names);
     let condition = Template::parse("${extract.rows > 0 && date == '2026-11-24'}").unwrap();
-    let command = Template::parse("load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}").unwrap();
+    let command =
+        Template::parse("load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}")
+            .unwrap();
     let mut g = c.benchmark_group("expr");
     g.bench_function("condition", |b| b.iter(|| condition.evaluate(&scope).unwrap()));
     g.bench_function("command", |b| b.iter(|| command.render(&scope).unwrap()));
     g.bench_function("parse_command", |b| {
-        b.iter(|| Template::parse("load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}").unwrap())
+        b.iter(|| {
+            Template::parse(
+                "load --table ${extract.table} --date ${date} --rows ${extract.rows * 2}",
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }

@@ -23,7 +23,11 @@ pub fn chain(n: usize, kind: &str) -> WorkflowDef {
     let steps = (0..n)
         .map(|i| {
             let s = StepDef::new(format!("s{i}"), kind);
-            if i == 0 { s } else { s.after([format!("s{}", i - 1)]) }
+            if i == 0 {
+                s
+            } else {
+                s.after([format!("s{}", i - 1)])
+            }
         })
         .collect();
     workflow("chain", steps)

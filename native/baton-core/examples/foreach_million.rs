@@ -9,15 +9,16 @@ mod common;
 
 use baton_core::model::{Format, Source};
 use baton_core::Engine;
+use common::peak_rss_mib;
 use std::sync::Arc;
 use std::time::Instant;
-use common::peak_rss_mib;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let temp = tempfile::tempdir()?;
-    let dir = args.next().map(std::path::PathBuf::from).unwrap_or_else(|| temp.path().to_path_buf());
+    let dir =
+        args.next().map(std::path::PathBuf::from).unwrap_or_else(|| temp.path().to_path_buf());
     let yaml = format!(
         "id: foreach-million\nsteps:\n  - id: per_partition\n    type: foreach\n    over: \"${{range(0, {n})}}\"\n    as: partition\n    max_parallel: 64\n    steps:\n      - {{id: process, type: noop}}\n"
     );

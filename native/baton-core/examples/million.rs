@@ -10,10 +10,9 @@ mod gen;
 mod common;
 
 use baton_core::{Engine, StoreEngine};
+use common::peak_rss_mib;
 use std::sync::Arc;
 use std::time::Instant;
-use common::peak_rss_mib;
-
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -55,7 +55,8 @@ impl Activity {
             if left.is_zero() {
                 return false;
             }
-            in_motion = self.idle.wait_timeout(in_motion, left).unwrap_or_else(|e| e.into_inner()).0;
+            in_motion =
+                self.idle.wait_timeout(in_motion, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
     }
@@ -73,7 +74,10 @@ impl Activity {
                 });
                 // Cooperative scheduling defers some wake-ups until after a poll, which would
                 // let the count drop to zero while the task is about to run again.
-                Tracked::Counted { future: tokio::task::unconstrained(future), task: TaskSlot(task) }
+                Tracked::Counted {
+                    future: tokio::task::unconstrained(future),
+                    task: TaskSlot(task),
+                }
             }
         }
     }
@@ -153,7 +157,11 @@ impl Drop for TaskSlot {
 }
 
 impl TaskState {
-    fn poll<F: Future>(self: &Arc<Self>, future: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll<F: Future>(
+        self: &Arc<Self>,
+        future: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
         if self.state.swap(RUNNING, Ordering::AcqRel) == IDLE {
             // Polled without a wake-up of ours (the runtime may): counted while it runs.
             self.activity.add();
@@ -172,7 +180,11 @@ impl TaskState {
                 self.activity.remove();
             }
             Poll::Pending => {
-                if self.state.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                if self
+                    .state
+                    .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
                     self.activity.remove();
                 } else {
                     // Woken during the poll: the runtime polls it again, and it stays counted.
@@ -244,12 +256,16 @@ mod tests {
         tokio::spawn(receiver);
         tokio::spawn(sleeper);
         let waiting = activity.clone();
-        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5))).await.unwrap());
+        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap());
         assert_eq!(clock.next_deadline(), Some(1_000));
         clock.advance_to_next();
         assert!(!activity.is_idle(), "the woken sleeper counts before it runs");
         let waiting = activity.clone();
-        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5))).await.unwrap());
+        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap());
         assert!(done.load(Ordering::Acquire), "idle only once the receiver is done");
     }
 

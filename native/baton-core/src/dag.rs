@@ -62,14 +62,20 @@ impl Workflow {
 
     /// Validates `def`, a body whose expressions may also use `outer` names (from the
     /// run around it).
-    fn compile_in(def: WorkflowDef, kinds: &StepKinds, outer: &[String]) -> Result<Workflow, InvalidDefinition> {
+    fn compile_in(
+        def: WorkflowDef,
+        kinds: &StepKinds,
+        outer: &[String],
+    ) -> Result<Workflow, InvalidDefinition> {
         let mut v = Validator::default();
         check_id(&mut v, None, "id", &def.id, "workflow id");
         if def.max_parallel == Some(0) {
             v.top("max_parallel", "must be at least 1");
         }
         let timeout = v.duration(None, "timeout", def.timeout.as_ref());
-        let signal_retention = v.duration(None, "signal_retention", def.signal_retention.as_ref()).unwrap_or(DEFAULT_SIGNAL_RETENTION);
+        let signal_retention = v
+            .duration(None, "signal_retention", def.signal_retention.as_ref())
+            .unwrap_or(DEFAULT_SIGNAL_RETENTION);
         if def.steps.is_empty() {
             v.top("steps", "a workflow needs at least one step");
         }
@@ -79,7 +85,12 @@ impl Workflow {
         for pair in by_id.windows(2) {
             let (first, second) = (pair[0].min(pair[1]) as usize, pair[0].max(pair[1]) as usize);
             if def.steps[first].id == def.steps[second].id {
-                v.step(&def, second, Some("id"), format!("duplicate step id (also step number {})", first + 1));
+                v.step(
+                    &def,
+                    second,
+                    Some("id"),
+                    format!("duplicate step id (also step number {})", first + 1),
+                );
             }
         }
         let find = |id: &str| -> Option<u32> {
@@ -127,7 +138,15 @@ impl Workflow {
         let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
         if v.errors.is_empty() {
-            Ok(Workflow { def, graph, by_id, timeout, signal_retention, bodies, hash: OnceLock::new() })
+            Ok(Workflow {
+                def,
+                graph,
+                by_id,
+                timeout,
+                signal_retention,
+                bodies,
+                hash: OnceLock::new(),
+            })
         } else {
             Err(InvalidDefinition { errors: v.errors })
         }
@@ -263,10 +282,8 @@ struct Validator {
 
 impl Validator {
     fn top(&mut self, field: &str, message: &str) {
-        self.errors.push(DefinitionError {
-            field: Some(field.into()),
-            ..DefinitionError::new(message)
-        });
+        self.errors
+            .push(DefinitionError { field: Some(field.into()), ..DefinitionError::new(message) });
     }
 
     fn step(&mut self, def: &WorkflowDef, i: usize, field: Option<&str>, message: String) {
@@ -279,7 +296,12 @@ impl Validator {
     }
 
     /// Parses an optional duration; `step` is `(def, index)` for a step's field.
-    fn duration(&mut self, step: Option<(&WorkflowDef, usize)>, field: &str, spec: Option<&DurationSpec>) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        step: Option<(&WorkflowDef, usize)>,
+        field: &str,
+        spec: Option<&DurationSpec>,
+    ) -> Option<Duration> {
         match spec?.parse() {
             Ok(d) => Some(d),
             Err(message) => {
@@ -293,7 +315,13 @@ impl Validator {
     }
 }
 
-fn check_id(v: &mut Validator, step: Option<(&WorkflowDef, usize)>, field: &str, id: &str, what: &str) {
+fn check_id(
+    v: &mut Validator,
+    step: Option<(&WorkflowDef, usize)>,
+    field: &str,
+    id: &str,
+    what: &str,
+) {
     if let Some(message) = crate::model::id_problem(id, what) {
         match step {
             Some((def, i)) => v.step(def, i, Some(field), message),
@@ -312,16 +340,28 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
     }
     v.duration(Some((def, i)), "timeout", step.options().timeout.as_ref());
     v.duration(Some((def, i)), "duration", step.options().duration.as_ref());
-    if matches!(step.trigger, Trigger::OneSuccess | Trigger::OneFailed) && step.depends_on.is_empty() {
+    if matches!(step.trigger, Trigger::OneSuccess | Trigger::OneFailed)
+        && step.depends_on.is_empty()
+    {
         let name = if step.trigger == Trigger::OneSuccess { "one_success" } else { "one_failed" };
         v.step(def, i, Some("trigger"), format!("`{name}` needs upstream steps in depends_on"));
     }
-    if let Some(problem) = step.options().when.as_deref().and_then(|w| crate::steps::not_an_expression("when", w, "`when: \"${...}\"`")) {
+    if let Some(problem) = step
+        .options()
+        .when
+        .as_deref()
+        .and_then(|w| crate::steps::not_an_expression("when", w, "`when: \"${...}\"`"))
+    {
         v.step(def, i, Some(&problem.field), problem.message);
     }
     if let Some(retry) = &step.options().retry {
         if retry.max_attempts == 0 {
-            v.step(def, i, Some("retry.max_attempts"), "must be at least 1 (the first attempt counts)".into());
+            v.step(
+                def,
+                i,
+                Some("retry.max_attempts"),
+                "must be at least 1 (the first attempt counts)".into(),
+            );
         }
         v.duration(Some((def, i)), "retry.delay", Some(&retry.delay));
         v.duration(Some((def, i)), "retry.max_delay", retry.max_delay.as_ref());
@@ -351,7 +391,8 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
         fields.push((format!("env.{k}"), value.as_str(), Extra::None));
     }
     for (k, value) in &step.options().params {
-        fields.extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s, Extra::None)));
+        fields
+            .extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s, Extra::None)));
     }
     if let Some(over) = &step.flow().over {
         fields.push(("over".to_string(), over.as_str(), Extra::None));
@@ -361,7 +402,14 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
         let extra = if step.flow().workflow.is_some() {
             Extra::Any
         } else {
-            Extra::Names(step.flow().steps.iter().map(|s| s.id.clone()).chain([ITERATION.to_string()]).collect())
+            Extra::Names(
+                step.flow()
+                    .steps
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .chain([ITERATION.to_string()])
+                    .collect(),
+            )
         };
         fields.push(("condition".to_string(), condition.as_str(), extra));
     }
@@ -371,7 +419,11 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
     for (n, emit) in step.flow().emit_signals.iter().enumerate() {
         for (k, value) in &emit.params {
             let field = format!("emit_signals.{n}.params.{k}");
-            fields.extend(strings_in(value).into_iter().map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]))));
+            fields.extend(
+                strings_in(value)
+                    .into_iter()
+                    .map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]))),
+            );
         }
     }
     fields
@@ -397,7 +449,11 @@ fn check_expressions(
                     continue;
                 }
             };
-            let constant_errors = if field == "over" { template.check_constants_lazy() } else { template.check_constants() };
+            let constant_errors = if field == "over" {
+                template.check_constants_lazy()
+            } else {
+                template.check_constants()
+            };
             for e in constant_errors {
                 v.step(def, i, Some(&field), e.to_string());
             }
@@ -414,11 +470,19 @@ fn check_expressions(
                     if !acyclic || is_upstream(graph, target as usize, i) {
                         continue;
                     }
-                    format!("column {}: step `{name}` is not upstream of `{}`; add it to depends_on", used.column, step.id)
+                    format!(
+                        "column {}: step `{name}` is not upstream of `{}`; add it to depends_on",
+                        used.column, step.id
+                    )
                 } else if outer.contains(name) {
                     continue;
                 } else {
-                    let names = def.params.keys().map(String::as_str).chain(def.steps.iter().map(|s| s.id.as_str())).chain(outer.iter().map(String::as_str));
+                    let names = def
+                        .params
+                        .keys()
+                        .map(String::as_str)
+                        .chain(def.steps.iter().map(|s| s.id.as_str()))
+                        .chain(outer.iter().map(String::as_str));
                     let hint = did_you_mean(name, names);
                     format!(
                         "column {}: `{name}` is neither a parameter nor a step{hint}; declare it under `params:`, or write `$${{...}}` for a literal",
@@ -438,22 +502,30 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
     use crate::model::RunStrategy;
     match def.max_concurrent_runs {
         Some(0) => v.top("max_concurrent_runs", "must be at least 1"),
-        Some(_) if def.run_strategy != RunStrategy::Parallel => {
-            v.top("max_concurrent_runs", &format!("applies to `run_strategy: parallel` only, not {}", def.run_strategy.name()))
-        }
+        Some(_) if def.run_strategy != RunStrategy::Parallel => v.top(
+            "max_concurrent_runs",
+            &format!("applies to `run_strategy: parallel` only, not {}", def.run_strategy.name()),
+        ),
         _ => {}
     }
     for (n, trigger) in def.triggers.iter().enumerate() {
         let field = |name: &str| format!("triggers.{n}.{name}");
         match (&trigger.cron, &trigger.signal) {
-            (Some(_), Some(_)) => v.top(&format!("triggers.{n}"), "has both `cron` and `signal`; use one trigger for each"),
-            (None, None) => v.top(&format!("triggers.{n}"), "needs `cron: \"0 2 * * *\"` or `signal: <name>`"),
+            (Some(_), Some(_)) => v.top(
+                &format!("triggers.{n}"),
+                "has both `cron` and `signal`; use one trigger for each",
+            ),
+            (None, None) => {
+                v.top(&format!("triggers.{n}"), "needs `cron: \"0 2 * * *\"` or `signal: <name>`")
+            }
             _ => {}
         }
         if let Some(expression) = &trigger.cron {
             if let Err(message) = crate::triggers::cron::parse_zone(trigger.timezone.as_deref()) {
                 v.top(&field("timezone"), &message);
-            } else if let Err(message) = crate::triggers::cron::CronSchedule::parse(expression, trigger.timezone.as_deref()) {
+            } else if let Err(message) =
+                crate::triggers::cron::CronSchedule::parse(expression, trigger.timezone.as_deref())
+            {
                 v.top(&field("cron"), &message);
             }
         } else {
@@ -472,12 +544,18 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
                 }
                 names.push("signal".into());
             }
-            None if trigger.signal_match.is_some() => v.top(&field("match"), "applies to `signal` triggers only"),
+            None if trigger.signal_match.is_some() => {
+                v.top(&field("match"), "applies to `signal` triggers only")
+            }
             None => {}
         }
         let mut templates: Vec<(String, &str)> = Vec::new();
         if let Some(m) = &trigger.signal_match {
-            if let Some(problem) = crate::steps::not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`") {
+            if let Some(problem) = crate::steps::not_an_expression(
+                "match",
+                m,
+                "`match: \"${signal.table == 'events'}\"`",
+            ) {
                 v.top(&field(&problem.field), &problem.message);
             }
             templates.push((field("match"), m.as_str()));
@@ -487,7 +565,9 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
                 let hint = did_you_mean(name, def.params.keys().map(String::as_str));
                 v.top(&field(&format!("params.{name}")), &format!("`{name}` is not a parameter of the workflow{hint}; declare it under `params:`"));
             }
-            templates.extend(strings_in(value).into_iter().map(|s| (field(&format!("params.{name}")), s)));
+            templates.extend(
+                strings_in(value).into_iter().map(|s| (field(&format!("params.{name}")), s)),
+            );
         }
         for (field, text) in templates {
             let template = match Template::parse(text) {
@@ -502,8 +582,15 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
             }
             for used in template.names() {
                 if !names.contains(&used.name) && !def.params.contains_key(&used.name) {
-                    let hint = did_you_mean(&used.name, names.iter().map(String::as_str).chain(def.params.keys().map(String::as_str)));
-                    let visible = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                    let hint = did_you_mean(
+                        &used.name,
+                        names
+                            .iter()
+                            .map(String::as_str)
+                            .chain(def.params.keys().map(String::as_str)),
+                    );
+                    let visible =
+                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
                     v.top(&field, &format!("column {}: unknown name `{}`{hint}; a trigger sees {visible} and the parameters", used.column, used.name));
                 }
             }
@@ -529,7 +616,10 @@ fn compile_bodies(
         }
         let mut params = indexmap::IndexMap::new();
         if step.flow().over.is_some() {
-            params.insert(step.flow().item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()), Value::Null);
+            params.insert(
+                step.flow().item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()),
+                Value::Null,
+            );
         }
         params.insert(ITERATION.into(), Value::Null);
         let visible: Vec<String> = outer
@@ -556,7 +646,10 @@ fn compile_bodies(
             }
             Err(invalid) => {
                 for mut e in invalid.errors {
-                    let inner = e.step_index.map(|j| format!("steps.{j}")).unwrap_or_else(|| "steps".into());
+                    let inner = e
+                        .step_index
+                        .map(|j| format!("steps.{j}"))
+                        .unwrap_or_else(|| "steps".into());
                     e.field = Some(match &e.field {
                         Some(f) => format!("{inner}.{f}"),
                         None if e.step_index.is_some() => format!("{inner}.id"),
@@ -582,7 +675,11 @@ fn is_upstream(graph: &DiGraph<(), (), u32>, from: usize, to: usize) -> bool {
 
 /// The steps upstream of `step`, in one walk of the graph; with a cycle, every step (what
 /// is upstream is then not checked).
-fn upstream_of(graph: &DiGraph<(), (), u32>, step: usize, acyclic: bool) -> Box<dyn Iterator<Item = usize> + '_> {
+fn upstream_of(
+    graph: &DiGraph<(), (), u32>,
+    step: usize,
+    acyclic: bool,
+) -> Box<dyn Iterator<Item = usize> + '_> {
     if acyclic {
         let mut found: Vec<usize> = ancestors(graph, step).collect();
         // Definition order, as the names are listed in suggestions.
@@ -672,8 +769,18 @@ mod tests {
         );
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert!(errs[0].starts_with("flow.yaml:5:5: step `a`: id: duplicate step id"), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.contains("flow.yaml:8:5: step `b`: type: unknown step type `shel` (did you mean `shell`?)")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.contains("flow.yaml:11:18: step `c`: depends_on.0: unknown step `extrat`")), "{errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(
+                "flow.yaml:8:5: step `b`: type: unknown step type `shel` (did you mean `shell`?)"
+            )),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e
+                    .contains("flow.yaml:11:18: step `c`: depends_on.0: unknown step `extrat`")),
+            "{errs:#?}"
+        );
         assert!(errs.iter().any(|e| e.contains("step `d e`: id: invalid step id")), "{errs:#?}");
     }
 
@@ -683,7 +790,11 @@ mod tests {
             "id: x\nsteps:\n  - {id: a, type: noop, depends_on: [c]}\n  - {id: b, type: noop, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n  - {id: d, type: noop, depends_on: [d]}\n",
         );
         assert!(errs.iter().any(|e| e.contains("dependency cycle: a -> b -> c -> a")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.contains("step `d`: depends_on.0: a step cannot depend on itself")), "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("step `d`: depends_on.0: a step cannot depend on itself")),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -745,13 +856,26 @@ mod tests {
     #[test]
     fn without_an_engine_other_kinds_are_a_hosts_and_take_params_only() {
         let yaml = "id: x\nsteps:\n  - {id: a, type: spark_sql, params: {q: 1}}\n  - {id: b, type: java, command: echo}\n  - {id: c, type: '', depends_on: [c]}\n";
-        let errs = Workflow::load(&Source::new("x.yaml", yaml, Format::Yaml), &StepKinds::open()).unwrap_err();
+        let errs = Workflow::load(&Source::new("x.yaml", yaml, Format::Yaml), &StepKinds::open())
+            .unwrap_err();
         let all: Vec<String> = errs.errors.iter().map(ToString::to_string).collect();
         assert_eq!(all.len(), 3, "{all:#?}");
-        assert!(all[0].starts_with("x.yaml:4:25: step `b`: command: `command` is not used by `java` steps"), "{all:#?}");
-        assert!(all[1].contains("step `c`: type: the step has no type; known types: foreach, noop"), "{all:#?}");
-        assert!(all[2].contains("step `c`: depends_on.0: a step cannot depend on itself"), "{all:#?}");
-        assert!(errors("id: x\nsteps:\n  - {id: a, type: spark_sql}\n")[0].contains("unknown step type `spark_sql`"));
+        assert!(
+            all[0].starts_with(
+                "x.yaml:4:25: step `b`: command: `command` is not used by `java` steps"
+            ),
+            "{all:#?}"
+        );
+        assert!(
+            all[1].contains("step `c`: type: the step has no type; known types: foreach, noop"),
+            "{all:#?}"
+        );
+        assert!(
+            all[2].contains("step `c`: depends_on.0: a step cannot depend on itself"),
+            "{all:#?}"
+        );
+        assert!(errors("id: x\nsteps:\n  - {id: a, type: spark_sql}\n")[0]
+            .contains("unknown step type `spark_sql`"));
     }
 
     #[test]
@@ -760,10 +884,17 @@ mod tests {
         for name in ["noop", "sleep", "shell", "foreach", "while", "subworkflow", "wait_signal"] {
             let shell = kinds.get("shell").unwrap().clone();
             let err = kinds.register(name, shell).unwrap_err();
-            assert_eq!(err.to_string(), format!("`{name}` is a built-in step type and cannot be replaced"));
+            assert_eq!(
+                err.to_string(),
+                format!("`{name}` is a built-in step type and cannot be replaced")
+            );
         }
         let noop = kinds.get("noop").unwrap().clone();
-        assert!(kinds.register("a b", noop.clone()).unwrap_err().to_string().contains("invalid step type name `a b`"));
+        assert!(kinds
+            .register("a b", noop.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("invalid step type name `a b`"));
         kinds.fix("java", noop.clone()).unwrap();
         assert!(kinds.register("java", noop.clone()).is_err(), "a host's fixed kind stays");
         kinds.register("spark_sql", noop.clone()).unwrap();
@@ -776,14 +907,22 @@ mod tests {
         let mut def = compile(yaml).unwrap().into_def();
         def.canonicalize_durations();
         let json = serde_json::to_string(&def).unwrap();
-        for expected in [r#""timeout":"90m""#, r#""duration":"1500ms""#, r#""delay":"1m""#, r#""duration":"2h""#] {
+        for expected in [
+            r#""timeout":"90m""#,
+            r#""duration":"1500ms""#,
+            r#""delay":"1m""#,
+            r#""duration":"2h""#,
+        ] {
             assert!(json.contains(expected), "{expected} in {json}");
         }
     }
 
     #[test]
     fn renders_dot_and_mermaid() {
-        let wf = compile("id: x\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: noop, depends_on: [a]}\n").unwrap();
+        let wf = compile(
+            "id: x\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: noop, depends_on: [a]}\n",
+        )
+        .unwrap();
         assert!(wf.to_dot().contains("\"a\" -> \"b\";"));
         assert!(wf.to_mermaid().contains("s0 --> s1"));
     }

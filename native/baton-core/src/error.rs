@@ -199,7 +199,10 @@ mod tests {
 
 /// ` (did you mean `x`?)` for the candidate closest to `given`, or nothing when none is
 /// close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     closest(given, candidates).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
 }
 

@@ -23,9 +23,12 @@ pub mod triggers;
 pub use activity::Activity;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use dag::Workflow;
+pub use engine::{
+    Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord,
+    StepStatus, StepView,
+};
 pub use engine::{Registered, VersionInfo, WorkflowInfo};
-pub use triggers::{FiringRecord, StartOptions};
-pub use engine::{Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord, StepStatus, StepView};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};
 pub use store::{StoreEngine, StoreError};
+pub use triggers::{FiringRecord, StartOptions};

@@ -125,7 +125,11 @@ mod tests {
 
     #[test]
     fn advance_fires_each_timer_in_turn_and_returns_when_the_engine_is_idle() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let time = VirtualTime::starting_at(HOUR);
         let engine = {
             let _guard = rt.enter();
@@ -137,7 +141,10 @@ mod tests {
             "id: w\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n  \
              - {id: flaky, type: shell, command: 'exit 1', depends_on: [nap], retry: {max_attempts: 6, backoff: fixed, delay: 10m}}\n",
         );
-        assert_eq!(time.advance(Duration::from_millis(HOUR + 20 * 60_000), LIMIT).unwrap(), 2 * HOUR + 20 * 60_000);
+        assert_eq!(
+            time.advance(Duration::from_millis(HOUR + 20 * 60_000), LIMIT).unwrap(),
+            2 * HOUR + 20 * 60_000
+        );
         let details = engine.details(&run).unwrap();
         assert_eq!(details.steps[1].record.attempt, 3, "attempts at 2h, 2h10m and 2h20m");
         assert_eq!(time.run_until_idle(&engine, LIMIT).unwrap(), 2 * HOUR + 50 * 60_000);

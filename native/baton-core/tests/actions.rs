@@ -23,7 +23,12 @@ struct Gate {
 
 impl Default for Gate {
     fn default() -> Self {
-        Gate { gate: Semaphore::new(0), calls: Default::default(), running: Default::default(), max_running: Default::default() }
+        Gate {
+            gate: Semaphore::new(0),
+            calls: Default::default(),
+            running: Default::default(),
+            max_running: Default::default(),
+        }
     }
 }
 
@@ -63,7 +68,8 @@ impl StepKind for GateKind {
                         _ = ctx.cancel.cancelled() => return StepOutcome::failure("cancelled"),
                     }
                 }
-                let fail = ctx.step_params.get("fail").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+                let fail =
+                    ctx.step_params.get("fail").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
                 if n <= fail {
                     return StepOutcome::failure(format!("failure {n}"));
                 }
@@ -142,7 +148,13 @@ async fn pause_holds_back_new_steps_until_resume() {
 async fn a_paused_run_whose_steps_are_over_ends() {
     let gate = Arc::new(Gate::default());
     let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, "id: one\nsteps:\n  - {id: a, type: gate, params: {hold: true}}\n"), IndexMap::new()).await.unwrap();
+    let id = engine
+        .start(
+            workflow(&engine, "id: one\nsteps:\n  - {id: a, type: gate, params: {hold: true}}\n"),
+            IndexMap::new(),
+        )
+        .await
+        .unwrap();
     until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
     engine.pause(&id).await.unwrap();
     gate.open(1);
@@ -153,7 +165,10 @@ async fn a_paused_run_whose_steps_are_over_ends() {
 async fn illegal_actions_are_refused_clearly() {
     let gate = Arc::new(Gate::default());
     let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, "id: done\nsteps:\n  - {id: a, type: gate}\n"), IndexMap::new()).await.unwrap();
+    let id = engine
+        .start(workflow(&engine, "id: done\nsteps:\n  - {id: a, type: gate}\n"), IndexMap::new())
+        .await
+        .unwrap();
     engine.wait(&id).await.unwrap();
     for e in [
         engine.pause(&id).await.unwrap_err(),
@@ -171,12 +186,21 @@ async fn illegal_actions_are_refused_clearly() {
     let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
     until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
     let e = illegal(engine.continue_step(&id, "a").await.unwrap_err());
-    assert_eq!(e, format!("cannot continue step `a` of run {id}: it is RUNNING, not at a breakpoint"));
-    assert!(illegal(engine.retry_step(&id, "b").await.unwrap_err()).contains("it is PENDING (only a FAILED step can be retried)"));
-    assert!(illegal(engine.resume(&id).await.unwrap_err()).contains("it is RUNNING (only a PAUSED run can be resumed)"));
+    assert_eq!(
+        e,
+        format!("cannot continue step `a` of run {id}: it is RUNNING, not at a breakpoint")
+    );
+    assert!(illegal(engine.retry_step(&id, "b").await.unwrap_err())
+        .contains("it is PENDING (only a FAILED step can be retried)"));
+    assert!(illegal(engine.resume(&id).await.unwrap_err())
+        .contains("it is RUNNING (only a PAUSED run can be resumed)"));
     let e = engine.skip_step(&id, "bb").await.unwrap_err();
-    assert!(matches!(e, EngineError::UnknownStep { .. }) && e.to_string().contains("did you mean"), "{e}");
-    assert!(illegal(engine.restart(&id, None).await.unwrap_err()).contains("only a finished run can be restarted"));
+    assert!(
+        matches!(e, EngineError::UnknownStep { .. }) && e.to_string().contains("did you mean"),
+        "{e}"
+    );
+    assert!(illegal(engine.restart(&id, None).await.unwrap_err())
+        .contains("only a finished run can be restarted"));
     gate.open(1);
     engine.wait(&id).await.unwrap();
     assert!(illegal(engine.skip_step(&id, "b").await.unwrap_err()).contains("SUCCEEDED"));
@@ -197,7 +221,11 @@ async fn stop_and_kill_a_running_shell_step() {
         }
         let run = engine.wait(&id).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(10), "the sleep was cut short");
-        let (run_status, step_status) = if kill { (RunStatus::Killed, StepStatus::Killed) } else { (RunStatus::Stopped, StepStatus::Stopped) };
+        let (run_status, step_status) = if kill {
+            (RunStatus::Killed, StepStatus::Killed)
+        } else {
+            (RunStatus::Stopped, StepStatus::Stopped)
+        };
         assert_eq!(run.status, run_status);
         assert_eq!(status(&engine, &id, "nap"), step_status);
         assert_eq!(status(&engine, &id, "after"), StepStatus::Skipped);
@@ -210,9 +238,16 @@ async fn stop_and_kill_a_running_shell_step() {
 #[tokio::test]
 async fn killing_a_run_kills_its_child_runs() {
     let engine = open(&Arc::new(Gate::default()), None);
-    let child = Source::new("c.yaml", "id: child\nsteps:\n  - {id: nap, type: shell, command: 'sleep 30'}\n", Format::Yaml);
+    let child = Source::new(
+        "c.yaml",
+        "id: child\nsteps:\n  - {id: nap, type: shell, command: 'sleep 30'}\n",
+        Format::Yaml,
+    );
     engine.register(child.parse().unwrap()).unwrap();
-    let wf = workflow(&engine, "id: parent\nsteps:\n  - {id: sub, type: subworkflow, workflow: child}\n");
+    let wf = workflow(
+        &engine,
+        "id: parent\nsteps:\n  - {id: sub, type: subworkflow, workflow: child}\n",
+    );
     let started = Instant::now();
     let id = engine.start(wf, IndexMap::new()).await.unwrap();
     let child_id = format!("{id}:sub");
@@ -222,7 +257,10 @@ async fn killing_a_run_kills_its_child_runs() {
     .await;
     engine.kill(&id).await.unwrap();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Killed);
-    until("the child killed", || engine.run(&child_id).unwrap().unwrap().status == RunStatus::Killed).await;
+    until("the child killed", || {
+        engine.run(&child_id).unwrap().unwrap().status == RunStatus::Killed
+    })
+    .await;
     assert_eq!(status(&engine, &child_id, "nap"), StepStatus::Killed);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -251,7 +289,10 @@ async fn restart_keeps_what_succeeded_and_from_reruns_downstream() {
     assert_eq!((gate.calls("a"), gate.calls("b"), gate.calls("c")), (1, 3, 2));
     assert_eq!(record(&engine, &third, "a").outputs["n"], json!(1));
     assert_eq!(record(&engine, &third, "c").outputs["n"], json!(2));
-    assert!(matches!(engine.restart(&second, Some("zz")).await.unwrap_err(), EngineError::UnknownStep { .. }));
+    assert!(matches!(
+        engine.restart(&second, Some("zz")).await.unwrap_err(),
+        EngineError::UnknownStep { .. }
+    ));
 }
 
 #[tokio::test]
@@ -346,7 +387,10 @@ async fn retrying_a_failed_step_unskips_downstream_and_forgets_the_failure() {
             _ => None,
         })
         .collect();
-    assert_eq!(b, vec![StepStatus::Skipped, StepStatus::Pending, StepStatus::Running, StepStatus::Succeeded]);
+    assert_eq!(
+        b,
+        vec![StepStatus::Skipped, StepStatus::Pending, StepStatus::Running, StepStatus::Succeeded]
+    );
 }
 
 #[tokio::test]
@@ -434,13 +478,18 @@ async fn foreach_iterations_keep_no_timeline() {
 async fn tag_limits_hold_across_runs() {
     let gate = Arc::new(Gate::default());
     let engine = open(&gate, None);
-    assert!(matches!(engine.set_limit("bad tag", Some(1)).await.unwrap_err(), EngineError::BadTag(_)));
+    assert!(matches!(
+        engine.set_limit("bad tag", Some(1)).await.unwrap_err(),
+        EngineError::BadTag(_)
+    ));
     engine.set_limit("db", Some(2)).await.unwrap();
     engine.set_limit("other", Some(7)).await.unwrap();
     assert_eq!(engine.limits(), vec![("db".to_string(), 2), ("other".to_string(), 7)]);
     engine.set_limit("other", None).await.unwrap();
     assert_eq!(engine.limits(), vec![("db".to_string(), 2)]);
-    let steps: String = (0..5).map(|i| format!("  - {{id: s{i}, type: gate, tags: [db], params: {{sleep_ms: 20}}}}\n")).collect();
+    let steps: String = (0..5)
+        .map(|i| format!("  - {{id: s{i}, type: gate, tags: [db], params: {{sleep_ms: 20}}}}\n"))
+        .collect();
     let wf = workflow(&engine, &format!("id: tagged\nmax_parallel: 5\nsteps:\n{steps}"));
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -464,7 +513,11 @@ async fn limits_are_durable_and_tags_are_validated() {
     }
     let engine = open(&gate, Some(dir.path()));
     assert_eq!(engine.limits(), vec![("db".to_string(), 3)]);
-    let source = Source::new("t.yaml", "id: t\nsteps:\n  - {id: a, type: noop, tags: ['no good']}\n", Format::Yaml);
+    let source = Source::new(
+        "t.yaml",
+        "id: t\nsteps:\n  - {id: a, type: noop, tags: ['no good']}\n",
+        Format::Yaml,
+    );
     let err = engine.compile(source.parse().unwrap()).unwrap_err().to_string();
     assert!(err.contains("invalid tag `no good`"), "{err}");
 }

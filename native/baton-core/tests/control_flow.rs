@@ -48,7 +48,10 @@ steps:
     assert_eq!(rollup.counts.get(&RunStatus::Succeeded), Some(&3));
     // Each iteration is a run of its own, linked to its parent, with the item bound.
     let second = s.engine.details(&format!("{id}:each:1")).unwrap();
-    assert_eq!(second.run.parent.as_ref().map(|p| (p.run_id.as_str(), p.iteration)), Some((id.as_str(), Some(1))));
+    assert_eq!(
+        second.run.parent.as_ref().map(|p| (p.run_id.as_str(), p.iteration)),
+        Some((id.as_str(), Some(1)))
+    );
     assert_eq!(second.steps[0].record.outputs["v"], json!("b-x-1"));
     // Iterations are not runs of their own in the list of runs.
     assert_eq!(s.engine.runs().unwrap().len(), 1);
@@ -115,7 +118,10 @@ steps:
     let id = s.engine.start(workflow(&s.engine, &yaml(true)), IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
     let error = step_record(&s.engine, &id, "each").error.unwrap();
-    assert!(error.starts_with("1 of 10 iterations failed, 8 not started; first: iteration 1"), "{error}");
+    assert!(
+        error.starts_with("1 of 10 iterations failed, 8 not started; first: iteration 1"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -123,12 +129,21 @@ async fn foreach_over_a_registered_workflow() {
     let s = engine_with(None, None);
     let body = Source::new("b.yaml", "id: body\nparams: {n: 0}\nsteps:\n  - {id: sq, type: shell, command: 'echo \"sq=$(( ${n} * ${n} ))\" >> $BATON_OUTPUT'}\n", Format::Yaml);
     s.engine.register(body.parse().unwrap()).unwrap();
-    let wf = workflow(&s.engine, "id: p\nsteps:\n  - {id: each, type: foreach, over: '${[2, 3]}', as: n, workflow: body}\n");
+    let wf = workflow(
+        &s.engine,
+        "id: p\nsteps:\n  - {id: each, type: foreach, over: '${[2, 3]}', as: n, workflow: body}\n",
+    );
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
-    assert_eq!(s.engine.details(&format!("{id}:each:1")).unwrap().steps[0].record.outputs["sq"], json!(9));
+    assert_eq!(
+        s.engine.details(&format!("{id}:each:1")).unwrap().steps[0].record.outputs["sq"],
+        json!(9)
+    );
     // A body that cannot receive the item is a clear failure.
-    let wf = workflow(&s.engine, "id: q\nsteps:\n  - {id: each, type: foreach, over: '${[1]}', workflow: body}\n");
+    let wf = workflow(
+        &s.engine,
+        "id: q\nsteps:\n  - {id: each, type: foreach, over: '${[1]}', workflow: body}\n",
+    );
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
     let error = step_record(&s.engine, &id, "each").error.unwrap();
@@ -187,8 +202,16 @@ async fn subworkflow_outputs_and_links() {
 #[tokio::test]
 async fn subworkflow_from_a_file_and_stopping_the_parent_stops_the_child() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("slow.yaml"), "id: slow\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n").unwrap();
-    std::fs::write(dir.path().join("parent.yaml"), "id: parent\ntimeout: 10m\nsteps:\n  - {id: sub, type: subworkflow, file: slow.yaml}\n").unwrap();
+    std::fs::write(
+        dir.path().join("slow.yaml"),
+        "id: slow\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("parent.yaml"),
+        "id: parent\ntimeout: 10m\nsteps:\n  - {id: sub, type: subworkflow, file: slow.yaml}\n",
+    )
+    .unwrap();
     let s = engine_with(None, None);
     let source = Source::read(&dir.path().join("parent.yaml")).unwrap();
     let wf = std::sync::Arc::new(s.engine.compile(source.parse().unwrap()).unwrap());
@@ -215,7 +238,17 @@ steps:
 "#,
     );
     // Sent before the run: it matches (it is within the retention window).
-    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-24")), ("rows", json!(5))])).await.unwrap();
+    s.engine
+        .signal(
+            "table_ready",
+            params(&[
+                ("table", json!("events")),
+                ("date", json!("2026-11-24")),
+                ("rows", json!(5)),
+            ]),
+        )
+        .await
+        .unwrap();
     let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
     assert_eq!(step_record(&s.engine, &id, "use").outputs["rows"], json!(5));
@@ -230,8 +263,28 @@ steps:
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-26")), ("rows", json!(1))])).await.unwrap();
-    s.engine.signal("table_ready", params(&[("table", json!("events")), ("date", json!("2026-11-25")), ("rows", json!(9))])).await.unwrap();
+    s.engine
+        .signal(
+            "table_ready",
+            params(&[
+                ("table", json!("events")),
+                ("date", json!("2026-11-26")),
+                ("rows", json!(1)),
+            ]),
+        )
+        .await
+        .unwrap();
+    s.engine
+        .signal(
+            "table_ready",
+            params(&[
+                ("table", json!("events")),
+                ("date", json!("2026-11-25")),
+                ("rows", json!(9)),
+            ]),
+        )
+        .await
+        .unwrap();
     assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!(step_record(&s.engine, &id, "use").outputs["rows"], json!(9));
 }
@@ -261,7 +314,10 @@ async fn emitted_signals_chain_workflows() {
     let id = s.engine.start(producer, IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
     assert_eq!(finish(&s, &waiting).await.status, RunStatus::Succeeded);
-    assert_eq!(step_record(&s.engine, &waiting, "w").outputs, params(&[("table", json!("events")), ("date", json!("d1")), ("rows", json!(3))]));
+    assert_eq!(
+        step_record(&s.engine, &waiting, "w").outputs,
+        params(&[("table", json!("events")), ("date", json!("d1")), ("rows", json!(3))])
+    );
     let sent = s.engine.signals(Some("table_ready")).unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].source.as_deref(), Some(format!("{id}/load").as_str()));
@@ -287,7 +343,8 @@ steps:
 "#,
         Format::Yaml,
     );
-    let errors = s.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap_err().to_string();
+    let errors =
+        s.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap_err().to_string();
     for expected in [
         "cf.yaml:6:5: step `each`: over: `items` is not an expression",
         "cf.yaml:7:5: step `each`: as: `1x` cannot name the item",

@@ -42,13 +42,22 @@ async fn a_failure_skips_downstream_while_independent_branches_finish() {
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
     assert_eq!(run.status, RunStatus::Failed);
-    assert!(run.error.as_deref().unwrap().contains("step `bad` failed: failure number 1"), "{:?}", run.error);
+    assert!(
+        run.error.as_deref().unwrap().contains("step `bad` failed: failure number 1"),
+        "{:?}",
+        run.error
+    );
     assert_eq!(status_of(&s.engine, &id, "after_bad").0, StepStatus::Skipped);
     assert_eq!(status_of(&s.engine, &id, "deeper").0, StepStatus::Skipped);
     assert_eq!(status_of(&s.engine, &id, "after_other").0, StepStatus::Succeeded);
     assert_eq!(run.counts[&StepStatus::Skipped], 2);
     let d = s.engine.details(&id).unwrap();
-    assert!(d.steps[1].record.error.as_deref().unwrap().contains("upstream step `bad` did not succeed"));
+    assert!(d.steps[1]
+        .record
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("upstream step `bad` did not succeed"));
 }
 
 #[tokio::test]
@@ -142,13 +151,20 @@ async fn params_and_outputs_are_substituted() {
     // A whole-field expression keeps its type.
     assert_eq!(seen[1].2["list"], json!([0, 1, 2]));
     assert_eq!(seen[1].2["big"], json!(true));
-    assert_eq!(s.engine.run(&id).unwrap().unwrap().params["limit"], json!(7), "the string override took the default's type");
+    assert_eq!(
+        s.engine.run(&id).unwrap().unwrap().params["limit"],
+        json!(7),
+        "the string override took the default's type"
+    );
 }
 
 #[tokio::test]
 async fn unknown_and_badly_typed_params_are_refused() {
     let s = engine_with(None, None);
-    let wf = workflow(&s.engine, "id: p\nparams: {date: x, limit: 1}\nsteps:\n  - {id: a, type: noop}\n");
+    let wf = workflow(
+        &s.engine,
+        "id: p\nparams: {date: x, limit: 1}\nsteps:\n  - {id: a, type: noop}\n",
+    );
     let mut o = IndexMap::new();
     o.insert("dat".to_string(), json!("y"));
     let err = s.engine.start(wf.clone(), o).await.unwrap_err().to_string();
@@ -182,9 +198,14 @@ async fn a_panicking_step_fails_only_itself() {
         }
     }
     let clock = VirtualClock::starting_at(START);
-    let engine = Engine::builder().clock(Arc::new(clock.clone())).step_kind("panics", Arc::new(Panics)).open().unwrap();
+    let engine = Engine::builder()
+        .clock(Arc::new(clock.clone()))
+        .step_kind("panics", Arc::new(Panics))
+        .open()
+        .unwrap();
     let s = Setup { engine, clock };
-    let wf = workflow(&s.engine, "id: p\nsteps:\n  - {id: a, type: panics}\n  - {id: b, type: noop}\n");
+    let wf =
+        workflow(&s.engine, "id: p\nsteps:\n  - {id: a, type: panics}\n  - {id: b, type: noop}\n");
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
     assert_eq!(run.status, RunStatus::Failed);
@@ -228,7 +249,11 @@ async fn an_interrupted_run_resumes_where_it_was() {
         let run = finish(&s, &id).await;
         assert_eq!(run.status, RunStatus::Succeeded, "{engine_kind}");
         let keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
-        assert_eq!(keys, vec![format!("{id}/a/1"), format!("{id}/b/1"), format!("{id}/b/1")], "{engine_kind}");
+        assert_eq!(
+            keys,
+            vec![format!("{id}/a/1"), format!("{id}/b/1"), format!("{id}/b/1")],
+            "{engine_kind}"
+        );
         assert!(s.engine.unfinished_runs().unwrap().is_empty());
     }
 }
@@ -277,14 +302,23 @@ async fn a_step_can_wait_with_a_reason_and_go_on() {
     }
     let gate = Arc::new(tokio::sync::Notify::new());
     let engine = Engine::builder().step_kind("gate", Arc::new(Gate(gate.clone()))).open().unwrap();
-    engine.register(Source::new("g.yaml", "id: g\nsteps:\n  - {id: a, type: gate}\n", Format::Yaml).parse().unwrap()).unwrap();
+    engine
+        .register(
+            Source::new("g.yaml", "id: g\nsteps:\n  - {id: a, type: gate}\n", Format::Yaml)
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
     let err = engine.start_registered("h", IndexMap::new()).await.unwrap_err().to_string();
     assert!(err.contains("no workflow `h` is registered"), "{err}");
     let id = engine.start_registered("g", IndexMap::new()).await.unwrap();
     loop {
         let d = engine.details(&id).unwrap();
         if d.steps[0].record.status == StepStatus::Waiting {
-            assert_eq!(d.steps[0].record.waiting_for.as_deref(), Some("its code is not registered yet"));
+            assert_eq!(
+                d.steps[0].record.waiting_for.as_deref(),
+                Some("its code is not registered yet")
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -303,11 +337,25 @@ async fn conditions_branch_and_triggers_join() {
     let id = engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     use StepStatus::*;
-    let want = [("count", Succeeded), ("big", Skipped), ("small", Succeeded), ("join", Succeeded), ("strict", Skipped), ("any", Succeeded), ("on_fail", Skipped)];
+    let want = [
+        ("count", Succeeded),
+        ("big", Skipped),
+        ("small", Succeeded),
+        ("join", Succeeded),
+        ("strict", Skipped),
+        ("any", Succeeded),
+        ("on_fail", Skipped),
+    ];
     assert_eq!(statuses(&engine, &id), want.map(|(s, st)| (s.to_string(), st)).to_vec());
     let d = engine.details(&id).unwrap();
-    assert_eq!(d.steps[1].record.error.as_deref(), Some("skipped: `when` is false: ${count.rows > threshold}"));
-    assert_eq!(d.steps[4].record.error.as_deref(), Some("skipped: upstream step `big` did not succeed"));
+    assert_eq!(
+        d.steps[1].record.error.as_deref(),
+        Some("skipped: `when` is false: ${count.rows > threshold}")
+    );
+    assert_eq!(
+        d.steps[4].record.error.as_deref(),
+        Some("skipped: upstream step `big` did not succeed")
+    );
 }
 
 #[tokio::test]
@@ -320,7 +368,13 @@ async fn triggers_after_a_failure() {
     let id = engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Failed);
     use StepStatus::*;
-    let want = [("a", Failed), ("cleanup", Succeeded), ("always", Succeeded), ("normal", Skipped), ("join", Succeeded)];
+    let want = [
+        ("a", Failed),
+        ("cleanup", Succeeded),
+        ("always", Succeeded),
+        ("normal", Skipped),
+        ("join", Succeeded),
+    ];
     assert_eq!(statuses(&engine, &id), want.map(|(s, st)| (s.to_string(), st)).to_vec());
 }
 
@@ -347,9 +401,15 @@ fn conditions_and_triggers_are_validated() {
         Format::Yaml,
     );
     let err = engine.compile(source.parse().unwrap()).unwrap_err().to_string();
-    assert!(err.contains("step `a`: trigger: `one_success` needs upstream steps in depends_on"), "{err}");
+    assert!(
+        err.contains("step `a`: trigger: `one_success` needs upstream steps in depends_on"),
+        "{err}"
+    );
     assert!(err.contains("step `b`: when: `yes` is not an expression"), "{err}");
-    assert!(err.contains("step `c`: when: column 3: `nope` is neither a parameter nor a step"), "{err}");
+    assert!(
+        err.contains("step `c`: when: column 3: `nope` is neither a parameter nor a step"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -373,7 +433,10 @@ async fn outputs_are_size_limited() {
     let run = engine.wait(&id).await.unwrap();
     assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.unwrap();
-    assert!(error.contains("outputs take 2097163 bytes; the limit is 1048576 bytes per step"), "{error}");
+    assert!(
+        error.contains("outputs take 2097163 bytes; the limit is 1048576 bytes per step"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

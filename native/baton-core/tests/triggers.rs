@@ -36,7 +36,13 @@ impl StepKind for Check {
     }
     fn run(&self, ctx: StepContext) -> StepFuture {
         let fail = ctx.step_params.get("fail") == Some(&json!(true));
-        Box::pin(async move { if fail { StepOutcome::failure("asked to fail") } else { StepOutcome::success(Outputs::new()) } })
+        Box::pin(async move {
+            if fail {
+                StepOutcome::failure("asked to fail")
+            } else {
+                StepOutcome::success(Outputs::new())
+            }
+        })
     }
 }
 
@@ -48,7 +54,10 @@ struct Env {
 
 impl Env {
     fn open(clock: &VirtualClock, activity: &Arc<Activity>, dir: Option<&Path>) -> Env {
-        let mut b = Engine::builder().clock(Arc::new(clock.clone())).activity(activity.clone()).step_kind("check", Arc::new(Check));
+        let mut b = Engine::builder()
+            .clock(Arc::new(clock.clone()))
+            .activity(activity.clone())
+            .step_kind("check", Arc::new(Check));
         if let Some(dir) = dir {
             b = b.store_dir(dir);
         }
@@ -61,7 +70,12 @@ impl Env {
 
     async fn settle(&self) {
         let activity = self.activity.clone();
-        assert!(tokio::task::spawn_blocking(move || activity.wait_idle(Duration::from_secs(10))).await.unwrap(), "the engine never settled");
+        assert!(
+            tokio::task::spawn_blocking(move || activity.wait_idle(Duration::from_secs(10)))
+                .await
+                .unwrap(),
+            "the engine never settled"
+        );
     }
 
     /// Moves time by `by`, timer by timer, letting the engine react to each.
@@ -103,7 +117,11 @@ async fn versions_are_made_by_changes_and_survive_a_reopen() {
     let run = env.engine.start_registered("w", IndexMap::new()).await.unwrap();
     let run = env.engine.wait(&run).await.unwrap();
     assert_eq!((run.version, run.params["n"].clone()), (Some(2), json!(2)));
-    let old = env.engine.start_with("w", StartOptions { version: Some(1), ..Default::default() }).await.unwrap();
+    let old = env
+        .engine
+        .start_with("w", StartOptions { version: Some(1), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(env.engine.wait(&old).await.unwrap().version, Some(1));
 
     env.engine.activate("w", 1).unwrap();
@@ -111,7 +129,11 @@ async fn versions_are_made_by_changes_and_survive_a_reopen() {
     let run = env.engine.wait(&run).await.unwrap();
     assert_eq!((run.version, run.params["n"].clone()), (Some(1), json!(1)));
     let err = env.engine.activate("w", 7).unwrap_err();
-    assert!(matches!(err, EngineError::UnknownVersion { .. }) && err.to_string().contains("its versions: 1, 2"), "{err}");
+    assert!(
+        matches!(err, EngineError::UnknownVersion { .. })
+            && err.to_string().contains("its versions: 1, 2"),
+        "{err}"
+    );
     env.engine.set_enabled("w", false).unwrap();
     env.engine.close().await;
     drop(env);
@@ -121,7 +143,10 @@ async fn versions_are_made_by_changes_and_survive_a_reopen() {
     assert_eq!(infos.len(), 1);
     assert_eq!((infos[0].active_version, infos[0].latest_version, infos[0].enabled), (1, 2, false));
     let versions = env.engine.versions("w").unwrap();
-    assert_eq!(versions.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
+    assert_eq!(
+        versions.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(),
+        vec![(1, true), (2, false)]
+    );
     assert_eq!(env.engine.definition("w", Some(2)).unwrap().params["n"], json!(2));
     assert_eq!(env.engine.definition("w", None).unwrap().params["n"], json!(1));
     // Loaded at open: starting by id needs no registration in this process.
@@ -138,13 +163,37 @@ async fn versions_are_made_by_changes_and_survive_a_reopen() {
 async fn cron_runs_once_per_local_day_across_dst_changes() {
     let cases = [
         // Los Angeles springs forward 02:00 -> 03:00 on 2024-03-10.
-        ("America/Los_Angeles", "30 2 * * *", "2024-03-09T00:00:00Z", ["2024-03-09T10:30:00+00:00", "2024-03-10T10:30:00+00:00", "2024-03-11T09:30:00+00:00"], "2024-03-10"),
+        (
+            "America/Los_Angeles",
+            "30 2 * * *",
+            "2024-03-09T00:00:00Z",
+            ["2024-03-09T10:30:00+00:00", "2024-03-10T10:30:00+00:00", "2024-03-11T09:30:00+00:00"],
+            "2024-03-10",
+        ),
         // and falls back 02:00 -> 01:00 on 2024-11-03.
-        ("America/Los_Angeles", "30 1 * * *", "2024-11-02T00:00:00Z", ["2024-11-02T08:30:00+00:00", "2024-11-03T08:30:00+00:00", "2024-11-04T09:30:00+00:00"], "2024-11-03"),
+        (
+            "America/Los_Angeles",
+            "30 1 * * *",
+            "2024-11-02T00:00:00Z",
+            ["2024-11-02T08:30:00+00:00", "2024-11-03T08:30:00+00:00", "2024-11-04T09:30:00+00:00"],
+            "2024-11-03",
+        ),
         // Berlin springs forward 02:00 -> 03:00 on 2024-03-31.
-        ("Europe/Berlin", "30 2 * * *", "2024-03-29T23:00:00Z", ["2024-03-30T01:30:00+00:00", "2024-03-31T01:30:00+00:00", "2024-04-01T00:30:00+00:00"], "2024-03-31"),
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            "2024-03-29T23:00:00Z",
+            ["2024-03-30T01:30:00+00:00", "2024-03-31T01:30:00+00:00", "2024-04-01T00:30:00+00:00"],
+            "2024-03-31",
+        ),
         // and falls back 03:00 -> 02:00 on 2024-10-27.
-        ("Europe/Berlin", "30 2 * * *", "2024-10-25T23:00:00Z", ["2024-10-26T00:30:00+00:00", "2024-10-27T00:30:00+00:00", "2024-10-28T01:30:00+00:00"], "2024-10-27"),
+        (
+            "Europe/Berlin",
+            "30 2 * * *",
+            "2024-10-25T23:00:00Z",
+            ["2024-10-26T00:30:00+00:00", "2024-10-27T00:30:00+00:00", "2024-10-28T01:30:00+00:00"],
+            "2024-10-27",
+        ),
     ];
     for (zone, cron, start, expected, day_of_change) in cases {
         let env = Env::new(ms(start));
@@ -158,7 +207,10 @@ async fn cron_runs_once_per_local_day_across_dst_changes() {
         let firings = env.engine.firings("daily").unwrap();
         let times: Vec<String> = firings.iter().map(|f| iso(f.scheduled_ms)).collect();
         assert_eq!(times, expected, "{zone} {cron}");
-        assert!(firings.iter().all(|f| f.run_id.is_some() && f.fired_ms == f.scheduled_ms), "{firings:?}");
+        assert!(
+            firings.iter().all(|f| f.run_id.is_some() && f.fired_ms == f.scheduled_ms),
+            "{firings:?}"
+        );
         let runs = env.runs("daily");
         assert_eq!(runs.len(), 3);
         assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded && r.version == Some(1)));
@@ -179,9 +231,13 @@ async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
     let runs = env.runs("daily");
     assert_eq!(runs.len(), 365, "one run per local day of 2025");
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
-    let dates: std::collections::BTreeSet<String> = runs.iter().map(|r| r.params["date"].as_str().unwrap_or_default().to_owned()).collect();
+    let dates: std::collections::BTreeSet<String> =
+        runs.iter().map(|r| r.params["date"].as_str().unwrap_or_default().to_owned()).collect();
     assert_eq!(dates.len(), 365, "a distinct date each");
-    assert_eq!((dates.first().map(String::as_str), dates.last().map(String::as_str)), (Some("2025-01-01"), Some("2025-12-31")));
+    assert_eq!(
+        (dates.first().map(String::as_str), dates.last().map(String::as_str)),
+        (Some("2025-01-01"), Some("2025-12-31"))
+    );
     env.engine.close().await;
 }
 
@@ -210,13 +266,24 @@ async fn misfires_after_three_days_down_follow_the_policy() {
     env.engine.start_scheduler();
     env.settle().await;
     let missed = |policy: &str| -> Vec<(String, bool)> {
-        env.engine.firings(policy).unwrap()[1..].iter().map(|f| (iso(f.scheduled_ms), f.run_id.is_some())).collect()
+        env.engine.firings(policy).unwrap()[1..]
+            .iter()
+            .map(|f| (iso(f.scheduled_ms), f.run_id.is_some()))
+            .collect()
     };
-    let days = ["2024-05-02T02:00:00+00:00", "2024-05-03T02:00:00+00:00", "2024-05-04T02:00:00+00:00"];
+    let days =
+        ["2024-05-02T02:00:00+00:00", "2024-05-03T02:00:00+00:00", "2024-05-04T02:00:00+00:00"];
     assert_eq!(missed("skip"), days.iter().map(|d| (d.to_string(), false)).collect::<Vec<_>>());
-    assert!(env.engine.firings("skip").unwrap()[1].reason.as_deref().unwrap().contains("misfire: skip"));
+    assert!(env.engine.firings("skip").unwrap()[1]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("misfire: skip"));
     assert_eq!(env.runs("skip").len(), 1);
-    assert_eq!(missed("run_once"), vec![(days[0].into(), false), (days[1].into(), false), (days[2].into(), true)]);
+    assert_eq!(
+        missed("run_once"),
+        vec![(days[0].into(), false), (days[1].into(), false), (days[2].into(), true)]
+    );
     assert_eq!(env.runs("run_once").len(), 2);
     assert_eq!(missed("run_all"), days.iter().map(|d| (d.to_string(), true)).collect::<Vec<_>>());
     assert_eq!(env.runs("run_all").len(), 4);
@@ -240,10 +307,25 @@ async fn signal_triggers_match_and_pass_params() {
         .unwrap();
     env.engine.start_scheduler();
     env.settle().await;
-    let params = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<IndexMap<_, _>>();
-    env.engine.signal("table_ready", params(&[("table", "users"), ("date", "2024-01-01")])).await.unwrap();
-    env.engine.signal("other", params(&[("table", "events"), ("date", "2024-01-01")])).await.unwrap();
-    let sent = env.engine.signal("table_ready", params(&[("table", "events"), ("date", "2024-01-02")])).await.unwrap();
+    let params = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect::<IndexMap<_, _>>()
+    };
+    env.engine
+        .signal("table_ready", params(&[("table", "users"), ("date", "2024-01-01")]))
+        .await
+        .unwrap();
+    env.engine
+        .signal("other", params(&[("table", "events"), ("date", "2024-01-01")]))
+        .await
+        .unwrap();
+    let sent = env
+        .engine
+        .signal("table_ready", params(&[("table", "events"), ("date", "2024-01-02")]))
+        .await
+        .unwrap();
     env.settle().await;
     let runs = env.runs("load");
     assert_eq!(runs.len(), 1, "only the matching signal starts a run");
@@ -251,7 +333,10 @@ async fn signal_triggers_match_and_pass_params() {
     assert_eq!(runs[0].params["table"], json!("table_ready"));
     let firings = env.engine.firings("load").unwrap();
     assert_eq!(firings.len(), 1);
-    assert_eq!((firings[0].signal_id.as_deref(), firings[0].run_id.as_deref()), (Some(sent.as_str()), Some(runs[0].id.as_str())));
+    assert_eq!(
+        (firings[0].signal_id.as_deref(), firings[0].run_id.as_deref()),
+        (Some(sent.as_str()), Some(runs[0].id.as_str()))
+    );
     env.engine.close().await;
 }
 
@@ -259,14 +344,20 @@ async fn signal_triggers_match_and_pass_params() {
 async fn a_signal_sent_right_after_registering_fires_even_before_the_scheduler_looks() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     let old = env.engine.signal("ready", IndexMap::new()).await.unwrap();
-    env.engine.register(def("id: w\ntriggers:\n  - signal: ready\nsteps:\n  - {id: a, type: noop}\n")).unwrap();
+    env.engine
+        .register(def("id: w\ntriggers:\n  - signal: ready\nsteps:\n  - {id: a, type: noop}\n"))
+        .unwrap();
     let sent = env.engine.signal("ready", IndexMap::new()).await.unwrap();
     // The scheduler starts only now: the signal sent before registering does not count, the
     // one sent after does.
     env.engine.start_scheduler();
     env.settle().await;
     let firings = env.engine.firings("w").unwrap();
-    assert_eq!(firings.iter().map(|f| f.signal_id.clone().unwrap_or_default()).collect::<Vec<_>>(), vec![sent.clone()], "not {old}");
+    assert_eq!(
+        firings.iter().map(|f| f.signal_id.clone().unwrap_or_default()).collect::<Vec<_>>(),
+        vec![sent.clone()],
+        "not {old}"
+    );
     assert_eq!(env.runs("w").len(), 1);
     env.engine.close().await;
 }
@@ -274,7 +365,11 @@ async fn a_signal_sent_right_after_registering_fires_even_before_the_scheduler_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_workflow_does_not_fire() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
-    env.engine.register(def("id: d\ntriggers:\n  - {cron: '0 * * * *'}\nsteps:\n  - {id: a, type: noop}\n")).unwrap();
+    env.engine
+        .register(def(
+            "id: d\ntriggers:\n  - {cron: '0 * * * *'}\nsteps:\n  - {id: a, type: noop}\n",
+        ))
+        .unwrap();
     env.engine.start_scheduler();
     env.advance(2 * HOUR).await;
     assert_eq!(env.runs("d").len(), 2);
@@ -283,7 +378,12 @@ async fn a_disabled_workflow_does_not_fire() {
     assert_eq!(env.runs("d").len(), 2, "no runs while disabled");
     let firings = env.engine.firings("d").unwrap();
     assert_eq!(firings.len(), 4);
-    assert!(firings[2..].iter().all(|f| f.run_id.is_none() && f.reason.as_deref() == Some("the workflow is disabled")), "{firings:?}");
+    assert!(
+        firings[2..]
+            .iter()
+            .all(|f| f.run_id.is_none() && f.reason.as_deref() == Some("the workflow is disabled")),
+        "{firings:?}"
+    );
     env.engine.set_enabled("d", true).unwrap();
     env.advance(HOUR).await;
     assert_eq!(env.runs("d").len(), 3);
@@ -307,7 +407,10 @@ async fn sequential_runs_one_at_a_time_in_order() {
     env.settle().await;
     assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued]);
     env.advance(HOUR).await;
-    assert_eq!(env.statuses("seq"), vec![RunStatus::Succeeded, RunStatus::Running, RunStatus::Queued]);
+    assert_eq!(
+        env.statuses("seq"),
+        vec![RunStatus::Succeeded, RunStatus::Running, RunStatus::Queued]
+    );
     env.advance(2 * HOUR).await;
     let runs = env.runs("seq");
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
@@ -328,14 +431,23 @@ async fn a_queued_run_is_stopped_out_of_its_queue_and_refuses_other_actions() {
     env.settle().await;
     let refused = env.engine.pause(&queued).await.unwrap_err();
     assert!(matches!(refused, EngineError::IllegalAction { .. }), "{refused}");
-    assert!(refused.to_string().contains("QUEUED") && refused.to_string().contains("baton stop"), "{refused}");
+    assert!(
+        refused.to_string().contains("QUEUED") && refused.to_string().contains("baton stop"),
+        "{refused}"
+    );
     env.engine.stop(&queued, "not needed").await.unwrap();
     env.engine.kill(&last).await.unwrap();
     env.settle().await;
-    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Stopped, RunStatus::Killed]);
+    assert_eq!(
+        env.statuses("seq"),
+        vec![RunStatus::Running, RunStatus::Stopped, RunStatus::Killed]
+    );
     // The first run ends and nothing is left to admit.
     env.advance(HOUR).await;
-    assert_eq!(env.statuses("seq"), vec![RunStatus::Succeeded, RunStatus::Stopped, RunStatus::Killed]);
+    assert_eq!(
+        env.statuses("seq"),
+        vec![RunStatus::Succeeded, RunStatus::Stopped, RunStatus::Killed]
+    );
     assert_eq!(env.engine.run(&queued).unwrap().unwrap().error.as_deref(), Some("not needed"));
     assert!(env.engine.run(&first).unwrap().unwrap().error.is_none());
     env.engine.close().await;
@@ -345,7 +457,8 @@ async fn a_queued_run_is_stopped_out_of_its_queue_and_refuses_other_actions() {
 async fn strict_sequential_holds_the_queue_after_a_failure_until_unblocked() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     env.engine.register(slow("strict", "run_strategy: strict_sequential")).unwrap();
-    let failing: IndexMap<String, Value> = [("fail".to_string(), json!(true))].into_iter().collect();
+    let failing: IndexMap<String, Value> =
+        [("fail".to_string(), json!(true))].into_iter().collect();
     let first = env.engine.start_registered("strict", failing).await.unwrap();
     env.engine.start_registered("strict", IndexMap::new()).await.unwrap();
     env.advance(3 * HOUR).await;
@@ -362,11 +475,17 @@ async fn strict_sequential_holds_the_queue_after_a_failure_until_unblocked() {
 async fn first_only_refuses_while_a_run_goes_on() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     env.engine
-        .register(def(&format!("id: first\nrun_strategy: first_only\ntriggers:\n  - {{cron: '30 * * * *'}}\n{}", SLOW.replace("1h", "80m"))))
+        .register(def(&format!(
+            "id: first\nrun_strategy: first_only\ntriggers:\n  - {{cron: '30 * * * *'}}\n{}",
+            SLOW.replace("1h", "80m")
+        )))
         .unwrap();
     let first = env.engine.start_registered("first", IndexMap::new()).await.unwrap();
     let err = env.engine.start_registered("first", IndexMap::new()).await.unwrap_err();
-    assert!(matches!(&err, EngineError::AlreadyRunning { run_id, .. } if *run_id == first), "{err}");
+    assert!(
+        matches!(&err, EngineError::AlreadyRunning { run_id, .. } if *run_id == first),
+        "{err}"
+    );
     env.engine.start_scheduler();
     // 00:30 is refused (the run started at 00:00 goes on until 01:20); 01:30 starts a run.
     env.advance(HOUR + HOUR / 2).await;
@@ -402,9 +521,15 @@ async fn parallel_admits_up_to_max_concurrent_runs() {
         env.engine.start_registered("par", IndexMap::new()).await.unwrap();
     }
     env.settle().await;
-    assert_eq!(env.statuses("par"), vec![RunStatus::Running, RunStatus::Running, RunStatus::Queued]);
+    assert_eq!(
+        env.statuses("par"),
+        vec![RunStatus::Running, RunStatus::Running, RunStatus::Queued]
+    );
     env.advance(HOUR).await;
-    assert_eq!(env.statuses("par"), vec![RunStatus::Succeeded, RunStatus::Succeeded, RunStatus::Running]);
+    assert_eq!(
+        env.statuses("par"),
+        vec![RunStatus::Succeeded, RunStatus::Succeeded, RunStatus::Running]
+    );
     env.advance(HOUR).await;
     assert!(env.runs("par").iter().all(|r| r.status == RunStatus::Succeeded));
     env.engine.close().await;
@@ -429,7 +554,11 @@ async fn queued_runs_stay_queued_over_a_reopen_and_go_in_turn() {
     let resumed = env.engine.recover().unwrap();
     assert_eq!(resumed.len(), 3);
     env.settle().await;
-    assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued], "recover resumes only the running one");
+    assert_eq!(
+        env.statuses("seq"),
+        vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued],
+        "recover resumes only the running one"
+    );
     env.advance(3 * HOUR).await;
     assert!(env.runs("seq").iter().all(|r| r.status == RunStatus::Succeeded));
     env.engine.close().await;
@@ -440,7 +569,10 @@ async fn a_request_id_starts_one_run() {
     let env = Env::new(ms("2024-01-01T00:00:00Z"));
     env.engine.register(slow("idem", "")).unwrap();
     let options = || StartOptions { request_id: Some("req-1".into()), ..Default::default() };
-    let (a, b) = tokio::join!(env.engine.start_with("idem", options()), env.engine.start_with("idem", options()));
+    let (a, b) = tokio::join!(
+        env.engine.start_with("idem", options()),
+        env.engine.start_with("idem", options())
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a, b);
     let again = env.engine.start_with("idem", options()).await.unwrap();
@@ -448,7 +580,11 @@ async fn a_request_id_starts_one_run() {
     let runs = env.runs("idem");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].request_id.as_deref(), Some("req-1"));
-    let other = env.engine.start_with("idem", StartOptions { request_id: Some("req-2".into()), ..Default::default() }).await.unwrap();
+    let other = env
+        .engine
+        .start_with("idem", StartOptions { request_id: Some("req-2".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_ne!(other, a);
     env.advance(HOUR).await;
     env.engine.close().await;

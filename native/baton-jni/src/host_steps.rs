@@ -15,7 +15,9 @@
 
 use baton_core::activity::{Activity, Busy};
 use baton_core::model::StepDef;
-use baton_core::steps::{Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome};
+use baton_core::steps::{
+    Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome,
+};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -154,7 +156,12 @@ struct TaskBody<'a> {
 }
 
 /// The line of a task (see the module's documentation).
-fn task_line(token: u64, kind: &str, ctx: &StepContext, step_params: &IndexMap<String, Value>) -> String {
+fn task_line(
+    token: u64,
+    kind: &str,
+    ctx: &StepContext,
+    step_params: &IndexMap<String, Value>,
+) -> String {
     let mut line = String::with_capacity(256);
     // Writing to a String cannot fail.
     let _ = write!(
@@ -192,7 +199,8 @@ impl HostKind {
 
     /// A host-defined type with its parameters: a `null` default means required.
     pub fn declared(name: &str, queue: Arc<TaskQueue>, params: IndexMap<String, Value>) -> Self {
-        let params = params.into_iter().map(|(k, v)| (k, Some(v).filter(|v| !v.is_null()))).collect();
+        let params =
+            params.into_iter().map(|(k, v)| (k, Some(v).filter(|v| !v.is_null()))).collect();
         HostKind { name: name.into(), queue, params: Some(params) }
     }
 }
@@ -299,7 +307,9 @@ mod tests {
 
     async fn take(queue: &Arc<TaskQueue>) -> Value {
         let q = queue.clone();
-        let batch = tokio::task::spawn_blocking(move || q.take(1, Duration::from_secs(5)).unwrap()).await.unwrap();
+        let batch = tokio::task::spawn_blocking(move || q.take(1, Duration::from_secs(5)).unwrap())
+            .await
+            .unwrap();
         assert!(!batch.contains('\n'), "one item asked for: {batch}");
         fields(&batch)
     }
@@ -307,7 +317,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_task_goes_to_java_and_its_outputs_come_back() {
         let queue = Arc::new(TaskQueue::default());
-        let engine = Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone()))).open().unwrap();
+        let engine = Engine::builder()
+            .step_kind("java", Arc::new(HostKind::java(queue.clone())))
+            .open()
+            .unwrap();
         engine.register(def("id: w\nparams: {n: 1}\nsteps:\n  - {id: a, type: java}\n  - {id: b, type: java, depends_on: [a], params: {q: 'n=${a.rows}'}}\n")).unwrap();
         let run = engine.start_registered("w", IndexMap::new()).await.unwrap();
         let a = take(&queue).await;
@@ -318,18 +331,29 @@ mod tests {
         let b = take(&queue).await;
         assert_eq!(b["inputs"]["a"]["rows"], 42);
         assert_eq!(b["step_params"]["q"], "n=42");
-        queue.complete(b["token"].as_u64().unwrap(), r#"{"error": "java.lang.IllegalStateException: boom", "log_tail": "at X.run"}"#).unwrap();
+        queue
+            .complete(
+                b["token"].as_u64().unwrap(),
+                r#"{"error": "java.lang.IllegalStateException: boom", "log_tail": "at X.run"}"#,
+            )
+            .unwrap();
         let done = engine.wait(&run).await.unwrap();
         assert_eq!(done.status, RunStatus::Failed);
         let details = engine.details(&run).unwrap();
-        assert_eq!(details.steps[1].record.error.as_deref(), Some("java.lang.IllegalStateException: boom"));
+        assert_eq!(
+            details.steps[1].record.error.as_deref(),
+            Some("java.lang.IllegalStateException: boom")
+        );
         assert_eq!(details.steps[1].record.log_tail.as_deref(), Some("at X.run"));
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_timed_out_task_is_cancelled_in_java() {
         let queue = Arc::new(TaskQueue::default());
-        let engine = Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone()))).open().unwrap();
+        let engine = Engine::builder()
+            .step_kind("java", Arc::new(HostKind::java(queue.clone())))
+            .open()
+            .unwrap();
         engine.register(def("id: w\nsteps:\n  - {id: a, type: java, timeout: 50ms}\n")).unwrap();
         let run = engine.start_registered("w", IndexMap::new()).await.unwrap();
         let task = take(&queue).await;
@@ -351,7 +375,8 @@ mod tests {
         let kind = HostKind::declared("spark_sql", queue, params);
         let mut step = StepDef::new("s", "spark_sql");
         step.options_mut().params.insert("querry".into(), json!("select 1"));
-        let problems: Vec<String> = kind.check(&step).into_iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+        let problems: Vec<String> =
+            kind.check(&step).into_iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
         assert_eq!(
             problems,
             vec![
@@ -368,7 +393,10 @@ mod tests {
         queue.push("C\t1".into());
         queue.push("T\t2\tjava\tw\tb\tR\t1\tR/b/1\t{}".into());
         let batch = queue.take(2, Duration::from_millis(1)).unwrap();
-        assert_eq!(batch.lines().map(|l| fields(l)["token"].clone()).collect::<Vec<_>>(), vec![json!(1), Value::Null]);
+        assert_eq!(
+            batch.lines().map(|l| fields(l)["token"].clone()).collect::<Vec<_>>(),
+            vec![json!(1), Value::Null]
+        );
         assert_eq!(fields(batch.lines().nth(1).unwrap())["cancel"], 1);
     }
 
@@ -376,12 +404,20 @@ mod tests {
     fn java_work_holds_virtual_time_until_it_is_answered() {
         use baton_core::testing::VirtualTime;
         const LIMIT: Duration = Duration::from_secs(10);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let time = VirtualTime::starting_at(0);
         let queue = Arc::new(TaskQueue::counting(time.activity()));
         let engine = {
             let _guard = rt.enter();
-            time.configure(Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone())))).open().unwrap()
+            time.configure(
+                Engine::builder().step_kind("java", Arc::new(HostKind::java(queue.clone()))),
+            )
+            .open()
+            .unwrap()
         };
         engine.register(def("id: w\nsteps:\n  - {id: a, type: java, timeout: 1m}\n")).unwrap();
         let run = rt.block_on(engine.start_registered("w", IndexMap::new())).unwrap();

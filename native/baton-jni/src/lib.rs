@@ -14,10 +14,11 @@ mod error;
 mod host_steps;
 mod logs;
 
+use baton_core::error::{panic_text, ErrorKind};
 use baton_core::model::{Format, Source, WorkflowDef};
 use baton_core::steps::StepKinds;
+use baton_core::testing::VirtualTime;
 use baton_core::Workflow;
-use baton_core::error::{panic_text, ErrorKind};
 use baton_core::{Engine, Event, StoreEngine};
 use error::BridgeError;
 use host_steps::{HostKind, TaskQueue};
@@ -34,7 +35,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
-use baton_core::testing::VirtualTime;
 
 /// One engine opened by Java.
 struct Bridge {
@@ -115,7 +115,10 @@ fn envelope<'l, T: serde::Serialize>(
                     Err(e) => BridgeError::from(e),
                 },
                 Ok(Err(e)) => e,
-                Err(panic) => BridgeError::internal(format!("internal error in the native library: {}", panic_text(panic))),
+                Err(panic) => BridgeError::internal(format!(
+                    "internal error in the native library: {}",
+                    panic_text(panic)
+                )),
             };
             Ok(env.new_string(json!({ "error": error.to_json() }).to_string())?.into_raw())
         })
@@ -123,16 +126,24 @@ fn envelope<'l, T: serde::Serialize>(
 }
 
 /// For the hot paths: errors and panics become `IllegalStateException`.
-fn direct<'l, T: Default>(mut unowned: EnvUnowned<'l>, f: impl FnOnce(&mut Env<'l>) -> Result<T, BridgeError>) -> T {
+fn direct<'l, T: Default>(
+    mut unowned: EnvUnowned<'l>,
+    f: impl FnOnce(&mut Env<'l>) -> Result<T, BridgeError>,
+) -> T {
     unowned
         .with_env(|env| -> jni::errors::Result<T> {
             let message = match catch_unwind(AssertUnwindSafe(|| f(env))) {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) => e.to_json()["message"].as_str().unwrap_or_default().to_owned(),
-                Err(panic) => format!("internal error in the native library: {}", panic_text(panic)),
+                Err(panic) => {
+                    format!("internal error in the native library: {}", panic_text(panic))
+                }
             };
             if !env.exception_check() {
-                let _ = env.throw_new(jni_str!("java/lang/IllegalStateException"), jni::strings::JNIString::new(message));
+                let _ = env.throw_new(
+                    jni_str!("java/lang/IllegalStateException"),
+                    jni::strings::JNIString::new(message),
+                );
             }
             Ok(T::default())
         })
@@ -189,7 +200,8 @@ fn open_engine(
         builder = builder.store_dir(dir);
     }
     if let Some(name) = string(env, store_engine)? {
-        let engine: StoreEngine = name.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
+        let engine: StoreEngine =
+            name.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
         builder = builder.store_engine(engine);
     }
     let engine = {
@@ -206,7 +218,11 @@ fn open_engine(
 }
 
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_close<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_close<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| {
         let bridge = bridges().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
         if let Some(bridge) = bridge {
@@ -245,10 +261,15 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_check<'l>(
 /// The model's shape, each built-in kind's fields and the error kinds, for the DSL's
 /// agreement tests; ok = `{"model": {...}, "kinds": {...}, "error_kinds": [...]}`.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_schema<'l>(env: EnvUnowned<'l>, _class: JClass<'l>) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_schema<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> jstring {
     envelope(env, |_| {
         let kinds = StepKinds::default();
-        Ok(json!({ "model": baton_core::model::schema(), "kinds": kinds.fields_by_kind(), "error_kinds": ErrorKind::ALL }))
+        Ok(
+            json!({ "model": baton_core::model::schema(), "kinds": kinds.fields_by_kind(), "error_kinds": ErrorKind::ALL }),
+        )
     })
 }
 
@@ -335,7 +356,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_await<'l>(
         let run_id = required(env, &run_id, "the run id")?;
         let wait = bridge.engine.wait(&run_id);
         let finished = match timeout(timeout_millis) {
-            Some(limit) => runtime()?.block_on(async { tokio::time::timeout(limit, wait).await.ok() }),
+            Some(limit) => {
+                runtime()?.block_on(async { tokio::time::timeout(limit, wait).await.ok() })
+            }
             None => Some(runtime()?.block_on(wait)),
         };
         // null while the run goes on.
@@ -358,12 +381,20 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_run<'l>(
 }
 
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_runs<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_runs<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| Ok(bridge(handle)?.engine.runs()?))
 }
 
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_recover<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_recover<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
         let _guard = runtime()?.enter();
@@ -465,7 +496,10 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextLogs<'l>(
     timeout_millis: jlong,
 ) -> jstring {
     direct(env, |env| {
-        let records = logs::drain(max.max(1) as usize, timeout(timeout_millis).unwrap_or(Duration::from_secs(1)));
+        let records = logs::drain(
+            max.max(1) as usize,
+            timeout(timeout_millis).unwrap_or(Duration::from_secs(1)),
+        );
         Ok(env.new_string(Value::Array(records).to_string())?.into_raw())
     })
 }
@@ -479,18 +513,23 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
     start_millis: jlong,
 ) -> jstring {
     envelope(env, |env| {
-        let start = u64::try_from(start_millis)
-            .map_err(|_| BridgeError::internal(format!("a virtual clock cannot start before 1970: {start_millis} ms")))?;
+        let start = u64::try_from(start_millis).map_err(|_| {
+            BridgeError::internal(format!(
+                "a virtual clock cannot start before 1970: {start_millis} ms"
+            ))
+        })?;
         open_engine(env, &store_dir, &store_engine, Some(VirtualTime::starting_at(start)))
     })
 }
 
 /// The virtual time of an engine opened by `openVirtual`.
 fn virtual_time(bridge: &Bridge) -> Result<&VirtualTime, BridgeError> {
-    bridge
-        .time
-        .as_ref()
-        .ok_or_else(|| BridgeError::new(ErrorKind::State, "this Baton runs on the system clock, not on a virtual clock"))
+    bridge.time.as_ref().ok_or_else(|| {
+        BridgeError::new(
+            ErrorKind::State,
+            "this Baton runs on the system clock, not on a virtual clock",
+        )
+    })
 }
 
 /// How long (real time) to wait for the engine to settle after a move of time.
@@ -499,7 +538,11 @@ fn settle_limit(millis: jlong) -> Duration {
 }
 
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_clockNow<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_clockNow<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| Ok(json!(virtual_time(&*bridge(handle)?)?.now_ms())))
 }
 
@@ -513,8 +556,10 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_advanceClock<'l>(
 ) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
-        let by = u64::try_from(millis).map_err(|_| BridgeError::internal(format!("time cannot move back: {millis} ms")))?;
-        Ok(json!(virtual_time(&bridge)?.advance(Duration::from_millis(by), settle_limit(settle_millis))?))
+        let by = u64::try_from(millis)
+            .map_err(|_| BridgeError::internal(format!("time cannot move back: {millis} ms")))?;
+        Ok(json!(virtual_time(&bridge)?
+            .advance(Duration::from_millis(by), settle_limit(settle_millis))?))
     })
 }
 
@@ -527,7 +572,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_runUntilIdle<'l>(
 ) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
-        Ok(json!(virtual_time(&bridge)?.run_until_idle(&bridge.engine, settle_limit(settle_millis))?))
+        Ok(json!(
+            virtual_time(&bridge)?.run_until_idle(&bridge.engine, settle_limit(settle_millis))?
+        ))
     })
 }
 
@@ -558,7 +605,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_overrideStep<'l>(
         let bridge = bridge(handle)?;
         let workflow_id = required(env, &workflow_id, "the workflow id")?;
         let step_id = required(env, &step_id, "the step id")?;
-        let stand_in = string(env, &handler)?.map(|name| Arc::new(HostKind::stand_in(&name, bridge.tasks.clone())) as _);
+        let stand_in = string(env, &handler)?
+            .map(|name| Arc::new(HostKind::stand_in(&name, bridge.tasks.clone())) as _);
         bridge.engine.override_step(&workflow_id, &step_id, stand_in);
         Ok(Value::Null)
     })
@@ -575,8 +623,10 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
 ) -> jstring {
     envelope(env, |env| {
         let bridge = bridge(handle)?;
-        let request: baton_core::control::Request = serde_json::from_str(&required(env, &request, "the request")?)?;
-        let response = runtime()?.block_on(baton_core::control::execute(&bridge.engine, request))?;
+        let request: baton_core::control::Request =
+            serde_json::from_str(&required(env, &request, "the request")?)?;
+        let response =
+            runtime()?.block_on(baton_core::control::execute(&bridge.engine, request))?;
         Ok(serde_json::to_value(response)?)
     })
 }
@@ -584,7 +634,11 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
 /// Opens the control socket in the store directory, so that `baton` commands from other
 /// processes reach this engine; ok = the socket's path, or null for a store in memory.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
         let _guard = runtime()?.enter();
@@ -595,7 +649,11 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(env
 
 /// Starts the scheduler of cron and signal triggers (once; later calls do nothing); ok = null.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_startScheduler<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_startScheduler<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| {
         let bridge = bridge(handle)?;
         // The scheduler is a task of the engine's runtime.
@@ -607,7 +665,11 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_startScheduler<'l>(e
 
 /// Subscribes to the engine's events from now on; ok = the subscription's id.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_dev_baton_internal_NativeBridge_subscribe<'l>(env: EnvUnowned<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_subscribe<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     envelope(env, |_| {
         static NEXT: AtomicI64 = AtomicI64::new(1);
         let bridge = bridge(handle)?;
@@ -645,7 +707,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextEvents<'l>(
         let mut events = Vec::new();
         let mut lagged = 0u64;
         // The first event (or lag notice) may be waited for; the rest are what is there already.
-        let first = runtime()?.block_on(async { tokio::time::timeout(wait, receiver.recv()).await });
+        let first =
+            runtime()?.block_on(async { tokio::time::timeout(wait, receiver.recv()).await });
         match first {
             Err(_elapsed) => {}
             Ok(Ok(event)) => events.push(event),

@@ -39,7 +39,13 @@ impl Client {
         let stream = loop {
             match UnixStream::connect(&socket).await {
                 Ok(stream) => break stream,
-                Err(e) if started.elapsed() < STARTING && matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                Err(e)
+                    if started.elapsed() < STARTING
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::NotFound | ErrorKind::ConnectionRefused
+                        ) =>
+                {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(source) => return Err(ConnectError::NoEngine { socket, source }),
@@ -51,7 +57,8 @@ impl Client {
 
     /// Sends one request and reads its answer.
     pub async fn call(&mut self, request: &Request) -> Result<Reply, ConnectError> {
-        let broken = |message: String| ConnectError::Broken { socket: self.socket.clone(), message };
+        let broken =
+            |message: String| ConnectError::Broken { socket: self.socket.clone(), message };
         let mut line = serde_json::to_string(request).map_err(|e| broken(e.to_string()))?;
         line.push('\n');
         self.write.write_all(line.as_bytes()).await.map_err(|e| broken(e.to_string()))?;
@@ -60,9 +67,12 @@ impl Client {
 
     /// The next answer on the connection (a request may be answered by many).
     pub async fn next(&mut self) -> Result<Reply, ConnectError> {
-        let broken = |message: String| ConnectError::Broken { socket: self.socket.clone(), message };
+        let broken =
+            |message: String| ConnectError::Broken { socket: self.socket.clone(), message };
         match self.lines.next_line().await {
-            Ok(Some(line)) => serde_json::from_str(&line).map_err(|e| broken(format!("{e}: {line}"))),
+            Ok(Some(line)) => {
+                serde_json::from_str(&line).map_err(|e| broken(format!("{e}: {line}")))
+            }
             Ok(None) => Err(broken("the connection closed".into())),
             Err(e) => Err(broken(e.to_string())),
         }

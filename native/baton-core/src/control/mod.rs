@@ -14,9 +14,11 @@ mod server;
 
 pub use client::{Client, ConnectError};
 
-use crate::engine::{Engine, EngineError, Event, RunDetails, RunRecord, SignalRecord, VersionInfo, WorkflowInfo};
-use crate::triggers::{FiringRecord, StartOptions};
+use crate::engine::{
+    Engine, EngineError, Event, RunDetails, RunRecord, SignalRecord, VersionInfo, WorkflowInfo,
+};
 use crate::model::WorkflowDef;
+use crate::triggers::{FiringRecord, StartOptions};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,25 +40,47 @@ pub enum Request {
     /// Every run, oldest first.
     Runs,
     /// A run with its steps.
-    Show { run_id: String },
+    Show {
+        run_id: String,
+    },
     /// Starts a run of a definition the client read (`baton run FILE`).
-    RunDefinition { definition: WorkflowDef, params: IndexMap<String, Value> },
+    RunDefinition {
+        definition: WorkflowDef,
+        params: IndexMap<String, Value>,
+    },
     /// Waits for a run to end.
-    Wait { run_id: String },
+    Wait {
+        run_id: String,
+    },
     /// Sends a signal.
-    Signal { name: String, params: IndexMap<String, Value> },
+    Signal {
+        name: String,
+        params: IndexMap<String, Value>,
+    },
     /// Signals, oldest first, only those named `name` if given.
-    Signals { name: Option<String> },
+    Signals {
+        name: Option<String>,
+    },
     /// Registers a definition: a new version if it changed.
-    Register { definition: WorkflowDef },
+    Register {
+        definition: WorkflowDef,
+    },
     /// Registered workflows.
     Workflows,
     /// The versions of a registered workflow.
-    Versions { workflow_id: String },
+    Versions {
+        workflow_id: String,
+    },
     /// Makes a version the one that starts and fires.
-    Activate { workflow_id: String, version: u32 },
+    Activate {
+        workflow_id: String,
+        version: u32,
+    },
     /// Lets a workflow's triggers fire, or not.
-    Enable { workflow_id: String, enabled: bool },
+    Enable {
+        workflow_id: String,
+        enabled: bool,
+    },
     /// Starts a registered workflow.
     Start {
         workflow_id: String,
@@ -68,16 +92,28 @@ pub enum Request {
         request_id: Option<String>,
     },
     /// The firings of a workflow's triggers.
-    Firings { workflow_id: String },
+    Firings {
+        workflow_id: String,
+    },
     /// Releases a `strict_sequential` queue blocked by a failed run.
-    Unblock { workflow_id: String },
+    Unblock {
+        workflow_id: String,
+    },
     /// Stops a run.
-    Stop { run_id: String },
+    Stop {
+        run_id: String,
+    },
     /// Ends a run at once, without cleanup.
-    Kill { run_id: String },
+    Kill {
+        run_id: String,
+    },
     /// No new steps start until resumed.
-    Pause { run_id: String },
-    Resume { run_id: String },
+    Pause {
+        run_id: String,
+    },
+    Resume {
+        run_id: String,
+    },
     /// A new run keeping the succeeded steps (all but `from` and below, if given).
     Restart {
         run_id: String,
@@ -85,21 +121,41 @@ pub enum Request {
         from: Option<String>,
     },
     /// Sets (or clears) a breakpoint: runs pause before the step.
-    Break { workflow_id: String, step_id: String, on: bool },
+    Break {
+        workflow_id: String,
+        step_id: String,
+        on: bool,
+    },
     /// The steps of a workflow with a breakpoint.
-    Breakpoints { workflow_id: String },
+    Breakpoints {
+        workflow_id: String,
+    },
     /// Lets a step at a breakpoint run.
-    Continue { run_id: String, step_id: String },
+    Continue {
+        run_id: String,
+        step_id: String,
+    },
     /// Marks a step SKIPPED; the steps below go on as if it succeeded.
-    Skip { run_id: String, step_id: String },
+    Skip {
+        run_id: String,
+        step_id: String,
+    },
     /// A new attempt of a failed step in the same run.
-    RetryStep { run_id: String, step_id: String },
+    RetryStep {
+        run_id: String,
+        step_id: String,
+    },
     /// Every status change of a run and its steps.
-    Timeline { run_id: String },
+    Timeline {
+        run_id: String,
+    },
     /// Streams every status change from now on: one [`Response::Event`] each.
     Events,
     /// Caps the running steps with a tag across all runs (`None` lifts the cap).
-    Limit { tag: String, max: Option<u32> },
+    Limit {
+        tag: String,
+        max: Option<u32>,
+    },
     /// The caps set.
     Limits,
 }
@@ -154,17 +210,25 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
             Response::Started { run_id: engine.start(workflow, params).await? }
         }
         Request::Wait { run_id } => Response::Run(Box::new(engine.wait(&run_id).await?)),
-        Request::Signal { name, params } => Response::SignalSent { id: engine.signal(&name, params).await? },
+        Request::Signal { name, params } => {
+            Response::SignalSent { id: engine.signal(&name, params).await? }
+        }
         Request::Signals { name } => Response::Signals(engine.signals(name.as_deref())?),
         Request::Register { definition } => {
             let registered = engine.register(definition)?;
             let workflow_id = registered.workflow.id().to_owned();
-            Response::Registered { workflow_id, version: registered.version, changed: registered.changed }
+            Response::Registered {
+                workflow_id,
+                version: registered.version,
+                changed: registered.changed,
+            }
         }
         Request::Workflows => Response::Workflows(engine.workflows()?),
         Request::Versions { workflow_id } => Response::Versions(engine.versions(&workflow_id)?),
         Request::Activate { workflow_id, version } => done(engine.activate(&workflow_id, version))?,
-        Request::Enable { workflow_id, enabled } => done(engine.set_enabled(&workflow_id, enabled))?,
+        Request::Enable { workflow_id, enabled } => {
+            done(engine.set_enabled(&workflow_id, enabled))?
+        }
         Request::Start { workflow_id, params, version, request_id } => {
             let options = StartOptions { params, version, request_id };
             Response::Started { run_id: engine.start_with(&workflow_id, options).await? }
@@ -175,15 +239,25 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
         Request::Kill { run_id } => done(engine.kill(&run_id).await)?,
         Request::Pause { run_id } => done(engine.pause(&run_id).await)?,
         Request::Resume { run_id } => done(engine.resume(&run_id).await)?,
-        Request::Restart { run_id, from } => Response::Started { run_id: engine.restart(&run_id, from.as_deref()).await? },
-        Request::Break { workflow_id, step_id, on } => done(engine.set_breakpoint(&workflow_id, &step_id, on).await)?,
-        Request::Breakpoints { workflow_id } => Response::Breakpoints(engine.breakpoints(&workflow_id)),
-        Request::Continue { run_id, step_id } => done(engine.continue_step(&run_id, &step_id).await)?,
+        Request::Restart { run_id, from } => {
+            Response::Started { run_id: engine.restart(&run_id, from.as_deref()).await? }
+        }
+        Request::Break { workflow_id, step_id, on } => {
+            done(engine.set_breakpoint(&workflow_id, &step_id, on).await)?
+        }
+        Request::Breakpoints { workflow_id } => {
+            Response::Breakpoints(engine.breakpoints(&workflow_id))
+        }
+        Request::Continue { run_id, step_id } => {
+            done(engine.continue_step(&run_id, &step_id).await)?
+        }
         Request::Skip { run_id, step_id } => done(engine.skip_step(&run_id, &step_id).await)?,
         Request::RetryStep { run_id, step_id } => done(engine.retry_step(&run_id, &step_id).await)?,
         Request::Timeline { run_id } => Response::Events(engine.timeline(&run_id)?),
         Request::Events => {
-            return Err(EngineError::Unsupported("`events` is a stream: only the control socket serves it".into()));
+            return Err(EngineError::Unsupported(
+                "`events` is a stream: only the control socket serves it".into(),
+            ));
         }
         Request::Limit { tag, max } => done(engine.set_limit(&tag, max).await)?,
         Request::Limits => Response::Limits(engine.limits()),

@@ -51,7 +51,10 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
                 stream_events(&mut write, &engine).await;
                 break;
             }
-            Err(e) => Err(RemoteError { kind: super::ErrorKind::InvalidRequest, message: format!("bad request: {e}") }),
+            Err(e) => Err(RemoteError {
+                kind: super::ErrorKind::InvalidRequest,
+                message: format!("bad request: {e}"),
+            }),
             Ok(request) => match engine.upgrade() {
                 None => Err(EngineError::Closed.into()),
                 Some(engine) => execute(&engine, request).await.map_err(RemoteError::from),
@@ -65,7 +68,11 @@ async fn serve_connection(stream: UnixStream, engine: WeakEngine) {
 
 async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
     let mut text = serde_json::to_string(reply).unwrap_or_else(|e| {
-        serde_json::to_string(&Reply::Err(RemoteError { kind: super::ErrorKind::Internal, message: e.to_string() })).unwrap_or_default()
+        serde_json::to_string(&Reply::Err(RemoteError {
+            kind: super::ErrorKind::Internal,
+            message: e.to_string(),
+        }))
+        .unwrap_or_default()
     });
     text.push('\n');
     write.write_all(text.as_bytes()).await
@@ -74,7 +81,11 @@ async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> 
 /// Sends every event from now on until the client hangs up or the engine closes. A client
 /// too slow to keep up misses events rather than holding the engine back.
 async fn stream_events(write: &mut OwnedWriteHalf, engine: &WeakEngine) {
-    let Some((mut events, shutdown)) = engine.upgrade().map(|e| (e.subscribe(), e.shutdown_token())) else { return };
+    let Some((mut events, shutdown)) =
+        engine.upgrade().map(|e| (e.subscribe(), e.shutdown_token()))
+    else {
+        return;
+    };
     loop {
         let event = tokio::select! {
             event = events.recv() => event,

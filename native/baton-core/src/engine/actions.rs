@@ -54,7 +54,9 @@ impl Breakpoints {
     /// The indices of the steps of `wf` that have a breakpoint.
     pub(crate) fn steps_of(&self, wf: &Workflow) -> HashSet<usize> {
         let map = self.by_workflow.read().unwrap_or_else(|e| e.into_inner());
-        map.get(wf.id()).map(|steps| steps.iter().filter_map(|s| wf.index_of(s)).collect()).unwrap_or_default()
+        map.get(wf.id())
+            .map(|steps| steps.iter().filter_map(|s| wf.index_of(s)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -72,11 +74,14 @@ impl Engine {
     /// The handle of the driver of `run_id`, resuming the run here if it is unfinished and
     /// nobody drives it; a finished run or a child run is refused.
     fn driven(&self, run_id: &str, action: &'static str) -> Result<RunHandle, EngineError> {
-        if let Some(handle) = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned() {
+        if let Some(handle) =
+            self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).cloned()
+        {
             return Ok(handle);
         }
         let store = self.shared.store.as_ref();
-        let run = records::get_run(store, run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+        let run = records::get_run(store, run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
         if run.status.is_terminal() {
             return Err(finished(&run, action));
         }
@@ -113,11 +118,17 @@ impl Engine {
     }
 
     fn is_queued(&self, run_id: &str) -> Result<bool, EngineError> {
-        Ok(records::get_run(self.shared.store.as_ref(), run_id)?.is_some_and(|r| r.status == RunStatus::Queued))
+        Ok(records::get_run(self.shared.store.as_ref(), run_id)?
+            .is_some_and(|r| r.status == RunStatus::Queued))
     }
 
     /// Sends an action to the run's driver and waits until its effect is durable.
-    async fn act(&self, run_id: &str, action: Action, name: &'static str) -> Result<(), EngineError> {
+    async fn act(
+        &self,
+        run_id: &str,
+        action: Action,
+        name: &'static str,
+    ) -> Result<(), EngineError> {
         let handle = self.driven(run_id, name)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = handle.control.send(Msg::Action { action, reply }).is_ok();
@@ -150,7 +161,9 @@ impl Engine {
     /// gets SIGKILL), child runs are killed too, and the run ends KILLED.
     /// A QUEUED run is taken out of its queue and ends KILLED.
     pub async fn kill(&self, run_id: &str) -> Result<(), EngineError> {
-        if self.is_queued(run_id)? && self.dequeue(run_id, RunStatus::Killed, "killed by an operator").await? {
+        if self.is_queued(run_id)?
+            && self.dequeue(run_id, RunStatus::Killed, "killed by an operator").await?
+        {
             return Ok(());
         }
         let handle = self.driven(run_id, "kill")?;
@@ -196,7 +209,8 @@ impl Engine {
     /// run again too. Returns the new run's id.
     pub async fn restart(&self, run_id: &str, from: Option<&str>) -> Result<String, EngineError> {
         let store = self.shared.store.as_ref();
-        let old = records::get_run(store, run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+        let old = records::get_run(store, run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
         if !old.status.is_terminal() {
             return Err(EngineError::IllegalAction {
                 target: format!("run {run_id}"),
@@ -220,7 +234,10 @@ impl Engine {
                 workflow.index_of(id).ok_or_else(|| EngineError::UnknownStep {
                     run_id: run_id.into(),
                     step_id: id.into(),
-                    hint: crate::error::did_you_mean(id, (0..n).map(|i| workflow.step(i).id.as_str())),
+                    hint: crate::error::did_you_mean(
+                        id,
+                        (0..n).map(|i| workflow.step(i).id.as_str()),
+                    ),
                 })
             })
             .transpose()?;
@@ -247,7 +264,13 @@ impl Engine {
         let run = RunRecord {
             restarted_from: Some(old.id.clone()),
             version: old.version,
-            ..RunRecord::created(next_run_id(), &workflow, old.definition.clone(), old.params.clone(), self.shared.clock.now_ms())
+            ..RunRecord::created(
+                next_run_id(),
+                &workflow,
+                old.definition.clone(),
+                old.params.clone(),
+                self.shared.clock.now_ms(),
+            )
         };
         let mut batch = Batch::default();
         records::put_run(&mut batch, &run);
@@ -268,7 +291,12 @@ impl Engine {
     /// Sets (`on`) or removes a breakpoint on step `step_id` of workflow `workflow_id`:
     /// runs of that workflow that reach the step afterwards stop it before its first
     /// attempt, WAITING for [`continue_step`](Engine::continue_step). Durable.
-    pub async fn set_breakpoint(&self, workflow_id: &str, step_id: &str, on: bool) -> Result<(), EngineError> {
+    pub async fn set_breakpoint(
+        &self,
+        workflow_id: &str,
+        step_id: &str,
+        on: bool,
+    ) -> Result<(), EngineError> {
         let mut batch = Batch::default();
         let key = breakpoint_key(workflow_id, step_id);
         if on {
@@ -297,7 +325,8 @@ impl Engine {
     /// The steps of a workflow that have a breakpoint, sorted.
     pub fn breakpoints(&self, workflow_id: &str) -> Vec<String> {
         let map = self.shared.breakpoints.by_workflow.read().unwrap_or_else(|e| e.into_inner());
-        let mut steps: Vec<String> = map.get(workflow_id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let mut steps: Vec<String> =
+            map.get(workflow_id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         steps.sort();
         steps
     }

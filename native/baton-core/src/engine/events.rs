@@ -82,12 +82,29 @@ pub(crate) struct StepChange<'a> {
 }
 
 pub(crate) fn put_step_event(batch: &mut Batch, run_id: &str, seq: u64, change: StepChange<'_>) {
-    let entry = StepEntry { s: change.step_id, st: change.status, a: change.attempt, e: change.error, t: change.at_ms };
+    let entry = StepEntry {
+        s: change.step_id,
+        st: change.status,
+        a: change.attempt,
+        e: change.error,
+        t: change.at_ms,
+    };
     batch.put(Table::Events, event_key(run_id, seq), encode(&entry));
 }
 
-pub(crate) fn put_run_event(batch: &mut Batch, run_id: &str, seq: u64, status: RunStatus, error: Option<&str>, at_ms: u64) {
-    batch.put(Table::Events, event_key(run_id, seq), encode(&RunEntry { st: status, e: error, t: at_ms }));
+pub(crate) fn put_run_event(
+    batch: &mut Batch,
+    run_id: &str,
+    seq: u64,
+    status: RunStatus,
+    error: Option<&str>,
+    at_ms: u64,
+) {
+    batch.put(
+        Table::Events,
+        event_key(run_id, seq),
+        encode(&RunEntry { st: status, e: error, t: at_ms }),
+    );
 }
 
 /// The sequence number after the last stored event of a run: read once when a driver
@@ -114,20 +131,39 @@ impl Engine {
         };
         let prefix = prefix(run_id);
         let mut events = Vec::new();
-        records::scan_records(store, Table::Events, &prefix, |_| format!("event of run {run_id}"), |key, stored: Stored| {
-            let seq = <[u8; 8]>::try_from(&key[prefix.len()..]).map(u64::from_be_bytes).unwrap_or_default();
-            let run_id = run_id.to_owned();
-            events.push(match stored {
-                Stored::Step { s, st, a, e, t } => {
-                    Event::Step { run_id, step_id: s, status: st, attempt: a, error: e, at_ms: t, seq }
-                }
-                Stored::Run { st, e, t } => {
-                    Event::Run { run_id, workflow_id: run.workflow_id.clone(), status: st, error: e, at_ms: t, seq }
-                }
-                Stored::Whole(event) => event,
-            });
-            true
-        })?;
+        records::scan_records(
+            store,
+            Table::Events,
+            &prefix,
+            |_| format!("event of run {run_id}"),
+            |key, stored: Stored| {
+                let seq = <[u8; 8]>::try_from(&key[prefix.len()..])
+                    .map(u64::from_be_bytes)
+                    .unwrap_or_default();
+                let run_id = run_id.to_owned();
+                events.push(match stored {
+                    Stored::Step { s, st, a, e, t } => Event::Step {
+                        run_id,
+                        step_id: s,
+                        status: st,
+                        attempt: a,
+                        error: e,
+                        at_ms: t,
+                        seq,
+                    },
+                    Stored::Run { st, e, t } => Event::Run {
+                        run_id,
+                        workflow_id: run.workflow_id.clone(),
+                        status: st,
+                        error: e,
+                        at_ms: t,
+                        seq,
+                    },
+                    Stored::Whole(event) => event,
+                });
+                true
+            },
+        )?;
         Ok(events)
     }
 
@@ -150,7 +186,13 @@ mod tests {
     #[test]
     fn entries_are_short_and_read_back() {
         let mut batch = Batch::default();
-        let change = StepChange { step_id: "load", status: StepStatus::Failed, attempt: 2, error: Some("boom"), at_ms: 7 };
+        let change = StepChange {
+            step_id: "load",
+            status: StepStatus::Failed,
+            attempt: 2,
+            error: Some("boom"),
+            at_ms: 7,
+        };
         put_step_event(&mut batch, "R", 3, change);
         put_run_event(&mut batch, "R", 4, RunStatus::Failed, None, 8);
         let values: Vec<String> = batch
@@ -161,14 +203,21 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(values, [r#"{"s":"load","st":"FAILED","a":2,"e":"boom","t":7}"#, r#"{"st":"FAILED","t":8}"#]);
-        assert!(matches!(read(&values[0]), Stored::Step { s, st: StepStatus::Failed, a: 2, e: Some(e), t: 7 } if s == "load" && e == "boom"));
+        assert_eq!(
+            values,
+            [r#"{"s":"load","st":"FAILED","a":2,"e":"boom","t":7}"#, r#"{"st":"FAILED","t":8}"#]
+        );
+        assert!(
+            matches!(read(&values[0]), Stored::Step { s, st: StepStatus::Failed, a: 2, e: Some(e), t: 7 } if s == "load" && e == "boom")
+        );
         assert!(matches!(read(&values[1]), Stored::Run { st: RunStatus::Failed, e: None, t: 8 }));
     }
 
     #[test]
     fn whole_events_of_older_stores_still_read() {
         let old = r#"{"event":"step","run_id":"R","step_id":"a","status":"SUCCEEDED","attempt":1,"error":null,"at_ms":5,"seq":0}"#;
-        assert!(matches!(read(old), Stored::Whole(Event::Step { step_id, status: StepStatus::Succeeded, .. }) if step_id == "a"));
+        assert!(
+            matches!(read(old), Stored::Whole(Event::Step { step_id, status: StepStatus::Succeeded, .. }) if step_id == "a")
+        );
     }
 }

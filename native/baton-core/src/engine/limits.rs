@@ -26,10 +26,16 @@ struct State {
 impl Limits {
     pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let mut state = State::default();
-        scan_records(store, Table::Limits, b"", |_| "limit".into(), |key, max: u32| {
-            state.max.insert(String::from_utf8_lossy(key).into_owned(), max);
-            true
-        })?;
+        scan_records(
+            store,
+            Table::Limits,
+            b"",
+            |_| "limit".into(),
+            |key, max: u32| {
+                state.max.insert(String::from_utf8_lossy(key).into_owned(), max);
+                true
+            },
+        )?;
         Ok(Limits { state: Mutex::new(state), freed: watch::channel(0).0 })
     }
 
@@ -40,7 +46,9 @@ impl Limits {
     /// Takes a slot of every tag if each has one free.
     pub(crate) fn try_acquire(&self, tags: &[String]) -> bool {
         let mut state = self.lock();
-        let free = tags.iter().all(|t| state.max.get(t).is_none_or(|&max| state.running.get(t).copied().unwrap_or(0) < max));
+        let free = tags.iter().all(|t| {
+            state.max.get(t).is_none_or(|&max| state.running.get(t).copied().unwrap_or(0) < max)
+        });
         if free {
             for t in tags {
                 *state.running.entry(t.clone()).or_insert(0) += 1;
@@ -106,7 +114,8 @@ impl Engine {
     /// The limits by tag, sorted by tag.
     pub fn limits(&self) -> Vec<(String, u32)> {
         let state = self.shared.limits.lock();
-        let mut limits: Vec<(String, u32)> = state.max.iter().map(|(t, &m)| (t.clone(), m)).collect();
+        let mut limits: Vec<(String, u32)> =
+            state.max.iter().map(|(t, &m)| (t.clone(), m)).collect();
         limits.sort();
         limits
     }

@@ -24,7 +24,9 @@ use crate::dag::Workflow;
 use crate::error::InvalidDefinition;
 use crate::model::WorkflowDef;
 use crate::steps::{StepKind, StepKinds};
-use crate::store::{self, Batch, Committer, MemoryStore, OpenedStore, Store, StoreEngine, StoreError};
+use crate::store::{
+    self, Batch, Committer, MemoryStore, OpenedStore, Store, StoreEngine, StoreError,
+};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,8 +136,12 @@ impl EngineError {
             EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
             EngineError::UnknownVersion { .. } => K::UnknownVersion,
             EngineError::AlreadyRunning { .. } => K::RunRejected,
-            EngineError::Trigger { .. } | EngineError::Unsupported(_) | EngineError::BadTag(_) => K::InvalidRequest,
-            EngineError::IllegalTransition(_) | EngineError::IllegalAction { .. } => K::IllegalAction,
+            EngineError::Trigger { .. } | EngineError::Unsupported(_) | EngineError::BadTag(_) => {
+                K::InvalidRequest
+            }
+            EngineError::IllegalTransition(_) | EngineError::IllegalAction { .. } => {
+                K::IllegalAction
+            }
             EngineError::UnknownStep { .. } => K::UnknownStep,
             EngineError::Closed => K::Closed,
             EngineError::Driver { .. } => K::Internal,
@@ -283,7 +289,11 @@ impl EngineBuilder {
                 (opened.store.clone(), Some(opened), scratch.join(ulid::Ulid::new().to_string()))
             }
             None => {
-                let scratch = std::env::temp_dir().join(format!("baton-{}-{}", std::process::id(), ulid::Ulid::new()));
+                let scratch = std::env::temp_dir().join(format!(
+                    "baton-{}-{}",
+                    std::process::id(),
+                    ulid::Ulid::new()
+                ));
                 (Arc::new(MemoryStore::default()) as Arc<dyn Store>, None, scratch)
             }
         };
@@ -309,7 +319,12 @@ impl EngineBuilder {
         });
         registry::load_active(&shared)?;
         Ok(Engine {
-            inner: Arc::new(Inner { shared, opened, runs: Arc::new(Mutex::new(HashMap::new())), drivers: TaskTracker::new() }),
+            inner: Arc::new(Inner {
+                shared,
+                opened,
+                runs: Arc::new(Mutex::new(HashMap::new())),
+                drivers: TaskTracker::new(),
+            }),
         })
     }
 }
@@ -399,7 +414,11 @@ impl Engine {
     /// Adds a step kind, or replaces one added by an earlier call; runs that could not
     /// resume for want of it can then be resumed by [`recover`](Engine::recover). Built-in
     /// kinds and those given to [`EngineBuilder::step_kind`] cannot be replaced.
-    pub fn register_step_kind(&self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), EngineError> {
+    pub fn register_step_kind(
+        &self,
+        name: impl Into<String>,
+        kind: Arc<dyn StepKind>,
+    ) -> Result<(), EngineError> {
         Ok(self.shared.kinds.write().unwrap_or_else(|e| e.into_inner()).register(name, kind)?)
     }
 
@@ -416,14 +435,28 @@ impl Engine {
     }
 
     /// Starts a run of the active version of a registered workflow.
-    pub async fn start_registered(&self, id: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
+    pub async fn start_registered(
+        &self,
+        id: &str,
+        params: IndexMap<String, Value>,
+    ) -> Result<String, EngineError> {
         self.start_with(id, crate::triggers::StartOptions { params, ..Default::default() }).await
     }
 
     /// Starts a run of `workflow` with `params` overriding its defaults, under its run
     /// strategy; returns the run id once the run is durable (it may be queued).
-    pub async fn start(&self, workflow: Arc<Workflow>, params: IndexMap<String, Value>) -> Result<String, EngineError> {
-        let start = crate::triggers::strategy::Start { workflow, params, version: None, request_id: None, trigger: None };
+    pub async fn start(
+        &self,
+        workflow: Arc<Workflow>,
+        params: IndexMap<String, Value>,
+    ) -> Result<String, EngineError> {
+        let start = crate::triggers::strategy::Start {
+            workflow,
+            params,
+            version: None,
+            request_id: None,
+            trigger: None,
+        };
         self.start_outcome(start).await
     }
 
@@ -433,7 +466,10 @@ impl Engine {
     }
 
     /// Runs an engine task that [`close`](Engine::close) waits for.
-    pub(crate) fn spawn_background(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn_background(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         self.drivers.spawn(task);
     }
 
@@ -447,7 +483,8 @@ impl Engine {
                 continue;
             }
             let result = (|| {
-                let run = records::get_run(store, &id)?.ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
+                let run = records::get_run(store, &id)?
+                    .ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
                 if run.parent.is_some() || run.status == RunStatus::Queued {
                     // Its parent step resumes it; a queued run waits for its turn.
                     return Ok(());
@@ -474,11 +511,16 @@ impl Engine {
         Ok(resumed)
     }
 
-    pub(crate) fn spawn_driver(&self, workflow: Arc<Workflow>, run: RunRecord) -> Result<(), EngineError> {
+    pub(crate) fn spawn_driver(
+        &self,
+        workflow: Arc<Workflow>,
+        run: RunRecord,
+    ) -> Result<(), EngineError> {
         let id = run.id.clone();
         let strategy = workflow.def().run_strategy;
         let weak = self.downgrade();
-        let driver = run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
+        let driver =
+            run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
         let (tx, rx) = watch::channel(None);
         let handle = RunHandle { outcome: rx, control: driver.sender() };
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
@@ -486,7 +528,9 @@ impl Engine {
         self.drivers.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let result = driver.drive().await;
             match &result {
-                Err(EngineError::Closed) => tracing::debug!(run = %id, "run left for the next open"),
+                Err(EngineError::Closed) => {
+                    tracing::debug!(run = %id, "run left for the next open")
+                }
                 Err(e) => tracing::error!(run = %id, error = %e, "run driver stopped"),
                 Ok(_) => {}
             }
@@ -504,8 +548,18 @@ impl Engine {
 
     /// Sends a signal: it is stored, then every step waiting for it looks at it. Returns
     /// the signal's id.
-    pub async fn signal(&self, name: &str, params: IndexMap<String, Value>) -> Result<String, EngineError> {
-        let signal = SignalRecord { id: next_run_id(), name: name.to_owned(), params, sent_ms: self.shared.clock.now_ms(), source: None };
+    pub async fn signal(
+        &self,
+        name: &str,
+        params: IndexMap<String, Value>,
+    ) -> Result<String, EngineError> {
+        let signal = SignalRecord {
+            id: next_run_id(),
+            name: name.to_owned(),
+            params,
+            sent_ms: self.shared.clock.now_ms(),
+            source: None,
+        };
         let mut batch = Batch::default();
         records::put_signal(&mut batch, &signal);
         self.shared.committer.commit(batch).await?;
@@ -531,12 +585,19 @@ impl Engine {
 
     /// Waits for a run to end; returns its final record.
     pub async fn wait(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        let rx = self.runs.lock().unwrap_or_else(|e| e.into_inner()).get(run_id).map(|h| h.outcome.clone());
+        let rx = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(run_id)
+            .map(|h| h.outcome.clone());
         if let Some(mut rx) = rx {
             let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
             match outcome {
                 Ok(Some(Ok(run))) => return Ok(run),
-                Ok(Some(Err(message))) => return Err(EngineError::Driver { run_id: run_id.into(), message }),
+                Ok(Some(Err(message))) => {
+                    return Err(EngineError::Driver { run_id: run_id.into(), message })
+                }
                 // The driver ended without a word: read what it left in the store.
                 _ => {}
             }
@@ -567,7 +628,8 @@ impl Engine {
     /// A run with the state of every step.
     pub fn details(&self, run_id: &str) -> Result<RunDetails, EngineError> {
         let store = self.shared.store.as_ref();
-        let run = records::get_run(store, run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+        let run = records::get_run(store, run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
         let view = |id: &str, kind: &str| StepView {
             id: id.to_owned(),
             kind: kind.to_owned(),
@@ -575,10 +637,15 @@ impl Engine {
             rollup: None,
             child_run: None,
         };
-        let mut steps: Vec<StepView> = match registry::cached_definition(&self.shared, &run.workflow_id, &run.definition) {
-            Some(wf) => wf.def().steps.iter().map(|s| view(&s.id, &s.kind)).collect(),
-            None => records::get_definition(store, &run.definition)?.steps.iter().map(|s| view(&s.id, &s.kind)).collect(),
-        };
+        let mut steps: Vec<StepView> =
+            match registry::cached_definition(&self.shared, &run.workflow_id, &run.definition) {
+                Some(wf) => wf.def().steps.iter().map(|s| view(&s.id, &s.kind)).collect(),
+                None => records::get_definition(store, &run.definition)?
+                    .steps
+                    .iter()
+                    .map(|s| view(&s.id, &s.kind))
+                    .collect(),
+            };
         records::scan_steps(store, run_id, |i, record| {
             if let Some(view) = steps.get_mut(i) {
                 view.record = record;
@@ -587,9 +654,12 @@ impl Engine {
         // What nested runs did is summed up in their step's rollup, or linked.
         for (i, view) in steps.iter_mut().enumerate() {
             match view.kind.as_str() {
-                "foreach" | "while" if view.record.attempt > 0 => view.rollup = records::get_rollup(store, run_id, i)?,
+                "foreach" | "while" if view.record.attempt > 0 => {
+                    view.rollup = records::get_rollup(store, run_id, i)?
+                }
                 "subworkflow" if view.record.attempt > 0 => {
-                    view.child_run = Some(nest::child_run_id(run_id, &view.id, view.record.attempt, None));
+                    view.child_run =
+                        Some(nest::child_run_id(run_id, &view.id, view.record.attempt, None));
                 }
                 _ => {}
             }
@@ -636,23 +706,37 @@ pub(crate) fn next_run_id() -> String {
 
 /// The workflow's defaults with `overrides` applied; a string override of a typed default
 /// (number, boolean) is converted to that type.
-pub fn merge_params(def: &WorkflowDef, overrides: IndexMap<String, Value>) -> Result<IndexMap<String, Value>, EngineError> {
+pub fn merge_params(
+    def: &WorkflowDef,
+    overrides: IndexMap<String, Value>,
+) -> Result<IndexMap<String, Value>, EngineError> {
     let mut params = def.params.clone();
     for (name, value) in overrides {
         let Some(default) = params.get(&name) else {
             let hint = crate::error::did_you_mean(&name, def.params.keys().map(String::as_str));
             let declared: Vec<&str> = def.params.keys().map(String::as_str).collect();
-            let declared = if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
+            let declared =
+                if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
             return Err(EngineError::UnknownParam { name, hint, declared });
         };
         let value = match (default, value) {
-            (Value::Number(_), Value::String(s)) => serde_json::from_str::<serde_json::Number>(s.trim())
-                .map(Value::Number)
-                .map_err(|_| EngineError::BadParam { name: name.clone(), message: format!("expects a number (default {default}), got `{s}`") })?,
+            (Value::Number(_), Value::String(s)) => {
+                serde_json::from_str::<serde_json::Number>(s.trim()).map(Value::Number).map_err(
+                    |_| EngineError::BadParam {
+                        name: name.clone(),
+                        message: format!("expects a number (default {default}), got `{s}`"),
+                    },
+                )?
+            }
             (Value::Bool(_), Value::String(s)) => match s.trim() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err(EngineError::BadParam { name, message: format!("expects true or false, got `{s}`") }),
+                _ => {
+                    return Err(EngineError::BadParam {
+                        name,
+                        message: format!("expects true or false, got `{s}`"),
+                    })
+                }
             },
             (_, value) => value,
         };

@@ -156,7 +156,10 @@ impl Nest {
     }
 
     /// Validates a definition with this engine's step kinds.
-    pub(crate) fn compile(&self, def: crate::model::WorkflowDef) -> Result<Workflow, crate::error::InvalidDefinition> {
+    pub(crate) fn compile(
+        &self,
+        def: crate::model::WorkflowDef,
+    ) -> Result<Workflow, crate::error::InvalidDefinition> {
         Workflow::compile(def, &self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -179,13 +182,27 @@ impl Nest {
         iteration: Option<u64>,
     ) -> Result<RunRecord, String> {
         if self.depth >= MAX_DEPTH {
-            return Err(format!("runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"));
+            return Err(format!(
+                "runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"
+            ));
         }
-        let params = merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
-        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf).map_err(|e| e.to_string())?;
+        let params =
+            merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
+        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf)
+            .map_err(|e| e.to_string())?;
         let run = RunRecord {
-            parent: Some(ParentLink { run_id: self.run_id.clone(), step_id: self.step().id.clone(), iteration }),
-            ..RunRecord::created(self.child_id(iteration), wf, definition, params, self.shared.clock.now_ms())
+            parent: Some(ParentLink {
+                run_id: self.run_id.clone(),
+                step_id: self.step().id.clone(),
+                iteration,
+            }),
+            ..RunRecord::created(
+                self.child_id(iteration),
+                wf,
+                definition,
+                params,
+                self.shared.clock.now_ms(),
+            )
         };
         records::put_run(batch, &run);
         Ok(run)
@@ -193,7 +210,8 @@ impl Nest {
 
     /// The workflow a stored child run pins.
     pub(crate) fn child_workflow(&self, run: &RunRecord) -> Result<Arc<Workflow>, String> {
-        let def = records::get_definition(self.shared.store.as_ref(), &run.definition).map_err(|e| e.to_string())?;
+        let def = records::get_definition(self.shared.store.as_ref(), &run.definition)
+            .map_err(|e| e.to_string())?;
         self.compile(def).map(Arc::new).map_err(|e| format!("child run {}: {e}", run.id))
     }
 
@@ -203,20 +221,30 @@ impl Nest {
         wf: Arc<Workflow>,
         run: RunRecord,
         outer: Arc<Names>,
-    ) -> Result<(Child, impl std::future::Future<Output = Result<RunRecord, EngineError>>), String> {
+    ) -> Result<(Child, impl std::future::Future<Output = Result<RunRecord, EngineError>>), String>
+    {
         let stop = CancellationToken::new();
         let child = Child { id: run.id.clone(), stop: stop.clone() };
         let frame = Frame { outer, stop, kill: self.kill.clone(), depth: self.depth + 1 };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
         // Tracked with the attempts, so that closing the engine waits for child drivers too.
-        let task = self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), driver.drive()));
+        let task = self
+            .shared
+            .attempts
+            .spawn(Activity::track(self.shared.activity.as_ref(), driver.drive()));
         Ok((child, async move {
-            task.await.unwrap_or_else(|e| Err(EngineError::Driver { run_id: String::new(), message: e.to_string() }))
+            task.await.unwrap_or_else(|e| {
+                Err(EngineError::Driver { run_id: String::new(), message: e.to_string() })
+            })
         }))
     }
 
     /// The outputs of a finished child run, by step id.
-    pub(crate) fn child_outputs(&self, run_id: &str, wf: &Workflow) -> Result<IndexMap<String, Value>, String> {
+    pub(crate) fn child_outputs(
+        &self,
+        run_id: &str,
+        wf: &Workflow,
+    ) -> Result<IndexMap<String, Value>, String> {
         let mut out = IndexMap::new();
         records::scan_steps(self.shared.store.as_ref(), run_id, |i, record| {
             if i < wf.len() && !record.outputs.is_empty() {
@@ -230,7 +258,8 @@ impl Nest {
     }
 
     pub(crate) fn rollup(&self) -> Result<Option<Rollup>, String> {
-        let rollup = records::get_rollup(self.shared.store.as_ref(), &self.run_id, self.index).map_err(|e| e.to_string())?;
+        let rollup = records::get_rollup(self.shared.store.as_ref(), &self.run_id, self.index)
+            .map_err(|e| e.to_string())?;
         Ok(rollup.filter(|r| r.attempt == self.attempt))
     }
 
@@ -245,7 +274,10 @@ impl Nest {
 
     /// Queues `batch`; what is queued after it (a child's own records) is never durable
     /// before it. The future says when it is durable.
-    pub(crate) fn submit(&self, batch: Batch) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    pub(crate) fn submit(
+        &self,
+        batch: Batch,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
         // The commit runs on the store's thread: in motion, though the step waits.
         let committing = self.shared.activity.as_ref().map(|a| a.busy());
         let done = self.shared.committer.submit(batch);
@@ -257,7 +289,11 @@ impl Nest {
     }
 
     /// Signals named `name` sent at `since_ms` or later, oldest first.
-    pub(crate) fn signals_since(&self, name: &str, since_ms: u64) -> Result<Vec<SignalRecord>, String> {
+    pub(crate) fn signals_since(
+        &self,
+        name: &str,
+        since_ms: u64,
+    ) -> Result<Vec<SignalRecord>, String> {
         let mut found = Vec::new();
         records::scan_signals(self.shared.store.as_ref(), Some(name), |s| {
             if s.sent_ms >= since_ms {
@@ -277,8 +313,17 @@ impl Nest {
 
 /// The id of a child run: `RUN:step` for a subworkflow, `RUN:step:7` for iteration 7,
 /// with `#N` after the step for its attempt N > 1.
-pub(crate) fn child_run_id(run_id: &str, step_id: &str, attempt: u32, iteration: Option<u64>) -> String {
-    let mut id = if attempt > 1 { format!("{run_id}:{step_id}#{attempt}") } else { format!("{run_id}:{step_id}") };
+pub(crate) fn child_run_id(
+    run_id: &str,
+    step_id: &str,
+    attempt: u32,
+    iteration: Option<u64>,
+) -> String {
+    let mut id = if attempt > 1 {
+        format!("{run_id}:{step_id}#{attempt}")
+    } else {
+        format!("{run_id}:{step_id}")
+    };
     if let Some(i) = iteration {
         id.push_str(&format!(":{i}"));
     }

@@ -58,7 +58,13 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// A run not started yet: CREATED, with nothing but what it runs.
-    pub fn created(id: String, workflow: &crate::Workflow, definition: String, params: IndexMap<String, Value>, created_ms: u64) -> Self {
+    pub fn created(
+        id: String,
+        workflow: &crate::Workflow,
+        definition: String,
+        params: IndexMap<String, Value>,
+        created_ms: u64,
+    ) -> Self {
         RunRecord {
             id,
             workflow_id: workflow.id().to_owned(),
@@ -211,8 +217,12 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     bytes
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: impl FnOnce() -> String, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    what: impl FnOnce() -> String,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { what: what(), message: e.to_string() })
 }
 
 /// Decodes the records of `table` under `prefix`, in key order, handing each to `f` with
@@ -256,7 +266,9 @@ pub(crate) fn collect_records<T: for<'de> Deserialize<'de>>(
 /// neither is in the index.
 pub fn put_run(batch: &mut Batch, run: &RunRecord) {
     match &run.parent {
-        Some(ParentLink { iteration: Some(_), .. }) => batch.put(Table::Iterations, run.id.as_bytes(), encode(run)),
+        Some(ParentLink { iteration: Some(_), .. }) => {
+            batch.put(Table::Iterations, run.id.as_bytes(), encode(run))
+        }
         Some(_) => batch.put(Table::Runs, run.id.as_bytes(), encode(run)),
         None => {
             batch.put(Table::Runs, run.id.as_bytes(), encode(run));
@@ -273,7 +285,11 @@ pub fn put_rollup(batch: &mut Batch, run_id: &str, step: usize, rollup: &Rollup)
     batch.put(Table::Rollups, step_key(run_id, step), encode(rollup));
 }
 
-pub fn get_rollup(store: &dyn Store, run_id: &str, step: usize) -> Result<Option<Rollup>, StoreError> {
+pub fn get_rollup(
+    store: &dyn Store,
+    run_id: &str,
+    step: usize,
+) -> Result<Option<Rollup>, StoreError> {
     store
         .get(Table::Rollups, &step_key(run_id, step))?
         .map(|bytes| decode(|| format!("rollup of run {run_id}"), &bytes))
@@ -292,7 +308,11 @@ pub fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
 }
 
 /// Signals named `name` (every signal for `None`), oldest first.
-pub fn scan_signals(store: &dyn Store, name: Option<&str>, mut f: impl FnMut(SignalRecord) -> bool) -> Result<(), StoreError> {
+pub fn scan_signals(
+    store: &dyn Store,
+    name: Option<&str>,
+    mut f: impl FnMut(SignalRecord) -> bool,
+) -> Result<(), StoreError> {
     let prefix = name.map(|n| signal_key(n, "")).unwrap_or_default();
     scan_records(store, Table::Signals, &prefix, |_| "signal".to_string(), |_, signal| f(signal))
 }
@@ -303,7 +323,11 @@ pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecor
 
 /// Stores a definition under its content hash, once; returns the hash.
 /// Puts the definition of `workflow` in `batch` unless the store has it; returns its hash.
-pub fn put_definition(store: &dyn Store, batch: &mut Batch, workflow: &Workflow) -> Result<String, StoreError> {
+pub fn put_definition(
+    store: &dyn Store,
+    batch: &mut Batch,
+    workflow: &Workflow,
+) -> Result<String, StoreError> {
     let (hash, json) = workflow.hashed();
     if store.get(Table::Defs, hash.as_bytes())?.is_none() {
         batch.put(Table::Defs, hash.as_bytes(), json.unwrap_or_else(|| workflow.definition_json()));
@@ -364,7 +388,10 @@ pub fn scan_steps(
                 false
             }
             (Err(_), _) => {
-                failure = Some(StoreError::Corrupt { what: format!("step key of run {run_id}"), message: "bad length".into() });
+                failure = Some(StoreError::Corrupt {
+                    what: format!("step key of run {run_id}"),
+                    message: "bad length".into(),
+                });
                 false
             }
         }

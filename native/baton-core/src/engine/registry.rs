@@ -6,7 +6,9 @@
 //! versions are cached in `Shared::workflows`; a definition that does not compile when the
 //! engine opens (a host step kind not registered yet) is compiled when first asked for.
 
-use super::records::{collect_records, decode, encode, get_definition, put_definition, scan_records};
+use super::records::{
+    collect_records, decode, encode, get_definition, put_definition, scan_records,
+};
 use super::{EngineError, Shared};
 use crate::dag::Workflow;
 use crate::model::{RunStrategy, WorkflowDef};
@@ -70,10 +72,17 @@ fn version_key(id: &str, version: u32) -> Vec<u8> {
 }
 
 pub(crate) fn get_entry(store: &dyn Store, id: &str) -> Result<Option<WorkflowEntry>, StoreError> {
-    store.get(Table::Workflows, id.as_bytes())?.map(|b| decode(|| format!("workflow {id}"), &b)).transpose()
+    store
+        .get(Table::Workflows, id.as_bytes())?
+        .map(|b| decode(|| format!("workflow {id}"), &b))
+        .transpose()
 }
 
-pub(crate) fn get_version(store: &dyn Store, id: &str, version: u32) -> Result<Option<VersionRecord>, StoreError> {
+pub(crate) fn get_version(
+    store: &dyn Store,
+    id: &str,
+    version: u32,
+) -> Result<Option<VersionRecord>, StoreError> {
     store
         .get(Table::Versions, &version_key(id, version))?
         .map(|b| decode(|| format!("version {version} of workflow {id}"), &b))
@@ -83,10 +92,16 @@ pub(crate) fn get_version(store: &dyn Store, id: &str, version: u32) -> Result<O
 /// Every registered workflow with its entry, by id.
 pub(crate) fn list_entries(store: &dyn Store) -> Result<Vec<(String, WorkflowEntry)>, StoreError> {
     let mut out = Vec::new();
-    scan_records(store, Table::Workflows, b"", |key| format!("workflow {}", String::from_utf8_lossy(key)), |key, entry| {
-        out.push((String::from_utf8_lossy(key).into_owned(), entry));
-        true
-    })?;
+    scan_records(
+        store,
+        Table::Workflows,
+        b"",
+        |key| format!("workflow {}", String::from_utf8_lossy(key)),
+        |key, entry| {
+            out.push((String::from_utf8_lossy(key).into_owned(), entry));
+            true
+        },
+    )?;
     Ok(out)
 }
 
@@ -100,7 +115,9 @@ fn compile(shared: &Shared, def: WorkflowDef) -> Result<Workflow, crate::error::
     Workflow::compile(def, &shared.kinds.read().unwrap_or_else(|e| e.into_inner()))
 }
 
-fn cache(shared: &Shared) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<Workflow>>> {
+fn cache(
+    shared: &Shared,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<Workflow>>> {
     shared.workflows.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -123,8 +140,12 @@ pub(crate) fn load_active(shared: &Shared) -> Result<(), EngineError> {
             Some(Ok(workflow)) => {
                 cache(shared).insert(id, Arc::new(workflow));
             }
-            Some(Err(e)) => tracing::warn!(workflow = %id, version = entry.active_version, error = %e, "registered workflow does not compile yet; compiling it when asked for"),
-            None => tracing::error!(workflow = %id, version = entry.active_version, "the active version is missing from the store"),
+            Some(Err(e)) => {
+                tracing::warn!(workflow = %id, version = entry.active_version, error = %e, "registered workflow does not compile yet; compiling it when asked for")
+            }
+            None => {
+                tracing::error!(workflow = %id, version = entry.active_version, "the active version is missing from the store")
+            }
         }
     }
     Ok(())
@@ -147,18 +168,35 @@ pub(crate) fn registered_workflow(shared: &Shared, id: &str) -> Result<Arc<Workf
 }
 
 /// Version `version` of workflow `id`, compiled.
-pub(crate) fn version_workflow(shared: &Shared, id: &str, version: u32) -> Result<Workflow, EngineError> {
+pub(crate) fn version_workflow(
+    shared: &Shared,
+    id: &str,
+    version: u32,
+) -> Result<Workflow, EngineError> {
     Ok(compile(shared, version_definition(shared.store.as_ref(), id, version)?)?)
 }
 
-fn version_definition(store: &dyn Store, id: &str, version: u32) -> Result<WorkflowDef, EngineError> {
-    let record = get_version(store, id, version)?.ok_or_else(|| unknown_version(store, id, version))?;
+fn version_definition(
+    store: &dyn Store,
+    id: &str,
+    version: u32,
+) -> Result<WorkflowDef, EngineError> {
+    let record =
+        get_version(store, id, version)?.ok_or_else(|| unknown_version(store, id, version))?;
     Ok(get_definition(store, &record.definition)?)
 }
 
 fn unknown_version(store: &dyn Store, id: &str, version: u32) -> EngineError {
-    let known: Vec<String> = list_versions(store, id).unwrap_or_default().iter().map(|v| v.version.to_string()).collect();
-    EngineError::UnknownVersion { id: id.into(), version, known: if known.is_empty() { "none".into() } else { known.join(", ") } }
+    let known: Vec<String> = list_versions(store, id)
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.version.to_string())
+        .collect();
+    EngineError::UnknownVersion {
+        id: id.into(),
+        version,
+        known: if known.is_empty() { "none".into() } else { known.join(", ") },
+    }
 }
 
 impl super::Engine {
@@ -183,8 +221,13 @@ impl super::Engine {
             }
         }
         let version = entry.as_ref().map_or(1, |e| e.latest_version + 1);
-        let record = VersionRecord { version, definition: hash, registered_ms: self.shared.clock.now_ms() };
-        let entry = WorkflowEntry { active_version: version, latest_version: version, enabled: !matches!(entry, Some(WorkflowEntry { enabled: false, .. })) };
+        let record =
+            VersionRecord { version, definition: hash, registered_ms: self.shared.clock.now_ms() };
+        let entry = WorkflowEntry {
+            active_version: version,
+            latest_version: version,
+            enabled: !matches!(entry, Some(WorkflowEntry { enabled: false, .. })),
+        };
         batch.put(Table::Versions, version_key(&id, version), encode(&record));
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         crate::triggers::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
@@ -225,7 +268,12 @@ impl super::Engine {
         let entry = self.entry(id)?;
         Ok(list_versions(store, id)?
             .into_iter()
-            .map(|v| VersionInfo { active: v.version == entry.active_version, version: v.version, definition: v.definition, registered_ms: v.registered_ms })
+            .map(|v| VersionInfo {
+                active: v.version == entry.active_version,
+                version: v.version,
+                definition: v.definition,
+                registered_ms: v.registered_ms,
+            })
             .collect())
     }
 
@@ -238,7 +286,12 @@ impl super::Engine {
         entry.active_version = version;
         let mut batch = Batch::default();
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
-        crate::triggers::arm_cursors(store, &mut batch, workflow.def(), self.shared.clock.now_ms())?;
+        crate::triggers::arm_cursors(
+            store,
+            &mut batch,
+            workflow.def(),
+            self.shared.clock.now_ms(),
+        )?;
         store.commit(&batch)?;
         tracing::info!(workflow = %id, version, "version activated");
         cache(&self.shared).insert(id.to_owned(), workflow);
@@ -273,7 +326,11 @@ impl super::Engine {
     pub(crate) fn entry(&self, id: &str) -> Result<WorkflowEntry, EngineError> {
         let store = self.shared.store.as_ref();
         get_entry(store, id)?.ok_or_else(|| {
-            let known = list_entries(store).unwrap_or_default().into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+            let known = list_entries(store)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>();
             let hint = crate::error::did_you_mean(id, known.iter().map(String::as_str));
             EngineError::UnknownWorkflow { id: id.into(), hint }
         })

@@ -4,8 +4,8 @@
 //! Readiness is decided by counters: `remaining[i]` is the number of upstream steps of `i`
 //! not yet over, so finishing a step costs time in its out-degree only.
 
-use super::nest::{outputs_value, Names, Nest};
 use super::events;
+use super::nest::{outputs_value, Names, Nest};
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
@@ -15,15 +15,15 @@ use crate::expr::{evaluate_value, Scope, Template};
 use crate::model::{Backoff, FailureMode, StepDef, Trigger};
 use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
+use futures_util::FutureExt;
 use indexmap::IndexMap;
 use serde_json::Value;
-use futures_util::FutureExt;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
-use tokio::sync::{oneshot, watch};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Largest outputs of one step, serialized: they are stored and kept in memory for the
@@ -36,16 +36,32 @@ const MAX_BATCH: usize = 50_000;
 
 /// What the tasks around a run tell its driver.
 pub(crate) enum Msg {
-    Finished { step: usize, attempt: u32, outcome: StepOutcome, retryable: bool },
-    RetryDue { step: usize },
+    Finished {
+        step: usize,
+        attempt: u32,
+        outcome: StepOutcome,
+        retryable: bool,
+    },
+    RetryDue {
+        step: usize,
+    },
     /// A running attempt waits (`Some(reason)`) or runs again (`None`).
-    Waiting { step: usize, attempt: u32, reason: Option<String> },
+    Waiting {
+        step: usize,
+        attempt: u32,
+        reason: Option<String>,
+    },
     /// Stop the run: running steps are asked to stop, and the run ends STOPPED.
-    Stop { reason: String },
+    Stop {
+        reason: String,
+    },
     /// Kill the run: running steps are KILLED at once, and the run ends KILLED.
     Kill,
     /// An operator's action; the reply comes once its effect is durable.
-    Action { action: Action, reply: Reply },
+    Action {
+        action: Action,
+        reply: Reply,
+    },
 }
 
 /// What an operator asks of a run driven here (see `engine/actions.rs`).
@@ -200,7 +216,12 @@ pub(crate) struct Driver {
 
 impl Driver {
     /// A driver for `run`, with its state rebuilt from the step records in the store.
-    pub(crate) fn new(shared: Arc<Shared>, wf: Arc<Workflow>, run: RunRecord, frame: Frame) -> Result<Self, EngineError> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        frame: Frame,
+    ) -> Result<Self, EngineError> {
         let n = wf.len();
         let (tx, rx) = mpsc::unbounded_channel();
         let mut d = Driver {
@@ -228,7 +249,10 @@ impl Driver {
             blocked: VecDeque::new(),
             holding: HashSet::new(),
             slots: None,
-            durable_events: !matches!(run.parent, Some(super::records::ParentLink { iteration: Some(_), .. })),
+            durable_events: !matches!(
+                run.parent,
+                Some(super::records::ParentLink { iteration: Some(_), .. })
+            ),
             seq: 0,
             stopping: None,
             batch: Batch::default(),
@@ -257,7 +281,9 @@ impl Driver {
         // A run not started yet has no step records, but for the steps a restart kept: a
         // fresh iteration costs no read.
         if self.run.status != RunStatus::Created || self.run.restarted_from.is_some() {
-            records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| records.push((i, r)))?;
+            records::scan_steps(self.shared.store.as_ref(), &self.run.id, |i, r| {
+                records.push((i, r))
+            })?;
         }
         if self.durable_events && self.run.status != RunStatus::Created {
             self.seq = events::next_seq(self.shared.store.as_ref(), &self.run.id)?;
@@ -283,7 +309,9 @@ impl Driver {
                     } else {
                         self.note_failure(i, record.error.as_deref().unwrap_or("failed"));
                         if self.wf.step(i).failure_mode == FailureMode::FailImmediately {
-                            self.stopping.get_or_insert_with(|| format!("step `{}` failed", self.wf.step(i).id));
+                            self.stopping.get_or_insert_with(|| {
+                                format!("step `{}` failed", self.wf.step(i).id)
+                            });
                         }
                     }
                     over.push(i);
@@ -436,7 +464,10 @@ impl Driver {
 
     fn can_schedule(&self) -> bool {
         (!self.paused && !self.inline_ready.is_empty())
-            || (!self.paused && self.stopping.is_none() && !self.ready.is_empty() && self.running.len() < self.max_parallel)
+            || (!self.paused
+                && self.stopping.is_none()
+                && !self.ready.is_empty()
+                && self.running.len() < self.max_parallel)
             || (self.stopping.is_some() && self.running.is_empty() && self.over < self.status.len())
     }
 
@@ -514,7 +545,10 @@ impl Driver {
 
     /// Whether step `i`, about to launch for the first time, stops at a breakpoint.
     fn stops_at_breakpoint(&self, i: usize) -> bool {
-        !self.breakpoints.is_empty() && self.status[i] == StepStatus::Ready && self.breakpoints.contains(&i) && !self.passed.contains(&i)
+        !self.breakpoints.is_empty()
+            && self.status[i] == StepStatus::Ready
+            && self.breakpoints.contains(&i)
+            && !self.passed.contains(&i)
     }
 
     fn stop_at_breakpoint(&mut self, i: usize) -> Result<(), EngineError> {
@@ -645,7 +679,11 @@ impl Driver {
         let run_refused = |action: &'static str, hint: &str| EngineError::IllegalAction {
             target: format!("run {}", self.run.id),
             action,
-            state: if self.stopping.is_some() { "stopping".into() } else { self.run.status.to_string() },
+            state: if self.stopping.is_some() {
+                "stopping".into()
+            } else {
+                self.run.status.to_string()
+            },
             hint: hint.into(),
         };
         if self.stopping.is_some() {
@@ -662,24 +700,45 @@ impl Driver {
             self.wf.index_of(id).ok_or_else(|| EngineError::UnknownStep {
                 run_id: self.run.id.clone(),
                 step_id: id.into(),
-                hint: crate::error::did_you_mean(id, (0..self.wf.len()).map(|i| self.wf.step(i).id.as_str())),
+                hint: crate::error::did_you_mean(
+                    id,
+                    (0..self.wf.len()).map(|i| self.wf.step(i).id.as_str()),
+                ),
             })
         };
         let step_refused = |i: usize, action: &'static str, hint: &str| {
-            let state = if self.at_breakpoint.contains(&i) { "WAITING at a breakpoint".into() } else { self.status[i].to_string() };
-            EngineError::IllegalAction { target: format!("step `{}` of run {}", self.wf.step(i).id, self.run.id), action, state, hint: hint.into() }
+            let state = if self.at_breakpoint.contains(&i) {
+                "WAITING at a breakpoint".into()
+            } else {
+                self.status[i].to_string()
+            };
+            EngineError::IllegalAction {
+                target: format!("step `{}` of run {}", self.wf.step(i).id, self.run.id),
+                action,
+                state,
+                hint: hint.into(),
+            }
         };
         match action {
             Action::Pause if self.paused => Err(run_refused("pause", " already")),
-            Action::Resume if !self.paused => Err(run_refused("resume", " (only a PAUSED run can be resumed)")),
+            Action::Resume if !self.paused => {
+                Err(run_refused("resume", " (only a PAUSED run can be resumed)"))
+            }
             Action::Pause | Action::Resume => Ok(None),
             Action::Skip(id) => {
                 let i = step(id)?;
                 match self.status[i] {
-                    StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Stopped | StepStatus::Killed => {
-                        Err(step_refused(i, "skip", " (only a step not over, or a FAILED one, can be skipped)"))
+                    StepStatus::Succeeded
+                    | StepStatus::Skipped
+                    | StepStatus::Stopped
+                    | StepStatus::Killed => Err(step_refused(
+                        i,
+                        "skip",
+                        " (only a step not over, or a FAILED one, can be skipped)",
+                    )),
+                    _ if self.skip_requested.contains_key(&i) => {
+                        Err(step_refused(i, "skip", " (it is being skipped already)"))
                     }
-                    _ if self.skip_requested.contains_key(&i) => Err(step_refused(i, "skip", " (it is being skipped already)")),
                     _ => Ok(Some(i)),
                 }
             }
@@ -702,7 +761,12 @@ impl Driver {
     }
 
     /// Does a checked action; `reply` is answered once its effect is durable.
-    fn act(&mut self, action: Action, step: Option<usize>, reply: Reply) -> Result<(), EngineError> {
+    fn act(
+        &mut self,
+        action: Action,
+        step: Option<usize>,
+        reply: Reply,
+    ) -> Result<(), EngineError> {
         let i = step.unwrap_or(0);
         match action {
             Action::Pause | Action::Resume => {
@@ -717,7 +781,12 @@ impl Driver {
                 self.at_breakpoint.remove(&i);
                 self.passed.insert(i);
                 self.set(i, StepStatus::Ready)?;
-                records::put_step(&mut self.batch, &self.run.id, i, &StepRecord::new(StepStatus::Ready, self.attempt[i]));
+                records::put_step(
+                    &mut self.batch,
+                    &self.run.id,
+                    i,
+                    &StepRecord::new(StepStatus::Ready, self.attempt[i]),
+                );
                 self.event_step(i, None);
                 if self.kind(i).is_some_and(|k| k.is_inline()) {
                     self.inline_ready.push(i);
@@ -791,7 +860,12 @@ impl Driver {
                 if self.status[d] == StepStatus::Skipped && !self.operator_skipped.contains(&d) {
                     self.set(d, StepStatus::Pending)?;
                     self.over -= 1;
-                    records::put_step(&mut self.batch, &self.run.id, d, &StepRecord::new(StepStatus::Pending, self.attempt[d]));
+                    records::put_step(
+                        &mut self.batch,
+                        &self.run.id,
+                        d,
+                        &StepRecord::new(StepStatus::Pending, self.attempt[d]),
+                    );
                     self.event_step(d, None);
                     work.push(d);
                 }
@@ -800,7 +874,13 @@ impl Driver {
         Ok(())
     }
 
-    fn finished(&mut self, i: usize, attempt: u32, outcome: StepOutcome, retryable: bool) -> Result<(), EngineError> {
+    fn finished(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        outcome: StepOutcome,
+        retryable: bool,
+    ) -> Result<(), EngineError> {
         let now = self.shared.clock.now_ms();
         let wf = self.wf.clone();
         let step = wf.step(i);
@@ -882,7 +962,13 @@ impl Driver {
             let params = emit
                 .params
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("emit_signals.{n}.params.{k}: {e}"))?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        evaluate_value(v, &scope)
+                            .map_err(|e| format!("emit_signals.{n}.params.{k}: {e}"))?,
+                    ))
+                })
                 .collect::<Result<IndexMap<_, _>, String>>()?;
             signals.push(SignalRecord {
                 id: super::next_run_id(),
@@ -985,7 +1071,10 @@ impl Driver {
     fn decide(&self, i: usize, just: Option<Outcome>) -> Decision {
         let step = self.wf.step(i);
         let ups = || self.wf.upstream(i).map(|u| (u, self.outcome(u)));
-        let fired = |want: Outcome| just == Some(want) || (just.is_none() && ups().any(|(u, o)| self.status[u].is_terminal() && o == want));
+        let fired = |want: Outcome| {
+            just == Some(want)
+                || (just.is_none() && ups().any(|(u, o)| self.status[u].is_terminal() && o == want))
+        };
         let early = match step.trigger {
             Trigger::OneSuccess => fired(Outcome::Success),
             Trigger::OneFailed => fired(Outcome::Failure),
@@ -997,11 +1086,15 @@ impl Driver {
             }
             let id = |u: usize| &self.wf.step(u).id;
             let blocker = match step.trigger {
-                Trigger::AllSuccess => ups().find(|(_, o)| *o != Outcome::Success).map(|(u, _)| format!("upstream step `{}` did not succeed", id(u))),
+                Trigger::AllSuccess => ups()
+                    .find(|(_, o)| *o != Outcome::Success)
+                    .map(|(u, _)| format!("upstream step `{}` did not succeed", id(u))),
                 Trigger::AllDone => None,
                 Trigger::OneSuccess => Some("no upstream step succeeded".into()),
                 Trigger::OneFailed => Some("no upstream step failed".into()),
-                Trigger::NoneFailed => ups().find(|(_, o)| *o == Outcome::Failure).map(|(u, _)| format!("upstream step `{}` failed", id(u))),
+                Trigger::NoneFailed => ups()
+                    .find(|(_, o)| *o == Outcome::Failure)
+                    .map(|(u, _)| format!("upstream step `{}` failed", id(u))),
             };
             if let Some(why) = blocker {
                 return Decision::Skip(why);
@@ -1144,7 +1237,11 @@ impl Driver {
 
     fn set_run(&mut self, to: RunStatus) -> Result<(), IllegalTransition> {
         if !self.run.status.can_become(to) {
-            return Err(IllegalTransition { what: format!("run {}", self.run.id), from: self.run.status.to_string(), to: to.to_string() });
+            return Err(IllegalTransition {
+                what: format!("run {}", self.run.id),
+                from: self.run.status.to_string(),
+                to: to.to_string(),
+            });
         }
         self.run.status = to;
         Ok(())
@@ -1183,7 +1280,13 @@ impl Driver {
         let at_ms = self.shared.clock.now_ms();
         let step_id = &self.wf.step(i).id;
         if self.durable_events {
-            let change = events::StepChange { step_id, status: self.status[i], attempt: self.attempt[i], error: error.as_deref(), at_ms };
+            let change = events::StepChange {
+                step_id,
+                status: self.status[i],
+                attempt: self.attempt[i],
+                error: error.as_deref(),
+                at_ms,
+            };
             events::put_step_event(&mut self.batch, &self.run.id, self.seq, change);
         }
         if self.delivers_events() {
@@ -1207,7 +1310,14 @@ impl Driver {
         }
         let at_ms = self.shared.clock.now_ms();
         if self.durable_events {
-            events::put_run_event(&mut self.batch, &self.run.id, self.seq, self.run.status, self.run.error.as_deref(), at_ms);
+            events::put_run_event(
+                &mut self.batch,
+                &self.run.id,
+                self.seq,
+                self.run.status,
+                self.run.error.as_deref(),
+                at_ms,
+            );
         }
         if self.delivers_events() {
             self.events.push(Event::Run {
@@ -1238,11 +1348,13 @@ impl Driver {
         };
         let clock = self.shared.clock.clone();
         let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
-        let outside = self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
+        let outside =
+            self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let _outside = outside;
             // A panic in the kind fails the step only.
-            let mut work = std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
+            let mut work =
+                std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
             let timed_out = async {
                 match deadline {
@@ -1260,7 +1372,12 @@ impl Driver {
                     Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
                 }
             };
-            let outcome = ended.unwrap_or_else(|panic| StepOutcome::failure(format!("the step panicked: {}", crate::error::panic_text(panic))));
+            let outcome = ended.unwrap_or_else(|panic| {
+                StepOutcome::failure(format!(
+                    "the step panicked: {}",
+                    crate::error::panic_text(panic)
+                ))
+            });
             let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
         }));
     }
@@ -1287,12 +1404,17 @@ impl Driver {
         tokens: Tokens,
     ) -> Result<(Arc<dyn StepKind>, StepContext), String> {
         let step: &StepDef = self.wf.step(i);
-        let kind = self.kind(i).ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
+        let kind = self
+            .kind(i)
+            .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
         let scope = RunScope { driver: self };
         let render = |field: &str, text: &str| -> Result<String, String> {
-            Template::parse(text).and_then(|t| t.render(&scope)).map_err(|e| format!("{field}: {e}"))
+            Template::parse(text)
+                .and_then(|t| t.render(&scope))
+                .map_err(|e| format!("{field}: {e}"))
         };
-        let command = step.options().command.as_deref().map(|c| render("command", c)).transpose()?;
+        let command =
+            step.options().command.as_deref().map(|c| render("command", c)).transpose()?;
         let env = step
             .options()
             .env
@@ -1303,11 +1425,22 @@ impl Driver {
             .options()
             .params
             .iter()
-            .map(|(k, v)| Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?)))
+            .map(|(k, v)| {
+                Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?))
+            })
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let nest = kind.nests().then(|| {
             let names = Names::new(self.names(), self.shared.clock.clone());
-            Nest::new(self.shared.clone(), self.wf.clone(), i, self.run.id.clone(), attempt, self.frame.depth, Arc::new(names), tokens.kill.clone())
+            Nest::new(
+                self.shared.clone(),
+                self.wf.clone(),
+                i,
+                self.run.id.clone(),
+                attempt,
+                self.frame.depth,
+                Arc::new(names),
+                tokens.kill.clone(),
+            )
         });
         let inputs = self
             .wf
@@ -1380,7 +1513,11 @@ impl Scope for RunScope<'_> {
         let Some(step) = d.wf.index_of(name) else {
             return d.frame.outer.name(name);
         };
-        let outputs = d.outputs.get(&step).map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let outputs = d
+            .outputs
+            .get(&step)
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         Some(Value::Object(outputs))
     }
 
@@ -1393,7 +1530,11 @@ impl Scope for RunScope<'_> {
 pub(super) fn retry_delay(step: &StepDef, attempt: u32) -> Duration {
     let Some(retry) = &step.options().retry else { return Duration::ZERO };
     let base = retry.delay.parse().unwrap_or_default();
-    let cap = retry.max_delay.as_ref().and_then(|d| d.parse().ok()).unwrap_or(Duration::from_secs(86_400));
+    let cap = retry
+        .max_delay
+        .as_ref()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(Duration::from_secs(86_400));
     let delay = match retry.backoff {
         Backoff::Fixed => base,
         Backoff::Linear => base.saturating_mul(attempt),

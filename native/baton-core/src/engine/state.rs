@@ -57,7 +57,10 @@ impl RunStatus {
 
     /// Whether the run is over.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped | RunStatus::Killed)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped | RunStatus::Killed
+        )
     }
 
     /// Whether `self -> to` is legal.
@@ -120,9 +123,14 @@ impl StepStatus {
             // breakpoint goes from READY to WAITING instead of being launched.
             Ready => matches!(to, Running | Succeeded | Failed | Skipped | Stopped | Waiting),
             // RUNNING -> SKIPPED: an operator skipped the step; it was stopped first.
-            Running => matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed | Skipped),
+            Running => {
+                matches!(to, Succeeded | Failed | Retrying | Waiting | Stopped | Killed | Skipped)
+            }
             // WAITING -> READY: continued from a breakpoint; -> SKIPPED: skipped by an operator.
-            Waiting => matches!(to, Ready | Running | Succeeded | Failed | Retrying | Stopped | Killed | Skipped),
+            Waiting => matches!(
+                to,
+                Ready | Running | Succeeded | Failed | Retrying | Stopped | Killed | Skipped
+            ),
             // RETRYING -> SKIPPED: skipped by an operator instead of the next attempt.
             Retrying => matches!(to, Running | Stopped | Killed | Skipped),
             Succeeded | Failed | Skipped | Stopped | Killed => false,
@@ -172,13 +180,10 @@ impl fmt::Display for StepStatus {
 impl std::str::FromStr for RunStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|st| st.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.name()).collect();
-                format!("unknown run status `{s}`: use one of {}", names.join(", "))
-            })
+        RunStatus::ALL.into_iter().find(|st| st.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown run status `{s}`: use one of {}", names.join(", "))
+        })
     }
 }
 
@@ -204,7 +209,10 @@ mod tests {
     #[test]
     fn every_non_terminal_state_can_end() {
         for from in StepStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
-            assert!(StepStatus::ALL.iter().any(|to| to.is_terminal() && from.can_become(*to)), "{from}");
+            assert!(
+                StepStatus::ALL.iter().any(|to| to.is_terminal() && from.can_become(*to)),
+                "{from}"
+            );
         }
     }
 
@@ -213,7 +221,10 @@ mod tests {
         for from in StepStatus::ALL {
             for to in StepStatus::ALL {
                 if from.is_reopening(to) {
-                    assert!(matches!(from, StepStatus::Failed | StepStatus::Skipped), "{from} -> {to}");
+                    assert!(
+                        matches!(from, StepStatus::Failed | StepStatus::Skipped),
+                        "{from} -> {to}"
+                    );
                     assert!(!to.is_terminal() || to == StepStatus::Skipped, "{from} -> {to}");
                 }
             }

@@ -53,12 +53,20 @@ impl<'a> Evaluator<'a> {
         self.steps += items;
         self.bytes += bytes;
         if self.steps > STEP_BUDGET {
-            return Err(EvalError { column: e.column, message: format!("the expression takes more than {STEP_BUDGET} steps; it was stopped") });
+            return Err(EvalError {
+                column: e.column,
+                message: format!(
+                    "the expression takes more than {STEP_BUDGET} steps; it was stopped"
+                ),
+            });
         }
         if self.bytes > MEMORY_BUDGET {
             return Err(EvalError {
                 column: e.column,
-                message: format!("the expression builds more than {} MiB; it was stopped", MEMORY_BUDGET >> 20),
+                message: format!(
+                    "the expression builds more than {} MiB; it was stopped",
+                    MEMORY_BUDGET >> 20
+                ),
             });
         }
         Ok(())
@@ -67,14 +75,29 @@ impl<'a> Evaluator<'a> {
     pub fn eval(&mut self, e: &Expr) -> Result<Value, EvalError> {
         self.steps += 1;
         if self.steps > STEP_BUDGET {
-            return Err(EvalError { column: e.column, message: format!("the expression takes more than {STEP_BUDGET} steps; it was stopped") });
+            return Err(EvalError {
+                column: e.column,
+                message: format!(
+                    "the expression takes more than {STEP_BUDGET} steps; it was stopped"
+                ),
+            });
         }
         let fail = |message: String| EvalError { column: e.column, message };
         let value = match &e.node {
             Node::Literal(v) => v.clone(),
-            Node::Name(name) => self.scope.name(name).ok_or_else(|| fail(format!("`{name}` is not defined here")))?,
-            Node::List(items) => Value::Array(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?),
-            Node::Map(entries) => object(entries.iter().map(|(k, v)| Ok((k.clone(), self.eval(v)?))).collect::<Result<_, EvalError>>()?),
+            Node::Name(name) => self
+                .scope
+                .name(name)
+                .ok_or_else(|| fail(format!("`{name}` is not defined here")))?,
+            Node::List(items) => {
+                Value::Array(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)
+            }
+            Node::Map(entries) => object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.eval(v)?)))
+                    .collect::<Result<_, EvalError>>()?,
+            ),
             Node::Member(target, key) => {
                 let target_value = self.eval(target)?;
                 match target_value {
@@ -84,25 +107,48 @@ impl<'a> Evaluator<'a> {
                             _ => "the map".into(),
                         };
                         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-                        fail(format!("{what} has no `{key}` (it has: {})", if keys.is_empty() { "nothing".into() } else { keys.join(", ") }))
+                        fail(format!(
+                            "{what} has no `{key}` (it has: {})",
+                            if keys.is_empty() { "nothing".into() } else { keys.join(", ") }
+                        ))
                     })?,
-                    other => return Err(fail(format!("`.{key}` needs a map, not {}", kind(&other)))),
+                    other => {
+                        return Err(fail(format!("`.{key}` needs a map, not {}", kind(&other))))
+                    }
                 }
             }
             Node::Index(target, index) => {
                 let (target, index) = (self.eval(target)?, self.eval(index)?);
                 match (&target, &index) {
                     (Value::Array(l), Value::Number(n)) => {
-                        let i = n.as_i64().ok_or_else(|| fail(format!("index {n} is not an integer")))?;
+                        let i = n
+                            .as_i64()
+                            .ok_or_else(|| fail(format!("index {n} is not an integer")))?;
                         let at = if i < 0 { l.len() as i64 + i } else { i };
-                        l.get(at as usize).filter(|_| at >= 0).cloned().ok_or_else(|| fail(format!("index {i} is out of range for a list of {}", l.len())))?
+                        l.get(at as usize).filter(|_| at >= 0).cloned().ok_or_else(|| {
+                            fail(format!("index {i} is out of range for a list of {}", l.len()))
+                        })?
                     }
-                    (Value::Object(m), Value::String(k)) => m.get(k).cloned().ok_or_else(|| fail(format!("the map has no key '{k}'")))?,
+                    (Value::Object(m), Value::String(k)) => m
+                        .get(k)
+                        .cloned()
+                        .ok_or_else(|| fail(format!("the map has no key '{k}'")))?,
                     (Value::String(s), Value::Number(n)) => {
-                        let i = n.as_u64().ok_or_else(|| fail(format!("index {n} is not a non-negative integer")))?;
-                        s.chars().nth(i as usize).map(|c| Value::String(c.to_string())).ok_or_else(|| fail(format!("index {i} is out of range")))?
+                        let i = n.as_u64().ok_or_else(|| {
+                            fail(format!("index {n} is not a non-negative integer"))
+                        })?;
+                        s.chars()
+                            .nth(i as usize)
+                            .map(|c| Value::String(c.to_string()))
+                            .ok_or_else(|| fail(format!("index {i} is out of range")))?
                     }
-                    _ => return Err(fail(format!("cannot index {} with {}", kind(&target), kind(&index)))),
+                    _ => {
+                        return Err(fail(format!(
+                            "cannot index {} with {}",
+                            kind(&target),
+                            kind(&index)
+                        )))
+                    }
                 }
             }
             Node::Call(function, args) => {
@@ -112,7 +158,9 @@ impl<'a> Evaluator<'a> {
             Node::Not(x) => Value::Bool(!self.boolean(x)?),
             Node::Negate(x) => match self.eval(x)? {
                 Value::Number(n) => match n.as_i64() {
-                    Some(i) => Value::from(i.checked_neg().ok_or_else(|| fail("integer overflow".into()))?),
+                    Some(i) => {
+                        Value::from(i.checked_neg().ok_or_else(|| fail("integer overflow".into()))?)
+                    }
                     None => float(-n.as_f64().unwrap_or_default()).map_err(fail)?,
                 },
                 other => return Err(fail(format!("cannot negate {}", kind(&other)))),
@@ -138,7 +186,10 @@ impl<'a> Evaluator<'a> {
     fn boolean(&mut self, e: &Expr) -> Result<bool, EvalError> {
         match self.eval(e)? {
             Value::Bool(b) => Ok(b),
-            other => Err(EvalError { column: e.column, message: format!("expected a boolean, not {}", kind(&other)) }),
+            other => Err(EvalError {
+                column: e.column,
+                message: format!("expected a boolean, not {}", kind(&other)),
+            }),
         }
     }
 }
@@ -152,7 +203,8 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
         BinOp::Eq => Ok(Value::Bool(equal(a, b))),
         BinOp::Ne => Ok(Value::Bool(!equal(a, b))),
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-            let o = compare(a, b).ok_or_else(|| format!("cannot compare {} with {}", kind(a), kind(b)))?;
+            let o = compare(a, b)
+                .ok_or_else(|| format!("cannot compare {} with {}", kind(a), kind(b)))?;
             Ok(Value::Bool(match op {
                 BinOp::Lt => o == Ordering::Less,
                 BinOp::Le => o != Ordering::Greater,
@@ -180,7 +232,9 @@ pub fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
                     BinOp::Rem => x.checked_rem(y),
                     _ => None,
                 };
-                return r.map(Value::from).ok_or_else(|| format!("integer overflow in {x} {} {y}", op.symbol()));
+                return r
+                    .map(Value::from)
+                    .ok_or_else(|| format!("integer overflow in {x} {} {y}", op.symbol()));
             }
             let (x, y) = (x.as_f64().unwrap_or_default(), y.as_f64().unwrap_or_default());
             float(match op {
@@ -191,9 +245,15 @@ pub fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Result<Value, String> {
                 _ => x % y,
             })
         }
-        (Value::String(x), y) if op == BinOp::Add => Ok(Value::String(format!("{x}{}", super::functions::plain(y)))),
-        (x, Value::String(y)) if op == BinOp::Add => Ok(Value::String(format!("{}{y}", super::functions::plain(x)))),
-        (Value::Array(x), Value::Array(y)) if op == BinOp::Add => Ok(Value::Array(x.iter().chain(y).cloned().collect())),
+        (Value::String(x), y) if op == BinOp::Add => {
+            Ok(Value::String(format!("{x}{}", super::functions::plain(y))))
+        }
+        (x, Value::String(y)) if op == BinOp::Add => {
+            Ok(Value::String(format!("{}{y}", super::functions::plain(x))))
+        }
+        (Value::Array(x), Value::Array(y)) if op == BinOp::Add => {
+            Ok(Value::Array(x.iter().chain(y).cloned().collect()))
+        }
         _ => Err(format!("cannot apply `{}` to {} and {}", op.symbol(), kind(a), kind(b))),
     }
 }

@@ -58,10 +58,16 @@ static FUNCTIONS: [Function; 24] = [
         Ok(Value::String(parts.join(sep)))
     }),
     f("contains", 2, 2, contains),
-    f("starts_with", 2, 2, |_, a| Ok(Value::Bool(text(&a[0], "starts_with")?.starts_with(text(&a[1], "starts_with")?)))),
-    f("ends_with", 2, 2, |_, a| Ok(Value::Bool(text(&a[0], "ends_with")?.ends_with(text(&a[1], "ends_with")?)))),
+    f("starts_with", 2, 2, |_, a| {
+        Ok(Value::Bool(text(&a[0], "starts_with")?.starts_with(text(&a[1], "starts_with")?)))
+    }),
+    f("ends_with", 2, 2, |_, a| {
+        Ok(Value::Bool(text(&a[0], "ends_with")?.ends_with(text(&a[1], "ends_with")?)))
+    }),
     f("replace", 3, 3, |_, a| {
-        Ok(Value::String(text(&a[0], "replace")?.replace(text(&a[1], "replace")?, text(&a[2], "replace")?)))
+        Ok(Value::String(
+            text(&a[0], "replace")?.replace(text(&a[1], "replace")?, text(&a[2], "replace")?),
+        ))
     }),
     f("int", 1, 1, to_int),
     f("float", 1, 1, to_float),
@@ -70,14 +76,18 @@ static FUNCTIONS: [Function; 24] = [
     f("max", 1, usize::MAX, |_, a| extreme(a, "max", std::cmp::Ordering::Greater)),
     f("sum", 1, 1, sum),
     f("range", 2, 3, range),
-    impure("now", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).to_rfc3339_opts(SecondsFormat::Secs, true)))),
+    impure("now", 0, 0, |h, _| {
+        Ok(Value::String(instant(h.now_ms()).to_rfc3339_opts(SecondsFormat::Secs, true)))
+    }),
     impure("today", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).date_naive().to_string()))),
     f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
     f("date_add", 3, 3, date_add),
     f("format_date", 2, 3, format_date),
     impure("env", 1, 1, |h, a| {
         let name = text(&a[0], "env")?;
-        h.env(name).map(Value::String).ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
+        h.env(name)
+            .map(Value::String)
+            .ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
     }),
     f("keys", 1, 1, |_, a| match &a[0] {
         Value::Object(m) => Ok(Value::Array(m.keys().map(|k| Value::String(k.clone())).collect())),
@@ -147,14 +157,24 @@ fn contains(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
         (Value::String(s), Value::String(x)) => s.contains(x.as_str()),
         (Value::Array(l), x) => l.iter().any(|v| super::eval::equal(v, x)),
         (Value::Object(m), Value::String(k)) => m.contains_key(k),
-        (container, x) => return Err(format!("contains() cannot look for {} in {}", kind(x), kind(container))),
+        (container, x) => {
+            return Err(format!("contains() cannot look for {} in {}", kind(x), kind(container)))
+        }
     }))
 }
 
 fn to_int(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     match &a[0] {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).map(Value::from).ok_or_else(|| format!("int(): {n} is out of range")),
-        Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| format!("int(): `{s}` is not an integer")),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .map(Value::from)
+            .ok_or_else(|| format!("int(): {n} is out of range")),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("int(): `{s}` is not an integer")),
         Value::Bool(b) => Ok(Value::from(*b as i64)),
         other => Err(format!("int() needs a number or string, not {}", kind(other))),
     }
@@ -183,7 +203,9 @@ fn extreme(a: Vec<Value>, name: &str, want: std::cmp::Ordering) -> Result<Value,
             Some(b) => match super::eval::compare(&v, &b) {
                 Some(o) if o == want => v,
                 Some(_) => b,
-                None => return Err(format!("{name}() cannot compare {} with {}", kind(&v), kind(&b))),
+                None => {
+                    return Err(format!("{name}() cannot compare {} with {}", kind(&v), kind(&b)))
+                }
             },
         });
     }
@@ -235,7 +257,9 @@ impl Moment {
     fn parse(v: &Value, function: &str) -> Result<Moment, String> {
         // Milliseconds since the epoch, as `trigger.scheduled_time` is.
         if let Some(ms) = v.as_i64() {
-            return DateTime::from_timestamp_millis(ms).map(Moment::Instant).ok_or_else(|| format!("{function}(): {ms} ms is out of range"));
+            return DateTime::from_timestamp_millis(ms)
+                .map(Moment::Instant)
+                .ok_or_else(|| format!("{function}(): {ms} ms is out of range"));
         }
         let s = text(v, function)?.trim();
         if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
@@ -247,7 +271,9 @@ impl Moment {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
             return Ok(Moment::Instant(t.and_utc()));
         }
-        Err(format!("{function}(): `{s}` is not a date (2026-11-24) or a time (2026-11-24T10:00:00Z)"))
+        Err(format!(
+            "{function}(): `{s}` is not a date (2026-11-24) or a time (2026-11-24T10:00:00Z)"
+        ))
     }
 
     fn render(&self) -> String {
@@ -269,19 +295,26 @@ fn date_add(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     let moment = Moment::parse(&a[0], "date_add")?;
     let n = integer(&a[1], "date_add")?;
     let unit = text(&a[2], "date_add")?;
-    let span = match unit.trim_end_matches('s') {
-        "week" | "w" => Span::try_weeks(n),
-        "day" | "d" => Span::try_days(n),
-        "hour" | "h" => Span::try_hours(n),
-        "minute" | "m" => Span::try_minutes(n),
-        "second" | "" => Span::try_seconds(n),
-        _ => return Err(format!("date_add(): unknown unit `{unit}` (use weeks, days, hours, minutes or seconds)")),
-    }
-    .ok_or_else(|| "date_add(): the amount is too large".to_string())?;
+    let span =
+        match unit.trim_end_matches('s') {
+            "week" | "w" => Span::try_weeks(n),
+            "day" | "d" => Span::try_days(n),
+            "hour" | "h" => Span::try_hours(n),
+            "minute" | "m" => Span::try_minutes(n),
+            "second" | "" => Span::try_seconds(n),
+            _ => return Err(format!(
+                "date_add(): unknown unit `{unit}` (use weeks, days, hours, minutes or seconds)"
+            )),
+        }
+        .ok_or_else(|| "date_add(): the amount is too large".to_string())?;
     let whole_days = span.num_seconds() % 86_400 == 0;
     let out = match moment {
-        Moment::Date(d) if whole_days => Moment::Date(d.checked_add_signed(span).ok_or("date_add(): out of range")?),
-        m => Moment::Instant(m.instant().checked_add_signed(span).ok_or("date_add(): out of range")?),
+        Moment::Date(d) if whole_days => {
+            Moment::Date(d.checked_add_signed(span).ok_or("date_add(): out of range")?)
+        }
+        m => {
+            Moment::Instant(m.instant().checked_add_signed(span).ok_or("date_add(): out of range")?)
+        }
     };
     Ok(Value::String(out.render()))
 }
@@ -300,8 +333,17 @@ fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
         let run = pattern[i..].iter().take_while(|x| **x == c).count();
         match c {
             '\'' => {
-                let close = pattern[i + 1..].iter().position(|x| *x == '\'').ok_or("format_date(): quote not closed")?;
-                chrono.extend(pattern[i + 1..i + 1 + close].iter().flat_map(|x| if *x == '%' { vec!['%', '%'] } else { vec![*x] }));
+                let close = pattern[i + 1..]
+                    .iter()
+                    .position(|x| *x == '\'')
+                    .ok_or("format_date(): quote not closed")?;
+                chrono.extend(pattern[i + 1..i + 1 + close].iter().flat_map(|x| {
+                    if *x == '%' {
+                        vec!['%', '%']
+                    } else {
+                        vec![*x]
+                    }
+                }));
                 i += close + 2;
                 continue;
             }
@@ -313,14 +355,17 @@ fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
             's' => chrono.push_str("%S"),
             'E' => chrono.push_str("%a"),
             '%' => chrono.push_str(&"%%".repeat(run)),
-            c if c.is_ascii_alphabetic() => return Err(format!("format_date(): unsupported pattern letter `{c}`")),
+            c if c.is_ascii_alphabetic() => {
+                return Err(format!("format_date(): unsupported pattern letter `{c}`"))
+            }
             c => chrono.extend(std::iter::repeat_n(c, run)),
         }
         i += run;
     }
     let formatted = match a.get(2) {
         Some(zone) => {
-            let zone = crate::triggers::cron::parse_zone(Some(text(zone, "format_date")?)).map_err(|e| format!("format_date(): {e}"))?;
+            let zone = crate::triggers::cron::parse_zone(Some(text(zone, "format_date")?))
+                .map_err(|e| format!("format_date(): {e}"))?;
             t.with_timezone(&zone).format(&chrono).to_string()
         }
         None => t.format(&chrono).to_string(),

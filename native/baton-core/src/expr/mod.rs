@@ -85,14 +85,15 @@ impl Template {
                 literal.push_str("${");
                 i += 3;
             } else if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
-                let (expr, end) = parse::parse_embedded(&chars, i + 2).map_err(|e| TemplateError {
-                    message: if e.message.contains("the end of the text") {
-                        format!("{} (write `$${{` for a literal `${{`)", e.message)
-                    } else {
-                        e.message
-                    },
-                    column: e.column,
-                })?;
+                let (expr, end) =
+                    parse::parse_embedded(&chars, i + 2).map_err(|e| TemplateError {
+                        message: if e.message.contains("the end of the text") {
+                            format!("{} (write `$${{` for a literal `${{`)", e.message)
+                        } else {
+                            e.message
+                        },
+                        column: e.column,
+                    })?;
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
@@ -206,7 +207,12 @@ impl Template {
             };
             match value.as_i64() {
                 Some(n) => ints.push(n),
-                None => return Some(Err(TemplateError { column: arg.column, message: format!("range() takes integers, not {value}") })),
+                None => {
+                    return Some(Err(TemplateError {
+                        column: arg.column,
+                        message: format!("range() takes integers, not {value}"),
+                    }))
+                }
             }
         }
         let step = ints.get(2).copied().unwrap_or(1);
@@ -236,7 +242,11 @@ fn collect_names(e: &Expr, out: &mut Vec<NameUse>) {
     match &e.node {
         Node::Name(n) => out.push(NameUse { name: n.clone(), member: None, column: e.column }),
         Node::Member(target, key) => match &target.node {
-            Node::Name(n) => out.push(NameUse { name: n.clone(), member: Some(key.clone()), column: target.column }),
+            Node::Name(n) => out.push(NameUse {
+                name: n.clone(),
+                member: Some(key.clone()),
+                column: target.column,
+            }),
             _ => collect_names(target, out),
         },
         _ => children(e).into_iter().for_each(|c| collect_names(c, out)),
@@ -304,7 +314,9 @@ pub fn strings_in(value: &Value) -> Vec<&str> {
 pub fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => Template::parse(s)?.evaluate(scope)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| evaluate_value(v, scope)).collect::<Result<_, _>>()?),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| evaluate_value(v, scope)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), evaluate_value(v, scope)?)))

@@ -80,7 +80,8 @@ enum Tok {
 }
 
 const PUNCTS: [&str; 24] = [
-    "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "!", "?", ":", "(", ")", "[", "]", "{", "}", ",", ".",
+    "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "!", "?", ":", "(", ")",
+    "[", "]", "{", "}", ",", ".",
 ];
 
 /// Parses one expression of `chars[start..]` up to a closing `}` at depth 0 (for `${...}`);
@@ -128,7 +129,9 @@ impl Parser<'_> {
     fn advance(&mut self) -> Result<(), SyntaxError> {
         self.tokens += 1;
         if self.tokens > MAX_TOKENS {
-            return Err(self.error(format!("the expression is too long (more than {MAX_TOKENS} tokens); split it")));
+            return Err(self.error(format!(
+                "the expression is too long (more than {MAX_TOKENS} tokens); split it"
+            )));
         }
         let c = self.chars;
         while self.pos < c.len() && c[self.pos].is_whitespace() {
@@ -146,7 +149,8 @@ impl Parser<'_> {
             while self.pos < c.len() && c[self.pos].is_ascii_digit() {
                 self.pos += 1;
             }
-            let float = self.pos + 1 < c.len() && c[self.pos] == '.' && c[self.pos + 1].is_ascii_digit();
+            let float =
+                self.pos + 1 < c.len() && c[self.pos] == '.' && c[self.pos + 1].is_ascii_digit();
             if float {
                 self.pos += 1;
                 while self.pos < c.len() && c[self.pos].is_ascii_digit() {
@@ -159,13 +163,19 @@ impl Parser<'_> {
             } else {
                 text.parse::<i64>().ok().map(Value::from)
             };
-            Tok::Num(value.ok_or_else(|| SyntaxError { column: start + 1, message: format!("number `{text}` is out of range") })?)
+            Tok::Num(value.ok_or_else(|| SyntaxError {
+                column: start + 1,
+                message: format!("number `{text}` is out of range"),
+            })?)
         } else if ch == '\'' || ch == '"' {
             self.pos += 1;
             let mut s = String::new();
             loop {
                 let Some(&x) = c.get(self.pos) else {
-                    return Err(SyntaxError { column: start + 1, message: format!("string not closed by {ch}") });
+                    return Err(SyntaxError {
+                        column: start + 1,
+                        message: format!("string not closed by {ch}"),
+                    });
                 };
                 self.pos += 1;
                 match x {
@@ -190,10 +200,9 @@ impl Parser<'_> {
             Tok::Ident(c[start..self.pos].iter().collect())
         } else {
             let rest: String = c[start..c.len().min(start + 2)].iter().collect();
-            let punct = PUNCTS
-                .iter()
-                .find(|p| rest.starts_with(**p))
-                .ok_or_else(|| SyntaxError { column: start + 1, message: format!("unexpected character `{ch}`") })?;
+            let punct = PUNCTS.iter().find(|p| rest.starts_with(**p)).ok_or_else(|| {
+                SyntaxError { column: start + 1, message: format!("unexpected character `{ch}`") }
+            })?;
             self.pos += punct.chars().count();
             Tok::Punct(punct)
         };
@@ -202,10 +211,12 @@ impl Parser<'_> {
     }
 
     fn eat(&mut self, punct: &str) -> Result<bool, SyntaxError> {
-        if self.tok == Tok::Punct(match PUNCTS.iter().find(|p| **p == punct) {
-            Some(p) => p,
-            None => return Ok(false),
-        }) {
+        if self.tok
+            == Tok::Punct(match PUNCTS.iter().find(|p| **p == punct) {
+                Some(p) => p,
+                None => return Ok(false),
+            })
+        {
             self.advance()?;
             return Ok(true);
         }
@@ -226,7 +237,10 @@ impl Parser<'_> {
             self.expect(":")?;
             let no = self.expr()?;
             let column = cond.column;
-            return Ok(Expr { node: Node::Conditional(Box::new(cond), Box::new(yes), Box::new(no)), column });
+            return Ok(Expr {
+                node: Node::Conditional(Box::new(cond), Box::new(yes), Box::new(no)),
+                column,
+            });
         }
         Ok(cond)
     }
@@ -268,7 +282,8 @@ impl Parser<'_> {
                 if self.eat(symbol)? {
                     let right = self.binary(level + 1)?;
                     let column = left.column;
-                    left = Expr { node: Node::Binary(*op, Box::new(left), Box::new(right)), column };
+                    left =
+                        Expr { node: Node::Binary(*op, Box::new(left), Box::new(right)), column };
                     continue 'outer;
                 }
             }
@@ -294,7 +309,9 @@ impl Parser<'_> {
             let column = e.column;
             if self.eat(".")? {
                 let Tok::Ident(name) = self.tok.clone() else {
-                    return Err(self.error(format!("expected a name after `.`, found {}", self.describe())));
+                    return Err(
+                        self.error(format!("expected a name after `.`, found {}", self.describe()))
+                    );
                 };
                 self.advance()?;
                 e = Expr { node: Node::Member(Box::new(e), name), column };
@@ -353,7 +370,11 @@ impl Parser<'_> {
                 while !self.eat("}")? {
                     let key = match self.tok.clone() {
                         Tok::Ident(k) | Tok::Str(k) => k,
-                        _ => return Err(self.error(format!("expected a key, found {}", self.describe()))),
+                        _ => {
+                            return Err(
+                                self.error(format!("expected a key, found {}", self.describe()))
+                            )
+                        }
                     };
                     self.advance()?;
                     self.expect(":")?;

@@ -22,12 +22,17 @@ fn scope() -> Vars {
         "ratio": 0.5,
         "tags": ["a", "b"],
         "extract": {"rows": 42, "table": "events"},
-    }) else { unreachable!() };
+    }) else {
+        unreachable!()
+    };
     Vars(m)
 }
 
 fn eval(text: &str) -> Value {
-    Template::parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).evaluate(&scope()).unwrap_or_else(|e| panic!("{text}: {e}"))
+    Template::parse(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .evaluate(&scope())
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
 fn eval_err(text: &str) -> String {
@@ -112,9 +117,15 @@ fn functions() {
         ("${date_add(date, -1, 'weeks')}", json!("2026-11-17")),
         ("${date_add(date, 90, 'minutes')}", json!("2026-11-24T01:30:00Z")),
         ("${format_date(date, 'yyyyMMdd')}", json!("20261124")),
-        ("${format_date('2026-11-24T10:05:00Z', \"yyyy-MM-dd'T'HH:mm\")}", json!("2026-11-24T10:05")),
+        (
+            "${format_date('2026-11-24T10:05:00Z', \"yyyy-MM-dd'T'HH:mm\")}",
+            json!("2026-11-24T10:05"),
+        ),
         ("${format_date(1795000000000, 'yyyy-MM-dd HH:mm')}", json!("2026-11-18 11:06")),
-        ("${format_date(1795000000000, 'yyyy-MM-dd HH:mm', 'America/Los_Angeles')}", json!("2026-11-18 03:06")),
+        (
+            "${format_date(1795000000000, 'yyyy-MM-dd HH:mm', 'America/Los_Angeles')}",
+            json!("2026-11-18 03:06"),
+        ),
         ("${env('ALLOWED')}", json!("yes")),
         ("${keys(extract)}", json!(["rows", "table"])),
     ] {
@@ -126,15 +137,27 @@ fn functions() {
 fn errors_are_clear_and_placed() {
     assert_eq!(eval_err("x ${1 + true}"), "column 5: cannot apply `+` to an integer and a boolean");
     assert_eq!(eval_err("${nope}"), "column 3: `nope` is not defined here");
-    assert_eq!(eval_err("${extract.cols}"), "column 3: `extract` has no `cols` (it has: rows, table)");
-    assert_eq!(eval_err("${lenn(tags)}"), "column 3: unknown function `lenn` (did you mean `len`?)");
+    assert_eq!(
+        eval_err("${extract.cols}"),
+        "column 3: `extract` has no `cols` (it has: rows, table)"
+    );
+    assert_eq!(
+        eval_err("${lenn(tags)}"),
+        "column 3: unknown function `lenn` (did you mean `len`?)"
+    );
     assert_eq!(eval_err("${len(1, 2)}"), "column 3: `len` takes 1 argument(s), not 2");
     assert_eq!(eval_err("${1 / 0}"), "column 3: division by zero");
     assert_eq!(eval_err("${limit ? 1 : 2}"), "column 3: expected a boolean, not an integer");
     assert_eq!(eval_err("${tags[5]}"), "column 3: index 5 is out of range for a list of 2");
-    assert_eq!(eval_err("${env('HOME')}"), "column 3: env(`HOME`): not set, or not allowed to expressions");
+    assert_eq!(
+        eval_err("${env('HOME')}"),
+        "column 3: env(`HOME`): not set, or not allowed to expressions"
+    );
     assert!(eval_err("echo ${date").contains("(write `$${` for a literal `${`)"));
-    assert_eq!(eval_err("${9223372036854775807 + 1}"), "column 3: integer overflow in 9223372036854775807 + 1");
+    assert_eq!(
+        eval_err("${9223372036854775807 + 1}"),
+        "column 3: integer overflow in 9223372036854775807 + 1"
+    );
 }
 
 #[test]
@@ -152,7 +175,8 @@ fn runaway_expressions_hit_the_budget() {
 #[test]
 fn names_are_listed_for_validation() {
     let t = Template::parse("${extract.rows + limit} ${m['k'].x} ${len(tags)}").unwrap();
-    let names: Vec<(String, Option<String>)> = t.names().into_iter().map(|n| (n.name, n.member)).collect();
+    let names: Vec<(String, Option<String>)> =
+        t.names().into_iter().map(|n| (n.name, n.member)).collect();
     assert_eq!(
         names,
         vec![
@@ -179,7 +203,9 @@ mod properties {
     use proptest::sample::select;
 
     fn literal_string() -> impl Strategy<Value = String> {
-        "[a-z '\\\\{}$\\n]{0,6}".prop_map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n")))
+        "[a-z '\\\\{}$\\n]{0,6}".prop_map(|s| {
+            format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n"))
+        })
     }
 
     fn leaf() -> impl Strategy<Value = String> {
@@ -187,23 +213,42 @@ mod properties {
             (0i64..100_000).prop_map(|n| n.to_string()),
             (0u32..1000, 1u32..100).prop_map(|(a, b)| format!("{a}.{b}")),
             literal_string(),
-            select(vec!["true", "false", "null", "date", "limit", "ratio", "tags", "extract", "extract.rows", "tags[1]", "extract['table']"])
-                .prop_map(String::from),
+            select(vec![
+                "true",
+                "false",
+                "null",
+                "date",
+                "limit",
+                "ratio",
+                "tags",
+                "extract",
+                "extract.rows",
+                "tags[1]",
+                "extract['table']"
+            ])
+            .prop_map(String::from),
         ]
     }
 
     fn expr() -> impl Strategy<Value = String> {
         let ops = vec!["+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||"];
-        let functions = vec!["len", "upper", "lower", "trim", "str", "int", "float", "min", "max", "sum", "contains", "join", "split", "keys"];
+        let functions = vec![
+            "len", "upper", "lower", "trim", "str", "int", "float", "min", "max", "sum",
+            "contains", "join", "split", "keys",
+        ];
         leaf().prop_recursive(4, 48, 4, move |inner| {
             prop_oneof![
-                (inner.clone(), select(ops.clone()), inner.clone()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+                (inner.clone(), select(ops.clone()), inner.clone())
+                    .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
                 inner.clone().prop_map(|a| format!("!{a}")),
                 inner.clone().prop_map(|a| format!("-{a}")),
                 inner.clone().prop_map(|a| format!("({a})")),
-                (inner.clone(), inner.clone(), inner.clone()).prop_map(|(a, b, c)| format!("{a} ? {b} : {c}")),
-                prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
-                (select(functions.clone()), prop::collection::vec(inner.clone(), 1..3)).prop_map(|(f, a)| format!("{f}({})", a.join(", "))),
+                (inner.clone(), inner.clone(), inner.clone())
+                    .prop_map(|(a, b, c)| format!("{a} ? {b} : {c}")),
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                (select(functions.clone()), prop::collection::vec(inner.clone(), 1..3))
+                    .prop_map(|(f, a)| format!("{f}({})", a.join(", "))),
                 (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{{k: {a}, 'x y': {b}}}")),
                 (inner.clone(), inner).prop_map(|(a, i)| format!("{a}[{i}]")),
             ]

@@ -66,13 +66,8 @@ impl<'de> Deserialize<'de> for DurationSpec {
     }
 }
 
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
+const UNITS: [(&str, u64); 5] =
+    [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 /// Parses `500ms`, `10s`, `5m`, `2h`, `1d`, and sums such as `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -85,11 +80,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("invalid duration `{text}` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"));
+            return Err(format!(
+                "invalid duration `{text}` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"
+            ));
         }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("duration `{text}` is too large"))?;
+        let number: u64 =
+            rest[..digits].parse().map_err(|_| format!("duration `{text}` is too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = rest[..unit_len].trim();
@@ -121,11 +117,7 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    let (unit, size) = UNITS
-        .iter()
-        .find(|(_, size)| ms % size == 0)
-        .copied()
-        .unwrap_or(("ms", 1));
+    let (unit, size) = UNITS.iter().find(|(_, size)| ms % size == 0).copied().unwrap_or(("ms", 1));
     format!("{}{unit}", ms / size)
 }
 

@@ -37,13 +37,7 @@ pub struct Source {
 impl Source {
     /// Text with a name (usually the file it came from) to show in errors.
     pub fn new(name: impl Into<String>, text: impl Into<String>, format: Format) -> Self {
-        Source {
-            name: name.into(),
-            text: text.into(),
-            format,
-            tree: OnceLock::new(),
-            dir: None,
-        }
+        Source { name: name.into(), text: text.into(), format, tree: OnceLock::new(), dir: None }
     }
 
     /// Reads a file; the format follows the extension.
@@ -55,7 +49,9 @@ impl Source {
             })
         })?;
         let mut source = Source::new(path.display().to_string(), text, Format::of_path(path));
-        source.dir = path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }.to_path_buf());
+        source.dir = path
+            .parent()
+            .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }.to_path_buf());
         Ok(source)
     }
 
@@ -68,12 +64,18 @@ impl Source {
     /// with its line and column, and a likely typo gets a suggestion.
     pub fn parse(&self) -> Result<WorkflowDef, InvalidDefinition> {
         let result = match self.format {
-            Format::Yaml => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&self.text)).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                (path, inner.to_string(), inner.location().map(|l| (l.line(), l.column())))
-            }),
-            Format::Json => serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&self.text)).map_err(|e| {
+            Format::Yaml => {
+                serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&self.text))
+                    .map_err(|e| {
+                        let path = e.path().to_string();
+                        let inner = e.into_inner();
+                        (path, inner.to_string(), inner.location().map(|l| (l.line(), l.column())))
+                    })
+            }
+            Format::Json => serde_path_to_error::deserialize(
+                &mut serde_json::Deserializer::from_str(&self.text),
+            )
+            .map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 (path, inner.to_string(), Some((inner.line(), inner.column())))
@@ -89,15 +91,22 @@ impl Source {
             let message = strip_location(&message);
             // serde_yaml names the path itself (`steps[0].type: ...`); it goes to `field`.
             let message = match message.split_once(": ") {
-                Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix.split(['.', '[']).next().unwrap_or("")) => rest,
+                Some((prefix, rest))
+                    if !prefix.contains(' ')
+                        && path.starts_with(prefix.split(['.', '[']).next().unwrap_or("")) =>
+                {
+                    rest
+                }
                 _ => message,
             };
             let (step_index, field) = split_path(&path);
-            let field = field.or_else(|| unknown_field(message).map(|f| match &path[..] {
-                "." => f.to_owned(),
-                _ if step_index.is_some() => f.to_owned(),
-                p => format!("{p}.{f}"),
-            }));
+            let field = field.or_else(|| {
+                unknown_field(message).map(|f| match &path[..] {
+                    "." => f.to_owned(),
+                    _ if step_index.is_some() => f.to_owned(),
+                    p => format!("{p}.{f}"),
+                })
+            });
             let mut error = DefinitionError::new(with_suggestion(message));
             error.file = Some(self.name.clone());
             error.step = step_index.and_then(|i| self.step_id(i));
@@ -131,24 +140,30 @@ impl Source {
     /// in step number `step`, or at the top level when `step` is `None`.
     fn position(&self, step: Option<usize>, field: Option<&str>) -> Option<(usize, usize)> {
         // Built only when an error needs it: a million-step file is not parsed twice otherwise.
-        let tree = self
-            .tree
-            .get_or_init(|| marked_yaml::parse_yaml(0, &self.text).ok())
-            .as_ref()?;
+        let tree =
+            self.tree.get_or_init(|| marked_yaml::parse_yaml(0, &self.text).ok()).as_ref()?;
         let mut node = tree;
         if let Some(i) = step {
             node = node.as_mapping()?.get_node("steps")?.as_sequence()?.get_node(i)?;
         }
         let mut at = node.span().start().copied();
         // A step is shown at its `id`, and so is a field it lacks.
-        let id = || node.as_mapping().and_then(|m| m.iter().find(|(k, _)| k.as_str() == "id")).and_then(|(k, _)| k.span().start().copied());
+        let id = || {
+            node.as_mapping()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_str() == "id"))
+                .and_then(|(k, _)| k.span().start().copied())
+        };
         let step_at = step.and_then(|_| id());
         let field = field.or(step.map(|_| "id"));
         for part in field.into_iter().flat_map(|f| f.split('.')) {
             let next = if let Some(map) = node.as_mapping() {
-                map.iter().find(|(k, _)| k.as_str() == part).map(|(key, value)| (key.span().start().copied(), value))
+                map.iter()
+                    .find(|(k, _)| k.as_str() == part)
+                    .map(|(key, value)| (key.span().start().copied(), value))
             } else {
-                node.as_sequence().and_then(|s| s.get_node(part.parse().ok()?)).map(|n| (n.span().start().copied(), n))
+                node.as_sequence()
+                    .and_then(|s| s.get_node(part.parse().ok()?))
+                    .map(|n| (n.span().start().copied(), n))
             };
             match next {
                 Some((start, value)) => {
@@ -249,7 +264,8 @@ mod tests {
 
     #[test]
     fn unknown_field_names_line_step_and_suggestion() {
-        let err = yaml("id: etl\nsteps:\n  - id: extract\n    type: shell\n    comand: echo\n").unwrap_err();
+        let err = yaml("id: etl\nsteps:\n  - id: extract\n    type: shell\n    comand: echo\n")
+            .unwrap_err();
         let e = &err.errors[0];
         assert_eq!(e.line, Some(5));
         assert_eq!(e.step.as_deref(), Some("extract"));
@@ -261,8 +277,9 @@ mod tests {
 
     #[test]
     fn unknown_variant_gets_a_suggestion() {
-        let err = yaml("id: etl\nsteps:\n  - id: a\n    type: noop\n    failure_mode: ignore_failures\n")
-            .unwrap_err();
+        let err =
+            yaml("id: etl\nsteps:\n  - id: a\n    type: noop\n    failure_mode: ignore_failures\n")
+                .unwrap_err();
         assert!(err.to_string().contains("did you mean `ignore_failure`?"), "{err}");
     }
 
@@ -281,7 +298,10 @@ mod tests {
         let json = r#"{"id": "x", "steps": [{"id": "a", "type": "noop", "retry": {"max_attempts": "three"}}]}"#;
         let err = Source::new("f.json", json, Format::Json).parse().unwrap_err();
         let e = &err.errors[0];
-        assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("a"), Some("retry.max_attempts")));
+        assert_eq!(
+            (e.step.as_deref(), e.field.as_deref()),
+            (Some("a"), Some("retry.max_attempts"))
+        );
         let err = yaml("id: x\nsteps:\n  - id: a\n    type: [noop]\n").unwrap_err();
         let e = &err.errors[0];
         assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("a"), Some("type")));

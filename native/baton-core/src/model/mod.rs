@@ -15,12 +15,14 @@ pub use schema::{schema, Schema};
 /// Whether `name` is a valid name for a workflow, step, tag, signal or step type:
 /// `[A-Za-z0-9_.-]+`. The one place this rule is written.
 pub fn is_id(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Why `name` is not valid as `what` (`step id`, `tag`, ...), if it is not.
 pub fn id_problem(name: &str, what: &str) -> Option<String> {
-    (!is_id(name)).then(|| format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
+    (!is_id(name))
+        .then(|| format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
 }
 
 use indexmap::IndexMap;
@@ -255,11 +257,7 @@ struct StepRepr {
     command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     duration: Option<DurationSpec>,
-    #[serde(
-        default,
-        skip_serializing_if = "IndexMap::is_empty",
-        deserialize_with = "scalar_map"
-    )]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty", deserialize_with = "scalar_map")]
     env: IndexMap<String, String>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     params: IndexMap<String, Value>,
@@ -460,8 +458,11 @@ fn canonicalize_steps(steps: &mut [StepDef]) {
     for step in steps {
         if let Some(options) = &mut step.options {
             let retry = options.retry.as_mut();
-            let delays = retry.into_iter().flat_map(|r| std::iter::once(&mut r.delay).chain(r.max_delay.as_mut()));
-            for spec in options.duration.iter_mut().chain(options.timeout.iter_mut()).chain(delays) {
+            let delays = retry
+                .into_iter()
+                .flat_map(|r| std::iter::once(&mut r.delay).chain(r.max_delay.as_mut()));
+            for spec in options.duration.iter_mut().chain(options.timeout.iter_mut()).chain(delays)
+            {
                 spec.canonicalize();
             }
         }
@@ -670,11 +671,22 @@ mod tests {
         let yaml = "id: w\nsteps:\n  - id: a\n    type: noop\n    over: x\n    bogus: 1\n";
         let err = Source::new("w.yaml", yaml, Format::Yaml).parse().unwrap_err();
         let e = &err.errors[0];
-        assert_eq!((e.line, e.step.as_deref(), e.field.as_deref()), (Some(6), Some("a"), Some("bogus")));
-        assert!(e.message.starts_with("unknown field `bogus`, expected one of `id`, `type`"), "{}", e.message);
+        assert_eq!(
+            (e.line, e.step.as_deref(), e.field.as_deref()),
+            (Some(6), Some("a"), Some("bogus"))
+        );
+        assert!(
+            e.message.starts_with("unknown field `bogus`, expected one of `id`, `type`"),
+            "{}",
+            e.message
+        );
 
         let json = "{\"id\": \"w\", \"steps\": [1]}";
         let err = Source::new("w.json", json, Format::Json).parse().unwrap_err();
-        assert!(err.errors[0].message.contains("expected struct StepDef"), "{}", err.errors[0].message);
+        assert!(
+            err.errors[0].message.contains("expected struct StepDef"),
+            "{}",
+            err.errors[0].message
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! values, read from the serde definitions themselves. Hosts' DSLs (the Java builder) test
 //! their mirrors against it, so a field added here cannot be forgotten there.
 
-use super::{Backoff, EmitSignal, FailureMode, Misfire, RetryDef, RunStrategy, StepDef, TriggerDef, Trigger, WorkflowDef};
+use super::{
+    Backoff, EmitSignal, FailureMode, Misfire, RetryDef, RunStrategy, StepDef, Trigger, TriggerDef,
+    WorkflowDef,
+};
 use serde::Serialize;
 use serde_aux::serde_introspection::serde_introspect;
 
@@ -60,6 +63,10 @@ mod tests {
         assert!(s.workflow.contains(&"signal_retention"));
         assert_eq!(s.backoff, ["fixed", "linear", "exponential"]);
         assert!(s.run_strategy.contains(&"strict_sequential"));
-        assert!(crate::model::is_id("a.b-c_1") && !crate::model::is_id("a b") && !crate::model::is_id(""));
+        assert!(
+            crate::model::is_id("a.b-c_1")
+                && !crate::model::is_id("a b")
+                && !crate::model::is_id("")
+        );
     }
 }

@@ -6,7 +6,10 @@
 //! is written with each wave of new iterations; after a crash, the iterations it lists as
 //! running are resumed or, if they had finished, counted.
 
-use super::{is_identifier, missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
+use super::{
+    is_identifier, missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs,
+    StepContext, StepFuture, StepKind,
+};
 use crate::dag::{DEFAULT_ITEM_NAME, ITERATION};
 use crate::engine::{EngineError, IterationFailure, Names, Nest, Rollup, RunRecord, RunStatus};
 use crate::expr::{LazyRange, Template};
@@ -28,14 +31,24 @@ pub struct Foreach;
 
 impl StepKind for Foreach {
     fn fields(&self) -> &'static [Field] {
-        &[Field::Over, Field::As, Field::Steps, Field::Workflow, Field::MaxParallel, Field::FailFast]
+        &[
+            Field::Over,
+            Field::As,
+            Field::Steps,
+            Field::Workflow,
+            Field::MaxParallel,
+            Field::FailFast,
+        ]
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        let mut problems: Vec<FieldProblem> = one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
+        let mut problems: Vec<FieldProblem> =
+            one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
         match &step.flow().over {
             None => problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\"")),
-            Some(over) => problems.extend(not_an_expression("over", over, "`over: \"${...}\"` (a list)")),
+            Some(over) => {
+                problems.extend(not_an_expression("over", over, "`over: \"${...}\"` (a list)"))
+            }
         }
         if let Some(name) = &step.flow().item_name {
             if !is_identifier(name) || name == ITERATION {
@@ -46,7 +59,10 @@ impl StepKind for Foreach {
             }
         }
         if step.flow().max_parallel == Some(0) {
-            problems.push(FieldProblem { field: "max_parallel".into(), message: "must be at least 1".into() });
+            problems.push(FieldProblem {
+                field: "max_parallel".into(),
+                message: "must be at least 1".into(),
+            });
         }
         problems
     }
@@ -118,7 +134,11 @@ impl Body {
     /// The parameters of iteration `i`: the bound names the body declares.
     pub(super) fn params(&self, bound: Vec<(&str, Value)>) -> IndexMap<String, Value> {
         let declared = &self.workflow.def().params;
-        bound.into_iter().filter(|(k, _)| declared.contains_key(*k)).map(|(k, v)| (k.to_owned(), v)).collect()
+        bound
+            .into_iter()
+            .filter(|(k, _)| declared.contains_key(*k))
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
     }
 }
 
@@ -133,7 +153,11 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let total = items.len();
     let limit = step.flow().max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
 
-    let mut rollup = nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), total: Some(total), ..Rollup::default() });
+    let mut rollup = nest.rollup()?.unwrap_or(Rollup {
+        attempt: nest.attempt(),
+        total: Some(total),
+        ..Rollup::default()
+    });
     let mut running: FuturesUnordered<Finished> = FuturesUnordered::new();
     let mut stops: HashMap<u64, CancellationToken> = HashMap::new();
     let mut stopping = false;
@@ -142,7 +166,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     for i in rollup.running.clone() {
         let id = nest.child_id(Some(i));
         match nest.load_run(&id)? {
-            Some(run) if run.status.is_terminal() => count(&mut rollup, i, &run.id, run.status, run.error.as_deref()),
+            Some(run) if run.status.is_terminal() => {
+                count(&mut rollup, i, &run.id, run.status, run.error.as_deref())
+            }
             Some(run) => {
                 let wf = nest.child_workflow(&run)?;
                 let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
@@ -162,7 +188,11 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         }
         let mut batch = Batch::default();
         let mut wave = Vec::new();
-        while !stopping && running.len() + wave.len() < limit && rollup.started < total && wave.len() < MAX_WAVE {
+        while !stopping
+            && running.len() + wave.len() < limit
+            && rollup.started < total
+            && wave.len() < MAX_WAVE
+        {
             let i = rollup.started;
             let params = body.params(vec![(item_name, items.get(i)), (ITERATION, Value::from(i))]);
             let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
@@ -213,13 +243,15 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         last.await?;
     }
     let get = |s: RunStatus| rollup.counts.get(&s).copied().unwrap_or(0);
-    let (succeeded, failed, stopped) = (get(RunStatus::Succeeded), get(RunStatus::Failed), get(RunStatus::Stopped));
+    let (succeeded, failed, stopped) =
+        (get(RunStatus::Succeeded), get(RunStatus::Failed), get(RunStatus::Stopped));
     if cancel.is_cancelled() {
         return Err(format!("stopped after {} of {total} iterations", rollup.done()));
     }
     if let Some(first) = rollup.failures.first() {
         let not_started = total - rollup.started;
-        let skipped = if not_started > 0 { format!(", {not_started} not started") } else { String::new() };
+        let skipped =
+            if not_started > 0 { format!(", {not_started} not started") } else { String::new() };
         return Err(format!(
             "{failed} of {total} iterations failed{skipped}; first: iteration {} (run {}): {}",
             first.iteration, first.run_id, first.error
@@ -235,7 +267,13 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
 }
 
 /// Counts a finished iteration, run `run_id`, in the rollup.
-pub(super) fn count(rollup: &mut Rollup, i: u64, run_id: &str, status: RunStatus, error: Option<&str>) {
+pub(super) fn count(
+    rollup: &mut Rollup,
+    i: u64,
+    run_id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+) {
     rollup.running.retain(|&r| r != i);
     *rollup.counts.entry(status).or_insert(0) += 1;
     if status != RunStatus::Succeeded && rollup.failures.len() < Rollup::MAX_FAILURES {
@@ -243,4 +281,3 @@ pub(super) fn count(rollup: &mut Rollup, i: u64, run_id: &str, status: RunStatus
         rollup.failures.push(IterationFailure { iteration: i, run_id: run_id.to_owned(), error });
     }
 }
-

@@ -315,20 +315,30 @@ impl StepKinds {
 
     /// Adds a kind, or replaces one added by an earlier `register`. Built-in kinds and
     /// kinds added with [`fix`](Self::fix) cannot be replaced.
-    pub fn register(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), ReservedKind> {
+    pub fn register(
+        &mut self,
+        name: impl Into<String>,
+        kind: Arc<dyn StepKind>,
+    ) -> Result<(), ReservedKind> {
         let name = name.into();
         if let Some(problem) = crate::model::id_problem(&name, "step type name") {
             return Err(ReservedKind(problem));
         }
         if self.fixed.contains(&name) {
-            return Err(ReservedKind(format!("`{name}` is a built-in step type and cannot be replaced")));
+            return Err(ReservedKind(format!(
+                "`{name}` is a built-in step type and cannot be replaced"
+            )));
         }
         self.kinds.insert(name, kind);
         Ok(())
     }
 
     /// Adds a kind that later registrations cannot replace (the host's own kinds).
-    pub fn fix(&mut self, name: impl Into<String>, kind: Arc<dyn StepKind>) -> Result<(), ReservedKind> {
+    pub fn fix(
+        &mut self,
+        name: impl Into<String>,
+        kind: Arc<dyn StepKind>,
+    ) -> Result<(), ReservedKind> {
         let name = name.into();
         self.register(name.clone(), kind)?;
         self.fixed.insert(name);
@@ -348,7 +358,10 @@ impl StepKinds {
 
     /// The optional fields each kind takes, by kind name (sorted): what a host's DSL offers.
     pub fn fields_by_kind(&self) -> std::collections::BTreeMap<&str, Vec<&'static str>> {
-        self.kinds.iter().map(|(name, kind)| (name.as_str(), kind.fields().iter().map(|f| f.name()).collect())).collect()
+        self.kinds
+            .iter()
+            .map(|(name, kind)| (name.as_str(), kind.fields().iter().map(|f| f.name()).collect()))
+            .collect()
     }
 
     /// Every problem with `step`'s kind and its kind-specific fields.
@@ -361,13 +374,17 @@ impl StepKinds {
                 &to_come
             }
             None if step.kind.is_empty() => {
-                let message = format!("the step has no type; known types: {}", self.names().join(", "));
+                let message =
+                    format!("the step has no type; known types: {}", self.names().join(", "));
                 return vec![FieldProblem { field: "type".into(), message }];
             }
             None => {
                 let hint = crate::error::did_you_mean(&step.kind, self.names());
-                let message =
-                    format!("unknown step type `{}`{hint}; known types: {}", step.kind, self.names().join(", "));
+                let message = format!(
+                    "unknown step type `{}`{hint}; known types: {}",
+                    step.kind,
+                    self.names().join(", ")
+                );
                 return vec![FieldProblem { field: "type".into(), message }];
             }
         };
@@ -388,7 +405,11 @@ impl StepKinds {
 pub(crate) fn missing(field: Field, kind: &str, example: &str) -> FieldProblem {
     FieldProblem {
         field: field.name().into(),
-        message: format!("`{kind}` steps need `{}` (e.g. `{}: {example}`)", field.name(), field.name()),
+        message: format!(
+            "`{kind}` steps need `{}` (e.g. `{}: {example}`)",
+            field.name(),
+            field.name()
+        ),
     }
 }
 
@@ -398,7 +419,11 @@ pub(crate) fn one_of(step: &StepDef, kind: &str, a: Field, b: Field) -> Option<F
         (true, false) | (false, true) => None,
         (set, _) => Some(FieldProblem {
             field: if set { b.name() } else { a.name() }.into(),
-            message: format!("`{kind}` steps need exactly one of `{}` and `{}`", a.name(), b.name()),
+            message: format!(
+                "`{kind}` steps need exactly one of `{}` and `{}`",
+                a.name(),
+                b.name()
+            ),
         }),
     }
 }
@@ -416,7 +441,11 @@ pub(crate) fn not_an_expression(field: &str, text: &str, advice: &str) -> Option
 /// result is the attempt's outcome.
 fn run_nested<W>(ctx: StepContext, work: W) -> StepFuture
 where
-    W: for<'a> FnOnce(&'a crate::engine::Nest, &'a StepContext) -> Pin<Box<dyn Future<Output = Result<Outputs, String>> + Send + 'a>>
+    W: for<'a> FnOnce(
+            &'a crate::engine::Nest,
+            &'a StepContext,
+        )
+            -> Pin<Box<dyn Future<Output = Result<Outputs, String>> + Send + 'a>>
         + Send
         + 'static,
 {
@@ -434,5 +463,6 @@ where
 /// Whether `name` can be used as a name in expressions.
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

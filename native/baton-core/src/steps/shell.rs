@@ -1,7 +1,9 @@
 //! `shell`: runs `command` with `sh -c`. Outputs are `key=value` lines the command appends
 //! to the file named by `$BATON_OUTPUT`.
 
-use super::{missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::{
+    missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome,
+};
 use crate::model::StepDef;
 use serde_json::Value;
 use std::path::Path;
@@ -56,7 +58,9 @@ async fn run(ctx: StepContext) -> StepOutcome {
 async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
     let output_file = scratch.join("output");
     // A relaunched attempt starts from an empty output file.
-    if let Err(e) = std::fs::create_dir_all(scratch).and_then(|()| std::fs::write(&output_file, b"")) {
+    if let Err(e) =
+        std::fs::create_dir_all(scratch).and_then(|()| std::fs::write(&output_file, b""))
+    {
         return StepOutcome::failure(format!("cannot create {}: {e}", output_file.display()));
     }
     let mut command = Command::new("sh");
@@ -145,7 +149,8 @@ fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
             "$BATON_OUTPUT holds {size} bytes; outputs are limited to {MAX_OUTPUT_FILE} bytes"
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read $BATON_OUTPUT: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read $BATON_OUTPUT: {e}"))?;
     let mut outputs = Outputs::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -156,8 +161,12 @@ fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
             return Err(format!("line {} of $BATON_OUTPUT is not `key=value`: {line}", n + 1));
         };
         let key = key.trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!("line {} of $BATON_OUTPUT: `{key}` is not a valid output name", n + 1));
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "line {} of $BATON_OUTPUT: `{key}` is not a valid output name",
+                n + 1
+            ));
         }
         let value = match serde_json::from_str::<Value>(value) {
             Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => v,

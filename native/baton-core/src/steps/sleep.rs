@@ -1,6 +1,8 @@
 //! `sleep`: waits for `duration`, on the engine's clock.
 
-use super::{missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
+use super::{
+    missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome,
+};
 use crate::model::StepDef;
 
 /// The `sleep` step kind.

@@ -49,7 +49,8 @@ async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
         run
     } else {
         // A child workflow sees only its own parameters.
-        let (child, done) = nest.spawn(wf.clone(), run, Arc::new(Names::empty(nest.clock().clone())))?;
+        let (child, done) =
+            nest.spawn(wf.clone(), run, Arc::new(Names::empty(nest.clock().clone())))?;
         tokio::pin!(done);
         let result = tokio::select! {
             result = &mut done => result,
@@ -66,7 +67,10 @@ async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     };
     match run.status {
         RunStatus::Succeeded => Ok(nest.child_outputs(&id, &wf)?.into_iter().collect()),
-        status => Err(format!("subworkflow run {id} {status}: {}", run.error.as_deref().unwrap_or("no error recorded"))),
+        status => Err(format!(
+            "subworkflow run {id} {status}: {}",
+            run.error.as_deref().unwrap_or("no error recorded")
+        )),
     }
 }
 

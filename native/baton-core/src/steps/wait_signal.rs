@@ -4,7 +4,10 @@
 //! Signals are stored, so one sent before the step started matches too, if it is younger
 //! than the workflow's `signal_retention`. While nothing matches the step is WAITING.
 
-use super::{missing, not_an_expression, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
+use super::{
+    missing, not_an_expression, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture,
+    StepKind,
+};
 use crate::engine::{Nest, SignalRecord};
 use crate::expr::Template;
 use crate::model::StepDef;
@@ -23,11 +26,16 @@ impl StepKind for WaitSignal {
         match &step.flow().signal {
             None => problems.push(missing(Field::Signal, "wait_signal", "table_ready")),
             Some(name) => problems.extend(
-                crate::model::id_problem(name, "signal name").map(|message| FieldProblem { field: "signal".into(), message }),
+                crate::model::id_problem(name, "signal name")
+                    .map(|message| FieldProblem { field: "signal".into(), message }),
             ),
         }
         if let Some(m) = &step.flow().signal_match {
-            problems.extend(not_an_expression("match", m, "`match: \"${signal.table == 'events'}\"`"));
+            problems.extend(not_an_expression(
+                "match",
+                m,
+                "`match: \"${signal.table == 'events'}\"`",
+            ));
         }
         problems
     }
@@ -41,11 +49,16 @@ impl StepKind for WaitSignal {
     }
 }
 
-
 async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     let step = nest.step();
     let name = step.flow().signal.as_deref().unwrap_or_default();
-    let matcher = step.flow().signal_match.as_deref().map(Template::parse).transpose().map_err(|e| format!("match: {e}"))?;
+    let matcher = step
+        .flow()
+        .signal_match
+        .as_deref()
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| format!("match: {e}"))?;
     let since = ctx.started_ms.saturating_sub(nest.signal_retention().as_millis() as u64);
     let mut sent = nest.signal_watch();
     let mut waiting = None;

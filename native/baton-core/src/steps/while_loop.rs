@@ -6,7 +6,10 @@
 //! so that a relaunched step goes on from there.
 
 use super::foreach::{count, Body};
-use super::{missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
+use super::{
+    missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext,
+    StepFuture, StepKind,
+};
 use crate::dag::ITERATION;
 use crate::engine::{EngineError, Nest, Rollup, RunRecord, RunStatus};
 use crate::expr::Template;
@@ -27,13 +30,19 @@ impl StepKind for WhileLoop {
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        let mut problems: Vec<FieldProblem> = one_of(step, "while", Field::Steps, Field::Workflow).into_iter().collect();
+        let mut problems: Vec<FieldProblem> =
+            one_of(step, "while", Field::Steps, Field::Workflow).into_iter().collect();
         match &step.flow().condition {
             None => problems.push(missing(Field::Condition, "while", "\"${iteration < 3}\"")),
-            Some(c) => problems.extend(not_an_expression("condition", c, "`condition: \"${...}\"`")),
+            Some(c) => {
+                problems.extend(not_an_expression("condition", c, "`condition: \"${...}\"`"))
+            }
         }
         if step.flow().max_iterations == Some(0) {
-            problems.push(FieldProblem { field: "max_iterations".into(), message: "must be at least 1".into() });
+            problems.push(FieldProblem {
+                field: "max_iterations".into(),
+                message: "must be at least 1".into(),
+            });
         }
         problems
     }
@@ -50,18 +59,28 @@ impl StepKind for WhileLoop {
 async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, String> {
     let step = nest.step();
     let body = Body::of(nest)?;
-    let condition = Template::parse(step.flow().condition.as_deref().unwrap_or_default()).map_err(|e| format!("condition: {e}"))?;
+    let condition = Template::parse(step.flow().condition.as_deref().unwrap_or_default())
+        .map_err(|e| format!("condition: {e}"))?;
     let max = step.flow().max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
-    let mut rollup = nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), ..Rollup::default() });
+    let mut rollup =
+        nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), ..Rollup::default() });
 
     // Before the first iteration every body step's outputs are empty.
-    let mut previous: IndexMap<String, Value> =
-        body.workflow.def().steps.iter().map(|s| (s.id.clone(), Value::Object(Default::default()))).collect();
+    let mut previous: IndexMap<String, Value> = body
+        .workflow
+        .def()
+        .steps
+        .iter()
+        .map(|s| (s.id.clone(), Value::Object(Default::default())))
+        .collect();
     if let Some(&i) = rollup.running.first() {
         // The iteration that was running when the process died.
         let id = nest.child_id(Some(i));
-        let run = nest.load_run(&id)?.ok_or_else(|| format!("iteration {i} is missing from the store ({id})"))?;
-        let run = if run.status.is_terminal() { run } else { drive(nest, &body, run, cancel).await? };
+        let run = nest
+            .load_run(&id)?
+            .ok_or_else(|| format!("iteration {i} is missing from the store ({id})"))?;
+        let run =
+            if run.status.is_terminal() { run } else { drive(nest, &body, run, cancel).await? };
         end_iteration(nest, &body, &mut rollup, &mut previous, i, &run)?;
     } else if rollup.started > 0 {
         let id = nest.child_id(Some(rollup.started - 1));
@@ -81,7 +100,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             break;
         }
         if i >= max {
-            return Err(format!("the condition still holds after max_iterations ({max}) iterations"));
+            return Err(format!(
+                "the condition still holds after max_iterations ({max}) iterations"
+            ));
         }
         let mut batch = Batch::default();
         let params = body.params(vec![(ITERATION, Value::from(i))]);
@@ -99,13 +120,23 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
 
     let mut outputs = Outputs::new();
     outputs.insert("iterations".into(), Value::from(rollup.started));
-    outputs.extend(previous.into_iter().filter(|(_, v)| v.as_object().is_some_and(|m| !m.is_empty())));
+    outputs
+        .extend(previous.into_iter().filter(|(_, v)| v.as_object().is_some_and(|m| !m.is_empty())));
     Ok(outputs)
 }
 
 /// Drives one iteration to its end; stops it if the step is cancelled.
-async fn drive(nest: &Nest, body: &Body, run: RunRecord, cancel: &CancellationToken) -> Result<RunRecord, String> {
-    let wf = if run.status == RunStatus::Created { body.workflow.clone() } else { nest.child_workflow(&run)? };
+async fn drive(
+    nest: &Nest,
+    body: &Body,
+    run: RunRecord,
+    cancel: &CancellationToken,
+) -> Result<RunRecord, String> {
+    let wf = if run.status == RunStatus::Created {
+        body.workflow.clone()
+    } else {
+        nest.child_workflow(&run)?
+    };
     let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
     tokio::pin!(done);
     let result = tokio::select! {

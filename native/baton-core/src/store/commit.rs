@@ -36,7 +36,10 @@ impl Committer {
     /// Queues `batch` now; the future completes once it is durable. Batches are written
     /// in the order they are queued, so a batch queued later is never durable before this
     /// one: a caller may queue, go on, and queue what depends on it.
-    pub fn submit(&self, batch: Batch) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
+    pub fn submit(
+        &self,
+        batch: Batch,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         let (reply, done) = oneshot::channel();
         let empty = batch.is_empty();
         let sent = !empty
@@ -119,7 +122,12 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         let mut n = 0;
-        store.scan(Table::Runs, b"", &mut |_, _| { n += 1; true }).unwrap();
+        store
+            .scan(Table::Runs, b"", &mut |_, _| {
+                n += 1;
+                true
+            })
+            .unwrap();
         assert_eq!(n, 100);
         committer.close();
         let mut b = Batch::default();

@@ -37,7 +37,12 @@ impl Store for MemoryStore {
         Ok(self.map().get(&table.key(key)).cloned())
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         let start = table.key(prefix);
         let map = self.map();
         for (k, v) in map.range(start.clone()..) {

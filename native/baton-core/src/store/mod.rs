@@ -126,7 +126,9 @@ pub enum StoreError {
     #[error("the store {dir} is in use by another process{}; stop it, or use another store directory", pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { dir: PathBuf, pid: Option<String> },
     /// This process has the store open already.
-    #[error("the store {dir} is already open in this process; close the engine that holds it first")]
+    #[error(
+        "the store {dir} is already open in this process; close the engine that holds it first"
+    )]
     OpenHere { dir: PathBuf },
     /// The directory holds a database of the other engine.
     #[error("the store {dir} holds a {found} database, not {wanted}; drop --store-engine {wanted} or use another --store")]
@@ -153,7 +155,12 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Calls `f` for each entry whose key starts with `prefix`, in key order, until it
     /// returns false.
-    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError>;
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
 }
 
 /// The engines a store can use.
@@ -309,12 +316,20 @@ pub(crate) mod tests {
                 true
             })
             .unwrap();
-        assert_eq!(seen, vec![(b"r1/1".to_vec(), b"a".to_vec()), (b"r1/2".to_vec(), b"b".to_vec())]);
+        assert_eq!(
+            seen,
+            vec![(b"r1/1".to_vec(), b"a".to_vec()), (b"r1/2".to_vec(), b"b".to_vec())]
+        );
         let mut b = Batch::default();
         b.delete(Table::Active, b"r1".to_vec());
         store.commit(&b).unwrap();
         let mut count = 0;
-        store.scan(Table::Active, b"", &mut |_, _| { count += 1; true }).unwrap();
+        store
+            .scan(Table::Active, b"", &mut |_, _| {
+                count += 1;
+                true
+            })
+            .unwrap();
         assert_eq!(count, 0);
     }
 

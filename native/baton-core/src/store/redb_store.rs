@@ -19,10 +19,8 @@ fn fail(e: impl std::fmt::Display) -> StoreError {
 
 impl RedbStore {
     pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(dir.join(FILE))
-            .map_err(fail)?;
+        let db =
+            Database::builder().set_cache_size(CACHE_BYTES).create(dir.join(FILE)).map_err(fail)?;
         // Create the table once, so that readers never find it missing.
         let txn = db.begin_write().map_err(fail)?;
         txn.open_table(DATA).map_err(fail)?;
@@ -57,7 +55,12 @@ impl Store for RedbStore {
         Ok(t.get(table.key(key).as_slice()).map_err(fail)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(fail)?;
         let t = txn.open_table(DATA).map_err(fail)?;
         let start = table.key(prefix);

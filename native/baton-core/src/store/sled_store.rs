@@ -26,7 +26,9 @@ impl SledStore {
         let mut waits = 0;
         loop {
             match config.open() {
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && waits < LOCK_WAITS => {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && waits < LOCK_WAITS =>
+                {
                     waits += 1;
                     std::thread::sleep(LOCK_WAIT);
                 }
@@ -54,7 +56,12 @@ impl Store for SledStore {
         Ok(self.db.get(table.key(key)).map_err(fail)?.map(|v| v.to_vec()))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         for entry in self.db.scan_prefix(table.key(prefix)) {
             let (k, v) = entry.map_err(fail)?;
             if !f(&k[1..], &v) {

@@ -28,7 +28,8 @@ impl CronSchedule {
     pub fn parse(expression: &str, timezone: Option<&str>) -> Result<Self, String> {
         let zone = parse_zone(timezone)?;
         let converted = to_cron_crate(expression)?;
-        let schedule = cron::Schedule::from_str(&converted).map_err(|e| format!("invalid cron expression `{expression}`: {e}"))?;
+        let schedule = cron::Schedule::from_str(&converted)
+            .map_err(|e| format!("invalid cron expression `{expression}`: {e}"))?;
         Ok(CronSchedule { schedule, zone })
     }
 
@@ -54,7 +55,8 @@ impl CronSchedule {
             Some(t) => t.with_timezone(&Utc),
             None => {
                 // In a gap: with the offset in force before it, which lands past the jump.
-                let before = self.zone.offset_from_utc_datetime(&(wall - Duration::hours(24))).fix();
+                let before =
+                    self.zone.offset_from_utc_datetime(&(wall - Duration::hours(24))).fix();
                 Utc.from_utc_datetime(&(wall - Duration::seconds(before.local_minus_utc() as i64)))
             }
         };
@@ -67,7 +69,8 @@ pub fn parse_zone(timezone: Option<&str>) -> Result<Tz, String> {
     match timezone {
         None => Ok(Tz::UTC),
         Some(name) => Tz::from_str(name).map_err(|_| {
-            let hint = crate::error::did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()));
+            let hint =
+                crate::error::did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()));
             format!("unknown time zone `{name}`{hint}; use an IANA name such as `Europe/Berlin`")
         }),
     }
@@ -96,7 +99,13 @@ fn standard_day_of_week(field: &str) -> Result<String, String> {
     let mut out = Vec::new();
     for item in field.split(',') {
         let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, Some(s.parse::<u32>().map_err(|_| format!("day of week `{item}`: bad step `{s}`"))?)),
+            Some((r, s)) => (
+                r,
+                Some(
+                    s.parse::<u32>()
+                        .map_err(|_| format!("day of week `{item}`: bad step `{s}`"))?,
+                ),
+            ),
             None => (item, None),
         };
         let numeric = range == "*" || range.chars().all(|c| c.is_ascii_digit() || c == '-');
@@ -171,9 +180,15 @@ mod tests {
     fn weekdays_mean_what_standard_cron_means() {
         // 2024-06-02 is a Sunday.
         let sunday = CronSchedule::parse("0 9 * * 0", None).unwrap();
-        assert_eq!(iso(sunday.next_after(ms("2024-05-30T00:00:00Z")).unwrap()), "2024-06-02T09:00:00+00:00");
+        assert_eq!(
+            iso(sunday.next_after(ms("2024-05-30T00:00:00Z")).unwrap()),
+            "2024-06-02T09:00:00+00:00"
+        );
         let weekdays = CronSchedule::parse("0 9 * * 1-5", None).unwrap();
-        assert_eq!(iso(weekdays.next_after(ms("2024-06-01T00:00:00Z")).unwrap()), "2024-06-03T09:00:00+00:00");
+        assert_eq!(
+            iso(weekdays.next_after(ms("2024-06-01T00:00:00Z")).unwrap()),
+            "2024-06-03T09:00:00+00:00"
+        );
     }
 
     #[test]
@@ -193,11 +208,17 @@ mod tests {
         let a = s.next_after(ms("2024-11-02T12:00:00Z")).unwrap();
         assert_eq!(iso(a), "2024-11-03T08:30:00+00:00", "01:30 PDT");
         let b = s.next_after(a).unwrap();
-        assert_eq!(iso(b), "2024-11-04T09:30:00+00:00", "01:30 PST the next day, not 01:30 PST the same day");
+        assert_eq!(
+            iso(b),
+            "2024-11-04T09:30:00+00:00",
+            "01:30 PST the next day, not 01:30 PST the same day"
+        );
     }
 
     #[test]
     fn unknown_zones_are_named() {
-        assert!(CronSchedule::parse("0 2 * * *", Some("Europe/Berln")).unwrap_err().contains("did you mean `Europe/Berlin`"));
+        assert!(CronSchedule::parse("0 2 * * *", Some("Europe/Berln"))
+            .unwrap_err()
+            .contains("did you mean `Europe/Berlin`"));
     }
 }

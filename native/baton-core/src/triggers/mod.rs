@@ -78,7 +78,11 @@ pub(crate) fn put_firing(batch: &mut Batch, firing: &FiringRecord) {
     batch.put(Table::Firings, key, encode(firing));
 }
 
-pub(crate) fn get_cursor(store: &dyn Store, workflow_id: &str, trigger: usize) -> Result<Option<Cursor>, StoreError> {
+pub(crate) fn get_cursor(
+    store: &dyn Store,
+    workflow_id: &str,
+    trigger: usize,
+) -> Result<Option<Cursor>, StoreError> {
     store
         .get(Table::Cursors, &trigger_key(workflow_id, trigger))?
         .map(|b| decode(|| format!("cursor of trigger {trigger} of {workflow_id}"), &b))
@@ -92,7 +96,9 @@ pub(crate) fn put_cursor(batch: &mut Batch, workflow_id: &str, trigger: usize, c
 /// What tells a trigger from another at the same position of another version.
 pub(crate) fn spec(trigger: &crate::model::TriggerDef) -> String {
     match (&trigger.cron, &trigger.signal) {
-        (Some(expression), _) => format!("cron {expression} {}", trigger.timezone.as_deref().unwrap_or("UTC")),
+        (Some(expression), _) => {
+            format!("cron {expression} {}", trigger.timezone.as_deref().unwrap_or("UTC"))
+        }
         (None, name) => format!("signal {}", name.as_deref().unwrap_or_default()),
     }
 }
@@ -100,7 +106,12 @@ pub(crate) fn spec(trigger: &crate::model::TriggerDef) -> String {
 /// Starts the cursors of the triggers of `def` that are new (or changed) at `now_ms`, in
 /// the batch that registers or activates it: a trigger fires for what happens from the
 /// moment it is registered, even before the scheduler first looks at it.
-pub(crate) fn arm_cursors(store: &dyn Store, batch: &mut Batch, def: &crate::model::WorkflowDef, now_ms: u64) -> Result<(), StoreError> {
+pub(crate) fn arm_cursors(
+    store: &dyn Store,
+    batch: &mut Batch,
+    def: &crate::model::WorkflowDef,
+    now_ms: u64,
+) -> Result<(), StoreError> {
     for (index, trigger) in def.triggers.iter().enumerate() {
         let spec = spec(trigger);
         if get_cursor(store, &def.id, index)?.is_some_and(|c| c.spec == spec) {
@@ -116,10 +127,14 @@ pub(crate) fn arm_cursors(store: &dyn Store, batch: &mut Batch, def: &crate::mod
 }
 
 /// The firings of a workflow's triggers, by scheduled time.
-pub(crate) fn list_firings(store: &dyn Store, workflow_id: &str) -> Result<Vec<FiringRecord>, StoreError> {
+pub(crate) fn list_firings(
+    store: &dyn Store,
+    workflow_id: &str,
+) -> Result<Vec<FiringRecord>, StoreError> {
     let mut prefix = workflow_id.as_bytes().to_vec();
     prefix.push(0);
-    let mut out = collect_records(store, Table::Firings, &prefix, |_| format!("firing of {workflow_id}"))?;
+    let mut out =
+        collect_records(store, Table::Firings, &prefix, |_| format!("firing of {workflow_id}"))?;
     out.sort_by_key(|f: &FiringRecord| (f.scheduled_ms, f.trigger));
     Ok(out)
 }
@@ -134,7 +149,10 @@ impl crate::engine::Engine {
     }
 
     /// The firings of a registered workflow's triggers, oldest first.
-    pub fn firings(&self, workflow_id: &str) -> Result<Vec<FiringRecord>, crate::engine::EngineError> {
+    pub fn firings(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Vec<FiringRecord>, crate::engine::EngineError> {
         Ok(list_firings(self.shared().store.as_ref(), workflow_id)?)
     }
 }

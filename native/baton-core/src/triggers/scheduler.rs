@@ -56,7 +56,8 @@ impl Engine {
                     let Some(engine) = weak.upgrade() else { break };
                     match engine.fire_due().await {
                         Ok(next) => next,
-                        Err(EngineError::Closed) | Err(EngineError::Store(crate::store::StoreError::Closed)) => break,
+                        Err(EngineError::Closed)
+                        | Err(EngineError::Store(crate::store::StoreError::Closed)) => break,
                         Err(e) => {
                             // Retried at the next wake-up; a minute at most.
                             tracing::error!(error = %e, "scheduler pass failed");
@@ -100,12 +101,16 @@ impl Engine {
                     self.fire_signals(&workflow, &entry, index, trigger).await.map(|()| None)
                 };
                 match fired {
-                    Ok(at) => next = match (next, at) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    },
+                    Ok(at) => {
+                        next = match (next, at) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        }
+                    }
                     Err(e @ (EngineError::Closed | EngineError::Store(_))) => return Err(e),
-                    Err(e) => tracing::error!(workflow = %id, trigger = index, error = %e, "trigger failed"),
+                    Err(e) => {
+                        tracing::error!(workflow = %id, trigger = index, error = %e, "trigger failed")
+                    }
                 }
             }
         }
@@ -123,14 +128,22 @@ impl Engine {
     ) -> Result<Option<u64>, EngineError> {
         let shared = self.shared();
         let id = workflow.id();
-        let schedule = CronSchedule::parse(expression, trigger.timezone.as_deref()).map_err(|message| EngineError::Trigger { workflow: id.into(), trigger: index, message })?;
+        let schedule =
+            CronSchedule::parse(expression, trigger.timezone.as_deref()).map_err(|message| {
+                EngineError::Trigger { workflow: id.into(), trigger: index, message }
+            })?;
         let spec = super::spec(trigger);
         let now = shared.clock.now_ms();
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_ms) else {
             // A new trigger: it fires from now on.
             let mut batch = Batch::default();
-            put_cursor(&mut batch, id, index, &Cursor { spec, last_ms: Some(now), last_signal: None });
+            put_cursor(
+                &mut batch,
+                id,
+                index,
+                &Cursor { spec, last_ms: Some(now), last_signal: None },
+            );
             self.commit(batch).await?;
             return Ok(schedule.next_after(now));
         };
@@ -176,25 +189,51 @@ impl Engine {
             let mut batch = Batch::default();
             let times: Vec<u64> = due.drain(..skipped).collect();
             for &t in &times {
-                let why = format!("missed while the engine was not running (misfire: {})", misfire_name(misfire));
+                let why = format!(
+                    "missed while the engine was not running (misfire: {})",
+                    misfire_name(misfire)
+                );
                 put_firing(&mut batch, &firing(t, Some(why)));
             }
             let last_ms = times.last().copied().or(last_passed).unwrap_or(last);
-            put_cursor(&mut batch, id, index, &Cursor { spec: spec.clone(), last_ms: Some(last_ms), last_signal: None });
+            put_cursor(
+                &mut batch,
+                id,
+                index,
+                &Cursor { spec: spec.clone(), last_ms: Some(last_ms), last_signal: None },
+            );
             self.commit(batch).await?;
         }
 
         for scheduled_ms in due {
             let trigger_name = json!({ "scheduled_time": scheduled_ms, "fired_time": now });
             let description = format!("cron `{expression}` at {}", format_ms(scheduled_ms));
-            let cursor = Cursor { spec: spec.clone(), last_ms: Some(scheduled_ms), last_signal: None };
-            self.fire(workflow, entry, index, trigger, trigger_name, None, description, firing(scheduled_ms, None), cursor).await?;
+            let cursor =
+                Cursor { spec: spec.clone(), last_ms: Some(scheduled_ms), last_signal: None };
+            self.fire(
+                workflow,
+                entry,
+                index,
+                trigger,
+                trigger_name,
+                None,
+                description,
+                firing(scheduled_ms, None),
+                cursor,
+            )
+            .await?;
         }
         Ok(schedule.next_after(now))
     }
 
     /// Starts a run for each signal sent since the trigger last looked that matches it.
-    async fn fire_signals(&self, workflow: &Arc<crate::Workflow>, entry: &WorkflowEntry, index: usize, trigger: &TriggerDef) -> Result<(), EngineError> {
+    async fn fire_signals(
+        &self,
+        workflow: &Arc<crate::Workflow>,
+        entry: &WorkflowEntry,
+        index: usize,
+        trigger: &TriggerDef,
+    ) -> Result<(), EngineError> {
         let shared = self.shared();
         let id = workflow.id();
         let name = trigger.signal.as_deref().unwrap_or_default();
@@ -203,7 +242,12 @@ impl Engine {
         let Some(last) = cursor.and_then(|c| c.last_signal) else {
             // A new trigger: signals sent from now on. Ids are ULIDs, increasing.
             let mut batch = Batch::default();
-            put_cursor(&mut batch, id, index, &Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) });
+            put_cursor(
+                &mut batch,
+                id,
+                index,
+                &Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) },
+            );
             return Ok(self.commit(batch).await?);
         };
         let mut fresh: Vec<SignalRecord> = Vec::new();
@@ -213,17 +257,30 @@ impl Engine {
             }
             true
         })?;
-        let matcher = trigger.signal_match.as_deref().map(Template::parse).transpose().map_err(|e| EngineError::Trigger { workflow: id.into(), trigger: index, message: format!("match: {e}") })?;
+        let matcher =
+            trigger.signal_match.as_deref().map(Template::parse).transpose().map_err(|e| {
+                EngineError::Trigger {
+                    workflow: id.into(),
+                    trigger: index,
+                    message: format!("match: {e}"),
+                }
+            })?;
         let now = shared.clock.now_ms();
         let mut unmatched = None;
         for signal in fresh {
             let signal_name = signal_value(&signal);
             let trigger_name = json!({ "scheduled_time": signal.sent_ms, "fired_time": now });
-            let cursor = Cursor { spec: spec.clone(), last_ms: None, last_signal: Some(signal.id.clone()) };
+            let cursor =
+                Cursor { spec: spec.clone(), last_ms: None, last_signal: Some(signal.id.clone()) };
             let matched = match &matcher {
                 None => Ok(true),
                 Some(m) => {
-                    let scope = TriggerScope::new(workflow, trigger_name.clone(), Some(signal_name.clone()), now);
+                    let scope = TriggerScope::new(
+                        workflow,
+                        trigger_name.clone(),
+                        Some(signal_name.clone()),
+                        now,
+                    );
                     match m.evaluate(&scope) {
                         Ok(Value::Bool(b)) => Ok(b),
                         Ok(other) => Err(format!("match: expected a boolean, not {other}")),
@@ -245,7 +302,18 @@ impl Engine {
                 Ok(false) => unmatched = Some(cursor),
                 Ok(true) => {
                     let description = format!("signal `{name}` {}", signal.id);
-                    self.fire(workflow, entry, index, trigger, trigger_name, Some(signal_name), description, firing, cursor).await?;
+                    self.fire(
+                        workflow,
+                        entry,
+                        index,
+                        trigger,
+                        trigger_name,
+                        Some(signal_name),
+                        description,
+                        firing,
+                        cursor,
+                    )
+                    .await?;
                     unmatched = None;
                 }
                 Err(problem) => {
@@ -306,7 +374,13 @@ impl Engine {
             tracing::info!(workflow = %id, trigger = index, reason = %why, "trigger fired, no run");
             return Ok(self.commit(batch).await?);
         }
-        let start = Start { workflow: workflow.clone(), params, version: Some(entry.active_version), request_id: None, trigger: Some(description) };
+        let start = Start {
+            workflow: workflow.clone(),
+            params,
+            version: Some(entry.active_version),
+            request_id: None,
+            trigger: Some(description),
+        };
         let retry = (firing.clone(), cursor.clone());
         match self.submit(start, Box::new(write_firing(firing, cursor))).await {
             Ok(Admitted::Started(run) | Admitted::Queued(run) | Admitted::Existing(run)) => {
@@ -318,7 +392,11 @@ impl Engine {
                 Ok(())
             }
             // The start itself is wrong (a parameter): recorded, so the trigger moves on.
-            Err(e @ (EngineError::UnknownParam { .. } | EngineError::BadParam { .. } | EngineError::Definition(_))) => {
+            Err(
+                e @ (EngineError::UnknownParam { .. }
+                | EngineError::BadParam { .. }
+                | EngineError::Definition(_)),
+            ) => {
                 let mut batch = Batch::default();
                 write_firing(retry.0, retry.1)(Err(&e.to_string()), &mut batch);
                 Ok(self.commit(batch).await?)
@@ -329,7 +407,10 @@ impl Engine {
 }
 
 /// Writes a firing with its outcome (the run, or why none started) and the trigger's cursor.
-fn write_firing(firing: FiringRecord, cursor: Cursor) -> impl FnOnce(Result<&str, &str>, &mut Batch) + Send {
+fn write_firing(
+    firing: FiringRecord,
+    cursor: Cursor,
+) -> impl FnOnce(Result<&str, &str>, &mut Batch) + Send {
     move |outcome, batch| {
         let firing = match outcome {
             Ok(run) => FiringRecord { run_id: Some(run.to_owned()), ..firing },
@@ -372,7 +453,12 @@ struct TriggerScope<'a> {
 }
 
 impl<'a> TriggerScope<'a> {
-    fn new(workflow: &'a crate::Workflow, trigger: Value, signal: Option<Value>, now_ms: u64) -> Self {
+    fn new(
+        workflow: &'a crate::Workflow,
+        trigger: Value,
+        signal: Option<Value>,
+        now_ms: u64,
+    ) -> Self {
         TriggerScope { workflow, trigger, signal, now_ms }
     }
 }

@@ -46,7 +46,9 @@ pub(crate) enum Admitted {
     /// The request id was used before, by this run.
     Existing(String),
     /// `first_only`: this run is going on (or waiting).
-    Refused { running: String },
+    Refused {
+        running: String,
+    },
 }
 
 /// Written with a start's decision, in the same batch: the run id, or why none started.
@@ -89,7 +91,10 @@ fn occupying_runs(store: &dyn Store, workflow_id: &str) -> Result<Vec<String>, S
     let mut ids = Vec::new();
     for id in records::active_run_ids(store)? {
         if let Some(run) = records::get_run(store, &id)? {
-            if run.workflow_id == workflow_id && run.parent.is_none() && run.status != RunStatus::Queued {
+            if run.workflow_id == workflow_id
+                && run.parent.is_none()
+                && run.status != RunStatus::Queued
+            {
                 ids.push(id);
             }
         }
@@ -98,7 +103,9 @@ fn occupying_runs(store: &dyn Store, workflow_id: &str) -> Result<Vec<String>, S
 }
 
 fn blocked_by(store: &dyn Store, workflow_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(store.get(Table::Queue, &blocked_key(workflow_id))?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    Ok(store
+        .get(Table::Queue, &blocked_key(workflow_id))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Runs of a workflow going on at once under its strategy.
@@ -116,13 +123,25 @@ impl Engine {
     /// and a run going on, fails with [`EngineError::AlreadyRunning`].
     pub async fn start_with(&self, id: &str, options: StartOptions) -> Result<String, EngineError> {
         let (workflow, version) = match options.version {
-            Some(version) => (Arc::new(crate::engine::registry::version_workflow(self.shared(), id, version)?), version),
+            Some(version) => (
+                Arc::new(crate::engine::registry::version_workflow(self.shared(), id, version)?),
+                version,
+            ),
             None => {
                 let entry = self.entry(id)?;
-                (crate::engine::registry::registered_workflow(self.shared(), id)?, entry.active_version)
+                (
+                    crate::engine::registry::registered_workflow(self.shared(), id)?,
+                    entry.active_version,
+                )
             }
         };
-        let start = Start { workflow, params: options.params, version: Some(version), request_id: options.request_id, trigger: None };
+        let start = Start {
+            workflow,
+            params: options.params,
+            version: Some(version),
+            request_id: options.request_id,
+            trigger: None,
+        };
         self.start_outcome(start).await
     }
 
@@ -131,13 +150,19 @@ impl Engine {
         let workflow = start.workflow.id().to_owned();
         match self.submit(start, Box::new(|_, _| {})).await? {
             Admitted::Started(id) | Admitted::Queued(id) | Admitted::Existing(id) => Ok(id),
-            Admitted::Refused { running } => Err(EngineError::AlreadyRunning { workflow, run_id: running }),
+            Admitted::Refused { running } => {
+                Err(EngineError::AlreadyRunning { workflow, run_id: running })
+            }
         }
     }
 
     /// Decides on a start under the workflow's strategy and makes the decision durable,
     /// with what `record` adds, before acting on it.
-    pub(crate) async fn submit(&self, start: Start, record: Record<'_>) -> Result<Admitted, EngineError> {
+    pub(crate) async fn submit(
+        &self,
+        start: Start,
+        record: Record<'_>,
+    ) -> Result<Admitted, EngineError> {
         let shared = self.shared().clone();
         let store = shared.store.as_ref();
         let wf = start.workflow;
@@ -183,10 +208,12 @@ impl Engine {
             superseded = occupying.clone();
         }
         let waiting = if strategy == RunStrategy::LastOnly { 0 } else { queued.len() };
-        let admit_now = waiting == 0 && occupying.len() < capacity(&wf) && blocked_by(store, id)?.is_none();
+        let admit_now =
+            waiting == 0 && occupying.len() < capacity(&wf) && blocked_by(store, id)?.is_none();
 
         let definition = records::put_definition(store, &mut batch, &wf)?;
-        let mut run = RunRecord::created(next_run_id(), &wf, definition, params, shared.clock.now_ms());
+        let mut run =
+            RunRecord::created(next_run_id(), &wf, definition, params, shared.clock.now_ms());
         run.version = start.version;
         run.request_id = start.request_id.clone();
         run.trigger = start.trigger;
@@ -202,9 +229,14 @@ impl Engine {
         self.commit(batch).await?;
         let run_id = run.id.clone();
         for old in superseded {
-            match self.stop(&old, &format!("replaced by run {run_id} (run_strategy: last_only)")).await {
+            match self
+                .stop(&old, &format!("replaced by run {run_id} (run_strategy: last_only)"))
+                .await
+            {
                 Ok(()) => {}
-                Err(e) => tracing::warn!(run = %old, error = %e, "cannot stop the run a last_only start replaces"),
+                Err(e) => {
+                    tracing::warn!(run = %old, error = %e, "cannot stop the run a last_only start replaces")
+                }
             }
         }
         if admit_now {
@@ -219,7 +251,11 @@ impl Engine {
 
     /// A top-level run ended: a failed `strict_sequential` run holds the queue; otherwise
     /// the next queued runs go.
-    pub(crate) async fn run_ended(&self, run: &RunRecord, strategy: RunStrategy) -> Result<(), EngineError> {
+    pub(crate) async fn run_ended(
+        &self,
+        run: &RunRecord,
+        strategy: RunStrategy,
+    ) -> Result<(), EngineError> {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         if strategy == RunStrategy::StrictSequential && run.status == RunStatus::Failed {
@@ -253,7 +289,12 @@ impl Engine {
     /// Takes a QUEUED run out of its queue, ending it with `status` (STOPPED or KILLED);
     /// false if it is not queued (any more). Under the admission lock, so that it is never
     /// admitted and ended at once.
-    pub(crate) async fn dequeue(&self, run_id: &str, status: RunStatus, reason: &str) -> Result<bool, EngineError> {
+    pub(crate) async fn dequeue(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        reason: &str,
+    ) -> Result<bool, EngineError> {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         let store = shared.store.as_ref();

@@ -6,11 +6,11 @@ use baton_core::clock::VirtualClock;
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use baton_core::{Engine, StepStatus};
+use indexmap::IndexMap;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use indexmap::IndexMap;
 
 pub const START: u64 = 1_700_000_000_000;
 
@@ -28,7 +28,11 @@ pub struct Flaky {
 impl Flaky {
     fn run(&'static self, ctx: StepContext) -> StepFuture {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        self.seen.lock().unwrap().push((ctx.step_id.clone(), ctx.idempotency_key.clone(), ctx.step_params.clone()));
+        self.seen.lock().unwrap().push((
+            ctx.step_id.clone(),
+            ctx.idempotency_key.clone(),
+            ctx.step_params.clone(),
+        ));
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
         let fail = n < self.failures;
@@ -115,4 +119,3 @@ pub fn status_of(engine: &Engine, run_id: &str, step: &str) -> (StepStatus, u32)
 pub fn statuses(engine: &Engine, run_id: &str) -> Vec<(String, StepStatus)> {
     engine.details(run_id).unwrap().steps.into_iter().map(|s| (s.id, s.record.status)).collect()
 }
-
