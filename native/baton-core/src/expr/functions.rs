@@ -295,18 +295,19 @@ fn date_add(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     let moment = Moment::parse(&a[0], "date_add")?;
     let n = integer(&a[1], "date_add")?;
     let unit = text(&a[2], "date_add")?;
-    let span =
-        match unit.trim_end_matches('s') {
-            "week" | "w" => Span::try_weeks(n),
-            "day" | "d" => Span::try_days(n),
-            "hour" | "h" => Span::try_hours(n),
-            "minute" | "m" => Span::try_minutes(n),
-            "second" | "" => Span::try_seconds(n),
-            _ => return Err(format!(
+    let span = match unit.trim_end_matches('s') {
+        "week" | "w" => Span::try_weeks(n),
+        "day" | "d" => Span::try_days(n),
+        "hour" | "h" => Span::try_hours(n),
+        "minute" | "m" => Span::try_minutes(n),
+        "second" | "" => Span::try_seconds(n),
+        _ => {
+            return Err(format!(
                 "date_add(): unknown unit `{unit}` (use weeks, days, hours, minutes or seconds)"
-            )),
+            ))
         }
-        .ok_or_else(|| "date_add(): the amount is too large".to_string())?;
+    }
+    .ok_or_else(|| "date_add(): the amount is too large".to_string())?;
     let whole_days = span.num_seconds() % 86_400 == 0;
     let out = match moment {
         Moment::Date(d) if whole_days => {
