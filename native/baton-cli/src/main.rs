@@ -632,7 +632,7 @@ fn typed(text: &str) -> serde_json::Value {
 
 /// Reads and validates a workflow file; errors name the file, line and column.
 fn load(file: &Path) -> Result<Workflow, InvalidDefinition> {
-    Workflow::load(&Source::read(file)?, &Default::default())
+    Workflow::load(&Source::read(file)?, &baton_core::engine::built_in_kinds())
 }
 
 fn validate(file: &Path, json: bool) -> Result<(), Failure> {

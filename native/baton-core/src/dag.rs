@@ -521,10 +521,10 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
             _ => {}
         }
         if let Some(expression) = &trigger.cron {
-            if let Err(message) = crate::triggers::cron::parse_zone(trigger.timezone.as_deref()) {
+            if let Err(message) = crate::model::cron::parse_zone(trigger.timezone.as_deref()) {
                 v.top(&field("timezone"), &message);
             } else if let Err(message) =
-                crate::triggers::cron::CronSchedule::parse(expression, trigger.timezone.as_deref())
+                crate::model::cron::CronSchedule::parse(expression, trigger.timezone.as_deref())
             {
                 v.top(&field("cron"), &message);
             }
@@ -743,7 +743,10 @@ mod tests {
     use crate::model::Format;
 
     fn compile(yaml: &str) -> Result<Workflow, InvalidDefinition> {
-        Workflow::load(&Source::new("flow.yaml", yaml, Format::Yaml), &StepKinds::default())
+        Workflow::load(
+            &Source::new("flow.yaml", yaml, Format::Yaml),
+            &crate::engine::built_in_kinds(),
+        )
     }
 
     fn errors(yaml: &str) -> Vec<String> {
@@ -856,8 +859,11 @@ mod tests {
     #[test]
     fn without_an_engine_other_kinds_are_a_hosts_and_take_params_only() {
         let yaml = "id: x\nsteps:\n  - {id: a, type: spark_sql, params: {q: 1}}\n  - {id: b, type: java, command: echo}\n  - {id: c, type: '', depends_on: [c]}\n";
-        let errs = Workflow::load(&Source::new("x.yaml", yaml, Format::Yaml), &StepKinds::open())
-            .unwrap_err();
+        let errs = Workflow::load(
+            &Source::new("x.yaml", yaml, Format::Yaml),
+            &crate::engine::built_in_kinds().open(),
+        )
+        .unwrap_err();
         let all: Vec<String> = errs.errors.iter().map(ToString::to_string).collect();
         assert_eq!(all.len(), 3, "{all:#?}");
         assert!(
@@ -880,7 +886,7 @@ mod tests {
 
     #[test]
     fn built_in_kinds_cannot_be_replaced() {
-        let mut kinds = StepKinds::default();
+        let mut kinds = crate::engine::built_in_kinds();
         for name in ["noop", "sleep", "shell", "foreach", "while", "subworkflow", "wait_signal"] {
             let shell = kinds.get("shell").unwrap().clone();
             let err = kinds.register(name, shell).unwrap_err();

@@ -14,9 +14,9 @@ mod error;
 mod host_steps;
 mod logs;
 
+use baton_core::engine::built_in_kinds;
 use baton_core::error::{panic_text, ErrorKind};
 use baton_core::model::{Format, Source, WorkflowDef};
-use baton_core::steps::StepKinds;
 use baton_core::testing::VirtualTime;
 use baton_core::Workflow;
 use baton_core::{Engine, Event, StoreEngine};
@@ -249,8 +249,10 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_check<'l>(
         let text = required(env, &text, "the definition")?;
         let format = if yaml { Format::Yaml } else { Format::Json };
         let workflow = match string(env, &source_name)? {
-            Some(name) => Workflow::load(&Source::new(name, text, format), &StepKinds::open())?,
-            None => Workflow::compile(workflow_arg_text(text)?, &StepKinds::open())?,
+            Some(name) => {
+                Workflow::load(&Source::new(name, text, format), &built_in_kinds().open())?
+            }
+            None => Workflow::compile(workflow_arg_text(text)?, &built_in_kinds().open())?,
         };
         let mut def = workflow.into_def();
         def.canonicalize_durations();
@@ -266,7 +268,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_schema<'l>(
     _class: JClass<'l>,
 ) -> jstring {
     envelope(env, |_| {
-        let kinds = StepKinds::default();
+        let kinds = built_in_kinds();
         Ok(
             json!({ "model": baton_core::model::schema(), "kinds": kinds.fields_by_kind(), "error_kinds": ErrorKind::ALL }),
         )

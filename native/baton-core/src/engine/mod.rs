@@ -6,14 +6,14 @@
 
 mod actions;
 mod events;
+mod flow;
 mod limits;
-mod nest;
 pub(crate) mod records;
 pub(crate) mod registry;
 mod run;
 mod state;
 
-pub use nest::{Names, Nest};
+pub use flow::Names;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
@@ -124,6 +124,15 @@ pub enum EngineError {
     Driver { run_id: String, message: String },
 }
 
+/// Every kind an engine knows before a host adds its own: the leaf kinds of [`crate::steps`]
+/// and the engine's own flow kinds. `built_in_kinds().open()` checks a definition with no
+/// engine at hand (see [`StepKinds::open`]).
+pub fn built_in_kinds() -> StepKinds {
+    let mut kinds = StepKinds::default();
+    flow::register(&mut kinds);
+    kinds
+}
+
 impl EngineError {
     /// The kind of failure, for clients (see [`ErrorKind`](crate::error::ErrorKind)).
     pub fn kind(&self) -> crate::error::ErrorKind {
@@ -224,7 +233,7 @@ impl Default for EngineBuilder {
             dir: None,
             store_engine: None,
             clock: Arc::new(SystemClock),
-            kinds: StepKinds::default(),
+            kinds: built_in_kinds(),
             bad_kind: None,
             listener: None,
             activity: None,
@@ -659,7 +668,7 @@ impl Engine {
                 }
                 "subworkflow" if view.record.attempt > 0 => {
                     view.child_run =
-                        Some(nest::child_run_id(run_id, &view.id, view.record.attempt, None));
+                        Some(flow::child_run_id(run_id, &view.id, view.record.attempt, None));
                 }
                 _ => {}
             }

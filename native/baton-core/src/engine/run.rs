@@ -5,7 +5,7 @@
 //! not yet over, so finishing a step costs time in its out-degree only.
 
 use super::events;
-use super::nest::{outputs_value, Names, Nest};
+use super::flow::{self, outputs_value, Names, Nest};
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
@@ -1338,7 +1338,7 @@ impl Driver {
         let cancel = tokens.cancel.clone();
         let step = self.wf.step(i);
         let tx = self.tx.clone();
-        let (kind, ctx) = match self.context(i, attempt, started_ms, tokens) {
+        let (kind, ctx, nest) = match self.context(i, attempt, started_ms, tokens) {
             Ok(ready) => ready,
             Err(message) => {
                 let outcome = StepOutcome::failure(message);
@@ -1350,11 +1350,20 @@ impl Driver {
         let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
         let outside =
             self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
+        let flow_attempt = match nest {
+            Some(nest) => flow::attempt(&step.kind, nest, ctx),
+            None => Err(ctx),
+        };
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let _outside = outside;
             // A panic in the kind fails the step only.
-            let mut work =
-                std::pin::pin!(AssertUnwindSafe(async move { kind.run(ctx).await }).catch_unwind());
+            let mut work = std::pin::pin!(AssertUnwindSafe(async move {
+                match flow_attempt {
+                    Ok(attempt) => attempt.await,
+                    Err(ctx) => kind.run(ctx).await,
+                }
+            })
+            .catch_unwind());
             let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
             let timed_out = async {
                 match deadline {
@@ -1392,6 +1401,11 @@ impl Driver {
             }
         }
         drop(overrides);
+        self.declared_kind(step)
+    }
+
+    /// The kind step `step` declares.
+    fn declared_kind(&self, step: &StepDef) -> Option<Arc<dyn StepKind>> {
         self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&step.kind).cloned()
     }
 
@@ -1402,7 +1416,7 @@ impl Driver {
         attempt: u32,
         started_ms: u64,
         tokens: Tokens,
-    ) -> Result<(Arc<dyn StepKind>, StepContext), String> {
+    ) -> Result<(Arc<dyn StepKind>, StepContext, Option<Nest>), String> {
         let step: &StepDef = self.wf.step(i);
         let kind = self
             .kind(i)
@@ -1429,7 +1443,9 @@ impl Driver {
                 Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?))
             })
             .collect::<Result<IndexMap<_, _>, String>>()?;
-        let nest = kind.nests().then(|| {
+        // The engine's own kinds work with it, unless a host put a stand-in in their place.
+        let overridden = !Arc::ptr_eq(&kind, self.declared_kind(step).as_ref().unwrap_or(&kind));
+        let nest = (flow::is_flow(&step.kind) && !overridden).then(|| {
             let names = Names::new(self.names(), self.shared.clock.clone());
             Nest::new(
                 self.shared.clone(),
@@ -1470,9 +1486,8 @@ impl Driver {
                     let _ = tx.send(Msg::Waiting { step: i, attempt, reason });
                 })
             },
-            nest,
         };
-        Ok((kind, ctx))
+        Ok((kind, ctx, nest))
     }
 }
 

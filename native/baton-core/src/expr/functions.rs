@@ -365,7 +365,7 @@ fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     }
     let formatted = match a.get(2) {
         Some(zone) => {
-            let zone = crate::triggers::cron::parse_zone(Some(text(zone, "format_date")?))
+            let zone = crate::model::cron::parse_zone(Some(text(zone, "format_date")?))
                 .map_err(|e| format!("format_date(): {e}"))?;
             t.with_timezone(&zone).format(&chrono).to_string()
         }

@@ -1,9 +1,10 @@
 //! Workflow definitions: the one model behind YAML, JSON and the Java DSL.
 //!
 //! The model is plain data. It deserializes strictly (unknown fields are errors) but
-//! checks nothing else: durations, step kinds and the graph are checked by [`crate::dag`],
+//! checks nothing else: durations, step kinds and the graph are checked by validation (`dag`),
 //! which reports every problem at once.
 
+pub mod cron;
 mod duration;
 mod load;
 mod schema;
@@ -52,7 +53,7 @@ pub struct WorkflowDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_retention: Option<DurationSpec>,
     pub steps: Vec<StepDef>,
-    /// What starts runs on its own: cron schedules and signals (see [`crate::triggers`]).
+    /// What starts runs on its own: cron schedules and signals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerDef>,
     /// How a start relates to the runs of the workflow already going on.

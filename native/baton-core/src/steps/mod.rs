@@ -1,21 +1,15 @@
 //! Step kinds: what a step does when it runs.
 //!
-//! The built-in kinds are `noop`, `sleep` and `shell`. A host (the Java bridge, a test)
-//! adds its own kinds by implementing [`StepKind`]; the engine knows no more about them.
+//! The leaf kinds built in are `noop`, `sleep` and `shell`; the engine adds its own kinds
+//! that nest runs (`foreach`, `while`, `subworkflow`, `wait_signal`, in `engine::flow`). A
+//! host (the Java bridge, a test) adds its own kinds by implementing [`StepKind`]; the
+//! engine knows no more about them.
 
-mod foreach;
 mod shell;
 mod sleep;
-mod subworkflow;
-mod wait_signal;
-mod while_loop;
 
-pub use foreach::Foreach;
 pub use shell::Shell;
 pub use sleep::Sleep;
-pub use subworkflow::Subworkflow;
-pub use wait_signal::WaitSignal;
-pub use while_loop::WhileLoop;
 
 use crate::clock::Clock;
 use crate::model::StepDef;
@@ -154,8 +148,6 @@ pub struct StepContext {
     pub(crate) scratch_root: Arc<Path>,
     /// Tells the engine that the attempt is waiting, or running again.
     pub status: StatusHandle,
-    /// The engine, for kinds that [nest runs](StepKind::nests).
-    pub nest: Option<crate::engine::Nest>,
 }
 
 impl StepContext {
@@ -226,12 +218,6 @@ pub trait StepKind: Send + Sync + 'static {
         false
     }
 
-    /// True for the engine's own kinds that start runs or wait for signals: their attempts
-    /// get [`StepContext::nest`].
-    fn nests(&self) -> bool {
-        false
-    }
-
     /// True for a kind whose attempts work outside the engine from launch to end (a child
     /// process): an engine on virtual time counts them as work in motion, so that time does
     /// not move while they run (see [`crate::activity`]).
@@ -276,15 +262,8 @@ pub struct StepKinds {
 
 impl Default for StepKinds {
     fn default() -> Self {
-        let built_in: [(&str, Arc<dyn StepKind>); 7] = [
-            ("noop", Arc::new(Noop)),
-            ("sleep", Arc::new(Sleep)),
-            ("shell", Arc::new(Shell)),
-            ("foreach", Arc::new(Foreach)),
-            ("while", Arc::new(WhileLoop)),
-            ("subworkflow", Arc::new(Subworkflow)),
-            ("wait_signal", Arc::new(WaitSignal)),
-        ];
+        let built_in: [(&str, Arc<dyn StepKind>); 3] =
+            [("noop", Arc::new(Noop)), ("sleep", Arc::new(Sleep)), ("shell", Arc::new(Shell))];
         StepKinds {
             fixed: built_in.iter().map(|(name, _)| name.to_string()).collect(),
             kinds: built_in.into_iter().map(|(name, kind)| (name.to_string(), kind)).collect(),
@@ -309,8 +288,8 @@ impl StepKinds {
     /// The built-in kinds, and any other name taken for a kind a host will register (with
     /// `params` only): what a definition can be checked against before an engine runs it.
     /// The engine checks host kinds' own rules again at `register`.
-    pub fn open() -> Self {
-        StepKinds { open: true, ..StepKinds::default() }
+    pub fn open(self) -> Self {
+        StepKinds { open: true, ..self }
     }
 
     /// Adds a kind, or replaces one added by an earlier `register`. Built-in kinds and
@@ -434,29 +413,6 @@ pub(crate) fn not_an_expression(field: &str, text: &str, advice: &str) -> Option
     crate::expr::Template::parse(text).is_ok_and(|t| t.is_plain()).then(|| FieldProblem {
         field: field.into(),
         message: format!("`{text}` is not an expression: write {advice}"),
-    })
-}
-
-/// An attempt of one of the engine's own nesting kinds: `work` gets the engine, and its
-/// result is the attempt's outcome.
-fn run_nested<W>(ctx: StepContext, work: W) -> StepFuture
-where
-    W: for<'a> FnOnce(
-            &'a crate::engine::Nest,
-            &'a StepContext,
-        )
-            -> Pin<Box<dyn Future<Output = Result<Outputs, String>> + Send + 'a>>
-        + Send
-        + 'static,
-{
-    Box::pin(async move {
-        let Some(nest) = ctx.nest.clone() else {
-            return StepOutcome::failure("this step type runs only inside the engine");
-        };
-        match work(&nest, &ctx).await {
-            Ok(outputs) => StepOutcome::success(outputs),
-            Err(e) => StepOutcome::failure(e),
-        }
     })
 }
 

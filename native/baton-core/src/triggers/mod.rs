@@ -5,7 +5,6 @@
 //! the trigger's cursor in one batch, so that a crash neither fires a time twice nor
 //! loses one.
 
-pub mod cron;
 mod scheduler;
 pub(crate) mod strategy;
 

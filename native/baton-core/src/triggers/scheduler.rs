@@ -10,7 +10,6 @@
 //! behind) follow the trigger's `misfire` policy; at most [`MISSED_BOUND`] of them are
 //! considered, the older ones are passed over with a warning.
 
-use super::cron::CronSchedule;
 use super::strategy::{Admitted, Start};
 use super::{get_cursor, put_cursor, put_firing, Cursor, FiringRecord};
 use crate::activity::Activity;
@@ -18,6 +17,7 @@ use crate::engine::records::{self, SignalRecord};
 use crate::engine::registry::{list_entries, registered_workflow, WorkflowEntry};
 use crate::engine::{Engine, EngineError};
 use crate::expr::{evaluate_value, Scope, Template};
+use crate::model::cron::CronSchedule;
 use crate::model::{Misfire, TriggerDef};
 use crate::store::Batch;
 use indexmap::IndexMap;

@@ -6,14 +6,15 @@
 //! so that a relaunched step goes on from there.
 
 use super::foreach::{count, Body};
-use super::{
-    missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs, StepContext,
-    StepFuture, StepKind,
-};
+use super::Nest;
 use crate::dag::ITERATION;
-use crate::engine::{EngineError, Nest, Rollup, RunRecord, RunStatus};
+use crate::engine::{EngineError, Rollup, RunRecord, RunStatus};
 use crate::expr::Template;
 use crate::model::StepDef;
+use crate::steps::{
+    missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture,
+    StepKind,
+};
 use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// Iterations a `while` may run unless `max_iterations` says otherwise.
 pub const DEFAULT_MAX_ITERATIONS: u64 = 1000;
 
-pub struct WhileLoop;
+pub(crate) struct WhileLoop;
 
 impl StepKind for WhileLoop {
     fn fields(&self) -> &'static [Field] {
@@ -47,12 +48,14 @@ impl StepKind for WhileLoop {
         problems
     }
 
-    fn nests(&self) -> bool {
-        true
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        super::inside_only()
     }
+}
 
-    fn run(&self, ctx: StepContext) -> StepFuture {
-        run_nested(ctx, |nest, ctx| Box::pin(iterate(nest, &ctx.cancel)))
+impl super::Flow for WhileLoop {
+    fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
+        Box::pin(iterate(nest, &ctx.cancel))
     }
 }
 

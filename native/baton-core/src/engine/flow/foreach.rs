@@ -6,14 +6,15 @@
 //! is written with each wave of new iterations; after a crash, the iterations it lists as
 //! running are resumed or, if they had finished, counted.
 
-use super::{
-    is_identifier, missing, not_an_expression, one_of, run_nested, Field, FieldProblem, Outputs,
-    StepContext, StepFuture, StepKind,
-};
+use super::{Names, Nest};
 use crate::dag::{DEFAULT_ITEM_NAME, ITERATION};
-use crate::engine::{EngineError, IterationFailure, Names, Nest, Rollup, RunRecord, RunStatus};
+use crate::engine::{EngineError, IterationFailure, Rollup, RunRecord, RunStatus};
 use crate::expr::{LazyRange, Template};
 use crate::model::StepDef;
+use crate::steps::{
+    is_identifier, missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext,
+    StepFuture, StepKind,
+};
 use crate::store::Batch;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use indexmap::IndexMap;
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// New iterations recorded per commit at most.
 const MAX_WAVE: usize = 4096;
 
-pub struct Foreach;
+pub(crate) struct Foreach;
 
 impl StepKind for Foreach {
     fn fields(&self) -> &'static [Field] {
@@ -67,12 +68,14 @@ impl StepKind for Foreach {
         problems
     }
 
-    fn nests(&self) -> bool {
-        true
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        super::inside_only()
     }
+}
 
-    fn run(&self, ctx: StepContext) -> StepFuture {
-        run_nested(ctx, |nest, ctx| Box::pin(iterate(nest, &ctx.cancel)))
+impl super::Flow for Foreach {
+    fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
+        Box::pin(iterate(nest, &ctx.cancel))
     }
 }
 

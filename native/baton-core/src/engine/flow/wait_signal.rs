@@ -4,17 +4,17 @@
 //! Signals are stored, so one sent before the step started matches too, if it is younger
 //! than the workflow's `signal_retention`. While nothing matches the step is WAITING.
 
-use super::{
-    missing, not_an_expression, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture,
-    StepKind,
-};
-use crate::engine::{Nest, SignalRecord};
+use super::Nest;
+use crate::engine::SignalRecord;
 use crate::expr::Template;
 use crate::model::StepDef;
+use crate::steps::{
+    missing, not_an_expression, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind,
+};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-pub struct WaitSignal;
+pub(crate) struct WaitSignal;
 
 impl StepKind for WaitSignal {
     fn fields(&self) -> &'static [Field] {
@@ -40,12 +40,14 @@ impl StepKind for WaitSignal {
         problems
     }
 
-    fn nests(&self) -> bool {
-        true
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        super::inside_only()
     }
+}
 
-    fn run(&self, ctx: StepContext) -> StepFuture {
-        run_nested(ctx, |nest, ctx| Box::pin(wait(nest, ctx)))
+impl super::Flow for WaitSignal {
+    fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
+        Box::pin(wait(nest, ctx))
     }
 }
 

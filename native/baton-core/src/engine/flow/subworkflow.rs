@@ -4,15 +4,16 @@
 //! both ways, and a relaunched step finds its child instead of starting another. The
 //! child's outputs, by step id, are the step's outputs.
 
-use super::{one_of, run_nested, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
-use crate::engine::{EngineError, Names, Nest, RunStatus};
+use super::{Names, Nest};
+use crate::engine::{EngineError, RunStatus};
 use crate::model::{Source, StepDef};
+use crate::steps::{one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
 use crate::store::Batch;
 use crate::Workflow;
 use std::path::Path;
 use std::sync::Arc;
 
-pub struct Subworkflow;
+pub(crate) struct Subworkflow;
 
 impl StepKind for Subworkflow {
     fn fields(&self) -> &'static [Field] {
@@ -23,12 +24,14 @@ impl StepKind for Subworkflow {
         one_of(step, "subworkflow", Field::Workflow, Field::File).into_iter().collect()
     }
 
-    fn nests(&self) -> bool {
-        true
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        super::inside_only()
     }
+}
 
-    fn run(&self, ctx: StepContext) -> StepFuture {
-        run_nested(ctx, |nest, ctx| Box::pin(run_child(nest, ctx)))
+impl super::Flow for Subworkflow {
+    fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
+        Box::pin(run_child(nest, ctx))
     }
 }
 

@@ -5,9 +5,9 @@
 //! from its parent's (`RUN:step` for a subworkflow, `RUN:step:7` for iteration 7), so that
 //! a relaunched parent step finds its children again instead of starting them twice.
 
-use super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
-use super::run::{Driver, Frame};
-use super::{merge_params, EngineError, Shared};
+use super::super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
+use super::super::run::{Driver, Frame};
+use super::super::{merge_params, EngineError, Shared};
 use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::dag::Workflow;
@@ -82,7 +82,7 @@ pub(crate) struct Child {
 
 /// The engine, as seen by one attempt of a step that nests runs or waits for signals.
 #[derive(Clone)]
-pub struct Nest {
+pub(crate) struct Nest {
     shared: Arc<Shared>,
     wf: Arc<Workflow>,
     index: usize,
@@ -152,7 +152,7 @@ impl Nest {
 
     /// A workflow registered in this engine.
     pub(crate) fn registered(&self, id: &str) -> Result<Arc<Workflow>, String> {
-        super::registry::registered_workflow(&self.shared, id).map_err(|e| e.to_string())
+        super::super::registry::registered_workflow(&self.shared, id).map_err(|e| e.to_string())
     }
 
     /// Validates a definition with this engine's step kinds.
