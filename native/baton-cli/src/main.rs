@@ -759,7 +759,7 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
         }
     }
     let socket = engine.serve_control()?;
-    engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&engine);
     println!(
         "baton serve: holding {} (pid {}); control socket {}",
         store.display(),

@@ -27,8 +27,7 @@ pub use engine::{
     Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord,
     StepStatus, StepView,
 };
-pub use engine::{Registered, VersionInfo, WorkflowInfo};
+pub use engine::{FiringRecord, Registered, StartOptions, VersionInfo, WorkflowInfo};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};
 pub use store::{StoreEngine, StoreError};
-pub use triggers::{FiringRecord, StartOptions};

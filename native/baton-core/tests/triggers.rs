@@ -202,7 +202,7 @@ async fn cron_runs_once_per_local_day_across_dst_changes() {
                 "id: daily\nparams: {{date: ''}}\ntriggers:\n  - cron: '{cron}'\n    timezone: {zone}\n    params: {{date: \"${{format_date(trigger.scheduled_time, 'yyyy-MM-dd', '{zone}')}}\"}}\nsteps:\n  - {{id: a, type: noop}}\n"
             )))
             .unwrap();
-        env.engine.start_scheduler();
+        baton_core::triggers::start_scheduler(&env.engine);
         env.advance(3 * DAY).await;
         let firings = env.engine.firings("daily").unwrap();
         let times: Vec<String> = firings.iter().map(|f| iso(f.scheduled_ms)).collect();
@@ -226,7 +226,7 @@ async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
     env.engine
         .register(def("id: daily\nparams: {date: ''}\ntriggers:\n  - cron: '0 2 * * *'\n    timezone: America/New_York\n    params: {date: \"${format_date(trigger.scheduled_time, 'yyyy-MM-dd', 'America/New_York')}\"}\nsteps:\n  - {id: a, type: noop}\n"))
         .unwrap();
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.advance(365 * DAY).await;
     let runs = env.runs("daily");
     assert_eq!(runs.len(), 365, "one run per local day of 2025");
@@ -252,7 +252,7 @@ async fn misfires_after_three_days_down_follow_the_policy() {
             .register(def(&format!("id: {policy}\ntriggers:\n  - {{cron: '0 2 * * *', misfire: {policy}}}\nsteps:\n  - {{id: a, type: noop}}\n")))
             .unwrap();
     }
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.advance(DAY).await;
     for policy in ["skip", "run_once", "run_all"] {
         assert_eq!(env.statuses(policy), vec![RunStatus::Succeeded], "{policy} fires on time");
@@ -263,7 +263,7 @@ async fn misfires_after_three_days_down_follow_the_policy() {
     // Three days pass with no engine: 2024-05-02, 03 and 04 at 02:00 are missed.
     clock.advance(Duration::from_millis(3 * DAY));
     let env = Env::open(&clock, &activity, Some(dir.path()));
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.settle().await;
     let missed = |policy: &str| -> Vec<(String, bool)> {
         env.engine.firings(policy).unwrap()[1..]
@@ -305,7 +305,7 @@ async fn signal_triggers_match_and_pass_params() {
             "id: load\nparams: {date: '', table: ''}\ntriggers:\n  - signal: table_ready\n    match: \"${signal.table == 'events'}\"\n    params: {date: '${signal.date}', table: '${signal.name}'}\nsteps:\n  - {id: a, type: noop}\n",
         ))
         .unwrap();
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.settle().await;
     let params = |pairs: &[(&str, &str)]| {
         pairs
@@ -350,7 +350,7 @@ async fn a_signal_sent_right_after_registering_fires_even_before_the_scheduler_l
     let sent = env.engine.signal("ready", IndexMap::new()).await.unwrap();
     // The scheduler starts only now: the signal sent before registering does not count, the
     // one sent after does.
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.settle().await;
     let firings = env.engine.firings("w").unwrap();
     assert_eq!(
@@ -370,7 +370,7 @@ async fn a_disabled_workflow_does_not_fire() {
             "id: d\ntriggers:\n  - {cron: '0 * * * *'}\nsteps:\n  - {id: a, type: noop}\n",
         ))
         .unwrap();
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     env.advance(2 * HOUR).await;
     assert_eq!(env.runs("d").len(), 2);
     env.engine.set_enabled("d", false).unwrap();
@@ -486,7 +486,7 @@ async fn first_only_refuses_while_a_run_goes_on() {
         matches!(&err, EngineError::AlreadyRunning { run_id, .. } if *run_id == first),
         "{err}"
     );
-    env.engine.start_scheduler();
+    baton_core::triggers::start_scheduler(&env.engine);
     // 00:30 is refused (the run started at 00:00 goes on until 01:20); 01:30 starts a run.
     env.advance(HOUR + HOUR / 2).await;
     let firings = env.engine.firings("first").unwrap();

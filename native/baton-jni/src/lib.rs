@@ -660,7 +660,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_startScheduler<'l>(
         let bridge = bridge(handle)?;
         // The scheduler is a task of the engine's runtime.
         let _guard = runtime()?.enter();
-        bridge.engine.start_scheduler();
+        baton_core::triggers::start_scheduler(&bridge.engine);
         Ok(Value::Null)
     })
 }

@@ -17,8 +17,8 @@ pub use client::{Client, ConnectError};
 use crate::engine::{
     Engine, EngineError, Event, RunDetails, RunRecord, SignalRecord, VersionInfo, WorkflowInfo,
 };
+use crate::engine::{FiringRecord, StartOptions};
 use crate::model::WorkflowDef;
-use crate::triggers::{FiringRecord, StartOptions};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -5,7 +5,9 @@
 //! [`Committer`], so the transitions of many runs share one flush.
 
 mod actions;
+pub(crate) mod admission;
 mod events;
+pub(crate) mod firings;
 mod flow;
 mod limits;
 pub(crate) mod records;
@@ -13,6 +15,8 @@ pub(crate) mod registry;
 mod run;
 mod state;
 
+pub use admission::StartOptions;
+pub use firings::FiringRecord;
 pub use flow::Names;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
@@ -209,7 +213,7 @@ pub(crate) struct Shared {
     /// Concurrency limits by tag, and the slots taken.
     pub(crate) limits: limits::Limits,
     /// The scheduler's and the run strategies' state.
-    pub(crate) triggers: Arc<crate::triggers::TriggerState>,
+    pub(crate) triggers: Arc<firings::TriggerState>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -449,7 +453,7 @@ impl Engine {
         id: &str,
         params: IndexMap<String, Value>,
     ) -> Result<String, EngineError> {
-        self.start_with(id, crate::triggers::StartOptions { params, ..Default::default() }).await
+        self.start_with(id, StartOptions { params, ..Default::default() }).await
     }
 
     /// Starts a run of `workflow` with `params` overriding its defaults, under its run
@@ -459,13 +463,8 @@ impl Engine {
         workflow: Arc<Workflow>,
         params: IndexMap<String, Value>,
     ) -> Result<String, EngineError> {
-        let start = crate::triggers::strategy::Start {
-            workflow,
-            params,
-            version: None,
-            request_id: None,
-            trigger: None,
-        };
+        let start =
+            admission::Start { workflow, params, version: None, request_id: None, trigger: None };
         self.start_outcome(start).await
     }
 

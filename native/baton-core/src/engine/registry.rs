@@ -230,7 +230,7 @@ impl super::Engine {
         };
         batch.put(Table::Versions, version_key(&id, version), encode(&record));
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
-        crate::triggers::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
+        super::firings::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
         store.commit(&batch)?;
         tracing::info!(workflow = %id, version, "workflow registered");
         cache(&self.shared).insert(id, workflow.clone());
@@ -286,12 +286,7 @@ impl super::Engine {
         entry.active_version = version;
         let mut batch = Batch::default();
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
-        crate::triggers::arm_cursors(
-            store,
-            &mut batch,
-            workflow.def(),
-            self.shared.clock.now_ms(),
-        )?;
+        super::firings::arm_cursors(store, &mut batch, workflow.def(), self.shared.clock.now_ms())?;
         store.commit(&batch)?;
         tracing::info!(workflow = %id, version, "version activated");
         cache(&self.shared).insert(id.to_owned(), workflow);

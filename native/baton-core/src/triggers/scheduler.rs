@@ -10,9 +10,9 @@
 //! behind) follow the trigger's `misfire` policy; at most [`MISSED_BOUND`] of them are
 //! considered, the older ones are passed over with a warning.
 
-use super::strategy::{Admitted, Start};
-use super::{get_cursor, put_cursor, put_firing, Cursor, FiringRecord};
 use crate::activity::Activity;
+use crate::engine::admission::{Admitted, Start};
+use crate::engine::firings::{get_cursor, put_cursor, put_firing, Cursor, FiringRecord};
 use crate::engine::records::{self, SignalRecord};
 use crate::engine::registry::{list_entries, registered_workflow, WorkflowEntry};
 use crate::engine::{Engine, EngineError};
@@ -35,59 +35,64 @@ pub const MISSED_BOUND: usize = 100;
 /// Cron times walked through after a long downtime before giving up on counting them.
 const WALK_BOUND: usize = 1_000_000;
 
-impl Engine {
-    /// Starts the scheduler of triggers, once; later calls do nothing. It stops when the
-    /// engine closes.
-    pub fn start_scheduler(&self) {
-        let shared = self.shared();
-        if shared.triggers.started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let weak = self.downgrade();
-        let state = shared.triggers.clone();
-        let clock = shared.clock.clone();
-        let shutdown = shared.shutdown.clone();
-        let mut signals = shared.signal_seq.subscribe();
-        let task = async move {
-            tracing::debug!("scheduler started");
-            loop {
-                signals.borrow_and_update();
-                let next = {
-                    let Some(engine) = weak.upgrade() else { break };
-                    match engine.fire_due().await {
-                        Ok(next) => next,
-                        Err(EngineError::Closed)
-                        | Err(EngineError::Store(crate::store::StoreError::Closed)) => break,
-                        Err(e) => {
-                            // Retried at the next wake-up; a minute at most.
-                            tracing::error!(error = %e, "scheduler pass failed");
-                            Some(clock.now_ms() + 60_000)
-                        }
-                    }
-                };
-                let sleep = async {
-                    match next {
-                        Some(at) => clock.sleep_until(at).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = sleep => {}
-                    _ = state.wake.notified() => {}
-                    changed = signals.changed() => if changed.is_err() { break },
-                }
-            }
-            tracing::debug!("scheduler stopped");
-        };
-        self.spawn_background(Activity::track(shared.activity.as_ref(), task));
+/// Starts the scheduler of `engine`'s triggers, once; later calls do nothing. It stops
+/// when the engine closes.
+pub fn start_scheduler(engine: &Engine) {
+    let shared = engine.shared();
+    if shared.triggers.started.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let weak = engine.downgrade();
+    let state = shared.triggers.clone();
+    let clock = shared.clock.clone();
+    let shutdown = shared.shutdown.clone();
+    let mut signals = shared.signal_seq.subscribe();
+    let task = async move {
+        tracing::debug!("scheduler started");
+        loop {
+            signals.borrow_and_update();
+            let next = {
+                let Some(engine) = weak.upgrade() else { break };
+                match (Scheduler { engine: &engine }).fire_due().await {
+                    Ok(next) => next,
+                    Err(EngineError::Closed)
+                    | Err(EngineError::Store(crate::store::StoreError::Closed)) => break,
+                    Err(e) => {
+                        // Retried at the next wake-up; a minute at most.
+                        tracing::error!(error = %e, "scheduler pass failed");
+                        Some(clock.now_ms() + 60_000)
+                    }
+                }
+            };
+            let sleep = async {
+                match next {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = sleep => {}
+                _ = state.wake.notified() => {}
+                changed = signals.changed() => if changed.is_err() { break },
+            }
+        }
+        tracing::debug!("scheduler stopped");
+    };
+    engine.spawn_background(Activity::track(shared.activity.as_ref(), task));
+}
 
+/// One pass of the scheduler over an engine's triggers.
+struct Scheduler<'a> {
+    engine: &'a Engine,
+}
+
+impl Scheduler<'_> {
     /// Fires every trigger that is due; returns when the next cron time is.
     async fn fire_due(&self) -> Result<Option<u64>, EngineError> {
         let mut next: Option<u64> = None;
-        for (id, entry) in list_entries(self.shared().store.as_ref())? {
-            let workflow = match registered_workflow(self.shared(), &id) {
+        for (id, entry) in list_entries(self.engine.shared().store.as_ref())? {
+            let workflow = match registered_workflow(self.engine.shared(), &id) {
                 Ok(wf) => wf,
                 Err(e) => {
                     tracing::warn!(workflow = %id, error = %e, "triggers of this workflow wait until it compiles");
@@ -126,13 +131,13 @@ impl Engine {
         trigger: &TriggerDef,
         expression: &str,
     ) -> Result<Option<u64>, EngineError> {
-        let shared = self.shared();
+        let shared = self.engine.shared();
         let id = workflow.id();
         let schedule =
             CronSchedule::parse(expression, trigger.timezone.as_deref()).map_err(|message| {
                 EngineError::Trigger { workflow: id.into(), trigger: index, message }
             })?;
-        let spec = super::spec(trigger);
+        let spec = crate::engine::firings::spec(trigger);
         let now = shared.clock.now_ms();
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_ms) else {
@@ -144,7 +149,7 @@ impl Engine {
                 index,
                 &Cursor { spec, last_ms: Some(now), last_signal: None },
             );
-            self.commit(batch).await?;
+            self.engine.commit(batch).await?;
             return Ok(schedule.next_after(now));
         };
 
@@ -202,7 +207,7 @@ impl Engine {
                 index,
                 &Cursor { spec: spec.clone(), last_ms: Some(last_ms), last_signal: None },
             );
-            self.commit(batch).await?;
+            self.engine.commit(batch).await?;
         }
 
         for scheduled_ms in due {
@@ -234,10 +239,10 @@ impl Engine {
         index: usize,
         trigger: &TriggerDef,
     ) -> Result<(), EngineError> {
-        let shared = self.shared();
+        let shared = self.engine.shared();
         let id = workflow.id();
         let name = trigger.signal.as_deref().unwrap_or_default();
-        let spec = super::spec(trigger);
+        let spec = crate::engine::firings::spec(trigger);
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_signal) else {
             // A new trigger: signals sent from now on. Ids are ULIDs, increasing.
@@ -248,7 +253,7 @@ impl Engine {
                 index,
                 &Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) },
             );
-            return Ok(self.commit(batch).await?);
+            return Ok(self.engine.commit(batch).await?);
         };
         let mut fresh: Vec<SignalRecord> = Vec::new();
         records::scan_signals(shared.store.as_ref(), Some(name), |s| {
@@ -321,7 +326,7 @@ impl Engine {
                     let mut batch = Batch::default();
                     put_firing(&mut batch, &FiringRecord { reason: Some(problem), ..firing });
                     put_cursor(&mut batch, id, index, &cursor);
-                    self.commit(batch).await?;
+                    self.engine.commit(batch).await?;
                     unmatched = None;
                 }
             }
@@ -330,7 +335,7 @@ impl Engine {
         if let Some(cursor) = unmatched {
             let mut batch = Batch::default();
             put_cursor(&mut batch, id, index, &cursor);
-            self.commit(batch).await?;
+            self.engine.commit(batch).await?;
         }
         Ok(())
     }
@@ -351,7 +356,7 @@ impl Engine {
         cursor: Cursor,
     ) -> Result<(), EngineError> {
         let id = workflow.id().to_owned();
-        let now = self.shared().clock.now_ms();
+        let now = self.engine.shared().clock.now_ms();
         let mut refusal = (!entry.enabled).then(|| "the workflow is disabled".to_string());
         let mut params = IndexMap::new();
         if refusal.is_none() {
@@ -372,7 +377,7 @@ impl Engine {
             let mut batch = Batch::default();
             write_firing(firing, cursor)(Err(&why), &mut batch);
             tracing::info!(workflow = %id, trigger = index, reason = %why, "trigger fired, no run");
-            return Ok(self.commit(batch).await?);
+            return Ok(self.engine.commit(batch).await?);
         }
         let start = Start {
             workflow: workflow.clone(),
@@ -382,7 +387,7 @@ impl Engine {
             trigger: Some(description),
         };
         let retry = (firing.clone(), cursor.clone());
-        match self.submit(start, Box::new(write_firing(firing, cursor))).await {
+        match self.engine.submit(start, Box::new(write_firing(firing, cursor))).await {
             Ok(Admitted::Started(run) | Admitted::Queued(run) | Admitted::Existing(run)) => {
                 tracing::info!(workflow = %id, trigger = index, %run, "trigger fired");
                 Ok(())
@@ -399,7 +404,7 @@ impl Engine {
             ) => {
                 let mut batch = Batch::default();
                 write_firing(retry.0, retry.1)(Err(&e.to_string()), &mut batch);
-                Ok(self.commit(batch).await?)
+                Ok(self.engine.commit(batch).await?)
             }
             Err(e) => Err(e),
         }

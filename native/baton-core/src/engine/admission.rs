@@ -8,9 +8,9 @@
 //! unfinished runs and in `Table::Queue` (workflow id + run id, so in start order); it
 //! becomes CREATED durably before its driver starts.
 
+use super::records::{self, RunRecord};
+use super::{merge_params, next_run_id, Engine, EngineError, RunStatus};
 use crate::dag::Workflow;
-use crate::engine::records::{self, RunRecord};
-use crate::engine::{merge_params, next_run_id, Engine, EngineError, RunStatus};
 use crate::model::RunStrategy;
 use crate::store::{Batch, Store, StoreError, Table};
 use indexmap::IndexMap;
@@ -123,16 +123,12 @@ impl Engine {
     /// and a run going on, fails with [`EngineError::AlreadyRunning`].
     pub async fn start_with(&self, id: &str, options: StartOptions) -> Result<String, EngineError> {
         let (workflow, version) = match options.version {
-            Some(version) => (
-                Arc::new(crate::engine::registry::version_workflow(self.shared(), id, version)?),
-                version,
-            ),
+            Some(version) => {
+                (Arc::new(super::registry::version_workflow(self.shared(), id, version)?), version)
+            }
             None => {
                 let entry = self.entry(id)?;
-                (
-                    crate::engine::registry::registered_workflow(self.shared(), id)?,
-                    entry.active_version,
-                )
+                (super::registry::registered_workflow(self.shared(), id)?, entry.active_version)
             }
         };
         let start = Start {
