@@ -194,7 +194,7 @@ impl Engine {
             // Waiting runs are replaced by this one; the ones going on are asked to stop.
             for queued_id in &queued {
                 if let Some(mut run) = records::get_run(store, queued_id)? {
-                    run.status = RunStatus::Stopped;
+                    run.set_status(RunStatus::Stopped)?;
                     run.ended_ms = Some(shared.clock.now_ms());
                     run.error = Some("replaced by a newer run (run_strategy: last_only)".into());
                     records::put_run(&mut batch, &run);
@@ -214,7 +214,7 @@ impl Engine {
         run.request_id = start.request_id.clone();
         run.trigger = start.trigger;
         if !admit_now {
-            run.status = RunStatus::Queued;
+            run = run.queued();
             batch.put(Table::Queue, queue_key(id, &run.id), Vec::new());
         }
         records::put_run(&mut batch, &run);
@@ -298,7 +298,7 @@ impl Engine {
         if run.status != RunStatus::Queued {
             return Ok(false);
         }
-        run.status = status;
+        run.set_status(status)?;
         run.ended_ms = Some(shared.clock.now_ms());
         run.error = Some(reason.to_owned());
         let mut batch = Batch::default();
@@ -332,7 +332,7 @@ impl Engine {
             if occupying >= capacity(&wf) {
                 return Ok(());
             }
-            run.status = RunStatus::Created;
+            run.set_status(RunStatus::Created)?;
             let mut batch = Batch::default();
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(workflow_id, &run_id));

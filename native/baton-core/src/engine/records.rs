@@ -3,7 +3,7 @@
 //! A step has a record once it has started or ended; no record means PENDING, so a
 //! million-step run costs nothing in the store before its steps run.
 
-use super::state::{RunStatus, StepStatus};
+use super::state::{IllegalTransition, RunStatus, StepStatus};
 use crate::dag::Workflow;
 use crate::model::WorkflowDef;
 use crate::steps::Outputs;
@@ -84,6 +84,26 @@ impl RunRecord {
             request_id: None,
             trigger: None,
         }
+    }
+
+    /// A new run that waits for its turn: QUEUED is its first status, not a transition.
+    pub(crate) fn queued(mut self) -> Self {
+        self.status = RunStatus::Queued;
+        self
+    }
+
+    /// Moves the run to `to`, if the state machine allows it: every change of a stored
+    /// run's status goes through here.
+    pub(crate) fn set_status(&mut self, to: RunStatus) -> Result<(), IllegalTransition> {
+        if !self.status.can_become(to) {
+            return Err(IllegalTransition {
+                what: format!("run {}", self.id),
+                from: self.status.to_string(),
+                to: to.to_string(),
+            });
+        }
+        self.status = to;
+        Ok(())
     }
 }
 

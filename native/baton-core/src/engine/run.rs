@@ -394,7 +394,7 @@ impl Driver {
     pub(crate) async fn drive(mut self) -> Result<RunRecord, EngineError> {
         if self.run.status == RunStatus::Created {
             let now = self.shared.clock.now_ms();
-            self.run.status = RunStatus::Running;
+            self.run.set_status(RunStatus::Running)?;
             self.run.started_ms = Some(now);
             self.run.deadline_ms = self.wf.timeout().map(|t| now + t.as_millis() as u64);
             records::put_run(&mut self.batch, &self.run);
@@ -409,7 +409,7 @@ impl Driver {
             self.schedule()?;
             let done = self.over == self.status.len() && self.running.is_empty();
             if done {
-                self.finish();
+                self.finish()?;
             }
             self.flush().await?;
             if done {
@@ -771,7 +771,7 @@ impl Driver {
         match action {
             Action::Pause | Action::Resume => {
                 let pause = matches!(action, Action::Pause);
-                self.set_run(if pause { RunStatus::Paused } else { RunStatus::Running })?;
+                self.run.set_status(if pause { RunStatus::Paused } else { RunStatus::Running })?;
                 self.paused = pause;
                 tracing::info!(run = %self.run.id, status = %self.run.status, "run paused or resumed");
                 records::put_run(&mut self.batch, &self.run);
@@ -1171,14 +1171,14 @@ impl Driver {
     }
 
     /// Writes the run's end.
-    fn finish(&mut self) {
+    fn finish(&mut self) -> Result<(), IllegalTransition> {
         let mut counts = std::collections::BTreeMap::new();
         for s in &self.status {
             *counts.entry(*s).or_insert(0) += 1;
         }
         self.run.counts = counts;
         self.run.ended_ms = Some(self.shared.clock.now_ms());
-        self.run.status = if self.killed {
+        self.run.set_status(if self.killed {
             RunStatus::Killed
         } else if self.stopped {
             RunStatus::Stopped
@@ -1186,7 +1186,7 @@ impl Driver {
             RunStatus::Failed
         } else {
             RunStatus::Succeeded
-        };
+        })?;
         self.run.error = self.run_error();
         if self.killed || self.stopped {
             self.run.error = self.run.error.take().or_else(|| self.stopping.clone());
@@ -1202,6 +1202,7 @@ impl Driver {
                 hint: " (the run ended first)".into(),
             }));
         }
+        Ok(())
     }
 
     /// Kills the run: what runs is KILLED at once, without waiting for it to stop; the
@@ -1232,18 +1233,6 @@ impl Driver {
             self.event_step(i, Some("killed".into()));
             self.over += 1;
         }
-        Ok(())
-    }
-
-    fn set_run(&mut self, to: RunStatus) -> Result<(), IllegalTransition> {
-        if !self.run.status.can_become(to) {
-            return Err(IllegalTransition {
-                what: format!("run {}", self.run.id),
-                from: self.run.status.to_string(),
-                to: to.to_string(),
-            });
-        }
-        self.run.status = to;
         Ok(())
     }
 
