@@ -1,0 +1,414 @@
+//! Attempts: launching a READY step (its context, with `${...}` substituted), running it
+//! on its own task under its timeout, and recording its end: success, retry or failure.
+
+use super::*;
+
+/// An attempt to start once the batch that records it is durable.
+pub(super) struct Launch {
+    pub(super) step: usize,
+    pub(super) attempt: u32,
+    pub(super) started_ms: u64,
+    pub(super) tokens: Tokens,
+}
+
+/// What names mean in a step's fields: the run's parameters, finished steps' outputs,
+/// then names from enclosing runs.
+pub(super) struct RunScope<'a> {
+    pub(super) driver: &'a Driver,
+}
+
+impl Scope for RunScope<'_> {
+    fn name(&self, name: &str) -> Option<Value> {
+        let d = self.driver;
+        if let Some(v) = d.params.get(name) {
+            return Some(v.clone());
+        }
+        let Some(step) = d.wf.index_of(name) else {
+            return d.frame.outer.name(name);
+        };
+        let outputs = d
+            .outputs
+            .get(&step)
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Some(Value::Object(outputs))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.driver.shared.clock.now_ms()
+    }
+}
+
+/// The delay before attempt `attempt + 1`.
+pub(in crate::engine) fn retry_delay(step: &StepDef, attempt: u32) -> Duration {
+    let Some(retry) = &step.options().retry else { return Duration::ZERO };
+    let base = retry.delay.parse().unwrap_or_default();
+    let cap = retry
+        .max_delay
+        .as_ref()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(Duration::from_secs(86_400));
+    let delay = match retry.backoff {
+        Backoff::Fixed => base,
+        Backoff::Linear => base.saturating_mul(attempt),
+        Backoff::Exponential => base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))),
+    };
+    delay.min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RetryDef;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut step = StepDef::new("a", "noop");
+        step.options_mut().retry = Some(RetryDef {
+            max_attempts: 10,
+            backoff: Backoff::Exponential,
+            delay: "1s".into(),
+            max_delay: Some("5s".into()),
+        });
+        let delays: Vec<u64> = (1..=5).map(|a| retry_delay(&step, a).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 5, 5]);
+        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Linear;
+        assert_eq!(retry_delay(&step, 3), Duration::from_secs(3));
+        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Fixed;
+        assert_eq!(retry_delay(&step, 3), Duration::from_secs(1));
+    }
+}
+
+impl Driver {
+    /// Gives back the tag slots step `i` holds.
+    pub(super) fn release(&mut self, i: usize) {
+        if self.holding.remove(&i) {
+            self.shared.limits.release(&self.wf.step(i).options().tags);
+        }
+    }
+
+    pub(super) fn launch(&mut self, i: usize, attempt: u32) -> Result<(), EngineError> {
+        let now = self.shared.clock.now_ms();
+        self.set(i, StepStatus::Running)?;
+        self.attempt[i] = attempt;
+        self.started.insert(i, now);
+        let mut record = StepRecord::new(StepStatus::Running, attempt);
+        record.started_ms = Some(now);
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        self.event_step(i, None);
+        let tokens = Tokens::new();
+        self.running.insert(i, tokens.clone());
+        self.launches.push(Launch { step: i, attempt, started_ms: now, tokens });
+        Ok(())
+    }
+
+    pub(super) fn finished(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        outcome: StepOutcome,
+        retryable: bool,
+    ) -> Result<(), EngineError> {
+        let now = self.shared.clock.now_ms();
+        let wf = self.wf.clone();
+        let step = wf.step(i);
+        let mut record = StepRecord::new(StepStatus::Succeeded, attempt);
+        record.started_ms = self.started.remove(&i);
+        record.ended_ms = Some(now);
+        record.log_tail = outcome.log_tail;
+        let result = outcome.result.and_then(|outputs| {
+            let size = serde_json::to_vec(&outputs).map_or(0, |b| b.len());
+            if size > MAX_OUTPUT_BYTES {
+                Err(format!("the step's outputs take {size} bytes; the limit is {MAX_OUTPUT_BYTES} bytes per step"))
+            } else {
+                Ok(outputs)
+            }
+        });
+        let error = match result {
+            Ok(outputs) => {
+                if !outputs.is_empty() {
+                    self.outputs.insert(i, outputs.clone());
+                }
+                match self.emit_signals(i) {
+                    Ok(()) => {
+                        self.set(i, StepStatus::Succeeded)?;
+                        record.outputs = outputs;
+                        records::put_step(&mut self.batch, &self.run.id, i, &record);
+                        self.event_step(i, None);
+                        return self.complete(i);
+                    }
+                    Err(error) => {
+                        self.outputs.remove(&i);
+                        error
+                    }
+                }
+            }
+            Err(error) => error,
+        };
+        record.error = Some(error.clone());
+        if self.stopping.is_some() {
+            record.status = StepStatus::Stopped;
+            self.set(i, StepStatus::Stopped)?;
+            records::put_step(&mut self.batch, &self.run.id, i, &record);
+            self.event_step(i, Some(error));
+            self.over += 1;
+            return Ok(());
+        }
+        let max_attempts = step.options().retry.as_ref().map_or(1, |r| r.max_attempts);
+        if retryable && attempt < max_attempts {
+            let delay = retry_delay(step, attempt);
+            record.status = StepStatus::Retrying;
+            record.ended_ms = None;
+            record.retry_at_ms = Some(now + delay.as_millis() as u64);
+            self.set(i, StepStatus::Retrying)?;
+            records::put_step(&mut self.batch, &self.run.id, i, &record);
+            tracing::info!(run = %self.run.id, step = %step.id, attempt, ?delay, %error, "attempt failed; retrying");
+            self.timers.push((i, now + delay.as_millis() as u64));
+            self.event_step(i, Some(error));
+            return Ok(());
+        }
+        record.status = StepStatus::Failed;
+        let mode = step.failure_mode;
+        record.failure_ignored = mode == FailureMode::IgnoreFailure;
+        self.set(i, StepStatus::Failed)?;
+        records::put_step(&mut self.batch, &self.run.id, i, &record);
+        tracing::warn!(run = %self.run.id, step = %step.id, attempt, %error, "step failed");
+        self.event_step(i, Some(error.clone()));
+        self.failed(i, &error)?;
+        self.complete(i)
+    }
+
+    /// Writes the signals step `i` sends on success; its own outputs are visible to them.
+    pub(super) fn emit_signals(&mut self, i: usize) -> Result<(), String> {
+        let step = self.wf.step(i);
+        if step.flow().emit_signals.is_empty() {
+            return Ok(());
+        }
+        let scope = RunScope { driver: self };
+        let mut signals = Vec::with_capacity(step.flow().emit_signals.len());
+        for (n, emit) in step.flow().emit_signals.iter().enumerate() {
+            let params = emit
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        evaluate_value(v, &scope)
+                            .map_err(|e| format!("emit_signals.{n}.params.{k}: {e}"))?,
+                    ))
+                })
+                .collect::<Result<IndexMap<_, _>, String>>()?;
+            signals.push(SignalRecord {
+                id: crate::engine::next_run_id(),
+                name: emit.name.clone(),
+                params,
+                sent_ms: self.shared.clock.now_ms(),
+                source: Some(format!("{}/{}", self.run.id, step.id)),
+            });
+        }
+        for signal in &signals {
+            tracing::info!(run = %self.run.id, step = %step.id, signal = %signal.name, "signal emitted");
+            records::put_signal(&mut self.batch, signal);
+        }
+        self.emitted = true;
+        Ok(())
+    }
+
+    /// What a FAILED step does to the run, by its failure mode.
+    pub(super) fn failed(&mut self, i: usize, error: &str) -> Result<(), EngineError> {
+        match self.wf.step(i).failure_mode {
+            FailureMode::IgnoreFailure => {
+                self.ignored.insert(i);
+                Ok(())
+            }
+            FailureMode::FailAfterRunning => {
+                self.note_failure(i, error);
+                Ok(())
+            }
+            FailureMode::FailImmediately => {
+                self.note_failure(i, error);
+                let id = &self.wf.step(i).id;
+                self.begin_stop(format!("step `{id}` failed"))
+            }
+        }
+    }
+
+    pub(super) fn note_failure(&mut self, i: usize, error: &str) {
+        let message = format!("step `{}` failed: {error}", self.wf.step(i).id);
+        self.failures.entry(i).or_insert(message);
+    }
+
+    /// Why the run failed, if it did.
+    pub(super) fn run_error(&self) -> Option<String> {
+        self.first_error.clone().or_else(|| self.failures.first().map(|(_, e)| e.clone()))
+    }
+
+    /// Starts an attempt on its own task; it reports back with [`Msg::Finished`].
+    pub(super) fn spawn_attempt(&self, launch: Launch) {
+        let Launch { step: i, attempt, started_ms, tokens } = launch;
+        let cancel = tokens.cancel.clone();
+        let step = self.wf.step(i);
+        let tx = self.tx.clone();
+        let (kind, ctx, nest) = match self.context(i, attempt, started_ms, tokens) {
+            Ok(ready) => ready,
+            Err(message) => {
+                let outcome = StepOutcome::failure(message);
+                let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: false });
+                return;
+            }
+        };
+        let clock = self.shared.clock.clone();
+        let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
+        let outside =
+            self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
+        let flow_attempt = match nest {
+            Some(nest) => flow::attempt(&step.kind, nest, ctx),
+            None => Err(ctx),
+        };
+        self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
+            let _outside = outside;
+            // A panic in the kind fails the step only.
+            let mut work = std::pin::pin!(AssertUnwindSafe(async move {
+                match flow_attempt {
+                    Ok(attempt) => attempt.await,
+                    Err(ctx) => kind.run(ctx).await,
+                }
+            })
+            .catch_unwind());
+            let deadline = timeout.map(|t: Duration| clock.now_ms() + t.as_millis() as u64);
+            let timed_out = async {
+                match deadline {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let ended = tokio::select! {
+                ended = &mut work => ended,
+                _ = timed_out => {
+                    cancel.cancel();
+                    let ended = work.await;
+                    let log_tail = ended.ok().and_then(|o| o.log_tail);
+                    let limit = timeout.map(crate::model::format_duration).unwrap_or_default();
+                    Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
+                }
+            };
+            let outcome = ended.unwrap_or_else(|panic| {
+                StepOutcome::failure(format!(
+                    "the step panicked: {}",
+                    crate::error::panic_text(panic)
+                ))
+            });
+            let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
+        }));
+    }
+
+    /// What runs step `i`: its override if the host set one, else its declared kind.
+    pub(super) fn kind(&self, i: usize) -> Option<Arc<dyn StepKind>> {
+        let step = self.wf.step(i);
+        let overrides = self.shared.overrides.read().unwrap_or_else(|e| e.into_inner());
+        if !overrides.is_empty() {
+            if let Some(kind) = overrides.get(&(self.run.workflow_id.clone(), step.id.clone())) {
+                return Some(kind.clone());
+            }
+        }
+        drop(overrides);
+        self.declared_kind(step)
+    }
+
+    /// The kind step `step` declares.
+    fn declared_kind(&self, step: &StepDef) -> Option<Arc<dyn StepKind>> {
+        self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&step.kind).cloned()
+    }
+
+    /// The context of an attempt, with `${...}` substituted.
+    fn context(
+        &self,
+        i: usize,
+        attempt: u32,
+        started_ms: u64,
+        tokens: Tokens,
+    ) -> Result<(Arc<dyn StepKind>, StepContext, Option<Nest>), String> {
+        let step: &StepDef = self.wf.step(i);
+        let kind = self
+            .kind(i)
+            .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
+        let scope = RunScope { driver: self };
+        let render = |field: &str, text: &str| -> Result<String, String> {
+            Template::parse(text)
+                .and_then(|t| t.render(&scope))
+                .map_err(|e| format!("{field}: {e}"))
+        };
+        let command =
+            step.options().command.as_deref().map(|c| render("command", c)).transpose()?;
+        let env = step
+            .options()
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), render(&format!("env.{k}"), v)?)))
+            .collect::<Result<IndexMap<_, _>, String>>()?;
+        let step_params = step
+            .options()
+            .params
+            .iter()
+            .map(|(k, v)| {
+                Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?))
+            })
+            .collect::<Result<IndexMap<_, _>, String>>()?;
+        // The engine's own kinds work with it, unless a host put a stand-in in their place.
+        let overridden = !Arc::ptr_eq(&kind, self.declared_kind(step).as_ref().unwrap_or(&kind));
+        let nest = (flow::is_flow(&step.kind) && !overridden).then(|| {
+            let names = Names::new(self.names(), self.shared.clock.clone());
+            Nest::new(
+                self.shared.clone(),
+                self.wf.clone(),
+                i,
+                self.run.id.clone(),
+                attempt,
+                self.frame.depth,
+                Arc::new(names),
+                tokens.kill.clone(),
+            )
+        });
+        let inputs = self
+            .wf
+            .upstream(i)
+            .filter_map(|u| self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone())))
+            .collect();
+        let ctx = StepContext {
+            run_id: self.run.id.clone(),
+            workflow_id: self.run.workflow_id.clone(),
+            step_id: step.id.clone(),
+            attempt,
+            idempotency_key: format!("{}/{}/{}", self.run.id, step.id, attempt),
+            params: self.params.clone(),
+            inputs,
+            command,
+            env,
+            step_params,
+            duration: step.options().duration.as_ref().and_then(|d| d.parse().ok()),
+            started_ms,
+            cancel: tokens.cancel,
+            kill: tokens.kill,
+            clock: self.shared.clock.clone(),
+            scratch_root: self.shared.scratch_root.clone(),
+            status: {
+                let tx = self.tx.clone();
+                StatusHandle::new(move |reason| {
+                    let _ = tx.send(Msg::Waiting { step: i, attempt, reason });
+                })
+            },
+        };
+        Ok((kind, ctx, nest))
+    }
+
+    /// Every name the run's steps may see, for a step that evaluates expressions while it
+    /// runs: enclosing runs' names, then parameters, then finished steps' outputs.
+    fn names(&self) -> IndexMap<String, Value> {
+        let mut names = self.frame.outer.values().clone();
+        names.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (&i, outputs) in &self.outputs {
+            names.insert(self.wf.step(i).id.clone(), outputs_value(outputs.clone()));
+        }
+        names
+    }
+}

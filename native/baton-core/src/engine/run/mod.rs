@@ -1,0 +1,486 @@
+//! The driver of one run: a task that owns the run's state, decides what runs next, and
+//! writes every transition to the store before acting on it.
+//!
+//! Readiness is decided by counters: `remaining[i]` is the number of upstream steps of `i`
+//! not yet over, so finishing a step costs time in its out-degree only.
+//!
+//! This file holds the driver's state, its loop and its end; the concepts it works with
+//! have a file each: [`restore`] (state from the store), [`readiness`] (what runs next),
+//! [`attempts`] (launching and ending attempts), [`operator`] (actions), [`timeline`]
+//! (events).
+
+mod attempts;
+mod operator;
+mod readiness;
+mod restore;
+mod timeline;
+
+use attempts::{Launch, RunScope};
+
+use super::events;
+use super::flow::{self, outputs_value, Names, Nest};
+use super::records::{self, RunRecord, SignalRecord, StepRecord};
+use super::state::{IllegalTransition, RunStatus, StepStatus};
+use super::{EngineError, Event, Shared};
+use crate::activity::Activity;
+use crate::dag::Workflow;
+use crate::expr::{evaluate_value, Scope, Template};
+use crate::model::{Backoff, FailureMode, StepDef, Trigger};
+use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
+use crate::store::Batch;
+use futures_util::FutureExt;
+use indexmap::IndexMap;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Largest outputs of one step, serialized: they are stored and kept in memory for the
+/// steps below.
+pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
+
+/// Transitions written per commit at most, so that a huge wave of inline steps is flushed
+/// in pieces.
+const MAX_BATCH: usize = 50_000;
+
+/// What the tasks around a run tell its driver.
+pub(crate) enum Msg {
+    Finished {
+        step: usize,
+        attempt: u32,
+        outcome: StepOutcome,
+        retryable: bool,
+    },
+    RetryDue {
+        step: usize,
+    },
+    /// A running attempt waits (`Some(reason)`) or runs again (`None`).
+    Waiting {
+        step: usize,
+        attempt: u32,
+        reason: Option<String>,
+    },
+    /// Stop the run: running steps are asked to stop, and the run ends STOPPED.
+    Stop {
+        reason: String,
+    },
+    /// Kill the run: running steps are KILLED at once, and the run ends KILLED.
+    Kill,
+    /// An operator's action; the reply comes once its effect is durable.
+    Action {
+        action: Action,
+        reply: Reply,
+    },
+}
+
+/// What an operator asks of a run driven here (see `engine/actions.rs`).
+#[derive(Debug)]
+pub(crate) enum Action {
+    Pause,
+    Resume,
+    Skip(String),
+    Retry(String),
+    Continue(String),
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<(), EngineError>>;
+
+/// The `waiting_for` of a step stopped at a breakpoint.
+pub(crate) const AT_BREAKPOINT: &str = "breakpoint";
+
+/// The tokens of a running attempt: `cancel` asks it to stop (with cleanup), `kill` to
+/// stop at once; `cancel` is a child of `kill`, so a kill also cancels.
+#[derive(Clone)]
+struct Tokens {
+    cancel: CancellationToken,
+    kill: CancellationToken,
+}
+
+impl Tokens {
+    fn new() -> Self {
+        let kill = CancellationToken::new();
+        Tokens { cancel: kill.child_token(), kill }
+    }
+}
+
+/// Where a run sits: top level, or inside a step of another run.
+pub(crate) struct Frame {
+    /// Names visible from the enclosing runs.
+    pub(crate) outer: Arc<Names>,
+    /// Fires when the enclosing step wants the run to stop.
+    pub(crate) stop: CancellationToken,
+    /// Fires when the enclosing step is killed: the run is killed too.
+    pub(crate) kill: CancellationToken,
+    /// 0 for a top-level run.
+    pub(crate) depth: usize,
+}
+
+impl Frame {
+    pub(super) fn top(shared: &Shared) -> Self {
+        Frame {
+            outer: Arc::new(Names::empty(shared.clock.clone())),
+            stop: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            depth: 0,
+        }
+    }
+}
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    frame: Frame,
+    /// Stopped from outside (its parent step stopped): the run ends STOPPED.
+    stopped: bool,
+    /// Killed: the run ends KILLED.
+    killed: bool,
+    /// PAUSED: nothing new starts.
+    paused: bool,
+    /// Signals emitted in the batch being written: waiters are told once it is durable.
+    emitted: bool,
+    wf: Arc<Workflow>,
+    run: RunRecord,
+    params: Arc<IndexMap<String, Value>>,
+    status: Vec<StepStatus>,
+    attempt: Vec<u32>,
+    /// Upstream steps not over yet.
+    remaining: Vec<u32>,
+    /// Steps that FAILED with `ignore_failure`: downstream they count as succeeded.
+    ignored: HashSet<usize>,
+    /// Outputs of finished steps that have any.
+    outputs: HashMap<usize, Outputs>,
+    /// Start of the current attempt, for steps running or waiting to retry.
+    started: HashMap<usize, u64>,
+    running: HashMap<usize, Tokens>,
+    /// Steps to launch (READY, or RETRYING and due), in order.
+    ready: VecDeque<usize>,
+    /// READY steps of inline kinds: they need no slot.
+    inline_ready: Vec<usize>,
+    over: usize,
+    max_parallel: usize,
+    /// Why the run failed, beyond its steps (a timeout).
+    first_error: Option<String>,
+    /// Steps that failed the run, in the order they failed, with the run's error for each:
+    /// a step retried or skipped by an operator is forgotten.
+    failures: IndexMap<usize, String>,
+    /// SKIPPED by an operator: downstream they count as succeeded.
+    operator_skipped: HashSet<usize>,
+    /// Running steps an operator skipped: skipped once their attempt has stopped.
+    skip_requested: HashMap<usize, Reply>,
+    /// Replies to actions, sent once the batch is durable.
+    replies: Vec<Reply>,
+    /// Steps with a breakpoint in this run's workflow, and the breakpoint generation
+    /// they were read at.
+    breakpoints: HashSet<usize>,
+    breakpoints_seen: u64,
+    /// Steps WAITING at a breakpoint.
+    at_breakpoint: HashSet<usize>,
+    /// Steps continued from a breakpoint: they launch without stopping there again.
+    passed: HashSet<usize>,
+    /// READY steps waiting for a slot of one of their tags.
+    blocked: VecDeque<usize>,
+    /// Steps holding tag slots.
+    holding: HashSet<usize>,
+    /// Changes when tag slots free; subscribed once a step waits for one.
+    slots: Option<watch::Receiver<u64>>,
+    /// Whether events are written to the timeline (not for loop iterations).
+    durable_events: bool,
+    /// The sequence number of the next event.
+    seq: u64,
+    /// Why the run is stopping: its running steps are being stopped, nothing new starts.
+    stopping: Option<String>,
+    batch: Batch,
+    launches: Vec<Launch>,
+    timers: Vec<(usize, u64)>,
+    events: Vec<Event>,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Driver {
+    /// A driver for `run`, with its state rebuilt from the step records in the store.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        wf: Arc<Workflow>,
+        run: RunRecord,
+        frame: Frame,
+    ) -> Result<Self, EngineError> {
+        let n = wf.len();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut d = Driver {
+            max_parallel: wf.max_parallel(),
+            params: Arc::new(run.params.clone()),
+            status: vec![StepStatus::Pending; n],
+            attempt: vec![0; n],
+            remaining: (0..n).map(|i| wf.upstream_count(i) as u32).collect(),
+            ignored: HashSet::new(),
+            outputs: HashMap::new(),
+            started: HashMap::new(),
+            running: HashMap::new(),
+            ready: VecDeque::new(),
+            inline_ready: Vec::new(),
+            over: 0,
+            first_error: None,
+            failures: IndexMap::new(),
+            operator_skipped: HashSet::new(),
+            skip_requested: HashMap::new(),
+            replies: Vec::new(),
+            breakpoints: HashSet::new(),
+            breakpoints_seen: u64::MAX,
+            at_breakpoint: HashSet::new(),
+            passed: HashSet::new(),
+            blocked: VecDeque::new(),
+            holding: HashSet::new(),
+            slots: None,
+            durable_events: !matches!(
+                run.parent,
+                Some(super::records::ParentLink { iteration: Some(_), .. })
+            ),
+            seq: 0,
+            stopping: None,
+            batch: Batch::default(),
+            launches: Vec::new(),
+            timers: Vec::new(),
+            events: Vec::new(),
+            tx,
+            rx,
+            frame,
+            stopped: false,
+            killed: false,
+            paused: run.status == RunStatus::Paused,
+            emitted: false,
+            shared,
+            wf,
+            run,
+        };
+        d.restore()?;
+        Ok(d)
+    }
+
+    /// Where to send the driver messages.
+    pub(crate) fn sender(&self) -> mpsc::UnboundedSender<Msg> {
+        self.tx.clone()
+    }
+
+    /// Runs to the end; returns the final run record.
+    pub(crate) async fn drive(mut self) -> Result<RunRecord, EngineError> {
+        if self.run.status == RunStatus::Created {
+            let now = self.shared.clock.now_ms();
+            self.run.set_status(RunStatus::Running)?;
+            self.run.started_ms = Some(now);
+            self.run.deadline_ms = self.wf.timeout().map(|t| now + t.as_millis() as u64);
+            records::put_run(&mut self.batch, &self.run);
+            self.event_run();
+        }
+        let deadline = self.run.deadline_ms;
+        let mut timeout = match deadline {
+            Some(at) => self.shared.clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        };
+        loop {
+            self.schedule()?;
+            let done = self.over == self.status.len() && self.running.is_empty();
+            if done {
+                self.finish()?;
+            }
+            self.flush().await?;
+            if done {
+                return Ok(self.run.clone());
+            }
+            if self.can_schedule() {
+                continue;
+            }
+            let slots = self.slots.as_mut().filter(|_| !self.blocked.is_empty());
+            tokio::select! {
+                msg = self.rx.recv() => {
+                    // The driver holds a sender, so the channel never closes.
+                    let Some(msg) = msg else { continue };
+                    self.handle(msg)?;
+                }
+                _ = async { match slots { Some(rx) => { let _ = rx.changed().await; } None => std::future::pending().await } } => {
+                    // Slots freed: steps waiting for one try again, before newer ones.
+                    while let Some(i) = self.blocked.pop_back() {
+                        self.ready.push_front(i);
+                    }
+                }
+                _ = self.frame.kill.cancelled(), if !self.killed => {
+                    self.kill()?;
+                }
+                _ = self.frame.stop.cancelled(), if !self.stopped => {
+                    self.stopped = true;
+                    if self.stopping.is_none() {
+                        self.begin_stop("the parent step stopped".into())?;
+                    }
+                }
+                _ = &mut timeout, if self.stopping.is_none() => {
+                    let limit = self.wf.timeout().map(crate::model::format_duration).unwrap_or_default();
+                    self.first_error = Some(format!("the run timed out after {limit}"));
+                    self.begin_stop(format!("run timed out after {limit}"))?;
+                }
+                _ = self.shared.shutdown.cancelled() => {
+                    // The records stay as they are: the next open relaunches these steps.
+                    for tokens in self.running.values() {
+                        tokens.cancel.cancel();
+                    }
+                    return Err(EngineError::Closed);
+                }
+            }
+            while self.batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(msg) => self.handle(msg)?,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// Commits the batch, then does what it records: launches, timers, events.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        let batch = std::mem::take(&mut self.batch);
+        // The commit runs on the store's thread: in motion, though this task waits.
+        let committing = self.shared.activity.as_ref().map(|a| a.busy());
+        self.shared.committer.commit(batch).await?;
+        if std::mem::take(&mut self.emitted) {
+            self.shared.signal_seq.send_modify(|n| *n += 1);
+        }
+        drop(committing);
+        for launch in std::mem::take(&mut self.launches) {
+            self.spawn_attempt(launch);
+        }
+        for (step, at) in std::mem::take(&mut self.timers) {
+            let tx = self.tx.clone();
+            let sleep = self.shared.clock.sleep_until(at);
+            tokio::spawn(Activity::track(self.shared.activity.as_ref(), async move {
+                sleep.await;
+                let _ = tx.send(Msg::RetryDue { step });
+            }));
+        }
+        for event in self.events.drain(..) {
+            if let Some(listener) = &self.shared.listener {
+                listener(&event);
+            }
+            // No subscriber is not an error; a slow one lags.
+            let _ = self.shared.events.send(event);
+        }
+        for reply in self.replies.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, msg: Msg) -> Result<(), EngineError> {
+        match msg {
+            Msg::RetryDue { step } => {
+                if self.status[step] == StepStatus::Retrying && self.stopping.is_none() {
+                    self.ready.push_back(step);
+                }
+                Ok(())
+            }
+            Msg::Waiting { step, attempt, reason } => {
+                if self.attempt[step] != attempt || !self.running.contains_key(&step) {
+                    return Ok(());
+                }
+                let to = if reason.is_some() { StepStatus::Waiting } else { StepStatus::Running };
+                if self.status[step] == to {
+                    return Ok(());
+                }
+                self.set(step, to)?;
+                let mut record = StepRecord::new(to, attempt);
+                record.started_ms = self.started.get(&step).copied();
+                record.waiting_for = reason.clone();
+                records::put_step(&mut self.batch, &self.run.id, step, &record);
+                self.event_step(step, reason);
+                Ok(())
+            }
+            Msg::Stop { reason } => {
+                self.stopped = true;
+                if self.stopping.is_none() {
+                    self.begin_stop(reason)?;
+                }
+                Ok(())
+            }
+            Msg::Kill => self.kill(),
+            Msg::Action { action, reply } => match self.check(&action) {
+                Err(refused) => {
+                    let _ = reply.send(Err(refused));
+                    Ok(())
+                }
+                Ok(step) => self.act(action, step, reply),
+            },
+            Msg::Finished { step, attempt, outcome, retryable } => {
+                if self.attempt[step] != attempt || self.running.remove(&step).is_none() {
+                    return Ok(());
+                }
+                self.release(step);
+                if let Some(reply) = self.skip_requested.remove(&step) {
+                    // An operator skipped it while it ran: it is skipped now it has stopped.
+                    self.started.remove(&step);
+                    self.operator_skip(step)?;
+                    self.replies.push(reply);
+                    return self.complete(step);
+                }
+                self.finished(step, attempt, outcome, retryable)
+            }
+        }
+    }
+
+    /// Writes the run's end.
+    fn finish(&mut self) -> Result<(), IllegalTransition> {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &self.status {
+            *counts.entry(*s).or_insert(0) += 1;
+        }
+        self.run.counts = counts;
+        self.run.ended_ms = Some(self.shared.clock.now_ms());
+        self.run.set_status(if self.killed {
+            RunStatus::Killed
+        } else if self.stopped {
+            RunStatus::Stopped
+        } else if !self.failures.is_empty() || self.first_error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        })?;
+        self.run.error = self.run_error();
+        if self.killed || self.stopped {
+            self.run.error = self.run.error.take().or_else(|| self.stopping.clone());
+        }
+        records::put_run(&mut self.batch, &self.run);
+        self.event_run();
+        // Actions that came too late get their answer from the final state.
+        for (_, reply) in self.skip_requested.drain() {
+            let _ = reply.send(Err(EngineError::IllegalAction {
+                target: format!("a step of run {}", self.run.id),
+                action: "skip",
+                state: self.run.status.to_string(),
+                hint: " (the run ended first)".into(),
+            }));
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, i: usize, to: StepStatus) -> Result<(), IllegalTransition> {
+        let from = self.status[i];
+        if !from.can_become(to) {
+            return Err(IllegalTransition {
+                what: format!("step `{}` of run {}", self.wf.step(i).id, self.run.id),
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        self.status[i] = to;
+        Ok(())
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A driver that ends on an error or at close gives its tag slots back.
+        for i in std::mem::take(&mut self.holding) {
+            self.shared.limits.release(&self.wf.step(i).options().tags);
+        }
+    }
+}
