@@ -9,7 +9,7 @@
 use super::{Names, Nest};
 use crate::dag::{DEFAULT_ITEM_NAME, ITERATION};
 use crate::engine::{EngineError, IterationFailure, Rollup, RunRecord, RunStatus};
-use crate::expr::{LazyRange, Template};
+use crate::expr::LazyRange;
 use crate::model::StepDef;
 use crate::steps::{
     is_identifier, missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext,
@@ -86,9 +86,8 @@ enum Items {
 }
 
 impl Items {
-    fn of(step: &StepDef, names: &Names) -> Result<Items, String> {
-        let over = step.flow().over.as_deref().unwrap_or_default();
-        let template = Template::parse(over).map_err(|e| format!("over: {e}"))?;
+    fn of(nest: &Nest, names: &Names) -> Result<Items, String> {
+        let template = nest.plan().over.as_ref().ok_or_else(|| super::unplanned("over"))?;
         if let Some(range) = template.lazy_range(names) {
             return range.map(Items::Range).map_err(|e| format!("over: {e}"));
         }
@@ -152,7 +151,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     if step.flow().workflow.is_some() && !body.workflow.def().params.contains_key(item_name) {
         return Err(format!("workflow `{}` has no parameter `{item_name}` to receive the item; declare it, or set `as`", body.workflow.id()));
     }
-    let items = Items::of(step, nest.names())?;
+    let items = Items::of(nest, nest.names())?;
     let total = items.len();
     let limit = step.flow().max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
 

@@ -66,6 +66,11 @@ pub(crate) fn attempt(kind: &str, nest: Nest, ctx: StepContext) -> Result<StepFu
     }))
 }
 
+/// The error for a field validation guarantees but the step lacks: a bug, never a default.
+fn unplanned(field: &str) -> String {
+    format!("internal error: the step has no `{field}`, which validation requires")
+}
+
 /// What a flow kind's [`StepKind::run`] does: they run only through [`attempt`].
 fn inside_only() -> StepFuture {
     Box::pin(async { StepOutcome::failure("this step type runs only inside the engine") })

@@ -118,6 +118,11 @@ impl Nest {
         self.wf.step(self.index)
     }
 
+    /// The step's parsed fields.
+    pub(crate) fn plan(&self) -> &crate::dag::StepPlan {
+        self.wf.plan(self.index)
+    }
+
     /// The names the step sees.
     pub(crate) fn names(&self) -> &Arc<Names> {
         &self.names

@@ -83,7 +83,7 @@ fn child_workflow(nest: &Nest) -> Result<Arc<Workflow>, String> {
     if let Some(id) = &step.flow().workflow {
         return nest.registered(id);
     }
-    let path = step.flow().file.as_deref().unwrap_or_default();
+    let path = step.flow().file.as_deref().ok_or_else(|| super::unplanned("file"))?;
     let source = Source::read(Path::new(path)).map_err(|e| e.to_string())?;
     let def = source.parse().map_err(|e| e.to_string())?;
     nest.compile(def).map(Arc::new).map_err(|e| format!("{}", source.locate(e)))

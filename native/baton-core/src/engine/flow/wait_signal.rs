@@ -53,14 +53,8 @@ impl super::Flow for WaitSignal {
 
 async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     let step = nest.step();
-    let name = step.flow().signal.as_deref().unwrap_or_default();
-    let matcher = step
-        .flow()
-        .signal_match
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(|e| format!("match: {e}"))?;
+    let name = step.flow().signal.as_deref().ok_or_else(|| super::unplanned("signal"))?;
+    let matcher = nest.plan().signal_match.as_ref();
     let since = ctx.started_ms.saturating_sub(nest.signal_retention().as_millis() as u64);
     let mut sent = nest.signal_watch();
     let mut waiting = None;
@@ -68,7 +62,7 @@ async fn wait(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
         sent.borrow_and_update();
         let mut last_problem = None;
         for signal in nest.signals_since(name, since)? {
-            match matches(nest, matcher.as_ref(), &signal) {
+            match matches(nest, matcher, &signal) {
                 Ok(true) => {
                     tracing::info!(run = %nest.run_id(), step = %step.id, signal = %name, id = %signal.id, "signal matched");
                     return Ok(signal.params);

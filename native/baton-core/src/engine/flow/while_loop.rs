@@ -9,7 +9,6 @@ use super::foreach::{count, Body};
 use super::Nest;
 use crate::dag::ITERATION;
 use crate::engine::{EngineError, Rollup, RunRecord, RunStatus};
-use crate::expr::Template;
 use crate::model::StepDef;
 use crate::steps::{
     missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture,
@@ -62,8 +61,7 @@ impl super::Flow for WhileLoop {
 async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, String> {
     let step = nest.step();
     let body = Body::of(nest)?;
-    let condition = Template::parse(step.flow().condition.as_deref().unwrap_or_default())
-        .map_err(|e| format!("condition: {e}"))?;
+    let condition = nest.plan().condition.as_ref().ok_or_else(|| super::unplanned("condition"))?;
     let max = step.flow().max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS);
     let mut rollup =
         nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), ..Rollup::default() });

@@ -39,46 +39,6 @@ impl Scope for RunScope<'_> {
     }
 }
 
-/// The delay before attempt `attempt + 1`.
-pub(in crate::engine) fn retry_delay(step: &StepDef, attempt: u32) -> Duration {
-    let Some(retry) = &step.options().retry else { return Duration::ZERO };
-    let base = retry.delay.parse().unwrap_or_default();
-    let cap = retry
-        .max_delay
-        .as_ref()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(Duration::from_secs(86_400));
-    let delay = match retry.backoff {
-        Backoff::Fixed => base,
-        Backoff::Linear => base.saturating_mul(attempt),
-        Backoff::Exponential => base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))),
-    };
-    delay.min(cap)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::RetryDef;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let mut step = StepDef::new("a", "noop");
-        step.options_mut().retry = Some(RetryDef {
-            max_attempts: 10,
-            backoff: Backoff::Exponential,
-            delay: "1s".into(),
-            max_delay: Some("5s".into()),
-        });
-        let delays: Vec<u64> = (1..=5).map(|a| retry_delay(&step, a).as_secs()).collect();
-        assert_eq!(delays, vec![1, 2, 4, 5, 5]);
-        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Linear;
-        assert_eq!(retry_delay(&step, 3), Duration::from_secs(3));
-        step.options_mut().retry.as_mut().unwrap().backoff = Backoff::Fixed;
-        assert_eq!(retry_delay(&step, 3), Duration::from_secs(1));
-    }
-}
-
 impl Driver {
     /// Gives back the tag slots step `i` holds.
     pub(super) fn release(&mut self, i: usize) {
@@ -154,9 +114,9 @@ impl Driver {
             self.over += 1;
             return Ok(());
         }
-        let max_attempts = step.options().retry.as_ref().map_or(1, |r| r.max_attempts);
-        if retryable && attempt < max_attempts {
-            let delay = retry_delay(step, attempt);
+        let plan = self.wf.plan(i);
+        if retryable && attempt < plan.max_attempts() {
+            let delay = plan.retry.map_or(Duration::ZERO, |r| r.delay_after(attempt));
             record.status = StepStatus::Retrying;
             record.ended_ms = None;
             record.retry_at_ms = Some(now + delay.as_millis() as u64);
@@ -258,7 +218,7 @@ impl Driver {
             }
         };
         let clock = self.shared.clock.clone();
-        let timeout = step.options().timeout.as_ref().and_then(|t| t.parse().ok());
+        let timeout = self.wf.plan(i).timeout;
         let outside =
             self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
         let flow_attempt = match nest {
@@ -333,18 +293,16 @@ impl Driver {
             .kind(i)
             .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
         let scope = RunScope { driver: self };
-        let render = |field: &str, text: &str| -> Result<String, String> {
-            Template::parse(text)
-                .and_then(|t| t.render(&scope))
-                .map_err(|e| format!("{field}: {e}"))
-        };
-        let command =
-            step.options().command.as_deref().map(|c| render("command", c)).transpose()?;
-        let env = step
-            .options()
+        let plan = self.wf.plan(i);
+        let command = plan
+            .command
+            .as_ref()
+            .map(|t| t.render(&scope).map_err(|e| format!("command: {e}")))
+            .transpose()?;
+        let env = plan
             .env
             .iter()
-            .map(|(k, v)| Ok((k.clone(), render(&format!("env.{k}"), v)?)))
+            .map(|(k, t)| Ok((k.clone(), t.render(&scope).map_err(|e| format!("env.{k}: {e}"))?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
         let step_params = step
             .options()
@@ -385,7 +343,7 @@ impl Driver {
             command,
             env,
             step_params,
-            duration: step.options().duration.as_ref().and_then(|d| d.parse().ok()),
+            duration: plan.duration,
             started_ms,
             cancel: tokens.cancel,
             kill: tokens.kill,

@@ -209,10 +209,13 @@ impl Driver {
                 return Decision::Skip(why);
             }
         }
-        let Some(condition) = &step.options().when else { return Decision::Run };
-        match Template::parse(condition).and_then(|t| t.evaluate(&RunScope { driver: self })) {
+        let Some(when) = &self.wf.plan(i).when else { return Decision::Run };
+        match when.evaluate(&RunScope { driver: self }) {
             Ok(Value::Bool(true)) => Decision::Run,
-            Ok(Value::Bool(false)) => Decision::Skip(format!("`when` is false: {condition}")),
+            Ok(Value::Bool(false)) => Decision::Skip(format!(
+                "`when` is false: {}",
+                step.options().when.as_deref().unwrap_or_default()
+            )),
             Ok(other) => Decision::Fail(format!("when: expected a boolean, not {other}")),
             Err(e) => Decision::Fail(format!("when: {e}")),
         }

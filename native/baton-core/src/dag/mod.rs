@@ -4,6 +4,10 @@
 //! durations, references, dependencies, cycles) and reports every problem at once. The
 //! compiled graph uses step indices, not names: node `i` is `def.steps[i]`.
 
+mod plan;
+
+pub(crate) use plan::{RetryPolicy, StepPlan};
+
 use crate::error::{did_you_mean, DefinitionError, InvalidDefinition};
 use crate::expr::{strings_in, Template};
 use crate::model::{DurationSpec, Source, StepDef, Trigger, WorkflowDef};
@@ -37,6 +41,8 @@ pub struct Workflow {
     signal_retention: Duration,
     /// The compiled inline bodies of `foreach` and `while` steps, by step index.
     bodies: HashMap<usize, Arc<Workflow>>,
+    /// Each step's parsed fields, by step index; `None` for a step that sets none.
+    plans: Vec<Option<Box<StepPlan>>>,
     /// The hash of the definition's JSON, made once: every run of the workflow (every
     /// iteration of a loop body) names its definition by it.
     hash: OnceLock<String>,
@@ -100,12 +106,14 @@ impl Workflow {
                 .map(|pos| by_id[pos])
         };
 
+        let mut plans: Vec<Option<Box<StepPlan>>> = Vec::new();
+        plans.resize_with(def.steps.len(), || None);
         let mut graph = DiGraph::<(), (), u32>::with_capacity(def.steps.len(), def.steps.len() * 2);
         for _ in &def.steps {
             graph.add_node(());
         }
         for (i, step) in def.steps.iter().enumerate() {
-            check_step(&mut v, &def, i, step, kinds);
+            check_step(&mut v, &def, i, step, kinds, &mut plans[i]);
             for (n, dep) in step.depends_on.iter().enumerate() {
                 let field = format!("depends_on.{n}");
                 if dep == &step.id {
@@ -133,7 +141,7 @@ impl Workflow {
                 );
             }
         }
-        check_expressions(&mut v, &def, &graph, find, acyclic, outer);
+        check_expressions(&mut v, &def, &graph, find, acyclic, outer, &mut plans);
         check_triggers(&mut v, &def);
         let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
@@ -145,6 +153,7 @@ impl Workflow {
                 timeout,
                 signal_retention,
                 bodies,
+                plans,
                 hash: OnceLock::new(),
             })
         } else {
@@ -231,6 +240,14 @@ impl Workflow {
     /// How long a signal stays eligible for this workflow's `wait_signal` steps.
     pub fn signal_retention(&self) -> Duration {
         self.signal_retention
+    }
+
+    /// The parsed fields of step `i`.
+    pub(crate) fn plan(&self, i: usize) -> &StepPlan {
+        match &self.plans[i] {
+            Some(plan) => plan,
+            None => StepPlan::empty(),
+        }
     }
 
     /// The compiled inline body of step `i` (a `foreach` or `while` with `steps`).
@@ -330,7 +347,15 @@ fn check_id(
     }
 }
 
-fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, kinds: &StepKinds) {
+/// Checks one step's own fields, and plans its durations and retry policy.
+fn check_step(
+    v: &mut Validator,
+    def: &WorkflowDef,
+    i: usize,
+    step: &StepDef,
+    kinds: &StepKinds,
+    plan: &mut Option<Box<StepPlan>>,
+) {
     check_id(v, Some((def, i)), "id", &step.id, "step id");
     for (n, tag) in step.options().tags.iter().enumerate() {
         check_id(v, Some((def, i)), &format!("tags.{n}"), tag, "tag");
@@ -338,8 +363,8 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
     for problem in kinds.check(step) {
         v.step(def, i, Some(&problem.field), problem.message);
     }
-    v.duration(Some((def, i)), "timeout", step.options().timeout.as_ref());
-    v.duration(Some((def, i)), "duration", step.options().duration.as_ref());
+    let timeout = v.duration(Some((def, i)), "timeout", step.options().timeout.as_ref());
+    let duration = v.duration(Some((def, i)), "duration", step.options().duration.as_ref());
     if matches!(step.trigger, Trigger::OneSuccess | Trigger::OneFailed)
         && step.depends_on.is_empty()
     {
@@ -363,8 +388,24 @@ fn check_step(v: &mut Validator, def: &WorkflowDef, i: usize, step: &StepDef, ki
                 "must be at least 1 (the first attempt counts)".into(),
             );
         }
-        v.duration(Some((def, i)), "retry.delay", Some(&retry.delay));
-        v.duration(Some((def, i)), "retry.max_delay", retry.max_delay.as_ref());
+        let delay = v.duration(Some((def, i)), "retry.delay", Some(&retry.delay));
+        let max_delay = match &retry.max_delay {
+            Some(spec) => v.duration(Some((def, i)), "retry.max_delay", Some(spec)),
+            None => Some(RetryPolicy::DEFAULT_MAX_DELAY),
+        };
+        if let (Some(delay), Some(max_delay)) = (delay, max_delay) {
+            let policy = RetryPolicy {
+                max_attempts: retry.max_attempts,
+                backoff: retry.backoff,
+                delay,
+                max_delay,
+            };
+            plan.get_or_insert_with(Default::default).retry = Some(policy);
+        }
+    }
+    if timeout.is_some() || duration.is_some() {
+        let plan = plan.get_or_insert_with(Default::default);
+        (plan.timeout, plan.duration) = (timeout, duration);
     }
 }
 
@@ -377,25 +418,40 @@ enum Extra {
     Any,
 }
 
-/// The fields of a step that may hold `${...}`, with their names and the extra names
-/// each may use.
-fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
+/// Where the engine keeps a field's parsed template, if it keeps it.
+enum Slot<'a> {
+    When,
+    Command,
+    Env(&'a str),
+    Over,
+    Condition,
+    Match,
+    /// Evaluated as a value when an attempt starts (`params`, signals' params).
+    None,
+}
+
+/// The fields of a step that may hold `${...}`, with their names, the extra names each
+/// may use, and where the plan keeps them.
+fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
     let mut fields = Vec::new();
     if let Some(w) = &step.options().when {
-        fields.push(("when".to_string(), w.as_str(), Extra::None));
+        fields.push(("when".to_string(), w.as_str(), Extra::None, Slot::When));
     }
     if let Some(c) = &step.options().command {
-        fields.push(("command".to_string(), c.as_str(), Extra::None));
+        fields.push(("command".to_string(), c.as_str(), Extra::None, Slot::Command));
     }
     for (k, value) in &step.options().env {
-        fields.push((format!("env.{k}"), value.as_str(), Extra::None));
+        fields.push((format!("env.{k}"), value.as_str(), Extra::None, Slot::Env(k)));
     }
     for (k, value) in &step.options().params {
-        fields
-            .extend(strings_in(value).into_iter().map(|s| (format!("params.{k}"), s, Extra::None)));
+        fields.extend(
+            strings_in(value)
+                .into_iter()
+                .map(|s| (format!("params.{k}"), s, Extra::None, Slot::None)),
+        );
     }
     if let Some(over) = &step.flow().over {
-        fields.push(("over".to_string(), over.as_str(), Extra::None));
+        fields.push(("over".to_string(), over.as_str(), Extra::None, Slot::Over));
     }
     if let Some(condition) = &step.flow().condition {
         // The previous iteration's outputs, by body step id.
@@ -411,10 +467,15 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
                     .collect(),
             )
         };
-        fields.push(("condition".to_string(), condition.as_str(), extra));
+        fields.push(("condition".to_string(), condition.as_str(), extra, Slot::Condition));
     }
     if let Some(m) = &step.flow().signal_match {
-        fields.push(("match".to_string(), m.as_str(), Extra::Names(vec!["signal".into()])));
+        fields.push((
+            "match".to_string(),
+            m.as_str(),
+            Extra::Names(vec!["signal".into()]),
+            Slot::Match,
+        ));
     }
     for (n, emit) in step.flow().emit_signals.iter().enumerate() {
         for (k, value) in &emit.params {
@@ -422,7 +483,7 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra)> {
             fields.extend(
                 strings_in(value)
                     .into_iter()
-                    .map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]))),
+                    .map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]), Slot::None)),
             );
         }
     }
@@ -439,9 +500,10 @@ fn check_expressions(
     find: impl Fn(&str) -> Option<u32>,
     acyclic: bool,
     outer: &[String],
+    plans: &mut [Option<Box<StepPlan>>],
 ) {
     for (i, step) in def.steps.iter().enumerate() {
-        for (field, text, extra) in templated_fields(step) {
+        for (field, text, extra, slot) in templated_fields(step) {
             let template = match Template::parse(text) {
                 Ok(t) => t,
                 Err(e) => {
@@ -490,6 +552,18 @@ fn check_expressions(
                     )
                 };
                 v.step(def, i, Some(&field), message);
+            }
+            let plan = || -> Box<StepPlan> { Box::default() };
+            match slot {
+                Slot::When => plans[i].get_or_insert_with(plan).when = Some(template),
+                Slot::Command => plans[i].get_or_insert_with(plan).command = Some(template),
+                Slot::Env(key) => {
+                    plans[i].get_or_insert_with(plan).env.push((key.to_owned(), template))
+                }
+                Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
+                Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
+                Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
+                Slot::None => {}
             }
         }
     }
@@ -921,6 +995,26 @@ mod tests {
         ] {
             assert!(json.contains(expected), "{expected} in {json}");
         }
+    }
+
+    #[test]
+    fn the_plan_holds_every_field_parsed() {
+        let wf = compile(
+            "id: x\nparams: {p: 1}\nsteps:\n  - {id: a, type: shell, command: 'echo ${p}', env: {X: '${p}'}, when: '${p > 0}', timeout: 1m, retry: {max_attempts: 3, backoff: fixed, delay: 2s}}\n  - {id: b, type: noop}\n  - {id: l, type: foreach, over: '${range(0, p)}', steps: [{id: s, type: sleep, duration: 5s}]}\n",
+        )
+        .unwrap();
+        let a = wf.plan(0);
+        assert_eq!(a.timeout, Some(Duration::from_secs(60)));
+        let retry = a.retry.unwrap();
+        assert_eq!(
+            (retry.max_attempts, retry.delay, retry.max_delay),
+            (3, Duration::from_secs(2), RetryPolicy::DEFAULT_MAX_DELAY)
+        );
+        assert!(a.when.is_some() && a.command.is_some());
+        assert_eq!(a.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["X"]);
+        assert!(wf.plans[1].is_none(), "a step that sets nothing has no plan allocated");
+        assert!(wf.plan(2).over.is_some());
+        assert_eq!(wf.body(2).unwrap().plan(0).duration, Some(Duration::from_secs(5)));
     }
 
     #[test]
