@@ -699,7 +699,7 @@ async fn run_here(
     json: bool,
 ) -> Result<(), Failure> {
     // Other `baton` commands (runs, show, stop...) reach this run through the endpoint.
-    engine.serve_control()?;
+    baton_core::control::serve(&engine)?;
     let unfinished = engine.unfinished_runs()?;
     if !unfinished.is_empty() {
         eprintln!(
@@ -758,7 +758,7 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
             eprintln!("run {id}: cannot resume: {e}");
         }
     }
-    let socket = engine.serve_control()?;
+    let socket = baton_core::control::serve(&engine)?;
     baton_core::triggers::start_scheduler(&engine);
     println!(
         "baton serve: holding {} (pid {}); control socket {}",
@@ -783,7 +783,7 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
         }
         Err(e) => return Err(e.into()),
     };
-    engine.serve_control()?;
+    baton_core::control::serve(&engine)?;
     let resumed = engine.recover()?;
     if resumed.is_empty() {
         if !json {

@@ -644,7 +644,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_serveControl<'l>(
     envelope(env, |_| {
         let bridge = bridge(handle)?;
         let _guard = runtime()?.enter();
-        let socket = bridge.engine.serve_control()?;
+        let socket = baton_core::control::serve(&bridge.engine)?;
         Ok(json!(socket.map(|p| p.display().to_string())))
     })
 }

@@ -12,6 +12,8 @@
 mod client;
 mod server;
 
+pub use server::serve;
+
 pub use client::{Client, ConnectError};
 
 use crate::engine::{

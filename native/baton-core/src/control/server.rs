@@ -8,37 +8,35 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 
-impl Engine {
-    /// Listens on the control socket of this engine's store directory until the engine
-    /// closes; returns the socket's path. A store in memory has no endpoint.
-    pub fn serve_control(&self) -> Result<Option<std::path::PathBuf>, EngineError> {
-        let Some(dir) = self.store_dir() else { return Ok(None) };
-        let path = socket_path(dir);
-        let io = |source| StoreError::Io { path: path.clone(), source };
-        // We hold the store's lock: a socket file left there is from a process that died.
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(io)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        tracing::info!(socket = %path.display(), "control endpoint listening");
-        let weak = self.downgrade();
-        let shutdown = self.shutdown_token();
-        let socket = path.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            tokio::spawn(serve_connection(stream, weak.clone()));
-                        }
-                        Err(e) => tracing::warn!(error = %e, "control endpoint: accept failed"),
-                    },
-                    _ = shutdown.cancelled() => break,
-                }
+/// Listens on the control socket of `engine`'s store directory until the engine closes;
+/// returns the socket's path. A store in memory has no endpoint.
+pub fn serve(engine: &Engine) -> Result<Option<std::path::PathBuf>, EngineError> {
+    let Some(dir) = engine.store_dir() else { return Ok(None) };
+    let path = socket_path(dir);
+    let io = |source| StoreError::Io { path: path.clone(), source };
+    // We hold the store's lock: a socket file left there is from a process that died.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(io)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    tracing::info!(socket = %path.display(), "control endpoint listening");
+    let weak = engine.downgrade();
+    let shutdown = engine.shutdown_token();
+    let socket = path.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_connection(stream, weak.clone()));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "control endpoint: accept failed"),
+                },
+                _ = shutdown.cancelled() => break,
             }
-            let _ = std::fs::remove_file(&socket);
-        });
-        Ok(Some(path))
-    }
+        }
+        let _ = std::fs::remove_file(&socket);
+    });
+    Ok(Some(path))
 }
 
 /// Answers the requests of one client, one line each, until it hangs up.
