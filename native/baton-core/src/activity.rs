@@ -30,6 +30,7 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// A counter with nothing in motion, shared between the engine and its host.
     pub fn new() -> Arc<Self> {
         Arc::default()
     }
@@ -38,11 +39,6 @@ impl Activity {
     pub fn busy(self: &Arc<Self>) -> Busy {
         self.add();
         Busy(self.clone())
-    }
-
-    /// True when nothing is in motion.
-    pub fn is_idle(&self) -> bool {
-        *self.lock() == 0
     }
 
     /// Waits up to `limit` until nothing is in motion; returns whether that happened. Blocks
@@ -62,7 +58,7 @@ impl Activity {
     }
 
     /// `future`, counted while it is runnable or running when `activity` is given.
-    pub fn track<F: Future>(activity: Option<&Arc<Self>>, future: F) -> Tracked<F> {
+    pub(crate) fn track<F: Future>(activity: Option<&Arc<Self>>, future: F) -> Tracked<F> {
         match activity {
             None => Tracked::Plain { future },
             Some(activity) => {
@@ -113,7 +109,7 @@ impl Drop for Busy {
 pin_project! {
     /// A future made by [`Activity::track`].
     #[project = TrackedProj]
-    pub enum Tracked<F> {
+    pub(crate) enum Tracked<F> {
         Plain { #[pin] future: F },
         Counted { #[pin] future: tokio::task::Unconstrained<F>, task: TaskSlot },
     }
@@ -146,7 +142,7 @@ struct TaskState {
 }
 
 /// Holds a counted task's state; a task dropped before its end stops counting.
-pub struct TaskSlot(Arc<TaskState>);
+pub(crate) struct TaskSlot(Arc<TaskState>);
 
 impl Drop for TaskSlot {
     fn drop(&mut self) {
@@ -261,7 +257,7 @@ mod tests {
             .unwrap());
         assert_eq!(clock.next_deadline(), Some(1_000));
         clock.advance_to_next();
-        assert!(!activity.is_idle(), "the woken sleeper counts before it runs");
+        assert!(!activity.wait_idle(Duration::ZERO), "the woken sleeper counts before it runs");
         let waiting = activity.clone();
         assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
             .await
@@ -277,6 +273,6 @@ mod tests {
         drop(busy);
         assert!(activity.wait_idle(Duration::from_millis(1)));
         let _plain = Activity::track(None, async {});
-        assert!(activity.is_idle());
+        assert!(activity.wait_idle(Duration::ZERO));
     }
 }

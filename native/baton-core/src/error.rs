@@ -104,10 +104,13 @@ impl ErrorKind {
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefinitionError {
+    /// The file (or the name of the text) the definition came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The line of the problem, from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// The column of the problem, from 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
     /// The step the problem is in.
@@ -115,16 +118,17 @@ pub struct DefinitionError {
     pub step: Option<String>,
     /// Position of that step in the definition, to find its line.
     #[serde(skip)]
-    pub step_index: Option<usize>,
+    pub(crate) step_index: Option<usize>,
     /// The field, as a dotted path (`retry.delay`, `depends_on.1`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What is wrong, and how to fix it when that is clear.
     pub message: String,
 }
 
 impl DefinitionError {
     /// A problem with nothing but a message.
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         DefinitionError {
             file: None,
             line: None,
@@ -162,10 +166,13 @@ impl fmt::Display for DefinitionError {
 /// Every problem found in a definition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub struct InvalidDefinition {
+    /// The problems. Once [located](crate::model::Source::locate), they are in the order of
+    /// the text, those without a position last.
     pub errors: Vec<DefinitionError>,
 }
 
 impl InvalidDefinition {
+    /// One problem.
     pub(crate) fn single(error: DefinitionError) -> Self {
         InvalidDefinition { errors: vec![error] }
     }
@@ -180,20 +187,6 @@ impl fmt::Display for InvalidDefinition {
             write!(f, "{e}")?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ErrorKind;
-
-    #[test]
-    fn every_kind_is_listed_once_with_its_wire_name() {
-        for kind in ErrorKind::ALL {
-            let wire = serde_json::to_value(kind).unwrap();
-            assert_eq!(wire, kind.name());
-            assert_eq!(ErrorKind::ALL.iter().filter(|k| **k == kind).count(), 1);
-        }
     }
 }
 
@@ -222,4 +215,18 @@ pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_wire_name() {
+        for kind in ErrorKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.name());
+            assert_eq!(ErrorKind::ALL.iter().filter(|k| **k == kind).count(), 1);
+        }
+    }
 }

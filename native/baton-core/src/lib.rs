@@ -1,22 +1,27 @@
+#![warn(missing_docs)]
+
 //! Baton's engine: durable workflow orchestration as a library.
 //!
 //! A workflow ([`model::WorkflowDef`], from YAML, JSON or a host's DSL) is validated and
-//! compiled into a [`dag::Workflow`]; an [`engine::Engine`] runs it, writing every state
-//! change to a [`store::Store`] before acting on it, so that a crash loses no run.
+//! compiled into a [`Workflow`]; an [`engine::Engine`] runs it, writing every state change
+//! to a durable store (redb or sled, see [`StoreEngine`]) before acting on it, so that a
+//! crash loses no run.
 //!
 //! This crate knows nothing about the JVM or the command line: `baton-jni` and
-//! `baton-cli` are users of it like any other.
+//! `baton-cli` are users of it like any other. Its public API is what they (and the
+//! crate's tests, benchmarks and examples) use; the rest (the store, the scheduler, the
+//! record encodings) is private to the crate, so that it can change freely.
 
 pub mod activity;
 pub mod clock;
 pub mod control;
-pub mod dag;
+pub(crate) mod dag;
 pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod model;
 pub mod steps;
-pub mod store;
+pub(crate) mod store;
 pub mod testing;
 pub mod triggers;
 

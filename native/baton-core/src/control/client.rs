@@ -23,16 +23,26 @@ pub struct Client {
 pub enum ConnectError {
     /// Nothing listens on the store's socket: no live engine holds it.
     #[error("no live engine answers on {socket}: {source}")]
-    NoEngine { socket: PathBuf, source: std::io::Error },
+    NoEngine {
+        /// The socket tried.
+        socket: PathBuf,
+        /// Why connecting failed.
+        source: std::io::Error,
+    },
     /// The connection broke, or the engine's answer does not decode.
     #[error("the live engine on {socket} did not answer: {message}")]
-    Broken { socket: PathBuf, message: String },
+    Broken {
+        /// The socket connected to.
+        socket: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl Client {
     /// Connects to the engine holding the store in `dir`. An engine takes the store's lock
-    /// a moment before its socket listens, so a missing socket is tried again for up to
-    /// [`STARTING`] before the answer is that no engine is there.
+    /// a moment before its socket listens, so a missing socket is tried again for up to a
+    /// second before the answer is that no engine is there.
     pub async fn connect(dir: &Path) -> Result<Client, ConnectError> {
         let socket = socket_path(dir);
         let started = std::time::Instant::now();

@@ -2,7 +2,7 @@
 //!
 //! One process holds a store (its lock file says which). Another process — the `baton`
 //! command most often — cannot open it, so it sends [`Request`]s over a Unix socket in the
-//! store directory ([`SOCKET`], owner-only) to the engine that holds it, which answers with
+//! store directory (`control.sock`, owner-only) to the engine that holds it, which answers with
 //! a [`Reply`]. The protocol is one JSON object per line each way.
 //!
 //! [`execute`] is the one place that maps a request onto the engine: the server calls it for
@@ -28,10 +28,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The socket's file name in the store directory.
-pub const SOCKET: &str = "control.sock";
+pub(crate) const SOCKET: &str = "control.sock";
 
 /// Where the control socket of the store in `dir` is.
-pub fn socket_path(dir: &Path) -> PathBuf {
+pub(crate) fn socket_path(dir: &Path) -> PathBuf {
     dir.join(SOCKET)
 }
 
@@ -43,119 +43,158 @@ pub enum Request {
     Runs,
     /// A run with its steps.
     Show {
+        /// The run.
         run_id: String,
     },
     /// Starts a run of a definition the client read (`baton run FILE`).
     RunDefinition {
+        /// The definition, parsed by the client.
         definition: WorkflowDef,
+        /// Overrides of the definition's parameters.
         params: IndexMap<String, Value>,
     },
     /// Waits for a run to end.
     Wait {
+        /// The run.
         run_id: String,
     },
     /// Sends a signal.
     Signal {
+        /// The signal's name.
         name: String,
+        /// What the signal carries.
         params: IndexMap<String, Value>,
     },
     /// Signals, oldest first, only those named `name` if given.
     Signals {
+        /// Only signals of this name.
         name: Option<String>,
     },
     /// Registers a definition: a new version if it changed.
     Register {
+        /// The definition, parsed by the client.
         definition: WorkflowDef,
     },
     /// Registered workflows.
     Workflows,
     /// The versions of a registered workflow.
     Versions {
+        /// The workflow.
         workflow_id: String,
     },
     /// Makes a version the one that starts and fires.
     Activate {
+        /// The workflow.
         workflow_id: String,
+        /// The version to make active.
         version: u32,
     },
     /// Lets a workflow's triggers fire, or not.
     Enable {
+        /// The workflow.
         workflow_id: String,
+        /// Whether its triggers fire.
         enabled: bool,
     },
     /// Starts a registered workflow.
     Start {
+        /// The workflow.
         workflow_id: String,
+        /// Overrides of the workflow's parameters.
         #[serde(default)]
         params: IndexMap<String, Value>,
+        /// The version to run (default: the active one).
         #[serde(default)]
         version: Option<u32>,
+        /// Makes the start idempotent: a request id used before returns that start's run.
         #[serde(default)]
         request_id: Option<String>,
     },
     /// The firings of a workflow's triggers.
     Firings {
+        /// The workflow.
         workflow_id: String,
     },
     /// Releases a `strict_sequential` queue blocked by a failed run.
     Unblock {
+        /// The workflow.
         workflow_id: String,
     },
     /// Stops a run.
     Stop {
+        /// The run.
         run_id: String,
     },
     /// Ends a run at once, without cleanup.
     Kill {
+        /// The run.
         run_id: String,
     },
     /// No new steps start until resumed.
     Pause {
+        /// The run.
         run_id: String,
     },
+    /// Lets a paused run start steps again.
     Resume {
+        /// The run.
         run_id: String,
     },
     /// A new run keeping the succeeded steps (all but `from` and below, if given).
     Restart {
+        /// The finished run to restart.
         run_id: String,
+        /// A step to run again, with everything below it, even if it succeeded.
         #[serde(default)]
         from: Option<String>,
     },
     /// Sets (or clears) a breakpoint: runs pause before the step.
     Break {
+        /// The workflow.
         workflow_id: String,
+        /// The step runs pause before.
         step_id: String,
+        /// Set (`true`) or clear (`false`).
         on: bool,
     },
     /// The steps of a workflow with a breakpoint.
     Breakpoints {
+        /// The workflow.
         workflow_id: String,
     },
     /// Lets a step at a breakpoint run.
     Continue {
+        /// The run.
         run_id: String,
+        /// The step waiting at the breakpoint.
         step_id: String,
     },
     /// Marks a step SKIPPED; the steps below go on as if it succeeded.
     Skip {
+        /// The run.
         run_id: String,
+        /// The step to skip.
         step_id: String,
     },
     /// A new attempt of a failed step in the same run.
     RetryStep {
+        /// The run.
         run_id: String,
+        /// The failed step.
         step_id: String,
     },
     /// Every status change of a run and its steps.
     Timeline {
+        /// The run.
         run_id: String,
     },
     /// Streams every status change from now on: one [`Response::Event`] each.
     Events,
     /// Caps the running steps with a tag across all runs (`None` lifts the cap).
     Limit {
+        /// The tag.
         tag: String,
+        /// The most steps with the tag running at once; `None` lifts the cap.
         max: Option<u32>,
     },
     /// The caps set.
@@ -166,30 +205,60 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "reply", content = "value", rename_all = "snake_case")]
 pub enum Response {
+    /// Runs, oldest first ([`Request::Runs`]).
     Runs(Vec<RunRecord>),
+    /// A run with its steps ([`Request::Show`]).
     Details(Box<RunDetails>),
+    /// A run's final record ([`Request::Wait`]).
     Run(Box<RunRecord>),
-    Started { run_id: String },
-    SignalSent { id: String },
+    /// A run was started, or queued under its run strategy.
+    Started {
+        /// The new run.
+        run_id: String,
+    },
+    /// A signal was stored.
+    SignalSent {
+        /// The signal's id.
+        id: String,
+    },
+    /// Signals, oldest first ([`Request::Signals`]).
     Signals(Vec<SignalRecord>),
-    Registered { workflow_id: String, version: u32, changed: bool },
+    /// A definition was registered ([`Request::Register`]).
+    Registered {
+        /// The workflow.
+        workflow_id: String,
+        /// Its version with this definition.
+        version: u32,
+        /// Whether that is a new version; an unchanged definition keeps its version.
+        changed: bool,
+    },
+    /// Registered workflows ([`Request::Workflows`]).
     Workflows(Vec<WorkflowInfo>),
+    /// A workflow's versions ([`Request::Versions`]).
     Versions(Vec<VersionInfo>),
+    /// A workflow's trigger firings ([`Request::Firings`]).
     Firings(Vec<FiringRecord>),
+    /// The steps of a workflow with a breakpoint ([`Request::Breakpoints`]).
     Breakpoints(Vec<String>),
+    /// A run's timeline ([`Request::Timeline`]).
     Events(Vec<Event>),
+    /// One status change of the stream [`Request::Events`] asked for.
     Event(Box<Event>),
+    /// Tags with their caps ([`Request::Limits`]).
     Limits(Vec<(String, u32)>),
+    /// The request was carried out; there is nothing to tell.
     Done,
 }
 
-pub use crate::error::ErrorKind;
+use crate::error::ErrorKind;
 
 /// A failed request, as the client receives it.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct RemoteError {
+    /// What kind of failure it is, for the client's exit code or exception.
     pub kind: ErrorKind,
+    /// The error, as the engine words it.
     pub message: String,
 }
 

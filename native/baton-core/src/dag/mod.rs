@@ -191,6 +191,7 @@ impl Workflow {
         (hash, made)
     }
 
+    /// The workflow's id.
     pub fn id(&self) -> &str {
         &self.def.id
     }
@@ -200,6 +201,7 @@ impl Workflow {
         self.def.steps.len()
     }
 
+    /// Whether it has no step (validation refuses such a workflow).
     pub fn is_empty(&self) -> bool {
         self.def.steps.is_empty()
     }

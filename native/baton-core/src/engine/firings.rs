@@ -25,6 +25,7 @@ pub(crate) struct TriggerState {
 /// A firing of a trigger: the run it started, or why it started none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FiringRecord {
+    /// The workflow whose trigger fired.
     pub workflow_id: String,
     /// The trigger's position in the definition, from 0.
     pub trigger: usize,
@@ -32,9 +33,12 @@ pub struct FiringRecord {
     pub version: u32,
     /// The cron time, or when the signal was sent.
     pub scheduled_ms: u64,
+    /// When the scheduler fired it (milliseconds since the epoch).
     pub fired_ms: u64,
+    /// The signal that fired a signal trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_id: Option<String>,
+    /// The run it started, if one started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// Why no run started: disabled, a misfire skipped, refused by the run strategy...

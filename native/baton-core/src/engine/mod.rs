@@ -1,8 +1,8 @@
 //! Runs: starting them, driving them to their end, resuming them after a crash, and
 //! reading them back.
 //!
-//! Each run is driven by one task ([`run::Driver`]) that owns its state. Drivers share a
-//! [`Committer`], so the transitions of many runs share one flush.
+//! Each run is driven by one task, its driver, that owns its state. Drivers share the
+//! store's group commit, so the transitions of many runs share one flush.
 
 mod actions;
 pub(crate) mod admission;
@@ -17,7 +17,6 @@ mod state;
 
 pub use admission::StartOptions;
 pub use firings::FiringRecord;
-pub use flow::Names;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
@@ -47,24 +46,39 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A run changed status.
     Run {
+        /// The run.
         run_id: String,
+        /// The workflow the run runs.
         workflow_id: String,
+        /// The new status.
         status: RunStatus,
+        /// Why the run failed or stopped.
         error: Option<String>,
+        /// When, in milliseconds since the epoch.
         #[serde(default)]
         at_ms: u64,
+        /// The event's place in the run's timeline.
         #[serde(default)]
         seq: u64,
     },
+    /// A step of a run changed status.
     Step {
+        /// The run the step belongs to.
         run_id: String,
+        /// The step's id in the run's workflow.
         step_id: String,
+        /// The new status.
         status: StepStatus,
+        /// The attempt, from 1; 0 before the step first runs.
         attempt: u32,
+        /// Why the attempt failed or the step stopped.
         error: Option<String>,
+        /// When, in milliseconds since the epoch.
         #[serde(default)]
         at_ms: u64,
+        /// The event's place in the run's timeline.
         #[serde(default)]
         seq: u64,
     },
@@ -76,44 +90,100 @@ pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A definition that does not validate, with every problem found.
     #[error(transparent)]
     Definition(#[from] InvalidDefinition),
     /// A parameter given to a run that the workflow does not declare.
     #[error("unknown parameter `{name}`{hint}; the workflow declares: {declared}")]
-    UnknownParam { name: String, hint: String, declared: String },
+    UnknownParam {
+        /// The parameter given.
+        name: String,
+        /// ` (did you mean `x`?)` for a likely typo, or empty.
+        hint: String,
+        /// The declared parameters, comma-separated, or `no parameters`.
+        declared: String,
+    },
     /// A parameter value that does not fit its default's type.
     #[error("parameter `{name}`: {message}")]
-    BadParam { name: String, message: String },
+    BadParam {
+        /// The parameter.
+        name: String,
+        /// What type it expects, and what it got.
+        message: String,
+    },
+    /// A run id the store does not have.
     #[error("no run `{0}` in the store")]
     UnknownRun(String),
     /// `start` of a workflow id that was not registered.
     #[error("no workflow `{id}` is registered{hint}")]
-    UnknownWorkflow { id: String, hint: String },
+    UnknownWorkflow {
+        /// The workflow id asked for.
+        id: String,
+        /// ` (did you mean `x`?)` for a likely typo, or empty.
+        hint: String,
+    },
     /// A version of a registered workflow that does not exist.
     #[error("workflow `{id}` has no version {version}; its versions: {known}")]
-    UnknownVersion { id: String, version: u32, known: String },
+    UnknownVersion {
+        /// The workflow.
+        id: String,
+        /// The version asked for.
+        version: u32,
+        /// The versions it has, comma-separated.
+        known: String,
+    },
     /// A start refused by `run_strategy: first_only`.
     #[error("workflow `{workflow}` has a run going on ({run_id}) and its run_strategy is first_only; wait for it, or stop it")]
-    AlreadyRunning { workflow: String, run_id: String },
+    AlreadyRunning {
+        /// The workflow.
+        workflow: String,
+        /// The run going on.
+        run_id: String,
+    },
     /// A trigger that cannot be evaluated (validation catches most of these).
     #[error("workflow `{workflow}`, trigger {trigger}: {message}")]
-    Trigger { workflow: String, trigger: usize, message: String },
+    Trigger {
+        /// The workflow.
+        workflow: String,
+        /// The trigger's position in the workflow's `triggers`, from 0.
+        trigger: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The run exists but no driver in this engine is running it.
     #[error("run {0} is not finished and not running here; `baton recover` continues it")]
     NotRunningHere(String),
     /// A request this way of reaching the engine does not serve.
     #[error("{0}")]
     Unsupported(String),
+    /// A transition the state machine does not allow: a bug in the engine.
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
     /// An action asked of a run or step in a state that does not allow it.
     #[error("cannot {action} {target}: it is {state}{hint}")]
-    IllegalAction { target: String, action: &'static str, state: String, hint: String },
+    IllegalAction {
+        /// What the action is on, in words: `run <id>`, or a step of a run.
+        target: String,
+        /// The action, as a verb: `pause`, `restart`, `skip a step of`.
+        action: &'static str,
+        /// The state that refuses it, as a status or in words.
+        state: String,
+        /// Why, or what to do instead, as ` (...)`; or empty.
+        hint: String,
+    },
     /// A step id that the run's workflow does not have.
     #[error("run {run_id} has no step `{step_id}`{hint}")]
-    UnknownStep { run_id: String, step_id: String, hint: String },
+    UnknownStep {
+        /// The run.
+        run_id: String,
+        /// The step id asked for.
+        step_id: String,
+        /// ` (did you mean `x`?)` for a likely typo, or empty.
+        hint: String,
+    },
     /// A tag name that is not `[A-Za-z0-9_.-]+`.
     #[error("invalid tag `{0}`: use letters, digits, `_`, `.` and `-`")]
     BadTag(String),
@@ -125,7 +195,12 @@ pub enum EngineError {
     Closed,
     /// A run's driver stopped on an error; the run resumes at the next open.
     #[error("run {run_id} stopped on an error: {message}")]
-    Driver { run_id: String, message: String },
+    Driver {
+        /// The run.
+        run_id: String,
+        /// The error the driver stopped on.
+        message: String,
+    },
 }
 
 /// Every kind an engine knows before a host adds its own: the leaf kinds of [`crate::steps`]
@@ -165,9 +240,12 @@ impl EngineError {
 /// A step of a run, for display.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
+    /// The step's id.
     pub id: String,
+    /// The step's kind (`type` in the definition).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The step's state; PENDING with attempt 0 for a step that has not started.
     #[serde(flatten)]
     pub record: StepRecord,
     /// The progress of a `foreach` or `while` step.
@@ -181,6 +259,7 @@ pub struct StepView {
 /// A run with its steps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunDetails {
+    /// The run's record.
     pub run: RunRecord,
     /// Every step, in definition order.
     pub steps: Vec<StepView>,
@@ -217,6 +296,9 @@ pub(crate) struct Shared {
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
+
+/// What [`Engine::recover`] did with one unfinished run: its id, and whether it resumed.
+type Resumed = (String, Result<(), EngineError>);
 
 /// Configures and opens an [`Engine`].
 #[must_use]
@@ -258,6 +340,8 @@ impl EngineBuilder {
         self
     }
 
+    /// The clock the engine's timers, retries and timeouts run on (default: the system
+    /// clock; tests give a [`VirtualClock`](crate::clock::VirtualClock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -353,14 +437,14 @@ pub struct Engine {
 /// A handle that does not keep the engine open: for the engine's own background tasks,
 /// which must not outlive the handles its host holds.
 #[derive(Clone)]
-pub struct WeakEngine {
+pub(crate) struct WeakEngine {
     inner: std::sync::Weak<Inner>,
     shutdown: CancellationToken,
 }
 
 impl WeakEngine {
     /// The engine, if it is still open.
-    pub fn upgrade(&self) -> Option<Engine> {
+    pub(crate) fn upgrade(&self) -> Option<Engine> {
         // Checked first: a handle taken, even for a moment, after `close` could be the
         // last one, and the store would then be let go of on this task's thread, later
         // than the host expects (a reopen right after `close` would find it locked).
@@ -371,6 +455,8 @@ impl WeakEngine {
     }
 }
 
+/// What an [`Engine`] handle points to. It is public only because `Engine` dereferences to
+/// it, for the engine's own modules; it has nothing to offer outside the crate.
 pub struct Inner {
     shared: Arc<Shared>,
     opened: Option<OpenedStore>,
@@ -395,6 +481,8 @@ pub(crate) struct RunHandle {
 }
 
 impl Engine {
+    /// A builder with the defaults: state in memory, the system clock, the built-in step
+    /// kinds.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
@@ -405,7 +493,7 @@ impl Engine {
     }
 
     /// A handle that does not keep the engine open.
-    pub fn downgrade(&self) -> WeakEngine {
+    pub(crate) fn downgrade(&self) -> WeakEngine {
         WeakEngine { inner: Arc::downgrade(&self.inner), shutdown: self.shared.shutdown.clone() }
     }
 
@@ -483,7 +571,7 @@ impl Engine {
 
     /// Resumes every unfinished run of the store; returns their ids. A run whose definition
     /// no longer validates here (a step type not registered) is reported, not resumed.
-    pub fn recover(&self) -> Result<Vec<(String, Result<(), EngineError>)>, EngineError> {
+    pub fn recover(&self) -> Result<Vec<Resumed>, EngineError> {
         let store = self.shared.store.as_ref();
         let mut resumed = Vec::new();
         for id in records::active_run_ids(store)? {
@@ -714,7 +802,7 @@ pub(crate) fn next_run_id() -> String {
 
 /// The workflow's defaults with `overrides` applied; a string override of a typed default
 /// (number, boolean) is converted to that type.
-pub fn merge_params(
+pub(crate) fn merge_params(
     def: &WorkflowDef,
     overrides: IndexMap<String, Value>,
 ) -> Result<IndexMap<String, Value>, EngineError> {

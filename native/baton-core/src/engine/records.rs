@@ -18,16 +18,22 @@ use std::collections::BTreeMap;
 pub struct RunRecord {
     /// Unique and sortable by creation time (a ULID).
     pub id: String,
+    /// The id of the workflow it runs.
     pub workflow_id: String,
     /// The content hash of the definition the run pins.
     pub definition: String,
     /// The run's parameters, defaults merged with overrides.
     pub params: IndexMap<String, Value>,
+    /// Where the run is.
     pub status: RunStatus,
+    /// Steps in the workflow (not counting those of loop bodies and child runs).
     pub step_count: usize,
+    /// When the run was stored, in milliseconds since the epoch (as every `_ms` field).
     pub created_ms: u64,
+    /// When it first ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<u64>,
+    /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<u64>,
     /// When the run times out.
@@ -58,7 +64,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// A run not started yet: CREATED, with nothing but what it runs.
-    pub fn created(
+    pub(crate) fn created(
         id: String,
         workflow: &crate::Workflow,
         definition: String,
@@ -110,7 +116,9 @@ impl RunRecord {
 /// Where a child run comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentLink {
+    /// The parent run.
     pub run_id: String,
+    /// The step of the parent run that started this one.
     pub step_id: String,
     /// The iteration of a `foreach` or `while` step, from 0; none for a subworkflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,14 +150,17 @@ pub struct Rollup {
 /// A failed iteration, as a rollup shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationFailure {
+    /// The iteration, from 0.
     pub iteration: u64,
+    /// The iteration's run.
     pub run_id: String,
+    /// Why it failed.
     pub error: String,
 }
 
 impl Rollup {
     /// Failures a rollup keeps.
-    pub const MAX_FAILURES: usize = 10;
+    pub(crate) const MAX_FAILURES: usize = 10;
 
     /// Iterations over.
     pub fn done(&self) -> u64 {
@@ -162,9 +173,12 @@ impl Rollup {
 pub struct SignalRecord {
     /// Unique and sortable by time (a ULID).
     pub id: String,
+    /// What `wait_signal` steps and signal triggers match on.
     pub name: String,
+    /// What the sender attached, for `match` conditions and the steps downstream.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, Value>,
+    /// When it was sent, in milliseconds since the epoch.
     pub sent_ms: u64,
     /// The run and step that emitted it, if a step did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,19 +188,23 @@ pub struct SignalRecord {
 /// A step's state, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// Where the step is.
     pub status: StepStatus,
     /// The current or last attempt, from 1; 0 for a step that never ran.
     pub attempt: u32,
     /// When the current attempt first started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<u64>,
+    /// When the step ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<u64>,
     /// When the next attempt is due (RETRYING).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_ms: Option<u64>,
+    /// What the step produced, for the steps downstream (`${step.key}`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub outputs: Outputs,
+    /// Why the last attempt failed, or why the step was skipped or stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The end of what the last attempt printed.
@@ -204,7 +222,8 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    pub fn new(status: StepStatus, attempt: u32) -> Self {
+    /// A record in `status` at `attempt`, with nothing else set.
+    pub(crate) fn new(status: StepStatus, attempt: u32) -> Self {
         StepRecord {
             status,
             attempt,
@@ -284,7 +303,7 @@ pub(crate) fn collect_records<T: for<'de> Deserialize<'de>>(
 /// Writes a run record, and keeps the index of unfinished runs in step with it.
 /// Iterations have a table of their own, and child runs are resumed by their parent, so
 /// neither is in the index.
-pub fn put_run(batch: &mut Batch, run: &RunRecord) {
+pub(crate) fn put_run(batch: &mut Batch, run: &RunRecord) {
     match &run.parent {
         Some(ParentLink { iteration: Some(_), .. }) => {
             batch.put(Table::Iterations, run.id.as_bytes(), encode(run))
@@ -301,11 +320,13 @@ pub fn put_run(batch: &mut Batch, run: &RunRecord) {
     }
 }
 
-pub fn put_rollup(batch: &mut Batch, run_id: &str, step: usize, rollup: &Rollup) {
+/// Writes the rollup of a `foreach` or `while` step.
+pub(crate) fn put_rollup(batch: &mut Batch, run_id: &str, step: usize, rollup: &Rollup) {
     batch.put(Table::Rollups, step_key(run_id, step), encode(rollup));
 }
 
-pub fn get_rollup(
+/// The rollup of a `foreach` or `while` step, once it has started.
+pub(crate) fn get_rollup(
     store: &dyn Store,
     run_id: &str,
     step: usize,
@@ -323,12 +344,13 @@ fn signal_key(name: &str, id: &str) -> Vec<u8> {
     key
 }
 
-pub fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
+/// Writes a signal, under its name so that a step finds the signals it waits for.
+pub(crate) fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
     batch.put(Table::Signals, signal_key(&signal.name, &signal.id), encode(signal));
 }
 
 /// Signals named `name` (every signal for `None`), oldest first.
-pub fn scan_signals(
+pub(crate) fn scan_signals(
     store: &dyn Store,
     name: Option<&str>,
     mut f: impl FnMut(SignalRecord) -> bool,
@@ -337,13 +359,13 @@ pub fn scan_signals(
     scan_records(store, Table::Signals, &prefix, |_| "signal".to_string(), |_, signal| f(signal))
 }
 
-pub fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecord) {
+/// Writes the record of step number `step` of a run.
+pub(crate) fn put_step(batch: &mut Batch, run_id: &str, step: usize, record: &StepRecord) {
     batch.put(Table::Steps, step_key(run_id, step), encode(record));
 }
 
-/// Stores a definition under its content hash, once; returns the hash.
 /// Puts the definition of `workflow` in `batch` unless the store has it; returns its hash.
-pub fn put_definition(
+pub(crate) fn put_definition(
     store: &dyn Store,
     batch: &mut Batch,
     workflow: &Workflow,
@@ -355,7 +377,8 @@ pub fn put_definition(
     Ok(hash.to_owned())
 }
 
-pub fn get_definition(store: &dyn Store, hash: &str) -> Result<WorkflowDef, StoreError> {
+/// The definition stored under `hash`; a run's definition missing is corruption.
+pub(crate) fn get_definition(store: &dyn Store, hash: &str) -> Result<WorkflowDef, StoreError> {
     let bytes = store.get(Table::Defs, hash.as_bytes())?.ok_or_else(|| StoreError::Corrupt {
         what: format!("definition {hash}"),
         message: "missing".into(),
@@ -364,7 +387,7 @@ pub fn get_definition(store: &dyn Store, hash: &str) -> Result<WorkflowDef, Stor
 }
 
 /// A run, a child run or an iteration.
-pub fn get_run(store: &dyn Store, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+pub(crate) fn get_run(store: &dyn Store, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
     let bytes = match store.get(Table::Runs, run_id.as_bytes())? {
         Some(bytes) => Some(bytes),
         None => store.get(Table::Iterations, run_id.as_bytes())?,
@@ -373,12 +396,12 @@ pub fn get_run(store: &dyn Store, run_id: &str) -> Result<Option<RunRecord>, Sto
 }
 
 /// Every run, oldest first.
-pub fn list_runs(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
+pub(crate) fn list_runs(store: &dyn Store) -> Result<Vec<RunRecord>, StoreError> {
     collect_records(store, Table::Runs, b"", |key| String::from_utf8_lossy(key).into_owned())
 }
 
 /// Ids of the runs not finished, oldest first.
-pub fn active_run_ids(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+pub(crate) fn active_run_ids(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     let mut ids = Vec::new();
     store.scan(Table::Active, b"", &mut |key, _| {
         ids.push(String::from_utf8_lossy(key).into_owned());
@@ -388,7 +411,7 @@ pub fn active_run_ids(store: &dyn Store) -> Result<Vec<String>, StoreError> {
 }
 
 /// Calls `f` with each step record of a run, by step index.
-pub fn scan_steps(
+pub(crate) fn scan_steps(
     store: &dyn Store,
     run_id: &str,
     mut f: impl FnMut(usize, StepRecord),

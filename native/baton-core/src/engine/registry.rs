@@ -19,6 +19,7 @@ use std::sync::Arc;
 /// What [`Engine::register`](super::Engine::register) did.
 #[derive(Debug, Clone)]
 pub struct Registered {
+    /// The definition, compiled.
     pub workflow: Arc<Workflow>,
     /// The version the definition is (new or existing).
     pub version: u32,
@@ -29,22 +30,30 @@ pub struct Registered {
 /// A registered workflow, for listing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowInfo {
+    /// The workflow's id.
     pub id: String,
+    /// The version that starts and triggers run.
     pub active_version: u32,
+    /// The newest version registered.
     pub latest_version: u32,
+    /// Whether its triggers fire.
     pub enabled: bool,
     /// Triggers of the active version.
     pub triggers: usize,
+    /// The run strategy of the active version.
     pub run_strategy: RunStrategy,
 }
 
 /// A version of a registered workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
+    /// The version number, from 1.
     pub version: u32,
     /// The content hash of its definition.
     pub definition: String,
+    /// When it was registered (milliseconds since the epoch).
     pub registered_ms: u64,
+    /// Whether it is the active version.
     pub active: bool,
 }
 

@@ -9,12 +9,20 @@ use std::fmt;
 pub enum RunStatus {
     /// Waiting for its turn under the workflow's run strategy.
     Queued,
+    /// Stored, and not started yet.
     Created,
+    /// Its steps are being run.
     Running,
+    /// No new step starts until it is resumed; the steps running go on to their end.
     Paused,
+    /// Over, with no step failed (a failure under `ignore_failure` does not count).
     Succeeded,
+    /// Over, with a step failed after its retries, or the run timed out.
     Failed,
+    /// Stopped by an operator, its parent step or its run strategy (`last_only`): running
+    /// steps were asked to stop, the others skipped.
     Stopped,
+    /// Ended at once, its steps killed without cleanup.
     Killed,
 }
 
@@ -22,15 +30,29 @@ pub enum RunStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StepStatus {
+    /// Its upstream steps are not over yet.
     Pending,
+    /// Free to run, waiting for a slot (the run's `max_parallel`, a tag's limit).
     Ready,
+    /// An attempt is running.
     Running,
+    /// Waiting for something outside the step: a signal, a breakpoint, a host (see
+    /// [`StepRecord::waiting_for`](crate::engine::StepRecord::waiting_for)).
     Waiting,
+    /// Its last attempt succeeded.
     Succeeded,
+    /// Its last attempt failed and no retry is left.
     Failed,
+    /// An attempt failed; the next one is due at
+    /// [`StepRecord::retry_at_ms`](crate::engine::StepRecord::retry_at_ms).
     Retrying,
+    /// Did not run (its `trigger` or `when` said no, or its run ended first), or was
+    /// skipped by an operator.
     Skipped,
+    /// Stopped before it ended, because its run was stopping (asked to, timed out, or
+    /// failing under `fail_immediately`).
     Stopped,
+    /// Killed with its run.
     Killed,
 }
 
@@ -38,13 +60,17 @@ pub enum StepStatus {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("illegal transition of {what} from {from} to {to}")]
 pub struct IllegalTransition {
-    pub what: String,
-    pub from: String,
-    pub to: String,
+    /// What changed: `run <id>`, or a step of a run.
+    pub(crate) what: String,
+    /// The status it had.
+    pub(crate) from: String,
+    /// The status it was asked to take.
+    pub(crate) to: String,
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 8] = [
+    /// Every status, in declaration order.
+    pub(crate) const ALL: [RunStatus; 8] = [
         RunStatus::Queued,
         RunStatus::Created,
         RunStatus::Running,
@@ -64,7 +90,7 @@ impl RunStatus {
     }
 
     /// Whether `self -> to` is legal.
-    pub fn can_become(self, to: RunStatus) -> bool {
+    pub(crate) fn can_become(self, to: RunStatus) -> bool {
         use RunStatus::*;
         match self {
             Queued => matches!(to, Created | Running | Stopped | Killed),
@@ -77,7 +103,8 @@ impl RunStatus {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    /// The status as written in records and shown to users (`SUCCEEDED`).
+    pub(crate) fn name(self) -> &'static str {
         use RunStatus::*;
         match self {
             Queued => "QUEUED",
@@ -93,7 +120,9 @@ impl RunStatus {
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 10] = [
+    /// Every status, in declaration order.
+    #[cfg(test)]
+    const ALL: [StepStatus; 10] = [
         StepStatus::Pending,
         StepStatus::Ready,
         StepStatus::Running,
@@ -114,7 +143,7 @@ impl StepStatus {
 
     /// Whether `self -> to` is legal: what the engine does on its own, plus what an
     /// operator may ask for (see [`is_reopening`](StepStatus::is_reopening)).
-    pub fn can_become(self, to: StepStatus) -> bool {
+    pub(crate) fn can_become(self, to: StepStatus) -> bool {
         use StepStatus::*;
         let by_engine = match self {
             Pending => matches!(to, Ready | Skipped | Stopped),
@@ -143,12 +172,13 @@ impl StepStatus {
     /// succeeded), FAILED -> RETRYING (`retry_step`), and SKIPPED -> PENDING (the steps
     /// skipped because of a step that is retried or skipped by an operator are decided
     /// again). A finished run never changes: `restart` makes a new run.
-    pub fn is_reopening(self, to: StepStatus) -> bool {
+    pub(crate) fn is_reopening(self, to: StepStatus) -> bool {
         use StepStatus::*;
         matches!((self, to), (Failed, Skipped) | (Failed, Retrying) | (Skipped, Pending))
     }
 
-    pub fn name(self) -> &'static str {
+    /// The status as written in records and shown to users (`SUCCEEDED`).
+    pub(crate) fn name(self) -> &'static str {
         use StepStatus::*;
         match self {
             Pending => "PENDING",

@@ -2,21 +2,25 @@
 //!
 //! Literals (`1`, `2.5`, `'text'`, `true`, `null`, `[1, 2]`, `{k: 'v'}`), names (a parameter
 //! `date`, a step's outputs `extract.rows`), operators `+ - * / % == != < <= > >= && || ! ?:`,
-//! indexing `a[0]`, `m['k']`, and the functions of [`functions`]. A field that is a single
-//! `${...}` keeps the value's type (`"${range(0, 3)}"` is a list); otherwise the values are
-//! written into the text. `$${` is a literal `${` (for the shell's own `${HOME}`).
+//! indexing `a[0]`, `m['k']`, and built-in functions (`range`, `len`, `now`, ...). A field
+//! that is a single `${...}` keeps the value's type (`"${range(0, 3)}"` is a list);
+//! otherwise the values are written into the text. `$${` is a literal `${` (for the shell's
+//! own `${HOME}`).
 //!
 //! Fields are parsed once, at validation, where unknown names, unknown functions, wrong
 //! argument counts and errors in constant parts (`1 + true`) are reported with their column.
-//! Evaluation runs in a sandbox with a budget of steps and memory ([`eval`]).
+//! Evaluation runs in a sandbox with a budget of steps and memory, so that a runaway
+//! expression fails instead of holding the engine.
+//!
+//! Outside the crate only [`Template`] and [`Scope`] are offered, to evaluate fields the way
+//! the engine does (benchmarks, tools); the syntax tree and the functions stay private.
 
 mod eval;
 mod functions;
 mod parse;
 
-pub use eval::{EvalError, MEMORY_BUDGET, STEP_BUDGET};
-pub use functions::plain;
-
+use eval::EvalError;
+use functions::plain;
 use parse::{Expr, Node};
 use serde_json::Value;
 
@@ -36,8 +40,10 @@ pub trait Scope {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column}: {message}")]
 pub struct TemplateError {
-    pub column: usize,
-    pub message: String,
+    /// Where in the field, in characters from 1.
+    pub(crate) column: usize,
+    /// What is wrong.
+    pub(crate) message: String,
 }
 
 impl From<EvalError> for TemplateError {
@@ -54,11 +60,13 @@ impl From<parse::SyntaxError> for TemplateError {
 
 /// A use of a name in a field: `date`, or `extract` with member `rows`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameUse {
-    pub name: String,
+pub(crate) struct NameUse {
+    /// The name.
+    pub(crate) name: String,
     /// The member read right after it (`rows` in `extract.rows`).
-    pub member: Option<String>,
-    pub column: usize,
+    pub(crate) member: Option<String>,
+    /// Where the name is in the field, from 1.
+    pub(crate) column: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,12 +119,12 @@ impl Template {
     }
 
     /// Whether the field has no `${...}`.
-    pub fn is_plain(&self) -> bool {
+    pub(crate) fn is_plain(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
     /// Every name the field uses, in order.
-    pub fn names(&self) -> Vec<NameUse> {
+    pub(crate) fn names(&self) -> Vec<NameUse> {
         let mut out = Vec::new();
         for part in &self.parts {
             if let Part::Expr(e) = part {
@@ -128,7 +136,7 @@ impl Template {
 
     /// Problems in the parts that depend on nothing (`1 + true`, `range(0, 1e9)`), found
     /// by evaluating them.
-    pub fn check_constants(&self) -> Vec<TemplateError> {
+    pub(crate) fn check_constants(&self) -> Vec<TemplateError> {
         let mut errors = Vec::new();
         for part in &self.parts {
             if let Part::Expr(e) = part {
@@ -140,7 +148,7 @@ impl Template {
 
     /// Like [`check_constants`](Template::check_constants), but a whole-field `range(...)`,
     /// which a loop reads lazily, is not evaluated: only its arguments are.
-    pub fn check_constants_lazy(&self) -> Vec<TemplateError> {
+    pub(crate) fn check_constants_lazy(&self) -> Vec<TemplateError> {
         match self.parts.as_slice() {
             [Part::Expr(Expr { node: Node::Call(f, args), .. })] if f.name == "range" => {
                 let mut errors = Vec::new();
@@ -175,15 +183,18 @@ impl Template {
 /// A `range(start, end[, step])` whose items are produced one at a time, so that a loop
 /// over a million numbers never holds them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LazyRange {
-    pub start: i64,
-    pub step: i64,
-    pub count: u64,
+pub(crate) struct LazyRange {
+    /// The first item.
+    pub(crate) start: i64,
+    /// The difference between an item and the next (never 0).
+    pub(crate) step: i64,
+    /// How many items there are.
+    pub(crate) count: u64,
 }
 
 impl LazyRange {
     /// Item number `i`.
-    pub fn get(&self, i: u64) -> i64 {
+    pub(crate) fn get(&self, i: u64) -> i64 {
         self.start + i as i64 * self.step
     }
 }
@@ -191,7 +202,7 @@ impl LazyRange {
 impl Template {
     /// The range, when the whole field is a call of `range`: it is not evaluated into a
     /// list, and has no length limit.
-    pub fn lazy_range(&self, scope: &dyn Scope) -> Option<Result<LazyRange, TemplateError>> {
+    pub(crate) fn lazy_range(&self, scope: &dyn Scope) -> Option<Result<LazyRange, TemplateError>> {
         let [Part::Expr(e)] = self.parts.as_slice() else { return None };
         let Node::Call(f, args) = &e.node else { return None };
         if f.name != "range" {
@@ -296,7 +307,7 @@ fn check_constant(e: &Expr, errors: &mut Vec<TemplateError>) {
 }
 
 /// Every string inside a JSON value, for templates in step params.
-pub fn strings_in(value: &Value) -> Vec<&str> {
+pub(crate) fn strings_in(value: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
@@ -311,7 +322,7 @@ pub fn strings_in(value: &Value) -> Vec<&str> {
 }
 
 /// Evaluates every string inside a JSON value (a whole-field `${...}` keeps its type).
-pub fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, TemplateError> {
+pub(crate) fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => Template::parse(s)?.evaluate(scope)?,
         Value::Array(items) => {

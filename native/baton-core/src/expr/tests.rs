@@ -1,3 +1,6 @@
+//! Tests of the expression language: each feature on examples, then properties over
+//! generated expressions.
+
 use super::*;
 use serde_json::json;
 

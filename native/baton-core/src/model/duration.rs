@@ -10,19 +10,14 @@ use std::time::Duration;
 pub struct DurationSpec(String);
 
 impl DurationSpec {
-    /// The text as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The duration, or a message saying what is wrong with the text.
-    pub fn parse(&self) -> Result<Duration, String> {
+    pub(crate) fn parse(&self) -> Result<Duration, String> {
         parse_duration(&self.0)
     }
 
     /// Rewrites a valid duration in the form [`format_duration`] writes; leaves an invalid
     /// one as it is (validation reports it).
-    pub fn canonicalize(&mut self) {
+    pub(crate) fn canonicalize(&mut self) {
         if let Ok(d) = self.parse() {
             self.0 = format_duration(d);
         }
@@ -70,7 +65,7 @@ const UNITS: [(&str, u64); 5] =
     [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 /// Parses `500ms`, `10s`, `5m`, `2h`, `1d`, and sums such as `1h30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty duration (write e.g. \"10s\")".into());
@@ -112,12 +107,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Formats a duration in the largest unit that represents it exactly (`90s`, `500ms`, `2h`).
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
     if ms == 0 {
         return "0s".into();
     }
-    let (unit, size) = UNITS.iter().find(|(_, size)| ms % size == 0).copied().unwrap_or(("ms", 1));
+    let (unit, size) =
+        UNITS.iter().find(|(_, size)| ms.is_multiple_of(*size)).copied().unwrap_or(("ms", 1));
     format!("{}{unit}", ms / size)
 }
 

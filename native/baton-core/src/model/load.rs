@@ -9,13 +9,15 @@ use std::sync::OnceLock;
 /// The text format of a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// YAML.
     Yaml,
+    /// JSON.
     Json,
 }
 
 impl Format {
     /// JSON for `.json` files, YAML otherwise.
-    pub fn of_path(path: &Path) -> Format {
+    pub(crate) fn of_path(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
             _ => Format::Yaml,
@@ -53,11 +55,6 @@ impl Source {
             .parent()
             .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }.to_path_buf());
         Ok(source)
-    }
-
-    /// The name shown in errors.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Deserializes the definition. A shape error (unknown field, wrong type) is reported

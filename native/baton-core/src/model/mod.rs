@@ -1,15 +1,16 @@
 //! Workflow definitions: the one model behind YAML, JSON and the Java DSL.
 //!
 //! The model is plain data. It deserializes strictly (unknown fields are errors) but
-//! checks nothing else: durations, step kinds and the graph are checked by validation (`dag`),
-//! which reports every problem at once.
+//! checks nothing else: durations, step kinds and the graph are checked by
+//! [`Workflow::compile`](crate::Workflow::compile), which reports every problem at once.
 
 pub mod cron;
 mod duration;
 mod load;
 mod schema;
 
-pub use duration::{format_duration, parse_duration, DurationSpec};
+pub(crate) use duration::format_duration;
+pub use duration::DurationSpec;
 pub use load::{Format, Source};
 pub use schema::{schema, Schema};
 
@@ -37,6 +38,7 @@ use std::sync::LazyLock;
 pub struct WorkflowDef {
     /// Identifier, `[A-Za-z0-9_.-]+`.
     pub id: String,
+    /// What the workflow does, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Parameters with their default values; a run may override them.
@@ -52,6 +54,7 @@ pub struct WorkflowDef {
     /// (default 1 day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_retention: Option<DurationSpec>,
+    /// The steps, a DAG through their `depends_on`.
     pub steps: Vec<StepDef>,
     /// What starts runs on its own: cron schedules and signals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,7 +126,8 @@ impl RunStrategy {
         *self == RunStrategy::default()
     }
 
-    pub fn name(self) -> &'static str {
+    /// The strategy as written in definitions (`strict_sequential`).
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RunStrategy::Sequential => "sequential",
             RunStrategy::StrictSequential => "strict_sequential",
@@ -147,7 +151,9 @@ pub struct StepDef {
     pub id: String,
     /// The step kind: `noop`, `sleep`, `shell` or a kind the host registered.
     pub kind: String,
+    /// The ids of the upstream steps: the step runs after them, as `trigger` says.
     pub depends_on: Vec<String>,
+    /// What the step's failure does to the run.
     pub failure_mode: FailureMode,
     /// Which outcomes of the upstream steps let the step run.
     pub trigger: Trigger,
@@ -158,6 +164,7 @@ pub struct StepDef {
 /// The fields any kind of step may set, beyond the ones kept in [`StepDef`] itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StepOptions {
+    /// What the step does, for people.
     pub description: Option<String>,
     /// Shell command (`shell` steps).
     pub command: Option<String>,
@@ -167,6 +174,7 @@ pub struct StepOptions {
     pub env: IndexMap<String, String>,
     /// Parameters of host-defined step kinds; string values may use `${...}`.
     pub params: IndexMap<String, Value>,
+    /// How failed attempts are retried (default: they are not).
     pub retry: Option<RetryDef>,
     /// Limit on one attempt.
     pub timeout: Option<DurationSpec>,
@@ -216,6 +224,7 @@ impl StepOptions {
 }
 
 impl StepFlow {
+    /// The value of an absent group.
     fn empty() -> &'static StepFlow {
         static EMPTY: LazyLock<StepFlow> = LazyLock::new(StepFlow::default);
         &EMPTY
@@ -438,6 +447,7 @@ impl Serialize for StepDef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmitSignal {
+    /// The signal's name.
     pub name: String,
     /// String values may use `${...}`, with the step's own outputs visible.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -531,6 +541,7 @@ impl StepDef {
 pub struct RetryDef {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
+    /// How the delay grows from one attempt to the next (default exponential).
     #[serde(default)]
     pub backoff: Backoff,
     /// Delay before the second attempt.

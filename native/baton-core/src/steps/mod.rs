@@ -29,20 +29,35 @@ pub type Outputs = IndexMap<String, Value>;
 /// The optional fields of a step that only some kinds use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
+    /// `command`: a shell command.
     Command,
+    /// `env`: environment variables of a process.
     Env,
+    /// `duration`: how long to sleep.
     Duration,
+    /// `params`: parameters of a host kind, a Java step or a subworkflow.
     Params,
+    /// `over`: the list a `foreach` iterates over.
     Over,
+    /// `as`: the name of a `foreach` item.
     As,
+    /// `steps`: the body of a loop.
     Steps,
+    /// `workflow`: a registered workflow a loop or subworkflow runs.
     Workflow,
+    /// `file`: a definition file a subworkflow runs.
     File,
+    /// `max_parallel`: iterations of a `foreach` at once.
     MaxParallel,
+    /// `fail_fast`: whether a failed iteration stops the others.
     FailFast,
+    /// `condition`: what keeps a `while` going.
     Condition,
+    /// `max_iterations`: the most iterations of a `while`.
     MaxIterations,
+    /// `signal`: the signal a `wait_signal` waits for.
     Signal,
+    /// `match`: which signals a `wait_signal` accepts.
     Match,
 }
 
@@ -110,14 +125,19 @@ impl Field {
 /// A problem with one field of a step, found by its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldProblem {
+    /// The field, as a dotted path (`params.query`).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 /// What one attempt of a step is given.
 pub struct StepContext {
+    /// The run the attempt belongs to.
     pub run_id: String,
+    /// The workflow the run runs (`parent.step` for a loop body).
     pub workflow_id: String,
+    /// The step.
     pub step_id: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -143,6 +163,7 @@ pub struct StepContext {
     /// Triggered when the run is killed: stop at once, without cleanup. `cancel` fires
     /// too, so a kind that only watches `cancel` stops as well.
     pub kill: CancellationToken,
+    /// The engine's clock: a kind waits on it, so that virtual time moves its waits too.
     pub clock: Arc<dyn Clock>,
     /// Where the engine keeps attempts' scratch directories (see [`StepContext::scratch_dir`]).
     pub(crate) scratch_root: Arc<Path>,
@@ -190,10 +211,12 @@ pub struct StepOutcome {
 }
 
 impl StepOutcome {
+    /// A success with these outputs.
     pub fn success(outputs: Outputs) -> Self {
         StepOutcome { result: Ok(outputs), log_tail: None }
     }
 
+    /// A failure saying why.
     pub fn failure(message: impl Into<String>) -> Self {
         StepOutcome { result: Err(message.into()), log_tail: None }
     }
@@ -324,6 +347,7 @@ impl StepKinds {
         Ok(())
     }
 
+    /// The kind named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn StepKind>> {
         self.kinds.get(name)
     }

@@ -13,13 +13,14 @@ type Reply = oneshot::Sender<Result<(), String>>;
 
 /// Commits batches on a thread of its own. Callers await their batch's flush without
 /// blocking a tokio worker, and concurrent batches are merged into one flush.
-pub struct Committer {
+pub(crate) struct Committer {
     tx: Mutex<Option<mpsc::Sender<(Batch, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Committer {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// Starts the commit thread for `store`.
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         let (tx, rx) = mpsc::channel::<(Batch, Reply)>();
         let thread = std::thread::Builder::new()
             .name("baton-commit".into())
@@ -29,14 +30,14 @@ impl Committer {
     }
 
     /// Returns once `batch` is durable.
-    pub async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
         self.submit(batch).await
     }
 
     /// Queues `batch` now; the future completes once it is durable. Batches are written
     /// in the order they are queued, so a batch queued later is never durable before this
     /// one: a caller may queue, go on, and queue what depends on it.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         batch: Batch,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
@@ -63,7 +64,7 @@ impl Committer {
     }
 
     /// Finishes the commits under way and stops the thread.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();

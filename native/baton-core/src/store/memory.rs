@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 /// Keeps everything in a map; nothing survives the process.
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 

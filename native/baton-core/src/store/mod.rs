@@ -4,14 +4,18 @@
 //! Two engines implement it, redb and sled 0.34 (see [`StoreEngine`]), plus an in-memory
 //! one for tests. [`Committer`] adds group commit on top: many callers' batches share one
 //! flush. Nothing outside this module knows which engine is in use.
+//!
+//! The module is private to the crate: hosts choose an engine with [`StoreEngine`] and see
+//! failures as [`StoreError`], and read what is stored through [`Engine`](crate::Engine),
+//! never through keys and tables.
 
 mod commit;
 mod memory;
 mod redb_store;
 mod sled_store;
 
-pub use commit::Committer;
-pub use memory::MemoryStore;
+pub(crate) use commit::Committer;
+pub(crate) use memory::MemoryStore;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -22,7 +26,7 @@ use std::time::Duration;
 
 /// A table: a key space of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
+pub(crate) enum Table {
     /// run id -> run record.
     Runs,
     /// run id -> nothing: the runs not finished yet.
@@ -90,31 +94,38 @@ impl Table {
 
 /// One write of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
+    /// Sets the value of a key.
     Put(Table, Vec<u8>, Vec<u8>),
+    /// Removes a key, if it is there.
     Delete(Table, Vec<u8>),
 }
 
 /// Writes that become durable together, or not at all.
 #[derive(Debug, Default, Clone)]
-pub struct Batch {
-    pub ops: Vec<Op>,
+pub(crate) struct Batch {
+    /// The writes, applied in order.
+    pub(crate) ops: Vec<Op>,
 }
 
 impl Batch {
-    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+    /// Adds a write of `value` under `key`.
+    pub(crate) fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.ops.push(Op::Put(table, key.into(), value.into()));
     }
 
-    pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) {
+    /// Adds a removal of `key`.
+    pub(crate) fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) {
         self.ops.push(Op::Delete(table, key.into()));
     }
 
-    pub fn len(&self) -> usize {
+    /// The number of writes.
+    pub(crate) fn len(&self) -> usize {
         self.ops.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// Whether there is nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 }
@@ -124,31 +135,61 @@ impl Batch {
 pub enum StoreError {
     /// Another process holds the store.
     #[error("the store {dir} is in use by another process{}; stop it, or use another store directory", pid.as_deref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    Locked { dir: PathBuf, pid: Option<String> },
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The holder's pid, as its lock file says.
+        pid: Option<String>,
+    },
     /// This process has the store open already.
     #[error(
         "the store {dir} is already open in this process; close the engine that holds it first"
     )]
-    OpenHere { dir: PathBuf },
+    OpenHere {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// The directory holds a database of the other engine.
     #[error("the store {dir} holds a {found} database, not {wanted}; drop --store-engine {wanted} or use another --store")]
-    EngineMismatch { dir: PathBuf, found: StoreEngine, wanted: StoreEngine },
+    EngineMismatch {
+        /// The store directory.
+        dir: PathBuf,
+        /// The engine whose files are there.
+        found: StoreEngine,
+        /// The engine asked for.
+        wanted: StoreEngine,
+    },
     /// A file of the store could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// The engine below failed.
     #[error("{engine} store: {message}")]
-    Engine { engine: &'static str, message: String },
+    Engine {
+        /// The engine's name (`redb`, `sled`).
+        engine: &'static str,
+        /// Its error.
+        message: String,
+    },
     /// A record does not decode.
     #[error("corrupt record in the store ({what}): {message}")]
-    Corrupt { what: String, message: String },
+    Corrupt {
+        /// The record, in words (`run <id>`, `definition <hash>`).
+        what: String,
+        /// Why it does not decode.
+        message: String,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
 }
 
 /// A durable key-value store of tables.
-pub trait Store: Send + Sync + 'static {
+pub(crate) trait Store: Send + Sync + 'static {
     /// Applies every op atomically; returns once they are on disk.
     fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
     /// Reads one value.
@@ -164,15 +205,17 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// The engines a store can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StoreEngine {
     /// redb: ACID copy-on-write B-trees with a stable file format. The default.
+    #[default]
     Redb,
     /// sled 0.34.
     Sled,
 }
 
 impl StoreEngine {
+    /// The engine's name, as `--store-engine` takes it.
     pub fn name(self) -> &'static str {
         match self {
             StoreEngine::Redb => "redb",
@@ -189,12 +232,6 @@ impl StoreEngine {
         } else {
             None
         }
-    }
-}
-
-impl Default for StoreEngine {
-    fn default() -> Self {
-        StoreEngine::Redb
     }
 }
 
@@ -216,16 +253,19 @@ impl FromStr for StoreEngine {
 }
 
 /// A store opened on a directory, holding the directory's lock while it lives.
-pub struct OpenedStore {
-    pub store: Arc<dyn Store>,
-    pub engine: StoreEngine,
-    pub dir: PathBuf,
+pub(crate) struct OpenedStore {
+    /// The store.
+    pub(crate) store: Arc<dyn Store>,
+    /// The engine it uses: the one found in the directory, or the one asked for.
+    pub(crate) engine: StoreEngine,
+    /// The store directory.
+    pub(crate) dir: PathBuf,
     _lock: File,
 }
 
 /// Opens (or creates) the store in `dir`. With `engine` unset, an existing store keeps its
 /// engine and a new one gets the default. A second process gets [`StoreError::Locked`].
-pub fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, StoreError> {
+pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, StoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
@@ -249,6 +289,7 @@ pub fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, Stor
 
 /// How long an open waits for a lock this process holds to be let go of.
 const OWN_LOCK_PATIENCE: Duration = Duration::from_millis(500);
+/// How often it looks again meanwhile.
 const OWN_LOCK_POLL: Duration = Duration::from_millis(5);
 
 /// Takes the directory's lock file and writes our pid in it, for the error others get.
@@ -297,7 +338,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// The behaviour every engine must have.
-    pub fn exercise(store: &dyn Store) {
+    pub(crate) fn exercise(store: &dyn Store) {
         let mut b = Batch::default();
         b.put(Table::Runs, b"r1".to_vec(), b"one".to_vec());
         b.put(Table::Steps, b"r1/1".to_vec(), b"a".to_vec());

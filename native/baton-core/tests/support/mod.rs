@@ -14,12 +14,15 @@ use std::time::Duration;
 
 pub const START: u64 = 1_700_000_000_000;
 
+/// What [`Flaky`] records of an attempt: step id, idempotency key and step params.
+pub type Seen = (String, String, IndexMap<String, serde_json::Value>);
+
 /// A host step kind that fails its first `failures` attempts, then records its context.
 #[derive(Default)]
 pub struct Flaky {
     pub failures: usize,
     pub calls: AtomicUsize,
-    pub seen: Mutex<Vec<(String, String, IndexMap<String, serde_json::Value>)>>,
+    pub seen: Mutex<Vec<Seen>>,
     pub running: AtomicUsize,
     pub max_running: AtomicUsize,
     pub hold: Option<Duration>,
