@@ -98,9 +98,11 @@ impl Source {
                 _ if step_index.is_some() => f.to_owned(),
                 p => format!("{p}.{f}"),
             }));
+            // Named as validation names fields: `triggers.1.misfire`, `steps.0.command`.
+            let field = field.map(|f| f.replace('[', ".").replace(']', ""));
             let mut error = DefinitionError::new(with_suggestion(message));
             error.file = Some(self.name.clone());
-            error.step = step_index.and_then(|i| self.step_id(i));
+            error.step = step_index.and_then(|i| self.step_path(i, field.as_deref().unwrap_or("")));
             error.step_index = step_index;
             error.field = field;
             if let Some((line, column)) = at.filter(|(l, _)| *l > 0) {
@@ -161,13 +163,22 @@ impl Source {
         at.map(|m| (m.line(), m.column()))
     }
 
-    /// The id of step number `index`, read from the raw text.
-    fn step_id(&self, index: usize) -> Option<String> {
+    /// The id of step number `index`, read from the raw text; for a `field` in its body
+    /// (`steps.0.command`), the path of the body's step, `outer/inner`, as validation names it.
+    fn step_path(&self, index: usize, mut field: &str) -> Option<String> {
         let value: serde_json::Value = match self.format {
             Format::Yaml => serde_yaml::from_str(&self.text).ok()?,
             Format::Json => serde_json::from_str(&self.text).ok()?,
         };
-        Some(value.get("steps")?.get(index)?.get("id")?.as_str()?.to_owned())
+        let mut step = value.get("steps")?.get(index)?;
+        let mut path = step.get("id")?.as_str()?.to_owned();
+        while let Some((n, rest)) = field.strip_prefix("steps.").and_then(|f| f.split_once('.')) {
+            let Some(inner) = n.parse::<usize>().ok().and_then(|n| step.get("steps")?.get(n)) else { break };
+            let Some(id) = inner.get("id").and_then(|id| id.as_str()) else { break };
+            path = format!("{path}/{id}");
+            (step, field) = (inner, rest);
+        }
+        Some(path)
     }
 }
 
@@ -286,6 +297,17 @@ mod tests {
         let e = &err.errors[0];
         assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("a"), Some("type")));
         assert!(e.message.starts_with("invalid type"), "{}", e.message);
+    }
+
+    #[test]
+    fn shape_errors_are_named_as_validation_names_them() {
+        let json = r#"{"id": "w", "steps": [{"id": "loop", "type": "foreach", "steps": [{"id": "in", "type": "shell", "command": 3}]}]}"#;
+        let e = &Source::new("f.json", json, Format::Json).parse().unwrap_err().errors[0];
+        assert_eq!((e.step.as_deref(), e.field.as_deref()), (Some("loop/in"), Some("steps.0.command")));
+        let e = &yaml("id: w\nsteps: [{id: a, type: noop}]\ntriggers: [{cron: '* * * * *'}, {cron: '0 * * * *', misfire: never}]\n").unwrap_err().errors[0];
+        assert_eq!((e.step.as_deref(), e.field.as_deref()), (None, Some("triggers.1.misfire")));
+        let e = &yaml("id: w\nsteps: [{id: a, type: noop}]\ntriggers: [{cron: '* * * * *', bogus: 1}]\n").unwrap_err().errors[0];
+        assert_eq!(e.field.as_deref(), Some("triggers.0.bogus"));
     }
 
     #[test]
