@@ -152,11 +152,12 @@ fn direct<'l, T: Default>(
 
 /// The workflow JSON the DSL sent.
 fn workflow_arg(env: &Env<'_>, json: &JString<'_>) -> Result<WorkflowDef, BridgeError> {
-    workflow_arg_text(required(env, json, "the workflow")?)
+    generated_definition(required(env, json, "the workflow")?, Format::Json)
 }
 
-fn workflow_arg_text(json: String) -> Result<WorkflowDef, BridgeError> {
-    Ok(Source::new("workflow", json, Format::Json).parse().map_err(|mut e| {
+/// A definition a DSL generated: its problems carry no positions.
+fn generated_definition(text: String, format: Format) -> Result<WorkflowDef, BridgeError> {
+    Ok(Source::new("workflow", text, format).parse().map_err(|mut e| {
         // Line numbers of generated JSON mean nothing to the user; step and field do.
         for err in &mut e.errors {
             (err.file, err.line, err.column) = (None, None, None);
@@ -252,7 +253,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_check<'l>(
             Some(name) => {
                 Workflow::load(&Source::new(name, text, format), &built_in_kinds().open())?
             }
-            None => Workflow::compile(workflow_arg_text(text)?, &built_in_kinds().open())?,
+            None => {
+                Workflow::compile(generated_definition(text, format)?, &built_in_kinds().open())?
+            }
         };
         let mut def = workflow.into_def();
         def.canonicalize_durations();

@@ -958,6 +958,13 @@ mod tests {
         );
         assert!(errors("id: x\nsteps:\n  - {id: a, type: spark_sql}\n")[0]
             .contains("unknown step type `spark_sql`"));
+        // A typo of a built-in kind, with fields no host kind takes, is named as a typo.
+        let typo = "id: x\nsteps:\n  - {id: a, type: shel, command: echo}\n";
+        let open = crate::engine::built_in_kinds().open();
+        let errs = Workflow::load(&Source::new("x.yaml", typo, Format::Yaml), &open).unwrap_err();
+        assert_eq!(errs.errors.len(), 1, "{errs}");
+        let text = errs.errors[0].to_string();
+        assert!(text.ends_with("type: unknown step type `shel` (did you mean `shell`?)"), "{text}");
     }
 
     #[test]

@@ -69,14 +69,20 @@ impl Source {
                         (path, inner.to_string(), inner.location().map(|l| (l.line(), l.column())))
                     })
             }
-            Format::Json => serde_path_to_error::deserialize(
-                &mut serde_json::Deserializer::from_str(&self.text),
-            )
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                (path, inner.to_string(), Some((inner.line(), inner.column())))
-            }),
+            Format::Json => {
+                let mut json = serde_json::Deserializer::from_str(&self.text);
+                serde_path_to_error::deserialize(&mut json)
+                    .map_err(|e| {
+                        let path = e.path().to_string();
+                        let inner = e.into_inner();
+                        (path, inner.to_string(), Some((inner.line(), inner.column())))
+                    })
+                    // Text after the workflow is an error, not ignored.
+                    .and_then(|def| match json.end() {
+                        Ok(()) => Ok(def),
+                        Err(e) => Err((".".into(), e.to_string(), Some((e.line(), e.column())))),
+                    })
+            }
         };
         let result = result.map(|mut def: WorkflowDef| {
             if let Some(dir) = &self.dir {
@@ -104,9 +110,11 @@ impl Source {
                     p => format!("{p}.{f}"),
                 })
             });
+            // Named as validation names fields: `triggers.1.misfire`, `steps.0.command`.
+            let field = field.map(|f| f.replace('[', ".").replace(']', ""));
             let mut error = DefinitionError::new(with_suggestion(message));
             error.file = Some(self.name.clone());
-            error.step = step_index.and_then(|i| self.step_id(i));
+            error.step = step_index.and_then(|i| self.step_path(i, field.as_deref().unwrap_or("")));
             error.step_index = step_index;
             error.field = field;
             if let Some((line, column)) = at.filter(|(l, _)| *l > 0) {
@@ -173,13 +181,25 @@ impl Source {
         at.map(|m| (m.line(), m.column()))
     }
 
-    /// The id of step number `index`, read from the raw text.
-    fn step_id(&self, index: usize) -> Option<String> {
+    /// The id of step number `index`, read from the raw text; for a `field` in its body
+    /// (`steps.0.command`), the path of the body's step, `outer/inner`, as validation names it.
+    fn step_path(&self, index: usize, mut field: &str) -> Option<String> {
         let value: serde_json::Value = match self.format {
             Format::Yaml => serde_yaml::from_str(&self.text).ok()?,
             Format::Json => serde_json::from_str(&self.text).ok()?,
         };
-        Some(value.get("steps")?.get(index)?.get("id")?.as_str()?.to_owned())
+        let mut step = value.get("steps")?.get(index)?;
+        let mut path = step.get("id")?.as_str()?.to_owned();
+        while let Some((n, rest)) = field.strip_prefix("steps.").and_then(|f| f.split_once('.')) {
+            let Some(inner) = n.parse::<usize>().ok().and_then(|n| step.get("steps")?.get(n))
+            else {
+                break;
+            };
+            let Some(id) = inner.get("id").and_then(|id| id.as_str()) else { break };
+            path = format!("{path}/{id}");
+            (step, field) = (inner, rest);
+        }
+        Some(path)
     }
 }
 
@@ -306,6 +326,24 @@ mod tests {
     }
 
     #[test]
+    fn shape_errors_are_named_as_validation_names_them() {
+        let json = r#"{"id": "w", "steps": [{"id": "loop", "type": "foreach", "steps": [{"id": "in", "type": "shell", "command": 3}]}]}"#;
+        let e = &Source::new("f.json", json, Format::Json).parse().unwrap_err().errors[0];
+        assert_eq!(
+            (e.step.as_deref(), e.field.as_deref()),
+            (Some("loop/in"), Some("steps.0.command"))
+        );
+        let e = &yaml("id: w\nsteps: [{id: a, type: noop}]\ntriggers: [{cron: '* * * * *'}, {cron: '0 * * * *', misfire: never}]\n").unwrap_err().errors[0];
+        assert_eq!((e.step.as_deref(), e.field.as_deref()), (None, Some("triggers.1.misfire")));
+        let e = &yaml(
+            "id: w\nsteps: [{id: a, type: noop}]\ntriggers: [{cron: '* * * * *', bogus: 1}]\n",
+        )
+        .unwrap_err()
+        .errors[0];
+        assert_eq!(e.field.as_deref(), Some("triggers.0.bogus"));
+    }
+
+    #[test]
     fn positions_point_at_fields_of_steps() {
         let source = Source::new(
             "f.yaml",
@@ -316,5 +354,13 @@ mod tests {
         assert_eq!(source.position(Some(1), Some("depends_on")).map(|p| p.0), Some(7));
         assert_eq!(source.position(Some(1), Some("depends_on.1")), Some((7, 21)));
         assert_eq!(source.position(None, Some("steps")).map(|p| p.0), Some(2));
+    }
+
+    #[test]
+    fn text_after_a_json_workflow_is_an_error() {
+        let json = "{\"id\": \"w\", \"steps\": [{\"id\": \"a\", \"type\": \"noop\"}]} garbage";
+        let err = Source::new("w.json", json, Format::Json).parse().unwrap_err();
+        assert!(err.errors[0].message.contains("trailing characters"), "{err}");
+        assert_eq!(err.errors[0].line, Some(1));
     }
 }

@@ -391,6 +391,19 @@ impl StepKinds {
                 return vec![FieldProblem { field: "type".into(), message }];
             }
         };
+        let problems = self.field_problems(step, kind.as_ref());
+        // A step the host's kinds could not take either, named like a built-in kind: a typo.
+        if !problems.is_empty() && self.get(&step.kind).is_none() {
+            let hint = crate::error::did_you_mean(&step.kind, self.names());
+            if !hint.is_empty() {
+                let message = format!("unknown step type `{}`{hint}", step.kind);
+                return vec![FieldProblem { field: "type".into(), message }];
+            }
+        }
+        problems
+    }
+
+    fn field_problems(&self, step: &StepDef, kind: &dyn StepKind) -> Vec<FieldProblem> {
         let mut problems: Vec<FieldProblem> = Field::ALL
             .iter()
             .filter(|f| f.is_set(step) && !kind.fields().contains(f))

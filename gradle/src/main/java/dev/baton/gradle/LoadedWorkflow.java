@@ -56,7 +56,9 @@ final class LoadedWorkflow implements AutoCloseable {
             throw spec.problem("cannot read " + file + ": " + e.getMessage(), e);
         }
         // Read here, not by path: errors then name the file as the build does, relative to it.
-        Workflow workflow = file.getName().endsWith(".json") ? Workflow.fromJson(text) : Workflow.fromYaml(text, spec.source());
+        Workflow workflow = file.getName().endsWith(".json")
+                ? Workflow.fromJson(text, spec.source())
+                : Workflow.fromYaml(text, spec.source());
         return new LoadedWorkflow(workflow, null);
     }
 

@@ -22,7 +22,7 @@ import java.util.Objects;
  *     JSON, say)
  * @param message what is wrong
  * @param file the file the definition was read from, or {@code null}
- * @param line the line in that file, from 1, or 0 if unknown
+ * @param line the line in its text (that file's), from 1, or 0 if unknown
  * @param column the column in that line, from 1, or 0 if unknown
  */
 public record DefinitionError(String stepId, String field, String message, String file, int line, int column) {
@@ -38,7 +38,8 @@ public record DefinitionError(String stepId, String field, String message, Strin
 
     /**
      * Reads {@code step `id`: field: message}, or {@code workflow: field: message}, after
-     * {@code file:line:column: } when the definition came from a file.
+     * {@code file:line:column: } when the definition came from a file, or after
+     * {@code line L, column C: } for text that is not a file ({@link Workflow#fromJson(String)}).
      */
     @Override
     public String toString() {
@@ -52,6 +53,12 @@ public record DefinitionError(String stepId, String field, String message, Strin
                 }
             }
             s.append(' ');
+        } else if (line > 0) {
+            s.append("line ").append(line);
+            if (column > 0) {
+                s.append(", column ").append(column);
+            }
+            s.append(": ");
         }
         s.append(stepId == null ? "workflow" : "step `" + stepId + "`");
         if (field != null) {

@@ -1,21 +1,22 @@
 package dev.baton;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.internal.Durations;
+import dev.baton.internal.JsonCodec;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 
 /**
  * How a failed attempt of a step is retried: how many attempts in all, and how the delay
- * between them grows. Immutable; {@link #maxDelay(Duration)} returns a copy.
+ * between them grows. Immutable; {@link #maxDelay(Duration)} returns a copy. It is the
+ * {@code retry} object of the core's JSON, checked with the rest of the workflow by
+ * {@link Workflow.Builder#build()} (at least 1 attempt, durations to the millisecond).
  *
  * <pre>{@code
  * .step("extract", s -> s.shell("./extract.sh")
  *     .retry(Retry.exponential(5, Duration.ofSeconds(1)).maxDelay(Duration.ofMinutes(1))))
  * }</pre>
- *
- * <p>Durations are kept to the millisecond: a delay with a finer part is rejected.
  */
 public final class Retry {
 
@@ -29,86 +30,81 @@ public final class Retry {
         EXPONENTIAL
     }
 
-    private final int maxAttempts;
-    private final Backoff backoff;
-    private final Duration delay;
-    private final Duration maxDelay;
+    /** The JSON object; never changed once the Retry is made. */
+    private final ObjectNode json;
 
-    private Retry(int maxAttempts, Backoff backoff, Duration delay, Duration maxDelay) {
-        if (maxAttempts < 1) {
-            throw new IllegalArgumentException("maxAttempts counts the first attempt: at least 1, not " + maxAttempts);
-        }
-        this.maxAttempts = maxAttempts;
-        this.backoff = Objects.requireNonNull(backoff, "backoff");
-        this.delay = checked("delay", delay);
-        this.maxDelay = maxDelay == null ? null : checked("maxDelay", maxDelay);
+    /** A view of the {@code retry} object of a step's JSON. */
+    Retry(ObjectNode json) {
+        this.json = json;
+    }
+
+    private static Retry of(int maxAttempts, Backoff backoff, Duration delay) {
+        ObjectNode json = JsonCodec.object();
+        json.put("max_attempts", maxAttempts);
+        json.put("backoff", JsonCodec.name(backoff));
+        json.put("delay", Durations.format(Objects.requireNonNull(delay, "delay")));
+        return new Retry(json);
     }
 
     /** Up to {@code maxAttempts} attempts (the first included), {@code delay} apart. */
     public static Retry fixed(int maxAttempts, Duration delay) {
-        return new Retry(maxAttempts, Backoff.FIXED, delay, null);
+        return of(maxAttempts, Backoff.FIXED, delay);
     }
 
     /** Up to {@code maxAttempts} attempts, waiting {@code delay}, then twice, three times as long... */
     public static Retry linear(int maxAttempts, Duration delay) {
-        return new Retry(maxAttempts, Backoff.LINEAR, delay, null);
+        return of(maxAttempts, Backoff.LINEAR, delay);
     }
 
     /** Up to {@code maxAttempts} attempts, waiting {@code delay}, then doubling it each time. */
     public static Retry exponential(int maxAttempts, Duration delay) {
-        return new Retry(maxAttempts, Backoff.EXPONENTIAL, delay, null);
+        return of(maxAttempts, Backoff.EXPONENTIAL, delay);
     }
 
     /** A copy of this policy in which no delay exceeds {@code maxDelay}. */
     public Retry maxDelay(Duration maxDelay) {
-        return new Retry(maxAttempts, backoff, delay, Objects.requireNonNull(maxDelay, "maxDelay"));
+        ObjectNode copy = json.deepCopy();
+        copy.put("max_delay", Durations.format(Objects.requireNonNull(maxDelay, "maxDelay")));
+        return new Retry(copy);
     }
 
     /** Attempts in all, the first included. */
     public int maxAttempts() {
-        return maxAttempts;
+        return json.get("max_attempts").intValue();
     }
 
     public Backoff backoff() {
-        return backoff;
+        return JsonCodec.choice(json, "backoff", Backoff.class, Backoff.EXPONENTIAL);
     }
 
     /** The delay before the second attempt. */
     public Duration delay() {
-        return delay;
+        return JsonCodec.duration(json, "delay").orElseThrow();
     }
 
     /** The upper bound on any delay, if set. */
     public Optional<Duration> maxDelay() {
-        return Optional.ofNullable(maxDelay);
+        return JsonCodec.duration(json, "max_delay");
+    }
+
+    /** The JSON object, to be placed in a step's (a copy: the tree it goes into may change). */
+    ObjectNode json() {
+        return json.deepCopy();
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Retry r
-                && maxAttempts == r.maxAttempts
-                && backoff == r.backoff
-                && delay.equals(r.delay)
-                && Objects.equals(maxDelay, r.maxDelay);
+        return o instanceof Retry r && json.equals(r.json);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(maxAttempts, backoff, delay, maxDelay);
+        return json.hashCode();
     }
 
     @Override
     public String toString() {
-        return "Retry[" + backoff.name().toLowerCase(Locale.ROOT) + ", " + maxAttempts + " attempts, "
-                + Durations.format(delay) + (maxDelay == null ? "" : " up to " + Durations.format(maxDelay)) + "]";
-    }
-
-    private static Duration checked(String name, Duration d) {
-        Objects.requireNonNull(d, name);
-        String problem = Durations.problem(d);
-        if (problem != null) {
-            throw new IllegalArgumentException(name + ": " + problem);
-        }
-        return d;
+        return "Retry[" + JsonCodec.name(backoff()) + ", " + maxAttempts() + " attempts, " + json.get("delay").asText()
+                + JsonCodec.text(json, "max_delay").map(d -> " up to " + d).orElse("") + "]";
     }
 }

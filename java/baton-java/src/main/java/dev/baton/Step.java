@@ -1,6 +1,10 @@
 package dev.baton;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.internal.Durations;
+import dev.baton.internal.JsonCodec;
 import dev.baton.internal.JsonValues;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,7 +21,9 @@ import java.util.function.Consumer;
 
 /**
  * One step of a {@link Workflow}, as the engine sees it: an id, a kind ({@code type}) and the
- * fields of the JSON model. Immutable; made by {@link Workflow.Builder#step}.
+ * fields of the JSON model. Immutable; made by {@link Workflow.Builder#step}. It is a view of
+ * the step's object in the core's JSON: each getter reads one field, absent fields read as
+ * the core's defaults, and two steps are equal when their JSON is.
  *
  * <pre>{@code
  * Workflow.named("etl")
@@ -62,135 +68,100 @@ public final class Step {
     /** The kind of a step that waits for a signal ({@link Baton#signal}). */
     public static final String WAIT_SIGNAL = "wait_signal";
 
-    private final String id;
-    private final String kind;
-    private final String description;
-    private final String command;
-    private final Duration duration;
-    private final Map<String, String> env;
-    private final Map<String, Object> params;
-    private final Retry retry;
-    private final Duration timeout;
-    private final List<String> dependsOn;
-    private final FailureMode failureMode;
-    private final String when;
-    private final Trigger trigger;
-    private final String over;
-    private final String as;
+    /** The step's object in the core's JSON; never changed once the step is made. */
+    private final ObjectNode json;
     private final List<Step> body;
-    private final String workflow;
-    private final String file;
-    private final Integer maxParallel;
-    private final boolean failFast;
-    private final String condition;
-    private final Long maxIterations;
-    private final String signal;
-    private final String match;
-    private final List<EmitSignal> emitSignals;
-    private final List<String> tags;
 
-    private Step(Builder b) {
-        this.id = b.id;
-        this.kind = b.kind;
-        this.description = b.description;
-        this.command = b.command;
-        this.duration = b.duration;
-        this.env = Collections.unmodifiableMap(new LinkedHashMap<>(b.env));
-        this.params = Collections.unmodifiableMap(new LinkedHashMap<>(b.params));
-        this.retry = b.retry;
-        this.timeout = b.timeout;
-        this.dependsOn = List.copyOf(b.dependsOn);
-        this.failureMode = b.failureMode;
-        this.when = b.when;
-        this.trigger = b.trigger;
-        this.over = b.over;
-        this.as = b.as;
-        this.body = b.body == null ? List.of() : b.body.steps.stream().map(Builder::build).toList();
-        this.workflow = b.workflow;
-        this.file = b.file;
-        this.maxParallel = b.maxParallel;
-        this.failFast = b.failFast;
-        this.condition = b.condition;
-        this.maxIterations = b.maxIterations;
-        this.signal = b.signal;
-        this.match = b.match;
-        this.emitSignals = List.copyOf(b.emitSignals);
-        this.tags = List.copyOf(b.tags);
+    /** A view of a step's object in the core's JSON. */
+    Step(ObjectNode json) {
+        this.json = json;
+        this.body = list(json.get("steps"));
+    }
+
+    /** The steps of a JSON array of steps ({@code null}: none), unmodifiable. */
+    static List<Step> list(JsonNode steps) {
+        List<Step> list = new ArrayList<>();
+        if (steps != null) {
+            steps.forEach(step -> list.add(new Step((ObjectNode) step)));
+        }
+        return Collections.unmodifiableList(list);
     }
 
     public String id() {
-        return id;
+        return json.get("id").asText();
     }
 
     /** The step kind, the JSON {@code type}: {@code noop}, {@code sleep}, {@code shell}, {@code java} or a host's. */
     public String kind() {
-        return kind;
+        return json.get("type").asText();
     }
 
     /** True for a step whose code is a {@link JavaStep}. */
     public boolean isJava() {
-        return JAVA.equals(kind);
+        return JAVA.equals(kind());
     }
 
     public Optional<String> description() {
-        return Optional.ofNullable(description);
+        return JsonCodec.text(json, "description");
     }
 
     /** The shell command ({@code shell} steps). */
     public Optional<String> command() {
-        return Optional.ofNullable(command);
+        return JsonCodec.text(json, "command");
     }
 
     /** How long to wait ({@code sleep} steps). */
     public Optional<Duration> duration() {
-        return Optional.ofNullable(duration);
+        return JsonCodec.duration(json, "duration");
     }
 
     /** Environment variables, in the order set. */
     public Map<String, String> env() {
-        return env;
+        Map<String, String> env = new LinkedHashMap<>();
+        json.path("env").properties().forEach(e -> env.put(e.getKey(), e.getValue().asText()));
+        return Collections.unmodifiableMap(env);
     }
 
     /** The step's own parameters, in their JSON form (see {@link Workflow#params()}). */
     public Map<String, Object> params() {
-        return params;
+        return JsonCodec.toMap(json.get("params"));
     }
 
     public Optional<Retry> retry() {
-        return Optional.ofNullable(retry);
+        return Optional.ofNullable((ObjectNode) json.get("retry")).map(Retry::new);
     }
 
     /** The limit on one attempt. */
     public Optional<Duration> timeout() {
-        return Optional.ofNullable(timeout);
+        return JsonCodec.duration(json, "timeout");
     }
 
     /** The ids of the steps this one runs after. */
     public List<String> dependsOn() {
-        return dependsOn;
+        return JsonCodec.texts(json, "depends_on");
     }
 
     public FailureMode failureMode() {
-        return failureMode;
+        return JsonCodec.choice(json, "failure_mode", FailureMode.class, FailureMode.FAIL_AFTER_RUNNING);
     }
 
     /** The condition ({@code ${...}}) that must be true for the step to run. */
     public Optional<String> when() {
-        return Optional.ofNullable(when);
+        return JsonCodec.text(json, "when");
     }
 
     public Trigger trigger() {
-        return trigger;
+        return JsonCodec.choice(json, "trigger", Trigger.class, Trigger.ALL_SUCCESS);
     }
 
     /** The list a {@code foreach} step iterates over, {@code ${...}}. */
     public Optional<String> over() {
-        return Optional.ofNullable(over);
+        return JsonCodec.text(json, "over");
     }
 
     /** The name of the current item in a {@code foreach} body (the engine's default: {@code item}). */
     public Optional<String> as() {
-        return Optional.ofNullable(as);
+        return JsonCodec.text(json, "as");
     }
 
     /** The nested steps a {@code foreach} or {@code while} step runs per iteration; empty if none. */
@@ -200,88 +171,64 @@ public final class Step {
 
     /** The registered workflow a {@code subworkflow} step runs, or a loop runs as its body. */
     public Optional<String> workflow() {
-        return Optional.ofNullable(workflow);
+        return JsonCodec.text(json, "workflow");
     }
 
     /** The definition file a {@code subworkflow} step runs, as written (relative to the workflow's file). */
     public Optional<String> file() {
-        return Optional.ofNullable(file);
+        return JsonCodec.text(json, "file");
     }
 
     /** Iterations of a {@code foreach} running at once. */
     public OptionalInt maxParallel() {
-        return maxParallel == null ? OptionalInt.empty() : OptionalInt.of(maxParallel);
+        return JsonCodec.integer(json, "max_parallel");
     }
 
     /** Whether the first failed iteration of a {@code foreach} stops the others. */
     public boolean failFast() {
-        return failFast;
+        return json.path("fail_fast").asBoolean(false);
     }
 
     /** What keeps a {@code while} step going, {@code ${...}}. */
     public Optional<String> condition() {
-        return Optional.ofNullable(condition);
+        return JsonCodec.text(json, "condition");
     }
 
     /** The most iterations a {@code while} step may run. */
     public OptionalLong maxIterations() {
-        return maxIterations == null ? OptionalLong.empty() : OptionalLong.of(maxIterations);
+        return JsonCodec.longInteger(json, "max_iterations");
     }
 
     /** The signal a {@code wait_signal} step waits for. */
     public Optional<String> signal() {
-        return Optional.ofNullable(signal);
+        return JsonCodec.text(json, "signal");
     }
 
     /** Which signals a {@code wait_signal} step accepts, {@code ${...}} over {@code signal.<param>}. */
     public Optional<String> match() {
-        return Optional.ofNullable(match);
+        return JsonCodec.text(json, "match");
     }
 
     /** The signals the step sends when it succeeds, in order. */
     public List<EmitSignal> emitSignals() {
-        return emitSignals;
+        List<EmitSignal> signals = new ArrayList<>();
+        json.path("emit_signals").forEach(s -> signals.add(new EmitSignal(s.get("name").asText(), JsonCodec.toMap(s.get("params")))));
+        return Collections.unmodifiableList(signals);
     }
 
     /** The step's tags: {@link Baton#limit} caps the running steps with a tag across all runs. */
     public List<String> tags() {
-        return tags;
+        return JsonCodec.texts(json, "tags");
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Step s
-                && id.equals(s.id)
-                && kind.equals(s.kind)
-                && Objects.equals(description, s.description)
-                && Objects.equals(command, s.command)
-                && Objects.equals(duration, s.duration)
-                && env.equals(s.env)
-                && params.equals(s.params)
-                && Objects.equals(retry, s.retry)
-                && Objects.equals(timeout, s.timeout)
-                && dependsOn.equals(s.dependsOn)
-                && failureMode == s.failureMode
-                && Objects.equals(when, s.when)
-                && trigger == s.trigger
-                && Objects.equals(over, s.over)
-                && Objects.equals(as, s.as)
-                && body.equals(s.body)
-                && Objects.equals(workflow, s.workflow)
-                && Objects.equals(file, s.file)
-                && Objects.equals(maxParallel, s.maxParallel)
-                && failFast == s.failFast
-                && Objects.equals(condition, s.condition)
-                && Objects.equals(maxIterations, s.maxIterations)
-                && Objects.equals(signal, s.signal)
-                && Objects.equals(match, s.match)
-                && emitSignals.equals(s.emitSignals)
-                && tags.equals(s.tags);
+        return o instanceof Step s && json.equals(s.json);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(id, kind, command, duration, params, dependsOn, body);
+        return json.hashCode();
     }
 
     /**
@@ -316,28 +263,22 @@ public final class Step {
 
         /** Adds the step {@code id}, configured by {@code step}, as {@link Workflow.Builder#step} does. */
         public Body step(String id, Consumer<Builder> step) {
-            Objects.requireNonNull(step, "step");
-            Builder builder = new Builder(id);
-            step.accept(builder);
-            steps.add(builder);
+            steps.add(Builder.of(id, step));
             return this;
-        }
-
-        List<Builder> steps() {
-            return steps;
         }
     }
 
     @Override
     public String toString() {
-        return "Step[" + id + ": " + kind + (dependsOn.isEmpty() ? "" : " after " + dependsOn) + "]";
+        List<String> after = dependsOn();
+        return "Step[" + id() + ": " + kind() + (after.isEmpty() ? "" : " after " + after) + "]";
     }
 
     /**
      * Configures one step. Set its kind once ({@link #shell}, {@link #noop}, {@link #sleep},
-     * {@link #java} or {@link #type}); everything else is optional. Problems with ids and kinds
-     * are reported together by {@link Workflow.Builder#build()}; a {@code null} argument is a
-     * {@link NullPointerException} at once.
+     * {@link #java} or {@link #type}); everything else is optional. Each setter writes one field
+     * of the step's JSON, checked by the core at {@link Workflow.Builder#build()} with the rest
+     * of the workflow; a {@code null} argument is a {@link NullPointerException} at once.
      *
      * <pre>{@code
      * .step("load", s -> s.dependsOn("transform")
@@ -348,37 +289,33 @@ public final class Step {
      * }</pre>
      */
     public static final class Builder {
-        private final String id;
-        private String kind;
+        /** The step's JSON but its body; an id or kind not given is {@code ""}, for the core to report. */
+        private final ObjectNode json = JsonCodec.object();
+        /** The kinds set, in order: more than one is a mistake JSON cannot show. */
         private final List<String> kindsSet = new ArrayList<>();
         private JavaStep code;
-        private String description;
-        private String command;
-        private Duration duration;
-        private final Map<String, String> env = new LinkedHashMap<>();
-        private final Map<String, Object> params = new LinkedHashMap<>();
-        private Retry retry;
-        private Duration timeout;
-        private final List<String> dependsOn = new ArrayList<>();
-        private FailureMode failureMode = FailureMode.FAIL_AFTER_RUNNING;
-        private String when;
-        private Trigger trigger = Trigger.ALL_SUCCESS;
-        private String over;
-        private String as;
         private Body body;
-        private String workflow;
-        private String file;
-        private Integer maxParallel;
-        private boolean failFast;
-        private String condition;
-        private Long maxIterations;
-        private String signal;
-        private String match;
-        private final List<EmitSignal> emitSignals = new ArrayList<>();
-        private final List<String> tags = new ArrayList<>();
 
-        Builder(String id) {
-            this.id = id;
+        private Builder(String id) {
+            json.put("id", id == null ? "" : id);
+            json.put("type", "");
+        }
+
+        /** A builder for the step {@code id}, configured by {@code step}. */
+        static Builder of(String id, Consumer<Builder> step) {
+            Objects.requireNonNull(step, "step");
+            Builder builder = new Builder(id);
+            step.accept(builder);
+            return builder;
+        }
+
+        private Builder put(String field, String value) {
+            json.put(field, Objects.requireNonNull(value, field));
+            return this;
+        }
+
+        private Builder put(String field, Duration value) {
+            return put(field, Durations.format(Objects.requireNonNull(value, field)));
         }
 
         /** A {@code shell} step running {@code command} with {@code sh -c}; {@code ${...}} is substituted. */
@@ -408,20 +345,17 @@ public final class Step {
             if (!kindsSet.contains(kind)) {
                 kindsSet.add(kind);
             }
-            this.kind = kind;
-            return this;
+            return put("type", kind);
         }
 
         /** The {@code command} field, for a host kind that takes one; {@link #shell} sets it too. */
         public Builder command(String command) {
-            this.command = Objects.requireNonNull(command, "command");
-            return this;
+            return put("command", command);
         }
 
         /** The {@code duration} field, for a host kind that takes one; {@link #sleep} sets it too. */
         public Builder duration(Duration duration) {
-            this.duration = Objects.requireNonNull(duration, "duration");
-            return this;
+            return put("duration", duration);
         }
 
         /**
@@ -431,12 +365,14 @@ public final class Step {
          * @throws IllegalArgumentException if JSON cannot carry the value
          */
         public Builder param(String name, Object value) {
-            JsonValues.putParam(params, name, value, "step `" + id + "`, param `" + name + "`");
+            JsonValues.putParam(json.withObjectProperty("params"), name, value,
+                    "step `" + json.get("id").asText() + "`, param `" + name + "`");
             return this;
         }
 
         /** Steps that must finish before this one starts; adds to those already given. */
         public Builder dependsOn(String... stepIds) {
+            ArrayNode dependsOn = json.withArrayProperty("depends_on");
             for (String stepId : stepIds) {
                 dependsOn.add(Objects.requireNonNull(stepId, "stepId"));
             }
@@ -445,43 +381,38 @@ public final class Step {
 
         /** How failed attempts are retried (by default they are not). */
         public Builder retry(Retry retry) {
-            this.retry = Objects.requireNonNull(retry, "retry");
+            json.set("retry", Objects.requireNonNull(retry, "retry").json());
             return this;
         }
 
         /** The limit on one attempt. */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
-            return this;
+            return put("timeout", timeout);
         }
 
         /** An environment variable of the step's process; {@code ${...}} is substituted. */
         public Builder env(String name, String value) {
-            env.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+            json.withObjectProperty("env").put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
             return this;
         }
 
         /** What a failure of this step does to the run (default {@link FailureMode#FAIL_AFTER_RUNNING}). */
         public Builder failureMode(FailureMode failureMode) {
-            this.failureMode = Objects.requireNonNull(failureMode, "failureMode");
-            return this;
+            return put("failure_mode", JsonCodec.name(Objects.requireNonNull(failureMode, "failureMode")));
         }
 
         public Builder description(String description) {
-            this.description = Objects.requireNonNull(description, "description");
-            return this;
+            return put("description", description);
         }
 
         /** A condition, e.g. {@code "${extract.rows > 0}"}: false skips the step. */
         public Builder when(String condition) {
-            this.when = Objects.requireNonNull(condition, "condition");
-            return this;
+            return put("when", condition);
         }
 
         /** Which outcomes of the upstream steps let this step run (default {@link Trigger#ALL_SUCCESS}). */
         public Builder trigger(Trigger trigger) {
-            this.trigger = Objects.requireNonNull(trigger, "trigger");
-            return this;
+            return put("trigger", JsonCodec.name(Objects.requireNonNull(trigger, "trigger")));
         }
 
         /**
@@ -537,14 +468,12 @@ public final class Step {
 
         /** The {@code over} field: the list a {@code foreach} iterates over; {@link #foreach} sets it. */
         public Builder over(String over) {
-            this.over = Objects.requireNonNull(over, "over");
-            return this;
+            return put("over", over);
         }
 
         /** The {@code as} field: the name of a {@code foreach} body's item; {@link #foreach} sets it. */
         public Builder as(String as) {
-            this.as = Objects.requireNonNull(as, "as");
-            return this;
+            return put("as", as);
         }
 
         /** The nested {@code steps} of a loop; {@link #foreach} and {@link #whileLoop} set them. */
@@ -557,44 +486,40 @@ public final class Step {
 
         /** The {@code workflow} field: a registered workflow a loop or subworkflow runs. */
         public Builder workflow(String workflowId) {
-            this.workflow = Objects.requireNonNull(workflowId, "workflowId");
-            return this;
+            return put("workflow", workflowId);
         }
 
         /** The {@code file} field of a {@code subworkflow} step, as written; {@link #subworkflowFile} sets it. */
         public Builder file(String file) {
-            this.file = Objects.requireNonNull(file, "file");
-            return this;
+            return put("file", file);
         }
 
         /** Iterations of a {@code foreach} running at once (default: the workflow's max parallel); at least 1. */
         public Builder maxParallel(int maxParallel) {
-            this.maxParallel = maxParallel;
+            json.put("max_parallel", maxParallel);
             return this;
         }
 
         /** Whether the first failed iteration of a {@code foreach} stops the others (default false). */
         public Builder failFast(boolean failFast) {
-            this.failFast = failFast;
+            json.put("fail_fast", failFast);
             return this;
         }
 
         /** The {@code condition} of a {@code while} step; {@link #whileLoop} sets it. */
         public Builder condition(String condition) {
-            this.condition = Objects.requireNonNull(condition, "condition");
-            return this;
+            return put("condition", condition);
         }
 
         /** The most iterations a {@code while} step may run. */
         public Builder maxIterations(long maxIterations) {
-            this.maxIterations = maxIterations;
+            json.put("max_iterations", maxIterations);
             return this;
         }
 
         /** The {@code signal} a {@code wait_signal} step waits for; {@link #waitSignal} sets it. */
         public Builder signal(String name) {
-            this.signal = Objects.requireNonNull(name, "name");
-            return this;
+            return put("signal", name);
         }
 
         /**
@@ -602,8 +527,7 @@ public final class Step {
          * {@code signal.<param>}, e.g. {@code "${signal.table == 'events' && signal.date == date}"}.
          */
         public Builder match(String expression) {
-            this.match = Objects.requireNonNull(expression, "expression");
-            return this;
+            return put("match", expression);
         }
 
         /**
@@ -615,10 +539,10 @@ public final class Step {
         public Builder emitSignal(String name, Map<String, ?> params) {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(params, "params");
-            Map<String, Object> normalized = new LinkedHashMap<>();
-            params.forEach((k, v) -> JsonValues.putParam(normalized, k, v,
-                    "step `" + id + "`, signal `" + name + "`, param `" + k + "`"));
-            emitSignals.add(new EmitSignal(name, normalized));
+            ObjectNode signal = JsonCodec.object().put("name", name);
+            params.forEach((k, v) -> JsonValues.putParam(signal.withObjectProperty("params"), k, v,
+                    "step `" + json.get("id").asText() + "`, signal `" + name + "`, param `" + k + "`"));
+            json.withArrayProperty("emit_signals").add(signal);
             return this;
         }
 
@@ -627,72 +551,41 @@ public final class Step {
          * tag run at once across all runs: {@code .tags("warehouse")}.
          */
         public Builder tags(String... tags) {
+            ArrayNode array = json.withArrayProperty("tags");
             for (String tag : Objects.requireNonNull(tags, "tags")) {
-                this.tags.add(Objects.requireNonNull(tag, "tag"));
+                array.add(Objects.requireNonNull(tag, "tag"));
             }
             return this;
         }
 
-        /** Adds this step's problems to {@code errors}; {@code index} is its position, from 0. */
-        void check(int index, List<DefinitionError> errors) {
-            String stepId = id;
-            String prefix = id == null ? "steps." + index + "." : "";
-            String idProblem = Workflow.idProblem(id, "step " + (index + 1));
-            if (idProblem != null) {
-                errors.add(new DefinitionError(stepId, prefix + "id", idProblem));
-            }
-            if (kindsSet.isEmpty()) {
-                errors.add(new DefinitionError(stepId, prefix + "type",
-                        "no step kind: call shell(), noop(), sleep(), java() or type()"));
-            } else if (kindsSet.size() > 1) {
-                errors.add(new DefinitionError(stepId, prefix + "type",
-                        "the step kind is set more than once: " + String.join(", then ", kindsSet)));
-            } else if (kind.isBlank()) {
-                errors.add(new DefinitionError(stepId, prefix + "type", "the step kind is blank"));
-            }
-            checkDuration(stepId, prefix + "duration", duration, errors);
-            checkDuration(stepId, prefix + "timeout", timeout, errors);
-            if (maxParallel != null && maxParallel < 1) {
-                errors.add(new DefinitionError(stepId, prefix + "max_parallel", "must be at least 1, not " + maxParallel));
-            }
-            if (maxIterations != null && maxIterations < 0) {
-                errors.add(new DefinitionError(stepId, prefix + "max_iterations", "must not be negative, not " + maxIterations));
-            }
+        /** The step's JSON, its body included: what the core checks. */
+        ObjectNode json() {
+            ObjectNode copy = json.deepCopy();
             if (body != null) {
-                // Named as the engine names them: `outer/inner`, field `steps.N.<field>`.
-                List<DefinitionError> inner = new ArrayList<>();
-                checkAll(body.steps, inner);
-                for (DefinitionError e : inner) {
-                    String innerPrefix = e.field() != null && e.field().startsWith("steps.") ? "" : null;
-                    int at = e.stepId() == null ? -1 : indexOf(body.steps, e.stepId());
-                    String field = innerPrefix != null || at < 0 ? e.field() : "steps." + at + "." + e.field();
-                    String where = e.stepId() == null ? stepId : stepId + "/" + e.stepId();
-                    errors.add(new DefinitionError(where, prefix + field, e.message()));
-                }
+                ArrayNode steps = copy.putArray("steps");
+                body.steps.forEach(step -> steps.add(step.json()));
             }
+            return copy;
         }
 
-        private static int indexOf(List<Builder> steps, String stepId) {
-            for (int i = 0; i < steps.size(); i++) {
-                if (stepId.equals(steps.get(i).id)) {
-                    return i;
-                }
-            }
-            return -1;
-        }
-
-        /** Checks a list of steps (a workflow's or a body's): each step, and duplicate ids. */
-        static void checkAll(List<Builder> steps, List<DefinitionError> errors) {
-            Map<String, Integer> firstIndex = new java.util.HashMap<>();
+        /**
+         * Adds the problems among {@code steps} that JSON cannot show (a kind set twice), named
+         * as the core names its problems: a step in a body is {@code outer/inner}, its fields
+         * {@code steps.N.<field>} of the outer step. {@code outer} is the step whose body
+         * {@code steps} is, or {@code null} for a workflow's steps; {@code prefix} its fields'.
+         */
+        static void builderProblems(List<Builder> steps, String outer, String prefix, List<DefinitionError> out) {
             for (int i = 0; i < steps.size(); i++) {
                 Builder step = steps.get(i);
-                step.check(i, errors);
-                if (step.id != null) {
-                    Integer first = firstIndex.putIfAbsent(step.id, i);
-                    if (first != null) {
-                        errors.add(new DefinitionError(step.id, "id",
-                                "duplicate step id: steps " + (first + 1) + " and " + (i + 1) + " are both `" + step.id + "`"));
-                    }
+                String id = step.json.get("id").asText();
+                String path = outer == null ? id : outer + "/" + id;
+                String fields = outer == null ? "" : prefix + "steps." + i + ".";
+                if (step.kindsSet.size() > 1) {
+                    out.add(new DefinitionError(path, fields + "type",
+                            "the step kind is set more than once: " + String.join(", then ", step.kindsSet)));
+                }
+                if (step.body != null) {
+                    builderProblems(step.body.steps, path, fields, out);
                 }
             }
         }
@@ -704,34 +597,14 @@ public final class Step {
          */
         static void collectCode(String workflowId, List<Builder> steps, Map<String, Map<String, JavaStep>> out) {
             for (Builder step : steps) {
-                if (step.code() != null) {
-                    out.computeIfAbsent(workflowId, k -> new LinkedHashMap<>()).put(step.id, step.code());
+                String id = step.json.get("id").asText();
+                if (step.code != null && JAVA.equals(step.json.get("type").asText())) {
+                    out.computeIfAbsent(workflowId, k -> new LinkedHashMap<>()).put(id, step.code);
                 }
                 if (step.body != null) {
-                    collectCode(workflowId + "." + step.id, step.body.steps, out);
+                    collectCode(workflowId + "." + id, step.body.steps, out);
                 }
             }
-        }
-
-        private static void checkDuration(String stepId, String field, Duration d, List<DefinitionError> errors) {
-            String problem = d == null ? null : Durations.problem(d);
-            if (problem != null) {
-                errors.add(new DefinitionError(stepId, field, problem));
-            }
-        }
-
-        String id() {
-            return id;
-        }
-
-        /** The step's code if it is a Java step given code, else {@code null}. */
-        JavaStep code() {
-            return JAVA.equals(kind) ? code : null;
-        }
-
-        /** The step; only after {@link #check} found nothing. */
-        Step build() {
-            return new Step(this);
         }
     }
 }

@@ -1,12 +1,13 @@
 package dev.baton;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.internal.Durations;
 import dev.baton.internal.Envelope;
+import dev.baton.internal.JsonCodec;
 import dev.baton.internal.JsonValues;
 import dev.baton.internal.NativeBridge;
 import dev.baton.internal.NativeLoader;
-import dev.baton.internal.WorkflowJson;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -22,7 +23,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.function.Consumer;
-import java.util.regex.Pattern;
 
 /**
  * A workflow definition: parameters and a graph of steps. It is the engine's JSON model
@@ -39,59 +39,34 @@ import java.util.regex.Pattern;
  *     .build();
  * }</pre>
  *
- * <p>{@link Builder#build()} checks only what it can see cheaply (ids, kinds, durations); the
- * engine checks the rest (unknown dependencies, cycles, expressions) when it is given the
- * workflow, and reports every problem at once either way.
+ * <p>One model, one validator: the DSL ({@link Builder#build()}), {@link #fromJson} and
+ * {@link #fromYaml} all hand the definition to the engine's core, which parses and checks it
+ * (ids, kinds and their fields, durations, dependencies and cycles, {@code ${...}}, triggers)
+ * and reports every problem at once. A {@code Workflow} holds the JSON the core gave back.
+ * What only an engine knows, the step types a host registered and their parameters, is
+ * checked by {@link Baton#register} and {@link Baton#validate}.
  */
 public final class Workflow {
 
-    private static final Pattern ID = Pattern.compile("[A-Za-z0-9_.-]+");
+    /** The name {@link #fromJson(String)} gives its text, for positions; no file is named. */
+    private static final String JSON_TEXT = "<json>";
 
-    private final String id;
-    private final String description;
-    private final Map<String, Object> params;
-    private final Integer maxParallel;
-    private final Duration timeout;
-    private final Duration signalRetention;
+    /** The core's JSON of the workflow; never changed once the workflow is made. */
+    private final ObjectNode json;
     private final List<Step> steps;
     private final List<WorkflowTrigger> triggers;
-    private final RunStrategy runStrategy;
-    private final Integer maxConcurrentRuns;
     /** Java step code by the workflow id the engine runs the step under, then step id. */
     private final Map<String, Map<String, JavaStep>> code;
 
-    private Workflow(Builder b, List<Step> steps, Map<String, Map<String, JavaStep>> code) {
-        this.id = b.id;
-        this.description = b.description;
-        this.params = Collections.unmodifiableMap(new LinkedHashMap<>(b.params));
-        this.maxParallel = b.maxParallel;
-        this.timeout = b.timeout;
-        this.signalRetention = b.signalRetention;
-        this.steps = List.copyOf(steps);
-        this.triggers = List.copyOf(b.triggers);
-        this.runStrategy = b.runStrategy;
-        this.maxConcurrentRuns = b.maxConcurrentRuns;
-        this.code = frozen(code);
-    }
-
-    private Workflow(Workflow w, Map<String, Map<String, JavaStep>> code) {
-        this.id = w.id;
-        this.description = w.description;
-        this.params = w.params;
-        this.maxParallel = w.maxParallel;
-        this.timeout = w.timeout;
-        this.signalRetention = w.signalRetention;
-        this.steps = w.steps;
-        this.triggers = w.triggers;
-        this.runStrategy = w.runStrategy;
-        this.maxConcurrentRuns = w.maxConcurrentRuns;
-        this.code = frozen(code);
-    }
-
-    private static Map<String, Map<String, JavaStep>> frozen(Map<String, Map<String, JavaStep>> code) {
+    private Workflow(ObjectNode json, Map<String, Map<String, JavaStep>> code) {
+        this.json = json;
+        this.steps = Step.list(json.get("steps"));
+        List<WorkflowTrigger> triggers = new ArrayList<>();
+        json.path("triggers").forEach(t -> triggers.add(new WorkflowTrigger((ObjectNode) t)));
+        this.triggers = Collections.unmodifiableList(triggers);
         Map<String, Map<String, JavaStep>> copy = new LinkedHashMap<>();
         code.forEach((workflowId, steps) -> copy.put(workflowId, Collections.unmodifiableMap(new LinkedHashMap<>(steps))));
-        return Collections.unmodifiableMap(copy);
+        this.code = Collections.unmodifiableMap(copy);
     }
 
     /** Starts a workflow with id {@code id} ({@code [A-Za-z0-9_.-]+}). */
@@ -101,13 +76,35 @@ public final class Workflow {
 
     /**
      * Reads the engine's JSON form. Java steps come without code: attach it with
-     * {@link #bind(String, JavaStep)}.
+     * {@link #bind(String, JavaStep)}. Needs the native engine (the parser is the engine's).
      *
-     * @throws WorkflowDefinitionException listing every problem: bad JSON, unknown fields,
-     *     wrong types, and what {@link Builder#build()} checks
+     * @throws WorkflowDefinitionException listing every problem, as {@link Builder#build()};
+     *     a problem of JSON syntax or shape (an unknown field, a wrong type) comes alone, with
+     *     its line and column
      */
     public static Workflow fromJson(String json) {
-        return WorkflowJson.read(json);
+        try {
+            return fromJson(json, JSON_TEXT);
+        } catch (WorkflowDefinitionException e) {
+            List<DefinitionError> unnamed = e.errors().stream()
+                    .map(d -> new DefinitionError(d.stepId(), d.field(), d.message(), null, d.line(), d.column()))
+                    .toList();
+            throw new WorkflowDefinitionException(e.workflowId(), unnamed);
+        }
+    }
+
+    /**
+     * Reads JSON text of the engine's model; {@code sourceName} names it in errors (a file name),
+     * which carry their line and column as {@link #fromYaml(String, String)}'s do.
+     *
+     * <pre>{@code
+     * Workflow etl = Workflow.fromJson(Files.readString(file), file.toString());
+     * }</pre>
+     *
+     * @throws WorkflowDefinitionException listing the problems, each with its line and column
+     */
+    public static Workflow fromJson(String json, String sourceName) {
+        return checked(Objects.requireNonNull(json, "json"), Objects.requireNonNull(sourceName, "sourceName"), false);
     }
 
     /**
@@ -141,15 +138,18 @@ public final class Workflow {
      * @throws WorkflowDefinitionException listing the problems, each with its line and column
      */
     public static Workflow fromYaml(String yaml, String sourceName) {
-        Objects.requireNonNull(yaml, "yaml");
-        NativeLoader.load();
-        JsonNode json = Envelope.unwrap(NativeBridge.toJson(yaml, sourceName, true));
-        return fromJson(json.toString());
+        return checked(Objects.requireNonNull(yaml, "yaml"), Objects.requireNonNull(sourceName, "sourceName"), true);
     }
 
-    /** The engine's JSON form: absent fields omitted, parameters and steps in their order. */
+    /** The workflow the core reads in {@code text} and finds valid; its Java steps have no code. */
+    private static Workflow checked(String text, String sourceName, boolean yaml) {
+        NativeLoader.load();
+        return new Workflow((ObjectNode) Envelope.unwrap(NativeBridge.check(text, sourceName, yaml)), Map.of());
+    }
+
+    /** The engine's JSON form, as the core writes it: absent and default fields omitted, parameters and steps in their order. */
     public String toJson() {
-        return WorkflowJson.write(this);
+        return JsonCodec.write(json);
     }
 
     /**
@@ -163,12 +163,12 @@ public final class Workflow {
         Objects.requireNonNull(code, "code");
         String[] path = stepId.split("/");
         List<Step> scope = steps;
-        String workflowId = id;
+        String workflowId = id();
         Step step = null;
         for (int i = 0; i < path.length; i++) {
             String name = path[i];
             step = scope.stream().filter(s -> s.id().equals(name)).findFirst().orElseThrow(() ->
-                    new IllegalArgumentException("workflow `" + id + "` has no step `" + stepId + "`"));
+                    new IllegalArgumentException("workflow `" + id() + "` has no step `" + stepId + "`"));
             if (i < path.length - 1) {
                 workflowId = workflowId + "." + name;
                 scope = step.body();
@@ -181,15 +181,15 @@ public final class Workflow {
         Map<String, JavaStep> steps = new LinkedHashMap<>(bound.getOrDefault(workflowId, Map.of()));
         steps.put(step.id(), code);
         bound.put(workflowId, steps);
-        return new Workflow(this, bound);
+        return new Workflow(json, bound);
     }
 
     public String id() {
-        return id;
+        return json.get("id").asText();
     }
 
     public Optional<String> description() {
-        return Optional.ofNullable(description);
+        return JsonCodec.text(json, "description");
     }
 
     /**
@@ -197,22 +197,22 @@ public final class Workflow {
      * {@code Long}, floats {@code Double}, lists and maps unmodifiable.
      */
     public Map<String, Object> params() {
-        return params;
+        return JsonCodec.toMap(json.get("params"));
     }
 
     /** How many steps of one run may run at once (the engine's default: the number of cores). */
     public OptionalInt maxParallel() {
-        return maxParallel == null ? OptionalInt.empty() : OptionalInt.of(maxParallel);
+        return JsonCodec.integer(json, "max_parallel");
     }
 
     /** The limit on a whole run. */
     public Optional<Duration> timeout() {
-        return Optional.ofNullable(timeout);
+        return JsonCodec.duration(json, "timeout");
     }
 
     /** How long ago a signal may have been sent and still match a {@code waitSignal} step (the engine's default: 1 day). */
     public Optional<Duration> signalRetention() {
-        return Optional.ofNullable(signalRetention);
+        return JsonCodec.duration(json, "signal_retention");
     }
 
     /** What starts runs on its own once registered: cron schedules and signals, in order. */
@@ -222,12 +222,12 @@ public final class Workflow {
 
     /** How a new run relates to the runs already going on (default {@link RunStrategy#PARALLEL}). */
     public RunStrategy runStrategy() {
-        return runStrategy;
+        return JsonCodec.choice(json, "run_strategy", RunStrategy.class, RunStrategy.PARALLEL);
     }
 
     /** Runs at once under {@link RunStrategy#PARALLEL} (default: no limit). */
     public OptionalInt maxConcurrentRuns() {
-        return maxConcurrentRuns == null ? OptionalInt.empty() : OptionalInt.of(maxConcurrentRuns);
+        return JsonCodec.integer(json, "max_concurrent_runs");
     }
 
     /** The steps, in definition order. */
@@ -245,7 +245,7 @@ public final class Workflow {
      * {@link #fromJson} has none until {@link #bind bound}.
      */
     public Map<String, JavaStep> javaSteps() {
-        return code.getOrDefault(id, Map.of());
+        return code.getOrDefault(id(), Map.of());
     }
 
     /**
@@ -259,27 +259,14 @@ public final class Workflow {
 
     @Override
     public String toString() {
-        return "Workflow[" + id + ", " + steps.size() + (steps.size() == 1 ? " step]" : " steps]");
-    }
-
-    /** What is wrong with {@code id} as the id of {@code what}, or {@code null} if nothing is. */
-    static String idProblem(String id, String what) {
-        if (id == null) {
-            return what + " has no id";
-        }
-        if (id.isBlank()) {
-            return "the id of " + what + " is blank";
-        }
-        if (!ID.matcher(id).matches()) {
-            return "`" + id + "` is not a valid id: use letters, digits, `_`, `.` and `-`";
-        }
-        return null;
+        return "Workflow[" + id() + ", " + steps.size() + (steps.size() == 1 ? " step]" : " steps]");
     }
 
     /**
-     * Builds a {@link Workflow}. Every method returns this builder; {@link #build()} reports
-     * every problem found at once. A builder may build several workflows, each independent of
-     * later changes to it.
+     * Builds a {@link Workflow}. Every method writes a field of the workflow's JSON and returns
+     * this builder; {@link #build()} hands the JSON to the engine's core, which reports every
+     * problem at once. A builder may build several workflows, each independent of later
+     * changes to it.
      *
      * <pre>{@code
      * Workflow w = Workflow.named("backfill")
@@ -292,23 +279,19 @@ public final class Workflow {
      * }</pre>
      */
     public static final class Builder {
+        /** The id given, or {@code null}: the exception's. */
         private final String id;
-        private String description;
-        private final Map<String, Object> params = new LinkedHashMap<>();
-        private Integer maxParallel;
-        private Duration timeout;
-        private Duration signalRetention;
+        /** The workflow's JSON but its steps; an id not given is {@code ""}, for the core to report. */
+        private final ObjectNode json = JsonCodec.object();
         private final List<Step.Builder> steps = new ArrayList<>();
-        private final List<WorkflowTrigger> triggers = new ArrayList<>();
-        private RunStrategy runStrategy = RunStrategy.PARALLEL;
-        private Integer maxConcurrentRuns;
 
         private Builder(String id) {
             this.id = id;
+            json.put("id", id == null ? "" : id);
         }
 
         public Builder description(String description) {
-            this.description = Objects.requireNonNull(description, "description");
+            json.put("description", Objects.requireNonNull(description, "description"));
             return this;
         }
 
@@ -319,25 +302,25 @@ public final class Workflow {
          * @throws IllegalArgumentException if JSON cannot carry the value
          */
         public Builder param(String name, Object value) {
-            JsonValues.putParam(params, name, value, "param `" + name + "`");
+            JsonValues.putParam(json.withObjectProperty("params"), name, value, "param `" + name + "`");
             return this;
         }
 
         /** How many steps of one run may run at once; at least 1. */
         public Builder maxParallel(int maxParallel) {
-            this.maxParallel = maxParallel;
+            json.put("max_parallel", maxParallel);
             return this;
         }
 
         /** The limit on a whole run. */
         public Builder timeout(Duration timeout) {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            json.put("timeout", Durations.format(Objects.requireNonNull(timeout, "timeout")));
             return this;
         }
 
         /** How long ago a signal may have been sent and still match a {@code waitSignal} step (default 1 day). */
         public Builder signalRetention(Duration retention) {
-            this.signalRetention = Objects.requireNonNull(retention, "retention");
+            json.put("signal_retention", Durations.format(Objects.requireNonNull(retention, "retention")));
             return this;
         }
 
@@ -349,7 +332,7 @@ public final class Workflow {
          * }</pre>
          */
         public Builder trigger(WorkflowTrigger trigger) {
-            triggers.add(Objects.requireNonNull(trigger, "trigger"));
+            json.withArrayProperty("triggers").add(Objects.requireNonNull(trigger, "trigger").json());
             return this;
         }
 
@@ -377,7 +360,7 @@ public final class Workflow {
 
         /** How a new run relates to the runs going on: {@code .runStrategy(RunStrategy.SEQUENTIAL)}. */
         public Builder runStrategy(RunStrategy strategy) {
-            this.runStrategy = Objects.requireNonNull(strategy, "strategy");
+            json.put("run_strategy", Objects.requireNonNull(strategy, "strategy").jsonName());
             return this;
         }
 
@@ -392,7 +375,7 @@ public final class Workflow {
 
         /** Runs at once under {@link RunStrategy#PARALLEL}; at least 1: {@code .maxConcurrentRuns(2)}. */
         public Builder maxConcurrentRuns(int max) {
-            this.maxConcurrentRuns = max;
+            json.put("max_concurrent_runs", max);
             return this;
         }
 
@@ -404,48 +387,51 @@ public final class Workflow {
          * }</pre>
          */
         public Builder step(String id, Consumer<Step.Builder> step) {
-            Objects.requireNonNull(step, "step");
-            Step.Builder builder = new Step.Builder(id);
-            step.accept(builder);
-            steps.add(builder);
+            steps.add(Step.Builder.of(id, step));
             return this;
         }
 
+        /** The workflow's JSON, as the core is given it. */
+        ObjectNode json() {
+            ObjectNode copy = json.deepCopy();
+            ArrayNode array = copy.putArray("steps");
+            steps.forEach(step -> array.add(step.json()));
+            return copy;
+        }
+
         /**
-         * The workflow.
+         * The workflow, as the engine's core reads it from this builder's JSON.
          *
-         * @throws WorkflowDefinitionException listing every problem: missing or malformed ids,
-         *     duplicate step ids, steps without a kind, durations that cannot be written
+         * <pre>{@code
+         * try {
+         *     Workflow.named("w").step("a", s -> s.noop().dependsOn("b"))
+         *         .step("b", s -> s.noop().dependsOn("a")).build();
+         * } catch (WorkflowDefinitionException e) {
+         *     e.errors(); // [step `a`: depends_on: dependency cycle: a -> b -> a]
+         * }
+         * }</pre>
+         *
+         * @throws WorkflowDefinitionException listing every problem the core finds (ids, kinds
+         *     and their fields, durations, unknown dependencies, cycles, {@code ${...}} names,
+         *     triggers), and those of this builder's use JSON cannot show (a step kind set twice)
          */
         public Workflow build() {
-            List<DefinitionError> errors = new ArrayList<>();
-            String idProblem = idProblem(id, "the workflow");
-            if (idProblem != null) {
-                errors.add(new DefinitionError(null, "id", idProblem));
+            List<DefinitionError> problems = new ArrayList<>();
+            Step.Builder.builderProblems(steps, null, "", problems);
+            NativeLoader.load();
+            ObjectNode checked;
+            try {
+                checked = (ObjectNode) Envelope.unwrap(NativeBridge.check(JsonCodec.write(json()), null, false), id);
+            } catch (WorkflowDefinitionException e) {
+                problems.addAll(0, e.errors());
+                throw new WorkflowDefinitionException(id, problems);
             }
-            if (maxParallel != null && maxParallel < 1) {
-                errors.add(new DefinitionError(null, "max_parallel", "must be at least 1, not " + maxParallel));
-            }
-            if (maxConcurrentRuns != null && maxConcurrentRuns < 1) {
-                errors.add(new DefinitionError(null, "max_concurrent_runs", "must be at least 1, not " + maxConcurrentRuns));
-            }
-            if (timeout != null && Durations.problem(timeout) != null) {
-                errors.add(new DefinitionError(null, "timeout", Durations.problem(timeout)));
-            }
-            if (signalRetention != null && Durations.problem(signalRetention) != null) {
-                errors.add(new DefinitionError(null, "signal_retention", Durations.problem(signalRetention)));
-            }
-            Step.Builder.checkAll(steps, errors);
-            if (!errors.isEmpty()) {
-                throw new WorkflowDefinitionException(id, errors);
-            }
-            List<Step> built = new ArrayList<>(steps.size());
-            for (Step.Builder step : steps) {
-                built.add(step.build());
+            if (!problems.isEmpty()) {
+                throw new WorkflowDefinitionException(id, problems);
             }
             Map<String, Map<String, JavaStep>> code = new LinkedHashMap<>();
             Step.Builder.collectCode(id, steps, code);
-            return new Workflow(this, built, code);
+            return new Workflow(checked, code);
         }
     }
 }

@@ -3,14 +3,14 @@ package dev.baton;
 import java.util.List;
 
 /**
- * A workflow definition is not valid. It carries every problem found, not just the first, and
- * its message lists them one per line.
+ * A workflow definition is not valid. It carries every problem the engine's core found, not
+ * just the first, and its message lists them one per line.
  *
  * <pre>{@code
  * try {
  *     Workflow.named("etl").step("a", s -> {}).build();
  * } catch (WorkflowDefinitionException e) {
- *     e.errors(); // [step `a`: type: no step kind ...]
+ *     e.errors(); // [step `a`: type: the step has no type; known types: foreach, noop, ...]
  * }
  * }</pre>
  */

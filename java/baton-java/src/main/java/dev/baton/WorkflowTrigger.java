@@ -1,17 +1,20 @@
 package dev.baton;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.baton.internal.JsonCodec;
 import dev.baton.internal.JsonValues;
 import java.time.ZoneId;
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * What starts runs of a registered workflow on its own: a cron schedule or a signal. Immutable;
  * each method returns a changed copy. The run's parameters may use {@code ${...}} over
  * {@code trigger.*} ({@code trigger.scheduled_time}) and {@code signal.*} (the signal's params).
+ * It is an object of the core's {@code triggers}, checked with the rest of the workflow by
+ * {@link Workflow.Builder#build()} (the cron expression, the zone, which fields apply).
  *
  * <pre>{@code
  * Workflow.named("nightly-etl")
@@ -24,56 +27,56 @@ import java.util.Optional;
  */
 public final class WorkflowTrigger {
 
-    private final String cron;
-    private final String zone;
-    private final Misfire misfire;
-    private final String signal;
-    private final String match;
-    private final Map<String, Object> params;
+    /** The JSON object; never changed once the trigger is made. */
+    private final ObjectNode json;
 
-    private WorkflowTrigger(String cron, String zone, Misfire misfire, String signal, String match, Map<String, Object> params) {
-        this.cron = cron;
-        this.zone = zone;
-        this.misfire = misfire;
-        this.signal = signal;
-        this.match = match;
-        this.params = Collections.unmodifiableMap(params);
+    /** A view of one of the {@code triggers} of a workflow's JSON. */
+    WorkflowTrigger(ObjectNode json) {
+        this.json = json;
+    }
+
+    private static WorkflowTrigger of(String field, String value) {
+        ObjectNode json = JsonCodec.object();
+        json.put(field, value);
+        return new WorkflowTrigger(json);
+    }
+
+    /** A copy, changed by {@code change}. */
+    private WorkflowTrigger with(Consumer<ObjectNode> change) {
+        ObjectNode copy = json.deepCopy();
+        change.accept(copy);
+        return new WorkflowTrigger(copy);
     }
 
     /**
      * A cron schedule: 5 fields (minute to day of week), or 6/7 with seconds first; read in UTC
-     * unless {@link #zone} says otherwise. The engine checks the expression at registration.
+     * unless {@link #zone} says otherwise.
      */
     public static WorkflowTrigger cron(String expression) {
-        return new WorkflowTrigger(Objects.requireNonNull(expression, "expression"), null, null, null, null, Map.of());
+        return of("cron", Objects.requireNonNull(expression, "expression"));
     }
 
     /** A run for each signal {@code name} sent (see {@link #match} to pick some). */
     public static WorkflowTrigger signal(String name) {
-        return new WorkflowTrigger(null, null, null, Objects.requireNonNull(name, "name"), null, Map.of());
+        return of("signal", Objects.requireNonNull(name, "name"));
     }
 
     /** The zone a cron expression reads its times in (default UTC). Cron triggers only. */
     public WorkflowTrigger zone(ZoneId zone) {
-        Objects.requireNonNull(zone, "zone");
-        requireCron("zone");
-        return new WorkflowTrigger(cron, zone.getId(), misfire, signal, match, params);
+        String id = Objects.requireNonNull(zone, "zone").getId();
+        return with(j -> j.put("timezone", id));
     }
 
     /** What to do about times missed while no engine ran (default {@link Misfire#RUN_ONCE}). Cron triggers only. */
     public WorkflowTrigger misfire(Misfire misfire) {
-        Objects.requireNonNull(misfire, "misfire");
-        requireCron("misfire");
-        return new WorkflowTrigger(cron, zone, misfire, signal, match, params);
+        String name = JsonCodec.name(Objects.requireNonNull(misfire, "misfire"));
+        return with(j -> j.put("misfire", name));
     }
 
     /** Which signals start a run: {@code ${...}} over {@code signal.<param>}. Signal triggers only. */
     public WorkflowTrigger match(String expression) {
         Objects.requireNonNull(expression, "expression");
-        if (signal == null) {
-            throw new IllegalArgumentException("`match` is for signal triggers; this one is cron `" + cron + "`");
-        }
-        return new WorkflowTrigger(cron, zone, misfire, signal, expression, params);
+        return with(j -> j.put("match", expression));
     }
 
     /**
@@ -83,60 +86,55 @@ public final class WorkflowTrigger {
      * @throws IllegalArgumentException if JSON cannot carry the value
      */
     public WorkflowTrigger param(String name, Object value) {
-        Map<String, Object> copy = new LinkedHashMap<>(params);
-        JsonValues.putParam(copy, name, value, "trigger param `" + name + "`");
-        return new WorkflowTrigger(cron, zone, misfire, signal, match, copy);
-    }
-
-    private void requireCron(String what) {
-        if (cron == null) {
-            throw new IllegalArgumentException("`" + what + "` is for cron triggers; this one is signal `" + signal + "`");
-        }
+        return with(j -> JsonValues.putParam(j.withObjectProperty("params"), name, value, "trigger param `" + name + "`"));
     }
 
     /** The cron expression, for a cron trigger. */
     public Optional<String> cronExpression() {
-        return Optional.ofNullable(cron);
+        return JsonCodec.text(json, "cron");
     }
 
     /** The IANA zone of a cron trigger, if not UTC. */
     public Optional<String> zone() {
-        return Optional.ofNullable(zone);
+        return JsonCodec.text(json, "timezone");
     }
 
     public Optional<Misfire> misfire() {
-        return Optional.ofNullable(misfire);
+        return Optional.ofNullable(JsonCodec.choice(json, "misfire", Misfire.class, null));
     }
 
     /** The signal's name, for a signal trigger. */
     public Optional<String> signal() {
-        return Optional.ofNullable(signal);
+        return JsonCodec.text(json, "signal");
     }
 
     public Optional<String> match() {
-        return Optional.ofNullable(match);
+        return JsonCodec.text(json, "match");
     }
 
     /** The parameters of the runs it starts, in their JSON form. */
     public Map<String, Object> params() {
-        return params;
+        return JsonCodec.toMap(json.get("params"));
+    }
+
+    /** The JSON object, to be placed in a workflow's (a copy: the tree it goes into may change). */
+    ObjectNode json() {
+        return json.deepCopy();
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof WorkflowTrigger t && Objects.equals(cron, t.cron) && Objects.equals(zone, t.zone)
-                && misfire == t.misfire && Objects.equals(signal, t.signal) && Objects.equals(match, t.match)
-                && params.equals(t.params);
+        return o instanceof WorkflowTrigger t && json.equals(t.json);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(cron, zone, misfire, signal, match, params);
+        return json.hashCode();
     }
 
     @Override
     public String toString() {
-        return cron != null ? "WorkflowTrigger[cron " + cron + (zone == null ? "" : " " + zone) + "]"
-                : "WorkflowTrigger[signal " + signal + (match == null ? "" : " " + match) + "]";
+        return cronExpression().map(c -> "WorkflowTrigger[cron " + c + zone().map(z -> " " + z).orElse("") + "]")
+                .orElseGet(() -> "WorkflowTrigger[signal " + signal().orElse("") + match().map(m -> " " + m).orElse("") + "]");
     }
 }

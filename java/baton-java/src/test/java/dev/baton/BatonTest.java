@@ -192,16 +192,23 @@ class BatonTest {
                 () -> Workflow.named("bad").step("kindless", s -> {}).build());
         assertEquals("kindless", atBuild.errors().get(0).stepId());
 
-        Workflow bad = Workflow.named("bad")
+        // The core checks the graph at build() now: unknown dependencies and cycles.
+        WorkflowDefinitionException graph = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("bad")
                 .step("a", s -> s.dependsOn("b").noop())
                 .step("b", s -> s.dependsOn("a").noop())
                 .step("c", s -> s.dependsOn("nowhere").java(ctx -> {}))
-                .build();
+                .build());
+        assertEquals("bad", graph.workflowId());
+        assertTrue(graph.errors().stream().anyMatch(e -> "c".equals(e.stepId())
+                && "depends_on.0".equals(e.field()) && e.message().contains("nowhere")), graph::getMessage);
+        assertTrue(graph.errors().stream().anyMatch(e -> e.message().contains("cycle")), graph::getMessage);
+
+        // What only an engine knows, its step types, register and validate check.
+        Workflow bad = Workflow.named("bad").step("a", s -> s.type("hive_sql")).build();
         WorkflowDefinitionException atRegister = assertThrows(WorkflowDefinitionException.class, () -> baton.register(bad));
         assertEquals("bad", atRegister.workflowId());
-        assertTrue(atRegister.errors().stream().anyMatch(e -> "c".equals(e.stepId())
-                && "depends_on.0".equals(e.field()) && e.message().contains("nowhere")), atRegister::getMessage);
-        assertTrue(atRegister.errors().stream().anyMatch(e -> e.message().contains("cycle")), atRegister::getMessage);
+        assertTrue(atRegister.errors().stream().anyMatch(e -> "a".equals(e.stepId())
+                && "type".equals(e.field()) && e.message().contains("hive_sql")), atRegister::getMessage);
         assertThrows(WorkflowDefinitionException.class, () -> baton.validate(bad));
         assertThrows(UnknownWorkflowException.class, () -> baton.start("bad"));
 

@@ -162,7 +162,7 @@ class ControlFlowTest {
     void everyControlFlowExampleRoundTripsAsTheEngineWritesIt() throws Exception {
         for (String name : List.of("foreach", "consume", "produce", "subworkflow", "while", "load-table")) {
             String yaml = Files.readString(Path.of("../../examples/control-flow/" + name + ".yaml"));
-            JsonNode engine = Envelope.unwrap(NativeBridge.toJson(yaml, name, true));
+            JsonNode engine = Envelope.unwrap(NativeBridge.check(yaml, name, true));
             Workflow example = Workflow.fromJson(engine.toString());
             assertEquals(engine, new ObjectMapper().readTree(example.toJson()), name);
         }
@@ -170,12 +170,11 @@ class ControlFlowTest {
 
     @Test
     void aProblemInsideABodyNamesItsField() {
-        Workflow broken = Workflow.named("broken")
+        Workflow.Builder broken = Workflow.named("broken")
                 .step("loop", s -> s.foreach("${[1, 2]}", "n", body -> body
-                        .step("bad", b -> b.shell("echo ${nope(}"))))
-                .build();
+                        .step("bad", b -> b.shell("echo ${nope(}"))));
 
-        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> baton.validate(broken));
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, broken::build);
 
         DefinitionError error = e.errors().get(0);
         assertEquals("loop/bad", error.stepId(), e.getMessage());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -95,7 +96,8 @@ class StepTypesTest {
     void aTypeNameIsAPlainIdentifier() {
         BatonException e = assertThrows(WorkflowDefinitionException.class,
                 () -> baton.stepTypes().register("spark sql", StepType.of(ctx -> {})));
-        assertTrue(e.getMessage().contains("`spark sql` cannot name a step type"), e.getMessage());
+        assertTrue(e.getMessage().contains("invalid step type name `spark sql`: use letters, digits, `_`, `.` and `-`"),
+                e.getMessage());
         assertThrows(WorkflowDefinitionException.class, () -> baton.stepTypes().register("shell", StepType.of(ctx -> {})));
     }
 
@@ -116,6 +118,20 @@ class StepTypesTest {
         assertThrows(WorkflowDefinitionException.class,
                 () -> baton.stepTypes().register("shell", StepType.of(ctx -> {})));
         assertEquals(Set.of("spark_sql"), baton.stepTypes().names());
+    }
+
+    @Test
+    void theNamesOfBuiltInKindsAreRefused() {
+        for (String name : List.of("foreach", "java", "shell")) {
+            WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class,
+                    () -> baton.stepTypes().register(name, StepType.of(ctx -> {})));
+            assertEquals(List.of(new DefinitionError(null, null, "`" + name + "` is a built-in step type and cannot be replaced")),
+                    e.errors());
+        }
+        assertEquals(Set.of("spark_sql"), baton.stepTypes().names());
+        // Java steps still run: the refused `java` did not replace their dispatch.
+        baton.register(Workflow.named("j").step("a", s -> s.java(ctx -> ctx.output("ok", true))).build());
+        assertEquals(true, baton.start("j").await(WAIT).orThrow().step("a").output("ok"));
     }
 
     @Test

@@ -48,6 +48,7 @@ class WorkflowDslTest {
         Workflow w = Workflow.named("all")
                 .description("every field")
                 .param("limit", 100)
+                .param("date", "")
                 .maxParallel(8)
                 .timeout(Duration.ofHours(2))
                 .step("a", s -> s.shell("echo rows=42 >> $BATON_OUTPUT")
@@ -63,7 +64,7 @@ class WorkflowDslTest {
 
         assertJsonEquals("""
                 {
-                  "id": "all", "description": "every field", "params": {"limit": 100},
+                  "id": "all", "description": "every field", "params": {"limit": 100, "date": ""},
                   "max_parallel": 8, "timeout": "2h",
                   "steps": [
                     {"id": "a", "type": "shell", "description": "extract",
@@ -100,11 +101,18 @@ class WorkflowDslTest {
         assertEquals(Retry.Backoff.LINEAR, Retry.linear(2, Duration.ZERO).backoff());
         assertEquals(Retry.fixed(2, Duration.ofSeconds(1)), Retry.fixed(2, Duration.ofMillis(1000)));
 
-        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
-                () -> Retry.fixed(0, Duration.ofSeconds(1)));
-        assertTrue(zero.getMessage().contains("at least 1"), zero.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> Retry.fixed(1, Duration.ofSeconds(-1)));
-        assertThrows(IllegalArgumentException.class, () -> Retry.fixed(1, Duration.ofNanos(1500)));
+        // What the core does not take, it reports at build() with every other problem.
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
+                .step("zero", s -> s.noop().retry(Retry.fixed(0, Duration.ofSeconds(1))))
+                .step("negative", s -> s.noop().retry(Retry.fixed(1, Duration.ofSeconds(-1))))
+                .step("fine", s -> s.noop().retry(Retry.fixed(1, Duration.ofNanos(1500))))
+                .build());
+        assertEquals(List.of(
+                new DefinitionError("zero", "retry.max_attempts", "must be at least 1 (the first attempt counts)"),
+                new DefinitionError("negative", "retry.delay",
+                        "invalid duration `-1s` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"),
+                new DefinitionError("fine", "retry.delay", "unknown unit `ns` in duration `1500ns` (use ms, s, m, h or d)")),
+                e.errors());
     }
 
     @Test
@@ -113,6 +121,7 @@ class WorkflowDslTest {
         options.put("partitions", 16);
         options.put("cache", true);
         Workflow w = Workflow.named("report")
+                .param("date", "2026-11-24")
                 .step("daily", s -> s.type("spark_sql")
                         .param("query", "select * from sales where day = '${date}'")
                         .param("options", options)
@@ -123,7 +132,7 @@ class WorkflowDslTest {
                 .build();
 
         assertJsonEquals("""
-                {"id": "report", "steps": [{"id": "daily", "type": "spark_sql", "params": {
+                {"id": "report", "params": {"date": "2026-11-24"}, "steps": [{"id": "daily", "type": "spark_sql", "params": {
                   "query": "select * from sales where day = '${date}'",
                   "options": {"partitions": 16, "cache": true},
                   "tables": ["sales", "returns"],

@@ -84,29 +84,36 @@ class WorkflowJsonTest {
     @Test
     void everyProblemInTheJsonIsReportedAtOnce() {
         WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("""
-                {"id": "w", "max_paralel": 2, "timeout": 10,
+                {"id": "w", "timeout": "10",
                  "steps": [
-                   {"id": "a", "type": "shell", "command": 5, "retry": {"max_attempts": 0, "backoff": "random"}},
-                   {"id": "b", "depends_on": ["a", 7], "failure_mode": "explode", "timeout": "10w"},
-                   {"type": "noop", "env": {"X": [1]}},
-                   "c"
+                   {"id": "a", "type": "shell", "command": "echo", "retry": {"max_attempts": 0}},
+                   {"id": "b", "type": "", "depends_on": ["a", "zz"], "timeout": "10w"},
+                   {"id": "", "type": "noop", "env": {"X": "1"}}
                  ]}"""));
 
         assertEquals(List.of(
-                new DefinitionError(null, "max_paralel",
-                        "unknown field (known: id, description, params, max_parallel, timeout, signal_retention, steps, triggers, run_strategy, max_concurrent_runs)"),
-                new DefinitionError(null, "timeout", "duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")"),
-                new DefinitionError("a", "command", "must be a string"),
-                new DefinitionError("a", "retry.backoff", "must be one of fixed, linear, exponential, not \"random\""),
-                new DefinitionError("b", "type", "`type` is missing"),
-                new DefinitionError("b", "timeout", "unknown unit `w` in duration `10w` (use ms, s, m, h or d)"),
-                new DefinitionError("b", "depends_on.1", "must be a step id (a string)"),
-                new DefinitionError("b", "failure_mode",
-                        "must be one of fail_after_running, fail_immediately, ignore_failure, not \"explode\""),
-                new DefinitionError(null, "steps.2.id", "`id` is missing"),
-                new DefinitionError(null, "steps.2.env.X", "must be a string, number or boolean"),
-                new DefinitionError(null, "steps.3", "a step must be a JSON object")),
-                e.errors());
+                "workflow: timeout: duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")",
+                "step `a`: retry.max_attempts: must be at least 1 (the first attempt counts)",
+                "step `b`: type: the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while",
+                "step `b`: depends_on.1: unknown step `zz`",
+                "step `b`: timeout: unknown unit `w` in duration `10w` (use ms, s, m, h or d)",
+                "step ``: id: invalid step id ``: use letters, digits, `_`, `.` and `-`",
+                "step ``: env: `env` is not used by `noop` steps"),
+                e.errors().stream().map(d -> new DefinitionError(d.stepId(), d.field(), d.message()).toString()).toList());
+        DefinitionError timeout = e.errors().get(0);
+        assertEquals(List.of(1, 13), List.of(timeout.line(), timeout.column()), "positions in the text, no file");
+        assertEquals(null, timeout.file());
+    }
+
+    @Test
+    void aShapeProblemComesAloneWithItsPositionAndASuggestion() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("""
+                {"id": "w", "max_paralel": 2,
+                 "steps": [{"id": "a", "type": "shell", "command": 5}]}"""));
+
+        assertEquals(List.of(new DefinitionError(null, "max_paralel", "unknown field `max_paralel`, expected one of `id`,"
+                + " `description`, `params`, `max_parallel`, `timeout`, `signal_retention`, `steps`, `triggers`,"
+                + " `run_strategy`, `max_concurrent_runs` (did you mean `max_parallel`?)", null, 1, 25)), e.errors());
     }
 
     @Test
@@ -121,8 +128,11 @@ class WorkflowJsonTest {
     void brokenJsonSaysWhere() {
         WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class,
                 () -> Workflow.fromJson("{\"id\": \"w\",\n \"steps\": [}"));
-        assertEquals(1, e.errors().size());
-        assertTrue(e.errors().get(0).message().startsWith("invalid JSON at line 2, column 12"), e.getMessage());
+        assertEquals(List.of(new DefinitionError(null, null, "expected value", null, 2, 12)), e.errors());
+        assertTrue(e.getMessage().endsWith("line 2, column 12: workflow: expected value"), e.getMessage());
+        DefinitionError named = assertThrows(WorkflowDefinitionException.class,
+                () -> Workflow.fromJson("{\"id\": \"w\",\n \"steps\": [}", "etl.json")).errors().get(0);
+        assertEquals("etl.json:2:12: workflow: expected value", named.toString());
 
         assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("{\"id\": \"a\", \"id\": \"b\", \"steps\": []}"));
         assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("[]"));
@@ -137,14 +147,15 @@ class WorkflowJsonTest {
                {"cron": "0 2 * * *", "timezone": "Europe/Paris", "misfire": "run_all",
                 "params": {"date": "${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}"}},
                {"signal": "table_ready", "match": "${signal.table == 'events'}"}],
-             "run_strategy": "strict_sequential", "max_concurrent_runs": 2}""";
+             "run_strategy": "strict_sequential"}""";
 
     @Test
     void triggersRunStrategyAndTagsRoundTrip() {
         Workflow w = Workflow.fromJson(SCHEDULED);
         assertJsonEquals(SCHEDULED, w.toJson());
         assertEquals(RunStrategy.STRICT_SEQUENTIAL, w.runStrategy());
-        assertEquals(2, w.maxConcurrentRuns().getAsInt());
+        assertTrue(w.maxConcurrentRuns().isEmpty());
+        assertEquals(2, Workflow.named("w").maxConcurrentRuns(2).step("a", s -> s.noop()).build().maxConcurrentRuns().getAsInt());
         assertEquals(List.of("warehouse", "db"), w.steps().get(0).tags());
         assertEquals(Misfire.RUN_ALL, w.triggers().get(0).misfire().orElseThrow());
 
@@ -154,7 +165,6 @@ class WorkflowJsonTest {
                         .param("date", "${format_date(trigger.scheduled_time, 'yyyy-MM-dd')}"))
                 .onSignal("table_ready", "${signal.table == 'events'}")
                 .runStrategy("strict_sequential")
-                .maxConcurrentRuns(2)
                 .step("a", s -> s.noop().tags("warehouse", "db"))
                 .build();
         assertJsonEquals(SCHEDULED, dsl.toJson());
@@ -167,11 +177,20 @@ class WorkflowJsonTest {
     void badTriggersAreReportedWithTheirField() {
         WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("""
                 {"id": "w", "steps": [{"id": "a", "type": "noop"}],
-                 "triggers": [{"cron": "* * * * *", "signal": "x"}, {"cron": "0 * * * *", "misfire": "sometimes"}],
-                 "run_strategy": "whenever"}"""));
+                 "triggers": [{"cron": "* * * * *", "signal": "x"}, {"signal": "y", "misfire": "skip"}],
+                 "run_strategy": "sequential", "max_concurrent_runs": 2}"""));
         List<String> fields = e.errors().stream().map(DefinitionError::field).toList();
-        assertTrue(fields.containsAll(List.of("triggers.0.cron", "triggers.1.misfire", "run_strategy")), fields::toString);
+        assertEquals(List.of("triggers.0", "triggers.1.misfire", "max_concurrent_runs"), fields);
+
+        WorkflowDefinitionException shape = assertThrows(WorkflowDefinitionException.class, () -> Workflow.fromJson("""
+                {"id": "w", "steps": [{"id": "a", "type": "noop"}], "triggers": [{"cron": "0 * * * *", "misfire": "sometimes"}]}"""));
+        assertEquals("triggers.0.misfire", shape.errors().get(0).field());
         assertThrows(IllegalArgumentException.class, () -> Workflow.named("w").runStrategy("whenever"));
-        assertThrows(IllegalArgumentException.class, () -> WorkflowTrigger.signal("x").zone(java.time.ZoneId.of("UTC")));
+
+        WorkflowDefinitionException dsl = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
+                .trigger(WorkflowTrigger.signal("x").zone(java.time.ZoneId.of("UTC")))
+                .step("a", s -> s.noop())
+                .build());
+        assertEquals(List.of(new DefinitionError(null, "triggers.0.timezone", "applies to `cron` triggers only")), dsl.errors());
     }
 }

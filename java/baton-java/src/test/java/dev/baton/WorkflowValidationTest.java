@@ -25,27 +25,32 @@ class WorkflowValidationTest {
 
         WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, builder::build);
 
+        String id = "invalid step id `%s`: use letters, digits, `_`, `.` and `-`";
         assertEquals(List.of(
-                new DefinitionError(null, "max_parallel", "must be at least 1, not 0"),
-                new DefinitionError("transform", "type", "no step kind: call shell(), noop(), sleep(), java() or type()"),
-                new DefinitionError("extract", "id", "duplicate step id: steps 1 and 3 are both `extract`"),
-                new DefinitionError("bad id!", "id", "`bad id!` is not a valid id: use letters, digits, `_`, `.` and `-`"),
-                new DefinitionError(" ", "id", "the id of step 5 is blank"),
-                new DefinitionError(null, "steps.5.id", "step 6 has no id"),
-                new DefinitionError("twice", "type", "the step kind is set more than once: shell, then noop"),
-                new DefinitionError("slow", "timeout", "a duration is kept to the millisecond, and PT0.000000001S has a finer part")),
+                new DefinitionError(null, "max_parallel", "must be at least 1"),
+                new DefinitionError("extract", "id", "duplicate step id (also step number 1)"),
+                new DefinitionError("transform", "type",
+                        "the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while"),
+                new DefinitionError("bad id!", "id", String.format(id, "bad id!")),
+                new DefinitionError(" ", "id", String.format(id, " ")),
+                new DefinitionError("", "id", String.format(id, "")),
+                new DefinitionError("twice", "command", "`command` is not used by `noop` steps"),
+                new DefinitionError("slow", "timeout", "unknown unit `ns` in duration `1ns` (use ms, s, m, h or d)"),
+                // What JSON cannot show, the builder says, with the core's problems.
+                new DefinitionError("twice", "type", "the step kind is set more than once: shell, then noop")),
                 e.errors());
         assertEquals("nightly-etl", e.workflowId());
         assertEquals("""
-                invalid workflow `nightly-etl` (8 problems):
-                  workflow: max_parallel: must be at least 1, not 0
-                  step `transform`: type: no step kind: call shell(), noop(), sleep(), java() or type()
-                  step `extract`: id: duplicate step id: steps 1 and 3 are both `extract`
-                  step `bad id!`: id: `bad id!` is not a valid id: use letters, digits, `_`, `.` and `-`
-                  step ` `: id: the id of step 5 is blank
-                  workflow: steps.5.id: step 6 has no id
-                  step `twice`: type: the step kind is set more than once: shell, then noop
-                  step `slow`: timeout: a duration is kept to the millisecond, and PT0.000000001S has a finer part""",
+                invalid workflow `nightly-etl` (9 problems):
+                  workflow: max_parallel: must be at least 1
+                  step `extract`: id: duplicate step id (also step number 1)
+                  step `transform`: type: the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while
+                  step `bad id!`: id: invalid step id `bad id!`: use letters, digits, `_`, `.` and `-`
+                  step ` `: id: invalid step id ` `: use letters, digits, `_`, `.` and `-`
+                  step ``: id: invalid step id ``: use letters, digits, `_`, `.` and `-`
+                  step `twice`: command: `command` is not used by `noop` steps
+                  step `slow`: timeout: unknown unit `ns` in duration `1ns` (use ms, s, m, h or d)
+                  step `twice`: type: the step kind is set more than once: shell, then noop""",
                 e.getMessage());
     }
 
@@ -53,25 +58,46 @@ class WorkflowValidationTest {
     void workflowIdsAreChecked() {
         WorkflowDefinitionException missing = assertThrows(WorkflowDefinitionException.class,
                 () -> Workflow.named(null).step("a", s -> s.noop()).build());
-        assertEquals(List.of(new DefinitionError(null, "id", "the workflow has no id")), missing.errors());
+        String noId = "invalid workflow id ``: use letters, digits, `_`, `.` and `-`";
+        assertEquals(List.of(new DefinitionError(null, "id", noId)), missing.errors());
         assertNull(missing.workflowId());
-        assertEquals("invalid workflow (1 problem):\n  workflow: id: the workflow has no id", missing.getMessage());
+        assertEquals("invalid workflow (1 problem):\n  workflow: id: " + noId, missing.getMessage());
 
         WorkflowDefinitionException spaces = assertThrows(WorkflowDefinitionException.class,
                 () -> Workflow.named("nightly etl").timeout(Duration.ofSeconds(-1)).build());
         assertEquals(List.of(
-                new DefinitionError(null, "id", "`nightly etl` is not a valid id: use letters, digits, `_`, `.` and `-`"),
-                new DefinitionError(null, "timeout", "a duration cannot be negative (PT-1S)")),
+                new DefinitionError(null, "id", "invalid workflow id `nightly etl`: use letters, digits, `_`, `.` and `-`"),
+                new DefinitionError(null, "timeout", "invalid duration `-1s` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"),
+                new DefinitionError(null, "steps", "a workflow needs at least one step")),
                 spaces.errors());
     }
 
     @Test
-    void cyclesAndUnknownDependenciesAreLeftToTheEngine() {
-        Workflow w = Workflow.named("w")
+    void buildRejectsADependencyCycleNamingItsSteps() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
                 .step("a", s -> s.noop().dependsOn("b"))
-                .step("b", s -> s.noop().dependsOn("a", "ghost"))
-                .build();
-        assertEquals(List.of("a", "ghost"), w.step("b").orElseThrow().dependsOn());
+                .step("b", s -> s.noop().dependsOn("a"))
+                .build());
+
+        assertEquals(List.of(new DefinitionError("a", "depends_on", "dependency cycle: a -> b -> a")), e.errors());
+    }
+
+    @Test
+    void buildReportsEveryProblemAtOnce() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
+                .param("date", "")
+                .step("a", s -> s.shell("echo ${date} ${dat}"))
+                .step("a", s -> s.noop())
+                .step("b", s -> s.noop().dependsOn("ghost").timeout(Duration.ofMillis(-1)))
+                .build());
+
+        assertEquals(List.of(
+                new DefinitionError("a", "id", "duplicate step id (also step number 1)"),
+                new DefinitionError("b", "timeout", "invalid duration `-1ms` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"),
+                new DefinitionError("b", "depends_on.0", "unknown step `ghost`"),
+                new DefinitionError("a", "command", "column 16: `dat` is neither a parameter nor a step (did you mean `date`?);"
+                        + " declare it under `params:`, or write `$${...}` for a literal")),
+                e.errors());
     }
 
     @Test

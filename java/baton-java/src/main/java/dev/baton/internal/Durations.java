@@ -1,115 +1,65 @@
 package dev.baton.internal;
 
+import java.math.BigInteger;
 import java.time.Duration;
 
 /**
- * Durations as the engine writes them: {@code 500ms}, {@code 10s}, {@code 5m}, {@code 2h},
- * {@code 1d}, and sums such as {@code 1h30m} when reading. The same grammar as the core's
- * {@code model::duration}.
+ * Java durations as the core's JSON writes them: one number and the largest exact unit
+ * ({@code 500ms}, {@code 90s}, {@code 90m}, {@code 2h}, {@code 1d}, {@code 0s}). Only writing
+ * and reading back that form: what a valid duration is, the core says.
  *
  * <pre>{@code
  * Durations.format(Duration.ofSeconds(90)); // "90s"
- * Durations.parse("1h30m");                 // PT1H30M
+ * Durations.decode("90m");                  // PT1H30M
  * }</pre>
  */
 public final class Durations {
 
-    private static final String[] UNITS = {"d", "h", "m", "s", "ms"};
-    private static final long[] MILLIS = {86_400_000L, 3_600_000L, 60_000L, 1_000L, 1L};
+    private static final String[] UNITS = {"d", "h", "m", "s", "ms", "ns"};
+    private static final BigInteger[] NANOS = {
+        BigInteger.valueOf(86_400_000_000_000L), BigInteger.valueOf(3_600_000_000_000L),
+        BigInteger.valueOf(60_000_000_000L), BigInteger.valueOf(1_000_000_000L), BigInteger.valueOf(1_000_000L),
+        BigInteger.ONE,
+    };
+    private static final BigInteger BILLION = BigInteger.valueOf(1_000_000_000L);
 
     private Durations() {}
 
-    /** What makes {@code d} impossible to write, or {@code null} if nothing does. */
-    public static String problem(Duration d) {
-        if (d.isNegative()) {
-            return "a duration cannot be negative (" + d + ")";
-        }
-        if (d.getNano() % 1_000_000 != 0) {
-            return "a duration is kept to the millisecond, and " + d + " has a finer part";
-        }
-        try {
-            d.toMillis();
-        } catch (ArithmeticException e) {
-            return "duration " + d + " is too large";
-        }
-        return null;
-    }
-
     /**
-     * Formats in the largest unit that represents {@code d} exactly: {@code PT90S} is
-     * {@code 90s}, {@code PT0.5S} is {@code 500ms}, zero is {@code 0s}.
-     *
-     * @throws IllegalArgumentException if {@code d} is negative or finer than a millisecond
+     * {@code d} in the largest unit that represents it exactly: {@code PT90S} is {@code 90s},
+     * {@code PT0.5S} is {@code 500ms}, zero is {@code 0s}. Never throws: a duration the core
+     * does not take is written so that the core says why ({@code -5s}, {@code 1500ns}).
      */
     public static String format(Duration d) {
-        String problem = problem(d);
-        if (problem != null) {
-            throw new IllegalArgumentException(problem);
-        }
-        long ms = d.toMillis();
-        if (ms == 0) {
+        BigInteger nanos = BigInteger.valueOf(d.getSeconds()).multiply(BILLION).add(BigInteger.valueOf(d.getNano()));
+        if (nanos.signum() == 0) {
             return "0s";
         }
-        for (int i = 0; i < UNITS.length; i++) {
-            if (ms % MILLIS[i] == 0) {
-                return ms / MILLIS[i] + UNITS[i];
+        String sign = nanos.signum() < 0 ? "-" : "";
+        for (int i = 0; ; i++) { // the last unit, ns, divides every duration
+            BigInteger[] qr = nanos.abs().divideAndRemainder(NANOS[i]);
+            if (qr[1].signum() == 0) {
+                return sign + qr[0] + UNITS[i];
             }
         }
-        throw new AssertionError("every duration is a whole number of milliseconds");
     }
 
     /**
-     * Parses {@code 500ms}, {@code 10s}, {@code 5m}, {@code 2h}, {@code 1d} and sums of them.
+     * The duration {@link #format} wrote as {@code text}, as the core gives durations back.
      *
-     * @throws IllegalArgumentException with a message that says what is wrong
+     * @throws IllegalArgumentException for any other text
      */
-    public static Duration parse(String text) {
-        String s = text.trim();
-        if (s.isEmpty()) {
-            throw new IllegalArgumentException("empty duration (write e.g. \"10s\")");
+    public static Duration decode(String text) {
+        int unit = 0;
+        while (unit < text.length() && (Character.isDigit(text.charAt(unit)) || text.charAt(unit) == '-')) {
+            unit++;
         }
-        long total = 0;
-        int i = 0;
-        while (i < s.length()) {
-            int start = i;
-            while (i < s.length() && isDigit(s.charAt(i))) {
-                i++;
-            }
-            if (i == start) {
-                throw new IllegalArgumentException(
-                        "invalid duration `" + text + "` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")");
-            }
-            String number = s.substring(start, i);
-            int unitStart = i;
-            while (i < s.length() && !isDigit(s.charAt(i))) {
-                i++;
-            }
-            String unit = s.substring(unitStart, i);
-            int u = indexOf(unit);
-            if (u < 0) {
-                throw new IllegalArgumentException(unit.isEmpty()
-                        ? "duration `" + text + "` needs a unit: ms, s, m, h or d (e.g. \"" + number + "s\")"
-                        : "unknown unit `" + unit + "` in duration `" + text + "` (use ms, s, m, h or d)");
-            }
-            try {
-                total = Math.addExact(total, Math.multiplyExact(Long.parseLong(number), MILLIS[u]));
-            } catch (ArithmeticException | NumberFormatException e) {
-                throw new IllegalArgumentException("duration `" + text + "` is too large");
-            }
-        }
-        return Duration.ofMillis(total);
-    }
-
-    private static boolean isDigit(char c) {
-        return c >= '0' && c <= '9';
-    }
-
-    private static int indexOf(String unit) {
         for (int i = 0; i < UNITS.length; i++) {
-            if (UNITS[i].equals(unit)) {
-                return i;
+            if (unit > 0 && UNITS[i].equals(text.substring(unit))) {
+                BigInteger[] seconds = new BigInteger(text.substring(0, unit)).multiply(NANOS[i]).divideAndRemainder(BILLION);
+                return Duration.ofSeconds(seconds[0].longValueExact(), seconds[1].longValue());
             }
         }
-        return -1;
+        throw new IllegalArgumentException("`" + text + "` is not a duration as the core writes it");
     }
 }

@@ -4,20 +4,28 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
 
 /**
- * JSON between Java and the engine: text to trees, trees to plain Java values and back.
- * Values read are what {@link JsonValues} calls their JSON form: {@code Long} (or
- * {@code BigInteger}), {@code Double}, {@code Boolean}, {@code String}, unmodifiable
- * {@code List} and {@code Map}.
+ * JSON between Java and the engine: text to trees, trees to plain Java values and back, and
+ * the fields of the core's JSON read as Java values. Values read are what {@link JsonValues}
+ * calls their JSON form: {@code Long} (or {@code BigInteger}), {@code Double}, {@code Boolean},
+ * {@code String}, unmodifiable {@code List} and {@code Map}. Choices ({@code failure_mode},
+ * ...) are Java enums named in lower case.
  *
  * <pre>{@code
  * Object rows = JsonCodec.toJava(JsonCodec.parse("{\"rows\": 42}").get("rows")); // 42L
+ * Optional<Duration> timeout = JsonCodec.duration(step, "timeout");
  * }</pre>
  */
 public final class JsonCodec {
@@ -36,7 +44,20 @@ public final class JsonCodec {
         }
     }
 
-    /** The JSON text of a value in its JSON form (see {@link JsonValues#normalize}). */
+    /** A new empty JSON object. */
+    public static ObjectNode object() {
+        return MAPPER.createObjectNode();
+    }
+
+    /**
+     * The tree of a value in its JSON form (see {@link JsonValues#normalize}), as its JSON text
+     * reads: the same tree as the core's answer holds for it, so that trees compare equal.
+     */
+    public static JsonNode tree(Object value) {
+        return parse(write(value));
+    }
+
+    /** The JSON text of a value in its JSON form (see {@link JsonValues#normalize}), or of a tree. */
     public static String write(Object value) {
         try {
             return MAPPER.writeValueAsString(value);
@@ -82,5 +103,45 @@ public final class JsonCodec {
 
     private static String abbreviate(String s) {
         return s == null || s.length() <= 200 ? String.valueOf(s) : s.substring(0, 200) + "...";
+    }
+
+    /** The text of {@code field}, if {@code node} has it. */
+    public static Optional<String> text(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        return value == null || value.isNull() ? Optional.empty() : Optional.of(value.asText());
+    }
+
+    /** The whole number {@code field}, if {@code node} has it. */
+    public static OptionalInt integer(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        return value == null || value.isNull() ? OptionalInt.empty() : OptionalInt.of(value.intValue());
+    }
+
+    /** The whole number {@code field}, if {@code node} has it. */
+    public static OptionalLong longInteger(JsonNode node, String field) {
+        JsonNode value = node.get(field);
+        return value == null || value.isNull() ? OptionalLong.empty() : OptionalLong.of(value.longValue());
+    }
+
+    /** The duration {@code field}, in the form {@link Durations#format} writes, if {@code node} has it. */
+    public static Optional<Duration> duration(JsonNode node, String field) {
+        return text(node, field).map(Durations::decode);
+    }
+
+    /** The strings of the array {@code field}, unmodifiable; empty if absent. */
+    public static List<String> texts(JsonNode node, String field) {
+        List<String> list = new ArrayList<>();
+        node.path(field).forEach(item -> list.add(item.asText()));
+        return Collections.unmodifiableList(list);
+    }
+
+    /** The choice {@code field} as a constant of {@code type}, or {@code absent} if not set. */
+    public static <E extends Enum<E>> E choice(JsonNode node, String field, Class<E> type, E absent) {
+        return text(node, field).map(name -> Enum.valueOf(type, name.toUpperCase(Locale.ROOT))).orElse(absent);
+    }
+
+    /** The name of a choice in JSON: {@code FAIL_IMMEDIATELY} is {@code fail_immediately}. */
+    public static String name(Enum<?> value) {
+        return value.name().toLowerCase(Locale.ROOT);
     }
 }

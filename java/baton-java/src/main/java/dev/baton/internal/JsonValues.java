@@ -1,5 +1,6 @@
 package dev.baton.internal;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.lang.reflect.Array;
 import java.math.BigDecimal;
 import java.math.BigInteger;
@@ -83,15 +84,15 @@ public final class JsonValues {
     }
 
     /**
-     * Puts {@code name -> normalize(value)} into {@code params}; an error names {@code where}
-     * (e.g. "step `load`, param `date`").
+     * Sets {@code name} to {@code value} in the JSON object {@code params}; an error names
+     * {@code where} (e.g. "step `load`, param `date`").
      *
      * @throws IllegalArgumentException for a value JSON cannot carry
      */
-    public static void putParam(Map<String, Object> params, String name, Object value, String where) {
+    public static void putParam(ObjectNode params, String name, Object value, String where) {
         Objects.requireNonNull(name, "name");
         try {
-            params.put(name, normalize(value));
+            params.set(name, JsonCodec.tree(normalize(value)));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
         }

@@ -24,8 +24,23 @@ public final class NativeBridge {
     /** Stops scheduling, waits for the run drivers and flushes the store; the handle is then invalid. */
     public static native String close(long handle);
 
-    /** Parses a YAML ({@code yaml}) or JSON definition; ok = the normalized workflow JSON. */
-    public static native String toJson(String text, String sourceName, boolean yaml);
+    /**
+     * Parses and validates a definition, YAML ({@code yaml}) or JSON, without an engine: a kind
+     * that is not built in is taken for a host's, with {@code params} only (an engine checks it
+     * again at {@link #register}). ok = the definition's JSON as the core writes it, durations in
+     * their canonical form ({@code 90m}); or an error of kind {@code definition} listing every
+     * problem, with file, line and column when {@code sourceName} is given. {@code sourceName}
+     * null: {@code text} is the DSL's generated JSON, and problems carry no position.
+     */
+    public static native String check(String text, String sourceName, boolean yaml);
+
+    /**
+     * The model's shape, for the DSL's agreement test; ok = {@code {"model": {"workflow": [field
+     * names], "step": [...], "trigger", "retry", "emit_signal", "failure_mode": [values],
+     * "step_trigger", "backoff", "run_strategy", "misfire"}, "kinds": {"shell": ["command",
+     * "env"], ...}}} (the optional fields each built-in kind takes).
+     */
+    public static native String schema();
 
     /** Validates a workflow against this engine's step types; ok = null. */
     public static native String validate(long handle, String workflowJson);
@@ -33,7 +48,11 @@ public final class NativeBridge {
     /** Validates and registers a workflow by id: a new version if it changed; ok = the version (a number). */
     public static native String register(long handle, String workflowJson);
 
-    /** Declares a host step type: {@code {"params": {"name": default-or-null}}}; ok = null. */
+    /**
+     * Declares a host step type: {@code {"params": {"name": default-or-null}}}; ok = null. A
+     * built-in kind's name ({@code java} included) or a name that is not an id is refused, kind
+     * {@code definition}.
+     */
     public static native String registerStepType(long handle, String name, String specJson);
 
     /** One request of the control protocol, as JSON ({@code {"command": ...}}); ok = the response. */

@@ -3,7 +3,12 @@ package dev.baton.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.baton.DefinitionError;
+import dev.baton.Retry;
+import dev.baton.Workflow;
+import dev.baton.WorkflowDefinitionException;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -27,37 +32,51 @@ class DurationsTest {
     void formatsInTheLargestExactUnit(String iso, String text) {
         Duration d = Duration.parse(iso);
         assertEquals(text, Durations.format(d));
-        assertEquals(d, Durations.parse(text));
+        assertEquals(d, Durations.decode(text));
+    }
+
+    /** What the core does not take is still written, for the core to say why. */
+    @ParameterizedTest
+    @CsvSource({
+        "PT-5S, -5s",
+        "PT-0.5S, -500ms",
+        "PT0.0000015S, 1500ns",
+        "PT1.000000001S, 1000000001ns",
+    })
+    void neverThrows(String iso, String text) {
+        Duration d = Duration.parse(iso);
+        assertEquals(text, Durations.format(d));
+        assertEquals(d, Durations.decode(text));
     }
 
     @Test
-    void parsesSums() {
-        assertEquals(Duration.ofMinutes(90), Durations.parse("1h30m"));
-        assertEquals(Duration.ofMillis(1250), Durations.parse(" 1s250ms "));
+    void theLargestDurationsAreWrittenToo() {
+        Duration most = Duration.ofSeconds(Long.MAX_VALUE, 999_999_999);
+        assertEquals("9223372036854775807999999999ns", Durations.format(most));
+        assertEquals(most, Durations.decode(Durations.format(most)));
+        assertEquals("-9223372036854775808s", Durations.format(Duration.ofSeconds(Long.MIN_VALUE)));
     }
 
     @Test
-    void explainsWhatCannotBeWritten() {
-        assertEquals("a duration cannot be negative (PT-1S)",
-                assertThrows(IllegalArgumentException.class, () -> Durations.format(Duration.ofSeconds(-1))).getMessage());
-        assertEquals("a duration is kept to the millisecond, and PT0.0000015S has a finer part",
-                assertThrows(IllegalArgumentException.class, () -> Durations.format(Duration.ofNanos(1500))).getMessage());
-        assertEquals("duration PT2562047788015215H30M7.999S is too large",
-                assertThrows(IllegalArgumentException.class,
-                        () -> Durations.format(Duration.ofSeconds(Long.MAX_VALUE, 999_000_000))).getMessage());
+    void decodesOnlyWhatFormatWrites() {
+        for (String text : List.of("1h30m", "10", "10w", "", " 1s", "s", "-")) {
+            assertThrows(IllegalArgumentException.class, () -> Durations.decode(text), text);
+        }
     }
 
     @Test
-    void explainsWhatCannotBeRead() {
-        assertEquals("duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")",
-                assertThrows(IllegalArgumentException.class, () -> Durations.parse("10")).getMessage());
-        assertEquals("unknown unit `w` in duration `10w` (use ms, s, m, h or d)",
-                assertThrows(IllegalArgumentException.class, () -> Durations.parse("10w")).getMessage());
-        assertEquals("invalid duration `abc` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")",
-                assertThrows(IllegalArgumentException.class, () -> Durations.parse("abc")).getMessage());
-        assertEquals("empty duration (write e.g. \"10s\")",
-                assertThrows(IllegalArgumentException.class, () -> Durations.parse("")).getMessage());
-        assertEquals("duration `99999999999999999d` is too large",
-                assertThrows(IllegalArgumentException.class, () -> Durations.parse("99999999999999999d")).getMessage());
+    void theCoreReportsWhatItDoesNotTakeAtBuild() {
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class, () -> Workflow.named("w")
+                .timeout(Duration.ofSeconds(-5))
+                .step("a", s -> s.sleep(Duration.ofNanos(1500)).retry(Retry.fixed(2, Duration.ofMillis(-1))))
+                .build());
+
+        assertEquals(List.of(
+                new DefinitionError(null, "timeout",
+                        "invalid duration `-5s` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")"),
+                new DefinitionError("a", "duration", "unknown unit `ns` in duration `1500ns` (use ms, s, m, h or d)"),
+                new DefinitionError("a", "retry.delay",
+                        "invalid duration `-1ms` (write e.g. \"500ms\", \"10s\", \"5m\", \"2h\", \"1d\")")),
+                e.errors());
     }
 }

@@ -51,6 +51,9 @@ public final class JniCheckMain {
             expect(WorkflowDefinitionException.class, () -> baton.register(
                     Workflow.named("bad").step("a", s -> s.dependsOn("zz").type("nope")).build()));
             expect(WorkflowDefinitionException.class, () -> Workflow.fromYaml("id: x\nsteps: [", "bad.yaml"));
+            expect(WorkflowDefinitionException.class, () -> Workflow.fromJson("{\"id\": \"x\", \"steps\": []}"));
+            expect(WorkflowDefinitionException.class, () -> baton.stepTypes().register("foreach", StepType.of(ctx -> {})));
+            check(NativeBridge.schema().startsWith("{\"ok\":{\"model\":"), "schema"); // the jar's Jackson is shaded
             expect(InvalidParamException.class, () -> baton.start("all", Map.of("m", 1)));
             expect(UnknownRunException.class, () -> baton.run("nope"));
             check(baton.runs().size() == 50, baton.runs().size());
