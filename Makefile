@@ -4,7 +4,7 @@ CARGO  ?= cargo
 BATON  := target/release/baton
 DEMO_STORE := target/demo-store
 
-.PHONY: demo test deps build test-rust test-java test-e2e test-gradle bench
+.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench
 
 demo: deps build
 	@rm -rf $(DEMO_STORE)
@@ -19,7 +19,7 @@ demo: deps build
 	@echo "== examples/java-service/DataEvents.java: a while loop, a subworkflow and a signal, in Java"
 	examples/java-service/run.sh --main DataEvents
 
-test: deps test-rust test-java test-e2e test-gradle
+test: deps lint test-rust test-java test-e2e test-gradle
 
 # Installs what the build needs and is missing (Debian packages, when running as root).
 deps:
@@ -28,6 +28,13 @@ deps:
 # The CLI, and the JNI library that the Java build packs into its jar.
 build:
 	$(CARGO) build --release -p baton-cli -p baton-jni
+
+# Formatting, clippy with warnings as errors (missing docs included), and no import cycle
+# between the modules of baton-core.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/module_deps.py
 
 test-rust:
 	$(CARGO) test --workspace

@@ -5,6 +5,10 @@ set -euo pipefail
 
 need=()
 command -v cargo   >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs" >&2; exit 1; }
+# The lint gate of `make test` needs them; rustup's default profile has both.
+for tool in fmt clippy; do
+  cargo "$tool" --version >/dev/null 2>&1 || { echo "cargo $tool is missing: rustup component add ${tool/fmt/rustfmt}" >&2; exit 1; }
+done
 command -v python3 >/dev/null || need+=(python3)
 command -v java    >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn     >/dev/null || need+=(maven)

@@ -207,9 +207,10 @@ class GradlePluginTest(unittest.TestCase):
         out = self.gradle(p, "check", ok=False)
         expected = [
             "Baton found 9 problems in the workflows of root project",
-            "src/workflows/broken.yaml: step `extract`: type: unknown step type `shel` (did you mean `shell`?)",
-            "src/workflows/broken.yaml: step `extract`: command: column 8: `dat` is neither a parameter nor a step (did you mean `date`?)",
-            "src/workflows/broken.yaml: step `load`: depends_on.0: unknown step `extrat` (did you mean `extract`?)",
+            # The core reads the file, so every problem has its line and column.
+            "src/workflows/broken.yaml:5:5: step `extract`: type: unknown step type `shel` (did you mean `shell`?)",
+            "src/workflows/broken.yaml:6:5: step `extract`: command: column 8: `dat` is neither a parameter nor a step (did you mean `date`?)",
+            "src/workflows/broken.yaml:9:18: step `load`: depends_on.0: unknown step `extrat` (did you mean `extract`?)",
             "src/workflows/typo.yaml:4:5: step `a`: typ: unknown field `typ`",
             "baton workflow 'missing': file " + os.path.join(p, "src", "workflows", "nowhere.yaml") + " does not exist",
             "baton workflow 'shape': provider `example.Workflows.report` is not `Class#method`",

@@ -699,7 +699,7 @@ async fn run_here(
     json: bool,
 ) -> Result<(), Failure> {
     // Other `baton` commands (runs, show, stop...) reach this run through the endpoint.
-    baton_core::control::serve(&engine)?;
+    baton_core::control::serve(engine)?;
     let unfinished = engine.unfinished_runs()?;
     if !unfinished.is_empty() {
         eprintln!(

@@ -181,7 +181,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         }
     }
 
-    let mut written: Option<Pin<Box<dyn Future<Output = Result<(), String>> + Send>>> = None;
+    let mut written: Option<futures_util::future::BoxFuture<'static, Result<(), String>>> = None;
     loop {
         // The previous wave was queued before its iterations started; by now it is
         // durable, and a failure to write it stops the loop.

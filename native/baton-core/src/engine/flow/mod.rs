@@ -56,8 +56,12 @@ pub(crate) fn register(kinds: &mut StepKinds) {
 }
 
 /// Starts an attempt of the flow kind `kind`, or gives `ctx` back if it is not one.
-pub(crate) fn attempt(kind: &str, nest: Nest, ctx: StepContext) -> Result<StepFuture, StepContext> {
-    let Some(flow) = flow_kind(kind) else { return Err(ctx) };
+pub(crate) fn attempt(
+    kind: &str,
+    nest: Nest,
+    ctx: StepContext,
+) -> Result<StepFuture, Box<StepContext>> {
+    let Some(flow) = flow_kind(kind) else { return Err(Box::new(ctx)) };
     Ok(Box::pin(async move {
         match flow.attempt(&nest, &ctx).await {
             Ok(outputs) => StepOutcome::success(outputs),

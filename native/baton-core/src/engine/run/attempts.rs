@@ -39,6 +39,9 @@ impl Scope for RunScope<'_> {
     }
 }
 
+/// An attempt ready to run: its kind, its context, and the engine for a flow kind.
+type Prepared = (Arc<dyn StepKind>, StepContext, Option<Nest>);
+
 impl Driver {
     /// Gives back the tag slots step `i` holds.
     pub(super) fn release(&mut self, i: usize) {
@@ -223,7 +226,7 @@ impl Driver {
             self.shared.activity.as_ref().filter(|_| kind.works_outside()).map(|a| a.busy());
         let flow_attempt = match nest {
             Some(nest) => flow::attempt(&step.kind, nest, ctx),
-            None => Err(ctx),
+            None => Err(Box::new(ctx)),
         };
         self.shared.attempts.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let _outside = outside;
@@ -231,7 +234,7 @@ impl Driver {
             let mut work = std::pin::pin!(AssertUnwindSafe(async move {
                 match flow_attempt {
                     Ok(attempt) => attempt.await,
-                    Err(ctx) => kind.run(ctx).await,
+                    Err(ctx) => kind.run(*ctx).await,
                 }
             })
             .catch_unwind());
@@ -287,7 +290,7 @@ impl Driver {
         attempt: u32,
         started_ms: u64,
         tokens: Tokens,
-    ) -> Result<(Arc<dyn StepKind>, StepContext, Option<Nest>), String> {
+    ) -> Result<Prepared, String> {
         let step: &StepDef = self.wf.step(i);
         let kind = self
             .kind(i)

@@ -32,6 +32,7 @@ class SchemaAgreementTest {
 
     private static JsonNode model;
     private static JsonNode kinds;
+    private static JsonNode errorKinds;
 
     @BeforeAll
     static void readTheSchema() {
@@ -39,6 +40,7 @@ class SchemaAgreementTest {
         JsonNode schema = Envelope.unwrap(NativeBridge.schema());
         model = schema.get("model");
         kinds = schema.get("kinds");
+        errorKinds = schema.get("error_kinds");
     }
 
     private static Set<String> names(JsonNode array) {
@@ -162,5 +164,13 @@ class SchemaAgreementTest {
             String kind = step.get("type").asText();
             assertTrue(names(kinds.get(kind)).containsAll(fields), kind + " takes " + kinds.get(kind) + ", not " + fields);
         }
+    }
+
+    @Test
+    void errorKindsAreTheCoresInItsOrder() {
+        List<String> core = new ArrayList<>();
+        errorKinds.forEach(k -> core.add(k.asText()));
+        List<String> java = Arrays.stream(dev.baton.internal.ErrorKind.values()).map(dev.baton.internal.ErrorKind::wireName).toList();
+        assertEquals(core, java);
     }
 }

@@ -72,34 +72,22 @@ public final class Envelope {
     }
 
     static RuntimeException exception(JsonNode error, String workflowId) {
-        String kind = error.path("kind").asText("internal");
+        ErrorKind kind = ErrorKind.of(error.path("kind").asText("internal"));
         String message = error.path("message").asText("(no message)");
-        switch (kind) {
-            case "definition":
-                return new WorkflowDefinitionException(workflowId, definitionErrors(error.path("errors"), message));
-            case "store":
-                return new StoreException(message);
-            case "unknown_run":
-                return new UnknownRunException(message);
-            case "unknown_workflow":
-                return new UnknownWorkflowException(message);
-            case "unknown_version":
-                return new UnknownVersionException(message);
-            case "unknown_step":
-                return new UnknownStepException(message);
-            case "illegal_action":
-                return new IllegalActionException(message);
-            case "run_rejected":
-                return new RunRejectedException(message);
-            case "invalid_request":
-                return new InvalidRequestException(message);
-            case "param":
-                return new InvalidParamException(message);
-            case "closed":
-                return new IllegalStateException(message);
-            default:
-                return new BatonException(message);
-        }
+        return switch (kind) {
+            case DEFINITION -> new WorkflowDefinitionException(workflowId, definitionErrors(error.path("errors"), message));
+            case STORE -> new StoreException(message);
+            case UNKNOWN_RUN -> new UnknownRunException(message);
+            case UNKNOWN_WORKFLOW -> new UnknownWorkflowException(message);
+            case UNKNOWN_VERSION -> new UnknownVersionException(message);
+            case UNKNOWN_STEP -> new UnknownStepException(message);
+            case ILLEGAL_ACTION -> new IllegalActionException(message);
+            case RUN_REJECTED -> new RunRejectedException(message);
+            case INVALID_REQUEST -> new InvalidRequestException(message);
+            case PARAM -> new InvalidParamException(message);
+            case CLOSED, STATE -> new IllegalStateException(message);
+            case TIMEOUT, INTERNAL -> new BatonException(message);
+        };
     }
 
     private static List<DefinitionError> definitionErrors(JsonNode errors, String message) {

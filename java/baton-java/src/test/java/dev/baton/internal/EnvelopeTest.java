@@ -39,6 +39,8 @@ class EnvelopeTest {
         assertInstanceOf(UnknownWorkflowException.class, error("unknown_workflow", "no workflow `x`"));
         assertInstanceOf(InvalidParamException.class, error("param", "unknown parameter"));
         assertInstanceOf(IllegalStateException.class, error("closed", "this Baton instance is closed"));
+        assertInstanceOf(IllegalStateException.class, error("state", "this Baton runs on the system clock"));
+        assertEquals(BatonException.class, error("timeout", "the engine is still busy").getClass());
         RuntimeException internal = error("internal", "internal error in the native library: boom");
         assertEquals(BatonException.class, internal.getClass());
         assertEquals("internal error in the native library: boom", internal.getMessage());
