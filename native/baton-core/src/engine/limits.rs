@@ -89,8 +89,8 @@ impl Engine {
     /// the limit). Durable; steps already running keep running, and steps waiting for a
     /// slot look again at once.
     pub async fn set_limit(&self, tag: &str, max: Option<u32>) -> Result<(), EngineError> {
-        if !crate::model::is_id(tag) {
-            return Err(EngineError::BadTag(tag.into()));
+        if let Some(problem) = crate::model::id_problem(tag, "tag") {
+            return Err(EngineError::BadTag(problem));
         }
         let mut batch = Batch::default();
         match max {

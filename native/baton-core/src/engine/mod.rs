@@ -184,8 +184,8 @@ pub enum EngineError {
         /// ` (did you mean `x`?)` for a likely typo, or empty.
         hint: String,
     },
-    /// A tag name that is not `[A-Za-z0-9_.-]+`.
-    #[error("invalid tag `{0}`: use letters, digits, `_`, `.` and `-`")]
+    /// A tag name that is not an id ([`crate::model::is_id`]): what is wrong with it.
+    #[error("{0}")]
     BadTag(String),
     /// A step kind registered under a built-in kind's name, or a name that is not an id.
     #[error(transparent)]
