@@ -9,7 +9,7 @@ mod plan;
 pub(crate) use plan::{RetryPolicy, StepPlan};
 
 use crate::error::{did_you_mean, DefinitionError, InvalidDefinition};
-use crate::expr::{strings_in, Template};
+use crate::expr::{strings_in, Template, ValueTemplate};
 use crate::model::{DurationSpec, Source, StepDef, Trigger, WorkflowDef};
 use crate::steps::StepKinds;
 use petgraph::algo::{tarjan_scc, toposort};
@@ -404,6 +404,18 @@ fn check_step(
             };
             plan.get_or_insert_with(Default::default).retry = Some(policy);
         }
+    }
+    if !step.options().params.is_empty() || !step.flow().emit_signals.is_empty() {
+        // A template that does not parse is reported by `check_expressions`.
+        let parsed = |params: &indexmap::IndexMap<String, Value>| -> Vec<(String, ValueTemplate)> {
+            params
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), ValueTemplate::parse(v).ok()?)))
+                .collect()
+        };
+        let plan = plan.get_or_insert_with(Default::default);
+        plan.params = parsed(&step.options().params);
+        plan.emit_params = step.flow().emit_signals.iter().map(|e| parsed(&e.params)).collect();
     }
     if timeout.is_some() || duration.is_some() {
         let plan = plan.get_or_insert_with(Default::default);
@@ -1024,6 +1036,10 @@ mod tests {
         assert!(wf.plans[1].is_none(), "a step that sets nothing has no plan allocated");
         assert!(wf.plan(2).over.is_some());
         assert_eq!(wf.body(2).unwrap().plan(0).duration, Some(Duration::from_secs(5)));
+        let hosted = compile("id: x\nparams: {p: 1}\nsteps:\n  - {id: a, type: subworkflow, workflow: w, params: {n: '${p}', list: [1, '${p + 1}']}, emit_signals: [{name: s, params: {v: '${a.x}'}}]}\n").unwrap();
+        let names: Vec<&str> = hosted.plan(0).params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["n", "list"]);
+        assert_eq!(hosted.plan(0).emit_params.len(), 1);
     }
 
     #[test]

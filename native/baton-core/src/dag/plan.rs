@@ -2,7 +2,7 @@
 //! once at validation. A run parses no duration, retry policy or template of a step, and
 //! never falls back to a default for a field it could not read: validation refused it.
 
-use crate::expr::Template;
+use crate::expr::{Template, ValueTemplate};
 use crate::model::Backoff;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -28,6 +28,10 @@ pub(crate) struct StepPlan {
     pub(crate) condition: Option<Template>,
     /// Which signals a `wait_signal` step accepts.
     pub(crate) signal_match: Option<Template>,
+    /// The step's `params`, in definition order.
+    pub(crate) params: Vec<(String, ValueTemplate)>,
+    /// The params of each of `emit_signals`, in order.
+    pub(crate) emit_params: Vec<Vec<(String, ValueTemplate)>>,
 }
 
 impl StepPlan {

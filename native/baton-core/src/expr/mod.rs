@@ -321,20 +321,57 @@ pub(crate) fn strings_in(value: &Value) -> Vec<&str> {
     out
 }
 
-/// Evaluates every string inside a JSON value (a whole-field `${...}` keeps its type).
+/// A JSON value whose strings are templates, parsed once: step and signal params.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ValueTemplate {
+    /// A string: a whole-field `${...}` keeps its type.
+    Text(Template),
+    List(Vec<ValueTemplate>),
+    Map(Vec<(String, ValueTemplate)>),
+    /// A number, boolean or null.
+    Plain(Value),
+}
+
+impl ValueTemplate {
+    /// Parses every string inside `value`.
+    pub(crate) fn parse(value: &Value) -> Result<ValueTemplate, TemplateError> {
+        Ok(match value {
+            Value::String(s) => ValueTemplate::Text(Template::parse(s)?),
+            Value::Array(items) => {
+                ValueTemplate::List(items.iter().map(Self::parse).collect::<Result<_, _>>()?)
+            }
+            Value::Object(map) => ValueTemplate::Map(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), Self::parse(v)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+            other => ValueTemplate::Plain(other.clone()),
+        })
+    }
+
+    /// The value, with every template evaluated in `scope`.
+    pub(crate) fn evaluate(&self, scope: &dyn Scope) -> Result<Value, TemplateError> {
+        Ok(match self {
+            ValueTemplate::Text(t) => t.evaluate(scope)?,
+            ValueTemplate::List(items) => {
+                Value::Array(items.iter().map(|v| v.evaluate(scope)).collect::<Result<_, _>>()?)
+            }
+            ValueTemplate::Map(entries) => Value::Object(
+                entries.iter().map(|(k, v)| Ok((k.clone(), v.evaluate(scope)?))).collect::<Result<
+                    _,
+                    TemplateError,
+                >>(
+                )?,
+            ),
+            ValueTemplate::Plain(v) => v.clone(),
+        })
+    }
+}
+
+/// Evaluates every string inside a JSON value (a whole-field `${...}` keeps its type), for
+/// values evaluated once (a trigger's params when it fires).
 pub(crate) fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, TemplateError> {
-    Ok(match value {
-        Value::String(s) => Template::parse(s)?.evaluate(scope)?,
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| evaluate_value(v, scope)).collect::<Result<_, _>>()?)
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), evaluate_value(v, scope)?)))
-                .collect::<Result<_, TemplateError>>()?,
-        ),
-        other => other.clone(),
-    })
+    ValueTemplate::parse(value)?.evaluate(scope)
 }
 
 #[cfg(test)]

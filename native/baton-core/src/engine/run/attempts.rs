@@ -149,14 +149,14 @@ impl Driver {
         }
         let scope = RunScope { driver: self };
         let mut signals = Vec::with_capacity(step.flow().emit_signals.len());
-        for (n, emit) in step.flow().emit_signals.iter().enumerate() {
-            let params = emit
-                .params
+        let planned = &self.wf.plan(i).emit_params;
+        for (n, (emit, templates)) in step.flow().emit_signals.iter().zip(planned).enumerate() {
+            let params = templates
                 .iter()
-                .map(|(k, v)| {
+                .map(|(k, t)| {
                     Ok((
                         k.clone(),
-                        evaluate_value(v, &scope)
+                        t.evaluate(&scope)
                             .map_err(|e| format!("emit_signals.{n}.params.{k}: {e}"))?,
                     ))
                 })
@@ -307,12 +307,11 @@ impl Driver {
             .iter()
             .map(|(k, t)| Ok((k.clone(), t.render(&scope).map_err(|e| format!("env.{k}: {e}"))?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
-        let step_params = step
-            .options()
+        let step_params = plan
             .params
             .iter()
-            .map(|(k, v)| {
-                Ok((k.clone(), evaluate_value(v, &scope).map_err(|e| format!("params.{k}: {e}"))?))
+            .map(|(k, t)| {
+                Ok((k.clone(), t.evaluate(&scope).map_err(|e| format!("params.{k}: {e}"))?))
             })
             .collect::<Result<IndexMap<_, _>, String>>()?;
         // The engine's own kinds work with it, unless a host put a stand-in in their place.

@@ -24,7 +24,7 @@ use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::activity::Activity;
 use crate::dag::Workflow;
-use crate::expr::{evaluate_value, Scope};
+use crate::expr::Scope;
 use crate::model::{FailureMode, StepDef, Trigger};
 use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
