@@ -78,6 +78,62 @@ impl Activity {
         }
     }
 
+    /// `future` counted as [`track`](Self::track) counts it, to spawn, and a future of its
+    /// output, which gets it before the task lets go of its count: the task hands its output
+    /// on to the task that waits for it. A `JoinHandle` would not: the runtime wakes whoever
+    /// awaits it only after the task has ended, and so after its count dropped. `None` when
+    /// the task ended without an output (it panicked, or was dropped).
+    pub(crate) fn track_with_output<F>(
+        activity: Option<&Arc<Self>>,
+        future: F,
+    ) -> (
+        Tracked<impl Future<Output = ()> + Send + 'static>,
+        impl Future<Output = Option<F::Output>> + Send + 'static,
+    )
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = Self::track(activity, async move {
+            // Wakes the waiting task, counting it, before this one stops counting.
+            let _ = tx.send(future.await);
+        });
+        (task, async move { rx.await.ok() })
+    }
+
+    /// `work` driven on a task of its own, counted as in motion until it completes, whether
+    /// or not the caller polls the returned future meanwhile: a foreach queues the commit of
+    /// a wave, waits for its iterations, and awaits the commit only after. Without an
+    /// `activity`, `work` itself.
+    pub(crate) fn detached<F>(
+        activity: Option<&Arc<Self>>,
+        work: F,
+    ) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        use futures_util::future::Either;
+        let Some(activity) = activity else {
+            return Either::Left(work);
+        };
+        let busy = activity.busy();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            // The send counts the task that waits for it, if one does, before this lets go.
+            let _ = tx.send(work.await);
+            drop(busy);
+        });
+        Either::Right(async move {
+            match rx.await {
+                Ok(out) => out,
+                // Dropped unfinished: the runtime is shutting down, and the caller with it.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
         // A counter is consistent whatever panicked while holding it.
         self.in_motion.lock().unwrap_or_else(|e| e.into_inner())
@@ -263,6 +319,52 @@ mod tests {
             .await
             .unwrap());
         assert!(done.load(Ordering::Acquire), "idle only once the receiver is done");
+    }
+
+    #[tokio::test]
+    async fn detached_work_counts_until_it_completes_though_nobody_polls_it() {
+        let activity = Activity::new();
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let work = Activity::detached(Some(&activity), async move { rx.await.unwrap() });
+        assert!(!activity.wait_idle(Duration::ZERO), "in motion until it completes");
+        tx.send(7).unwrap();
+        let waiting = activity.clone();
+        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap());
+        assert_eq!(work.await, 7, "polled only now");
+    }
+
+    #[tokio::test]
+    async fn a_task_hands_its_output_on_before_it_stops_counting() {
+        let activity = Activity::new();
+        let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+        let (child, output) = Activity::track_with_output(Some(&activity), async move {
+            opened.await.unwrap();
+            7
+        });
+        let handle = tokio::spawn(child);
+        let parent = {
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = done.clone();
+            let task = tokio::spawn(Activity::track(Some(&activity), async move {
+                assert_eq!(output.await, Some(7));
+                flag.store(true, Ordering::Release);
+            }));
+            (task, done)
+        };
+        let waiting = activity.clone();
+        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap());
+        gate.send(()).unwrap();
+        let waiting = activity.clone();
+        assert!(tokio::task::spawn_blocking(move || waiting.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap());
+        assert!(parent.1.load(Ordering::Acquire), "idle only once the parent has the output");
+        handle.await.unwrap();
+        parent.0.await.unwrap();
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! kinds that [work outside](crate::steps::StepKind::works_outside) it (a child process),
 //! and the [`Busy`](crate::activity::Busy) guards hosts hold for work in their hands.
 //!
+//! [`settle`](VirtualTime::settle), [`advance`](VirtualTime::advance) and
+//! [`run_until_idle`](VirtualTime::run_until_idle) block the thread, for hosts whose engine
+//! runs on a runtime of its own:
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use baton_core::testing::VirtualTime;
@@ -15,6 +19,33 @@
 //! // ... register and start a run with a `sleep` of 1h ...
 //! time.advance(Duration::from_secs(3600), Duration::from_secs(10))?; // the sleep has ended
 //! # Ok(()) }
+//! ```
+//!
+//! A test whose engine runs on the test's own runtime (a `#[tokio::test]`, even on one
+//! thread) awaits their async forms instead, [`settled`](VirtualTime::settled),
+//! [`advanced`](VirtualTime::advanced) and [`advanced_until`](VirtualTime::advanced_until):
+//! they wait on tokio's blocking pool while the engine's tasks go on. A test of "nothing
+//! happens" settles, then asserts; a step kind that waits for the test (a semaphore, a
+//! `Notify`) is not in motion while it waits.
+//!
+//! ```
+//! use baton_core::model::{Format, Source};
+//! use baton_core::testing::VirtualTime;
+//! use baton_core::{Engine, RunStatus};
+//! use std::time::Duration;
+//! const LIMIT: Duration = Duration::from_secs(10);
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let time = VirtualTime::starting_at(0);
+//! let engine = time.configure(Engine::builder()).open().unwrap();
+//! let yaml = "id: w\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n";
+//! let def = Source::new("w.yaml", yaml, Format::Yaml).parse().unwrap();
+//! let run = engine.start(engine.compile(def).unwrap().into(), Default::default()).await.unwrap();
+//! time.settled(LIMIT).await.unwrap();
+//! assert_eq!(engine.run(&run).unwrap().unwrap().status, RunStatus::Running, "asleep");
+//! let ended = || engine.run(&run).unwrap().is_some_and(|r| r.status.is_terminal());
+//! assert!(time.advanced_until(ended, LIMIT).await.unwrap());
+//! assert_eq!(time.now_ms(), 3_600_000);
+//! # });
 //! ```
 
 use crate::activity::Activity;
@@ -41,7 +72,9 @@ pub enum TimeError {
     Engine(#[from] EngineError),
 }
 
-/// The clock of an engine on virtual time, and its work in motion.
+/// The clock of an engine on virtual time, and its work in motion. Clones share both: an
+/// engine reopened on a clone goes on where the last one stopped.
+#[derive(Clone)]
 pub struct VirtualTime {
     clock: VirtualClock,
     activity: Arc<Activity>,
@@ -82,8 +115,8 @@ impl VirtualTime {
     /// schedules the next one, a sleep that ends). Returns the new time.
     pub fn advance(&self, by: Duration, limit: Duration) -> Result<u64, TimeError> {
         self.settle(limit)?;
-        let target = self.now_ms().saturating_add(by.as_millis() as u64);
-        while let Some(next) = self.clock.next_deadline().filter(|at| *at <= target) {
+        let target = self.target(by);
+        while let Some(next) = self.due_by(target) {
             self.move_to(next);
             self.settle(limit)?;
         }
@@ -100,6 +133,64 @@ impl VirtualTime {
             self.settle(limit)?;
         }
         Ok(self.now_ms())
+    }
+
+    /// The async form of [`settle`](Self::settle), for an engine on the caller's runtime:
+    /// the wait runs on tokio's blocking pool while the engine's tasks go on.
+    pub async fn settled(&self, limit: Duration) -> Result<(), TimeError> {
+        // Most waits are over before they begin: no trip to the blocking pool then.
+        if self.activity.wait_idle(Duration::ZERO) {
+            return Ok(());
+        }
+        let activity = self.activity.clone();
+        let idle = tokio::task::spawn_blocking(move || activity.wait_idle(limit)).await;
+        if idle.unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(TimeError::StillBusy { limit })
+        }
+    }
+
+    /// The async form of [`advance`](Self::advance).
+    pub async fn advanced(&self, by: Duration, limit: Duration) -> Result<u64, TimeError> {
+        self.settled(limit).await?;
+        let target = self.target(by);
+        while let Some(next) = self.due_by(target) {
+            self.move_to(next);
+            self.settled(limit).await?;
+        }
+        self.move_to(target);
+        self.settled(limit).await?;
+        Ok(self.now_ms())
+    }
+
+    /// Settles, then fires the next timer and settles again, timer by timer, until `done`
+    /// holds (it is asked only when the engine is settled): a run waited for on virtual
+    /// time. Returns whether `done` holds; `false` when no timer is left, as the engine then
+    /// waits for something other than time (a signal, a host, an operator).
+    pub async fn advanced_until(
+        &self,
+        mut done: impl FnMut() -> bool,
+        limit: Duration,
+    ) -> Result<bool, TimeError> {
+        self.settled(limit).await?;
+        while !done() {
+            if !self.clock.advance_to_next() {
+                return Ok(false);
+            }
+            self.settled(limit).await?;
+        }
+        Ok(true)
+    }
+
+    /// Now plus `by`.
+    fn target(&self, by: Duration) -> u64 {
+        self.now_ms().saturating_add(by.as_millis() as u64)
+    }
+
+    /// The next deadline, if it is at or before `target`.
+    fn due_by(&self, target: u64) -> Option<u64> {
+        self.clock.next_deadline().filter(|at| *at <= target)
     }
 
     fn move_to(&self, at_ms: u64) {
@@ -151,5 +242,31 @@ mod tests {
         let done = engine.run(&run).unwrap().unwrap();
         assert_eq!(done.status, RunStatus::Failed);
         assert_eq!(engine.details(&run).unwrap().steps[1].record.attempt, 6);
+    }
+
+    #[tokio::test]
+    async fn the_async_forms_settle_an_engine_on_the_callers_own_thread() {
+        let time = VirtualTime::starting_at(HOUR);
+        let engine = time.configure(Engine::builder()).open().unwrap();
+        let def = Source::new(
+            "t.yaml",
+            "id: w\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n  \
+             - {id: flaky, type: shell, command: 'exit 1', depends_on: [nap], retry: {max_attempts: 3, backoff: fixed, delay: 10m}}\n",
+            Format::Yaml,
+        )
+        .parse()
+        .unwrap();
+        engine.register(def.clone()).unwrap();
+        let run = engine.start_registered(&def.id, IndexMap::new()).await.unwrap();
+        time.settled(LIMIT).await.unwrap();
+        assert_eq!(engine.details(&run).unwrap().steps[1].record.attempt, 0, "asleep");
+        let at = time.advanced(Duration::from_millis(HOUR + 10 * 60_000), LIMIT).await.unwrap();
+        assert_eq!(at, 2 * HOUR + 10 * 60_000);
+        assert_eq!(engine.details(&run).unwrap().steps[1].record.attempt, 2);
+        let ended = || engine.run(&run).unwrap().is_some_and(|r| r.status.is_terminal());
+        assert!(time.advanced_until(ended, LIMIT).await.unwrap());
+        assert_eq!(time.now_ms(), 2 * HOUR + 20 * 60_000);
+        assert_eq!(engine.run(&run).unwrap().unwrap().status, RunStatus::Failed);
+        assert!(!time.advanced_until(|| false, LIMIT).await.unwrap(), "no timer is left");
     }
 }

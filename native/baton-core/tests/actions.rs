@@ -1,4 +1,6 @@
-//! Actions on runs and steps, the timeline, and step limits by tag.
+//! Actions on runs and steps, the timeline, and step limits by tag. The engines run on
+//! virtual time: a test settles the engine (a step held at the gate is not in motion), then
+//! asserts what it did, and what it did not do.
 
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
@@ -9,11 +11,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{broadcast, Semaphore};
 
-/// A host step kind driven by the test: with `params: {hold: true}` it waits for a permit
-/// of `gate` (or its cancellation); it fails its first `fail: N` attempts; it counts its
-/// attempts per step and the most running at once, and outputs its attempt number.
+mod support;
+use support::{finish, workflow, Setup, LIMIT};
+
+/// A host step kind driven by the test: with `params: {sleep_ms: N}` it holds for N ms of
+/// virtual time; with `params: {hold: true}` it waits for a permit of `gate` (or its
+/// cancellation); it fails its first `fail: N` attempts; it counts its attempts per step and
+/// the most running at once, and outputs its attempt number.
 struct Gate {
     gate: Semaphore,
     calls: Mutex<HashMap<String, usize>>,
@@ -60,7 +66,7 @@ impl StepKind for GateKind {
             me.max_running.fetch_max(now, Ordering::SeqCst);
             let outcome = async {
                 if let Some(ms) = ctx.step_params.get("sleep_ms").and_then(|v| v.as_u64()) {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    ctx.clock.sleep_until(ctx.clock.now_ms() + ms).await;
                 }
                 if ctx.step_params.get("hold") == Some(&json!(true)) {
                     tokio::select! {
@@ -84,17 +90,13 @@ impl StepKind for GateKind {
     }
 }
 
-fn open(gate: &Arc<Gate>, dir: Option<&std::path::Path>) -> Engine {
+/// An engine on virtual time with the `gate` kind.
+fn open(gate: &Arc<Gate>, dir: Option<&std::path::Path>) -> Setup {
     let mut b = Engine::builder().step_kind("gate", Arc::new(GateKind(gate.clone())));
     if let Some(dir) = dir {
         b = b.store_dir(dir);
     }
-    b.open().unwrap()
-}
-
-fn workflow(engine: &Engine, yaml: &str) -> Arc<baton_core::Workflow> {
-    let source = Source::new("test.yaml", yaml, Format::Yaml);
-    Arc::new(engine.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap())
+    Setup::open(b)
 }
 
 fn record(engine: &Engine, run_id: &str, step: &str) -> baton_core::StepRecord {
@@ -105,13 +107,23 @@ fn status(engine: &Engine, run_id: &str, step: &str) -> StepStatus {
     record(engine, run_id, step).status
 }
 
-/// Waits (up to 10 s) until `cond` holds.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits for `step` of run `run_id` to start, as `events` (subscribed before the run
+/// started) tell. For shell steps: a command is in motion while it runs (real time), so the
+/// engine does not settle until it ends.
+async fn step_started(events: &mut broadcast::Receiver<Event>, run_id: &str, step: &str) {
+    let wait = async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if let Event::Step { run_id: r, step_id, status: StepStatus::Running, .. } = event {
+                if r == run_id && step_id == step {
+                    return;
+                }
+            }
+        }
+    };
+    // A bound on a hang, not a wait: the event comes as soon as the engine launches the step.
+    let waited = tokio::time::timeout(LIMIT, wait).await;
+    assert!(waited.is_ok(), "step `{step}` of run {run_id} never started");
 }
 
 fn illegal(e: EngineError) -> String {
@@ -124,102 +136,110 @@ const CHAIN: &str = "id: chain\nsteps:\n  - {id: a, type: gate, params: {hold: t
 #[tokio::test]
 async fn pause_holds_back_new_steps_until_resume() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    engine.pause(&id).await.unwrap();
-    assert_eq!(engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
-    assert!(illegal(engine.pause(&id).await.unwrap_err()).contains("it is PAUSED already"));
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, CHAIN), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    s.engine.pause(&id).await.unwrap();
+    assert_eq!(s.engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
+    assert!(illegal(s.engine.pause(&id).await.unwrap_err()).contains("it is PAUSED already"));
     // The running step finishes; the next one does not start.
     gate.open(1);
-    until("a over", || status(&engine, &id, "a") == StepStatus::Succeeded).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Succeeded, "a over");
     assert_eq!(gate.calls("b"), 0);
-    assert_eq!(engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
-    engine.resume(&id).await.unwrap();
-    let run = engine.wait(&id).await.unwrap();
+    assert_eq!(s.engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
+    s.engine.resume(&id).await.unwrap();
+    let run = s.engine.wait(&id).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(gate.calls("b"), 1);
-    let e = illegal(engine.resume(&id).await.unwrap_err());
+    let e = illegal(s.engine.resume(&id).await.unwrap_err());
     assert_eq!(e, format!("cannot resume run {id}: it is SUCCEEDED (finished runs cannot change; `baton restart` starts a new run)"));
 }
 
 #[tokio::test]
 async fn a_paused_run_whose_steps_are_over_ends() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine
+    let s = open(&gate, None);
+    let id = s
+        .engine
         .start(
-            workflow(&engine, "id: one\nsteps:\n  - {id: a, type: gate, params: {hold: true}}\n"),
+            workflow(&s.engine, "id: one\nsteps:\n  - {id: a, type: gate, params: {hold: true}}\n"),
             IndexMap::new(),
         )
         .await
         .unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    engine.pause(&id).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    s.engine.pause(&id).await.unwrap();
     gate.open(1);
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
 }
 
 #[tokio::test]
 async fn illegal_actions_are_refused_clearly() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine
-        .start(workflow(&engine, "id: done\nsteps:\n  - {id: a, type: gate}\n"), IndexMap::new())
+    let s = open(&gate, None);
+    let id = s
+        .engine
+        .start(workflow(&s.engine, "id: done\nsteps:\n  - {id: a, type: gate}\n"), IndexMap::new())
         .await
         .unwrap();
-    engine.wait(&id).await.unwrap();
+    s.engine.wait(&id).await.unwrap();
     for e in [
-        engine.pause(&id).await.unwrap_err(),
-        engine.skip_step(&id, "a").await.unwrap_err(),
-        engine.retry_step(&id, "a").await.unwrap_err(),
-        engine.continue_step(&id, "a").await.unwrap_err(),
-        engine.stop(&id, "x").await.unwrap_err(),
-        engine.kill(&id).await.unwrap_err(),
+        s.engine.pause(&id).await.unwrap_err(),
+        s.engine.skip_step(&id, "a").await.unwrap_err(),
+        s.engine.retry_step(&id, "a").await.unwrap_err(),
+        s.engine.continue_step(&id, "a").await.unwrap_err(),
+        s.engine.stop(&id, "x").await.unwrap_err(),
+        s.engine.kill(&id).await.unwrap_err(),
     ] {
         assert!(illegal(e).contains("it is SUCCEEDED (finished runs cannot change"));
     }
-    assert!(matches!(engine.pause("nope").await.unwrap_err(), EngineError::UnknownRun(_)));
+    assert!(matches!(s.engine.pause("nope").await.unwrap_err(), EngineError::UnknownRun(_)));
 
     // In a live run: a step not at a breakpoint, a succeeded step, an unknown step.
-    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    let e = illegal(engine.continue_step(&id, "a").await.unwrap_err());
+    let id = s.engine.start(workflow(&s.engine, CHAIN), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    let e = illegal(s.engine.continue_step(&id, "a").await.unwrap_err());
     assert_eq!(
         e,
         format!("cannot continue step `a` of run {id}: it is RUNNING, not at a breakpoint")
     );
-    assert!(illegal(engine.retry_step(&id, "b").await.unwrap_err())
+    assert!(illegal(s.engine.retry_step(&id, "b").await.unwrap_err())
         .contains("it is PENDING (only a FAILED step can be retried)"));
-    assert!(illegal(engine.resume(&id).await.unwrap_err())
+    assert!(illegal(s.engine.resume(&id).await.unwrap_err())
         .contains("it is RUNNING (only a PAUSED run can be resumed)"));
-    let e = engine.skip_step(&id, "bb").await.unwrap_err();
+    let e = s.engine.skip_step(&id, "bb").await.unwrap_err();
     assert!(
         matches!(e, EngineError::UnknownStep { .. }) && e.to_string().contains("did you mean"),
         "{e}"
     );
-    assert!(illegal(engine.restart(&id, None).await.unwrap_err())
+    assert!(illegal(s.engine.restart(&id, None).await.unwrap_err())
         .contains("only a finished run can be restarted"));
     gate.open(1);
-    engine.wait(&id).await.unwrap();
-    assert!(illegal(engine.skip_step(&id, "b").await.unwrap_err()).contains("SUCCEEDED"));
+    s.engine.wait(&id).await.unwrap();
+    assert!(illegal(s.engine.skip_step(&id, "b").await.unwrap_err()).contains("SUCCEEDED"));
 }
 
 #[tokio::test]
 async fn stop_and_kill_a_running_shell_step() {
-    let engine = open(&Arc::new(Gate::default()), None);
-    let wf = workflow(&engine, "id: sh\nsteps:\n  - {id: nap, type: shell, command: 'sleep 30'}\n  - {id: after, type: noop, depends_on: [nap]}\n");
+    let s = open(&Arc::new(Gate::default()), None);
+    let wf = workflow(&s.engine, "id: sh\nsteps:\n  - {id: nap, type: shell, command: 'sleep 30'}\n  - {id: after, type: noop, depends_on: [nap]}\n");
+    let mut events = s.engine.subscribe();
     for kill in [false, true] {
+        // Real time: the command is a real process, which only stop and kill cut short.
         let started = Instant::now();
-        let id = engine.start(wf.clone(), IndexMap::new()).await.unwrap();
-        until("nap running", || status(&engine, &id, "nap") == StepStatus::Running).await;
+        let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+        step_started(&mut events, &id, "nap").await;
+        assert_eq!(status(&s.engine, &id, "nap"), StepStatus::Running);
         if kill {
-            engine.kill(&id).await.unwrap();
+            s.engine.kill(&id).await.unwrap();
         } else {
-            engine.stop(&id, "enough").await.unwrap();
+            s.engine.stop(&id, "enough").await.unwrap();
         }
-        let run = engine.wait(&id).await.unwrap();
+        let run = s.engine.wait(&id).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(10), "the sleep was cut short");
         let (run_status, step_status) = if kill {
             (RunStatus::Killed, StepStatus::Killed)
@@ -227,8 +247,8 @@ async fn stop_and_kill_a_running_shell_step() {
             (RunStatus::Stopped, StepStatus::Stopped)
         };
         assert_eq!(run.status, run_status);
-        assert_eq!(status(&engine, &id, "nap"), step_status);
-        assert_eq!(status(&engine, &id, "after"), StepStatus::Skipped);
+        assert_eq!(status(&s.engine, &id, "nap"), step_status);
+        assert_eq!(status(&s.engine, &id, "after"), StepStatus::Skipped);
         if !kill {
             assert_eq!(run.error.as_deref(), Some("enough"));
         }
@@ -237,31 +257,29 @@ async fn stop_and_kill_a_running_shell_step() {
 
 #[tokio::test]
 async fn killing_a_run_kills_its_child_runs() {
-    let engine = open(&Arc::new(Gate::default()), None);
+    let s = open(&Arc::new(Gate::default()), None);
     let child = Source::new(
         "c.yaml",
         "id: child\nsteps:\n  - {id: nap, type: shell, command: 'sleep 30'}\n",
         Format::Yaml,
     );
-    engine.register(child.parse().unwrap()).unwrap();
+    s.engine.register(child.parse().unwrap()).unwrap();
     let wf = workflow(
-        &engine,
+        &s.engine,
         "id: parent\nsteps:\n  - {id: sub, type: subworkflow, workflow: child}\n",
     );
+    let mut events = s.engine.subscribe();
+    // Real time: the child's command is a real process, which only the kill cuts short.
     let started = Instant::now();
-    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let child_id = format!("{id}:sub");
-    until("the child's step running", || {
-        engine.details(&child_id).is_ok_and(|d| d.steps[0].record.status == StepStatus::Running)
-    })
-    .await;
-    engine.kill(&id).await.unwrap();
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Killed);
-    until("the child killed", || {
-        engine.run(&child_id).unwrap().unwrap().status == RunStatus::Killed
-    })
-    .await;
-    assert_eq!(status(&engine, &child_id, "nap"), StepStatus::Killed);
+    step_started(&mut events, &child_id, "nap").await;
+    assert_eq!(status(&s.engine, &child_id, "nap"), StepStatus::Running);
+    s.engine.kill(&id).await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Killed);
+    s.settle().await;
+    assert_eq!(s.engine.run(&child_id).unwrap().unwrap().status, RunStatus::Killed);
+    assert_eq!(status(&s.engine, &child_id, "nap"), StepStatus::Killed);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -270,27 +288,27 @@ const THREE: &str = "id: three\nsteps:\n  - {id: a, type: gate}\n  - {id: b, typ
 #[tokio::test]
 async fn restart_keeps_what_succeeded_and_from_reruns_downstream() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let first = engine.start(workflow(&engine, THREE), IndexMap::new()).await.unwrap();
-    assert_eq!(engine.wait(&first).await.unwrap().status, RunStatus::Failed);
-    assert_eq!(status(&engine, &first, "c"), StepStatus::Skipped);
+    let s = open(&gate, None);
+    let first = s.engine.start(workflow(&s.engine, THREE), IndexMap::new()).await.unwrap();
+    assert_eq!(s.engine.wait(&first).await.unwrap().status, RunStatus::Failed);
+    assert_eq!(status(&s.engine, &first, "c"), StepStatus::Skipped);
 
-    let second = engine.restart(&first, None).await.unwrap();
-    let run = engine.wait(&second).await.unwrap();
+    let second = s.engine.restart(&first, None).await.unwrap();
+    let run = s.engine.wait(&second).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.restarted_from.as_deref(), Some(first.as_str()));
     assert_eq!((gate.calls("a"), gate.calls("b"), gate.calls("c")), (1, 2, 1));
     // The kept step has its outputs of the first run; the others are new.
-    assert_eq!(record(&engine, &second, "a").outputs["n"], json!(1));
-    assert_eq!(record(&engine, &second, "b").outputs["n"], json!(2));
+    assert_eq!(record(&s.engine, &second, "a").outputs["n"], json!(1));
+    assert_eq!(record(&s.engine, &second, "b").outputs["n"], json!(2));
 
-    let third = engine.restart(&second, Some("b")).await.unwrap();
-    assert_eq!(engine.wait(&third).await.unwrap().status, RunStatus::Succeeded);
+    let third = s.engine.restart(&second, Some("b")).await.unwrap();
+    assert_eq!(s.engine.wait(&third).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!((gate.calls("a"), gate.calls("b"), gate.calls("c")), (1, 3, 2));
-    assert_eq!(record(&engine, &third, "a").outputs["n"], json!(1));
-    assert_eq!(record(&engine, &third, "c").outputs["n"], json!(2));
+    assert_eq!(record(&s.engine, &third, "a").outputs["n"], json!(1));
+    assert_eq!(record(&s.engine, &third, "c").outputs["n"], json!(2));
     assert!(matches!(
-        engine.restart(&second, Some("zz")).await.unwrap_err(),
+        s.engine.restart(&second, Some("zz")).await.unwrap_err(),
         EngineError::UnknownStep { .. }
     ));
 }
@@ -298,52 +316,56 @@ async fn restart_keeps_what_succeeded_and_from_reruns_downstream() {
 #[tokio::test]
 async fn a_breakpoint_waits_for_continue() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    engine.set_breakpoint("bp", "b", true).await.unwrap();
-    assert_eq!(engine.breakpoints("bp"), vec!["b".to_string()]);
-    let wf = workflow(&engine, "id: bp\nsteps:\n  - {id: a, type: gate}\n  - {id: b, type: gate, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n");
-    let id = engine.start(wf.clone(), IndexMap::new()).await.unwrap();
-    until("b at the breakpoint", || status(&engine, &id, "b") == StepStatus::Waiting).await;
-    assert_eq!(record(&engine, &id, "b").waiting_for.as_deref(), Some("breakpoint"));
+    let s = open(&gate, None);
+    s.engine.set_breakpoint("bp", "b", true).await.unwrap();
+    assert_eq!(s.engine.breakpoints("bp"), vec!["b".to_string()]);
+    let wf = workflow(&s.engine, "id: bp\nsteps:\n  - {id: a, type: gate}\n  - {id: b, type: gate, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n");
+    let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Waiting, "b at the breakpoint");
+    assert_eq!(record(&s.engine, &id, "b").waiting_for.as_deref(), Some("breakpoint"));
     assert_eq!(gate.calls("b"), 0);
-    engine.continue_step(&id, "b").await.unwrap();
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    s.engine.continue_step(&id, "b").await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!(gate.calls("b"), 1);
     // Removed: runs go through.
-    engine.set_breakpoint("bp", "b", false).await.unwrap();
-    assert!(engine.breakpoints("bp").is_empty());
-    let id = engine.start(wf, IndexMap::new()).await.unwrap();
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    s.engine.set_breakpoint("bp", "b", false).await.unwrap();
+    assert!(s.engine.breakpoints("bp").is_empty());
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
 }
 
 #[tokio::test]
 async fn a_breakpoint_set_while_a_run_goes_on_applies_to_steps_it_reaches_later() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    engine.set_breakpoint("chain", "b", true).await.unwrap();
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, CHAIN), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    s.engine.set_breakpoint("chain", "b", true).await.unwrap();
     gate.open(1);
-    until("b at the breakpoint", || status(&engine, &id, "b") == StepStatus::Waiting).await;
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Waiting, "b at the breakpoint");
     // Skipping a step at a breakpoint is allowed too.
-    engine.skip_step(&id, "b").await.unwrap();
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
-    assert!(record(&engine, &id, "b").skipped_by_operator);
+    s.engine.skip_step(&id, "b").await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert!(record(&s.engine, &id, "b").skipped_by_operator);
 }
 
 #[tokio::test]
 async fn skipping_a_running_step_lets_downstream_run() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    engine.skip_step(&id, "a").await.unwrap();
-    let run = engine.wait(&id).await.unwrap();
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, CHAIN), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    s.engine.skip_step(&id, "a").await.unwrap();
+    let run = s.engine.wait(&id).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded);
-    let a = record(&engine, &id, "a");
+    let a = record(&s.engine, &id, "a");
     assert_eq!(a.status, StepStatus::Skipped);
     assert!(a.skipped_by_operator);
-    assert_eq!(status(&engine, &id, "b"), StepStatus::Succeeded);
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Succeeded);
 }
 
 /// `a` fails (the run goes on while `other` runs): its downstream `b` is skipped.
@@ -352,13 +374,15 @@ const BRANCHES: &str = "id: br\nsteps:\n  - {id: a, type: gate, params: {fail: 1
 #[tokio::test]
 async fn skipping_a_failed_step_unskips_downstream() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, BRANCHES), IndexMap::new()).await.unwrap();
-    until("b skipped", || status(&engine, &id, "b") == StepStatus::Skipped).await;
-    engine.skip_step(&id, "a").await.unwrap();
-    until("b succeeded", || status(&engine, &id, "b") == StepStatus::Succeeded).await;
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, BRANCHES), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Skipped, "b skipped");
+    s.engine.skip_step(&id, "a").await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Succeeded, "b succeeded");
     gate.open(1);
-    let run = engine.wait(&id).await.unwrap();
+    let run = s.engine.wait(&id).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(gate.calls("a"), 1);
 }
@@ -366,19 +390,22 @@ async fn skipping_a_failed_step_unskips_downstream() {
 #[tokio::test]
 async fn retrying_a_failed_step_unskips_downstream_and_forgets_the_failure() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, BRANCHES), IndexMap::new()).await.unwrap();
-    until("b skipped", || status(&engine, &id, "b") == StepStatus::Skipped).await;
-    engine.retry_step(&id, "a").await.unwrap();
-    until("b succeeded", || status(&engine, &id, "b") == StepStatus::Succeeded).await;
-    let a = record(&engine, &id, "a");
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, BRANCHES), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Skipped, "b skipped");
+    s.engine.retry_step(&id, "a").await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Succeeded, "b succeeded");
+    let a = record(&s.engine, &id, "a");
     assert_eq!((a.status, a.attempt), (StepStatus::Succeeded, 2));
     gate.open(1);
-    let run = engine.wait(&id).await.unwrap();
+    let run = s.engine.wait(&id).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.error, None);
     // The timeline tells the story of `b`: skipped, decided again, run.
-    let b: Vec<StepStatus> = engine
+    let b: Vec<StepStatus> = s
+        .engine
         .timeline(&id)
         .unwrap()
         .into_iter()
@@ -400,27 +427,28 @@ async fn a_paused_run_and_a_breakpoint_survive_reopening_the_store() {
     let yaml = "id: keep\nsteps:\n  - {id: a, type: gate}\n  - {id: b, type: gate, depends_on: [a]}\n  - {id: c, type: gate, params: {hold: true}}\n";
     let id;
     {
-        let engine = open(&gate, Some(dir.path()));
-        engine.set_breakpoint("keep", "b", true).await.unwrap();
-        id = engine.start(workflow(&engine, yaml), IndexMap::new()).await.unwrap();
-        until("b at the breakpoint", || status(&engine, &id, "b") == StepStatus::Waiting).await;
-        until("c running", || status(&engine, &id, "c") == StepStatus::Running).await;
-        engine.pause(&id).await.unwrap();
-        engine.close().await;
+        let s = open(&gate, Some(dir.path()));
+        s.engine.set_breakpoint("keep", "b", true).await.unwrap();
+        id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+        s.settle().await;
+        assert_eq!(status(&s.engine, &id, "b"), StepStatus::Waiting, "b at the breakpoint");
+        assert_eq!(status(&s.engine, &id, "c"), StepStatus::Running, "c running");
+        s.engine.pause(&id).await.unwrap();
+        s.engine.close().await;
     }
-    let engine = open(&gate, Some(dir.path()));
-    assert_eq!(engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
+    let s = open(&gate, Some(dir.path()));
+    assert_eq!(s.engine.run(&id).unwrap().unwrap().status, RunStatus::Paused);
     // Not recovered: resuming it resumes it here first.
-    engine.resume(&id).await.unwrap();
-    assert_eq!(engine.run(&id).unwrap().unwrap().status, RunStatus::Running);
-    assert_eq!(status(&engine, &id, "b"), StepStatus::Waiting, "still at its breakpoint");
-    engine.continue_step(&id, "b").await.unwrap();
+    s.engine.resume(&id).await.unwrap();
+    assert_eq!(s.engine.run(&id).unwrap().unwrap().status, RunStatus::Running);
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Waiting, "still at its breakpoint");
+    s.engine.continue_step(&id, "b").await.unwrap();
     gate.open(1);
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!(gate.calls("b"), 1);
     assert_eq!(gate.calls("c"), 2, "the running step was relaunched");
     // The timeline went on numbering after the reopen.
-    let seqs: Vec<u64> = engine.timeline(&id).unwrap().iter().map(seq).collect();
+    let seqs: Vec<u64> = s.engine.timeline(&id).unwrap().iter().map(seq).collect();
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
 }
 
@@ -440,12 +468,12 @@ fn describe(e: &Event) -> String {
 #[tokio::test]
 async fn the_timeline_and_subscribers_see_every_change_in_order() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let mut events = engine.subscribe();
-    let wf = workflow(&engine, "id: tl\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: gate, depends_on: [a], params: {fail: 1}}\n");
-    let id = engine.start(wf, IndexMap::new()).await.unwrap();
-    engine.wait(&id).await.unwrap();
-    let timeline = engine.timeline(&id).unwrap();
+    let s = open(&gate, None);
+    let mut events = s.engine.subscribe();
+    let wf = workflow(&s.engine, "id: tl\nsteps:\n  - {id: a, type: noop}\n  - {id: b, type: gate, depends_on: [a], params: {fail: 1}}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    s.engine.wait(&id).await.unwrap();
+    let timeline = s.engine.timeline(&id).unwrap();
     let seen: Vec<String> = timeline.iter().map(describe).collect();
     assert_eq!(seen, vec!["run RUNNING", "a SUCCEEDED", "b RUNNING", "b FAILED", "run FAILED"]);
     assert_eq!(timeline.iter().map(seq).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
@@ -461,42 +489,45 @@ async fn the_timeline_and_subscribers_see_every_change_in_order() {
         delivered.push(e);
     }
     assert_eq!(delivered, timeline);
-    assert!(matches!(engine.timeline("nope").unwrap_err(), EngineError::UnknownRun(_)));
+    assert!(matches!(s.engine.timeline("nope").unwrap_err(), EngineError::UnknownRun(_)));
 }
 
 #[tokio::test]
 async fn foreach_iterations_keep_no_timeline() {
-    let engine = open(&Arc::new(Gate::default()), None);
-    let wf = workflow(&engine, "id: fe\nsteps:\n  - {id: each, type: foreach, over: '${[1, 2, 3]}', steps: [{id: s, type: noop}]}\n");
-    let id = engine.start(wf, IndexMap::new()).await.unwrap();
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
-    assert_eq!(engine.timeline(&id).unwrap().len(), 4, "run and step events only");
-    assert!(engine.timeline(&format!("{id}:each:0")).unwrap().is_empty());
+    let s = open(&Arc::new(Gate::default()), None);
+    let wf = workflow(&s.engine, "id: fe\nsteps:\n  - {id: each, type: foreach, over: '${[1, 2, 3]}', steps: [{id: s, type: noop}]}\n");
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.engine.timeline(&id).unwrap().len(), 4, "run and step events only");
+    assert!(s.engine.timeline(&format!("{id}:each:0")).unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn tag_limits_hold_across_runs() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
+    let s = open(&gate, None);
     assert!(matches!(
-        engine.set_limit("bad tag", Some(1)).await.unwrap_err(),
+        s.engine.set_limit("bad tag", Some(1)).await.unwrap_err(),
         EngineError::BadTag(_)
     ));
-    engine.set_limit("db", Some(2)).await.unwrap();
-    engine.set_limit("other", Some(7)).await.unwrap();
-    assert_eq!(engine.limits(), vec![("db".to_string(), 2), ("other".to_string(), 7)]);
-    engine.set_limit("other", None).await.unwrap();
-    assert_eq!(engine.limits(), vec![("db".to_string(), 2)]);
+    s.engine.set_limit("db", Some(2)).await.unwrap();
+    s.engine.set_limit("other", Some(7)).await.unwrap();
+    assert_eq!(s.engine.limits(), vec![("db".to_string(), 2), ("other".to_string(), 7)]);
+    s.engine.set_limit("other", None).await.unwrap();
+    assert_eq!(s.engine.limits(), vec![("db".to_string(), 2)]);
     let steps: String = (0..5)
         .map(|i| format!("  - {{id: s{i}, type: gate, tags: [db], params: {{sleep_ms: 20}}}}\n"))
         .collect();
-    let wf = workflow(&engine, &format!("id: tagged\nmax_parallel: 5\nsteps:\n{steps}"));
+    let wf = workflow(&s.engine, &format!("id: tagged\nmax_parallel: 5\nsteps:\n{steps}"));
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(engine.start(wf.clone(), IndexMap::new()).await.unwrap());
+        ids.push(s.engine.start(wf.clone(), IndexMap::new()).await.unwrap());
     }
+    // Two steps of the fifteen hold at a time, across the runs.
+    s.settle().await;
+    assert_eq!(gate.running.load(Ordering::SeqCst), 2);
     for id in &ids {
-        assert_eq!(engine.wait(id).await.unwrap().status, RunStatus::Succeeded);
+        assert_eq!(finish(&s, id).await.status, RunStatus::Succeeded);
     }
     assert_eq!(gate.max_running.load(Ordering::SeqCst), 2);
     assert_eq!((0..5).map(|i| gate.calls(&format!("s{i}"))).sum::<usize>(), 15);
@@ -507,43 +538,46 @@ async fn limits_are_durable_and_tags_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Gate::default());
     {
-        let engine = open(&gate, Some(dir.path()));
-        engine.set_limit("db", Some(3)).await.unwrap();
-        engine.close().await;
+        let s = open(&gate, Some(dir.path()));
+        s.engine.set_limit("db", Some(3)).await.unwrap();
+        s.engine.close().await;
     }
-    let engine = open(&gate, Some(dir.path()));
-    assert_eq!(engine.limits(), vec![("db".to_string(), 3)]);
+    let s = open(&gate, Some(dir.path()));
+    assert_eq!(s.engine.limits(), vec![("db".to_string(), 3)]);
     let source = Source::new(
         "t.yaml",
         "id: t\nsteps:\n  - {id: a, type: noop, tags: ['no good']}\n",
         Format::Yaml,
     );
-    let err = engine.compile(source.parse().unwrap()).unwrap_err().to_string();
+    let err = s.engine.compile(source.parse().unwrap()).unwrap_err().to_string();
     assert!(err.contains("invalid tag `no good`"), "{err}");
 }
 
 #[tokio::test]
 async fn a_pending_step_can_be_skipped_and_a_paused_run_retried() {
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, CHAIN), IndexMap::new()).await.unwrap();
-    until("a running", || status(&engine, &id, "a") == StepStatus::Running).await;
-    engine.skip_step(&id, "b").await.unwrap();
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, CHAIN), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Running, "a running");
+    s.engine.skip_step(&id, "b").await.unwrap();
     gate.open(1);
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!(gate.calls("b"), 0);
 
     // A fresh gate: its attempt counts are per step id.
     let gate = Arc::new(Gate::default());
-    let engine = open(&gate, None);
-    let id = engine.start(workflow(&engine, BRANCHES), IndexMap::new()).await.unwrap();
-    until("b skipped", || status(&engine, &id, "b") == StepStatus::Skipped).await;
-    engine.pause(&id).await.unwrap();
-    engine.retry_step(&id, "a").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(status(&engine, &id, "a"), StepStatus::Retrying, "nothing starts while paused");
-    engine.resume(&id).await.unwrap();
-    until("b succeeded", || status(&engine, &id, "b") == StepStatus::Succeeded).await;
+    let s = open(&gate, None);
+    let id = s.engine.start(workflow(&s.engine, BRANCHES), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Skipped, "b skipped");
+    s.engine.pause(&id).await.unwrap();
+    s.engine.retry_step(&id, "a").await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "a"), StepStatus::Retrying, "nothing starts while paused");
+    s.engine.resume(&id).await.unwrap();
+    s.settle().await;
+    assert_eq!(status(&s.engine, &id, "b"), StepStatus::Succeeded, "b succeeded");
     gate.open(1);
-    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
 }

@@ -1,7 +1,7 @@
 //! Control flow end to end: foreach, while, subworkflows and signals.
 
 use baton_core::model::{Format, Source};
-use baton_core::{Clock as _, Engine, RunStatus, StepStatus};
+use baton_core::{Engine, RunStatus, StepStatus};
 use indexmap::IndexMap;
 use serde_json::json;
 use std::time::Duration;
@@ -255,14 +255,13 @@ steps:
 
     // Sent after the wait began; a signal for another date does not match.
     let id = s.engine.start(wf, params(&[("date", json!("2026-11-25"))])).await.unwrap();
-    loop {
-        let r = step_record(&s.engine, &id, "ready");
-        if r.status == StepStatus::Waiting {
-            assert_eq!(r.waiting_for.as_deref(), Some("signal `table_ready` matching ${signal.table == 'events' && signal.date == date}"));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    s.settle().await;
+    let r = step_record(&s.engine, &id, "ready");
+    assert_eq!(r.status, StepStatus::Waiting);
+    assert_eq!(
+        r.waiting_for.as_deref(),
+        Some("signal `table_ready` matching ${signal.table == 'events' && signal.date == date}")
+    );
     s.engine
         .signal(
             "table_ready",
@@ -274,6 +273,8 @@ steps:
         )
         .await
         .unwrap();
+    s.settle().await;
+    assert_eq!(step_record(&s.engine, &id, "ready").status, StepStatus::Waiting, "not that one");
     s.engine
         .signal(
             "table_ready",
@@ -285,7 +286,7 @@ steps:
         )
         .await
         .unwrap();
-    assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
     assert_eq!(step_record(&s.engine, &id, "use").outputs["rows"], json!(9));
 }
 
@@ -293,13 +294,13 @@ steps:
 async fn a_signal_wait_times_out_and_old_signals_are_ignored() {
     let s = engine_with(None, None);
     s.engine.signal("late", IndexMap::new()).await.unwrap();
-    s.clock.advance(Duration::from_secs(3 * 3600));
+    s.advance(Duration::from_secs(3 * 3600)).await;
     let wf = workflow(&s.engine, "id: t\nsignal_retention: 2h\nsteps:\n  - {id: w, type: wait_signal, signal: late, timeout: 30m}\n");
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(step_record(&s.engine, &id, "w").error.as_deref(), Some("timed out after 30m"));
-    assert_eq!(s.clock.now_ms() - START, 3 * 3600 * 1000 + 30 * 60 * 1000);
+    assert_eq!(s.now_ms() - START, 3 * 3600 * 1000 + 30 * 60 * 1000);
 }
 
 #[tokio::test]
@@ -371,11 +372,14 @@ async fn an_interrupted_foreach_resumes_without_rerunning_finished_iterations() 
     {
         let s = engine_with(Some(flaky), Some(dir.path()));
         let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
-        // Let some iterations finish, then close with others running.
+        // Let some iterations finish, then close with others running: four at a time hold
+        // for 60 s each.
+        s.settle().await;
         while s.engine.rollup(&id, 0).unwrap().is_none_or(|r| r.done() < 10) {
-            s.clock.advance_to_next();
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            s.advance(Duration::from_secs(60)).await;
         }
+        let rollup = s.engine.rollup(&id, 0).unwrap().unwrap();
+        assert_eq!((rollup.done(), rollup.running.len()), (12, 4));
         s.engine.close().await;
     }
     let before = flaky.calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -388,7 +392,7 @@ async fn an_interrupted_foreach_resumes_without_rerunning_finished_iterations() 
     assert_eq!(rollup.counts[&RunStatus::Succeeded], 40);
     // Only the iterations that were running when the engine closed ran twice.
     let calls = flaky.calls.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(calls <= 40 + 4, "{calls} calls (before the restart: {before})");
+    assert_eq!(calls, 40 + 4, "{calls} calls (before the restart: {before})");
     let mut keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
     keys.sort();
     keys.dedup();

@@ -1,9 +1,8 @@
 //! The engine end to end: runs on a virtual clock, failures, retries, timeouts, recovery.
 
-use baton_core::clock::VirtualClock;
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
-use baton_core::{Clock as _, Engine, RunStatus, StepStatus, StoreEngine};
+use baton_core::{Engine, RunStatus, StepStatus, StoreEngine};
 use indexmap::IndexMap;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -26,7 +25,7 @@ async fn retries_with_backoff_on_the_virtual_clock() {
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(status_of(&s.engine, &id, "a"), (StepStatus::Succeeded, 3));
     // 10 minutes, then 20: the clock moved exactly as the policy says.
-    assert_eq!(s.clock.now_ms() - START, 30 * 60 * 1000);
+    assert_eq!(s.now_ms() - START, 30 * 60 * 1000);
     let keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
     assert_eq!(keys, vec![format!("{id}/a/1"), format!("{id}/a/2"), format!("{id}/a/3")]);
 }
@@ -73,7 +72,7 @@ async fn fail_immediately_stops_the_rest() {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(status_of(&s.engine, &id, "slow").0, StepStatus::Stopped);
     assert_eq!(status_of(&s.engine, &id, "later").0, StepStatus::Skipped);
-    assert!(s.clock.now_ms() - START < 3_600_000, "the sleep was cut short");
+    assert!(s.now_ms() - START < 3_600_000, "the sleep was cut short");
 }
 
 #[tokio::test]
@@ -107,15 +106,15 @@ async fn step_and_run_timeouts() {
     let d = s.engine.details(&id).unwrap();
     assert_eq!(d.steps[0].record.attempt, 2);
     assert_eq!(d.steps[0].record.error.as_deref(), Some("timed out after 5m"));
-    assert_eq!(s.clock.now_ms() - START, 11 * 60 * 1000, "two attempts of 5m and a 1m delay");
+    assert_eq!(s.now_ms() - START, 11 * 60 * 1000, "two attempts of 5m and a 1m delay");
 
     let wf = workflow(&s.engine, "id: t2\ntimeout: 30m\nsteps:\n  - {id: a, type: sleep, duration: 2h}\n  - {id: b, type: noop, depends_on: [a]}\n");
-    let started = s.clock.now_ms();
+    let started = s.now_ms();
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("the run timed out after 30m"));
-    assert_eq!(s.clock.now_ms() - started, 30 * 60 * 1000);
+    assert_eq!(s.now_ms() - started, 30 * 60 * 1000);
     assert_eq!(status_of(&s.engine, &id, "a").0, StepStatus::Stopped);
     assert_eq!(status_of(&s.engine, &id, "b").0, StepStatus::Skipped);
 }
@@ -197,13 +196,7 @@ async fn a_panicking_step_fails_only_itself() {
             Box::pin(async { panic!("boom") })
         }
     }
-    let clock = VirtualClock::starting_at(START);
-    let engine = Engine::builder()
-        .clock(Arc::new(clock.clone()))
-        .step_kind("panics", Arc::new(Panics))
-        .open()
-        .unwrap();
-    let s = Setup { engine, clock };
+    let s = Setup::open(Engine::builder().step_kind("panics", Arc::new(Panics)));
     let wf =
         workflow(&s.engine, "id: p\nsteps:\n  - {id: a, type: panics}\n  - {id: b, type: noop}\n");
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
@@ -223,24 +216,21 @@ async fn an_interrupted_run_resumes_where_it_was() {
         let yaml = "id: resume\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n";
         let id;
         {
-            let clock = VirtualClock::starting_at(START);
-            let engine = Engine::builder()
-                .clock(Arc::new(clock.clone()))
-                .store_dir(dir.path())
-                .store_engine(engine_kind)
-                .step_kind("flaky", Arc::new(Wrapper(flaky)))
-                .open()
-                .unwrap();
-            id = engine.start(workflow(&engine, yaml), IndexMap::new()).await.unwrap();
-            // Let `a` finish and `b` start, then stop the engine under it. Time moves only
-            // while `a` runs: a move after `b` started would end `b` too.
-            while status_of(&engine, &id, "b").0 != StepStatus::Running {
-                if status_of(&engine, &id, "a").0 == StepStatus::Running {
-                    clock.advance_to_next();
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            engine.close().await;
+            let s = Setup::open(
+                Engine::builder()
+                    .store_dir(dir.path())
+                    .store_engine(engine_kind)
+                    .step_kind("flaky", Arc::new(Wrapper(flaky))),
+            );
+            id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+            // Let `a` finish and `b` start, then stop the engine under it: `a` holds for
+            // 60 s, and `b`, which starts then, until 120 s.
+            s.settle().await;
+            assert_eq!(status_of(&s.engine, &id, "a").0, StepStatus::Running);
+            s.advance(Duration::from_secs(60)).await;
+            assert_eq!(status_of(&s.engine, &id, "a").0, StepStatus::Succeeded);
+            assert_eq!(status_of(&s.engine, &id, "b").0, StepStatus::Running);
+            s.engine.close().await;
         }
         let s = engine_with(Some(flaky), Some(dir.path()));
         assert_eq!(s.engine.unfinished_runs().unwrap(), vec![id.clone()]);
@@ -301,7 +291,8 @@ async fn a_step_can_wait_with_a_reason_and_go_on() {
         }
     }
     let gate = Arc::new(tokio::sync::Notify::new());
-    let engine = Engine::builder().step_kind("gate", Arc::new(Gate(gate.clone()))).open().unwrap();
+    let s = Setup::open(Engine::builder().step_kind("gate", Arc::new(Gate(gate.clone()))));
+    let engine = &s.engine;
     engine
         .register(
             Source::new("g.yaml", "id: g\nsteps:\n  - {id: a, type: gate}\n", Format::Yaml)
@@ -312,18 +303,14 @@ async fn a_step_can_wait_with_a_reason_and_go_on() {
     let err = engine.start_registered("h", IndexMap::new()).await.unwrap_err().to_string();
     assert!(err.contains("no workflow `h` is registered"), "{err}");
     let id = engine.start_registered("g", IndexMap::new()).await.unwrap();
-    loop {
-        let d = engine.details(&id).unwrap();
-        if d.steps[0].record.status == StepStatus::Waiting {
-            assert_eq!(
-                d.steps[0].record.waiting_for.as_deref(),
-                Some("its code is not registered yet")
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    // Waiting on the gate is not motion: the engine settles with the step waiting.
+    s.settle().await;
+    let d = engine.details(&id).unwrap();
+    assert_eq!(d.steps[0].record.status, StepStatus::Waiting);
+    assert_eq!(d.steps[0].record.waiting_for.as_deref(), Some("its code is not registered yet"));
     gate.notify_one();
+    s.settle().await;
+    assert_eq!(engine.details(&id).unwrap().steps[0].record.status, StepStatus::Succeeded);
     assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
 }
 

@@ -1,11 +1,10 @@
 //! Registered versions, cron and signal triggers, run strategies and idempotent starts, on a
 //! virtual clock: time moves only once the engine has reacted to the last move.
 
-use baton_core::activity::Activity;
-use baton_core::clock::VirtualClock;
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
-use baton_core::{Clock as _, Engine, EngineError, RunStatus, StartOptions, WorkflowDef};
+use baton_core::testing::VirtualTime;
+use baton_core::{Engine, EngineError, RunStatus, StartOptions, WorkflowDef};
 use chrono::DateTime;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
@@ -15,6 +14,8 @@ use std::time::Duration;
 
 const HOUR: u64 = 3_600_000;
 const DAY: u64 = 24 * HOUR;
+/// How long (real time) the engine may stay in motion: never this long, unless it hangs.
+const LIMIT: Duration = Duration::from_secs(10);
 
 fn ms(iso: &str) -> u64 {
     DateTime::parse_from_rfc3339(iso).unwrap().timestamp_millis() as u64
@@ -48,46 +49,30 @@ impl StepKind for Check {
 
 struct Env {
     engine: Engine,
-    clock: VirtualClock,
-    activity: Arc<Activity>,
+    time: VirtualTime,
 }
 
 impl Env {
-    fn open(clock: &VirtualClock, activity: &Arc<Activity>, dir: Option<&Path>) -> Env {
-        let mut b = Engine::builder()
-            .clock(Arc::new(clock.clone()))
-            .activity(activity.clone())
-            .step_kind("check", Arc::new(Check));
+    /// An engine on `time` (cloned: the next open goes on where this one stopped).
+    fn open(time: &VirtualTime, dir: Option<&Path>) -> Env {
+        let mut b = time.configure(Engine::builder()).step_kind("check", Arc::new(Check));
         if let Some(dir) = dir {
             b = b.store_dir(dir);
         }
-        Env { engine: b.open().unwrap(), clock: clock.clone(), activity: activity.clone() }
+        Env { engine: b.open().unwrap(), time: time.clone() }
     }
 
     fn new(start_ms: u64) -> Env {
-        Env::open(&VirtualClock::starting_at(start_ms), &Activity::new(), None)
+        Env::open(&VirtualTime::starting_at(start_ms), None)
     }
 
     async fn settle(&self) {
-        let activity = self.activity.clone();
-        assert!(
-            tokio::task::spawn_blocking(move || activity.wait_idle(Duration::from_secs(10)))
-                .await
-                .unwrap(),
-            "the engine never settled"
-        );
+        self.time.settled(LIMIT).await.expect("the engine never settled");
     }
 
     /// Moves time by `by`, timer by timer, letting the engine react to each.
     async fn advance(&self, by: u64) {
-        self.settle().await;
-        let target = self.clock.now_ms() + by;
-        while let Some(next) = self.clock.next_deadline().filter(|at| *at <= target) {
-            self.clock.advance(Duration::from_millis(next - self.clock.now_ms()));
-            self.settle().await;
-        }
-        self.clock.advance(Duration::from_millis(target - self.clock.now_ms()));
-        self.settle().await;
+        self.time.advanced(Duration::from_millis(by), LIMIT).await.unwrap();
     }
 
     fn statuses(&self, workflow: &str) -> Vec<RunStatus> {
@@ -102,9 +87,8 @@ impl Env {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_are_made_by_changes_and_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = VirtualClock::starting_at(ms("2024-01-01T00:00:00Z"));
-    let activity = Activity::new();
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let time = VirtualTime::starting_at(ms("2024-01-01T00:00:00Z"));
+    let env = Env::open(&time, Some(dir.path()));
     let v1 = "id: w\nparams: {n: 1}\nsteps:\n  - {id: a, type: noop}\n";
     let v2 = "id: w\nparams: {n: 2}\nsteps:\n  - {id: a, type: noop}\n";
     let r = env.engine.register(def(v1)).unwrap();
@@ -138,7 +122,7 @@ async fn versions_are_made_by_changes_and_survive_a_reopen() {
     env.engine.close().await;
     drop(env);
 
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let env = Env::open(&time, Some(dir.path()));
     let infos = env.engine.workflows().unwrap();
     assert_eq!(infos.len(), 1);
     assert_eq!((infos[0].active_version, infos[0].latest_version, infos[0].enabled), (1, 2, false));
@@ -244,9 +228,8 @@ async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misfires_after_three_days_down_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = VirtualClock::starting_at(ms("2024-05-01T00:00:00Z"));
-    let activity = Activity::new();
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let time = VirtualTime::starting_at(ms("2024-05-01T00:00:00Z"));
+    let env = Env::open(&time, Some(dir.path()));
     for policy in ["skip", "run_once", "run_all"] {
         env.engine
             .register(def(&format!("id: {policy}\ntriggers:\n  - {{cron: '0 2 * * *', misfire: {policy}}}\nsteps:\n  - {{id: a, type: noop}}\n")))
@@ -261,8 +244,8 @@ async fn misfires_after_three_days_down_follow_the_policy() {
     drop(env);
 
     // Three days pass with no engine: 2024-05-02, 03 and 04 at 02:00 are missed.
-    clock.advance(Duration::from_millis(3 * DAY));
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    time.advanced(Duration::from_millis(3 * DAY), LIMIT).await.unwrap();
+    let env = Env::open(&time, Some(dir.path()));
     baton_core::triggers::start_scheduler(&env.engine);
     env.settle().await;
     let missed = |policy: &str| -> Vec<(String, bool)> {
@@ -538,9 +521,8 @@ async fn parallel_admits_up_to_max_concurrent_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_runs_stay_queued_over_a_reopen_and_go_in_turn() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = VirtualClock::starting_at(ms("2024-01-01T00:00:00Z"));
-    let activity = Activity::new();
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let time = VirtualTime::starting_at(ms("2024-01-01T00:00:00Z"));
+    let env = Env::open(&time, Some(dir.path()));
     env.engine.register(slow("seq", "run_strategy: sequential")).unwrap();
     for _ in 0..3 {
         env.engine.start_registered("seq", IndexMap::new()).await.unwrap();
@@ -549,7 +531,7 @@ async fn queued_runs_stay_queued_over_a_reopen_and_go_in_turn() {
     env.engine.close().await;
     drop(env);
 
-    let env = Env::open(&clock, &activity, Some(dir.path()));
+    let env = Env::open(&time, Some(dir.path()));
     assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued]);
     let resumed = env.engine.recover().unwrap();
     assert_eq!(resumed.len(), 3);

@@ -1,11 +1,12 @@
-//! What the engine tests share: a virtual clock, a flaky host step kind, and helpers to
-//! compile workflows and wait for runs.
+//! What the engine tests share: engines on virtual time, a flaky host step kind, and helpers
+//! to compile workflows and wait for runs. No test waits for real time: each settles the
+//! engine (waits until nothing is in motion), then asserts, and moves time only then.
 #![allow(dead_code)]
 
-use baton_core::clock::VirtualClock;
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
-use baton_core::{Engine, StepStatus};
+use baton_core::testing::VirtualTime;
+use baton_core::{Engine, EngineBuilder, StepStatus};
 use indexmap::IndexMap;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const START: u64 = 1_700_000_000_000;
+
+/// How long (real time) the engine may stay in motion before a test fails: only shell
+/// commands and the engine's own work count, so this is never reached unless it hangs.
+pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// What [`Flaky`] records of an attempt: step id, idempotency key and step params.
 pub type Seen = (String, String, IndexMap<String, serde_json::Value>);
@@ -70,19 +75,42 @@ pub fn leak<T>(t: T) -> &'static T {
 
 pub struct Setup {
     pub engine: Engine,
-    pub clock: VirtualClock,
+    pub time: VirtualTime,
+}
+
+impl Setup {
+    /// `builder`'s engine on virtual time starting at [`START`].
+    pub fn open(builder: EngineBuilder) -> Setup {
+        let time = VirtualTime::starting_at(START);
+        Setup { engine: time.configure(builder).open().unwrap(), time }
+    }
+
+    /// Waits until the engine has nothing in motion, so that what it has not done by now it
+    /// will not do before time moves or the test acts.
+    pub async fn settle(&self) {
+        self.time.settled(LIMIT).await.unwrap();
+    }
+
+    /// Moves virtual time by `by`, timer by timer, letting the engine react to each.
+    pub async fn advance(&self, by: Duration) {
+        self.time.advanced(by, LIMIT).await.unwrap();
+    }
+
+    /// The virtual time, in milliseconds since the epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.time.now_ms()
+    }
 }
 
 pub fn engine_with(kind: Option<&'static Flaky>, dir: Option<&std::path::Path>) -> Setup {
-    let clock = VirtualClock::starting_at(START);
-    let mut b = Engine::builder().clock(Arc::new(clock.clone()));
+    let mut b = Engine::builder();
     if let Some(kind) = kind {
         b = b.step_kind("flaky", Arc::new(Wrapper(kind)));
     }
     if let Some(dir) = dir {
         b = b.store_dir(dir);
     }
-    Setup { engine: b.open().unwrap(), clock }
+    Setup::open(b)
 }
 
 /// Registers a leaked [`Flaky`], so the test can read its counters afterwards.
@@ -101,16 +129,13 @@ pub fn workflow(engine: &Engine, yaml: &str) -> Arc<baton_core::Workflow> {
     Arc::new(engine.compile(source.parse().unwrap()).map_err(|e| source.locate(e)).unwrap())
 }
 
-/// Waits for the run, jumping the virtual clock whenever the engine is idle on a timer.
+/// Waits for the run: whenever the engine is settled and the run is not over, fires the
+/// next timer. Fails if the run waits for something other than time.
 pub async fn finish(s: &Setup, run_id: &str) -> baton_core::RunRecord {
-    let wait = s.engine.wait(run_id);
-    tokio::pin!(wait);
-    loop {
-        tokio::select! {
-            run = &mut wait => return run.unwrap(),
-            _ = tokio::time::sleep(Duration::from_millis(2)) => { s.clock.advance_to_next(); }
-        }
-    }
+    let over = || s.engine.run(run_id).unwrap().is_some_and(|run| run.status.is_terminal());
+    let ended = s.time.advanced_until(over, LIMIT).await.unwrap();
+    assert!(ended, "run {run_id} waits for no timer: {:?}", statuses(&s.engine, run_id));
+    s.engine.wait(run_id).await.unwrap()
 }
 
 pub fn status_of(engine: &Engine, run_id: &str, step: &str) -> (StepStatus, u32) {

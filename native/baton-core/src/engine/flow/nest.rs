@@ -232,15 +232,21 @@ impl Nest {
         let child = Child { id: run.id.clone(), stop: stop.clone() };
         let frame = Frame { outer, stop, kill: self.kill.clone(), depth: self.depth + 1 };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
+        let (task, output) =
+            Activity::track_with_output(self.shared.activity.as_ref(), driver.drive());
         // Tracked with the attempts, so that closing the engine waits for child drivers too.
-        let task = self
-            .shared
-            .attempts
-            .spawn(Activity::track(self.shared.activity.as_ref(), driver.drive()));
+        let task = self.shared.attempts.spawn(task);
         Ok((child, async move {
-            task.await.unwrap_or_else(|e| {
-                Err(EngineError::Driver { run_id: String::new(), message: e.to_string() })
-            })
+            match output.await {
+                Some(result) => result,
+                None => {
+                    let message = task.await.err().map_or_else(
+                        || "the driver ended without its result".to_owned(),
+                        |e| e.to_string(),
+                    );
+                    Err(EngineError::Driver { run_id: String::new(), message })
+                }
+            }
         }))
     }
 
@@ -283,14 +289,11 @@ impl Nest {
         &self,
         batch: Batch,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
-        // The commit runs on the store's thread: in motion, though the step waits.
-        let committing = self.shared.activity.as_ref().map(|a| a.busy());
-        let done = self.shared.committer.submit(batch);
-        async move {
-            let result = done.await.map_err(|e| e.to_string());
-            drop(committing);
-            result
-        }
+        // The commit runs on the store's thread: in motion until it is durable, though the
+        // step waits, and though the step awaits this only later.
+        let done =
+            Activity::detached(self.shared.activity.as_ref(), self.shared.committer.submit(batch));
+        async move { done.await.map_err(|e| e.to_string()) }
     }
 
     /// Signals named `name` sent at `since_ms` or later, oldest first.
