@@ -315,8 +315,8 @@ impl Driver {
             })
             .collect::<Result<IndexMap<_, _>, String>>()?;
         // The engine's own kinds work with it, unless a host put a stand-in in their place.
-        let overridden = !Arc::ptr_eq(&kind, self.declared_kind(step).as_ref().unwrap_or(&kind));
-        let nest = (flow::is_flow(&step.kind) && !overridden).then(|| {
+        let declared = || self.declared_kind(step).is_some_and(|d| Arc::ptr_eq(&kind, &d));
+        let nest = (flow::is_flow(&step.kind) && declared()).then(|| {
             let names = Names::new(self.names(), self.shared.clock.clone());
             Nest::new(
                 self.shared.clone(),
