@@ -46,6 +46,7 @@ test-e2e: build
 	$(CARGO) build --release -p baton-core --benches --examples
 	python3 tests/crash/crash_test.py --baton $(BATON)
 	python3 tests/crash/trigger_crash_test.py --baton $(BATON)
+	python3 tests/crash/loop_crash_test.py --baton $(BATON)
 
 # The Gradle plugin, through real Gradle builds of examples/gradle-build (needs `gradle`: make deps).
 test-gradle: build

@@ -365,6 +365,42 @@ fn futures_free_engine() -> Engine {
 }
 
 #[tokio::test]
+async fn interrupted_loops_resume_with_the_names_of_the_run_around_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });
+    // The bodies use a workflow param and an upstream output: names of the run around them.
+    let yaml = "id: scoped\nparams: {msg: hello}\nsteps:\n  - {id: up, type: flaky}\n  - {id: each, type: foreach, depends_on: [up], over: '${range(0, 6)}', max_parallel: 2, steps: [{id: work, type: flaky, params: {m: '${msg}', n: '${up.n}', i: '${item}'}}]}\n  - {id: again, type: while, depends_on: [up], condition: '${iteration < 3}', steps: [{id: w, type: flaky, params: {m: '${msg}', n: '${up.n}'}}]}\n";
+    {
+        let s = engine_with(Some(flaky), Some(dir.path()));
+        let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+        s.settle().await;
+        // `up` ends, then the first iterations; close with iterations of both loops running.
+        s.advance(Duration::from_secs(120)).await;
+        assert_eq!(s.engine.rollup(&id, 1).unwrap().unwrap().running.len(), 2);
+        assert_eq!(s.engine.rollup(&id, 2).unwrap().unwrap().running.len(), 1);
+        s.engine.close().await;
+    }
+    let s = engine_with(Some(flaky), Some(dir.path()));
+    let resumed = s.engine.recover().unwrap();
+    assert_eq!(resumed.len(), 1);
+    let run = finish(&s, &resumed[0].0).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(s.engine.rollup(&run.id, 1).unwrap().unwrap().counts[&RunStatus::Succeeded], 6);
+    assert_eq!(s.engine.rollup(&run.id, 2).unwrap().unwrap().counts[&RunStatus::Succeeded], 3);
+    // Every attempt of a body step, before and after the restart, saw the run's names.
+    let seen = flaky.seen.lock().unwrap();
+    let bodies: Vec<_> = seen.iter().filter(|(step, _, _)| step != "up").collect();
+    assert!(bodies.len() > 9, "interrupted iterations ran again: {}", bodies.len());
+    for (step, key, params) in bodies {
+        assert_eq!(
+            (params["m"].as_str(), params["n"].as_u64()),
+            (Some("hello"), Some(0)),
+            "{step} {key}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_interrupted_foreach_resumes_without_rerunning_finished_iterations() {
     let dir = tempfile::tempdir().unwrap();
     let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });

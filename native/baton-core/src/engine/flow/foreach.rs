@@ -172,7 +172,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
                 count(&mut rollup, i, &run.id, run.status, run.error.as_deref())
             }
             Some(run) => {
-                let wf = nest.child_workflow(&run)?;
+                let wf = nest.child_workflow(&run, Some(&body.workflow))?;
                 let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
                 stops.insert(i, child.stop);
                 running.push(Box::pin(async move { (i, child.id, done.await) }));

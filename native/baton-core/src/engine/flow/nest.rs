@@ -214,7 +214,18 @@ impl Nest {
     }
 
     /// The workflow a stored child run pins.
-    pub(crate) fn child_workflow(&self, run: &RunRecord) -> Result<Arc<Workflow>, String> {
+    ///
+    /// A loop's iteration of the body it runs now is that body, compiled with the names of
+    /// the run around it; compiling its stored definition alone would lose them (the
+    /// workflow's params, upstream outputs), and a resumed iteration would fail.
+    pub(crate) fn child_workflow(
+        &self,
+        run: &RunRecord,
+        body: Option<&Arc<Workflow>>,
+    ) -> Result<Arc<Workflow>, String> {
+        if let Some(body) = body.filter(|b| b.definition_hash() == run.definition) {
+            return Ok(body.clone());
+        }
         let def = records::get_definition(self.shared.store.as_ref(), &run.definition)
             .map_err(|e| e.to_string())?;
         self.compile(def).map(Arc::new).map_err(|e| format!("child run {}: {e}", run.id))

@@ -38,7 +38,7 @@ impl super::Flow for Subworkflow {
 async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     let id = nest.child_id(None);
     let (wf, run) = match nest.load_run(&id)? {
-        Some(run) => (nest.child_workflow(&run)?, run),
+        Some(run) => (nest.child_workflow(&run, None)?, run),
         None => {
             let wf = child_workflow(nest)?;
             let mut batch = Batch::default();

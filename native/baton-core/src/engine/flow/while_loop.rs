@@ -136,7 +136,7 @@ async fn drive(
     let wf = if run.status == RunStatus::Created {
         body.workflow.clone()
     } else {
-        nest.child_workflow(&run)?
+        nest.child_workflow(&run, Some(&body.workflow))?
     };
     let (child, done) = nest.spawn(wf, run, body.outer.clone())?;
     tokio::pin!(done);
