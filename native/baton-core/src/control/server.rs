@@ -22,13 +22,19 @@ pub fn serve(engine: &Engine) -> Result<Option<std::path::PathBuf>, EngineError>
     let weak = engine.downgrade();
     let shutdown = engine.shutdown_token();
     let socket = path.clone();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let owner = unsafe { libc::geteuid() };
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        tokio::spawn(serve_connection(stream, weak.clone()));
-                    }
+                    Ok((stream, _)) => match stream.peer_cred().map(|c| c.uid()) {
+                        // The socket is owner-only; the check holds even if its mode changes.
+                        Ok(uid) if uid == owner => {
+                            tokio::spawn(serve_connection(stream, weak.clone()));
+                        }
+                        peer => tracing::warn!(?peer, owner, "control endpoint: a client of another user refused"),
+                    },
                     Err(e) => tracing::warn!(error = %e, "control endpoint: accept failed"),
                 },
                 _ = shutdown.cancelled() => break,

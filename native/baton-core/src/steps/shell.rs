@@ -58,8 +58,9 @@ async fn run(ctx: StepContext) -> StepOutcome {
 async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
     let output_file = scratch.join("output");
     // A relaunched attempt starts from an empty output file.
+    // Owner-only: a step's outputs may be secrets.
     if let Err(e) =
-        std::fs::create_dir_all(scratch).and_then(|()| std::fs::write(&output_file, b""))
+        crate::store::private_dir(scratch).and_then(|()| std::fs::write(&output_file, b""))
     {
         return StepOutcome::failure(format!("cannot create {}: {e}", output_file.display()));
     }

@@ -19,6 +19,7 @@ pub(crate) use memory::MemoryStore;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -270,7 +271,7 @@ pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStor
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    private_dir(dir).map_err(io(dir))?;
     let lock = lock(dir)?;
     let found = StoreEngine::found_in(dir);
     let engine = match (found, engine) {
@@ -283,8 +284,45 @@ pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStor
         StoreEngine::Redb => Arc::new(redb_store::RedbStore::open(dir)?),
         StoreEngine::Sled => Arc::new(sled_store::SledStore::open(dir)?),
     };
+    // Files the store engine just made follow the umask; they hold params and outputs.
+    let widened = make_private(dir).map_err(io(dir))?;
+    if widened > 0 {
+        tracing::warn!(dir = %dir.display(), entries = widened, "store was readable by others: now owner-only");
+    }
     tracing::debug!(dir = %dir.display(), %engine, "store opened");
     Ok(OpenedStore { store, engine, dir: dir.into(), _lock: lock })
+}
+
+/// Creates `dir` (and its parents) owner-only, whatever the umask: 0700.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Makes everything in the store directory owner-only (directories 0700, files 0600);
+/// returns how many entries were open to others. Runs at each open, so a store made by an
+/// older version, or copied with wider modes, is tightened.
+fn make_private(dir: &Path) -> std::io::Result<usize> {
+    let mut widened = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let private = if meta.is_dir() { 0o700 } else { 0o600 };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            widened += 1;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & private))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(widened)
 }
 
 /// How long an open waits for a lock this process holds to be let go of.
@@ -418,5 +456,44 @@ pub(crate) mod tests {
         drop(open(dir.path(), Some(StoreEngine::Sled)).unwrap());
         let err = open(dir.path(), Some(StoreEngine::Redb)).err().unwrap();
         assert!(err.to_string().contains("holds a sled database"), "{err}");
+    }
+
+    /// The mode bits of every entry under `dir`, itself included, that others may use.
+    fn open_to_others(dir: &Path) -> Vec<(PathBuf, u32)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.permissions().mode() & 0o077 != 0 {
+                out.push((path.clone(), meta.permissions().mode() & 0o777));
+            }
+            if meta.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_store_is_owner_only_whatever_the_umask_and_an_old_one_is_tightened() {
+        let parent = tempfile::tempdir().unwrap();
+        for engine in [StoreEngine::Redb, StoreEngine::Sled] {
+            let dir = parent.path().join(engine.to_string());
+            // SAFETY: umask only changes this process's mask for files it creates.
+            let old = unsafe { libc::umask(0o002) };
+            let opened = open(&dir, Some(engine));
+            unsafe { libc::umask(old) };
+            drop(opened.unwrap());
+            assert_eq!(open_to_others(&dir), vec![], "{engine}");
+            // A store left with wide modes (by an older version) is tightened at open.
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(
+                dir.join("baton.lock"),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
+            drop(open(&dir, None).unwrap());
+            assert_eq!(open_to_others(&dir), vec![], "{engine}");
+        }
     }
 }
