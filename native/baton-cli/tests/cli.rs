@@ -414,6 +414,33 @@ fn params_override_defaults_in_shell_steps() {
 }
 
 #[test]
+fn values_reach_a_command_as_data_never_as_shell_code() {
+    let env = Env::new();
+    let pwned = env.path().join("pwned");
+    // `a` outputs shell code; `b` uses a param outside quotes, an output inside double
+    // quotes and the param inside single quotes (YAML doubles a single quote in a
+    // single-quoted scalar).
+    let yaml = format!(
+        concat!(
+            "id: inject\nparams: {{date: '2026-11-24'}}\nsteps:\n",
+            "  - {{id: a, type: shell, command: \"echo 'v=$(touch {p}-output)' >> $BATON_OUTPUT\"}}\n",
+            "  - {{id: b, type: shell, depends_on: [a], command: ",
+            "'echo loading ${{date}}; echo \"got ${{a.v}}\"; echo ''single ${{date}}'''}}\n"
+        ),
+        p = pwned.display()
+    );
+    let file = env.file("inject.yaml", &yaml);
+    let date = format!("x; touch {}; $(touch {0}) `touch {0}`", pwned.display());
+    let json = env.baton(&["run", &file, "-p", &format!("date={date}"), "--json"]).expect(0).json();
+    assert!(!pwned.exists(), "a param ran as code");
+    assert!(!env.path().join("pwned-output").exists(), "an output ran as code");
+    let log = step(&json, "b")["log_tail"].as_str().unwrap().to_owned();
+    assert!(log.contains(&format!("loading {date}\n")), "{log}");
+    assert!(log.contains(&format!("got $(touch {}-output)\n", pwned.display())), "{log}");
+    assert!(log.contains(&format!("single {date}")), "{log}");
+}
+
+#[test]
 fn bad_params_are_usage_errors() {
     let env = Env::new();
     let file = env.file("good.yaml", GOOD);

@@ -75,6 +75,15 @@ enum Part {
     Expr(Expr),
 }
 
+/// A piece of a rendered field (see [`Template::render_pieces`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    /// Text as written in the field.
+    Text(&'a str),
+    /// What a `${...}` evaluated to, as text.
+    Value(String),
+}
+
 /// A parsed string field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -162,13 +171,27 @@ impl Template {
     /// The field with every `${...}` evaluated and written in (strings without quotes).
     pub fn render(&self, scope: &dyn Scope) -> Result<String, TemplateError> {
         let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Expr(e) => out.push_str(&plain(&eval::Evaluator::new(scope).eval(e)?)),
+        for piece in self.render_pieces(scope)? {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Value(v) => out.push_str(&v),
             }
         }
         Ok(out)
+    }
+
+    /// The field's text as written and each `${...}` evaluated (as `render` writes it), in
+    /// order: for a reader that must know where each value stands (shell code).
+    pub(crate) fn render_pieces(&self, scope: &dyn Scope) -> Result<Vec<Piece<'_>>, TemplateError> {
+        self.parts
+            .iter()
+            .map(|part| {
+                Ok(match part {
+                    Part::Text(t) => Piece::Text(t),
+                    Part::Expr(e) => Piece::Value(plain(&eval::Evaluator::new(scope).eval(e)?)),
+                })
+            })
+            .collect()
     }
 
     /// The field's value: a single `${...}` keeps its type, anything else is a string.

@@ -8,6 +8,7 @@
 mod shell;
 mod sleep;
 
+pub(crate) use shell::render_command;
 pub use shell::Shell;
 pub use sleep::Sleep;
 

@@ -297,16 +297,21 @@ impl Driver {
             .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
         let scope = RunScope { driver: self };
         let plan = self.wf.plan(i);
+        // Values reach a command as data: in variables the code refers to, never as code.
         let command = plan
             .command
             .as_ref()
-            .map(|t| t.render(&scope).map_err(|e| format!("command: {e}")))
+            .map(|t| crate::steps::render_command(t, &scope).map_err(|e| format!("command: {e}")))
             .transpose()?;
-        let env = plan
+        let mut env = plan
             .env
             .iter()
             .map(|(k, t)| Ok((k.clone(), t.render(&scope).map_err(|e| format!("env.{k}: {e}"))?)))
             .collect::<Result<IndexMap<_, _>, String>>()?;
+        let command = command.map(|c| {
+            env.extend(c.values);
+            c.code
+        });
         let step_params = plan
             .params
             .iter()

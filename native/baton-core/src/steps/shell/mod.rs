@@ -1,6 +1,10 @@
 //! `shell`: runs `command` with `sh -c`. Outputs are `key=value` lines the command appends
 //! to the file named by `$BATON_OUTPUT`.
 
+mod code;
+
+pub(crate) use code::render as render_command;
+
 use super::{
     missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome,
 };
