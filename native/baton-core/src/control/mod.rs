@@ -12,7 +12,7 @@
 mod client;
 mod server;
 
-pub use server::serve;
+pub use server::{serve, serve_with, Limits};
 
 pub use client::{Client, ConnectError};
 
