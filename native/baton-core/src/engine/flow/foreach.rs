@@ -13,7 +13,6 @@ use crate::expr::LazyRange;
 use crate::model::StepDef;
 use crate::steps::{
     is_identifier, missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext,
-    StepFuture, StepKind,
 };
 use crate::store::Batch;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -30,7 +29,7 @@ const MAX_WAVE: usize = 4096;
 
 pub(crate) struct Foreach;
 
-impl StepKind for Foreach {
+impl super::Flow for Foreach {
     fn fields(&self) -> &'static [Field] {
         &[
             Field::Over,
@@ -68,12 +67,6 @@ impl StepKind for Foreach {
         problems
     }
 
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        super::inside_only()
-    }
-}
-
-impl super::Flow for Foreach {
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
         Box::pin(iterate(nest, &ctx.cancel))
     }

@@ -1,8 +1,8 @@
 //! The engine's own step kinds, which nest runs or wait: `foreach`, `while`, `subworkflow`
-//! and `wait_signal`. Like any kind they declare their fields and check their steps
-//! ([`StepKind`]); unlike leaf kinds their attempts work with the engine itself (a [`Nest`]:
-//! child runs, signals), so the engine launches them through [`attempt`], not
-//! [`StepKind::run`].
+//! and `wait_signal`. Like any kind they declare their fields and check their steps, and
+//! they are registered as [`StepKind`]s for validation; unlike leaf kinds their attempts
+//! work with the engine itself (a [`Nest`]: child runs, signals), so the engine launches
+//! them through [`attempt`], not [`StepKind::run`].
 
 mod foreach;
 mod nest;
@@ -13,7 +13,10 @@ mod while_loop;
 pub use nest::Names;
 pub(crate) use nest::{child_run_id, outputs_value, Nest};
 
-use crate::steps::{Outputs, StepContext, StepFuture, StepKind, StepKinds, StepOutcome};
+use crate::model::StepDef;
+use crate::steps::{
+    Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepKinds, StepOutcome,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,19 +24,24 @@ use std::sync::Arc;
 /// An attempt of a flow kind: its outputs, or why it failed.
 type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Outputs, String>> + Send + 'a>>;
 
-/// A kind whose attempts work with the engine.
-trait Flow: StepKind {
+/// A kind whose attempts work with the engine: its fields and checks, as any kind's, and
+/// an attempt that is given the [`Nest`].
+trait Flow: Send + Sync {
+    fn fields(&self) -> &'static [Field];
+    fn check(&self, step: &StepDef) -> Vec<FieldProblem>;
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> Attempt<'a>;
 }
 
+/// The flow kinds, by name: the one list of them.
+static FLOWS: [(&str, &dyn Flow); 4] = [
+    ("foreach", &foreach::Foreach),
+    ("while", &while_loop::WhileLoop),
+    ("subworkflow", &subworkflow::Subworkflow),
+    ("wait_signal", &wait_signal::WaitSignal),
+];
+
 fn flow_kind(name: &str) -> Option<&'static dyn Flow> {
-    match name {
-        "foreach" => Some(&foreach::Foreach),
-        "while" => Some(&while_loop::WhileLoop),
-        "subworkflow" => Some(&subworkflow::Subworkflow),
-        "wait_signal" => Some(&wait_signal::WaitSignal),
-        _ => None,
-    }
+    FLOWS.iter().find(|(n, _)| *n == name).map(|(_, flow)| *flow)
 }
 
 /// Whether `kind` names one of the flow kinds.
@@ -41,17 +49,27 @@ pub(crate) fn is_flow(kind: &str) -> bool {
     flow_kind(kind).is_some()
 }
 
+/// A flow kind in a registry of kinds: validation sees its fields and checks; it runs only
+/// through [`attempt`].
+struct Registered(&'static dyn Flow);
+
+impl StepKind for Registered {
+    fn fields(&self) -> &'static [Field] {
+        self.0.fields()
+    }
+    fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
+        self.0.check(step)
+    }
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        Box::pin(async { StepOutcome::failure("this step type runs only inside the engine") })
+    }
+}
+
 /// Adds the flow kinds to `kinds`, where they cannot be replaced.
 pub(crate) fn register(kinds: &mut StepKinds) {
-    let flows: [(&str, Arc<dyn StepKind>); 4] = [
-        ("foreach", Arc::new(foreach::Foreach)),
-        ("while", Arc::new(while_loop::WhileLoop)),
-        ("subworkflow", Arc::new(subworkflow::Subworkflow)),
-        ("wait_signal", Arc::new(wait_signal::WaitSignal)),
-    ];
-    for (name, kind) in flows {
+    for (name, flow) in FLOWS {
         // The names are ids and new to a registry of leaf kinds.
-        let _ = kinds.fix(name, kind);
+        let _ = kinds.fix(name, Arc::new(Registered(flow)));
     }
 }
 
@@ -73,9 +91,4 @@ pub(crate) fn attempt(
 /// The error for a field validation guarantees but the step lacks: a bug, never a default.
 fn unplanned(field: &str) -> String {
     format!("internal error: the step has no `{field}`, which validation requires")
-}
-
-/// What a flow kind's [`StepKind::run`] does: they run only through [`attempt`].
-fn inside_only() -> StepFuture {
-    Box::pin(async { StepOutcome::failure("this step type runs only inside the engine") })
 }

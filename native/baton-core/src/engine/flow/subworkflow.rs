@@ -7,7 +7,7 @@
 use super::{Names, Nest};
 use crate::engine::{EngineError, RunStatus};
 use crate::model::{Source, StepDef};
-use crate::steps::{one_of, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind};
+use crate::steps::{one_of, Field, FieldProblem, Outputs, StepContext};
 use crate::store::Batch;
 use crate::Workflow;
 use std::path::Path;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub(crate) struct Subworkflow;
 
-impl StepKind for Subworkflow {
+impl super::Flow for Subworkflow {
     fn fields(&self) -> &'static [Field] {
         &[Field::Workflow, Field::File, Field::Params]
     }
@@ -24,12 +24,6 @@ impl StepKind for Subworkflow {
         one_of(step, "subworkflow", Field::Workflow, Field::File).into_iter().collect()
     }
 
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        super::inside_only()
-    }
-}
-
-impl super::Flow for Subworkflow {
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
         Box::pin(run_child(nest, ctx))
     }

@@ -8,15 +8,13 @@ use super::Nest;
 use crate::engine::SignalRecord;
 use crate::expr::Template;
 use crate::model::StepDef;
-use crate::steps::{
-    missing, not_an_expression, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind,
-};
+use crate::steps::{missing, not_an_expression, Field, FieldProblem, Outputs, StepContext};
 use indexmap::IndexMap;
 use serde_json::Value;
 
 pub(crate) struct WaitSignal;
 
-impl StepKind for WaitSignal {
+impl super::Flow for WaitSignal {
     fn fields(&self) -> &'static [Field] {
         &[Field::Signal, Field::Match]
     }
@@ -40,12 +38,6 @@ impl StepKind for WaitSignal {
         problems
     }
 
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        super::inside_only()
-    }
-}
-
-impl super::Flow for WaitSignal {
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
         Box::pin(wait(nest, ctx))
     }

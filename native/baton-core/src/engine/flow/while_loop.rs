@@ -10,10 +10,7 @@ use super::Nest;
 use crate::dag::ITERATION;
 use crate::engine::{EngineError, Rollup, RunRecord, RunStatus};
 use crate::model::StepDef;
-use crate::steps::{
-    missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext, StepFuture,
-    StepKind,
-};
+use crate::steps::{missing, not_an_expression, one_of, Field, FieldProblem, Outputs, StepContext};
 use crate::store::Batch;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -24,7 +21,7 @@ pub const DEFAULT_MAX_ITERATIONS: u64 = 1000;
 
 pub(crate) struct WhileLoop;
 
-impl StepKind for WhileLoop {
+impl super::Flow for WhileLoop {
     fn fields(&self) -> &'static [Field] {
         &[Field::Condition, Field::Steps, Field::Workflow, Field::MaxIterations]
     }
@@ -47,12 +44,6 @@ impl StepKind for WhileLoop {
         problems
     }
 
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        super::inside_only()
-    }
-}
-
-impl super::Flow for WhileLoop {
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
         Box::pin(iterate(nest, &ctx.cancel))
     }
