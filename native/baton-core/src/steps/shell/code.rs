@@ -56,7 +56,7 @@ struct Reader {
     stack: Vec<Context>,
     /// Here-documents whose bodies start at the next line.
     pending: Vec<Context>,
-    /// The characters just read, for two-character operators (`$(`, `<<`).
+    /// The character just read, for two-character operators (`$(`, `<<`).
     previous: Option<char>,
     escaped: bool,
 }
@@ -76,8 +76,7 @@ impl Reader {
         self.stack.last().unwrap_or(&Context::Unquoted { parens: 0 })
     }
 
-    /// Reads one piece of text; `rest` is the text after the character, to read a
-    /// here-document's delimiter.
+    /// Reads one piece of the code, going on from where the last piece ended.
     fn read(&mut self, text: &str) {
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
@@ -196,9 +195,10 @@ impl Reader {
         }
     }
 
-    /// How a value is written where the reader is.
-    fn reference(&mut self, name: &str, value: &str) -> Result<String, String> {
-        Ok(match self.context() {
+    /// How a value is written where the reader is, and whether it needs its variable: a
+    /// reference to the variable `name`, or, where nothing expands, the value itself.
+    fn reference(&mut self, name: &str, value: &str) -> Result<(String, bool), String> {
+        let written = match self.context() {
             Context::Unquoted { .. } | Context::Backtick => format!("\"${{{name}}}\""),
             Context::Double | Context::Arithmetic { .. } => format!("${{{name}}}"),
             Context::Single => format!("'\"${{{name}}}\"'"),
@@ -216,9 +216,10 @@ impl Reader {
                 let value = value.to_owned();
                 // The value's text is part of the document now: keep reading it as such.
                 self.read(&value);
-                return Ok(value);
+                return Ok((value, false));
             }
-        })
+        };
+        Ok((written, true))
     }
 }
 
@@ -271,16 +272,16 @@ pub(crate) fn render(
             }
             Piece::Value(value) => {
                 let name = format!("BATON_VALUE_{}", command.values.len());
-                let written = reader
+                let (written, referred) = reader
                     .reference(&name, &value)
                     .map_err(|message| TemplateError { column: 0, message })?;
                 command.code.push_str(&written);
-                command.values.push((name, value));
+                if referred {
+                    command.values.push((name, value));
+                }
             }
         }
     }
-    // A quoted here-document holds values as text: they need no variable.
-    command.values.retain(|(name, _)| command.code.contains(name.as_str()));
     Ok(command)
 }
 
@@ -341,6 +342,14 @@ mod tests {
         );
         assert_eq!(run("cat <<'END'\nat ${v}\nEND\necho ${date}"), format!("at {V}\n2026-11-24\n"));
         assert_eq!(run("cat <<-EOF\n\tat ${v}\n\tEOF\n"), format!("at {V}\n"));
+    }
+
+    #[test]
+    fn only_values_written_as_variables_travel_in_one() {
+        let template = Template::parse("cat <<'END'\n${v}\nEND\necho ${date}").unwrap();
+        let shell = render(&template, &Names).unwrap();
+        assert_eq!(shell.values, [("BATON_VALUE_0".to_string(), "2026-11-24".to_string())]);
+        assert!(shell.code.ends_with("echo \"${BATON_VALUE_0}\""), "{}", shell.code);
     }
 
     #[test]
