@@ -370,13 +370,9 @@ impl StepKinds {
 
     /// Every problem with `step`'s kind and its kind-specific fields.
     pub(crate) fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        let to_come: Arc<dyn StepKind>;
-        let kind = match self.get(&step.kind) {
-            Some(kind) => kind,
-            None if self.open && crate::model::is_id(&step.kind) => {
-                to_come = Arc::new(HostKindToCome);
-                &to_come
-            }
+        let kind: &dyn StepKind = match self.get(&step.kind) {
+            Some(kind) => kind.as_ref(),
+            None if self.open && crate::model::is_id(&step.kind) => &HostKindToCome,
             None if step.kind.is_empty() => {
                 let message =
                     format!("the step has no type; known types: {}", self.names().join(", "));
@@ -392,7 +388,7 @@ impl StepKinds {
                 return vec![FieldProblem { field: "type".into(), message }];
             }
         };
-        let problems = self.field_problems(step, kind.as_ref());
+        let problems = self.field_problems(step, kind);
         // A step the host's kinds could not take either, named like a built-in kind: a typo.
         if !problems.is_empty() && self.get(&step.kind).is_none() {
             let hint = crate::error::did_you_mean(&step.kind, self.names());
