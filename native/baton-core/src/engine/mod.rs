@@ -379,9 +379,11 @@ impl EngineBuilder {
             Some(dir) => {
                 let opened = store::open(dir, self.store_engine)?;
                 // Holding the store's lock, whatever scratch space is there belongs to
-                // processes that died; each engine works in a directory of its own, so an
-                // orphaned attempt never shares files with its relaunch.
+                // processes that died: what their steps left running is ended before any
+                // attempt is relaunched. Each engine works in a directory of its own, so
+                // an orphaned attempt never shares files with its relaunch.
                 let scratch = dir.join("scratch");
+                crate::steps::end_orphans(&scratch);
                 let _ = std::fs::remove_dir_all(&scratch);
                 (opened.store.clone(), Some(opened), scratch.join(ulid::Ulid::new().to_string()))
             }

@@ -8,8 +8,8 @@
 mod shell;
 mod sleep;
 
-pub(crate) use shell::render_command;
 pub use shell::Shell;
+pub(crate) use shell::{end_orphans, render_command};
 pub use sleep::Sleep;
 
 use crate::clock::Clock;

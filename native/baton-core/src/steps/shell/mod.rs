@@ -2,8 +2,10 @@
 //! to the file named by `$BATON_OUTPUT`.
 
 mod code;
+mod group;
 
 pub(crate) use code::render as render_command;
+pub(crate) use group::end_orphans;
 
 use super::{
     missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome,
@@ -81,11 +83,9 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
         .env("BATON_ATTEMPT", ctx.attempt.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
+        .stderr(Stdio::piped());
+    let (mut child, mut group) = match group::spawn(command, scratch) {
+        Ok(started) => started,
         Err(e) => return StepOutcome::failure(format!("cannot start `sh`: {e}")),
     };
     let tail = Arc::new(Mutex::new(Tail::default()));
@@ -96,11 +96,13 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
     let status = tokio::select! {
         status = child.wait() => status,
         _ = ctx.cancel.cancelled() => {
-            stop(&mut child, &ctx.kill).await;
+            stop(&mut child, &group, &ctx.kill).await;
+            group.ended();
             let how = if ctx.kill.is_cancelled() { "killed" } else { "stopped" };
             return StepOutcome { result: Err(how.into()), log_tail: take_tail(&tail) };
         }
     };
+    group.ended();
     for reader in readers.into_iter().flatten() {
         // The readers end when the pipes close; a background grandchild holding them
         // open must not hold the step.
@@ -115,24 +117,22 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
     StepOutcome { result, log_tail }
 }
 
-/// SIGTERM to the command's process group, SIGKILL after a grace period, or at once
-/// when `kill` fires (before or during the grace period).
-async fn stop(child: &mut tokio::process::Child, kill: &tokio_util::sync::CancellationToken) {
-    if let Some(pid) = child.id() {
-        if !kill.is_cancelled() {
-            // SAFETY: killpg only sends a signal; the group is the child's own (process_group(0)).
-            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGTERM) };
-            let ended = tokio::select! {
-                ended = tokio::time::timeout(STOP_GRACE, child.wait()) => ended.is_ok(),
-                _ = kill.cancelled() => false,
-            };
-            if ended {
-                return;
-            }
+/// SIGTERM to the command's process group, then SIGKILL to whatever is left of it after a
+/// grace period, or at once when `kill` fires (before or during the grace period).
+async fn stop(
+    child: &mut tokio::process::Child,
+    group: &group::Group,
+    kill: &tokio_util::sync::CancellationToken,
+) {
+    if !kill.is_cancelled() {
+        group.signal(libc::SIGTERM);
+        tokio::select! {
+            _ = tokio::time::timeout(STOP_GRACE, child.wait()) => {}
+            _ = kill.cancelled() => {}
         }
-        // SAFETY: as above.
-        unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
     }
+    // The shell may be gone, but not what it started and what ignored SIGTERM.
+    group.signal(libc::SIGKILL);
     let _ = child.wait().await;
 }
 
