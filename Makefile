@@ -48,6 +48,7 @@ test-e2e: build
 	python3 tests/crash/trigger_crash_test.py --baton $(BATON)
 	python3 tests/crash/loop_crash_test.py --baton $(BATON)
 	python3 tests/crash/orphan_test.py --baton $(BATON)
+	python3 tests/crash/disk_full_test.py --baton $(BATON)
 
 # The Gradle plugin, through real Gradle builds of examples/gradle-build (needs `gradle`: make deps).
 test-gradle: build

@@ -720,7 +720,13 @@ async fn run_here(
         }
     };
     progress.finish();
-    let run = run?;
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            engine.close().await;
+            return Err(e.into());
+        }
+    };
     let details = engine.details(&run.id)?;
     engine.close().await;
     print_summary(&details, store, json);
@@ -766,10 +772,18 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
         std::process::id(),
         socket.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
     );
-    let signal = interrupted().await;
-    eprintln!("{signal}: stopping; unfinished runs resume at the next start");
+    let failed = tokio::select! {
+        signal = interrupted() => {
+            eprintln!("{signal}: stopping; unfinished runs resume at the next start");
+            None
+        }
+        failure = engine.store_failed() => Some(failure),
+    };
     engine.close().await;
-    Ok(())
+    match failed {
+        Some(failure) => Err(EngineError::Store(failure).into()),
+        None => Ok(()),
+    }
 }
 
 async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {

@@ -52,7 +52,9 @@ pub fn serve_with(
     tracing::info!(socket = %path.display(), "control endpoint listening");
     let weak = engine.downgrade();
     let shutdown = engine.shutdown_token();
-    let socket = path.clone();
+    // Removed however the task ends: the engine closing, or the runtime dropped when a
+    // host returns on an error.
+    let socket = SocketFile(path.clone());
     // SAFETY: geteuid has no preconditions and cannot fail.
     let owner = unsafe { libc::geteuid() };
     let clients = Arc::new(Semaphore::new(limits.clients));
@@ -82,9 +84,18 @@ pub fn serve_with(
                 _ = shutdown.cancelled() => break,
             }
         }
-        let _ = std::fs::remove_file(&socket);
+        drop(socket);
     });
     Ok(Some(path))
+}
+
+/// The socket's file, removed on drop.
+struct SocketFile(std::path::PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Tells a client over the limit why it is let go.

@@ -398,18 +398,19 @@ impl EngineBuilder {
         };
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
         let limits = limits::Limits::load(store.as_ref())?;
+        let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             events: tokio::sync::broadcast::channel(events::SUBSCRIBER_BUFFER).0,
             breakpoints,
             limits,
-            committer: Committer::new(store.clone()),
+            committer: Committer::new(store.clone(), shutdown.clone()),
             store,
             clock: self.clock,
             kinds: std::sync::RwLock::new(self.kinds),
             overrides: Default::default(),
             listener: self.listener,
             scratch_root: scratch_root.into(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             attempts: TaskTracker::new(),
             activity: self.activity,
             workflows: Mutex::new(HashMap::new()),
@@ -487,6 +488,13 @@ impl Engine {
     /// kinds.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// Returns when the store fails to commit (its disk is full, say): the engine has
+    /// stopped then, and its unfinished runs resume at the next open. A host that keeps an
+    /// engine open for long (`baton serve`) waits on this to close it and say why.
+    pub async fn store_failed(&self) -> StoreError {
+        self.shared.committer.failed().await
     }
 
     /// Fires when the engine closes: background tasks end on it.
@@ -694,7 +702,12 @@ impl Engine {
             match outcome {
                 Ok(Some(Ok(run))) => return Ok(run),
                 Ok(Some(Err(message))) => {
-                    return Err(EngineError::Driver { run_id: run_id.into(), message })
+                    // A store that failed stopped every run: that is the news, not the
+                    // driver's view of it.
+                    return Err(match self.shared.committer.failure() {
+                        Some(failure) => failure.into(),
+                        None => EngineError::Driver { run_id: run_id.into(), message },
+                    });
                 }
                 // The driver ended without a word: read what it left in the store.
                 _ => {}

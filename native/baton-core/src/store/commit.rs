@@ -1,32 +1,82 @@
 //! Group commit: batches sent while a flush is under way share the next flush.
+//!
+//! The first commit that fails is the last one tried: what the engine holds in memory is
+//! then ahead of the store, so every later batch fails with the same error, unwritten, and
+//! `on_failure` fires so that the engine stops. The store keeps the runs as its last
+//! commit left them, and the next open resumes them from there.
 
 use super::{Batch, Store, StoreError};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 /// Most ops merged into one commit, to bound its memory and latency.
 const MAX_OPS_PER_COMMIT: usize = 200_000;
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), Failure>>;
+
+/// A failed commit, as every caller sees it.
+#[derive(Debug, Clone)]
+struct Failure {
+    full: bool,
+    message: String,
+}
+
+impl Failure {
+    fn of(e: &StoreError) -> Self {
+        Failure { full: matches!(e, StoreError::Full { .. }), message: e.to_string() }
+    }
+
+    fn error(&self) -> StoreError {
+        let message = self.message.clone();
+        if self.full {
+            StoreError::Full { message }
+        } else {
+            StoreError::Engine { engine: "commit", message }
+        }
+    }
+}
+
+/// What the commit thread and its callers share.
+#[derive(Default)]
+struct Failed {
+    first: OnceLock<Failure>,
+    /// Fires with `first`.
+    token: CancellationToken,
+}
 
 /// Commits batches on a thread of its own. Callers await their batch's flush without
 /// blocking a tokio worker, and concurrent batches are merged into one flush.
 pub(crate) struct Committer {
     tx: Mutex<Option<mpsc::Sender<(Batch, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    failed: Arc<Failed>,
 }
 
 impl Committer {
-    /// Starts the commit thread for `store`.
-    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+    /// Starts the commit thread for `store`; `on_failure` fires when a commit fails.
+    pub(crate) fn new(store: Arc<dyn Store>, on_failure: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel::<(Batch, Reply)>();
+        let failed = Arc::new(Failed::default());
+        let shared = failed.clone();
         let thread = std::thread::Builder::new()
             .name("baton-commit".into())
-            .spawn(move || run(store.as_ref(), rx))
+            .spawn(move || run(store.as_ref(), rx, &shared, &on_failure))
             .ok();
-        Committer { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread) }
+        Committer { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread), failed }
+    }
+
+    /// The first commit that failed, if one did: nothing has been written since.
+    pub(crate) fn failure(&self) -> Option<StoreError> {
+        self.failed.first.get().map(Failure::error)
+    }
+
+    /// Returns once a commit fails, with its error.
+    pub(crate) async fn failed(&self) -> StoreError {
+        self.failed.token.cancelled().await;
+        self.failure().unwrap_or(StoreError::Closed)
     }
 
     /// Returns once `batch` is durable.
@@ -43,7 +93,9 @@ impl Committer {
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         let (reply, done) = oneshot::channel();
         let empty = batch.is_empty();
+        let failure = self.failure();
         let sent = !empty
+            && failure.is_none()
             && match &*self.tx.lock().unwrap_or_else(|e| e.into_inner()) {
                 Some(tx) => tx.send((batch, reply)).is_ok(),
                 None => false,
@@ -52,12 +104,15 @@ impl Committer {
             if empty {
                 return Ok(());
             }
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
             if !sent {
                 return Err(StoreError::Closed);
             }
             match done.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(message)) => Err(StoreError::Engine { engine: "commit", message }),
+                Ok(Err(failure)) => Err(failure.error()),
                 Err(_) => Err(StoreError::Closed),
             }
         }
@@ -78,8 +133,17 @@ impl Drop for Committer {
     }
 }
 
-fn run(store: &dyn Store, rx: mpsc::Receiver<(Batch, Reply)>) {
+fn run(
+    store: &dyn Store,
+    rx: mpsc::Receiver<(Batch, Reply)>,
+    failed: &Failed,
+    on_failure: &CancellationToken,
+) {
     while let Ok((first, reply)) = rx.recv() {
+        if let Some(failure) = failed.first.get() {
+            let _ = reply.send(Err(failure.clone()));
+            continue;
+        }
         let mut merged = first;
         let mut replies = vec![reply];
         while merged.len() < MAX_OPS_PER_COMMIT {
@@ -91,9 +155,12 @@ fn run(store: &dyn Store, rx: mpsc::Receiver<(Batch, Reply)>) {
                 Err(_) => break,
             }
         }
-        let result = store.commit(&merged).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, ops = merged.len(), "store commit failed");
+        let result = store.commit(&merged).map_err(|e| Failure::of(&e));
+        if let Err(failure) = &result {
+            tracing::error!(error = %failure.message, ops = merged.len(), "store commit failed; the engine stops");
+            let _ = failed.first.set(failure.clone());
+            failed.token.cancel();
+            on_failure.cancel();
         }
         for reply in replies {
             let _ = reply.send(result.clone());
@@ -109,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_batches_all_land() {
         let store = Arc::new(MemoryStore::default());
-        let committer = Arc::new(Committer::new(store.clone()));
+        let committer = Arc::new(Committer::new(store.clone(), CancellationToken::new()));
         let mut tasks = Vec::new();
         for i in 0..100u32 {
             let c = committer.clone();
@@ -134,5 +201,50 @@ mod tests {
         let mut b = Batch::default();
         b.put(Table::Runs, b"late".to_vec(), b"x".to_vec());
         assert!(matches!(committer.commit(b).await, Err(StoreError::Closed)));
+    }
+
+    /// A store on a full disk: every commit fails, and counts that it was tried.
+    #[derive(Default)]
+    struct FullDisk(std::sync::atomic::AtomicUsize);
+
+    impl Store for FullDisk {
+        fn commit(&self, _: &Batch) -> Result<(), StoreError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(StoreError::Full { message: "No space left on device (os error 28)".into() })
+        }
+        fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+        fn scan(
+            &self,
+            _: Table,
+            _: &[u8],
+            _: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn one_put() -> Batch {
+        let mut b = Batch::default();
+        b.put(Table::Runs, b"r".to_vec(), b"x".to_vec());
+        b
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_commit_nothing_more_is_written_and_the_engine_is_told() {
+        let store = Arc::new(FullDisk::default());
+        let stop = CancellationToken::new();
+        let committer = Committer::new(store.clone(), stop.clone());
+        assert!(committer.failure().is_none());
+        let first = committer.commit(one_put()).await.unwrap_err();
+        assert!(matches!(first, StoreError::Full { .. }), "{first}");
+        assert!(first.to_string().contains("disk is full"), "{first}");
+        assert!(stop.is_cancelled());
+        assert!(matches!(committer.failed().await, StoreError::Full { .. }));
+        for _ in 0..3 {
+            assert!(matches!(committer.commit(one_put()).await, Err(StoreError::Full { .. })));
+        }
+        assert_eq!(store.0.load(std::sync::atomic::Ordering::SeqCst), 1, "a later batch was tried");
     }
 }

@@ -184,9 +184,23 @@ pub enum StoreError {
         /// Why it does not decode.
         message: String,
     },
+    /// The disk of the store is full (or the user's quota is used up). Nothing was
+    /// half-written: runs stay as the last commit left them.
+    #[error("the store's disk is full ({message}); the engine stopped, and its unfinished runs are kept as they were: free some space, then resume them (`baton recover`)")]
+    Full {
+        /// What the engine below said.
+        message: String,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+}
+
+/// Whether `e` says the disk (or the quota) is full.
+fn is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || e.raw_os_error().is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
 }
 
 /// A durable key-value store of tables.

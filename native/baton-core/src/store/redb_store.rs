@@ -13,8 +13,11 @@ pub(super) struct RedbStore {
     db: Database,
 }
 
-fn fail(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine { engine: "redb", message: e.to_string() }
+fn fail(e: impl Into<redb::Error>) -> StoreError {
+    match e.into() {
+        redb::Error::Io(e) if super::is_full(&e) => StoreError::Full { message: e.to_string() },
+        e => StoreError::Engine { engine: "redb", message: e.to_string() },
+    }
 }
 
 impl RedbStore {

@@ -15,7 +15,10 @@ pub(super) struct SledStore {
 }
 
 fn fail(e: sled::Error) -> StoreError {
-    StoreError::Engine { engine: "sled", message: e.to_string() }
+    match e {
+        sled::Error::Io(e) if super::is_full(&e) => StoreError::Full { message: e.to_string() },
+        e => StoreError::Engine { engine: "sled", message: e.to_string() },
+    }
 }
 
 impl SledStore {
