@@ -639,11 +639,15 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
     match load(file) {
         Ok(wf) => {
             if json {
+                let (id, steps, warnings) = (wf.id(), wf.len(), wf.warnings());
                 println!(
                     "{}",
-                    serde_json::json!({ "valid": true, "workflow": wf.id(), "steps": wf.len() })
+                    serde_json::json!({ "valid": true, "workflow": id, "steps": steps, "warnings": warnings })
                 );
             } else {
+                for warning in wf.warnings() {
+                    eprintln!("warning: {warning}");
+                }
                 println!(
                     "{}: workflow `{}` is valid ({} steps)",
                     file.display(),

@@ -1258,3 +1258,55 @@ fn the_trigger_examples_register_and_the_signal_one_fires() {
     assert!(runs[0]["trigger"].as_str().is_some_and(|t| t.contains("table_ready")), "{runs:#?}");
     terminate(server).expect(0);
 }
+
+#[test]
+fn a_signal_sent_to_a_trigger_is_data_in_the_command_it_reaches() {
+    let env = Env::new();
+    let pwned = env.path().join("pwned");
+    let yaml = concat!(
+        "id: on_signal\nparams: {date: ''}\n",
+        "triggers:\n  - {signal: load, params: {date: '${signal.date}'}}\n",
+        "steps:\n",
+        "  - {id: load, type: shell, env: {D: '${date}'}, command: 'echo \"loading ${date}\"; echo \"env $D\"'}\n",
+    );
+    let file = env.file("on_signal.yaml", yaml);
+    let server = serve(&env);
+    env.baton(&["register", &file]).expect(0);
+    let date = format!("x; touch {}; $(touch {0}) `touch {0}`", pwned.display());
+    env.baton(&["signal", "load", &format!("date={date}")]).expect(0);
+    let runs = wait_for_runs(&env, "on_signal", 1);
+    let run = runs[0]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while status_of(&env, &run) != "SUCCEEDED" {
+        assert!(Instant::now() < deadline, "the run did not succeed: {}", status_of(&env, &run));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json = env.baton(&["show", &run, "--json"]).expect(0).json();
+    terminate(server).expect(0);
+    assert!(!pwned.exists(), "a signal's param ran as code");
+    let log = step(&json, "load")["log_tail"].as_str().unwrap().to_owned();
+    assert!(log.contains(&format!("loading {date}\n")), "{log}");
+    assert!(log.contains(&format!("env {date}")), "{log}");
+}
+
+#[test]
+fn validate_warns_of_raw_code_that_outsiders_can_set() {
+    let env = Env::new();
+    let yaml = concat!(
+        "id: flags\nparams: {flags: '-n'}\nsteps:\n",
+        "  - {id: a, type: shell, command: 'echo ${raw(flags)} done'}\n",
+    );
+    let file = env.file("flags.yaml", yaml);
+    let done = env.raw(&["validate", &file]).expect(0);
+    assert!(
+        done.stderr.contains("warning: flags.yaml:4:")
+            && done.stderr.contains("raw(...) runs `flags` as shell code"),
+        "{}",
+        done.all()
+    );
+    let json = env.raw(&["validate", &file, "--json"]).expect(0).json();
+    assert_eq!(json["warnings"][0]["step"], "a", "{json:#}");
+    // The author asked for code: `-n` is an option of echo, not a word it prints.
+    let run = env.baton(&["run", &file, "--json"]).expect(0).json();
+    assert_eq!(step(&run, "a")["log_tail"], "done", "{run:#}");
+}

@@ -46,6 +46,8 @@ pub struct Workflow {
     /// The hash of the definition's JSON, made once: every run of the workflow (every
     /// iteration of a loop body) names its definition by it.
     hash: OnceLock<String>,
+    /// What is valid but probably not meant (see [`Workflow::warnings`]).
+    warnings: Vec<DefinitionError>,
 }
 
 impl Workflow {
@@ -58,7 +60,16 @@ impl Workflow {
     /// name, line and column. What `baton validate` and a host's `fromYaml` call.
     pub fn load(source: &Source, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
         let def = source.parse()?;
-        Self::compile(def, kinds).map_err(|e| source.locate(e))
+        let mut workflow = Self::compile(def, kinds).map_err(|e| source.locate(e))?;
+        let warnings = std::mem::take(&mut workflow.warnings);
+        workflow.warnings = source.locate(InvalidDefinition { errors: warnings }).errors;
+        Ok(workflow)
+    }
+
+    /// What is valid but probably not meant, in the form of definition errors: a
+    /// `${raw(...)}` that runs as shell code a value a run's params or a signal can set.
+    pub fn warnings(&self) -> &[DefinitionError] {
+        &self.warnings
     }
 
     /// The definition, given back.
@@ -142,6 +153,7 @@ impl Workflow {
             }
         }
         check_expressions(&mut v, &def, &graph, find, acyclic, outer, &mut plans);
+        warn_of_outside_code(&mut v, &def, kinds, &plans);
         check_triggers(&mut v, &def);
         let bodies = compile_bodies(&mut v, &def, &graph, acyclic, kinds, outer);
 
@@ -155,6 +167,7 @@ impl Workflow {
                 bodies,
                 plans,
                 hash: OnceLock::new(),
+                warnings: v.warnings,
             })
         } else {
             Err(InvalidDefinition { errors: v.errors })
@@ -297,6 +310,7 @@ impl Workflow {
 #[derive(Default)]
 struct Validator {
     errors: Vec<DefinitionError>,
+    warnings: Vec<DefinitionError>,
 }
 
 impl Validator {
@@ -306,12 +320,25 @@ impl Validator {
     }
 
     fn step(&mut self, def: &WorkflowDef, i: usize, field: Option<&str>, message: String) {
-        self.errors.push(DefinitionError {
+        self.errors.push(Self::at_step(def, i, field, message));
+    }
+
+    fn step_warning(&mut self, def: &WorkflowDef, i: usize, field: &str, message: String) {
+        self.warnings.push(Self::at_step(def, i, Some(field), message));
+    }
+
+    fn at_step(
+        def: &WorkflowDef,
+        i: usize,
+        field: Option<&str>,
+        message: String,
+    ) -> DefinitionError {
+        DefinitionError {
             step: Some(def.steps[i].id.clone()),
             step_index: Some(i),
             field: field.map(Into::into),
             ..DefinitionError::new(message)
-        });
+        }
     }
 
     /// Parses an optional duration; `step` is `(def, index)` for a step's field.
@@ -567,6 +594,7 @@ fn check_expressions(
                 };
                 v.step(def, i, Some(&field), message);
             }
+            check_raw(v, def, i, &field, &template, matches!(slot, Slot::Command));
             let plan = || -> Box<StepPlan> { Box::default() };
             match slot {
                 Slot::When => plans[i].get_or_insert_with(plan).when = Some(template),
@@ -578,6 +606,62 @@ fn check_expressions(
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
                 Slot::None => {}
+            }
+        }
+    }
+}
+
+/// `raw(...)` marks code in a shell command, so it must be a whole `${...}` there, and is
+/// refused elsewhere.
+fn check_raw(
+    v: &mut Validator,
+    def: &WorkflowDef,
+    i: usize,
+    field: &str,
+    template: &Template,
+    runs_code: bool,
+) {
+    for raw in template.raw_uses() {
+        let column = raw.column;
+        let message = if !runs_code {
+            format!("column {column}: raw(...) marks shell code, and only a shell `command` runs code; drop it")
+        } else if !raw.whole {
+            format!("column {column}: raw(...) must be the whole `${{...}}` to mark code: `${{raw(flags)}}`")
+        } else {
+            continue;
+        };
+        v.step(def, i, Some(field), message);
+    }
+}
+
+/// Warns of each `${raw(...)}` of a command whose value can come from outside the
+/// workflow: a run's params (a start, a trigger, a signal trigger), what a step of a kind
+/// like `wait_signal` received, or the run around a loop body (whose names may be either).
+fn warn_of_outside_code(
+    v: &mut Validator,
+    def: &WorkflowDef,
+    kinds: &StepKinds,
+    plans: &[Option<Box<StepPlan>>],
+) {
+    let inside = |name: &str| {
+        name == ITERATION
+            || def.steps.iter().any(|s| {
+                s.id == name && !kinds.get(&s.kind).is_some_and(|k| k.outputs_from_outside())
+            })
+    };
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(command) = plan.as_ref().and_then(|p| p.command.as_ref()) else { continue };
+        for raw in command.raw_uses() {
+            if let Some(used) = raw.names.iter().find(|used| !inside(&used.name)) {
+                let column = raw.column;
+                let name = match &used.member {
+                    Some(member) => format!("{}.{member}", used.name),
+                    None => used.name.clone(),
+                };
+                let message = format!(
+                    "column {column}: raw(...) runs `{name}` as shell code, and its value can come from outside the workflow (a run's params, a trigger, a signal); pass it as data (`${{{name}}}`) unless every sender is trusted"
+                );
+                v.step_warning(def, i, "command", message);
             }
         }
     }
@@ -729,31 +813,36 @@ fn compile_bodies(
             max_concurrent_runs: None,
         };
         match Workflow::compile_in(body, kinds, &visible) {
-            Ok(body) => {
+            Ok(mut body) => {
+                for w in std::mem::take(&mut body.warnings) {
+                    v.warnings.push(in_body(w, step, i));
+                }
                 bodies.insert(i, Arc::new(body));
             }
             Err(invalid) => {
-                for mut e in invalid.errors {
-                    let inner = e
-                        .step_index
-                        .map(|j| format!("steps.{j}"))
-                        .unwrap_or_else(|| "steps".into());
-                    e.field = Some(match &e.field {
-                        Some(f) => format!("{inner}.{f}"),
-                        None if e.step_index.is_some() => format!("{inner}.id"),
-                        None => inner,
-                    });
-                    e.step = Some(match &e.step {
-                        Some(s) => format!("{}/{s}", step.id),
-                        None => step.id.clone(),
-                    });
-                    e.step_index = Some(i);
-                    v.errors.push(e);
+                for e in invalid.errors {
+                    v.errors.push(in_body(e, step, i));
                 }
             }
         }
     }
     bodies
+}
+
+/// A problem of the body of loop step number `i`, as one of the loop's.
+fn in_body(mut e: DefinitionError, step: &StepDef, i: usize) -> DefinitionError {
+    let inner = e.step_index.map(|j| format!("steps.{j}")).unwrap_or_else(|| "steps".into());
+    e.field = Some(match &e.field {
+        Some(f) => format!("{inner}.{f}"),
+        None if e.step_index.is_some() => format!("{inner}.id"),
+        None => inner,
+    });
+    e.step = Some(match &e.step {
+        Some(s) => format!("{}/{s}", step.id),
+        None => step.id.clone(),
+    });
+    e.step_index = Some(i);
+    e
 }
 
 /// Whether `from` is an ancestor of `to`.
@@ -1050,5 +1139,39 @@ mod tests {
         .unwrap();
         assert!(wf.to_dot().contains("\"a\" -> \"b\";"));
         assert!(wf.to_mermaid().contains("s0 --> s1"));
+    }
+
+    #[test]
+    fn raw_marks_code_in_commands_only_and_is_warned_of_when_outsiders_set_it() {
+        let text = r#"
+id: w
+params: {flags: "-n", items: [1]}
+steps:
+  - {id: a, type: shell, command: 'echo x=1 >> $BATON_OUTPUT'}
+  - {id: s, type: wait_signal, signal: go}
+  - {id: b, type: shell, depends_on: [a, s], command: 'echo ${raw(a.x)} ${raw(flags)} ${raw(s.y)}'}
+  - id: l
+    type: foreach
+    over: '${items}'
+    steps:
+      - {id: in, type: shell, command: 'echo ${raw(iteration)} ${raw(item)} ${raw(flags)}'}
+"#;
+        let wf = compile(text).unwrap();
+        let warnings: Vec<String> = wf.warnings().iter().map(|w| w.to_string()).collect();
+        // `a.x` and `iteration` are the workflow's own; the rest can come from outside.
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert!(warnings[0].starts_with("flow.yaml:7:"), "{}", warnings[0]);
+        assert!(warnings[0].contains("raw(...) runs `flags` as shell code"), "{}", warnings[0]);
+        assert!(warnings[1].contains("runs `s.y`"), "{}", warnings[1]);
+        assert!(warnings[2].contains("step `l/in`") && warnings[2].contains("runs `item`"));
+        assert!(warnings[3].contains("step `l/in`") && warnings[3].contains("runs `flags`"));
+        let misplaced = "id: w\nparams: {p: x}\nsteps:\n  - {id: a, type: shell, command: 'echo ${\"-\" + raw(p)}', env: {E: '${raw(p)}'}}\n";
+        assert_eq!(
+            errors(misplaced),
+            [
+                "flow.yaml:4:26: step `a`: command: column 14: raw(...) must be the whole `${...}` to mark code: `${raw(flags)}`",
+                "flow.yaml:4:65: step `a`: env.E: column 3: raw(...) marks shell code, and only a shell `command` runs code; drop it",
+            ]
+        );
     }
 }

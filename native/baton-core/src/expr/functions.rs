@@ -35,6 +35,9 @@ impl PartialEq for Function {
     }
 }
 
+/// The function whose value a shell command runs as code, not as data.
+pub(super) const RAW: &str = "raw";
+
 const fn f(name: &'static str, min_args: usize, max_args: usize, call: Call) -> Function {
     Function { name, min_args, max_args, impure: false, call }
 }
@@ -43,7 +46,7 @@ const fn impure(name: &'static str, min_args: usize, max_args: usize, call: Call
     Function { name, min_args, max_args, impure: true, call }
 }
 
-static FUNCTIONS: [Function; 24] = [
+static FUNCTIONS: [Function; 25] = [
     f("len", 1, 1, len),
     f("upper", 1, 1, |_, a| Ok(Value::String(text(&a[0], "upper")?.to_uppercase()))),
     f("lower", 1, 1, |_, a| Ok(Value::String(text(&a[0], "lower")?.to_lowercase()))),
@@ -89,6 +92,8 @@ static FUNCTIONS: [Function; 24] = [
             .map(Value::String)
             .ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
     }),
+    // Marks a shell command's `${...}` as code (see `Template::raw_uses`); a value otherwise.
+    f(RAW, 1, 1, |_, mut a| Ok(a.swap_remove(0))),
     f("keys", 1, 1, |_, a| match &a[0] {
         Value::Object(m) => Ok(Value::Array(m.keys().map(|k| Value::String(k.clone())).collect())),
         other => Err(format!("keys() needs a map, not {}", kind(other))),

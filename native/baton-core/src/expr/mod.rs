@@ -82,6 +82,20 @@ pub(crate) enum Piece<'a> {
     Text(&'a str),
     /// What a `${...}` evaluated to, as text.
     Value(String),
+    /// What a `${raw(...)}` evaluated to: code, in a field that runs code (a shell
+    /// command); elsewhere the same as a value.
+    Code(String),
+}
+
+/// A `raw(...)` in a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawUse {
+    /// Where the call is, from 1.
+    pub(crate) column: usize,
+    /// Whether it is the whole `${...}`, the only place it marks code.
+    pub(crate) whole: bool,
+    /// The names its argument uses.
+    pub(crate) names: Vec<NameUse>,
 }
 
 /// A parsed string field.
@@ -143,6 +157,27 @@ impl Template {
         out
     }
 
+    /// Every `raw(...)` of the field, in order.
+    pub(crate) fn raw_uses(&self) -> Vec<RawUse> {
+        fn walk(e: &Expr, whole: bool, out: &mut Vec<RawUse>) {
+            if let Node::Call(f, args) = &e.node {
+                if f.name == functions::RAW {
+                    let mut names = Vec::new();
+                    args.iter().for_each(|a| collect_names(a, &mut names));
+                    out.push(RawUse { column: e.column, whole, names });
+                }
+            }
+            children(e).into_iter().for_each(|c| walk(c, false, out));
+        }
+        let mut out = Vec::new();
+        for part in &self.parts {
+            if let Part::Expr(e) = part {
+                walk(e, true, &mut out);
+            }
+        }
+        out
+    }
+
     /// Problems in the parts that depend on nothing (`1 + true`, `range(0, 1e9)`), found
     /// by evaluating them.
     pub(crate) fn check_constants(&self) -> Vec<TemplateError> {
@@ -174,7 +209,7 @@ impl Template {
         for piece in self.render_pieces(scope)? {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Value(v) => out.push_str(&v),
+                Piece::Value(v) | Piece::Code(v) => out.push_str(&v),
             }
         }
         Ok(out)
@@ -188,7 +223,13 @@ impl Template {
             .map(|part| {
                 Ok(match part {
                     Part::Text(t) => Piece::Text(t),
-                    Part::Expr(e) => Piece::Value(plain(&eval::Evaluator::new(scope).eval(e)?)),
+                    Part::Expr(e) => {
+                        let value = plain(&eval::Evaluator::new(scope).eval(e)?);
+                        match &e.node {
+                            Node::Call(f, _) if f.name == functions::RAW => Piece::Code(value),
+                            _ => Piece::Value(value),
+                        }
+                    }
                 })
             })
             .collect()

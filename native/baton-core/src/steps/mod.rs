@@ -249,6 +249,12 @@ pub trait StepKind: Send + Sync + 'static {
         false
     }
 
+    /// True for a kind whose outputs are what someone outside the workflow sent (a
+    /// signal's params): validation warns when a `${raw(...)}` runs them as shell code.
+    fn outputs_from_outside(&self) -> bool {
+        false
+    }
+
     /// Runs one attempt. Must return soon after `ctx.cancel` fires.
     fn run(&self, ctx: StepContext) -> StepFuture;
 }

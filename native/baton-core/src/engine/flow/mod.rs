@@ -30,6 +30,10 @@ trait Flow: Send + Sync {
     fn fields(&self) -> &'static [Field];
     fn check(&self, step: &StepDef) -> Vec<FieldProblem>;
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> Attempt<'a>;
+    /// See [`StepKind::outputs_from_outside`].
+    fn outputs_from_outside(&self) -> bool {
+        false
+    }
 }
 
 /// The flow kinds, by name: the one list of them.
@@ -59,6 +63,9 @@ impl StepKind for Registered {
     }
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         self.0.check(step)
+    }
+    fn outputs_from_outside(&self) -> bool {
+        self.0.outputs_from_outside()
     }
     fn run(&self, _ctx: StepContext) -> StepFuture {
         Box::pin(async { StepOutcome::failure("this step type runs only inside the engine") })

@@ -15,6 +15,11 @@ use serde_json::Value;
 pub(crate) struct WaitSignal;
 
 impl super::Flow for WaitSignal {
+    /// Its outputs are the params of the signal it received.
+    fn outputs_from_outside(&self) -> bool {
+        true
+    }
+
     fn fields(&self) -> &'static [Field] {
         &[Field::Signal, Field::Match]
     }

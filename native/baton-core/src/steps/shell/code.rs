@@ -16,6 +16,9 @@
 //!
 //! So `echo "loading ${date}"` still prints `loading 2026-11-24`, and a value with spaces
 //! outside quotes is one word, not several.
+//!
+//! Code that is meant to be computed says so: `${raw(flags)}` is written into the code as
+//! it is (validation warns when its value can come from a run's params or a signal).
 
 use crate::expr::{Piece, Scope, Template, TemplateError};
 
@@ -270,6 +273,11 @@ pub(crate) fn render(
                 reader.read(text);
                 command.code.push_str(text);
             }
+            // The author asked for this value to be code: it is read as such.
+            Piece::Code(code) => {
+                reader.read(&code);
+                command.code.push_str(&code);
+            }
             Piece::Value(value) => {
                 let name = format!("BATON_VALUE_{}", command.values.len());
                 let (written, referred) = reader
@@ -350,6 +358,14 @@ mod tests {
         let shell = render(&template, &Names).unwrap();
         assert_eq!(shell.values, [("BATON_VALUE_0".to_string(), "2026-11-24".to_string())]);
         assert!(shell.code.ends_with("echo \"${BATON_VALUE_0}\""), "{}", shell.code);
+    }
+
+    #[test]
+    fn raw_values_are_code_because_their_author_said_so() {
+        assert_eq!(run("echo ${raw('-n')} x${v}"), format!("x{V}"));
+        let template = Template::parse("echo ${raw(date)} ${date}").unwrap();
+        let shell = render(&template, &Names).unwrap();
+        assert_eq!(shell.code, "echo 2026-11-24 \"${BATON_VALUE_0}\"");
     }
 
     #[test]
