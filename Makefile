@@ -4,7 +4,7 @@ CARGO  ?= cargo
 BATON  := target/release/baton
 DEMO_STORE := target/demo-store
 
-.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench
+.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench soak
 
 demo: deps build
 	@rm -rf $(DEMO_STORE)
@@ -57,3 +57,9 @@ test-gradle: build
 
 bench:
 	$(CARGO) bench -p baton-core --bench engine
+
+# Not part of `make test`: 1,000 SIGKILLs of run, recover and serve on redb and sled, with
+# the invariants checked after each series (about 40 minutes; SOAK_KILLS to change).
+SOAK_KILLS ?= 1000
+soak: build
+	python3 tests/soak/soak.py --baton $(BATON) --kills $(SOAK_KILLS)
