@@ -1374,3 +1374,13 @@ fn a_secret_appears_in_no_output_of_the_command_nor_in_the_store() {
     assert!(shown.iter().any(|t| t.contains("***")));
     assert_eq!(files_holding(&env.store(), SECRET), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn the_secrets_example_runs_and_masks_its_secret() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/secrets.yaml");
+    let file = file.to_str().unwrap();
+    let done = env.baton(&["run", file, "-p", "token=ex4mple-t0ken", "--json"]).expect(0).json();
+    assert_eq!(step(&done, "login")["log_tail"], "logging in to eu with ***", "{done:#}");
+    assert_eq!(step(&done, "check")["log_tail"], "token has 13 characters", "{done:#}");
+}

@@ -263,3 +263,18 @@ async fn a_secret_is_not_written_into_a_command_s_text() {
     assert!(error.contains("quoted here-document"), "{error}");
     assert!(!error.contains(SECRET));
 }
+
+#[tokio::test]
+async fn a_trigger_of_a_workflow_with_secrets_records_why_it_started_nothing() {
+    let s = engine_with(None, None);
+    s.engine
+        .register(def("id: t\nsecrets: [token]\ntriggers: [{cron: '0 * * * *'}]\nsteps:\n  - {id: a, type: noop}\n"))
+        .unwrap();
+    baton_core::triggers::start_scheduler(&s.engine);
+    s.advance(std::time::Duration::from_secs(3600)).await;
+    let firings = s.engine.firings("t").unwrap();
+    assert_eq!(firings.len(), 1, "{firings:?}");
+    assert_eq!(firings[0].run_id, None);
+    let reason = firings[0].reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("secret `token` is not given"), "{reason}");
+}
