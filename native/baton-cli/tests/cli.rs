@@ -1310,3 +1310,129 @@ fn validate_warns_of_raw_code_that_outsiders_can_set() {
     let run = env.baton(&["run", &file, "--json"]).expect(0).json();
     assert_eq!(step(&run, "a")["log_tail"], "done", "{run:#}");
 }
+
+// ---------------------------------------------------------------------------------------
+// secrets
+
+const SECRET: &str = "tok-5ec2e7-v4lue";
+
+const DEPLOY: &str = r#"
+id: deploy
+params: { region: eu }
+secrets: [token]
+steps:
+  - id: login
+    type: shell
+    env: { API_TOKEN: "${token}" }
+    command: 'test "$API_TOKEN" = "${token}" && echo "logging in to ${region} with ${token}" && echo "token=${token}" >> $BATON_OUTPUT'
+  - id: check
+    type: shell
+    command: 'echo "the token was ${login.token}"; echo "bad ${token}" >&2; exit 4'
+    depends_on: [login]
+    failure_mode: ignore_failure
+"#;
+
+/// Every file under `dir` whose bytes hold `text`.
+fn files_holding(dir: &Path, text: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if std::fs::read(&path)
+            .is_ok_and(|b| b.windows(text.len()).any(|w| w == text.as_bytes()))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_secret_appears_in_no_output_of_the_command_nor_in_the_store() {
+    let env = Env::new();
+    let deploy = env.file("deploy.yaml", DEPLOY);
+    let done = env.baton(&["run", &deploy]).expect(2);
+    assert!(done.stderr.contains("secret `token` is not given"), "{}", done.all());
+
+    let param = format!("token={SECRET}");
+    let mut shown = Vec::new();
+    let run = Done::from(
+        env.command(&["--store", env.store().to_str().unwrap(), "run", &deploy, "-p", &param])
+            .env("BATON_LOG", "debug")
+            .output()
+            .expect("run baton"),
+    )
+    .expect(0);
+    shown.push(run.all());
+    let details = env.baton(&["run", &deploy, "-p", &param, "--json"]).expect(0).json();
+    // The shell step got the value (its `test` passed); what it printed and output is masked.
+    let login = step(&details, "login");
+    assert_eq!(login["status"], "SUCCEEDED", "{details:#}");
+    assert_eq!(login["outputs"]["token"], "***", "{details:#}");
+    assert_eq!(login["log_tail"], "logging in to eu with ***", "{details:#}");
+    assert_eq!(details["run"]["params"]["token"], "***", "{details:#}");
+    assert_eq!(step(&details, "check")["status"], "FAILED");
+    shown.push(details.to_string());
+    let id = details["run"]["id"].as_str().unwrap().to_owned();
+    let show = env.baton(&["show", &id]).expect(0);
+    assert!(show.stdout.contains("token=***"), "{}", show.all());
+    assert!(show.stdout.contains("bad ***"), "{}", show.all());
+    for args in [
+        vec!["show", &id],
+        vec!["show", &id, "--all", "--json"],
+        vec!["runs"],
+        vec!["runs", "--json"],
+        vec!["timeline", &id],
+        vec!["timeline", &id, "--json"],
+        vec!["restart", &id],
+    ] {
+        let done = env.baton(&args);
+        shown.push(format!("baton {args:?}\n{}", done.all()));
+    }
+    assert!(shown.last().unwrap().contains("secrets are not kept"), "{}", shown.last().unwrap());
+
+    // A live engine: a registered workflow started from another process, and its events.
+    let server = env
+        .command(&["--store", env.store().to_str().unwrap(), "serve"])
+        .env("BATON_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton serve");
+    let socket = env.store().join("control.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "baton serve did not open its control socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let follower = env
+        .command(&["--store", env.store().to_str().unwrap(), "events", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start events --follow");
+    env.baton(&["register", &deploy]).expect(0);
+    shown.push(env.baton(&["start", "deploy", "-p", &param, "--wait", "--json"]).all());
+    shown.push(env.baton(&["runs", "--workflow", "deploy", "--json"]).expect(0).all());
+    shown.push(terminate(server).all());
+    let followed = Done::from(follower.wait_with_output().expect("wait for events --follow"));
+    assert!(followed.stdout.contains("\"status\":\"FAILED\""), "{}", followed.all());
+    shown.push(followed.all());
+
+    for text in &shown {
+        assert!(!text.contains(SECRET), "the secret is shown:\n{text}");
+    }
+    assert!(shown.iter().any(|t| t.contains("***")));
+    assert_eq!(files_holding(&env.store(), SECRET), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn the_secrets_example_runs_and_masks_its_secret() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/secrets.yaml");
+    let file = file.to_str().unwrap();
+    let done = env.baton(&["run", file, "-p", "token=ex4mple-t0ken", "--json"]).expect(0).json();
+    assert_eq!(step(&done, "login")["log_tail"], "logging in to eu with ***", "{done:#}");
+    assert_eq!(step(&done, "check")["log_tail"], "token has 13 characters", "{done:#}");
+}

@@ -8,6 +8,7 @@ fn workflow(id: &str, steps: Vec<StepDef>) -> WorkflowDef {
         id: id.into(),
         description: None,
         params: Default::default(),
+        secrets: Vec::new(),
         max_parallel: None,
         timeout: None,
         signal_retention: None,

@@ -53,7 +53,7 @@ pub struct Workflow {
 impl Workflow {
     /// Validates `def` against the step kinds an engine knows.
     pub fn compile(def: WorkflowDef, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
-        Self::compile_in(def, kinds, &[])
+        Self::compile_in(def, kinds, &Outer::default())
     }
 
     /// Reads and validates the definition in `source`: every problem, each with the source's
@@ -82,10 +82,11 @@ impl Workflow {
     fn compile_in(
         def: WorkflowDef,
         kinds: &StepKinds,
-        outer: &[String],
+        outer: &Outer,
     ) -> Result<Workflow, InvalidDefinition> {
         let mut v = Validator::default();
         check_id(&mut v, None, "id", &def.id, "workflow id");
+        check_secrets(&mut v, &def);
         if def.max_parallel == Some(0) {
             v.top("max_parallel", "must be at least 1");
         }
@@ -450,6 +451,37 @@ fn check_step(
     }
 }
 
+/// The names a loop body sees from the run around it, and which of them are secrets.
+#[derive(Default)]
+struct Outer {
+    names: Vec<String>,
+    secrets: Vec<String>,
+}
+
+impl Outer {
+    fn is_secret(&self, def: &WorkflowDef, name: &str) -> bool {
+        def.secrets.iter().chain(&self.secrets).any(|s| s == name)
+    }
+}
+
+/// Checks `secrets`: each listed once, and not under `params` (a default would be a
+/// secret written in the definition, which is stored and shown).
+fn check_secrets(v: &mut Validator, def: &WorkflowDef) {
+    for (n, name) in def.secrets.iter().enumerate() {
+        let field = format!("secrets.{n}");
+        if def.secrets[..n].contains(name) {
+            v.top(&field, &format!("`{name}` is listed twice"));
+        } else if def.params.contains_key(name) {
+            v.top(&field, &format!("`{name}` is also under `params`; a secret has no default (the definition is stored and shown): list it in `secrets` only"));
+        } else if !crate::steps::is_identifier(name) {
+            v.top(
+                &field,
+                &format!("`{name}` is not a name expressions can use: use letters, digits and `_`"),
+            );
+        }
+    }
+}
+
 /// Names a field may use beyond parameters and upstream steps.
 enum Extra {
     None,
@@ -467,8 +499,18 @@ enum Slot<'a> {
     Over,
     Condition,
     Match,
-    /// Evaluated as a value when an attempt starts (`params`, signals' params).
-    None,
+    /// One of `params`, evaluated as a value when an attempt starts.
+    Param(&'a str),
+    /// A param of an emitted signal, evaluated when the step succeeds.
+    Emit,
+}
+
+impl Slot<'_> {
+    /// Whether a secret may be used here: not where its value would be stored and shown
+    /// (the items of iterations, signals).
+    fn takes_secrets(&self) -> bool {
+        !matches!(self, Slot::Over | Slot::Emit)
+    }
 }
 
 /// The fields of a step that may hold `${...}`, with their names, the extra names each
@@ -488,7 +530,7 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
         fields.extend(
             strings_in(value)
                 .into_iter()
-                .map(|s| (format!("params.{k}"), s, Extra::None, Slot::None)),
+                .map(|s| (format!("params.{k}"), s, Extra::None, Slot::Param(k))),
         );
     }
     if let Some(over) = &step.flow().over {
@@ -524,7 +566,7 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
             fields.extend(
                 strings_in(value)
                     .into_iter()
-                    .map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]), Slot::None)),
+                    .map(|s| (field.clone(), s, Extra::Names(vec![step.id.clone()]), Slot::Emit)),
             );
         }
     }
@@ -540,7 +582,7 @@ fn check_expressions(
     graph: &DiGraph<(), (), u32>,
     find: impl Fn(&str) -> Option<u32>,
     acyclic: bool,
-    outer: &[String],
+    outer: &Outer,
     plans: &mut [Option<Box<StepPlan>>],
 ) {
     for (i, step) in def.steps.iter().enumerate() {
@@ -562,12 +604,24 @@ fn check_expressions(
             }
             for used in template.names() {
                 let name = &used.name;
+                if outer.is_secret(def, name) {
+                    if !slot.takes_secrets() {
+                        let message = format!("column {}: `{name}` is a secret, and `{field}` is stored and shown: a secret reaches steps through `command`, `env` and `params` only", used.column);
+                        v.step(def, i, Some(&field), message);
+                    } else if let Slot::Param(key) = slot {
+                        let secret = &mut plans[i].get_or_insert_with(Box::default).secret_params;
+                        if !secret.iter().any(|k| k == key) {
+                            secret.push(key.to_owned());
+                        }
+                    }
+                    continue;
+                }
                 let allowed = match &extra {
                     Extra::None => false,
                     Extra::Names(names) => names.contains(name),
                     Extra::Any => true,
                 };
-                let message = if allowed || def.params.contains_key(name) {
+                let message = if allowed || def.has_param(name) {
                     continue;
                 } else if let Some(target) = find(name) {
                     if !acyclic || is_upstream(graph, target as usize, i) {
@@ -577,15 +631,13 @@ fn check_expressions(
                         "column {}: step `{name}` is not upstream of `{}`; add it to depends_on",
                         used.column, step.id
                     )
-                } else if outer.contains(name) {
+                } else if outer.names.contains(name) {
                     continue;
                 } else {
                     let names = def
-                        .params
-                        .keys()
-                        .map(String::as_str)
+                        .param_names()
                         .chain(def.steps.iter().map(|s| s.id.as_str()))
-                        .chain(outer.iter().map(String::as_str));
+                        .chain(outer.names.iter().map(String::as_str));
                     let hint = did_you_mean(name, names);
                     format!(
                         "column {}: `{name}` is neither a parameter nor a step{hint}; declare it under `params:`, or write `$${{...}}` for a literal",
@@ -605,7 +657,7 @@ fn check_expressions(
                 Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
-                Slot::None => {}
+                Slot::Param(_) | Slot::Emit => {}
             }
         }
     }
@@ -733,7 +785,9 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
             templates.push((field("match"), m.as_str()));
         }
         for (name, value) in &trigger.params {
-            if !def.params.contains_key(name) {
+            if def.secrets.contains(name) {
+                v.top(&field(&format!("params.{name}")), &format!("`{name}` is a secret: a trigger cannot give it (its firings are stored and shown); a host or `baton start -p` does"));
+            } else if !def.params.contains_key(name) {
                 let hint = did_you_mean(name, def.params.keys().map(String::as_str));
                 v.top(&field(&format!("params.{name}")), &format!("`{name}` is not a parameter of the workflow{hint}; declare it under `params:`"));
             }
@@ -779,7 +833,7 @@ fn compile_bodies(
     graph: &DiGraph<(), (), u32>,
     acyclic: bool,
     kinds: &StepKinds,
-    outer: &[String],
+    outer: &Outer,
 ) -> HashMap<usize, Arc<Workflow>> {
     let mut bodies = HashMap::new();
     for (i, step) in def.steps.iter().enumerate() {
@@ -794,16 +848,21 @@ fn compile_bodies(
             );
         }
         params.insert(ITERATION.into(), Value::Null);
-        let visible: Vec<String> = outer
-            .iter()
-            .cloned()
-            .chain(def.params.keys().cloned())
-            .chain(upstream_of(graph, i, acyclic).map(|u| def.steps[u].id.clone()))
-            .collect();
+        let visible = Outer {
+            names: outer
+                .names
+                .iter()
+                .cloned()
+                .chain(def.param_names().map(String::from))
+                .chain(upstream_of(graph, i, acyclic).map(|u| def.steps[u].id.clone()))
+                .collect(),
+            secrets: outer.secrets.iter().chain(&def.secrets).cloned().collect(),
+        };
         let body = WorkflowDef {
             id: format!("{}.{}", def.id, step.id),
             description: None,
             params,
+            secrets: Vec::new(),
             max_parallel: def.max_parallel,
             timeout: None,
             signal_retention: def.signal_retention.clone(),

@@ -30,6 +30,8 @@ pub(crate) struct StepPlan {
     pub(crate) signal_match: Option<Template>,
     /// The step's `params`, in definition order.
     pub(crate) params: Vec<(String, ValueTemplate)>,
+    /// The `params` whose values use a secret: a subworkflow's child keeps them secret.
+    pub(crate) secret_params: Vec<String>,
     /// The params of each of `emit_signals`, in order.
     pub(crate) emit_params: Vec<Vec<(String, ValueTemplate)>>,
 }

@@ -227,6 +227,15 @@ impl Engine {
                 hint: format!(" (restart run {} instead)", parent.run_id),
             });
         }
+        if !old.secrets.is_empty() {
+            return Err(EngineError::IllegalAction {
+                target: format!("run {run_id}"),
+                action: "restart",
+                state: format!("a run with secrets ({})", old.secrets.join(", ")),
+                hint: " (a run's secrets are not kept once it ends; start a new run giving them)"
+                    .into(),
+            });
+        }
         let workflow = Arc::new(self.compile(records::get_definition(store, &old.definition)?)?);
         let n = workflow.len();
         let from = from

@@ -213,6 +213,7 @@ impl Engine {
         run.version = start.version;
         run.request_id = start.request_id.clone();
         run.trigger = start.trigger;
+        super::secrets::keep(&shared.sealer, &mut batch, &mut run, wf.def().secrets.clone())?;
         if !admit_now {
             run = run.queued();
             batch.put(Table::Queue, queue_key(id, &run.id), Vec::new());

@@ -13,6 +13,7 @@ mod limits;
 pub(crate) mod records;
 pub(crate) mod registry;
 mod run;
+mod secrets;
 mod state;
 
 pub use admission::StartOptions;
@@ -28,7 +29,7 @@ use crate::error::InvalidDefinition;
 use crate::model::WorkflowDef;
 use crate::steps::{StepKind, StepKinds};
 use crate::store::{
-    self, Batch, Committer, MemoryStore, OpenedStore, Store, StoreEngine, StoreError,
+    self, Batch, Committer, MemoryStore, OpenedStore, Sealer, Store, StoreEngine, StoreError,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,12 @@ pub enum EngineError {
         hint: String,
         /// The declared parameters, comma-separated, or `no parameters`.
         declared: String,
+    },
+    /// A secret of the workflow that the start does not give.
+    #[error("the workflow's secret `{name}` is not given; give it like any parameter (`-p {name}=...`, or in the start's params)")]
+    MissingSecret {
+        /// The secret.
+        name: String,
     },
     /// A parameter value that does not fit its default's type.
     #[error("parameter `{name}`: {message}")]
@@ -219,7 +226,9 @@ impl EngineError {
         match self {
             EngineError::Store(_) => K::Store,
             EngineError::Definition(_) | EngineError::ReservedKind(_) => K::Definition,
-            EngineError::UnknownParam { .. } | EngineError::BadParam { .. } => K::Param,
+            EngineError::UnknownParam { .. }
+            | EngineError::BadParam { .. }
+            | EngineError::MissingSecret { .. } => K::Param,
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => K::UnknownRun,
             EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
             EngineError::UnknownVersion { .. } => K::UnknownVersion,
@@ -276,6 +285,8 @@ pub(crate) struct Shared {
     pub(crate) overrides: std::sync::RwLock<HashMap<(String, String), Arc<dyn StepKind>>>,
     pub(crate) listener: Option<Listener>,
     pub(crate) scratch_root: Arc<Path>,
+    /// Seals the secrets of unfinished runs in the store.
+    pub(crate) sealer: Arc<Sealer>,
     pub(crate) shutdown: CancellationToken,
     /// The tasks running step attempts, so that closing waits for them to stop.
     pub(crate) attempts: TaskTracker,
@@ -375,9 +386,10 @@ impl EngineBuilder {
         if let Some(e) = self.bad_kind {
             return Err(e.into());
         }
-        let (store, opened, scratch_root) = match &self.dir {
+        let (store, opened, scratch_root, sealer) = match &self.dir {
             Some(dir) => {
                 let opened = store::open(dir, self.store_engine)?;
+                let sealer = opened.sealer.clone();
                 // Holding the store's lock, whatever scratch space is there belongs to
                 // processes that died: what their steps left running is ended before any
                 // attempt is relaunched. Each engine works in a directory of its own, so
@@ -385,7 +397,8 @@ impl EngineBuilder {
                 let scratch = dir.join("scratch");
                 crate::steps::end_orphans(&scratch);
                 let _ = std::fs::remove_dir_all(&scratch);
-                (opened.store.clone(), Some(opened), scratch.join(ulid::Ulid::new().to_string()))
+                let scratch = scratch.join(ulid::Ulid::new().to_string());
+                (opened.store.clone(), Some(opened), scratch, sealer)
             }
             None => {
                 let scratch = std::env::temp_dir().join(format!(
@@ -393,7 +406,8 @@ impl EngineBuilder {
                     std::process::id(),
                     ulid::Ulid::new()
                 ));
-                (Arc::new(MemoryStore::default()) as Arc<dyn Store>, None, scratch)
+                let store = Arc::new(MemoryStore::default()) as Arc<dyn Store>;
+                (store, None, scratch, Arc::new(Sealer::ephemeral()?))
             }
         };
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
@@ -410,6 +424,7 @@ impl EngineBuilder {
             overrides: Default::default(),
             listener: self.listener,
             scratch_root: scratch_root.into(),
+            sealer,
             shutdown,
             attempts: TaskTracker::new(),
             activity: self.activity,
@@ -816,16 +831,22 @@ pub(crate) fn next_run_id() -> String {
 }
 
 /// The workflow's defaults with `overrides` applied; a string override of a typed default
-/// (number, boolean) is converted to that type.
+/// (number, boolean) is converted to that type. Every secret must be given.
 pub(crate) fn merge_params(
     def: &WorkflowDef,
-    overrides: IndexMap<String, Value>,
+    mut overrides: IndexMap<String, Value>,
 ) -> Result<IndexMap<String, Value>, EngineError> {
     let mut params = def.params.clone();
+    for name in &def.secrets {
+        let value = overrides
+            .shift_remove(name)
+            .ok_or_else(|| EngineError::MissingSecret { name: name.clone() })?;
+        params.insert(name.clone(), value);
+    }
     for (name, value) in overrides {
-        let Some(default) = params.get(&name) else {
-            let hint = crate::error::did_you_mean(&name, def.params.keys().map(String::as_str));
-            let declared: Vec<&str> = def.params.keys().map(String::as_str).collect();
+        let Some(default) = def.params.get(&name) else {
+            let hint = crate::error::did_you_mean(&name, def.param_names());
+            let declared: Vec<&str> = def.param_names().collect();
             let declared =
                 if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
             return Err(EngineError::UnknownParam { name, hint, declared });

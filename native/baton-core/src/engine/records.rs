@@ -22,8 +22,12 @@ pub struct RunRecord {
     pub workflow_id: String,
     /// The content hash of the definition the run pins.
     pub definition: String,
-    /// The run's parameters, defaults merged with overrides.
+    /// The run's parameters, defaults merged with overrides; a secret's value reads
+    /// [`MASK`](crate::model::MASK).
     pub params: IndexMap<String, Value>,
+    /// The parameters that are secrets: their values are kept sealed until the run ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
     /// Where the run is.
     pub status: RunStatus,
     /// Steps in the workflow (not counting those of loop bodies and child runs).
@@ -76,6 +80,7 @@ impl RunRecord {
             workflow_id: workflow.id().to_owned(),
             definition,
             params,
+            secrets: Vec::new(),
             status: RunStatus::Created,
             step_count: workflow.len(),
             created_ms,
@@ -302,8 +307,9 @@ pub(crate) fn collect_records<T: for<'de> Deserialize<'de>>(
 
 /// Writes a run record, and keeps the index of unfinished runs in step with it.
 /// Iterations have a table of their own, and child runs are resumed by their parent, so
-/// neither is in the index.
+/// neither is in the index. A run that ends forgets its secrets in the same write.
 pub(crate) fn put_run(batch: &mut Batch, run: &RunRecord) {
+    super::secrets::forget(batch, run);
     match &run.parent {
         Some(ParentLink { iteration: Some(_), .. }) => {
             batch.put(Table::Iterations, run.id.as_bytes(), encode(run))

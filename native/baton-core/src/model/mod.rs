@@ -44,6 +44,10 @@ pub struct WorkflowDef {
     /// Parameters with their default values; a run may override them.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, Value>,
+    /// Parameters whose values are secret: they have no default, every start gives them,
+    /// and no output of the engine shows them (see [`MASK`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
     /// Steps of one run running at once (default: the number of cores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<usize>,
@@ -454,7 +458,20 @@ pub struct EmitSignal {
     pub params: IndexMap<String, Value>,
 }
 
+/// What every output of the engine shows in place of a secret's value.
+pub const MASK: &str = "***";
+
 impl WorkflowDef {
+    /// Whether `name` is a parameter of the workflow: under `params` or in `secrets`.
+    pub fn has_param(&self, name: &str) -> bool {
+        self.params.contains_key(name) || self.secrets.iter().any(|s| s == name)
+    }
+
+    /// The names of the parameters, `params` then `secrets`.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.params.keys().map(String::as_str).chain(self.secrets.iter().map(String::as_str))
+    }
+
     /// Rewrites every valid duration in its canonical form, the largest unit that is exact
     /// (`1h30m` becomes `90m`), so that a host reads durations without a parser of its own.
     pub fn canonicalize_durations(&mut self) {

@@ -12,10 +12,12 @@
 mod commit;
 mod memory;
 mod redb_store;
+mod seal;
 mod sled_store;
 
 pub(crate) use commit::Committer;
 pub(crate) use memory::MemoryStore;
+pub(crate) use seal::Sealer;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -60,6 +62,8 @@ pub(crate) enum Table {
     Limits,
     /// workflow id + run id -> a run waiting for its turn (run strategies).
     Queue,
+    /// run id -> the values of the run's secrets, sealed: kept until the run ends.
+    Secrets,
 }
 
 impl Table {
@@ -82,6 +86,7 @@ impl Table {
             Table::Breakpoints => b'b',
             Table::Limits => b'l',
             Table::Queue => b'k',
+            Table::Secrets => b'x',
         }
     }
 
@@ -275,6 +280,8 @@ pub(crate) struct OpenedStore {
     pub(crate) engine: StoreEngine,
     /// The store directory.
     pub(crate) dir: PathBuf,
+    /// Seals what the store keeps of secrets, with the directory's key.
+    pub(crate) sealer: Arc<Sealer>,
     _lock: File,
 }
 
@@ -298,13 +305,14 @@ pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStor
         StoreEngine::Redb => Arc::new(redb_store::RedbStore::open(dir)?),
         StoreEngine::Sled => Arc::new(sled_store::SledStore::open(dir)?),
     };
+    let sealer = Arc::new(Sealer::for_dir(dir)?);
     // Files the store engine just made follow the umask; they hold params and outputs.
     let widened = make_private(dir).map_err(io(dir))?;
     if widened > 0 {
         tracing::warn!(dir = %dir.display(), entries = widened, "store was readable by others: now owner-only");
     }
     tracing::debug!(dir = %dir.display(), %engine, "store opened");
-    Ok(OpenedStore { store, engine, dir: dir.into(), _lock: lock })
+    Ok(OpenedStore { store, engine, dir: dir.into(), sealer, _lock: lock })
 }
 
 /// Creates `dir` (and its parents) owner-only, whatever the umask: 0700.

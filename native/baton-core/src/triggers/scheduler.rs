@@ -400,6 +400,7 @@ impl Scheduler<'_> {
             Err(
                 e @ (EngineError::UnknownParam { .. }
                 | EngineError::BadParam { .. }
+                | EngineError::MissingSecret { .. }
                 | EngineError::Definition(_)),
             ) => {
                 let mut batch = Batch::default();

@@ -7,6 +7,7 @@
 
 use super::super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
 use super::super::run::{Driver, Frame};
+use super::super::secrets::Mask;
 use super::super::{merge_params, EngineError, Shared};
 use crate::activity::Activity;
 use crate::clock::Clock;
@@ -90,6 +91,8 @@ pub(crate) struct Nest {
     attempt: u32,
     depth: usize,
     names: Arc<Names>,
+    /// The secrets child runs mask: those of this run and the runs around it.
+    mask: Arc<Mask>,
     /// The attempt's kill token: child runs are killed with it.
     kill: CancellationToken,
 }
@@ -104,9 +107,10 @@ impl Nest {
         attempt: u32,
         depth: usize,
         names: Arc<Names>,
+        mask: Arc<Mask>,
         kill: CancellationToken,
     ) -> Self {
-        Nest { shared, wf, index, run_id, attempt, depth, names, kill }
+        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill }
     }
 
     /// The workflow of the run the step is in.
@@ -195,7 +199,7 @@ impl Nest {
             merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
         let definition = records::put_definition(self.shared.store.as_ref(), batch, wf)
             .map_err(|e| e.to_string())?;
-        let run = RunRecord {
+        let mut run = RunRecord {
             parent: Some(ParentLink {
                 run_id: self.run_id.clone(),
                 step_id: self.step().id.clone(),
@@ -209,6 +213,15 @@ impl Nest {
                 self.shared.clock.now_ms(),
             )
         };
+        // The child's own secrets, and the params this step gives it from a secret.
+        let mut secrets = wf.def().secrets.clone();
+        for name in &self.plan().secret_params {
+            if !secrets.contains(name) {
+                secrets.push(name.clone());
+            }
+        }
+        super::super::secrets::keep(&self.shared.sealer, batch, &mut run, secrets)
+            .map_err(|e| e.to_string())?;
         records::put_run(batch, &run);
         Ok(run)
     }
@@ -241,7 +254,13 @@ impl Nest {
     {
         let stop = CancellationToken::new();
         let child = Child { id: run.id.clone(), stop: stop.clone() };
-        let frame = Frame { outer, stop, kill: self.kill.clone(), depth: self.depth + 1 };
+        let frame = Frame {
+            outer,
+            mask: self.mask.clone(),
+            stop,
+            kill: self.kill.clone(),
+            depth: self.depth + 1,
+        };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
         let (task, output) =
             Activity::track_with_output(self.shared.activity.as_ref(), driver.drive());

@@ -75,6 +75,8 @@ impl Driver {
         let now = self.shared.clock.now_ms();
         let wf = self.wf.clone();
         let step = wf.step(i);
+        // Nothing a step gives back is stored or shown with a secret in it.
+        let outcome = self.mask.outcome(outcome);
         let mut record = StepRecord::new(StepStatus::Succeeded, attempt);
         record.started_ms = self.started.remove(&i);
         record.ended_ms = Some(now);
@@ -312,6 +314,11 @@ impl Driver {
             env.extend(c.values);
             c.code
         });
+        // The code of a command is visible to every user (`ps`); values travel in its
+        // environment, except in a quoted here-document, where they are written in.
+        if command.as_deref().is_some_and(|code| self.mask.finds(code)) {
+            return Err("command: a secret cannot be written into a quoted here-document (<<'EOF'): the command's text is visible to other users; use <<EOF".into());
+        }
         let step_params = plan
             .params
             .iter()
@@ -331,6 +338,7 @@ impl Driver {
                 attempt,
                 self.frame.depth,
                 Arc::new(names),
+                self.mask.clone(),
                 tokens.kill.clone(),
             )
         });

@@ -20,6 +20,7 @@ use attempts::{Launch, RunScope};
 use super::events;
 use super::flow::{self, outputs_value, Names, Nest};
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
+use super::secrets::Mask;
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::activity::Activity;
@@ -111,6 +112,8 @@ impl Tokens {
 pub(crate) struct Frame {
     /// Names visible from the enclosing runs.
     pub(crate) outer: Arc<Names>,
+    /// The secrets of the enclosing runs: this run masks them too.
+    pub(crate) mask: Arc<Mask>,
     /// Fires when the enclosing step wants the run to stop.
     pub(crate) stop: CancellationToken,
     /// Fires when the enclosing step is killed: the run is killed too.
@@ -123,6 +126,7 @@ impl Frame {
     pub(super) fn top(shared: &Shared) -> Self {
         Frame {
             outer: Arc::new(Names::empty(shared.clock.clone())),
+            mask: Arc::default(),
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
             depth: 0,
@@ -143,7 +147,11 @@ pub(crate) struct Driver {
     emitted: bool,
     wf: Arc<Workflow>,
     run: RunRecord,
+    /// The run's parameters, its secrets' values included.
     params: Arc<IndexMap<String, Value>>,
+    /// The secrets of this run and of the runs around it, masked in what its steps give
+    /// back.
+    mask: Arc<Mask>,
     status: Vec<StepStatus>,
     attempt: Vec<u32>,
     /// Upstream steps not over yet.
@@ -210,9 +218,15 @@ impl Driver {
     ) -> Result<Self, EngineError> {
         let n = wf.len();
         let (tx, rx) = mpsc::unbounded_channel();
+        let params = super::secrets::restore(shared.store.as_ref(), &shared.sealer, &run)?;
+        let mask = match run.secrets.is_empty() {
+            true => frame.mask.clone(),
+            false => Arc::new(frame.mask.with(&params, &run.secrets)),
+        };
         let mut d = Driver {
             max_parallel: wf.max_parallel(),
-            params: Arc::new(run.params.clone()),
+            params: Arc::new(params),
+            mask,
             status: vec![StepStatus::Pending; n],
             attempt: vec![0; n],
             remaining: (0..n).map(|i| wf.upstream_count(i) as u32).collect(),

@@ -1,5 +1,6 @@
 package dev.baton;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.baton.internal.Durations;
@@ -200,6 +201,16 @@ public final class Workflow {
         return JsonCodec.toMap(json.get("params"));
     }
 
+    /** The names of the secret parameters ({@link Builder#secretParam}), in their order. */
+    public List<String> secretParams() {
+        List<String> names = new ArrayList<>();
+        JsonNode secrets = json.get("secrets");
+        if (secrets != null) {
+            secrets.forEach(name -> names.add(name.asText()));
+        }
+        return List.copyOf(names);
+    }
+
     /** How many steps of one run may run at once (the engine's default: the number of cores). */
     public OptionalInt maxParallel() {
         return JsonCodec.integer(json, "max_parallel");
@@ -303,6 +314,23 @@ public final class Workflow {
          */
         public Builder param(String name, Object value) {
             JsonValues.putParam(json.withObjectProperty("params"), name, value, "param `" + name + "`");
+            return this;
+        }
+
+        /**
+         * A secret parameter: it has no default, every start gives it (a start without it is
+         * refused), steps read it like any parameter ({@code ctx.param("token")}, {@code ${token}}
+         * in a shell command, which reaches the command through its environment), and nothing the
+         * engine stores or shows holds its value: runs, steps, outputs, errors, logs and events
+         * show {@code ***} instead.
+         *
+         * <pre>{@code
+         * Workflow.named("deploy").secretParam("token")
+         *     .step("push", s -> s.java(ctx -> push(ctx.param("token"))))
+         * }</pre>
+         */
+        public Builder secretParam(String name) {
+            json.withArrayProperty("secrets").add(Objects.requireNonNull(name, "name"));
             return this;
         }
 

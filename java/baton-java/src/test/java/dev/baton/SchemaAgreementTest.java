@@ -60,6 +60,7 @@ class SchemaAgreementTest {
         return Workflow.named("w")
                 .description("d")
                 .param("p", 1)
+                .secretParam("s")
                 .maxParallel(2)
                 .timeout(Duration.ofHours(1))
                 .signalRetention(Duration.ofDays(2))
