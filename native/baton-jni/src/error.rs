@@ -43,7 +43,7 @@ impl From<InvalidDefinition> for BridgeError {
 
 impl From<StoreError> for BridgeError {
     fn from(e: StoreError) -> Self {
-        BridgeError::new(ErrorKind::Store, e.to_string())
+        BridgeError::new(e.kind(), e.to_string())
     }
 }
 

@@ -27,6 +27,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// A batch stops growing past this many bytes (it holds one item at least): tasks with
+/// large params would otherwise make one Java string of the whole queue.
+const BATCH_BYTES: usize = 8 << 20;
+
 /// Attempts waiting for Java, and the answers on their way back.
 #[derive(Default)]
 pub struct TaskQueue {
@@ -87,7 +91,15 @@ impl TaskQueue {
         if state.closed && state.items.is_empty() {
             return None;
         }
-        let n = state.items.len().min(max.max(1));
+        let mut n = 0;
+        let mut bytes = 0;
+        for item in state.items.iter().take(max.max(1)) {
+            if n > 0 && bytes + item.len() > BATCH_BYTES {
+                break;
+            }
+            bytes += item.len();
+            n += 1;
+        }
         let items: Vec<String> = state.items.drain(..n).collect();
         drop(state);
         Some(items.join("\n"))
@@ -429,6 +441,21 @@ mod tests {
         let details = engine.details(&run).unwrap();
         assert_eq!(details.run.status, RunStatus::Succeeded);
         assert_eq!(details.steps[0].record.outputs["rows"], Value::from(0));
+    }
+
+    #[test]
+    fn a_batch_stops_growing_past_its_size_in_bytes() {
+        let queue = TaskQueue::default();
+        let big = "x".repeat(BATCH_BYTES / 2 + 1);
+        for _ in 0..3 {
+            queue.push(big.clone());
+        }
+        queue.push("C\t1".into());
+        let wait = Duration::from_millis(1);
+        // One big item alone (two would exceed the bound), however many are asked for.
+        assert_eq!(queue.take(10, wait).map(|b| b.len()), Some(big.len()));
+        assert_eq!(queue.take(10, wait).map(|b| b.len()), Some(big.len()));
+        assert_eq!(queue.take(10, wait), Some(format!("{big}\nC\t1")));
     }
 
     #[test]

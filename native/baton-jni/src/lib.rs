@@ -13,6 +13,7 @@
 mod error;
 mod host_steps;
 mod logs;
+mod strings;
 
 use baton_core::engine::built_in_kinds;
 use baton_core::error::{panic_text, ErrorKind};
@@ -78,11 +79,12 @@ fn bridge(handle: jlong) -> Result<Arc<Bridge>, BridgeError> {
         .ok_or_else(BridgeError::closed)
 }
 
+/// A string argument; none for null. A lone surrogate becomes U+FFFD ([`strings`]).
 fn string(env: &Env<'_>, s: &JString<'_>) -> Result<Option<String>, BridgeError> {
     if s.is_null() {
         return Ok(None);
     }
-    Ok(Some(s.try_to_string(env)?))
+    Ok(Some(strings::from_java(s.mutf8_chars(env)?.to_bytes())))
 }
 
 fn required(env: &Env<'_>, s: &JString<'_>, what: &str) -> Result<String, BridgeError> {
@@ -120,6 +122,11 @@ fn envelope<'l, T: serde::Serialize>(
                     panic_text(panic)
                 )),
             };
+            // An exception the JVM raised (out of memory reading a string) is the answer: no
+            // JNI call may follow it.
+            if env.exception_check() {
+                return Ok(std::ptr::null_mut());
+            }
             Ok(env.new_string(json!({ "error": error.to_json() }).to_string())?.into_raw())
         })
         .resolve::<ThrowRuntimeExAndDefault>()

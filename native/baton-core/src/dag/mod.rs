@@ -53,7 +53,7 @@ pub struct Workflow {
 impl Workflow {
     /// Validates `def` against the step kinds an engine knows.
     pub fn compile(def: WorkflowDef, kinds: &StepKinds) -> Result<Workflow, InvalidDefinition> {
-        Self::compile_in(def, kinds, &Outer::default())
+        Self::compile_in(def, kinds, None)
     }
 
     /// Reads and validates the definition in `source`: every problem, each with the source's
@@ -77,15 +77,24 @@ impl Workflow {
         self.def
     }
 
-    /// Validates `def`, a body whose expressions may also use `outer` names (from the
-    /// run around it).
+    /// Validates `def`: a workflow (`outer` None), or a body whose expressions may also use
+    /// the `outer` names (from the run around it). A body's id joins ids checked already
+    /// (`workflow.step`), and may be longer than a user's id can be.
     fn compile_in(
         def: WorkflowDef,
         kinds: &StepKinds,
-        outer: &Outer,
+        outer: Option<&Outer>,
     ) -> Result<Workflow, InvalidDefinition> {
         let mut v = Validator::default();
-        check_id(&mut v, None, "id", &def.id, "workflow id");
+        let top = Outer::default();
+        // A body's id is made of ids checked already (`workflow.step`), and may be longer.
+        let outer = match outer {
+            Some(outer) => outer,
+            None => {
+                check_id(&mut v, None, "id", &def.id, "workflow id");
+                &top
+            }
+        };
         check_secrets(&mut v, &def);
         if def.max_parallel == Some(0) {
             v.top("max_parallel", "must be at least 1");
@@ -871,7 +880,7 @@ fn compile_bodies(
             run_strategy: Default::default(),
             max_concurrent_runs: None,
         };
-        match Workflow::compile_in(body, kinds, &visible) {
+        match Workflow::compile_in(body, kinds, Some(&visible)) {
             Ok(mut body) => {
                 for w in std::mem::take(&mut body.warnings) {
                     v.warnings.push(in_body(w, step, i));

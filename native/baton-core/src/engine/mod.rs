@@ -224,7 +224,7 @@ impl EngineError {
     pub fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind as K;
         match self {
-            EngineError::Store(_) => K::Store,
+            EngineError::Store(e) => e.kind(),
             EngineError::Definition(_) | EngineError::ReservedKind(_) => K::Definition,
             EngineError::UnknownParam { .. }
             | EngineError::BadParam { .. }
@@ -716,6 +716,8 @@ impl Engine {
             let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
             match outcome {
                 Ok(Some(Ok(run))) => return Ok(run),
+                // The engine closed under the driver; the run resumes at the next open.
+                _ if self.shared.shutdown.is_cancelled() => return Err(EngineError::Closed),
                 Ok(Some(Err(message))) => {
                     // A store that failed stopped every run: that is the news, not the
                     // driver's view of it.

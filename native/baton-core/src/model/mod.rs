@@ -14,17 +14,31 @@ pub use duration::DurationSpec;
 pub use load::{Format, Source};
 pub use schema::{schema, Schema};
 
+/// The longest id: ids name files, log lines and keys, so a megabyte id is a mistake.
+pub const MAX_ID_LEN: usize = 255;
+
 /// Whether `name` is a valid name for a workflow, step, tag, signal or step type:
-/// `[A-Za-z0-9_.-]+`. The one place this rule is written.
+/// `[A-Za-z0-9_.-]+`, at most [`MAX_ID_LEN`] characters. The one place this rule is written.
 pub fn is_id(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_ID_LEN
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Why `name` is not valid as `what` (`step id`, `tag`, ...), if it is not.
 pub fn id_problem(name: &str, what: &str) -> Option<String> {
-    (!is_id(name))
-        .then(|| format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
+    if is_id(name) {
+        return None;
+    }
+    let n = name.chars().count();
+    if n > MAX_ID_LEN {
+        // Not the whole name: it may be megabytes.
+        let start: String = name.chars().take(20).collect();
+        return Some(format!(
+            "invalid {what} `{start}...` ({n} characters): at most {MAX_ID_LEN} characters"
+        ));
+    }
+    Some(format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
 }
 
 use indexmap::IndexMap;

@@ -67,6 +67,13 @@ mod tests {
             crate::model::is_id("a.b-c_1")
                 && !crate::model::is_id("a b")
                 && !crate::model::is_id("")
+                && crate::model::is_id(&"a".repeat(crate::model::MAX_ID_LEN))
+                && !crate::model::is_id(&"a".repeat(crate::model::MAX_ID_LEN + 1))
+        );
+        let problem = crate::model::id_problem(&"a".repeat(10 << 20), "workflow id").unwrap();
+        assert_eq!(
+            problem,
+            "invalid workflow id `aaaaaaaaaaaaaaaaaaaa...` (10485760 characters): at most 255 characters"
         );
     }
 }

@@ -208,6 +208,17 @@ fn is_full(e: &std::io::Error) -> bool {
         || e.raw_os_error().is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
 }
 
+impl StoreError {
+    /// The kind of failure: [`Closed`](crate::error::ErrorKind::Closed) for a call that raced
+    /// the engine's close, [`Store`](crate::error::ErrorKind::Store) for the others.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            StoreError::Closed => crate::error::ErrorKind::Closed,
+            _ => crate::error::ErrorKind::Store,
+        }
+    }
+}
+
 /// A durable key-value store of tables.
 pub(crate) trait Store: Send + Sync + 'static {
     /// Applies every op atomically; returns once they are on disk.

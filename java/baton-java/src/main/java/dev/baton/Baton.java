@@ -69,7 +69,10 @@ public final class Baton implements AutoCloseable {
     private final String description;
     private final Dispatcher dispatcher;
     private final ExecutorService ownExecutor;
+    /** Set first thing in {@link #close()}: from then on every other method throws. */
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Held while closing, so that every {@link #close()} returns once the store is released. */
+    private final Object closing = new Object();
     private final StepTypes stepTypes = new HostStepTypes();
     /** The engine's clock when it runs on virtual time, else null. */
     private final VirtualClock virtualClock;
@@ -698,13 +701,19 @@ public final class Baton implements AutoCloseable {
 
     /**
      * Stops scheduling, asks running steps to stop, flushes and releases the store. Unfinished
-     * runs stay in the store and resume at the next {@link #open}. Idempotent.
+     * runs stay in the store and resume at the next {@link #open}. Idempotent; a call while
+     * another thread closes returns once the store is released.
      */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
-            return;
+        synchronized (closing) {
+            if (closed.compareAndSet(false, true)) {
+                closeEngine();
+            }
         }
+    }
+
+    private void closeEngine() {
         for (EventSubscription subscription : new ArrayList<>(subscriptions)) {
             subscription.close();
         }
@@ -741,6 +750,7 @@ public final class Baton implements AutoCloseable {
      * @throws RunTimeoutException if it has not ended by then
      * @throws UnknownRunException if the store has no such run, or it is not running here
      *     (a run left unfinished that could not resume: see {@link #recover()})
+     * @throws IllegalStateException if this Baton is closed, before or while waiting
      */
     public RunResult await(String runId, Duration timeout) {
         Objects.requireNonNull(runId, "runId");

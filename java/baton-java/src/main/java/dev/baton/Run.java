@@ -43,7 +43,8 @@ public final class Run {
      * Waits up to {@code timeout} for the run to end, and returns it with its steps.
      *
      * @throws RunTimeoutException if it has not ended by then (it goes on)
-     * @throws UnknownRunException if the run stopped running here (the {@link Baton} closed)
+     * @throws IllegalStateException if the {@link Baton} is closed, before or while waiting (the
+     *     run resumes at the next open)
      * @throws BatonException if the waiting thread is interrupted (its interrupt flag set again)
      */
     public RunResult await(Duration timeout) {

@@ -70,7 +70,7 @@ public final class Workflow {
         this.code = Collections.unmodifiableMap(copy);
     }
 
-    /** Starts a workflow with id {@code id} ({@code [A-Za-z0-9_.-]+}). */
+    /** Starts a workflow with id {@code id} ({@code [A-Za-z0-9_.-]+}, at most 255 characters). */
     public static Builder named(String id) {
         return new Builder(id);
     }

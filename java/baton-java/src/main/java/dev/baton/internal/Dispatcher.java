@@ -201,6 +201,10 @@ public final class Dispatcher {
         } catch (RejectedExecutionException rejected) {
             complete(e, Execution.failure(new RejectedExecutionException(
                     "the executor of Java steps refused the step (is it shut down?)", rejected)));
+        } catch (Throwable t) {
+            // No thread for it (OutOfMemoryError: unable to create native thread), or an
+            // executor that throws: the step fails instead of waiting for ever.
+            complete(e, Execution.failure(t));
         }
     }
 

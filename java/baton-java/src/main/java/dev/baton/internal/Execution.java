@@ -118,8 +118,21 @@ final class Execution implements Runnable {
         dispatcher.complete(this, outcome);
     }
 
-    /** The outcome of an attempt that threw {@code t}: its class and message, and its stack trace. */
+    /**
+     * The outcome of an attempt that threw {@code t}: its class and message, and its stack
+     * trace; only its class if describing it throws too (a {@code toString} that throws, no
+     * memory left), so that the attempt still ends.
+     */
     static String failure(Throwable t) {
+        try {
+            return described(t);
+        } catch (Throwable describing) {
+            return JsonCodec.write(Map.of("error", t.getClass().getName()
+                    + " (which could not be described: " + describing.getClass().getName() + ")"));
+        }
+    }
+
+    private static String described(Throwable t) {
         StringWriter trace = new StringWriter();
         t.printStackTrace(new PrintWriter(trace));
         String logTail = trace.toString();

@@ -1,6 +1,8 @@
 package dev.baton.internal;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -30,7 +32,13 @@ import java.util.OptionalLong;
  */
 public final class JsonCodec {
 
-    static final ObjectMapper MAPPER = JsonMapper.builder().build();
+    /**
+     * Without Jackson's cap on string length (20 M characters): the engine's answers and tasks
+     * hold the values users gave it, and a 50 MB param comes back whole.
+     */
+    static final ObjectMapper MAPPER = JsonMapper.builder(JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(Integer.MAX_VALUE).build())
+            .build()).build();
 
     private JsonCodec() {}
 
