@@ -9,9 +9,11 @@ pub(crate) mod admission;
 mod events;
 pub(crate) mod firings;
 mod flow;
+mod layout;
 mod limits;
 pub(crate) mod records;
 pub(crate) mod registry;
+mod retention;
 mod run;
 mod state;
 
@@ -19,6 +21,7 @@ pub use admission::StartOptions;
 pub use firings::FiringRecord;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
+pub use retention::{Pruned, Retention};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
 use crate::activity::Activity;
@@ -293,6 +296,8 @@ pub(crate) struct Shared {
     pub(crate) limits: limits::Limits,
     /// The scheduler's and the run strategies' state.
     pub(crate) triggers: Arc<firings::TriggerState>,
+    /// Held by a prune while it runs, so that prunes take turns.
+    pub(crate) pruning: tokio::sync::Mutex<()>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -311,6 +316,7 @@ pub struct EngineBuilder {
     bad_kind: Option<crate::steps::ReservedKind>,
     listener: Option<Listener>,
     activity: Option<Arc<Activity>>,
+    retention: retention::Retention,
 }
 
 impl Default for EngineBuilder {
@@ -323,6 +329,7 @@ impl Default for EngineBuilder {
             bad_kind: None,
             listener: None,
             activity: None,
+            retention: Default::default(),
         }
     }
 }
@@ -369,6 +376,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How long finished runs, signals and firings are kept (default: [`Retention`]'s);
+    /// the engine prunes older ones every [`Retention::every`] while it is open.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
@@ -394,6 +408,7 @@ impl EngineBuilder {
                 (Arc::new(MemoryStore::default()) as Arc<dyn Store>, None, scratch)
             }
         };
+        layout::upgrade(store.as_ref())?;
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
         let limits = limits::Limits::load(store.as_ref())?;
         let shared = Arc::new(Shared {
@@ -413,16 +428,19 @@ impl EngineBuilder {
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
             triggers: Default::default(),
+            pruning: Default::default(),
         });
         registry::load_active(&shared)?;
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 shared,
                 opened,
                 runs: Arc::new(Mutex::new(HashMap::new())),
                 drivers: TaskTracker::new(),
             }),
-        })
+        };
+        retention::start(&engine, self.retention);
+        Ok(engine)
     }
 }
 
