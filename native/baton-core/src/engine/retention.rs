@@ -161,6 +161,11 @@ pub(crate) fn start(engine: &Engine, retention: Retention) {
     if !retention.prunes() {
         return;
     }
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Opened outside a runtime (a check with no run to drive): nothing to run it on.
+        tracing::warn!("engine opened outside a tokio runtime: no background pruning");
+        return;
+    }
     let shared = engine.shared();
     let weak = engine.downgrade();
     let clock = shared.clock.clone();
