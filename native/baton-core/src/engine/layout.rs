@@ -65,3 +65,53 @@ pub(crate) fn upgrade(store: &dyn Store) -> Result<(), StoreError> {
     tracing::info!(from = found, to = LAYOUT, indexed, "store layout upgraded");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, RunStatus};
+    use indexmap::IndexMap;
+    use std::time::Duration;
+
+    /// A store as layout 1 wrote it: a finished run and a signal, with no index and no
+    /// layout version.
+    fn write_layout_1(dir: &std::path::Path) {
+        let opened = crate::store::open(dir, None).unwrap();
+        let run = serde_json::json!({
+            "id": "01OLDRUN", "workflow_id": "w", "definition": "h", "params": {},
+            "status": "SUCCEEDED", "step_count": 1, "created_ms": 1_000, "ended_ms": 2_000,
+        });
+        let signal = SignalRecord {
+            id: "01OLDSIGNAL".into(),
+            name: "go".into(),
+            params: IndexMap::new(),
+            sent_ms: 3_000,
+            source: None,
+        };
+        let mut batch = Batch::default();
+        batch.put(Table::Runs, b"01OLDRUN".to_vec(), run.to_string());
+        batch.put(Table::Signals, b"go\x0001OLDSIGNAL".to_vec(), records::encode(&signal));
+        opened.store.commit(&batch).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_store_of_layout_1_opens_with_its_indexes_built() {
+        let dir = tempfile::tempdir().unwrap();
+        write_layout_1(dir.path());
+        let engine = Engine::builder().store_dir(dir.path()).open().unwrap();
+        let store = engine.shared().store.as_ref();
+        assert_eq!(store.get(Table::Meta, LAYOUT_KEY).unwrap(), Some(b"2".to_vec()));
+        let mut found = Vec::new();
+        records::scan_signals_sent_since(store, "go", 3_000, |s| {
+            found.push(s.id);
+            true
+        })
+        .unwrap();
+        assert_eq!(found, vec!["01OLDSIGNAL".to_string()], "a wait finds the old signal");
+        assert_eq!(engine.run("01OLDRUN").unwrap().unwrap().status, RunStatus::Succeeded);
+        let pruned = engine.prune(Duration::ZERO, false).await.unwrap();
+        assert_eq!((pruned.runs, pruned.signals), (1, 1), "the old run and signal are indexed");
+        assert!(engine.run("01OLDRUN").unwrap().is_none());
+        engine.close().await;
+    }
+}

@@ -278,6 +278,9 @@ impl Pass<'_> {
         if !self.dry_run && !batch.is_empty() {
             self.engine.commit(batch).await?;
         }
+        // Counted while yielding: tokio wakes a yielded task only after its poll, so an
+        // idle moment would show in between.
+        let _moving = self.engine.shared().activity.as_ref().map(|a| a.busy());
         tokio::task::yield_now().await;
         Ok(())
     }
