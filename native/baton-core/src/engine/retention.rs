@@ -231,8 +231,10 @@ fn keys_from(
 }
 
 impl Engine {
-    /// Deletes finished runs, signals and firings older than `older_than` (each kind by
-    /// the time the module says), or with `dry_run` only counts them: `baton prune`.
+    /// Deletes finished runs (by when they ended), signals (by when they were sent) and
+    /// firings (by their scheduled time) older than `older_than`, or with `dry_run` only
+    /// counts them: `baton prune`. Unfinished runs and their child runs, the newest firing
+    /// of each trigger and the triggers' cursors stay.
     pub async fn prune(&self, older_than: Duration, dry_run: bool) -> Result<Pruned, EngineError> {
         let all = Some(older_than);
         let retention = Retention { runs: all, signals: all, firings: all, ..Retention::default() };
