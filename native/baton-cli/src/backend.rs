@@ -4,7 +4,7 @@
 use crate::Failure;
 use baton_core::control::{self, Client, ConnectError, Request, Response};
 use baton_core::engine::Listener;
-use baton_core::{Engine, EngineError, StoreEngine, StoreError};
+use baton_core::{Engine, EngineError, Retention, StoreEngine, StoreError};
 use std::path::Path;
 
 pub enum Backend {
@@ -18,17 +18,18 @@ impl Backend {
     /// Opens the store, or connects to the live engine holding it. Without a live engine
     /// behind the lock, the store's own error stands (exit 3).
     pub async fn connect(store: &Path, engine: Option<StoreEngine>) -> Result<Backend, Failure> {
-        Self::connect_with(store, engine, None).await
+        Self::connect_with(store, engine, None, Retention::default()).await
     }
 
     /// [`connect`](Backend::connect), with `listener` receiving the events of an engine the
-    /// CLI opens.
+    /// CLI opens, which keeps history as `retention` says.
     pub async fn connect_with(
         store: &Path,
         engine: Option<StoreEngine>,
         listener: Option<Listener>,
+        retention: Retention,
     ) -> Result<Backend, Failure> {
-        match crate::open_engine(store, engine, listener) {
+        match crate::open_engine(store, engine, listener, retention) {
             Ok(engine) => Ok(Backend::Local(engine)),
             Err(EngineError::Store(locked @ StoreError::Locked { .. })) => {
                 match Client::connect(store).await {

@@ -12,7 +12,7 @@ use backend::{unexpected, Backend};
 use baton_core::control::{Request, Response};
 use baton_core::model::Source;
 use baton_core::{
-    Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow,
+    Engine, EngineError, InvalidDefinition, Retention, RunStatus, StoreEngine, StoreError, Workflow,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
@@ -49,6 +49,9 @@ enum Command {
         /// Prints the result as JSON.
         #[arg(long)]
         json: bool,
+        /// How long history is kept while this holds the store (see `serve --retain`).
+        #[arg(long, value_name = "RETENTION", value_parser = parse_retention)]
+        retain: Option<Retention>,
     },
     /// Checks a workflow file and prints every problem.
     Validate {
@@ -205,7 +208,25 @@ enum Command {
     /// Holds the store and runs its engine: resumes unfinished runs, fires the triggers of
     /// registered workflows, and answers other `baton` commands through the control socket,
     /// until stopped (SIGINT or SIGTERM).
-    Serve,
+    Serve {
+        /// How long history is kept: an age for all of it (`90d`), or kinds with ages
+        /// (`runs=90d,signals=forever,firings=30d,every=1h`); default runs=30d, signals=7d,
+        /// firings=30d, pruned every hour.
+        #[arg(long, value_name = "RETENTION", value_parser = parse_retention)]
+        retain: Option<Retention>,
+    },
+    /// Deletes finished runs (with their steps, events and child runs), signals and
+    /// trigger firings older than AGE; unfinished runs and what triggers need stay.
+    Prune {
+        /// The age past which history goes: 30d, 12h...
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Only counts what would go.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Continues every unfinished run to its end.
     Recover {
         #[arg(long)]
@@ -309,14 +330,14 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Run { file, params, json } => {
+        Command::Run { file, params, json, retain } => {
             let wf = Arc::new(load(&file)?);
             let overrides: IndexMap<String, serde_json::Value> =
                 params.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
             let progress = progress::Progress::new(json);
-            match Backend::connect_with(&cli.store, cli.store_engine, Some(progress.listener()))
-                .await?
-            {
+            let listener = Some(progress.listener());
+            let retention = retain.unwrap_or_default();
+            match Backend::connect_with(&cli.store, cli.store_engine, listener, retention).await? {
                 Backend::Local(engine) => {
                     run_here(&engine, &progress, &cli.store, wf, overrides, json).await
                 }
@@ -585,7 +606,14 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said)
                 .await
         }
-        Command::Serve => serve(&cli.store, cli.store_engine).await,
+        Command::Serve { retain } => {
+            serve(&cli.store, cli.store_engine, retain.unwrap_or_default()).await
+        }
+        Command::Prune { older_than, dry_run, json } => {
+            let older_than_ms = older_than.as_millis() as u64;
+            let request = Request::Prune { older_than_ms, dry_run };
+            operate::call(&cli.store, cli.store_engine, request, json, "").await
+        }
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
     }
 }
@@ -606,6 +634,14 @@ async fn interrupted() -> &'static str {
 
 fn parse_engine(s: &str) -> Result<StoreEngine, String> {
     s.parse()
+}
+
+fn parse_retention(s: &str) -> Result<Retention, String> {
+    s.parse()
+}
+
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    baton_core::model::DurationSpec::from(s).parse()
 }
 
 fn parse_limit(s: &str) -> Result<Option<u32>, String> {
@@ -670,20 +706,13 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
     }
 }
 
-fn open(
-    store: &Path,
-    engine: Option<StoreEngine>,
-    listener: Option<baton_core::engine::Listener>,
-) -> Result<Engine, Failure> {
-    Ok(open_engine(store, engine, listener)?)
-}
-
 fn open_engine(
     store: &Path,
     engine: Option<StoreEngine>,
     listener: Option<baton_core::engine::Listener>,
+    retention: Retention,
 ) -> Result<Engine, EngineError> {
-    let mut builder = Engine::builder().store_dir(store);
+    let mut builder = Engine::builder().store_dir(store).retention(retention);
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
     }
@@ -761,8 +790,12 @@ async fn show_details(
 
 /// `baton serve`: holds the store, resumes its runs and answers other commands until
 /// SIGINT or SIGTERM.
-async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Failure> {
-    let engine = open(store, store_engine, None)?;
+async fn serve(
+    store: &Path,
+    store_engine: Option<StoreEngine>,
+    retention: Retention,
+) -> Result<(), Failure> {
+    let engine = open_engine(store, store_engine, None, retention)?;
     for (id, resumed) in engine.recover()? {
         if let Err(e) = resumed {
             eprintln!("run {id}: cannot resume: {e}");
@@ -792,7 +825,7 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
 
 async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {
     let progress = progress::Progress::new(json);
-    let engine = match open_engine(store, engine, Some(progress.listener())) {
+    let engine = match open_engine(store, engine, Some(progress.listener()), Retention::default()) {
         Ok(engine) => engine,
         Err(EngineError::Store(locked @ StoreError::Locked { .. }))
             if baton_core::control::Client::connect(store).await.is_ok() =>

@@ -62,6 +62,7 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
             }
         }
         Response::Started { run_id } => println!("{said} {run_id}"),
+        Response::Pruned(pruned) => print!("{}", report::pruned(&pruned)),
         other => return Err(unexpected(other)),
     }
     Ok(())

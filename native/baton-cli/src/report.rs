@@ -368,6 +368,23 @@ pub fn firings(list: &[FiringRecord]) -> String {
     out
 }
 
+/// What `baton prune` deleted (or would delete), one kind a line.
+pub fn pruned(p: &baton_core::Pruned) -> String {
+    let verb = if p.dry_run { "would delete" } else { "deleted" };
+    let mut out = format!("{verb}:\n");
+    for (count, kind) in [
+        (p.runs, "runs"),
+        (p.child_runs, "child runs"),
+        (p.steps, "steps"),
+        (p.events, "events"),
+        (p.signals, "signals"),
+        (p.firings, "firings"),
+    ] {
+        let _ = writeln!(out, "{count:>9}  {kind}");
+    }
+    out
+}
+
 pub fn timeline(events: &[Event]) -> String {
     if events.is_empty() {
         return "no events\n".into();

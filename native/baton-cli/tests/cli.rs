@@ -1436,3 +1436,49 @@ fn the_secrets_example_runs_and_masks_its_secret() {
     assert_eq!(step(&done, "login")["log_tail"], "logging in to eu with ***", "{done:#}");
     assert_eq!(step(&done, "check")["log_tail"], "token has 13 characters", "{done:#}");
 }
+
+#[test]
+fn prune_deletes_old_history_with_or_without_a_live_engine() {
+    let env = Env::new();
+    let hello = env.file("hello.yaml", "id: hello\nsteps:\n  - {id: a, type: noop}\n");
+    env.baton(&["run", &hello]).expect(0);
+    env.baton(&["signal", "go", "n=1"]).expect(0);
+
+    // Nothing is a day old; a dry run only counts.
+    let none = env.baton(&["prune", "--older-than", "1d", "--json"]).expect(0).json();
+    assert_eq!((none["runs"].as_u64(), none["signals"].as_u64()), (Some(0), Some(0)));
+    let dry = env.baton(&["prune", "--older-than", "0s", "--dry-run"]).expect(0);
+    assert!(dry.stdout.starts_with("would delete:"), "{}", dry.all());
+    assert!(dry.stdout.contains("        1  runs\n"), "{}", dry.all());
+    assert_eq!(run_ids(&env, &[]).len(), 1, "a dry run deletes nothing");
+
+    // Without a live engine the command opens the store itself.
+    let done = env.baton(&["prune", "--older-than", "0s", "--json"]).expect(0).json();
+    assert_eq!((done["runs"].as_u64(), done["signals"].as_u64()), (Some(1), Some(1)), "{done}");
+    assert_eq!(done["dry_run"], false);
+    assert!(run_ids(&env, &[]).is_empty());
+
+    // With one, through its control socket; the server keeps history as --retain says.
+    let store = env.store();
+    let server = env
+        .command(&["--store", store.to_str().unwrap(), "serve", "--retain", "runs=90d,every=1h"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton serve");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store.join("control.sock").exists() {
+        assert!(Instant::now() < deadline, "baton serve did not open its control socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    env.baton(&["run", &hello]).expect(0);
+    let done = env.baton(&["prune", "--older-than", "0s"]).expect(0);
+    assert!(done.stdout.contains("        1  runs\n"), "{}", done.all());
+    assert!(run_ids(&env, &[]).is_empty());
+    terminate(server).expect(0);
+
+    let bad = env.baton(&["prune", "--older-than", "soon"]).expect(2);
+    assert!(bad.stderr.contains("soon"), "{}", bad.all());
+    let bad = env.baton(&["serve", "--retain", "logs=1d"]).expect(2);
+    assert!(bad.stderr.contains("unknown kind `logs`"), "{}", bad.all());
+}

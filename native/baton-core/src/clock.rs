@@ -20,6 +20,12 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
     /// Completes once `now_ms() >= deadline_ms`.
     fn sleep_until(&self, deadline_ms: u64) -> Sleep;
+    /// [`sleep_until`](Clock::sleep_until) for housekeeping (retention): on a virtual clock
+    /// it completes once time has passed `deadline_ms`, but time never jumps to it, so a
+    /// test that moves time "to the next timer" does not wait for housekeeping.
+    fn sleep_until_passed(&self, deadline_ms: u64) -> Sleep {
+        self.sleep_until(deadline_ms)
+    }
 }
 
 /// The wall clock, with tokio timers.
@@ -51,8 +57,9 @@ pub struct VirtualClock {
 struct Timers {
     now_ms: u64,
     next_id: u64,
-    /// (deadline, id) -> the sleeper to wake.
-    waiting: BTreeMap<(u64, u64), oneshot::Sender<()>>,
+    /// (deadline, id) -> the sleeper to wake, and whether it is housekeeping
+    /// ([`Clock::sleep_until_passed`]), which time does not jump to.
+    waiting: BTreeMap<(u64, u64), (oneshot::Sender<()>, bool)>,
 }
 
 impl VirtualClock {
@@ -76,7 +83,7 @@ impl VirtualClock {
         let later = timers.waiting.split_off(&(now + 1, 0));
         let due = std::mem::replace(&mut timers.waiting, later);
         drop(timers);
-        for (_, waker) in due {
+        for (_, (waker, _)) in due {
             let _ = waker.send(());
         }
     }
@@ -85,8 +92,8 @@ impl VirtualClock {
     pub fn next_deadline(&self) -> Option<u64> {
         let mut timers = self.lock();
         // Sleepers that were dropped (a step finished before its timeout) do not count.
-        timers.waiting.retain(|_, w| !w.is_closed());
-        timers.waiting.keys().next().map(|(deadline, _)| *deadline)
+        timers.waiting.retain(|_, (w, _)| !w.is_closed());
+        timers.waiting.iter().find(|(_, (_, passed))| !passed).map(|((deadline, _), _)| *deadline)
     }
 
     /// Jumps to the earliest deadline, if any; returns whether a timer fired.
@@ -108,6 +115,16 @@ impl Clock for VirtualClock {
     }
 
     fn sleep_until(&self, deadline_ms: u64) -> Sleep {
+        self.sleep(deadline_ms, false)
+    }
+
+    fn sleep_until_passed(&self, deadline_ms: u64) -> Sleep {
+        self.sleep(deadline_ms, true)
+    }
+}
+
+impl VirtualClock {
+    fn sleep(&self, deadline_ms: u64, housekeeping: bool) -> Sleep {
         let mut timers = self.lock();
         if deadline_ms <= timers.now_ms {
             return Box::pin(std::future::ready(()));
@@ -115,7 +132,7 @@ impl Clock for VirtualClock {
         let (tx, rx) = oneshot::channel();
         let id = timers.next_id;
         timers.next_id += 1;
-        timers.waiting.insert((deadline_ms, id), tx);
+        timers.waiting.insert((deadline_ms, id), (tx, housekeeping));
         Box::pin(async move {
             // A dropped clock never wakes its sleepers.
             if rx.await.is_err() {
@@ -142,6 +159,19 @@ mod tests {
         assert!(clock.advance_to_next());
         late.await.unwrap();
         assert_eq!(clock.now_ms(), 5_000);
+        assert!(!clock.advance_to_next());
+    }
+
+    #[tokio::test]
+    async fn time_passes_housekeeping_timers_but_does_not_jump_to_them() {
+        let clock = VirtualClock::starting_at(0);
+        let chore = tokio::spawn(clock.sleep_until_passed(1_000));
+        let timer = tokio::spawn(clock.sleep_until(5_000));
+        tokio::task::yield_now().await;
+        assert_eq!(clock.next_deadline(), Some(5_000), "the chore is no timer to jump to");
+        assert!(clock.advance_to_next());
+        chore.await.unwrap();
+        timer.await.unwrap();
         assert!(!clock.advance_to_next());
     }
 

@@ -33,6 +33,7 @@ pub use engine::{
     StepStatus, StepView,
 };
 pub use engine::{FiringRecord, Registered, StartOptions, VersionInfo, WorkflowInfo};
+pub use engine::{Pruned, Retention};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};
 pub use store::{StoreEngine, StoreError};

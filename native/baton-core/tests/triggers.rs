@@ -4,7 +4,7 @@
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use baton_core::testing::VirtualTime;
-use baton_core::{Engine, EngineError, RunStatus, StartOptions, WorkflowDef};
+use baton_core::{Engine, EngineError, Retention, RunStatus, StartOptions, WorkflowDef};
 use chrono::DateTime;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
@@ -206,7 +206,11 @@ async fn cron_runs_once_per_local_day_across_dst_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
-    let env = Env::new(ms("2025-01-01T00:00:00Z"));
+    // The year's runs are all kept: the default retention would prune those of its first
+    // eleven months.
+    let time = VirtualTime::starting_at(ms("2025-01-01T00:00:00Z"));
+    let engine = time.configure(Engine::builder()).retention(Retention::forever()).open();
+    let env = Env { engine: engine.unwrap(), time };
     env.engine
         .register(def("id: daily\nparams: {date: ''}\ntriggers:\n  - cron: '0 2 * * *'\n    timezone: America/New_York\n    params: {date: \"${format_date(trigger.scheduled_time, 'yyyy-MM-dd', 'America/New_York')}\"}\nsteps:\n  - {id: a, type: noop}\n"))
         .unwrap();

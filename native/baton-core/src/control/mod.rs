@@ -19,7 +19,7 @@ pub use client::{Client, ConnectError};
 use crate::engine::{
     Engine, EngineError, Event, RunDetails, RunRecord, SignalRecord, VersionInfo, WorkflowInfo,
 };
-use crate::engine::{FiringRecord, StartOptions};
+use crate::engine::{FiringRecord, Pruned, StartOptions};
 use crate::model::WorkflowDef;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,15 @@ pub enum Request {
     },
     /// The caps set.
     Limits,
+    /// Deletes finished runs, signals and firings older than `older_than_ms` (or counts
+    /// them, with `dry_run`).
+    Prune {
+        /// The age, in milliseconds, past which history goes.
+        older_than_ms: u64,
+        /// Only counts what would go.
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 /// What the engine answers.
@@ -246,6 +255,8 @@ pub enum Response {
     Event(Box<Event>),
     /// Tags with their caps ([`Request::Limits`]).
     Limits(Vec<(String, u32)>),
+    /// What a prune deleted, per kind ([`Request::Prune`]).
+    Pruned(Pruned),
     /// The request was carried out; there is nothing to tell.
     Done,
 }
@@ -332,6 +343,10 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
         }
         Request::Limit { tag, max } => done(engine.set_limit(&tag, max).await)?,
         Request::Limits => Response::Limits(engine.limits()),
+        Request::Prune { older_than_ms, dry_run } => {
+            let older_than = std::time::Duration::from_millis(older_than_ms);
+            Response::Pruned(engine.prune(older_than, dry_run).await?)
+        }
     })
 }
 

@@ -9,9 +9,11 @@ pub(crate) mod admission;
 mod events;
 pub(crate) mod firings;
 mod flow;
+mod layout;
 mod limits;
 pub(crate) mod records;
 pub(crate) mod registry;
+mod retention;
 mod run;
 mod secrets;
 mod state;
@@ -20,6 +22,7 @@ pub use admission::StartOptions;
 pub use firings::FiringRecord;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
+pub use retention::{Pruned, Retention};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
 
 use crate::activity::Activity;
@@ -304,6 +307,8 @@ pub(crate) struct Shared {
     pub(crate) limits: limits::Limits,
     /// The scheduler's and the run strategies' state.
     pub(crate) triggers: Arc<firings::TriggerState>,
+    /// Held by a prune while it runs, so that prunes take turns.
+    pub(crate) pruning: tokio::sync::Mutex<()>,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -322,6 +327,7 @@ pub struct EngineBuilder {
     bad_kind: Option<crate::steps::ReservedKind>,
     listener: Option<Listener>,
     activity: Option<Arc<Activity>>,
+    retention: retention::Retention,
 }
 
 impl Default for EngineBuilder {
@@ -334,6 +340,7 @@ impl Default for EngineBuilder {
             bad_kind: None,
             listener: None,
             activity: None,
+            retention: Default::default(),
         }
     }
 }
@@ -380,6 +387,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How long finished runs, signals and firings are kept (default: [`Retention`]'s);
+    /// the engine prunes older ones every [`Retention::every`] while it is open.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
@@ -410,6 +424,7 @@ impl EngineBuilder {
                 (store, None, scratch, Arc::new(Sealer::ephemeral()?))
             }
         };
+        layout::upgrade(store.as_ref())?;
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
         let limits = limits::Limits::load(store.as_ref())?;
         let shutdown = CancellationToken::new();
@@ -431,16 +446,19 @@ impl EngineBuilder {
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
             triggers: Default::default(),
+            pruning: Default::default(),
         });
         registry::load_active(&shared)?;
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 shared,
                 opened,
                 runs: Arc::new(Mutex::new(HashMap::new())),
                 drivers: TaskTracker::new(),
             }),
-        })
+        };
+        retention::start(&engine, self.retention);
+        Ok(engine)
     }
 }
 

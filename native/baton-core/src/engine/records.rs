@@ -277,10 +277,22 @@ pub(crate) fn scan_records<T: for<'de> Deserialize<'de>>(
     table: Table,
     prefix: &[u8],
     what: impl Fn(&[u8]) -> String,
+    f: impl FnMut(&[u8], T) -> bool,
+) -> Result<(), StoreError> {
+    scan_records_from(store, table, prefix, prefix, what, f)
+}
+
+/// [`scan_records`] from the first key not before `from`.
+pub(crate) fn scan_records_from<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    table: Table,
+    prefix: &[u8],
+    from: &[u8],
+    what: impl Fn(&[u8]) -> String,
     mut f: impl FnMut(&[u8], T) -> bool,
 ) -> Result<(), StoreError> {
     let mut failure = None;
-    store.scan(table, prefix, &mut |key, value| match decode(|| what(key), value) {
+    store.scan_from(table, prefix, from, &mut |key, value| match decode(|| what(key), value) {
         Ok(record) => f(key, record),
         Err(e) => {
             failure = Some(e);
@@ -319,11 +331,21 @@ pub(crate) fn put_run(batch: &mut Batch, run: &RunRecord) {
             batch.put(Table::Runs, run.id.as_bytes(), encode(run));
             if run.status.is_terminal() {
                 batch.delete(Table::Active, run.id.as_bytes());
+                batch.put(Table::Finished, finished_key(run), Vec::new());
             } else {
                 batch.put(Table::Active, run.id.as_bytes(), Vec::new());
             }
         }
     }
+}
+
+/// The key of a finished run in [`Table::Finished`]: its end time, then its id, so that
+/// retention reads the oldest first.
+pub(crate) fn finished_key(run: &RunRecord) -> Vec<u8> {
+    let ended_ms = run.ended_ms.unwrap_or(run.created_ms);
+    let mut key = ended_ms.to_be_bytes().to_vec();
+    key.extend_from_slice(run.id.as_bytes());
+    key
 }
 
 /// Writes the rollup of a `foreach` or `while` step.
@@ -350,9 +372,60 @@ fn signal_key(name: &str, id: &str) -> Vec<u8> {
     key
 }
 
-/// Writes a signal, under its name so that a step finds the signals it waits for.
+/// A name's signals in [`Table::SignalsSent`]: by time sent (big-endian), then by id.
+pub(crate) fn sent_key(name: &str, sent_ms: u64, id: &str) -> Vec<u8> {
+    let mut key = signal_key(name, "");
+    key.extend_from_slice(&sent_ms.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// Writes a signal, under its name and id (signal triggers read on from their cursor, an
+/// id) and in the index by time sent (`wait_signal` reads from the start of its window).
 pub(crate) fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
     batch.put(Table::Signals, signal_key(&signal.name, &signal.id), encode(signal));
+    batch.put(Table::SignalsSent, sent_key(&signal.name, signal.sent_ms, &signal.id), Vec::new());
+}
+
+/// Signals named `name` sent at `since_ms` or later, oldest first: read from the index by
+/// time sent, so the signals sent before do not count, however many there are.
+pub(crate) fn scan_signals_sent_since(
+    store: &dyn Store,
+    name: &str,
+    since_ms: u64,
+    mut f: impl FnMut(SignalRecord) -> bool,
+) -> Result<(), StoreError> {
+    let prefix = signal_key(name, "");
+    let from = sent_key(name, since_ms, "");
+    let mut ids = Vec::new();
+    store.scan_from(Table::SignalsSent, &prefix, &from, &mut |key, _| {
+        let id = key.get(prefix.len() + 8..).unwrap_or_default();
+        ids.push(String::from_utf8_lossy(id).into_owned());
+        true
+    })?;
+    for id in ids {
+        // An entry whose signal is gone was pruned in between.
+        let Some(bytes) = store.get(Table::Signals, &signal_key(name, &id))? else { continue };
+        if !f(decode(|| format!("signal {id}"), &bytes)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Signals named `name` with an id after `after_id`, in id order (the order they were
+/// sent in): read on from there, not from the name's first signal.
+pub(crate) fn scan_signals_after(
+    store: &dyn Store,
+    name: &str,
+    after_id: &str,
+    mut f: impl FnMut(SignalRecord) -> bool,
+) -> Result<(), StoreError> {
+    let mut from = signal_key(name, after_id);
+    // The first key after `after_id`'s own.
+    from.push(0);
+    let what = |_: &[u8]| format!("signal named {name}");
+    scan_records_from(store, Table::Signals, &signal_key(name, ""), &from, what, |_, s| f(s))
 }
 
 /// Signals named `name` (every signal for `None`), oldest first.

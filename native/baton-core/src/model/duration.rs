@@ -11,7 +11,7 @@ pub struct DurationSpec(String);
 
 impl DurationSpec {
     /// The duration, or a message saying what is wrong with the text.
-    pub(crate) fn parse(&self) -> Result<Duration, String> {
+    pub fn parse(&self) -> Result<Duration, String> {
         parse_duration(&self.0)
     }
 

@@ -215,9 +215,10 @@ mod tests {
         fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(None)
         }
-        fn scan(
+        fn scan_from(
             &self,
             _: Table,
+            _: &[u8],
             _: &[u8],
             _: &mut dyn FnMut(&[u8], &[u8]) -> bool,
         ) -> Result<(), StoreError> {

@@ -37,16 +37,18 @@ impl Store for MemoryStore {
         Ok(self.map().get(&table.key(key)).cloned())
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         table: Table,
         prefix: &[u8],
+        from: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let start = table.key(prefix);
+        let prefix = table.key(prefix);
+        let start = table.key(from).max(prefix.clone());
         let map = self.map();
-        for (k, v) in map.range(start.clone()..) {
-            if !k.starts_with(&start) || !f(&k[1..], v) {
+        for (k, v) in map.range(start..) {
+            if !k.starts_with(&prefix) || !f(&k[1..], v) {
                 break;
             }
         }

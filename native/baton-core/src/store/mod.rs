@@ -44,6 +44,12 @@ pub(crate) enum Table {
     Rollups,
     /// signal name + signal id -> signal.
     Signals,
+    /// signal name + time sent + signal id -> nothing: a name's signals by time sent.
+    SignalsSent,
+    /// time ended + run id -> nothing: the finished runs (not child runs), oldest first.
+    Finished,
+    /// name -> value: what the store says of itself (its layout's version).
+    Meta,
     /// workflow id -> the workflow's entry: active version, enabled, versions.
     Workflows,
     /// workflow id + version -> a registered version.
@@ -77,6 +83,9 @@ impl Table {
             Table::Iterations => b'i',
             Table::Rollups => b'u',
             Table::Signals => b'g',
+            Table::SignalsSent => b'h',
+            Table::Finished => b'z',
+            Table::Meta => b'm',
             Table::Workflows => b'w',
             Table::Versions => b'v',
             Table::Firings => b'f',
@@ -231,6 +240,17 @@ pub(crate) trait Store: Send + Sync + 'static {
         &self,
         table: Table,
         prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan_from(table, prefix, prefix, f)
+    }
+    /// [`scan`](Store::scan), starting at the first key not before `from`: an index is
+    /// read from where the entries wanted begin, never from its start.
+    fn scan_from(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        from: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
 }
@@ -443,6 +463,22 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert_eq!(count, 0);
+        let mut seen = Vec::new();
+        store
+            .scan_from(Table::Steps, b"r1/", b"r1/15", &mut |k, _| {
+                seen.push(k.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec![b"r1/2".to_vec()], "from a key within the prefix");
+        seen.clear();
+        store
+            .scan_from(Table::Steps, b"r1/", b"r0", &mut |k, _| {
+                seen.push(k.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec![b"r1/1".to_vec(), b"r1/2".to_vec()], "never outside the prefix");
     }
 
     #[test]

@@ -58,19 +58,21 @@ impl Store for RedbStore {
         Ok(t.get(table.key(key).as_slice()).map_err(fail)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         table: Table,
         prefix: &[u8],
+        from: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(fail)?;
         let t = txn.open_table(DATA).map_err(fail)?;
-        let start = table.key(prefix);
+        let prefix = table.key(prefix);
+        let start = table.key(from).max(prefix.clone());
         for entry in t.range(start.as_slice()..).map_err(fail)? {
             let (k, v) = entry.map_err(fail)?;
             let (k, v) = (k.value(), v.value());
-            if !k.starts_with(&start) || !f(&k[1..], v) {
+            if !k.starts_with(&prefix) || !f(&k[1..], v) {
                 break;
             }
         }

@@ -59,15 +59,18 @@ impl Store for SledStore {
         Ok(self.db.get(table.key(key)).map_err(fail)?.map(|v| v.to_vec()))
     }
 
-    fn scan(
+    fn scan_from(
         &self,
         table: Table,
         prefix: &[u8],
+        from: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for entry in self.db.scan_prefix(table.key(prefix)) {
+        let prefix = table.key(prefix);
+        let start = table.key(from).max(prefix.clone());
+        for entry in self.db.range(start..) {
             let (k, v) = entry.map_err(fail)?;
-            if !f(&k[1..], &v) {
+            if !k.starts_with(&prefix) || !f(&k[1..], &v) {
                 break;
             }
         }

@@ -256,10 +256,8 @@ impl Scheduler<'_> {
             return Ok(self.engine.commit(batch).await?);
         };
         let mut fresh: Vec<SignalRecord> = Vec::new();
-        records::scan_signals(shared.store.as_ref(), Some(name), |s| {
-            if s.id > last {
-                fresh.push(s);
-            }
+        records::scan_signals_after(shared.store.as_ref(), name, &last, |s| {
+            fresh.push(s);
             true
         })?;
         let matcher =

@@ -333,10 +333,8 @@ impl Nest {
         since_ms: u64,
     ) -> Result<Vec<SignalRecord>, String> {
         let mut found = Vec::new();
-        records::scan_signals(self.shared.store.as_ref(), Some(name), |s| {
-            if s.sent_ms >= since_ms {
-                found.push(s);
-            }
+        records::scan_signals_sent_since(self.shared.store.as_ref(), name, since_ms, |s| {
+            found.push(s);
             true
         })
         .map_err(|e| e.to_string())?;
