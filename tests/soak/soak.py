@@ -124,8 +124,15 @@ class Soak:
         return json.loads(self.call(*args))
 
     def spawn(self, *args):
-        return subprocess.Popen(self.args(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL)
+        # Each process's stderr is kept until the next one's, to explain a failure.
+        self.stderr = os.path.join(self.dir, "last.stderr")
+        with open(self.stderr, "wb") as err:
+            return subprocess.Popen(self.args(*args), stdout=subprocess.DEVNULL, stderr=err,
+                                    stdin=subprocess.DEVNULL)
+
+    def last_stderr(self):
+        with open(self.stderr, errors="replace") as f:
+            return f.read()[-3000:]
 
     def kill_within(self, p, what, low, high):
         """Kills `p` at a random moment in [low, high) seconds unless it ended; True if killed."""
@@ -151,14 +158,15 @@ class Soak:
                 p.kill()
                 raise Violation("[%s] `baton recover` hung" % self.engine)
             if code != 0:
-                raise Violation("[%s] `baton recover` exited %d" % (self.engine, code))
+                raise Violation("[%s] `baton recover` exited %d:\n%s" % (self.engine, code, self.last_stderr()))
             return
 
     def series_run(self):
         self.series["run"] += 1
         p = self.spawn("run", self.mix, "-p", "log=" + self.log)
         if not self.kill_within(p, "run", 0.1, 1.8) and p.returncode != 0:
-            raise Violation("[%s] `baton run` exited %d without a kill" % (self.engine, p.returncode))
+            raise Violation("[%s] `baton run` exited %d without a kill:\n%s" % (
+                self.engine, p.returncode, self.last_stderr()))
         self.recover_until_done()
 
     def serve(self):
@@ -175,7 +183,8 @@ class Soak:
         sock = os.path.join(self.store, "control.sock")
         while not os.path.exists(sock):
             if p.poll() is not None:
-                raise Violation("[%s] `baton serve` exited %d at start" % (self.engine, p.returncode))
+                raise Violation("[%s] `baton serve` exited %d at start:\n%s" % (
+                    self.engine, p.returncode, self.last_stderr()))
             if time.monotonic() > deadline:
                 raise Violation("[%s] `baton serve` opened no control socket" % self.engine)
             time.sleep(0.02)
@@ -202,7 +211,8 @@ class Soak:
                 time.sleep(0.1)
             p.send_signal(signal.SIGTERM)
             if p.wait(timeout=TIMEOUT) != 0:
-                raise Violation("[%s] `baton serve` exited %d on SIGTERM" % (self.engine, p.returncode))
+                raise Violation("[%s] `baton serve` exited %d on SIGTERM:\n%s" % (
+                    self.engine, p.returncode, self.last_stderr()))
             return
 
     def check(self):

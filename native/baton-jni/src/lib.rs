@@ -183,8 +183,9 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_open<'l>(
     _class: JClass<'l>,
     store_dir: JString<'l>,
     store_engine: JString<'l>,
+    retention: JString<'l>,
 ) -> jstring {
-    envelope(env, |env| open_engine(env, &store_dir, &store_engine, None))
+    envelope(env, |env| open_engine(env, &store_dir, &store_engine, &retention, None))
 }
 
 /// Opens an engine, on virtual time if `time` is given; ok = the handle.
@@ -192,6 +193,7 @@ fn open_engine(
     env: &Env<'_>,
     store_dir: &JString<'_>,
     store_engine: &JString<'_>,
+    retention: &JString<'_>,
     time: Option<VirtualTime>,
 ) -> Result<Value, BridgeError> {
     logs::install();
@@ -211,6 +213,12 @@ fn open_engine(
         let engine: StoreEngine =
             name.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
         builder = builder.store_engine(engine);
+    }
+    if let Some(text) = string(env, retention)? {
+        let retention: baton_core::Retention = text.parse().map_err(|e: String| {
+            BridgeError::new(ErrorKind::InvalidRequest, format!("retention: {e}"))
+        })?;
+        builder = builder.retention(retention);
     }
     let engine = {
         let _guard = rt.enter();
@@ -522,6 +530,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
     _class: JClass<'l>,
     store_dir: JString<'l>,
     store_engine: JString<'l>,
+    retention: JString<'l>,
     start_millis: jlong,
 ) -> jstring {
     envelope(env, |env| {
@@ -530,7 +539,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
                 "a virtual clock cannot start before 1970: {start_millis} ms"
             ))
         })?;
-        open_engine(env, &store_dir, &store_engine, Some(VirtualTime::starting_at(start)))
+        let time = Some(VirtualTime::starting_at(start));
+        open_engine(env, &store_dir, &store_engine, &retention, time)
     })
 }
 

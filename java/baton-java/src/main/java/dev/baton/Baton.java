@@ -785,9 +785,10 @@ public final class Baton implements AutoCloseable {
     /** Opens the native engine, on the virtual clock if the options ask for one; returns its handle. */
     private static long openEngine(String dir, BatonOptions options) {
         String storeEngine = options.storeEngine().orElse(null);
+        String retention = options.retention().orElse(null);
         String answer = options.virtualClock()
-                .map(start -> NativeBridge.openVirtual(dir, storeEngine, start.toEpochMilli()))
-                .orElseGet(() -> NativeBridge.open(dir, storeEngine));
+                .map(start -> NativeBridge.openVirtual(dir, storeEngine, retention, start.toEpochMilli()))
+                .orElseGet(() -> NativeBridge.open(dir, storeEngine, retention));
         return Envelope.unwrap(answer).asLong();
     }
 

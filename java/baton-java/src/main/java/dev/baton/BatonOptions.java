@@ -23,6 +23,7 @@ public final class BatonOptions {
     private final Executor executor;
     private final int stepThreads;
     private final String storeEngine;
+    private final String retention;
     private final Instant virtualClock;
     private final boolean controlEndpoint;
     private final boolean scheduler;
@@ -33,6 +34,7 @@ public final class BatonOptions {
         this.executor = b.executor;
         this.stepThreads = b.stepThreads;
         this.storeEngine = b.storeEngine;
+        this.retention = b.retention;
         this.virtualClock = b.virtualClock;
     }
 
@@ -62,6 +64,11 @@ public final class BatonOptions {
     /** {@code redb} or {@code sled}; empty for the engine's default. */
     public Optional<String> storeEngine() {
         return Optional.ofNullable(storeEngine);
+    }
+
+    /** How long history is kept (see {@link Builder#retention(String)}); empty for the defaults. */
+    public Optional<String> retention() {
+        return Optional.ofNullable(retention);
     }
 
     /**
@@ -96,6 +103,7 @@ public final class BatonOptions {
         private Executor executor;
         private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
         private String storeEngine;
+        private String retention;
         private Instant virtualClock;
         private boolean controlEndpoint = true;
         private boolean scheduler = true;
@@ -136,6 +144,25 @@ public final class BatonOptions {
         public Builder storeEngine(String storeEngine) {
             this.storeEngine = Objects.requireNonNull(storeEngine, "storeEngine");
             return this;
+        }
+
+        /**
+         * How long finished runs (with their steps and events), signals and firings are kept
+         * before the engine prunes them in the background, as {@code baton serve --retain} takes
+         * it: {@code "90d"} for all of them, or per kind, {@code "runs=90d,signals=7d,
+         * firings=forever,every=1h"} ({@code every}: how often pruning runs). Defaults: runs 30d,
+         * signals 7d, firings 30d, every 1h. An invalid text fails {@link Baton#open} with an
+         * {@link InvalidRequestException} naming the problem.
+         */
+        public Builder retention(String retention) {
+            this.retention = Objects.requireNonNull(retention, "retention");
+            return this;
+        }
+
+        /** {@link #retention(String)} of {@code keep} for runs, signals and firings alike. */
+        public Builder retention(java.time.Duration keep) {
+            Objects.requireNonNull(keep, "keep");
+            return retention(Math.max(1, keep.toMillis()) + "ms");
         }
 
         /**

@@ -11,15 +11,19 @@ package dev.baton.internal;
  *
  * <pre>{@code
  * NativeLoader.load();
- * long handle = Envelope.unwrap(NativeBridge.open(null, null)).asLong();
+ * long handle = Envelope.unwrap(NativeBridge.open(null, null, null)).asLong();
  * }</pre>
  */
 public final class NativeBridge {
 
     private NativeBridge() {}
 
-    /** Opens an engine on the store in {@code storeDir} ({@code null}: in memory); ok = the handle. */
-    public static native String open(String storeDir, String storeEngine);
+    /**
+     * Opens an engine on the store in {@code storeDir} ({@code null}: in memory), keeping history
+     * as {@code retention} says ({@code null}: the defaults; the text of {@code baton serve
+     * --retain}); ok = the handle.
+     */
+    public static native String open(String storeDir, String storeEngine, String retention);
 
     /** Stops scheduling, waits for the run drivers and flushes the store; the handle is then invalid. */
     public static native String close(long handle);
@@ -104,7 +108,8 @@ public final class NativeBridge {
      * {@link #open}, on a virtual clock that reads {@code startMillis} (ms since the epoch) and
      * moves only by {@link #advanceClock} and {@link #runUntilIdle}; ok = the handle.
      */
-    public static native String openVirtual(String storeDir, String storeEngine, long startMillis);
+    public static native String openVirtual(
+            String storeDir, String storeEngine, String retention, long startMillis);
 
     /** The virtual clock's time; ok = ms since the epoch. Error kind {@code state} on the system clock. */
     public static native String clockNow(long handle);
