@@ -8,6 +8,8 @@
 mod shell;
 mod sleep;
 
+#[cfg(fuzzing)]
+pub(crate) use shell::parse_outputs;
 pub(crate) use shell::render_command;
 pub use shell::Shell;
 pub use sleep::Sleep;
