@@ -174,7 +174,7 @@ def table(rows):
     columns = list(rows[0])
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
     lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines.append("-|-".join("-" * w for w in widths))
+    lines.append("|".join("-" * (w + 2) for w in widths)[1:-1])
     lines += [" | ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]
     return "\n".join("| " + line + " |" for line in lines)
 
