@@ -4,7 +4,7 @@ CARGO  ?= cargo
 BATON  := target/release/baton
 DEMO_STORE := target/demo-store
 
-.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench soak
+.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench soak fuzz
 
 demo: deps build
 	@rm -rf $(DEMO_STORE)
@@ -63,3 +63,12 @@ bench:
 SOAK_KILLS ?= 1000
 soak: build
 	python3 tests/soak/soak.py --baton $(BATON) --kills $(SOAK_KILLS)
+
+# Fuzzes everything Baton reads from outside (native/fuzz), FUZZ_SECONDS per target, and
+# prints executions and findings per target. Not part of `make test`. Needs the nightly
+# toolchain; installs cargo-fuzz when it is missing.
+FUZZ_SECONDS ?= 120
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+	python3 scripts/fuzz.py --seconds $(FUZZ_SECONDS)

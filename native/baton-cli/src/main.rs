@@ -5,6 +5,7 @@
 
 mod backend;
 mod operate;
+mod params;
 mod progress;
 mod report;
 
@@ -16,6 +17,7 @@ use baton_core::{
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
+use params::{parse_param, typed};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -648,21 +650,6 @@ fn parse_limit(s: &str) -> Result<Option<u32>, String> {
     match s {
         "none" => Ok(None),
         n => n.parse().map(Some).map_err(|_| format!("`{s}` is not a count (or `none`)")),
-    }
-}
-
-fn parse_param(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("`{s}` is not key=value")),
-    }
-}
-
-/// A value from the command line: a number or boolean when it reads as one, else text.
-fn typed(text: &str) -> serde_json::Value {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
-        _ => serde_json::Value::String(text.to_owned()),
     }
 }
 

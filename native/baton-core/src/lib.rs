@@ -19,6 +19,8 @@ pub(crate) mod dag;
 pub mod engine;
 pub mod error;
 pub mod expr;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod model;
 pub mod steps;
 pub(crate) mod store;

@@ -87,7 +87,15 @@ const PUNCTS: [&str; 24] = [
 /// Parses one expression of `chars[start..]` up to a closing `}` at depth 0 (for `${...}`);
 /// returns it and the index just after the `}`.
 pub fn parse_embedded(chars: &[char], start: usize) -> Result<(Expr, usize), SyntaxError> {
-    let mut p = Parser { chars, pos: start, tok: Tok::End, tok_col: 0, tok_end: start, tokens: 0 };
+    let mut p = Parser {
+        chars,
+        pos: start,
+        tok: Tok::End,
+        tok_col: 0,
+        tok_end: start,
+        tokens: 0,
+        depth: 0,
+    };
     p.advance()?;
     let expr = p.expr()?;
     if p.tok != Tok::Punct("}") {
@@ -104,12 +112,20 @@ struct Parser<'a> {
     tok_col: usize,
     /// Index just after the current token.
     tok_end: usize,
-    /// Tokens read so far: bounds the size, and so the depth, of the tree.
+    /// Tokens read so far: bounds the size of the tree.
     tokens: usize,
+    /// How deep in the tree the current token is (at most): bounds the recursion of
+    /// parsing, and of everything that walks the tree.
+    depth: usize,
 }
 
 /// Most tokens in one `${...}`; it keeps evaluation's recursion shallow.
 const MAX_TOKENS: usize = 1000;
+
+/// Most levels of the tree: expressions in one another (brackets, arguments, `!`, `-`,
+/// `?:`) and operators in a chain (`a + b + c`). The parser recurses through a dozen
+/// functions for each level, and a JVM thread validating a definition has 1 MiB of stack.
+const MAX_DEPTH: usize = 32;
 
 impl Parser<'_> {
     fn error(&self, message: String) -> SyntaxError {
@@ -230,7 +246,33 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// One level deeper in the tree, if there is room for it.
+    fn deepen(&mut self) -> Result<(), SyntaxError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self
+                .error(format!("the expression nests deeper than {MAX_DEPTH} levels; split it")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Parses one level deeper in the tree.
+    fn nested(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<Expr, SyntaxError>,
+    ) -> Result<Expr, SyntaxError> {
+        let depth = self.depth;
+        self.deepen()?;
+        let expr = parse(self);
+        self.depth = depth;
+        expr
+    }
+
     fn expr(&mut self) -> Result<Expr, SyntaxError> {
+        self.nested(Self::conditional)
+    }
+
+    fn conditional(&mut self) -> Result<Expr, SyntaxError> {
         let cond = self.or()?;
         if self.eat("?")? {
             let yes = self.expr()?;
@@ -246,22 +288,26 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, SyntaxError> {
-        let mut left = self.and()?;
+        let (mut left, depth) = (self.and()?, self.depth);
         while self.eat("||")? {
+            self.deepen()?;
             let right = self.and()?;
             let column = left.column;
             left = Expr { node: Node::Or(Box::new(left), Box::new(right)), column };
         }
+        self.depth = depth;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
-        let mut left = self.binary(0)?;
+        let (mut left, depth) = (self.binary(0)?, self.depth);
         while self.eat("&&")? {
+            self.deepen()?;
             let right = self.binary(0)?;
             let column = left.column;
             left = Expr { node: Node::And(Box::new(left), Box::new(right)), column };
         }
+        self.depth = depth;
         Ok(left)
     }
 
@@ -276,10 +322,11 @@ impl Parser<'_> {
         if level == LEVELS.len() {
             return self.unary();
         }
-        let mut left = self.binary(level + 1)?;
+        let (mut left, depth) = (self.binary(level + 1)?, self.depth);
         'outer: loop {
             for (symbol, op) in LEVELS[level] {
                 if self.eat(symbol)? {
+                    self.deepen()?;
                     let right = self.binary(level + 1)?;
                     let column = left.column;
                     left =
@@ -287,6 +334,7 @@ impl Parser<'_> {
                     continue 'outer;
                 }
             }
+            self.depth = depth;
             return Ok(left);
         }
     }
@@ -294,19 +342,22 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
         let column = self.tok_col;
         if self.eat("!")? {
-            return Ok(Expr { node: Node::Not(Box::new(self.unary()?)), column });
+            return Ok(Expr { node: Node::Not(Box::new(self.nested(Self::unary)?)), column });
         }
         if self.eat("-")? {
-            return Ok(Expr { node: Node::Negate(Box::new(self.unary()?)), column });
+            return Ok(Expr { node: Node::Negate(Box::new(self.nested(Self::unary)?)), column });
         }
         self.postfix()
     }
 
     fn postfix(&mut self) -> Result<Expr, SyntaxError> {
-        let mut e = self.primary()?;
+        let (mut e, depth) = (self.primary()?, self.depth);
         loop {
             // Errors in `a.b` and `a[i]` point at `a`.
             let column = e.column;
+            if matches!(self.tok, Tok::Punct("." | "[")) {
+                self.deepen()?;
+            }
             if self.eat(".")? {
                 let Tok::Ident(name) = self.tok.clone() else {
                     return Err(
@@ -320,6 +371,7 @@ impl Parser<'_> {
                 self.expect("]")?;
                 e = Expr { node: Node::Index(Box::new(e), Box::new(index)), column };
             } else {
+                self.depth = depth;
                 return Ok(e);
             }
         }

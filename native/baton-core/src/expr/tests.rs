@@ -171,7 +171,7 @@ fn runaway_expressions_hit_the_budget() {
     assert!(eval_err("${range(0, 2000000)}").contains("at most 1000000"));
     let e = eval_err("${sum(range(0, 1000000)) + sum(range(0, 1000000))}");
     assert!(e.contains("more than 1000000 steps"), "{e}");
-    let long = format!("${{{}}}", vec!["1"; 600].join(" + "));
+    let long = format!("${{[{}]}}", vec!["1"; 600].join(", "));
     assert!(eval_err(&long).contains("too long (more than 1000 tokens)"));
 }
 
@@ -303,4 +303,53 @@ mod properties {
             }
         }
     }
+}
+
+/// Deep trees are refused (nested expressions and chains of operators alike); what the
+/// limit lets through is parsed and evaluated on a thread with a small stack (a JVM thread
+/// has 1 MiB).
+#[test]
+fn deep_trees_are_refused_and_the_rest_fits_a_small_stack() {
+    let nested = |open: &str, close: &str, depth| {
+        format!("${{{}1{}}}", open.repeat(depth), close.repeat(depth))
+    };
+    let deep = [
+        nested("(", ")", 499),
+        nested("[", "]", 499),
+        nested("{a: ", "}", 333),
+        nested("!", "", 998),
+        nested("-", "", 998),
+        nested("len([", "])", 249),
+        nested("true ? ", " : 0", 249),
+        nested("a[", "]", 333),
+        nested("1 + ", "", 499),
+        nested("true && ", "", 499),
+        format!("${{extract{}}}", ".rows".repeat(499)),
+        format!("${{tags{}}}", "[0]".repeat(333)),
+    ];
+    let fitting = [
+        nested("(", ")", 31),
+        nested("[", "]", 31),
+        nested("!", "", 31),
+        nested("1 + ", "", 31),
+        nested("limit * ", "", 31),
+        format!("${{extract{}}}", ".rows".repeat(31)),
+        nested("true || ", "", 31),
+    ];
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            for field in deep {
+                let error = Template::parse(&field).unwrap_err();
+                assert!(error.message.contains("deeper than 32 levels"), "{}", error.message);
+            }
+            for field in fitting {
+                let template = Template::parse(&field).unwrap_or_else(|e| panic!("{field}: {e}"));
+                let _ = template.evaluate(&scope());
+                let _ = template.check_constants();
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

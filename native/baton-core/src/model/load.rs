@@ -1,6 +1,6 @@
 //! Reading definitions from YAML or JSON text, and pointing errors at their line and column.
 
-use super::WorkflowDef;
+use super::{nesting, WorkflowDef};
 use crate::error::{DefinitionError, InvalidDefinition};
 use marked_yaml::Node;
 use std::path::Path;
@@ -62,12 +62,19 @@ impl Source {
     pub fn parse(&self) -> Result<WorkflowDef, InvalidDefinition> {
         let result = match self.format {
             Format::Yaml => {
-                serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&self.text))
+                match nesting::check_yaml(&self.text) {
+                    Err((message, line, column)) => {
+                        Err((".".into(), message, Some((line, column))))
+                    }
+                    Ok(()) => serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(
+                        &self.text,
+                    ))
                     .map_err(|e| {
                         let path = e.path().to_string();
                         let inner = e.into_inner();
                         (path, inner.to_string(), inner.location().map(|l| (l.line(), l.column())))
-                    })
+                    }),
+                }
             }
             Format::Json => {
                 let mut json = serde_json::Deserializer::from_str(&self.text);
@@ -92,6 +99,9 @@ impl Source {
         });
         result.map_err(|(path, message, at)| {
             let message = strip_location(&message);
+            // serde's own words for the limit the YAML check applies.
+            let deep = nesting::too_deep();
+            let message = if message == "recursion limit exceeded" { &deep } else { message };
             // serde_yaml names the path itself (`steps[0].type: ...`); it goes to `field`.
             let message = match message.split_once(": ") {
                 Some((prefix, rest))
@@ -354,6 +364,35 @@ mod tests {
         assert_eq!(source.position(Some(1), Some("depends_on")).map(|p| p.0), Some(7));
         assert_eq!(source.position(Some(1), Some("depends_on.1")), Some((7, 21)));
         assert_eq!(source.position(None, Some("steps")).map(|p| p.0), Some(2));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_line() {
+        let depth = 100_000;
+        let lists = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let maps = format!("{}1{}", "{\"a\": ".repeat(depth), "}".repeat(depth));
+        for (format, text) in [
+            (Format::Yaml, format!("id: w\nsteps: []\nbogus: {lists}\n")),
+            (Format::Yaml, format!("id: w\nsteps: []\nparams: {{x: {maps}}}\n")),
+            (Format::Json, format!("{{\"id\": \"w\", \"steps\": [],\n\n\"params\": {maps}}}")),
+            (Format::Json, format!("{{\"id\": \"w\",\n\"params\":\n{{\"x\": {lists}}}}}")),
+        ] {
+            let err = Source::new("deep", text, format).parse().unwrap_err();
+            let e = &err.errors[0];
+            assert_eq!(e.message, "nested deeper than 128 levels", "{format:?}");
+            assert_eq!((e.file.as_deref(), e.line), (Some("deep"), Some(3)), "{format:?}");
+        }
+        // JSON is read as it goes: an earlier error comes first, at once.
+        let json = format!("{{\"id\": \"w\", \"steps\": [],\n\"bogus\": {lists}}}");
+        let err = Source::new("deep", json, Format::Json).parse().unwrap_err();
+        assert!(err.errors[0].message.starts_with("unknown field `bogus`"), "{err}");
+        // Block nesting, which serde_yaml refuses as it reads, gets the same message.
+        let mut block = String::from("id: w\nsteps: []\nparams:\n");
+        for level in 0..200 {
+            block.push_str(&format!("{}a:\n", " ".repeat(2 + 2 * level)));
+        }
+        let err = yaml(&block).unwrap_err();
+        assert_eq!(err.errors[0].message, "nested deeper than 128 levels");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod cron;
 mod duration;
 mod load;
+mod nesting;
 mod schema;
 
 pub(crate) use duration::format_duration;

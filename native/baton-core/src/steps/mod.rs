@@ -8,6 +8,8 @@
 mod shell;
 mod sleep;
 
+#[cfg(fuzzing)]
+pub(crate) use shell::parse_outputs;
 pub use shell::Shell;
 pub(crate) use shell::{end_orphans, render_command};
 pub use sleep::Sleep;

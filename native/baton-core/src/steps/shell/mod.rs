@@ -145,8 +145,7 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Parses `key=value` lines; values that read as JSON numbers, booleans, lists or maps keep
-/// that type (`parts=[1,2]`), anything else is a string.
+/// Reads the `$BATON_OUTPUT` file, if it is not too large.
 fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size > MAX_OUTPUT_FILE {
@@ -156,6 +155,12 @@ fn read_outputs(path: &std::path::Path) -> Result<Outputs, String> {
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("cannot read $BATON_OUTPUT: {e}"))?;
+    parse_outputs(&text)
+}
+
+/// Parses `key=value` lines; values that read as JSON numbers, booleans, lists or maps keep
+/// that type (`parts=[1,2]`), anything else is a string.
+pub(crate) fn parse_outputs(text: &str) -> Result<Outputs, String> {
     let mut outputs = Outputs::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
