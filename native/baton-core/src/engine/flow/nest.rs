@@ -29,20 +29,32 @@ pub(crate) const MAX_DEPTH: usize = 32;
 /// parameters, then the outputs of finished steps.
 pub struct Names {
     values: IndexMap<String, Value>,
+    /// Which of the names are steps (their values are their outputs); the others are
+    /// parameters. A host step of a loop body gets them apart: `ctx.input` and `ctx.param`.
+    steps: std::collections::HashSet<String>,
     clock: Arc<dyn Clock>,
 }
 
 impl Names {
-    pub(crate) fn new(values: IndexMap<String, Value>, clock: Arc<dyn Clock>) -> Self {
-        Names { values, clock }
+    pub(crate) fn new(
+        values: IndexMap<String, Value>,
+        steps: std::collections::HashSet<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Names { values, steps, clock }
     }
 
     pub(crate) fn empty(clock: Arc<dyn Clock>) -> Self {
-        Names { values: IndexMap::new(), clock }
+        Names::new(IndexMap::new(), Default::default(), clock)
     }
 
     pub(crate) fn values(&self) -> &IndexMap<String, Value> {
         &self.values
+    }
+
+    /// Whether `name` is a step of an enclosing run.
+    pub(crate) fn is_step(&self, name: &str) -> bool {
+        self.steps.contains(name)
     }
 
     /// These names with `extra` over them.

@@ -329,7 +329,8 @@ impl Driver {
         // The engine's own kinds work with it, unless a host put a stand-in in their place.
         let declared = || self.declared_kind(step).is_some_and(|d| Arc::ptr_eq(&kind, &d));
         let nest = (flow::is_flow(&step.kind) && declared()).then(|| {
-            let names = Names::new(self.names(), self.shared.clock.clone());
+            let (names, steps) = self.names();
+            let names = Names::new(names, steps, self.shared.clock.clone());
             Nest::new(
                 self.shared.clone(),
                 self.wf.clone(),
@@ -342,18 +343,33 @@ impl Driver {
                 tokens.kill.clone(),
             )
         });
-        let inputs = self
-            .wf
-            .upstream(i)
-            .filter_map(|u| self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone())))
-            .collect();
+        let mut inputs: IndexMap<String, Outputs> = IndexMap::new();
+        let mut params = self.params.clone();
+        // In a loop body, a host step sees the names of the runs around it, as `${...}` does.
+        let outer = &self.frame.outer;
+        if !outer.values().is_empty() {
+            let mut all = IndexMap::new();
+            for (name, value) in outer.values() {
+                if !outer.is_step(name) {
+                    all.insert(name.clone(), value.clone());
+                } else if let Value::Object(outputs) = value {
+                    let outputs = outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    inputs.insert(name.clone(), outputs);
+                }
+            }
+            all.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+            params = Arc::new(all);
+        }
+        inputs.extend(self.wf.upstream(i).filter_map(|u| {
+            self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone()))
+        }));
         let ctx = StepContext {
             run_id: self.run.id.clone(),
             workflow_id: self.run.workflow_id.clone(),
             step_id: step.id.clone(),
             attempt,
             idempotency_key: format!("{}/{}/{}", self.run.id, step.id, attempt),
-            params: self.params.clone(),
+            params,
             inputs,
             command,
             env,
@@ -376,12 +392,21 @@ impl Driver {
 
     /// Every name the run's steps may see, for a step that evaluates expressions while it
     /// runs: enclosing runs' names, then parameters, then finished steps' outputs.
-    fn names(&self) -> IndexMap<String, Value> {
-        let mut names = self.frame.outer.values().clone();
-        names.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for (&i, outputs) in &self.outputs {
-            names.insert(self.wf.step(i).id.clone(), outputs_value(outputs.clone()));
+    /// Which of them are steps comes with them.
+    fn names(&self) -> (IndexMap<String, Value>, std::collections::HashSet<String>) {
+        let outer = &self.frame.outer;
+        let mut names = outer.values().clone();
+        let mut steps: std::collections::HashSet<String> =
+            names.keys().filter(|n| outer.is_step(n)).cloned().collect();
+        for (k, v) in self.params.iter() {
+            steps.remove(k);
+            names.insert(k.clone(), v.clone());
         }
-        names
+        for (&i, outputs) in &self.outputs {
+            let id = self.wf.step(i).id.clone();
+            names.insert(id.clone(), outputs_value(outputs.clone()));
+            steps.insert(id);
+        }
+        (names, steps)
     }
 }

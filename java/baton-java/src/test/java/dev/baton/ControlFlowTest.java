@@ -65,6 +65,29 @@ class ControlFlowTest {
     }
 
     @Test
+    void javaStepsInLoopBodiesSeeTheParamsAndUpstreamOutputsAroundTheLoop() {
+        Set<String> seen = ConcurrentHashMap.newKeySet();
+        baton.register(Workflow.named("scoped")
+                .param("msg", "hello")
+                .param("partitions", List.of(1, 2))
+                .step("up", s -> s.java(ctx -> ctx.output("token", "t42")))
+                .step("each", s -> s.dependsOn("up")
+                        .foreach("${partitions}", "partition", body -> body
+                                .step("process", p -> p.java(ctx -> seen.add(ctx.param("msg") + " "
+                                        + ctx.param("partition") + " " + ctx.input("up", "token") + " "
+                                        + ctx.inputs().keySet())))))
+                .step("again", s -> s.dependsOn("up")
+                        .whileLoop("${iteration < 1}", body -> body
+                                .step("w", p -> p.java(ctx -> seen.add("while " + ctx.param("msg") + " "
+                                        + ctx.input("up", "token"))))))
+                .build());
+
+        baton.start("scoped").await(WAIT).orThrow();
+
+        assertEquals(Set.of("hello 1 t42 [up]", "hello 2 t42 [up]", "while hello t42"), seen);
+    }
+
+    @Test
     void whileLoopRunsUntilItsConditionFails() {
         AtomicInteger polls = new AtomicInteger();
         baton.register(Workflow.named("poll")
