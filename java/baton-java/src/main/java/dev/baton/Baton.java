@@ -178,10 +178,19 @@ public final class Baton implements AutoCloseable {
      * }</pre>
      *
      * @return the version the definition is, from 1
-     * @throws WorkflowDefinitionException listing every problem, each naming its step and field
+     * @throws WorkflowDefinitionException listing every problem, each naming its step and field;
+     *     a {@code java} step with no code (a workflow read from JSON or YAML and not
+     *     {@link Workflow#bind bound}) is one, naming the {@code bind} call to make
      */
     public int register(Workflow workflow) {
         Objects.requireNonNull(workflow, "workflow");
+        List<DefinitionError> unbound = workflow.unboundJavaSteps().stream()
+                .map(path -> new DefinitionError(path, "type", "this java step has no code: bind it before "
+                        + "register, with workflow.bind(\"" + path + "\", ctx -> ...)"))
+                .toList();
+        if (!unbound.isEmpty()) {
+            throw new WorkflowDefinitionException(workflow.id(), unbound);
+        }
         int version = Envelope.unwrap(NativeBridge.register(open(), workflow.toJson()), workflow.id()).asInt();
         // Loop bodies run as workflows of their own (`<id>.<step>`): bind their Java steps too.
         dispatcher.bind(workflow.id(), workflow.javaSteps());

@@ -169,7 +169,12 @@ public final class Workflow {
         for (int i = 0; i < path.length; i++) {
             String name = path[i];
             step = scope.stream().filter(s -> s.id().equals(name)).findFirst().orElseThrow(() ->
-                    new IllegalArgumentException("workflow `" + id() + "` has no step `" + stepId + "`"));
+                    new IllegalArgumentException("workflow `" + id() + "` has no step `" + stepId + "`"
+                            + pathsEndingWith(steps, "", stepId.substring(stepId.lastIndexOf('/') + 1)).stream()
+                                    .filter(p -> !p.equals(stepId))
+                                    .findFirst()
+                                    .map(p -> "; did you mean `" + p + "` (a step in the body of a loop is named by its path)?")
+                                    .orElse("")));
             if (i < path.length - 1) {
                 workflowId = workflowId + "." + name;
                 scope = step.body();
@@ -183,6 +188,38 @@ public final class Workflow {
         steps.put(step.id(), code);
         bound.put(workflowId, steps);
         return new Workflow(json, bound);
+    }
+
+    /** The paths (`loop/step`) of the steps named {@code name}, loop bodies included. */
+    private static List<String> pathsEndingWith(List<Step> scope, String prefix, String name) {
+        List<String> paths = new ArrayList<>();
+        for (Step step : scope) {
+            if (step.id().equals(name)) {
+                paths.add(prefix + name);
+            }
+            paths.addAll(pathsEndingWith(step.body(), prefix + step.id() + "/", name));
+        }
+        return paths;
+    }
+
+    /**
+     * The {@code java} steps that have no code, by path ({@code "per_partition/process"} in a
+     * loop body), in definition order: what {@link Baton#register} refuses.
+     */
+    public List<String> unboundJavaSteps() {
+        List<String> unbound = new ArrayList<>();
+        collectUnbound(steps, "", id(), unbound);
+        return unbound;
+    }
+
+    private void collectUnbound(List<Step> scope, String prefix, String workflowId, List<String> unbound) {
+        Map<String, JavaStep> bound = code.getOrDefault(workflowId, Map.of());
+        for (Step step : scope) {
+            if (step.isJava() && !bound.containsKey(step.id())) {
+                unbound.add(prefix + step.id());
+            }
+            collectUnbound(step.body(), prefix + step.id() + "/", workflowId + "." + step.id(), unbound);
+        }
     }
 
     public String id() {

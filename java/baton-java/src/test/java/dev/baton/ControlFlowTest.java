@@ -227,6 +227,26 @@ class ControlFlowTest {
     }
 
     @Test
+    void anUnboundJavaStepIsRefusedAtRegisterNamingTheBindToCall() {
+        String json = """
+                {"id": "w", "steps": [{"id": "first", "type": "java"},
+                  {"id": "loop", "type": "foreach", "over": "${[1]}", "steps": [{"id": "inner", "type": "java"}]}]}""";
+        Workflow workflow = Workflow.fromJson(json);
+        assertEquals(List.of("first", "loop/inner"), workflow.unboundJavaSteps());
+
+        WorkflowDefinitionException e = assertThrows(WorkflowDefinitionException.class,
+                () -> baton.register(workflow.bind("first", ctx -> {})));
+        assertEquals(1, e.errors().size(), e::getMessage);
+        assertEquals("loop/inner", e.errors().get(0).stepId());
+        assertTrue(e.getMessage().contains("workflow.bind(\"loop/inner\", ctx -> ...)"), e.getMessage());
+        assertEquals(List.of(), baton.workflows(), "nothing was registered");
+
+        IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
+                () -> workflow.bind("inner", ctx -> {}));
+        assertTrue(wrong.getMessage().contains("did you mean `loop/inner`"), wrong.getMessage());
+    }
+
+    @Test
     void bindReachesJavaStepsInBodies() {
         String json = """
                 {"id": "w", "steps": [{"id": "loop", "type": "foreach", "over": "${[1, 2, 3]}", "as": "n",
