@@ -450,7 +450,13 @@ fn bad_params_are_usage_errors() {
     assert!(done.stderr.contains("date, limit"), "{}", done.all());
 
     let done = env.baton(&["run", &file, "-p", "limit=many"]).expect(2);
-    assert!(done.stderr.contains("parameter `limit`: expects a number"), "{}", done.all());
+    assert!(done.stderr.contains("parameter `limit`: expects an integer"), "{}", done.all());
+    let done = env.baton(&["run", &file, "-p", "limit=2.5"]).expect(2);
+    assert!(
+        done.stderr.contains("parameter `limit`: expects an integer (default 10), got `2.5`"),
+        "{}",
+        done.all()
+    );
 
     let done = env.baton(&["run", &file, "-p", "novalue"]).expect(2);
     assert!(done.stderr.contains("is not key=value"), "{}", done.all());

@@ -170,8 +170,26 @@ async fn unknown_and_badly_typed_params_are_refused() {
     assert!(err.contains("unknown parameter `dat` (did you mean `date`?)"), "{err}");
     let mut o = IndexMap::new();
     o.insert("limit".to_string(), json!("many"));
-    let err = s.engine.start(wf, o).await.unwrap_err().to_string();
-    assert!(err.contains("parameter `limit`: expects a number"), "{err}");
+    let err = s.engine.start(wf.clone(), o).await.unwrap_err().to_string();
+    assert!(err.contains("parameter `limit`: expects an integer"), "{err}");
+    // Typed values from a host: checked against the declared type, never changed silently.
+    for (name, value, expected) in [
+        (
+            "limit",
+            json!(2.5),
+            "parameter `limit`: expects an integer (default 1), got a float (2.5)",
+        ),
+        (
+            "date",
+            json!(20261201),
+            "parameter `date`: expects a string (default \"x\"), got an integer",
+        ),
+        ("date", json!(null), "parameter `date`: expects a string (default \"x\"), got null"),
+    ] {
+        let o = IndexMap::from([(name.to_string(), value)]);
+        let err = s.engine.start(wf.clone(), o).await.unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -850,8 +850,8 @@ pub(crate) fn next_run_id() -> String {
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
 }
 
-/// The workflow's defaults with `overrides` applied; a string override of a typed default
-/// (number, boolean) is converted to that type. Every secret must be given.
+/// The workflow's defaults with `overrides` applied, each of the type of its param's default
+/// (see [`conform`]). Every secret must be given.
 pub(crate) fn merge_params(
     def: &WorkflowDef,
     mut overrides: IndexMap<String, Value>,
@@ -871,34 +871,102 @@ pub(crate) fn merge_params(
                 if declared.is_empty() { "no parameters".into() } else { declared.join(", ") };
             return Err(EngineError::UnknownParam { name, hint, declared });
         };
-        let value = match (default, value) {
-            (Value::Number(_), Value::String(s)) => {
-                serde_json::from_str::<serde_json::Number>(s.trim()).map(Value::Number).map_err(
-                    |_| EngineError::BadParam {
-                        name: name.clone(),
-                        message: format!("expects a number (default {default}), got `{s}`"),
-                    },
-                )?
-            }
-            (Value::Bool(_), Value::String(s)) => match s.trim() {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                _ => {
-                    return Err(EngineError::BadParam {
-                        name,
-                        message: format!("expects true or false, got `{s}`"),
-                    })
-                }
-            },
-            (_, value) => value,
-        };
+        let value = conform(default, value)
+            .map_err(|message| EngineError::BadParam { name: name.clone(), message })?;
         params.insert(name, value);
     }
     Ok(params)
 }
 
+/// `value` as a value of the type of `default`, the param's declared type: an integer, a
+/// number, a boolean, a string, a list or a map (a `null` default takes any value). Text is
+/// read as the type it is given for (`-p rows=42`, `-p parts=[1,2]`); anything else of
+/// another type is refused, never silently changed.
+fn conform(default: &Value, value: Value) -> Result<Value, String> {
+    let wanted = match default {
+        Value::Null => return Ok(value),
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "an integer",
+        Value::Bool(_) => "true or false",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    };
+    let read = |text: &str| serde_json::from_str::<Value>(text.trim()).ok();
+    let given = match &value {
+        Value::String(s) => format!("`{s}`"),
+        Value::Null => "null".to_owned(),
+        other => format!("{} ({other})", crate::expr::kind_of(other)),
+    };
+    let conformed = match (default, value) {
+        (_, Value::Null) => None,
+        (Value::Number(d), Value::String(s)) if d.is_f64() => read(&s).filter(Value::is_number),
+        (Value::Number(_), Value::String(s)) => read(&s).filter(|v| v.is_i64() || v.is_u64()),
+        (Value::Number(d), v @ Value::Number(_)) if d.is_f64() => Some(v),
+        (Value::Number(_), Value::Number(n)) => {
+            let whole = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15);
+            n.is_i64()
+                .then(|| Value::Number(n.clone()))
+                .or_else(|| n.is_u64().then(|| Value::Number(n.clone())))
+                .or_else(|| whole.map(|f| Value::from(f as i64)))
+        }
+        (Value::Bool(_), Value::String(s)) => match s.trim() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (Value::Array(_), Value::String(s)) => read(&s).filter(Value::is_array),
+        (Value::Object(_), Value::String(s)) => read(&s).filter(Value::is_object),
+        (d, v) if std::mem::discriminant(d) == std::mem::discriminant(&v) => Some(v),
+        _ => None,
+    };
+    conformed.ok_or_else(|| format!("expects {wanted} (default {default}), got {given}"))
+}
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_param_keeps_the_type_of_its_default() {
+        let ok = |default: serde_json::Value, given: serde_json::Value| {
+            super::conform(&default, given).unwrap()
+        };
+        let refused = |default: serde_json::Value, given: serde_json::Value| {
+            super::conform(&default, given).unwrap_err()
+        };
+        assert_eq!(ok(json!(10), json!("42")), json!(42));
+        assert_eq!(ok(json!(10), json!(7)), json!(7));
+        assert_eq!(ok(json!(10), json!(3.0)), json!(3));
+        assert_eq!(ok(json!(0.5), json!("2")), json!(2));
+        assert_eq!(ok(json!(true), json!("false")), json!(false));
+        assert_eq!(ok(json!("day"), json!("2026-12-01")), json!("2026-12-01"));
+        assert_eq!(ok(json!([1]), json!("[1, 2]")), json!([1, 2]));
+        assert_eq!(ok(json!({"a": 1}), json!({"b": 2})), json!({"b": 2}));
+        assert_eq!(ok(json!(null), json!(2.5)), json!(2.5));
+        assert_eq!(
+            refused(json!(10), json!(2.5)),
+            "expects an integer (default 10), got a float (2.5)"
+        );
+        assert_eq!(refused(json!(10), json!("2.5")), "expects an integer (default 10), got `2.5`");
+        assert_eq!(
+            refused(json!("day"), json!(7)),
+            "expects a string (default \"day\"), got an integer (7)"
+        );
+        assert_eq!(refused(json!([1]), json!("x")), "expects a list (default [1]), got `x`");
+        assert_eq!(
+            refused(json!([1]), json!({"a": 1})),
+            "expects a list (default [1]), got a map ({\"a\":1})"
+        );
+        assert_eq!(
+            refused(json!("day"), json!(null)),
+            "expects a string (default \"day\"), got null"
+        );
+        assert_eq!(
+            refused(json!(true), json!("yes")),
+            "expects true or false (default true), got `yes`"
+        );
+    }
+
     #[test]
     fn run_ids_sort_in_creation_order() {
         let ids: Vec<String> = (0..10_000).map(|_| super::next_run_id()).collect();

@@ -20,6 +20,7 @@ mod functions;
 mod parse;
 
 use eval::EvalError;
+pub(crate) use functions::kind as kind_of;
 use functions::plain;
 use parse::{Expr, Node};
 use serde_json::Value;

@@ -360,9 +360,11 @@ impl Driver {
             all.extend(self.params.iter().map(|(k, v)| (k.clone(), v.clone())));
             params = Arc::new(all);
         }
-        inputs.extend(self.wf.upstream(i).filter_map(|u| {
-            self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone()))
-        }));
+        inputs.extend(
+            self.wf.upstream(i).filter_map(|u| {
+                self.outputs.get(&u).map(|o| (self.wf.step(u).id.clone(), o.clone()))
+            }),
+        );
         let ctx = StepContext {
             run_id: self.run.id.clone(),
             workflow_id: self.run.workflow_id.clone(),

@@ -163,6 +163,14 @@ class BatonTest {
                 () -> baton.start("params", Map.of("nn", 2)));
         assertTrue(unknown.getMessage().contains("did you mean `n`"), unknown.getMessage());
         assertThrows(InvalidParamException.class, () -> baton.start("params", Map.of("n", "many")));
+        // Checked against the declared type (that of the default), never changed silently.
+        InvalidParamException fraction = assertThrows(InvalidParamException.class,
+                () -> baton.start("params", Map.of("n", 2.5)));
+        assertTrue(fraction.getMessage().contains("parameter `n`: expects an integer (default 1), got a float (2.5)"),
+                fraction.getMessage());
+        InvalidParamException number = assertThrows(InvalidParamException.class,
+                () -> baton.start("params", Map.of("who", 7)));
+        assertTrue(number.getMessage().contains("parameter `who`: expects a string"), number.getMessage());
         assertThrows(UnknownWorkflowException.class, () -> baton.start("nope"));
     }
 
