@@ -788,6 +788,26 @@ public final class Baton implements AutoCloseable {
             if (timeout != null && System.nanoTime() >= deadline) {
                 return null;
             }
+            if (virtualClock != null) {
+                stuckOnVirtualTime(runId);
+            }
+        }
+    }
+
+    /**
+     * On a virtual clock, a run that is not finished once the engine is idle waits for time (or a
+     * signal) that only the caller can bring: waiting longer would hang, so this says what to do.
+     */
+    private void stuckOnVirtualTime(String runId) {
+        virtualClock.awaitIdle();
+        JsonNode details = Envelope.unwrap(NativeBridge.await(open(), runId, 0));
+        if (details.isNull()) {
+            RunResult now = run(runId);
+            throw new IllegalStateException("run " + runId + " of `" + now.workflowId() + "` is " + now.status()
+                    + " and nothing moves it: on a virtual clock, time moves only when told. Advance it"
+                    + " (env.clock().advance(...), or baton.virtualClock().advance(...)), finish the run"
+                    + " (env.finish(run), or baton.virtualClock().runUntilIdle()), or send the signal it"
+                    + " waits for; it is at " + virtualClock.now());
         }
     }
 

@@ -3,6 +3,7 @@ package dev.baton.junit;
 import static dev.baton.junit.BatonAssertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.baton.Retry;
 import dev.baton.Run;
@@ -35,6 +36,22 @@ class VirtualTimeTest {
             }
             ctx.output("attempt", ctx.attempt());
         });
+    }
+
+    @Test
+    void awaitingARunThatWaitsForTimeFailsFastSayingToAdvanceTheClock(BatonTestEnv env) {
+        env.register(napThenFlaky());
+        failFiveTimes(env);
+        Run run = env.start("nap-then-flaky");
+
+        IllegalStateException stuck = assertThrows(IllegalStateException.class, () -> run.await());
+        assertTrue(stuck.getMessage().contains("nothing moves it: on a virtual clock, time moves only when told"),
+                stuck.getMessage());
+        assertTrue(stuck.getMessage().contains("env.clock().advance(...)") && stuck.getMessage().contains("env.finish(run)"),
+                stuck.getMessage());
+        assertThrows(IllegalStateException.class, () -> run.await(Duration.ofMinutes(5)));
+
+        assertThat(env.finish(run)).succeeded().stepAttempts("flaky", 6);
     }
 
     @Test
