@@ -99,8 +99,10 @@ public final class Baton implements AutoCloseable {
             pool.allowCoreThreadTimeOut(true);
             this.ownExecutor = pool;
         }
-        this.dispatcher = new Dispatcher(handle, options.executor().orElse(ownExecutor),
-                n == 1 ? "baton-dispatch" : "baton-dispatch-" + n);
+        String dispatch = n == 1 ? "baton-dispatch" : "baton-dispatch-" + n;
+        this.dispatcher = ownExecutor instanceof ThreadPoolExecutor own
+                ? new Dispatcher(handle, own, dispatch)
+                : new Dispatcher(handle, options.executor().orElseThrow(), dispatch);
     }
 
     /**

@@ -7,9 +7,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 
@@ -36,8 +38,13 @@ public final class Dispatcher {
     static final int BATCH = 256;
     static final long POLL_MILLIS = 200;
 
+    /** How long code asked to stop may take before it counts as stuck. */
+    static final long STUCK_AFTER_MILLIS = 5_000;
+
     private final long handle;
     private final Executor executor;
+    /** Baton's own pool, which grows by a thread for each stuck step; null for a host's executor. */
+    private final ThreadPoolExecutor ownPool;
     private final Thread thread;
     private final Object lock = new Object();
     /** Java step code by workflow id, then step id; guarded by {@link #lock}. */
@@ -50,8 +57,18 @@ public final class Dispatcher {
     private volatile boolean stopping;
 
     public Dispatcher(long handle, Executor executor, String threadName) {
+        this(handle, executor, null, threadName);
+    }
+
+    /** Runs steps on {@code ownPool}, Baton's own, which it may resize. */
+    public Dispatcher(long handle, ThreadPoolExecutor ownPool, String threadName) {
+        this(handle, ownPool, ownPool, threadName);
+    }
+
+    private Dispatcher(long handle, Executor executor, ThreadPoolExecutor ownPool, String threadName) {
         this.handle = handle;
         this.executor = executor;
+        this.ownPool = ownPool;
         this.thread = new Thread(this::loop, threadName);
         this.thread.setDaemon(true);
     }
@@ -175,6 +192,43 @@ public final class Dispatcher {
             }
         }
         e.cancel();
+        CompletableFuture.delayedExecutor(STUCK_AFTER_MILLIS, TimeUnit.MILLISECONDS).execute(() -> stuck(e));
+    }
+
+    /**
+     * Code that ignores the interrupt keeps its thread after a timeout, a stop or a close: it is
+     * logged, and Baton's own pool gets a thread in its place, so other steps still run.
+     */
+    private void stuck(Execution e) {
+        Thread t = e.markStuck();
+        if (t == null || stopping) {
+            return;
+        }
+        Logs.log(Level.WARNING, "dev.baton.dispatch", "step `" + e.stepId + "` of run " + e.runId + " has not returned "
+                + STUCK_AFTER_MILLIS / 1000 + " s after it was asked to stop and ignores interrupts; thread "
+                + t.getName() + " stays busy with it"
+                + (ownPool != null ? "; Baton adds a thread to its pool meanwhile" : ", and the executor has one thread less"), null);
+        resize(+1);
+    }
+
+    /** A stuck attempt's code has returned: its thread is back in the pool. */
+    void unstuck(Execution e) {
+        resize(-1);
+    }
+
+    private synchronized void resize(int delta) {
+        if (ownPool == null) {
+            return;
+        }
+        int size = ownPool.getCorePoolSize() + delta;
+        // The maximum is never below the core size: raise it first, lower it last.
+        if (delta > 0) {
+            ownPool.setMaximumPoolSize(size);
+            ownPool.setCorePoolSize(size);
+        } else {
+            ownPool.setCorePoolSize(size);
+            ownPool.setMaximumPoolSize(size);
+        }
     }
 
     private void dispatch(Execution e) {

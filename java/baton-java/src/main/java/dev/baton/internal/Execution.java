@@ -43,6 +43,8 @@ final class Execution implements Runnable {
     /** The thread running the code, while it runs; guarded by {@code this}. */
     private Thread thread;
     private boolean started;
+    /** Still running well after it was asked to stop; guarded by {@code this}. */
+    private boolean stuck;
 
     private Execution(Dispatcher dispatcher, String[] f) {
         this.dispatcher = dispatcher;
@@ -93,6 +95,15 @@ final class Execution implements Runnable {
         }
     }
 
+    /**
+     * Marks the attempt stuck if its code still runs; returns the thread running it, or
+     * {@code null} if it has ended.
+     */
+    synchronized Thread markStuck() {
+        stuck = thread != null;
+        return thread;
+    }
+
     @Override
     public void run() {
         synchronized (this) {
@@ -109,11 +120,16 @@ final class Execution implements Runnable {
         } catch (Throwable t) {
             outcome = failure(t);
         } finally {
+            boolean wasStuck;
             synchronized (this) {
                 thread = null;
+                wasStuck = stuck;
             }
             // A cancel that raced the end of the code must not interrupt the pool's next task.
             Thread.interrupted();
+            if (wasStuck) {
+                dispatcher.unstuck(this);
+            }
         }
         dispatcher.complete(this, outcome);
     }
