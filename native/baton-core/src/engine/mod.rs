@@ -732,21 +732,25 @@ impl Engine {
             .map(|h| h.outcome.clone());
         if let Some(mut rx) = rx {
             let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
-            match outcome {
-                Ok(Some(Ok(run))) => return Ok(run),
-                // The engine closed under the driver; the run resumes at the next open.
-                _ if self.shared.shutdown.is_cancelled() => return Err(EngineError::Closed),
-                Ok(Some(Err(message))) => {
-                    // A store that failed stopped every run: that is the news, not the
-                    // driver's view of it.
-                    return Err(match self.shared.committer.failure() {
-                        Some(failure) => failure.into(),
-                        None => EngineError::Driver { run_id: run_id.into(), message },
-                    });
-                }
-                // The driver ended without a word: read what it left in the store.
-                _ => {}
+            if let Ok(Some(Ok(run))) = outcome {
+                return Ok(run);
             }
+            // A store that failed stopped every run: that is the news, not the driver's view.
+            if let Some(failure) = self.shared.committer.failure() {
+                return Err(failure.into());
+            }
+            // The engine closed under the driver; the run resumes at the next open.
+            if self.shared.shutdown.is_cancelled() {
+                return Err(EngineError::Closed);
+            }
+            if let Ok(Some(Err(message))) = outcome {
+                return Err(EngineError::Driver { run_id: run_id.into(), message });
+            }
+            // The driver ended without a word: read what it left in the store.
+        }
+        // The driver may have stopped on the store's failure before this call found it.
+        if let Some(failure) = self.shared.committer.failure() {
+            return Err(failure.into());
         }
         let run = self.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
         if run.status.is_terminal() {
