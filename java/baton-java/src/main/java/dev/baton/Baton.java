@@ -998,6 +998,8 @@ public final class Baton implements AutoCloseable {
         private final Consumer<RunEvent> listener;
         private final Thread thread;
         private final AtomicBoolean done = new AtomicBoolean();
+        /** How many times the listener threw. */
+        private final java.util.concurrent.atomic.AtomicLong thrown = new java.util.concurrent.atomic.AtomicLong();
 
         EventSubscription(long id, Consumer<RunEvent> listener) {
             this.id = id;
@@ -1007,6 +1009,17 @@ public final class Baton implements AutoCloseable {
         }
 
         private void pump() {
+            try {
+                pumpEvents();
+            } finally {
+                long n = thrown.get();
+                if (n > 1) {
+                    Logs.log(Level.WARNING, "dev.baton.Baton", "an event listener threw " + n + " times in all", null);
+                }
+            }
+        }
+
+        private void pumpEvents() {
             while (!done.get()) {
                 JsonNode batch;
                 try {
@@ -1032,8 +1045,12 @@ public final class Baton implements AutoCloseable {
                     try {
                         listener.accept(RunEvent.of(event));
                     } catch (Throwable t) {
-                        // One bad event must not cost the listener every later one.
-                        Logs.log(Level.WARNING, "dev.baton.Baton", "an event listener threw", t);
+                        // One bad event must not cost the listener every later one, nor flood
+                        // the log: the first is logged with its trace, the others counted.
+                        if (thrown.getAndIncrement() == 0) {
+                            Logs.log(Level.WARNING, "dev.baton.Baton", "an event listener threw; it keeps"
+                                    + " receiving events, and its later failures are counted, not logged", t);
+                        }
                     }
                 }
             }

@@ -29,7 +29,15 @@ public class RunFailedException extends BatonException {
 
     /** A failure of the run {@code result}. */
     public RunFailedException(String message, RunResult result) {
-        super(message);
+        this(message, result, null);
+    }
+
+    /**
+     * A failure of the run {@code result}; {@code cause} is the first failed step's failure
+     * ({@link StepFailedException}), or {@code null}.
+     */
+    public RunFailedException(String message, RunResult result, StepFailedException cause) {
+        super(message, cause);
         this.result = result;
     }
 

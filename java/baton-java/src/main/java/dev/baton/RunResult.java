@@ -152,14 +152,19 @@ public final class RunResult {
         StringBuilder message = new StringBuilder("run ").append(id()).append(" of `").append(workflowId())
                 .append("` ").append(status().name().toLowerCase(java.util.Locale.ROOT));
         error().ifPresent(e -> message.append(": ").append(e));
+        StepFailedException first = null;
         for (StepResult s : failedSteps()) {
             if (!s.failureIgnored()) {
+                String error = s.error().orElse("(no error recorded)");
                 message.append("\n  step `").append(s.id()).append("` failed")
                         .append(s.attempts() > 1 ? " (attempt " + s.attempts() + ")" : "")
-                        .append(": ").append(s.error().orElse("(no error recorded)"));
+                        .append(": ").append(error);
+                if (first == null) {
+                    first = new StepFailedException(s.id(), error);
+                }
             }
         }
-        throw new RunFailedException(message.toString(), this);
+        throw new RunFailedException(message.toString(), this, first);
     }
 
     /** The run, then one line per step: id, kind, status, attempt, duration, outputs or error. */

@@ -65,6 +65,44 @@ class LogsTest {
         }
     }
 
+    @Test
+    void aListenerThatThrowsIsLoggedOnceWithItsTraceThenCounted() {
+        List<LogRecord> records = new CopyOnWriteArrayList<>();
+        Logger logger = Logger.getLogger("dev.baton.Baton"); // held: JUL keeps loggers weakly
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                records.add(record);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        logger.setUseParentHandlers(false);
+        logger.addHandler(handler);
+        try {
+            try (Baton baton = Baton.inMemory()) {
+                baton.onEvent(e -> {
+                    throw new IllegalStateException("listener bug");
+                });
+                baton.register(Workflow.named("many").step("a", s -> s.noop()).step("b", s -> s.noop()).build());
+                for (int i = 0; i < 5; i++) {
+                    baton.start("many").await(Duration.ofSeconds(30));
+                }
+            }
+            List<LogRecord> thrown = records.stream().filter(r -> r.getMessage().startsWith("an event listener threw")).toList();
+            assertEquals(2, thrown.size(), () -> messages(records));
+            assertEquals("listener bug", thrown.get(0).getThrown().getMessage());
+            assertTrue(thrown.get(1).getMessage().matches("an event listener threw \\d+ times in all"), thrown.get(1).getMessage());
+        } finally {
+            logger.removeHandler(handler);
+            logger.setUseParentHandlers(true);
+        }
+    }
+
     private static String messages(List<LogRecord> records) {
         return records.stream().map(r -> r.getLevel() + " " + r.getLoggerName() + ": " + r.getMessage()).toList().toString();
     }

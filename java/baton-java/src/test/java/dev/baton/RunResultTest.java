@@ -2,6 +2,7 @@ package dev.baton;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -70,6 +71,14 @@ class RunResultTest {
         assertEquals("run 01RUN of `etl` failed: step `load` failed: java.io.IOException: disk full\n"
                 + "  step `load` failed (attempt 3): java.io.IOException: disk full", e.getMessage());
         assertSame(result, e.result());
+        StepFailedException step = assertInstanceOf(StepFailedException.class, e.getCause());
+        assertEquals("load", step.stepId());
+        assertEquals("java.io.IOException", step.errorClass().orElseThrow());
+        assertEquals("disk full", step.errorMessage());
+        assertEquals("java.io.IOException: disk full", step.error());
+        StepFailedException shell = new StepFailedException("notify", "command exited with code 3");
+        assertTrue(shell.errorClass().isEmpty());
+        assertEquals("command exited with code 3", shell.errorMessage());
     }
 
     @Test
