@@ -380,6 +380,8 @@ fn make_private(dir: &Path) -> std::io::Result<usize> {
 
 /// How long an open waits for a lock this process holds to be let go of.
 const OWN_LOCK_PATIENCE: Duration = Duration::from_millis(500);
+/// How long it waits when the engine the lock names is dead but a child of it still holds it.
+const DEAD_HOLDER_PATIENCE: Duration = Duration::from_secs(2);
 /// How often it looks again meanwhile.
 const OWN_LOCK_POLL: Duration = Duration::from_millis(5);
 
@@ -403,13 +405,25 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
                 file.rewind().map_err(io)?;
                 let _ = file.read_to_string(&mut pid);
                 let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
-                if pid.as_deref() != Some(std::process::id().to_string().as_str()) {
+                let ours = pid.as_deref() == Some(std::process::id().to_string().as_str());
+                // The engine the lock names is dead, yet the lock is held: by a child it forked
+                // (a shell step between fork and exec), which lets go of it in moments.
+                let dead = pid.as_deref().and_then(|p| p.parse::<libc::pid_t>().ok()).is_some_and(
+                    // SAFETY: signal 0 only asks whether the process exists.
+                    |p| {
+                        p > 0
+                            && unsafe { libc::kill(p, 0) } != 0
+                            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+                    },
+                );
+                let wait_for_child = dead && waited < DEAD_HOLDER_PATIENCE;
+                if !ours && !wait_for_child {
                     return Err(StoreError::Locked { dir: dir.into(), pid });
                 }
                 // Our own lock: an engine of this process holds it, or one just closed
                 // and a child process forked meanwhile (a shell step) still has the lock's
                 // file open until it execs. The second passes in moments.
-                if waited >= OWN_LOCK_PATIENCE {
+                if ours && waited >= OWN_LOCK_PATIENCE {
                     return Err(StoreError::OpenHere { dir: dir.into() });
                 }
                 std::thread::sleep(OWN_LOCK_POLL);

@@ -7,6 +7,9 @@ use std::path::Path;
 /// The file redb uses inside a store.
 pub(super) const FILE: &str = "baton.redb";
 const CACHE_BYTES: usize = 64 << 20;
+/// How long, at most, to wait for a lock on the file held by a dying process's child.
+const LOCK_WAITS: u32 = 100;
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("baton");
 
 pub(super) struct RedbStore {
@@ -22,8 +25,18 @@ fn fail(e: impl Into<redb::Error>) -> StoreError {
 
 impl RedbStore {
     pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db =
-            Database::builder().set_cache_size(CACHE_BYTES).create(dir.join(FILE)).map_err(fail)?;
+        // The caller holds the store's lock file, so a redb lock still held is a child a dead
+        // engine forked, which lets go of it when it execs or exits, in moments.
+        let mut waits = 0;
+        let db = loop {
+            match Database::builder().set_cache_size(CACHE_BYTES).create(dir.join(FILE)) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if waits < LOCK_WAITS => {
+                    waits += 1;
+                    std::thread::sleep(LOCK_WAIT);
+                }
+                result => break result.map_err(fail)?,
+            }
+        };
         // Create the table once, so that readers never find it missing.
         let txn = db.begin_write().map_err(fail)?;
         txn.open_table(DATA).map_err(fail)?;

@@ -25,12 +25,16 @@ impl SledStore {
     pub(super) fn open(dir: &Path) -> Result<Self, StoreError> {
         let config = sled::Config::new().path(dir.join(DIR)).cache_capacity(CACHE_BYTES);
         // The caller holds the store's lock file, so a sled lock still held is this process's
-        // previous sled instance: its flusher thread lets go of the lock shortly after close.
+        // previous sled instance (its flusher thread lets go of the lock shortly after close),
+        // or a child a dead engine forked, which lets go of it when it execs or exits.
         let mut waits = 0;
         loop {
             match config.open() {
+                // sled words a held lock as "could not acquire lock on ..." (kind Other).
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && waits < LOCK_WAITS =>
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && waits < LOCK_WAITS =>
                 {
                     waits += 1;
                     std::thread::sleep(LOCK_WAIT);

@@ -1,6 +1,9 @@
 package dev.baton;
 
+import dev.baton.internal.JsonValues;
+import dev.baton.internal.Suggest;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What one attempt of a {@link JavaStep} is given, and where it puts its outputs.
@@ -26,7 +29,12 @@ import java.util.Map;
  */
 public interface StepContext {
 
-    /** A parameter as text ({@link String#valueOf(Object)} of its value), or {@code null} if absent. */
+    /**
+     * A parameter as text ({@link String#valueOf(Object)} of its value; {@code null} for a null
+     * value).
+     *
+     * @throws IllegalArgumentException if the step has no such parameter, with the one meant
+     */
     default String param(String name) {
         Object value = paramValue(name);
         return value == null ? null : String.valueOf(value);
@@ -34,10 +42,36 @@ public interface StepContext {
 
     /**
      * A parameter's value in its JSON form ({@code String}, {@code Long}, {@code Double},
-     * {@code Boolean}, {@code List}, {@code Map}), or {@code null} if absent.
+     * {@code Boolean}, {@code List}, {@code Map}).
+     *
+     * @throws IllegalArgumentException if the step has no such parameter, with the one meant
      */
     default Object paramValue(String name) {
-        return params().get(name);
+        Map<String, Object> params = params();
+        if (!params.containsKey(name)) {
+            throw new IllegalArgumentException("step `" + stepId() + "` has no param `" + name + "`"
+                    + Suggest.didYouMean(name, params.keySet()) + "; its params: " + String.join(", ", params.keySet()));
+        }
+        return params.get(name);
+    }
+
+    /**
+     * A parameter as a {@code type}: a record or a bean (from a map), an enum (by name), a
+     * java.time value (from its ISO-8601 text), a number of any width.
+     *
+     * <pre>{@code
+     * LocalDate day = ctx.param("date", LocalDate.class);
+     * }</pre>
+     *
+     * @throws IllegalArgumentException if there is no such parameter, or it does not convert
+     */
+    default <T> T param(String name, Class<T> type) {
+        return JsonValues.convert(paramValue(name), type, "param `" + name + "`");
+    }
+
+    /** A parameter that may be absent (or null): its value in its JSON form, if it has one. */
+    default Optional<Object> optionalParam(String name) {
+        return Optional.ofNullable(params().get(name));
     }
 
     /**
@@ -46,8 +80,23 @@ public interface StepContext {
      */
     Map<String, Object> params();
 
-    /** An output of the upstream step {@code stepId}, or {@code null} if it has no such output. */
+    /**
+     * An output of the upstream step {@code stepId}, in its JSON form.
+     *
+     * @throws IllegalArgumentException if no upstream step has that output, with the one meant
+     */
     Object input(String stepId, String key);
+
+    /** {@link #input(String, String)} as a {@code type}, converted as {@link #param(String, Class)} does. */
+    default <T> T input(String stepId, String key, Class<T> type) {
+        return JsonValues.convert(input(stepId, key), type, "input `" + stepId + "." + key + "`");
+    }
+
+    /** An output of the upstream step {@code stepId} that may be absent (or null). */
+    default Optional<Object> optionalInput(String stepId, String key) {
+        Map<String, Object> outputs = inputs().get(stepId);
+        return outputs == null ? Optional.empty() : Optional.ofNullable(outputs.get(key));
+    }
 
     /**
      * Every output of the direct upstream steps, by step id then key (steps without outputs are
@@ -57,7 +106,15 @@ public interface StepContext {
         throw new UnsupportedOperationException("inputs() is not implemented by " + getClass().getName());
     }
 
-    /** Sets an output, for downstream steps ({@link #input}) and expressions ({@code ${step.key}}). */
+    /**
+     * Sets an output, for downstream steps ({@link #input}) and expressions ({@code ${step.key}}):
+     * a String, a number, a Boolean, a List or a Map, or what has a JSON form: a record or a bean
+     * (a map of its properties), an enum (its name), a java.time value (ISO-8601 text), an
+     * {@code Optional} (its value, or null).
+     *
+     * @throws IllegalArgumentException at once, naming the key and the type, for a value with no
+     *     JSON form (NaN, a cycle, an object without properties)
+     */
     void output(String key, Object value);
 
     /**

@@ -84,13 +84,20 @@ class LogsTest {
         logger.setUseParentHandlers(false);
         logger.addHandler(handler);
         try {
+            java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
             try (Baton baton = Baton.inMemory()) {
                 baton.onEvent(e -> {
+                    calls.incrementAndGet();
                     throw new IllegalStateException("listener bug");
                 });
                 baton.register(Workflow.named("many").step("a", s -> s.noop()).step("b", s -> s.noop()).build());
                 for (int i = 0; i < 5; i++) {
                     baton.start("many").await(Duration.ofSeconds(30));
+                }
+                // Events reach the listener on its own thread: let it see some before closing.
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (calls.get() < 3 && System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
                 }
             }
             List<LogRecord> thrown = records.stream().filter(r -> r.getMessage().startsWith("an event listener threw")).toList();

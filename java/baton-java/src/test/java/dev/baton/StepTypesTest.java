@@ -27,7 +27,7 @@ class StepTypesTest {
         baton.stepTypes().register("spark_sql", StepType.of(ctx -> {
             ctx.output("query", ctx.param("query"));
             ctx.output("cluster", ctx.param("cluster"));
-            ctx.output("date", ctx.param("date"));
+            ctx.optionalParam("date").ifPresent(date -> ctx.output("date", date)); // only some workflows have it
             ctx.output("type_step", ctx.stepId());
         }).param("query").param("cluster", "default"));
     }

@@ -49,7 +49,16 @@ final class TaskContext implements StepContext {
 
     @Override
     public Object input(String stepId, String key) {
-        return JsonCodec.toJava(inputTree().path(stepId).get(key));
+        JsonNode outputs = inputTree().get(stepId);
+        if (outputs == null || !outputs.has(key)) {
+            java.util.List<String> known = new java.util.ArrayList<>();
+            inputTree().properties().forEach(step -> step.getValue().fieldNames()
+                    .forEachRemaining(k -> known.add(step.getKey() + "." + k)));
+            throw new IllegalArgumentException("step `" + stepId() + "` has no input `" + stepId + "." + key + "`"
+                    + Suggest.didYouMean(stepId + "." + key, known) + "; the outputs of its upstream steps: "
+                    + (known.isEmpty() ? "none" : String.join(", ", known)));
+        }
+        return JsonCodec.toJava(outputs.get(key));
     }
 
     @Override
