@@ -46,6 +46,21 @@ pub fn database() -> Option<String> {
     Some(server.url(&name))
 }
 
+/// Runs `sql` on the database at `url` (one from [`database`]); panics if it fails.
+pub fn execute(url: &str, sql: &str) {
+    run_sql(url, sql).unwrap_or_else(|e| panic!("PostgreSQL test server: {e}"));
+}
+
+/// Ends every connection to the database at `url` (one from [`database`]): what a restart
+/// of the server or a network failure does to its clients.
+pub fn drop_connections(url: &str) {
+    let (Some(server), Some((_, name))) = (server(), url.rsplit_once('/')) else { return };
+    server.admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+}
+
 /// The server of this test binary, started on first use (see [`database`]).
 pub fn server() -> Option<&'static Server> {
     SERVER
@@ -77,15 +92,6 @@ impl Server {
     pub fn admin(&self, sql: &str) {
         run_sql(&self.url("postgres"), sql)
             .unwrap_or_else(|e| panic!("PostgreSQL test server: {e}"));
-    }
-
-    /// Ends every connection to database `name` but the caller's: what a restart of the
-    /// server or a network failure does to a client.
-    pub fn drop_connections(&self, name: &str) {
-        self.admin(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        ));
     }
 
     fn start(bin: &Path) -> Result<Server, String> {
@@ -233,13 +239,13 @@ fn run_sql(url: &str, sql: &str) -> Result<(), String> {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?
-            .block_on(execute(&url, &sql))
+            .block_on(execute_async(&url, &sql))
     })
     .join()
     .unwrap_or_else(|_| Err("the admin connection panicked".into()))
 }
 
-async fn execute(url: &str, sql: &str) -> Result<(), String> {
+async fn execute_async(url: &str, sql: &str) -> Result<(), String> {
     let (client, connection) =
         tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
     let connection = tokio::spawn(connection);
