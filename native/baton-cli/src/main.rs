@@ -12,7 +12,8 @@ use backend::{unexpected, Backend};
 use baton_core::control::{Request, Response};
 use baton_core::model::Source;
 use baton_core::{
-    Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, Workflow,
+    Engine, EngineError, InvalidDefinition, RunStatus, StoreEngine, StoreError, StoreLocation,
+    Workflow,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
@@ -27,10 +28,10 @@ use std::sync::Arc;
     about = "Durable workflow orchestration: run DAGs of steps that survive crashes"
 )]
 struct Cli {
-    /// The store directory.
-    #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton")]
-    store: PathBuf,
-    /// The store engine of a new store (an existing store keeps its own).
+    /// The store: a directory, or a PostgreSQL database URL (postgresql://user@host/db).
+    #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton", value_parser = parse_store)]
+    store: StoreLocation,
+    /// The store engine of a new store directory (an existing store keeps its own).
     #[arg(long, global = true, value_name = "ENGINE", value_parser = parse_engine)]
     store_engine: Option<StoreEngine>,
     #[command(subcommand)]
@@ -329,10 +330,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                         Response::Started { run_id } => run_id,
                         other => return Err(unexpected(other)),
                     };
-                    eprintln!(
-                        "run {run_id} started by the live engine holding {}",
-                        cli.store.display()
-                    );
+                    eprintln!("run {run_id} started by the live engine holding {}", cli.store);
                     operate::report_end(&mut remote, &run_id, &cli.store, json).await
                 }
             }
@@ -604,6 +602,10 @@ async fn interrupted() -> &'static str {
     }
 }
 
+fn parse_store(s: &str) -> Result<StoreLocation, String> {
+    s.parse()
+}
+
 fn parse_engine(s: &str) -> Result<StoreEngine, String> {
     s.parse()
 }
@@ -671,7 +673,7 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
 }
 
 fn open(
-    store: &Path,
+    store: &StoreLocation,
     engine: Option<StoreEngine>,
     listener: Option<baton_core::engine::Listener>,
 ) -> Result<Engine, Failure> {
@@ -679,11 +681,11 @@ fn open(
 }
 
 fn open_engine(
-    store: &Path,
+    store: &StoreLocation,
     engine: Option<StoreEngine>,
     listener: Option<baton_core::engine::Listener>,
 ) -> Result<Engine, EngineError> {
-    let mut builder = Engine::builder().store_dir(store);
+    let mut builder = Engine::builder().store(store.clone());
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
     }
@@ -697,7 +699,7 @@ fn open_engine(
 async fn run_here(
     engine: &Engine,
     progress: &progress::Progress,
-    store: &Path,
+    store: &StoreLocation,
     wf: Arc<Workflow>,
     overrides: IndexMap<String, serde_json::Value>,
     json: bool,
@@ -709,7 +711,7 @@ async fn run_here(
         eprintln!(
             "note: {} unfinished run(s) in {}; `baton recover` continues them",
             unfinished.len(),
-            store.display()
+            store
         );
     }
     let id = engine.start(wf.clone(), overrides).await?;
@@ -718,7 +720,7 @@ async fn run_here(
         run = engine.wait(&id) => run,
         signal = interrupted() => {
             progress.finish();
-            eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", store.display());
+            eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", store);
             engine.close().await;
             return Err(Failure::Interrupted);
         }
@@ -741,7 +743,7 @@ async fn run_here(
     }
 }
 
-fn print_summary(details: &baton_core::RunDetails, store: &Path, json: bool) {
+fn print_summary(details: &baton_core::RunDetails, store: &StoreLocation, json: bool) {
     if json {
         println!("{}", report::json(details));
     } else {
@@ -761,7 +763,7 @@ async fn show_details(
 
 /// `baton serve`: holds the store, resumes its runs and answers other commands until
 /// SIGINT or SIGTERM.
-async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Failure> {
+async fn serve(store: &StoreLocation, store_engine: Option<StoreEngine>) -> Result<(), Failure> {
     let engine = open(store, store_engine, None)?;
     for (id, resumed) in engine.recover()? {
         if let Err(e) = resumed {
@@ -770,12 +772,12 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
     }
     let socket = baton_core::control::serve(&engine)?;
     baton_core::triggers::start_scheduler(&engine);
-    println!(
-        "baton serve: holding {} (pid {}); control socket {}",
-        store.display(),
-        std::process::id(),
-        socket.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
-    );
+    // A database has no socket yet: commands reach its engine through it in cluster mode.
+    let endpoint = match socket {
+        Some(socket) => format!("control socket {}", socket.display()),
+        None => "no control socket (a database store)".to_owned(),
+    };
+    println!("baton serve: holding {store} (pid {}); {endpoint}", std::process::id());
     let failed = tokio::select! {
         signal = interrupted() => {
             eprintln!("{signal}: stopping; unfinished runs resume at the next start");
@@ -790,14 +792,23 @@ async fn serve(store: &Path, store_engine: Option<StoreEngine>) -> Result<(), Fa
     }
 }
 
-async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {
+async fn recover(
+    store: &StoreLocation,
+    engine: Option<StoreEngine>,
+    json: bool,
+) -> Result<(), Failure> {
     let progress = progress::Progress::new(json);
     let engine = match open_engine(store, engine, Some(progress.listener())) {
         Ok(engine) => engine,
-        Err(EngineError::Store(locked @ StoreError::Locked { .. }))
-            if baton_core::control::Client::connect(store).await.is_ok() =>
+        Err(EngineError::Store(ref locked @ StoreError::Locked { ref dir, .. }))
+            if baton_core::control::Client::connect(dir).await.is_ok() =>
         {
             return Err(Failure::Store(format!("{locked}\nthat live engine resumes its unfinished runs itself; `baton runs` shows them")));
+        }
+        Err(EngineError::Store(in_use @ StoreError::InUse { .. })) => {
+            return Err(Failure::Store(format!(
+                "{in_use}\nthat live engine resumes its unfinished runs itself"
+            )));
         }
         Err(e) => return Err(e.into()),
     };
@@ -805,7 +816,7 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
     let resumed = engine.recover()?;
     if resumed.is_empty() {
         if !json {
-            println!("nothing to recover: every run in {} is finished", store.display());
+            println!("nothing to recover: every run in {} is finished", store);
         } else {
             println!("[]");
         }
