@@ -1331,11 +1331,10 @@ fn a_postgresql_store_runs_lists_and_shows_like_a_directory() {
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["id"], id.as_str());
     // BATON_HOME takes a URL too.
-    let shown = Done::from(
-        env.command(&["show", &id, "--json"]).env("BATON_HOME", &url).output().unwrap(),
-    )
-    .expect(0)
-    .json();
+    let shown =
+        Done::from(env.command(&["show", &id, "--json"]).env("BATON_HOME", &url).output().unwrap())
+            .expect(0)
+            .json();
     assert_eq!(
         statuses(&shown),
         pairs(&[
