@@ -38,6 +38,13 @@ const MIGRATION_LOCK: i64 = ENGINE_LOCK + 1;
 const PAGE: usize = 1000;
 /// How long a connection attempt may take, unless the URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long data sent may go unacknowledged before the connection counts as lost (a
+/// server gone silent behind a partition), unless the URL says otherwise: a commit then
+/// fails rather than hangs.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long closing waits to let go of the lock; the server lets go of it anyway when the
+/// connection ends.
+const UNLOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A reply channel: what the thread sends back to a blocked caller.
 type Reply<T> = reply::Sender<Result<T, StoreError>>;
@@ -71,11 +78,16 @@ pub(super) struct PostgresStore {
 }
 
 /// An error of `action` on the database at `url`.
+fn error(url: &DatabaseUrl, action: &'static str, message: impl ToString) -> StoreError {
+    StoreError::Database { url: url.to_string(), action, message: message.to_string() }
+}
+
+/// An error of the driver or the server in `action`; a full disk on the server is one.
 fn fail(url: &DatabaseUrl, action: &'static str, e: &tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::DISK_FULL) {
         return StoreError::Full { message: format!("PostgreSQL at {url}: {e}") };
     }
-    StoreError::Database { url: url.to_string(), action, message: e.to_string() }
+    error(url, action, e)
 }
 
 impl PostgresStore {
@@ -95,20 +107,10 @@ impl PostgresStore {
                     Ok(runtime) => {
                         runtime.block_on(serve(&config, &thread_url, opened, write_rx, read_rx))
                     }
-                    Err(e) => {
-                        let _ = opened.send(Err(StoreError::Database {
-                            url: thread_url.to_string(),
-                            action: "start",
-                            message: e.to_string(),
-                        }));
-                    }
+                    Err(e) => drop(opened.send(Err(error(&thread_url, "start", e)))),
                 }
             })
-            .map_err(|e| StoreError::Database {
-                url: url.to_string(),
-                action: "start",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| error(url, "start", e))?;
         let store = PostgresStore {
             url: url.clone(),
             writes: Some(writes),
@@ -122,11 +124,7 @@ impl PostgresStore {
 
     /// The error of a request the thread did not answer: it has ended.
     fn gone(&self, action: &'static str) -> StoreError {
-        StoreError::Database {
-            url: self.url.to_string(),
-            action,
-            message: "the connection thread has ended".into(),
-        }
+        error(&self.url, action, "the connection thread has ended")
     }
 
     fn read<T>(&self, request: impl FnOnce(Reply<T>) -> Read) -> Result<T, StoreError> {
@@ -230,15 +228,11 @@ fn upper_bound(start: &[u8]) -> Vec<u8> {
 /// else the system user), the host (PGHOST, else localhost), the password (PGPASSWORD,
 /// else the password file).
 fn config(url: &DatabaseUrl) -> Result<Config, StoreError> {
-    let invalid = |message: String| StoreError::Database {
-        url: url.to_string(),
-        action: "configure",
-        message,
-    };
-    let mut config: Config = url.secret().parse().map_err(|e| invalid(format!("{e}")))?;
+    let invalid = |message: &str| error(url, "configure", message);
+    let mut config = url.secret().parse::<Config>().map_err(|e| invalid(&e.to_string()))?;
     if config.get_user().is_none() {
         let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER"));
-        config.user(user.map_err(|_| invalid("no user in the URL, PGUSER or USER".into()))?);
+        config.user(user.map_err(|_| invalid("no user in the URL, PGUSER or USER"))?);
     }
     if config.get_hosts().is_empty() {
         config.host(std::env::var("PGHOST").as_deref().unwrap_or("localhost"));
@@ -268,6 +262,9 @@ fn config(url: &DatabaseUrl) -> Result<Config, StoreError> {
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
     }
     Ok(config)
 }
@@ -370,8 +367,12 @@ impl Writer {
     async fn close(self) {
         if !self.client.is_closed() {
             let unlock = self.client.execute("SELECT pg_advisory_unlock($1)", &[&ENGINE_LOCK]);
-            if let Err(e) = unlock.await {
-                tracing::warn!(url = %self.url, error = %e, "PostgreSQL store: unlock failed");
+            match tokio::time::timeout(UNLOCK_TIMEOUT, unlock).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(url = %self.url, error = %e, "PostgreSQL store: unlock failed")
+                }
+                Err(_) => tracing::warn!(url = %self.url, "PostgreSQL store: unlock timed out"),
             }
         }
     }
