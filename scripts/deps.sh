@@ -13,6 +13,9 @@ command -v python3 >/dev/null || need+=(python3)
 command -v java    >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn     >/dev/null || need+=(maven)
 command -v gradle  >/dev/null || need+=(gradle)
+# The PostgreSQL store's tests start a throwaway server (initdb, postgres): Debian keeps
+# them under /usr/lib/postgresql/VERSION/bin, outside PATH.
+command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then

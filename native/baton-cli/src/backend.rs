@@ -1,11 +1,17 @@
 //! Where a command goes: an engine the CLI opens on the store, or — when another process
-//! holds the store — that live engine, through its control socket.
+//! holds a store directory — that live engine, through its control socket. A database
+//! held by a live engine has no socket: the command fails, saying so, until cluster mode
+//! lets several engines share one database.
 
 use crate::Failure;
 use baton_core::control::{self, Client, ConnectError, Request, Response};
 use baton_core::engine::Listener;
-use baton_core::{Engine, EngineError, Retention, StoreEngine, StoreError};
-use std::path::Path;
+use baton_core::{Engine, EngineError, Retention, StoreEngine, StoreError, StoreLocation};
+
+/// Why a command cannot reach the live engine of a database, for now.
+const LIVE_ON_DATABASE: &str = "a live engine holds this database, and commands reach it \
+    only through the database itself, in cluster mode, which comes later: run this command \
+    when that engine has stopped";
 
 pub enum Backend {
     /// The CLI holds the store.
@@ -17,28 +23,34 @@ pub enum Backend {
 impl Backend {
     /// Opens the store, or connects to the live engine holding it. Without a live engine
     /// behind the lock, the store's own error stands (exit 3).
-    pub async fn connect(store: &Path, engine: Option<StoreEngine>) -> Result<Backend, Failure> {
+    pub async fn connect(
+        store: &StoreLocation,
+        engine: Option<StoreEngine>,
+    ) -> Result<Backend, Failure> {
         Self::connect_with(store, engine, None, Retention::default()).await
     }
 
     /// [`connect`](Backend::connect), with `listener` receiving the events of an engine the
     /// CLI opens, which keeps history as `retention` says.
     pub async fn connect_with(
-        store: &Path,
+        store: &StoreLocation,
         engine: Option<StoreEngine>,
         listener: Option<Listener>,
         retention: Retention,
     ) -> Result<Backend, Failure> {
         match crate::open_engine(store, engine, listener, retention) {
             Ok(engine) => Ok(Backend::Local(engine)),
-            Err(EngineError::Store(locked @ StoreError::Locked { .. })) => {
-                match Client::connect(store).await {
+            Err(EngineError::Store(ref locked @ StoreError::Locked { ref dir, .. })) => {
+                match Client::connect(dir).await {
                     Ok(client) => Ok(Backend::Remote(client)),
                     Err(e @ ConnectError::NoEngine { .. }) => {
                         Err(Failure::Store(format!("{locked}\n{e}")))
                     }
                     Err(e) => Err(Failure::Store(e.to_string())),
                 }
+            }
+            Err(EngineError::Store(in_use @ StoreError::InUse { .. })) => {
+                Err(Failure::Store(format!("{in_use}\n{LIVE_ON_DATABASE}")))
             }
             Err(e) => Err(e.into()),
         }

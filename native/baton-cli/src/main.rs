@@ -13,7 +13,8 @@ use backend::{unexpected, Backend};
 use baton_core::control::{Request, Response};
 use baton_core::model::Source;
 use baton_core::{
-    Engine, EngineError, InvalidDefinition, Retention, RunStatus, StoreEngine, StoreError, Workflow,
+    Engine, EngineError, InvalidDefinition, Retention, RunStatus, StoreEngine, StoreError,
+    StoreLocation, Workflow,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indexmap::IndexMap;
@@ -29,10 +30,10 @@ use std::sync::Arc;
     about = "Durable workflow orchestration: run DAGs of steps that survive crashes"
 )]
 struct Cli {
-    /// The store directory.
-    #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton")]
-    store: PathBuf,
-    /// The store engine of a new store (an existing store keeps its own).
+    /// The store: a directory, or a PostgreSQL database URL (postgresql://user@host/db).
+    #[arg(long, global = true, env = "BATON_HOME", default_value = ".baton", value_parser = parse_store)]
+    store: StoreLocation,
+    /// The store engine of a new store directory (an existing store keeps its own).
     #[arg(long, global = true, value_name = "ENGINE", value_parser = parse_engine)]
     store_engine: Option<StoreEngine>,
     #[command(subcommand)]
@@ -352,10 +353,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                         Response::Started { run_id } => run_id,
                         other => return Err(unexpected(other)),
                     };
-                    eprintln!(
-                        "run {run_id} started by the live engine holding {}",
-                        cli.store.display()
-                    );
+                    eprintln!("run {run_id} started by the live engine holding {}", cli.store);
                     operate::report_end(&mut remote, &run_id, &cli.store, json).await
                 }
             }
@@ -634,6 +632,10 @@ async fn interrupted() -> &'static str {
     }
 }
 
+fn parse_store(s: &str) -> Result<StoreLocation, String> {
+    s.parse()
+}
+
 fn parse_engine(s: &str) -> Result<StoreEngine, String> {
     s.parse()
 }
@@ -694,12 +696,12 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
 }
 
 fn open_engine(
-    store: &Path,
+    store: &StoreLocation,
     engine: Option<StoreEngine>,
     listener: Option<baton_core::engine::Listener>,
     retention: Retention,
 ) -> Result<Engine, EngineError> {
-    let mut builder = Engine::builder().store_dir(store).retention(retention);
+    let mut builder = Engine::builder().store(store.clone()).retention(retention);
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
     }
@@ -713,7 +715,7 @@ fn open_engine(
 async fn run_here(
     engine: &Engine,
     progress: &progress::Progress,
-    store: &Path,
+    store: &StoreLocation,
     wf: Arc<Workflow>,
     overrides: IndexMap<String, serde_json::Value>,
     json: bool,
@@ -725,7 +727,7 @@ async fn run_here(
         eprintln!(
             "note: {} unfinished run(s) in {}; `baton recover` continues them",
             unfinished.len(),
-            store.display()
+            store
         );
     }
     let id = engine.start(wf.clone(), overrides).await?;
@@ -734,7 +736,7 @@ async fn run_here(
         run = engine.wait(&id) => run,
         signal = interrupted() => {
             progress.finish();
-            eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", store.display());
+            eprintln!("{signal}: stopping the running steps; `baton recover --store {}` continues run {id}", store);
             engine.close().await;
             return Err(Failure::Interrupted);
         }
@@ -757,7 +759,7 @@ async fn run_here(
     }
 }
 
-fn print_summary(details: &baton_core::RunDetails, store: &Path, json: bool) {
+fn print_summary(details: &baton_core::RunDetails, store: &StoreLocation, json: bool) {
     if json {
         println!("{}", report::json(details));
     } else {
@@ -778,7 +780,7 @@ async fn show_details(
 /// `baton serve`: holds the store, resumes its runs and answers other commands until
 /// SIGINT or SIGTERM.
 async fn serve(
-    store: &Path,
+    store: &StoreLocation,
     store_engine: Option<StoreEngine>,
     retention: Retention,
 ) -> Result<(), Failure> {
@@ -790,12 +792,12 @@ async fn serve(
     }
     let socket = baton_core::control::serve(&engine)?;
     baton_core::triggers::start_scheduler(&engine);
-    println!(
-        "baton serve: holding {} (pid {}); control socket {}",
-        store.display(),
-        std::process::id(),
-        socket.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
-    );
+    // A database has no socket yet: commands reach its engine through it in cluster mode.
+    let endpoint = match socket {
+        Some(socket) => format!("control socket {}", socket.display()),
+        None => "no control socket (a database store)".to_owned(),
+    };
+    println!("baton serve: holding {store} (pid {}); {endpoint}", std::process::id());
     let failed = tokio::select! {
         signal = interrupted() => {
             eprintln!("{signal}: stopping; unfinished runs resume at the next start");
@@ -810,14 +812,23 @@ async fn serve(
     }
 }
 
-async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Result<(), Failure> {
+async fn recover(
+    store: &StoreLocation,
+    engine: Option<StoreEngine>,
+    json: bool,
+) -> Result<(), Failure> {
     let progress = progress::Progress::new(json);
     let engine = match open_engine(store, engine, Some(progress.listener()), Retention::default()) {
         Ok(engine) => engine,
-        Err(EngineError::Store(locked @ StoreError::Locked { .. }))
-            if baton_core::control::Client::connect(store).await.is_ok() =>
+        Err(EngineError::Store(ref locked @ StoreError::Locked { ref dir, .. }))
+            if baton_core::control::Client::connect(dir).await.is_ok() =>
         {
             return Err(Failure::Store(format!("{locked}\nthat live engine resumes its unfinished runs itself; `baton runs` shows them")));
+        }
+        Err(EngineError::Store(in_use @ StoreError::InUse { .. })) => {
+            return Err(Failure::Store(format!(
+                "{in_use}\nthat live engine resumes its unfinished runs itself"
+            )));
         }
         Err(e) => return Err(e.into()),
     };
@@ -825,7 +836,7 @@ async fn recover(store: &Path, engine: Option<StoreEngine>, json: bool) -> Resul
     let resumed = engine.recover()?;
     if resumed.is_empty() {
         if !json {
-            println!("nothing to recover: every run in {} is finished", store.display());
+            println!("nothing to recover: every run in {} is finished", store);
         } else {
             println!("[]");
         }

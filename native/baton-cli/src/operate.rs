@@ -5,11 +5,11 @@ use crate::backend::{unexpected, Backend};
 use crate::{report, Failure};
 use baton_core::control::{Request, Response};
 use baton_core::RunStatus;
-use std::path::Path;
+use baton_core::StoreLocation;
 
 /// Sends `request` and prints what it did: `said` for an action, a table or JSON otherwise.
 pub async fn call(
-    store: &Path,
+    store: &StoreLocation,
     engine: Option<baton_core::StoreEngine>,
     request: Request,
     json: bool,
@@ -72,7 +72,7 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
 /// for with `wait`); when this process holds the store, nothing else would drive the run,
 /// so it runs here to its end.
 pub async fn start(
-    store: &Path,
+    store: &StoreLocation,
     engine: Option<baton_core::StoreEngine>,
     request: Request,
     wait: bool,
@@ -107,7 +107,7 @@ pub async fn start(
 pub async fn report_end(
     backend: &mut Backend,
     run_id: &str,
-    store: &Path,
+    store: &StoreLocation,
     json: bool,
 ) -> Result<(), Failure> {
     let run = match backend.call(Request::Wait { run_id: run_id.to_owned() }).await? {
@@ -125,13 +125,16 @@ pub async fn report_end(
 
 /// `baton events --follow`: every status change of the live engine, one JSON object per
 /// line, until interrupted.
-pub async fn follow(store: &Path, engine: Option<baton_core::StoreEngine>) -> Result<(), Failure> {
+pub async fn follow(
+    store: &StoreLocation,
+    engine: Option<baton_core::StoreEngine>,
+) -> Result<(), Failure> {
     let backend = Backend::connect(store, engine).await?;
     let Backend::Remote(mut client) = backend else {
         backend.close().await;
         return Err(Failure::Usage(format!(
             "no live engine holds {}: nothing runs, so there is nothing to follow; `baton serve` runs one, and `baton timeline RUN` shows a run's history",
-            store.display()
+            store
         )));
     };
     let mut reply = client.call(&Request::Events).await;

@@ -4,10 +4,10 @@ use baton_core::engine::{
     Event, Rollup, RunDetails, RunRecord, SignalRecord, StepView, VersionInfo, WorkflowInfo,
 };
 use baton_core::FiringRecord;
+use baton_core::StoreLocation;
 use baton_core::{RunStatus, StepStatus};
 use serde::Serialize;
 use std::fmt::Write;
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Above this many steps, `show` lists only the steps that did not succeed unless `--all`.
@@ -18,7 +18,7 @@ pub fn json<T: Serialize>(value: &T) -> String {
 }
 
 /// The end of `baton run`: the outcome, and where a failure is.
-pub fn summary(d: &RunDetails, store: &Path) -> String {
+pub fn summary(d: &RunDetails, store: &StoreLocation) -> String {
     let run = &d.run;
     let mut out = format!(
         "run {} of `{}` {} in {} ({})\n",
@@ -47,7 +47,7 @@ pub fn summary(d: &RunDetails, store: &Path) -> String {
                 );
             }
         }
-        let _ = writeln!(out, "inspect: baton show {} --store {}", run.id, store.display());
+        let _ = writeln!(out, "inspect: baton show {} --store {}", run.id, store);
     }
     out
 }

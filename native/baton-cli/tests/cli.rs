@@ -1488,3 +1488,67 @@ fn prune_deletes_old_history_with_or_without_a_live_engine() {
     let bad = env.baton(&["serve", "--retain", "logs=1d"]).expect(2);
     assert!(bad.stderr.contains("unknown kind `logs`"), "{}", bad.all());
 }
+
+// ---------------------------------------------------------------------------------------
+// a PostgreSQL store
+
+/// `baton --store URL ...` works as on a directory; a live engine on the database keeps
+/// the other commands out, saying why, until cluster mode.
+#[test]
+fn a_postgresql_store_runs_lists_and_shows_like_a_directory() {
+    let Some(url) = baton_pgtest::database() else { return };
+    let env = Env::new();
+    let file = env.file("good.yaml", GOOD);
+    let done = env.raw(&["--store", &url, "run", &file, "--json"]).expect(0);
+    let run = done.json();
+    assert_eq!(run["run"]["status"], "SUCCEEDED", "{}", done.all());
+    assert_eq!(step(&run, "report")["outputs"]["twice"], 84);
+    let id = run["run"]["id"].as_str().unwrap().to_owned();
+
+    let runs = env.raw(&["--store", &url, "runs", "--json"]).expect(0).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["id"], id.as_str());
+    // BATON_HOME takes a URL too.
+    let shown =
+        Done::from(env.command(&["show", &id, "--json"]).env("BATON_HOME", &url).output().unwrap())
+            .expect(0)
+            .json();
+    assert_eq!(
+        statuses(&shown),
+        pairs(&[
+            ("extract", "SUCCEEDED"),
+            ("wait", "SUCCEEDED"),
+            ("report", "SUCCEEDED"),
+            ("done", "SUCCEEDED")
+        ])
+    );
+    let text = env.raw(&["--store", &url, "show", &id]).expect(0);
+    assert!(text.stdout.contains("report"), "{}", text.all());
+
+    let mut server = env
+        .command(&["--store", &url, "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("no control socket (a database store)"), "{line}");
+    let refused = env.raw(&["--store", &url, "runs"]).expect(3);
+    let pid = format!("baton (pid {})", server.id());
+    assert!(refused.stderr.contains("is in use by another engine"), "{}", refused.all());
+    assert!(refused.stderr.contains(&pid), "{}", refused.all());
+    assert!(refused.stderr.contains("cluster mode, which comes later"), "{}", refused.all());
+    terminate(server).expect(0);
+    env.raw(&["--store", &url, "runs"]).expect(0);
+}
+
+#[test]
+fn a_store_url_with_tls_or_a_directory_engine_is_refused_clearly() {
+    let env = Env::new();
+    let tls = env.raw(&["--store", "postgresql://db/b?sslmode=require", "runs"]).expect(2);
+    assert!(tls.stderr.contains("TLS to PostgreSQL is not supported yet"), "{}", tls.all());
+    let Some(url) = baton_pgtest::database() else { return };
+    let sled = env.raw(&["--store", &url, "--store-engine", "sled", "runs"]).expect(3);
+    assert!(sled.stderr.contains("is for a store directory"), "{}", sled.all());
+}

@@ -4,8 +4,8 @@
 //!
 //! A workflow ([`model::WorkflowDef`], from YAML, JSON or a host's DSL) is validated and
 //! compiled into a [`Workflow`]; an [`engine::Engine`] runs it, writing every state change
-//! to a durable store (redb or sled, see [`StoreEngine`]) before acting on it, so that a
-//! crash loses no run.
+//! to a durable store (redb or sled in a directory, see [`StoreEngine`], or a PostgreSQL
+//! database, see [`StoreLocation`]) before acting on it, so that a crash loses no run.
 //!
 //! This crate knows nothing about the JVM or the command line: `baton-jni` and
 //! `baton-cli` are users of it like any other. Its public API is what they (and the
@@ -38,4 +38,4 @@ pub use engine::{FiringRecord, Registered, StartOptions, VersionInfo, WorkflowIn
 pub use engine::{Pruned, Retention};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};
-pub use store::{StoreEngine, StoreError};
+pub use store::{DatabaseUrl, StoreEngine, StoreError, StoreLocation};

@@ -2,7 +2,7 @@
 
 use baton_core::model::{Format, Source};
 use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
-use baton_core::{Engine, RunStatus, StepStatus, StoreEngine};
+use baton_core::{Engine, RunStatus, StepStatus, StoreEngine, StoreLocation};
 use indexmap::IndexMap;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -225,21 +225,31 @@ async fn a_panicking_step_fails_only_itself() {
 }
 
 /// A run interrupted (engine closed mid-run) resumes from the store: finished steps are not
-/// run again, the running one is relaunched with the same idempotency key.
+/// run again, the running one is relaunched with the same idempotency key. On every store:
+/// redb and sled directories, and a PostgreSQL database when PostgreSQL is installed.
 #[tokio::test]
 async fn an_interrupted_run_resumes_where_it_was() {
-    for engine_kind in [StoreEngine::Redb, StoreEngine::Sled] {
-        let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores: Vec<(StoreLocation, Option<StoreEngine>)> =
+        [StoreEngine::Redb, StoreEngine::Sled]
+            .into_iter()
+            .map(|kind| (StoreLocation::Dir(dir.path().join(kind.name())), Some(kind)))
+            .collect();
+    stores.extend(baton_pgtest::database().map(|url| (url.parse().unwrap(), None)));
+    for (store, engine_kind) in stores {
         let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });
+        let open = || {
+            let mut builder =
+                Engine::builder().store(store.clone()).step_kind("flaky", Arc::new(Wrapper(flaky)));
+            if let Some(kind) = engine_kind {
+                builder = builder.store_engine(kind);
+            }
+            Setup::open(builder)
+        };
         let yaml = "id: resume\nsteps:\n  - {id: a, type: flaky}\n  - {id: b, type: flaky, depends_on: [a]}\n  - {id: c, type: noop, depends_on: [b]}\n";
         let id;
         {
-            let s = Setup::open(
-                Engine::builder()
-                    .store_dir(dir.path())
-                    .store_engine(engine_kind)
-                    .step_kind("flaky", Arc::new(Wrapper(flaky))),
-            );
+            let s = open();
             id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
             // Let `a` finish and `b` start, then stop the engine under it: `a` holds for
             // 60 s, and `b`, which starts then, until 120 s.
@@ -250,17 +260,17 @@ async fn an_interrupted_run_resumes_where_it_was() {
             assert_eq!(status_of(&s.engine, &id, "b").0, StepStatus::Running);
             s.engine.close().await;
         }
-        let s = engine_with(Some(flaky), Some(dir.path()));
-        assert_eq!(s.engine.unfinished_runs().unwrap(), vec![id.clone()]);
+        let s = open();
+        assert_eq!(s.engine.unfinished_runs().unwrap(), vec![id.clone()], "{store}");
         let resumed = s.engine.recover().unwrap();
         assert_eq!(resumed.len(), 1);
         let run = finish(&s, &id).await;
-        assert_eq!(run.status, RunStatus::Succeeded, "{engine_kind}");
+        assert_eq!(run.status, RunStatus::Succeeded, "{store}");
         let keys: Vec<String> = flaky.seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
         assert_eq!(
             keys,
             vec![format!("{id}/a/1"), format!("{id}/b/1"), format!("{id}/b/1")],
-            "{engine_kind}"
+            "{store}"
         );
         assert!(s.engine.unfinished_runs().unwrap().is_empty());
     }

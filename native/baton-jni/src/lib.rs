@@ -20,7 +20,7 @@ use baton_core::error::{panic_text, ErrorKind};
 use baton_core::model::{Format, Source, WorkflowDef};
 use baton_core::testing::VirtualTime;
 use baton_core::Workflow;
-use baton_core::{Engine, Event, StoreEngine};
+use baton_core::{Engine, Event, StoreEngine, StoreLocation};
 use error::BridgeError;
 use host_steps::{HostKind, TaskQueue};
 use indexmap::IndexMap;
@@ -206,8 +206,11 @@ fn open_engine(
     if let Some(time) = &time {
         builder = time.configure(builder);
     }
-    if let Some(dir) = string(env, store_dir)? {
-        builder = builder.store_dir(dir);
+    if let Some(store) = string(env, store_dir)? {
+        // A directory, or a PostgreSQL URL (`jdbc:postgresql://...` too).
+        let store: StoreLocation =
+            store.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
+        builder = builder.store(store);
     }
     if let Some(name) = string(env, store_engine)? {
         let engine: StoreEngine =

@@ -76,7 +76,7 @@ mod tests {
     /// A store as layout 1 wrote it: a finished run and a signal, with no index and no
     /// layout version.
     fn write_layout_1(dir: &std::path::Path) {
-        let opened = crate::store::open(dir, None).unwrap();
+        let opened = crate::store::open(&dir.to_path_buf().into(), None).unwrap();
         let run = serde_json::json!({
             "id": "01OLDRUN", "workflow_id": "w", "definition": "h", "params": {},
             "status": "SUCCEEDED", "step_count": 1, "created_ms": 1_000, "ended_ms": 2_000,

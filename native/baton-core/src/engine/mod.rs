@@ -33,6 +33,7 @@ use crate::model::WorkflowDef;
 use crate::steps::{StepKind, StepKinds};
 use crate::store::{
     self, Batch, Committer, MemoryStore, OpenedStore, Sealer, Store, StoreEngine, StoreError,
+    StoreLocation,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -319,7 +320,7 @@ type Resumed = (String, Result<(), EngineError>);
 /// Configures and opens an [`Engine`].
 #[must_use]
 pub struct EngineBuilder {
-    dir: Option<PathBuf>,
+    location: Option<StoreLocation>,
     store_engine: Option<StoreEngine>,
     clock: Arc<dyn Clock>,
     kinds: StepKinds,
@@ -333,7 +334,7 @@ pub struct EngineBuilder {
 impl Default for EngineBuilder {
     fn default() -> Self {
         EngineBuilder {
-            dir: None,
+            location: None,
             store_engine: None,
             clock: Arc::new(SystemClock),
             kinds: built_in_kinds(),
@@ -348,11 +349,18 @@ impl Default for EngineBuilder {
 impl EngineBuilder {
     /// Keeps state in `dir` (created if needed). Without it, state is in memory only.
     pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.dir = Some(dir.into());
+        self.location = Some(StoreLocation::Dir(dir.into()));
         self
     }
 
-    /// The store engine for a new store (an existing one keeps its own).
+    /// Keeps state at `location`: a directory, or a PostgreSQL database (`--store` parses
+    /// either from text). Without it, state is in memory only.
+    pub fn store(mut self, location: StoreLocation) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// The store engine for a new store directory (an existing one keeps its own).
     pub fn store_engine(mut self, engine: StoreEngine) -> Self {
         self.store_engine = Some(engine);
         self
@@ -400,10 +408,10 @@ impl EngineBuilder {
         if let Some(e) = self.bad_kind {
             return Err(e.into());
         }
-        let (store, opened, scratch_root, sealer) = match &self.dir {
+        let opened =
+            self.location.as_ref().map(|l| store::open(l, self.store_engine)).transpose()?;
+        let scratch_root = match opened.as_ref().and_then(|o| o.dir.as_deref()) {
             Some(dir) => {
-                let opened = store::open(dir, self.store_engine)?;
-                let sealer = opened.sealer.clone();
                 // Holding the store's lock, whatever scratch space is there belongs to
                 // processes that died: what their steps left running is ended before any
                 // attempt is relaunched. Each engine works in a directory of its own, so
@@ -411,17 +419,22 @@ impl EngineBuilder {
                 let scratch = dir.join("scratch");
                 crate::steps::end_orphans(&scratch);
                 let _ = std::fs::remove_dir_all(&scratch);
-                let scratch = scratch.join(ulid::Ulid::new().to_string());
-                (opened.store.clone(), Some(opened), scratch, sealer)
+                scratch.join(ulid::Ulid::new().to_string())
             }
+            // No store directory (in memory, or a database): a private temporary one,
+            // removed at close. The attempts of an engine that died there are ended by the
+            // death of their engine alone.
+            None => std::env::temp_dir().join(format!(
+                "baton-{}-{}",
+                std::process::id(),
+                ulid::Ulid::new()
+            )),
+        };
+        let (store, sealer) = match &opened {
+            Some(opened) => (opened.store.clone(), opened.sealer.clone()),
             None => {
-                let scratch = std::env::temp_dir().join(format!(
-                    "baton-{}-{}",
-                    std::process::id(),
-                    ulid::Ulid::new()
-                ));
                 let store = Arc::new(MemoryStore::default()) as Arc<dyn Store>;
-                (store, None, scratch, Arc::new(Sealer::ephemeral()?))
+                (store, Arc::new(Sealer::ephemeral()?))
             }
         };
         layout::upgrade(store.as_ref())?;
@@ -540,14 +553,14 @@ impl Engine {
         WeakEngine { inner: Arc::downgrade(&self.inner), shutdown: self.shared.shutdown.clone() }
     }
 
-    /// The store engine in use, for a store on disk.
+    /// The store engine in use, for a store directory.
     pub fn store_engine(&self) -> Option<StoreEngine> {
-        self.opened.as_ref().map(|o| o.engine)
+        self.opened.as_ref().and_then(|o| o.engine)
     }
 
-    /// The store directory, for a store on disk.
+    /// The store directory, for a store on disk (a database has none).
     pub fn store_dir(&self) -> Option<&Path> {
-        self.opened.as_ref().map(|o| o.dir.as_path())
+        self.opened.as_ref().and_then(|o| o.dir.as_deref())
     }
 
     /// Validates a definition against this engine's step kinds.
@@ -827,7 +840,7 @@ impl Engine {
         self.shared.attempts.close();
         self.shared.attempts.wait().await;
         self.shared.committer.close();
-        if self.opened.is_none() {
+        if self.store_dir().is_none() {
             let _ = std::fs::remove_dir_all(&self.shared.scratch_root);
         }
     }
@@ -838,7 +851,7 @@ impl Drop for Inner {
         // Without a runtime to wait on, stop what can be stopped.
         self.shared.shutdown.cancel();
         self.shared.committer.close();
-        if self.opened.is_none() {
+        if self.opened.as_ref().and_then(|o| o.dir.as_ref()).is_none() {
             let _ = std::fs::remove_dir_all(&self.shared.scratch_root);
         }
     }

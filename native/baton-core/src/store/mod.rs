@@ -1,21 +1,26 @@
 //! Durable state behind the [`Store`] trait: tables of byte keys and values, written in
 //! atomic batches that are on disk when [`Store::commit`] returns.
 //!
-//! Two engines implement it, redb and sled 0.34 (see [`StoreEngine`]), plus an in-memory
-//! one for tests. [`Committer`] adds group commit on top: many callers' batches share one
-//! flush. Nothing outside this module knows which engine is in use.
+//! A store is a directory, where redb or sled 0.34 keeps it (see [`StoreEngine`]), or a
+//! PostgreSQL database (see [`StoreLocation`]); an in-memory one serves tests.
+//! [`Committer`] adds group commit on top: many callers' batches share one flush. Nothing
+//! outside this module knows which engine is in use.
 //!
-//! The module is private to the crate: hosts choose an engine with [`StoreEngine`] and see
-//! failures as [`StoreError`], and read what is stored through [`Engine`](crate::Engine),
-//! never through keys and tables.
+//! The module is private to the crate: hosts choose a place with [`StoreLocation`] and an
+//! engine with [`StoreEngine`], see failures as [`StoreError`], and read what is stored
+//! through [`Engine`](crate::Engine), never through keys and tables.
 
 mod commit;
+mod location;
 mod memory;
+mod pgpass;
+mod postgres_store;
 mod redb_store;
 mod seal;
 mod sled_store;
 
 pub(crate) use commit::Committer;
+pub use location::{DatabaseUrl, StoreLocation};
 pub(crate) use memory::MemoryStore;
 pub(crate) use seal::Sealer;
 
@@ -205,6 +210,42 @@ pub enum StoreError {
         /// What the engine below said.
         message: String,
     },
+    /// Another engine holds the database.
+    #[error("the database {url} is in use by another engine{}; stop it, or use another database (several engines on one database come with cluster mode)", holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    InUse {
+        /// The database, without its password.
+        url: String,
+        /// Who holds it, as its connection says (`baton (pid N) from HOST`).
+        holder: Option<String>,
+    },
+    /// The database was written by a newer Baton.
+    #[error("the database {url} has schema version {found}, newer than this Baton's ({known}): upgrade Baton to use it")]
+    NewerSchema {
+        /// The database, without its password.
+        url: String,
+        /// The version found.
+        found: i32,
+        /// The newest version this Baton knows.
+        known: i32,
+    },
+    /// Talking to the database failed.
+    #[error("PostgreSQL store {url}: {action} failed: {message}")]
+    Database {
+        /// The database, without its password.
+        url: String,
+        /// What failed: `connect`, `migrate`, `lock`, `commit`, `read`...
+        action: &'static str,
+        /// What the driver or the server said.
+        message: String,
+    },
+    /// A directory engine was asked for on a database store.
+    #[error("--store-engine {wanted} is for a store directory, and {url} is a PostgreSQL database; drop --store-engine")]
+    NotADirectory {
+        /// The database, without its password.
+        url: String,
+        /// The engine asked for.
+        wanted: StoreEngine,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
@@ -303,22 +344,43 @@ impl FromStr for StoreEngine {
     }
 }
 
-/// A store opened on a directory, holding the directory's lock while it lives.
+/// An open store, holding its lock (the directory's lock file, or the database's lock)
+/// while it lives.
 pub(crate) struct OpenedStore {
     /// The store.
     pub(crate) store: Arc<dyn Store>,
-    /// The engine it uses: the one found in the directory, or the one asked for.
-    pub(crate) engine: StoreEngine,
-    /// The store directory.
-    pub(crate) dir: PathBuf,
-    /// Seals what the store keeps of secrets, with the directory's key.
+    /// The directory engine it uses: the one found in the directory, or the one asked for.
+    /// A database has none.
+    pub(crate) engine: Option<StoreEngine>,
+    /// The store directory; a database has none.
+    pub(crate) dir: Option<PathBuf>,
+    /// Seals what the store keeps of secrets, with the store's key.
     pub(crate) sealer: Arc<Sealer>,
-    _lock: File,
+    _lock: Option<File>,
 }
 
-/// Opens (or creates) the store in `dir`. With `engine` unset, an existing store keeps its
-/// engine and a new one gets the default. A second process gets [`StoreError::Locked`].
-pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, StoreError> {
+/// Opens (or creates) the store at `location`. A directory holds a store of `engine`, or,
+/// with `engine` unset, keeps the engine it has (a new one gets the default). A second
+/// process gets [`StoreError::Locked`], a second engine on a database
+/// [`StoreError::InUse`].
+pub(crate) fn open(
+    location: &StoreLocation,
+    engine: Option<StoreEngine>,
+) -> Result<OpenedStore, StoreError> {
+    match (location, engine) {
+        (StoreLocation::Dir(dir), engine) => open_dir(dir, engine),
+        (StoreLocation::Database(url), Some(wanted)) => {
+            Err(StoreError::NotADirectory { url: url.to_string(), wanted })
+        }
+        (StoreLocation::Database(url), None) => {
+            let store: Arc<dyn Store> = Arc::new(postgres_store::PostgresStore::open(url)?);
+            let sealer = Arc::new(Sealer::in_store(store.as_ref())?);
+            Ok(OpenedStore { store, engine: None, dir: None, sealer, _lock: None })
+        }
+    }
+}
+
+fn open_dir(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStore, StoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
@@ -343,7 +405,13 @@ pub(crate) fn open(dir: &Path, engine: Option<StoreEngine>) -> Result<OpenedStor
         tracing::warn!(dir = %dir.display(), entries = widened, "store was readable by others: now owner-only");
     }
     tracing::debug!(dir = %dir.display(), %engine, "store opened");
-    Ok(OpenedStore { store, engine, dir: dir.into(), sealer, _lock: lock })
+    Ok(OpenedStore {
+        store,
+        engine: Some(engine),
+        dir: Some(dir.into()),
+        sealer,
+        _lock: Some(lock),
+    })
 }
 
 /// Creates `dir` (and its parents) owner-only, whatever the umask: 0700.
@@ -493,16 +561,144 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert_eq!(seen, vec![b"r1/1".to_vec(), b"r1/2".to_vec()], "never outside the prefix");
+        // Ops apply in order: on one key, the last one wins.
+        let mut b = Batch::default();
+        b.put(Table::Runs, b"gone".to_vec(), b"x".to_vec());
+        b.delete(Table::Runs, b"gone".to_vec());
+        b.delete(Table::Runs, b"back".to_vec());
+        b.put(Table::Runs, b"back".to_vec(), b"1".to_vec());
+        b.put(Table::Runs, b"back".to_vec(), b"2".to_vec());
+        store.commit(&b).unwrap();
+        assert_eq!(store.get(Table::Runs, b"gone").unwrap(), None);
+        assert_eq!(store.get(Table::Runs, b"back").unwrap(), Some(b"2".to_vec()));
+        // Long scans, and scans stopped early, see keys in order up to where they stop; keys
+        // of 0xff bytes sort last in their table.
+        let mut b = Batch::default();
+        for i in 0..2500u32 {
+            b.put(Table::Events, [b"x".as_slice(), &i.to_be_bytes()].concat(), i.to_string());
+        }
+        b.put(Table::Events, vec![b'x', 0xff, 0xff, 0xff, 0xff, 0xff], b"last".to_vec());
+        b.put(Table::Firings, b"x".to_vec(), b"other table".to_vec());
+        store.commit(&b).unwrap();
+        let mut seen = Vec::new();
+        store
+            .scan(Table::Events, b"x", &mut |k, v| {
+                seen.push((k.to_vec(), v.to_vec()));
+                true
+            })
+            .unwrap();
+        assert_eq!(seen.len(), 2501);
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
+        assert_eq!(seen[1234].1, b"1234".to_vec());
+        assert_eq!(seen[2500].1, b"last".to_vec());
+        let mut read = 0;
+        store
+            .scan(Table::Events, b"x", &mut |_, _| {
+                read += 1;
+                read < 1500
+            })
+            .unwrap();
+        assert_eq!(read, 1500, "a scan stops when told");
+    }
+
+    /// A new database on the test server, or `None` (skipped) without PostgreSQL.
+    pub(crate) fn database() -> Option<StoreLocation> {
+        Some(baton_pgtest::database()?.parse().unwrap())
     }
 
     #[test]
     fn every_engine_behaves_the_same() {
         for engine in [StoreEngine::Redb, StoreEngine::Sled] {
             let dir = tempfile::tempdir().unwrap();
-            let opened = open(dir.path(), Some(engine)).unwrap();
+            let opened = open_dir(dir.path(), Some(engine)).unwrap();
             exercise(opened.store.as_ref());
         }
         exercise(&MemoryStore::default());
+        if let Some(db) = database() {
+            exercise(open(&db, None).unwrap().store.as_ref());
+        }
+    }
+
+    #[test]
+    fn a_database_keeps_its_data_across_opens() {
+        let Some(db) = database() else { return };
+        {
+            let opened = open(&db, None).unwrap();
+            assert_eq!((opened.engine, opened.dir.as_ref()), (None, None));
+            let mut b = Batch::default();
+            b.put(Table::Runs, b"k".to_vec(), b"v".to_vec());
+            opened.store.commit(&b).unwrap();
+        }
+        let opened = open(&db, None).unwrap();
+        assert_eq!(opened.store.get(Table::Runs, b"k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn a_second_engine_on_a_database_gets_a_clear_error() {
+        let Some(db) = database() else { return };
+        let first = open(&db, None).unwrap();
+        let err = open(&db, None).err().expect("second open must fail");
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::InUse { .. }), "{text}");
+        let pid = format!("baton (pid {}) from 127.0.0.1", std::process::id());
+        assert!(text.contains(&format!("the database {db} is in use")), "{text}");
+        assert!(text.contains(&pid), "{text}");
+        drop(first);
+        drop(open(&db, None).expect("free once the first is dropped"));
+        let err = open(&db, Some(StoreEngine::Sled)).err().unwrap();
+        assert!(matches!(err, StoreError::NotADirectory { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_database_of_a_newer_baton_is_refused() {
+        let Some(db) = database() else { return };
+        drop(open(&db, None).unwrap());
+        baton_pgtest::execute(&db.to_string(), "UPDATE baton_schema SET version = 99");
+        let err = open(&db, None).err().unwrap();
+        assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade Baton"), "{err}");
+    }
+
+    #[test]
+    fn engines_opening_a_new_database_at_once_migrate_it_once() {
+        let Some(db) = database() else { return };
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || open(&db, None).map(|o| o.store))
+            })
+            .collect();
+        let results: Vec<_> = opens.into_iter().map(|t| t.join().unwrap()).collect();
+        let held = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(held, 1, "one open holds it, the others are told");
+        for result in &results {
+            if let Err(e) = result {
+                assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_connection_fails_commits_for_good_and_reads_until_reconnected() {
+        let Some(db) = database() else { return };
+        let opened = open(&db, None).unwrap();
+        let mut b = Batch::default();
+        b.put(Table::Runs, b"before".to_vec(), b"x".to_vec());
+        opened.store.commit(&b).unwrap();
+        baton_pgtest::drop_connections(&db.to_string());
+        let err = opened.store.commit(&b).unwrap_err();
+        assert!(matches!(err, StoreError::Database { action: "commit", .. }), "{err}");
+        assert!(err.to_string().contains(&db.to_string()), "{err}");
+        assert!(opened.store.commit(&b).is_err(), "the lock went with the connection");
+        // The lock is gone with the connection: another engine may hold the database now.
+        drop(open(&db, None).unwrap());
+        let reads: Vec<_> = (0..3).map(|_| opened.store.get(Table::Runs, b"before")).collect();
+        for read in &reads {
+            if let Err(e) = read {
+                assert!(matches!(e, StoreError::Database { action: "read", .. }), "{e}");
+            }
+        }
+        assert!(reads.iter().any(|r| r.as_ref().is_ok_and(|v| v.is_some())), "{reads:?}");
     }
 
     #[test]
@@ -510,13 +706,13 @@ pub(crate) mod tests {
         for engine in [StoreEngine::Redb, StoreEngine::Sled] {
             let dir = tempfile::tempdir().unwrap();
             {
-                let opened = open(dir.path(), Some(engine)).unwrap();
+                let opened = open_dir(dir.path(), Some(engine)).unwrap();
                 let mut b = Batch::default();
                 b.put(Table::Runs, b"k".to_vec(), b"v".to_vec());
                 opened.store.commit(&b).unwrap();
             }
-            let opened = open(dir.path(), None).unwrap();
-            assert_eq!(opened.engine, engine, "the engine is detected");
+            let opened = open_dir(dir.path(), None).unwrap();
+            assert_eq!(opened.engine, Some(engine), "the engine is detected");
             assert_eq!(opened.store.get(Table::Runs, b"k").unwrap(), Some(b"v".to_vec()));
         }
     }
@@ -524,10 +720,10 @@ pub(crate) mod tests {
     #[test]
     fn a_second_opener_gets_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = open(dir.path(), None).unwrap();
+        let _first = open_dir(dir.path(), None).unwrap();
         // flock locks are per open file description: a second open in this process fails
         // like one in another process, and says where the store is held.
-        let err = open(dir.path(), None).err().expect("second open must fail");
+        let err = open_dir(dir.path(), None).err().expect("second open must fail");
         let text = err.to_string();
         assert!(matches!(err, StoreError::OpenHere { .. }), "{text}");
         assert!(text.contains("already open in this process"), "{text}");
@@ -536,8 +732,8 @@ pub(crate) mod tests {
     #[test]
     fn the_wrong_engine_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(open(dir.path(), Some(StoreEngine::Sled)).unwrap());
-        let err = open(dir.path(), Some(StoreEngine::Redb)).err().unwrap();
+        drop(open_dir(dir.path(), Some(StoreEngine::Sled)).unwrap());
+        let err = open_dir(dir.path(), Some(StoreEngine::Redb)).err().unwrap();
         assert!(err.to_string().contains("holds a sled database"), "{err}");
     }
 
@@ -564,7 +760,7 @@ pub(crate) mod tests {
             let dir = parent.path().join(engine.to_string());
             // SAFETY: umask only changes this process's mask for files it creates.
             let old = unsafe { libc::umask(0o002) };
-            let opened = open(&dir, Some(engine));
+            let opened = open_dir(&dir, Some(engine));
             unsafe { libc::umask(old) };
             drop(opened.unwrap());
             assert_eq!(open_to_others(&dir), vec![], "{engine}");
@@ -575,7 +771,7 @@ pub(crate) mod tests {
                 std::fs::Permissions::from_mode(0o644),
             )
             .unwrap();
-            drop(open(&dir, None).unwrap());
+            drop(open_dir(&dir, None).unwrap());
             assert_eq!(open_to_others(&dir), vec![], "{engine}");
         }
     }

@@ -26,6 +26,29 @@ impl Sealer {
         Sealer { cipher: XChaCha20Poly1305::new(key) }
     }
 
+    /// The sealer of a store with no directory (a database): its key is kept in the store
+    /// itself, made at the first open. Whoever can read the whole database can read the key
+    /// too, as with the key file of a directory; what the key keeps out of reach is the
+    /// value in rows a deleted secret leaves behind.
+    pub(crate) fn in_store(store: &dyn super::Store) -> Result<Self, StoreError> {
+        use super::{Batch, Table};
+        const KEY: &[u8] = b"secret-key";
+        match store.get(Table::Meta, KEY)? {
+            Some(bytes) if bytes.len() == 32 => Ok(Sealer::with_key(Key::from_slice(&bytes))),
+            Some(_) => Err(StoreError::Corrupt {
+                what: "the store's secret key".into(),
+                message: "a key is 32 bytes".into(),
+            }),
+            None => {
+                let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+                let mut batch = Batch::default();
+                batch.put(Table::Meta, KEY, key.to_vec());
+                store.commit(&batch)?;
+                Ok(Sealer::with_key(&key))
+            }
+        }
+    }
+
     /// A sealer with a key of its own, for a store that lives in memory.
     pub(crate) fn ephemeral() -> Result<Self, StoreError> {
         Ok(Sealer::with_key(&XChaCha20Poly1305::generate_key(&mut OsRng)))

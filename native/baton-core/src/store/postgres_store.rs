@@ -1,0 +1,512 @@
+//! The PostgreSQL engine: the same key space as redb and sled, in one table of a database
+//! (`baton_kv`, keys and values as `bytea`), created and migrated at open.
+//!
+//! The [`Store`] trait is synchronous and its reads come from tokio workers, where a
+//! nested runtime cannot block. So a thread of its own, with a current-thread runtime,
+//! owns two connections: one writes (the group-commit thread's batches, one transaction
+//! each) and holds the session advisory lock that keeps a second engine out; the other
+//! reads. Callers send requests over a channel and block on a reply, as a redb read blocks
+//! a worker on the disk. Every statement is prepared once per connection.
+//!
+//! A lost write connection fails every commit from then on (the committer then stops the
+//! engine, as on a full disk): the lock went with it, so another engine may hold the
+//! database by now. A lost read connection fails that read, and the next one reconnects.
+//!
+//! The SQL stays within what CockroachDB accepts too, but for the advisory locks (see the
+//! README), which leases replace with cluster mode.
+
+use super::location::DatabaseUrl;
+use super::{pgpass, Batch, Op, Store, StoreError, Table};
+use std::collections::BTreeMap;
+use std::sync::mpsc as reply;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+/// The schema, one migration per version: a database at version N has had the first N.
+const MIGRATIONS: &[&str] = &["CREATE TABLE baton_kv (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)"];
+/// The schema version this Baton writes.
+const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+/// The session lock an engine holds on its database ("baton" in ASCII).
+const ENGINE_LOCK: i64 = 0x62_6174_6f6e;
+/// The transaction lock that makes concurrent first opens migrate one after the other.
+const MIGRATION_LOCK: i64 = ENGINE_LOCK + 1;
+/// Rows a scan reads at a time, so that one that stops early reads little.
+const PAGE: usize = 1000;
+/// How long a connection attempt may take, unless the URL says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long data sent may go unacknowledged before the connection counts as lost (a
+/// server gone silent behind a partition), unless the URL says otherwise: a commit then
+/// fails rather than hangs.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long closing waits to let go of the lock; the server lets go of it anyway when the
+/// connection ends.
+const UNLOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A reply channel: what the thread sends back to a blocked caller.
+type Reply<T> = reply::Sender<Result<T, StoreError>>;
+
+/// A batch, its keys prefixed and each key's last op kept.
+struct Write {
+    put_keys: Vec<Vec<u8>>,
+    put_values: Vec<Vec<u8>>,
+    deletes: Vec<Vec<u8>>,
+    reply: Reply<()>,
+}
+
+enum Read {
+    Get {
+        key: Vec<u8>,
+        reply: Reply<Option<Vec<u8>>>,
+    },
+    /// Up to [`PAGE`] entries with `from <= key < to`, in key order.
+    Page {
+        from: Vec<u8>,
+        to: Vec<u8>,
+        reply: Reply<Vec<(Vec<u8>, Vec<u8>)>>,
+    },
+}
+
+pub(super) struct PostgresStore {
+    url: DatabaseUrl,
+    writes: Option<mpsc::UnboundedSender<Write>>,
+    reads: Option<mpsc::UnboundedSender<Read>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// An error of `action` on the database at `url`.
+fn error(url: &DatabaseUrl, action: &'static str, message: impl ToString) -> StoreError {
+    StoreError::Database { url: url.to_string(), action, message: message.to_string() }
+}
+
+/// An error of the driver or the server in `action`; a full disk on the server is one.
+fn fail(url: &DatabaseUrl, action: &'static str, e: &tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::Full { message: format!("PostgreSQL at {url}: {e}") };
+    }
+    error(url, action, e)
+}
+
+impl PostgresStore {
+    /// Connects, creates or migrates the schema, and takes the engine lock; a database
+    /// another engine holds gives [`StoreError::InUse`].
+    pub(super) fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let config = config(url)?;
+        let (writes, write_rx) = mpsc::unbounded_channel();
+        let (reads, read_rx) = mpsc::unbounded_channel();
+        let (opened, open_result) = reply::channel();
+        let thread_url = url.clone();
+        let thread = std::thread::Builder::new()
+            .name("baton-postgres".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                match runtime {
+                    Ok(runtime) => {
+                        runtime.block_on(serve(&config, &thread_url, opened, write_rx, read_rx))
+                    }
+                    Err(e) => drop(opened.send(Err(error(&thread_url, "start", e)))),
+                }
+            })
+            .map_err(|e| error(url, "start", e))?;
+        let store = PostgresStore {
+            url: url.clone(),
+            writes: Some(writes),
+            reads: Some(reads),
+            thread: Some(thread),
+        };
+        open_result.recv().map_err(|_| store.gone("open"))??;
+        tracing::debug!(url = %url, "PostgreSQL store opened");
+        Ok(store)
+    }
+
+    /// The error of a request the thread did not answer: it has ended.
+    fn gone(&self, action: &'static str) -> StoreError {
+        error(&self.url, action, "the connection thread has ended")
+    }
+
+    fn read<T>(&self, request: impl FnOnce(Reply<T>) -> Read) -> Result<T, StoreError> {
+        let (tx, rx) = reply::channel();
+        let sent = self.reads.as_ref().is_some_and(|reads| reads.send(request(tx)).is_ok());
+        if !sent {
+            return Err(StoreError::Closed);
+        }
+        rx.recv().map_err(|_| self.gone("read"))?
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Closes both connections, the write one letting go of the lock first, and waits for
+    /// it: a reopen right after finds the database free.
+    fn drop(&mut self) {
+        self.writes.take();
+        self.reads.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        // A later op on a key wins; what is left applies in any order. Sorted keys keep
+        // the index writes in order.
+        let mut last: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
+        for op in &batch.ops {
+            match op {
+                Op::Put(t, k, v) => last.insert(t.key(k), Some(v.as_slice())),
+                Op::Delete(t, k) => last.insert(t.key(k), None),
+            };
+        }
+        let (tx, rx) = reply::channel();
+        let mut write = Write { put_keys: vec![], put_values: vec![], deletes: vec![], reply: tx };
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    write.put_keys.push(k);
+                    write.put_values.push(v.to_vec());
+                }
+                None => write.deletes.push(k),
+            }
+        }
+        let sent = self.writes.as_ref().is_some_and(|writes| writes.send(write).is_ok());
+        if !sent {
+            return Err(StoreError::Closed);
+        }
+        rx.recv().map_err(|_| self.gone("commit"))?
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = table.key(key);
+        self.read(|reply| Read::Get { key, reply })
+    }
+
+    fn scan_from(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        from: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = table.key(prefix);
+        let to = upper_bound(&start);
+        let mut from = table.key(from).max(start);
+        loop {
+            let page = self.read(|reply| Read::Page { from, to: to.clone(), reply })?;
+            let full = page.len() == PAGE;
+            for (k, v) in &page {
+                if !f(&k[1..], v) {
+                    return Ok(());
+                }
+            }
+            match page.into_iter().last() {
+                // The smallest key after the last one read.
+                Some((mut last, _)) if full => {
+                    last.push(0);
+                    from = last;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The first key past every key that starts with `start`. Keys start with a table's
+/// prefix, a letter, so there is always one.
+fn upper_bound(start: &[u8]) -> Vec<u8> {
+    let mut end = start.to_vec();
+    while end.len() > 1 && end.last() == Some(&0xff) {
+        end.pop();
+    }
+    if let Some(last) = end.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    end
+}
+
+/// The driver's configuration for `url`, with what libpq would fill in: the user (PGUSER,
+/// else the system user), the host (PGHOST, else localhost), the password (PGPASSWORD,
+/// else the password file).
+fn config(url: &DatabaseUrl) -> Result<Config, StoreError> {
+    let invalid = |message: &str| error(url, "configure", message);
+    let mut config = url.secret().parse::<Config>().map_err(|e| invalid(&e.to_string()))?;
+    if config.get_user().is_none() {
+        let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER"));
+        config.user(user.map_err(|_| invalid("no user in the URL, PGUSER or USER"))?);
+    }
+    if config.get_hosts().is_empty() {
+        config.host(std::env::var("PGHOST").as_deref().unwrap_or("localhost"));
+    }
+    if config.get_password().is_none() {
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            config.password(password);
+        } else {
+            let host = match config.get_hosts().first() {
+                Some(Host::Tcp(host)) => host.clone(),
+                _ => "localhost".to_owned(),
+            };
+            let user = config.get_user().unwrap_or_default().to_owned();
+            let login = pgpass::Login {
+                host: &host,
+                port: config.get_ports().first().copied().unwrap_or(5432),
+                database: config.get_dbname().unwrap_or(&user),
+                user: &user,
+            };
+            if let Some(password) = pgpass::lookup(&login) {
+                config.password(password);
+            }
+        }
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(format!("baton (pid {})", std::process::id()));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    Ok(config)
+}
+
+/// The thread's work: open, say how it went, then answer until the store is dropped.
+async fn serve(
+    config: &Config,
+    url: &DatabaseUrl,
+    opened: Reply<()>,
+    writes: mpsc::UnboundedReceiver<Write>,
+    reads: mpsc::UnboundedReceiver<Read>,
+) {
+    let writer = match Writer::open(config, url).await {
+        Ok(writer) => writer,
+        Err(e) => {
+            let _ = opened.send(Err(e));
+            return;
+        }
+    };
+    let reader = match Reader::connect(config, url).await {
+        Ok(reader) => reader,
+        Err(e) => {
+            writer.close().await;
+            let _ = opened.send(Err(e));
+            return;
+        }
+    };
+    let _ = opened.send(Ok(()));
+    tokio::join!(writer.run(writes), reader.run(config, url, reads));
+}
+
+/// A connection, its driver running as a task of the thread's runtime.
+async fn connect(config: &Config, url: &DatabaseUrl) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| fail(url, "connect", &e))?;
+    let url = url.clone();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(url = %url, error = %e, "PostgreSQL connection lost");
+        }
+    });
+    Ok(client)
+}
+
+/// The write connection, holding the engine lock.
+struct Writer {
+    client: Client,
+    url: DatabaseUrl,
+    upsert: Statement,
+    delete: Statement,
+}
+
+impl Writer {
+    async fn open(config: &Config, url: &DatabaseUrl) -> Result<Writer, StoreError> {
+        let mut client = connect(config, url).await?;
+        migrate(&mut client, url).await?;
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&ENGINE_LOCK])
+            .await
+            .map_err(|e| fail(url, "lock", &e))?
+            .get(0);
+        if !locked {
+            return Err(StoreError::InUse { url: url.to_string(), holder: holder(&client).await });
+        }
+        let prepare = |sql: &'static str| {
+            let (client, url) = (&client, url);
+            async move { client.prepare(sql).await.map_err(|e| fail(url, "prepare", &e)) }
+        };
+        let upsert = prepare(
+            "INSERT INTO baton_kv (k, v) SELECT * FROM unnest($1::BYTEA[], $2::BYTEA[]) \
+             ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        )
+        .await?;
+        let delete = prepare("DELETE FROM baton_kv WHERE k = ANY($1::BYTEA[])").await?;
+        Ok(Writer { client, url: url.clone(), upsert, delete })
+    }
+
+    async fn run(mut self, mut writes: mpsc::UnboundedReceiver<Write>) {
+        while let Some(write) = writes.recv().await {
+            let result = self.commit(&write).await.map_err(|e| fail(&self.url, "commit", &e));
+            let _ = write.reply.send(result);
+        }
+        self.close().await;
+    }
+
+    /// One transaction: the batch is durable when it returns (synchronous commit, the
+    /// server's default).
+    async fn commit(&mut self, write: &Write) -> Result<(), tokio_postgres::Error> {
+        let txn = self.client.transaction().await?;
+        if !write.deletes.is_empty() {
+            txn.execute(&self.delete, &[&write.deletes]).await?;
+        }
+        if !write.put_keys.is_empty() {
+            txn.execute(&self.upsert, &[&write.put_keys, &write.put_values]).await?;
+        }
+        txn.commit().await
+    }
+
+    /// Lets go of the lock before the connection ends, so that the server has let go of
+    /// it when the store's drop returns.
+    async fn close(self) {
+        if !self.client.is_closed() {
+            let unlock = self.client.execute("SELECT pg_advisory_unlock($1)", &[&ENGINE_LOCK]);
+            match tokio::time::timeout(UNLOCK_TIMEOUT, unlock).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(url = %self.url, error = %e, "PostgreSQL store: unlock failed")
+                }
+                Err(_) => tracing::warn!(url = %self.url, "PostgreSQL store: unlock timed out"),
+            }
+        }
+    }
+}
+
+/// Who holds the engine lock, as its connection calls itself (`baton (pid N)`) and from
+/// where.
+async fn holder(client: &Client) -> Option<String> {
+    let row = client
+        .query_opt(
+            "SELECT a.application_name, host(a.client_addr) FROM pg_locks l \
+             JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND l.classid::BIGINT * 4294967296 + l.objid::BIGINT = $1",
+            &[&ENGINE_LOCK],
+        )
+        .await
+        .ok()??;
+    let name: Option<String> = row.get(0);
+    let from: Option<String> = row.get(1);
+    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| "a client".into());
+    Some(match from {
+        Some(from) => format!("{name} from {from}"),
+        None => name,
+    })
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], in one transaction under a lock, so that
+/// engines opening a new database at once migrate it once; refuses a newer schema.
+async fn migrate(client: &mut Client, url: &DatabaseUrl) -> Result<(), StoreError> {
+    let failed = |e: tokio_postgres::Error| fail(url, "migrate", &e);
+    let txn = client.transaction().await.map_err(failed)?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(failed)?;
+    txn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS baton_schema (id INT PRIMARY KEY, version INT NOT NULL)",
+    )
+    .await
+    .map_err(failed)?;
+    let found: i32 = txn
+        .query_opt("SELECT version FROM baton_schema WHERE id = 1", &[])
+        .await
+        .map_err(failed)?
+        .map_or(0, |row| row.get(0));
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { url: url.to_string(), found, known: SCHEMA_VERSION });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for migration in &MIGRATIONS[found.max(0) as usize..] {
+        txn.batch_execute(migration).await.map_err(failed)?;
+    }
+    txn.execute(
+        "INSERT INTO baton_schema (id, version) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+        &[&SCHEMA_VERSION],
+    )
+    .await
+    .map_err(failed)?;
+    txn.commit().await.map_err(failed)?;
+    tracing::info!(url = %url, from = found, to = SCHEMA_VERSION, "PostgreSQL schema migrated");
+    Ok(())
+}
+
+/// The read connection, made again when it was lost.
+struct Reader {
+    client: Client,
+    get: Statement,
+    page: Statement,
+}
+
+impl Reader {
+    async fn connect(config: &Config, url: &DatabaseUrl) -> Result<Reader, StoreError> {
+        let client = connect(config, url).await?;
+        let prepare = |sql: String| {
+            let (client, url) = (&client, url);
+            async move { client.prepare(&sql).await.map_err(|e| fail(url, "prepare", &e)) }
+        };
+        let get = prepare("SELECT v FROM baton_kv WHERE k = $1".into()).await?;
+        let page = prepare(format!(
+            "SELECT k, v FROM baton_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT {PAGE}"
+        ))
+        .await?;
+        Ok(Reader { client, get, page })
+    }
+
+    async fn run(
+        self,
+        config: &Config,
+        url: &DatabaseUrl,
+        mut reads: mpsc::UnboundedReceiver<Read>,
+    ) {
+        let mut reader = Some(self);
+        while let Some(read) = reads.recv().await {
+            let alive = reader.take().filter(|r| !r.client.is_closed());
+            let r = match alive {
+                Some(r) => r,
+                None => match Reader::connect(config, url).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        read.fail(e);
+                        continue;
+                    }
+                },
+            };
+            r.answer(read, url).await;
+            reader = Some(r);
+        }
+    }
+
+    async fn answer(&self, read: Read, url: &DatabaseUrl) {
+        let failed = |e: tokio_postgres::Error| fail(url, "read", &e);
+        match read {
+            Read::Get { key, reply } => {
+                let row = self.client.query_opt(&self.get, &[&key]).await;
+                let _ = reply.send(row.map(|row| row.map(|r| r.get(0))).map_err(failed));
+            }
+            Read::Page { from, to, reply } => {
+                let rows = self.client.query(&self.page, &[&from, &to]).await;
+                let page = rows.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+                let _ = reply.send(page.map_err(failed));
+            }
+        }
+    }
+}
+
+impl Read {
+    fn fail(self, e: StoreError) {
+        match self {
+            Read::Get { reply, .. } => drop(reply.send(Err(e))),
+            Read::Page { reply, .. } => drop(reply.send(Err(e))),
+        }
+    }
+}
