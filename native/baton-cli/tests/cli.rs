@@ -1552,3 +1552,43 @@ fn a_store_url_with_tls_or_a_directory_engine_is_refused_clearly() {
     let sled = env.raw(&["--store", &url, "--store-engine", "sled", "runs"]).expect(3);
     assert!(sled.stderr.contains("is for a store directory"), "{}", sled.all());
 }
+
+#[test]
+fn the_control_socket_refuses_a_client_of_another_user() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    // Our own files say who we are.
+    let root = std::fs::metadata(env.path()).unwrap().uid() == 0;
+    if !root || !Path::new("/usr/sbin/runuser").exists() {
+        eprintln!("skipped: needs root and runuser to connect as another user");
+        return;
+    }
+    let server = serve(&env);
+    let socket = env.store().join("control.sock");
+    // Opened up by hand, so that only the engine's own check (SO_PEERCRED) stands.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(env.store(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let client = concat!(
+        "import socket, sys\n",
+        "s = socket.socket(socket.AF_UNIX)\n",
+        "s.connect(sys.argv[1])\n",
+        "s.settimeout(10)\n",
+        "try:\n",
+        "    s.sendall(b'{\"command\": \"runs\"}\\n')\n",
+        "    print('answer' if s.recv(4096) else 'closed')\n",
+        "except (ConnectionResetError, BrokenPipeError):\n",
+        "    print('closed')\n",
+    );
+    let out = Command::new("/usr/sbin/runuser")
+        .args(["-u", "nobody", "--", "python3", "-c", client, socket.to_str().unwrap()])
+        .output()
+        .expect("run a client as nobody");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.trim(), "closed", "a client of another user got an answer");
+    // The owner still gets one.
+    env.baton(&["runs", "--json"]).expect(0);
+    terminate(server).expect(0);
+}
