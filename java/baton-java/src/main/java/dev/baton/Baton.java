@@ -122,6 +122,29 @@ public final class Baton implements AutoCloseable {
         return openStore(dir.toAbsolutePath().toString(), options);
     }
 
+    /**
+     * Opens the store at {@code location}: a directory, or a PostgreSQL database given by URL
+     * ({@code postgresql://user@host/db}, {@code postgres://...}, or the JDBC form
+     * {@code jdbc:postgresql://host/db?user=baton}); the password comes from the URL,
+     * {@code PGPASSWORD} or {@code ~/.pgpass}. A database is held by one engine at a time until
+     * cluster mode comes.
+     *
+     * <pre>{@code
+     * try (Baton baton = Baton.open("jdbc:postgresql://db.internal/baton?user=baton")) { ... }
+     * }</pre>
+     *
+     * @throws StoreException if the store cannot be opened, naming it (without its password)
+     */
+    public static Baton open(String location) {
+        return open(location, BatonOptions.defaults());
+    }
+
+    /** {@link #open(String)} with options. */
+    public static Baton open(String location, BatonOptions options) {
+        Objects.requireNonNull(location, "location");
+        return openStore(location, options);
+    }
+
     /** An engine whose store is in memory: nothing survives {@link #close()}. For tests and scratch work. */
     public static Baton inMemory() {
         return inMemory(BatonOptions.defaults());
@@ -136,7 +159,10 @@ public final class Baton implements AutoCloseable {
         Objects.requireNonNull(options, "options");
         NativeLoader.load();
         long handle = openEngine(dir, options);
-        Baton baton = new Baton(handle, dir == null ? "in memory" : dir, options);
+        // A URL's password never reaches a message.
+        String shown = dir == null ? "in memory"
+                : dir.replaceAll("(://[^:/@?]+):[^@/?]*@", "$1:***@").replaceAll("(?i)([?&]password=)[^&]*", "$1***");
+        Baton baton = new Baton(handle, shown, options);
         Logs.acquire();
         baton.dispatcher.start();
         opened(baton);
