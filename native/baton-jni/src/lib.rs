@@ -512,6 +512,18 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_waiting<'l>(
 }
 
 #[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_logLevel<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    level: JString<'l>,
+) {
+    direct(env, |env| {
+        let level = required(env, &level, "the log level")?;
+        logs::set_level(&level).map_err(|e| BridgeError::new(ErrorKind::InvalidRequest, e))
+    })
+}
+
+#[unsafe(no_mangle)]
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextLogs<'l>(
     env: EnvUnowned<'l>,
     _class: JClass<'l>,

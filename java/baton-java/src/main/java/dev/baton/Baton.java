@@ -158,6 +158,7 @@ public final class Baton implements AutoCloseable {
     private static Baton openStore(String dir, BatonOptions options) {
         Objects.requireNonNull(options, "options");
         NativeLoader.load();
+        Logs.followConfiguration();
         long handle = openEngine(dir, options);
         // A URL's password never reaches a message.
         String shown = dir == null ? "in memory"

@@ -66,6 +66,52 @@ class LogsTest {
     }
 
     @Test
+    void theEngineLogsAtTheLevelTheLoggingConfigurationGivesBatonCore(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        List<LogRecord> records = new CopyOnWriteArrayList<>();
+        Logger engine = Logger.getLogger("baton_core"); // held: JUL keeps loggers weakly
+        Level before = engine.getLevel();
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                records.add(record);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        engine.setUseParentHandlers(false);
+        engine.addHandler(handler);
+        try {
+            // At INFO (the default), the engine's debug records are not even made.
+            engine.setLevel(Level.INFO);
+            try (Baton baton = Baton.open(dir.resolve("quiet"))) {
+                baton.runs();
+            }
+            assertTrue(records.stream().noneMatch(r -> r.getMessage().startsWith("store opened")), () -> messages(records));
+            // Set to FINE in the logging configuration, debug records come, with no variable.
+            engine.setLevel(Level.FINE);
+            try (Baton baton = Baton.open(dir.resolve("verbose"))) {
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (System.nanoTime() < deadline && records.stream().noneMatch(r -> r.getMessage().startsWith("store opened"))) {
+                    Thread.sleep(20);
+                }
+            }
+            LogRecord opened = records.stream().filter(r -> r.getMessage().startsWith("store opened")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no debug record among " + messages(records)));
+            assertEquals(Level.FINE, opened.getLevel());
+        } finally {
+            engine.removeHandler(handler);
+            engine.setUseParentHandlers(true);
+            engine.setLevel(before);
+            Logs.followConfiguration();
+        }
+    }
+
+    @Test
     void aListenerThatThrowsIsLoggedOnceWithItsTraceThenCounted() {
         List<LogRecord> records = new CopyOnWriteArrayList<>();
         Logger logger = Logger.getLogger("dev.baton.Baton"); // held: JUL keeps loggers weakly

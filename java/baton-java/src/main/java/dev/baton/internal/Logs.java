@@ -20,7 +20,9 @@ import java.util.logging.Logger;
  *
  * <p>One daemon thread per class loader ({@code baton-log}) drains the engine's records while
  * at least one {@code Baton} is open ({@link #acquire()}, {@link #release()}), and ends after.
- * The engine's level is set by the environment variable {@code BATON_LOG} (default {@code info}).
+ * The engine's level follows the logging configuration: the level of the {@code baton_core}
+ * logger (JUL or SLF4J), read at each open; the environment variable {@code BATON_LOG} (a
+ * {@code tracing} filter such as {@code debug}) overrides it.
  *
  * <pre>{@code
  * Logs.log(Level.WARNING, "dev.baton", "cannot resume run " + id, null);
@@ -52,6 +54,19 @@ public final class Logs {
     /** Which backend logs go to: {@code slf4j} or {@code jul}. */
     public static String backend() {
         return SINK.name();
+    }
+
+    /**
+     * Sets the engine's level to the one the logging configuration gives the
+     * {@code baton_core} logger; called before each open, so that a configuration changed
+     * since holds.
+     */
+    public static void followConfiguration() {
+        try {
+            NativeBridge.logLevel(SINK.level("baton_core"));
+        } catch (Throwable ignored) {
+            // Logging must never break the engine; it keeps its level.
+        }
     }
 
     /** A Baton opened: forward the engine's logs (starts the thread if needed). */
@@ -145,6 +160,9 @@ public final class Logs {
 
         void log(Level level, String logger, String message, Throwable error) throws Throwable;
 
+        /** The most verbose of error, warn, info, debug, trace that {@code logger} takes; or off. */
+        String level(String logger) throws Throwable;
+
         static Sink find() {
             try {
                 return Slf4j.create();
@@ -158,6 +176,19 @@ public final class Logs {
         @Override
         public String name() {
             return "jul";
+        }
+
+        @Override
+        public String level(String logger) {
+            Logger l = Logger.getLogger(logger);
+            String[] names = {"trace", "debug", "info", "warn", "error"};
+            Level[] levels = {Level.FINER, Level.FINE, Level.INFO, Level.WARNING, Level.SEVERE};
+            for (int i = 0; i < levels.length; i++) {
+                if (l.isLoggable(levels[i])) {
+                    return names[i];
+                }
+            }
+            return "off";
         }
 
         @Override
@@ -221,6 +252,18 @@ public final class Logs {
         @Override
         public String name() {
             return "slf4j";
+        }
+
+        @Override
+        public String level(String name) throws Throwable {
+            Object logger = getLogger.invoke(name);
+            String[] names = {"error", "warn", "info", "debug", "trace"};
+            for (int i = names.length - 1; i >= 0; i--) {
+                if ((boolean) methods[i][0].invoke(logger)) {
+                    return names[i];
+                }
+            }
+            return "off";
         }
 
         @Override

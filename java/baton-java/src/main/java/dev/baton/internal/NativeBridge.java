@@ -101,6 +101,13 @@ public final class NativeBridge {
     /** Marks the attempt behind {@code token} WAITING for {@code reason}; {@code null}: RUNNING again. */
     public static native void waiting(long handle, long token, String reason);
 
+    /**
+     * The most verbose level of the engine's log records: {@code error}, {@code warn},
+     * {@code info}, {@code debug}, {@code trace} or {@code off} (ignored when {@code BATON_LOG}
+     * is set).
+     */
+    public static native void logLevel(String level);
+
     /** Up to {@code max} log records of the engine (all handles), waiting up to {@code timeoutMillis}. */
     public static native String nextLogs(int max, long timeoutMillis);
 
