@@ -393,12 +393,20 @@ async fn sequential_runs_one_at_a_time_in_order() {
     }
     env.settle().await;
     assert_eq!(env.statuses("seq"), vec![RunStatus::Running, RunStatus::Queued, RunStatus::Queued]);
+    // Waiting for a queued run waits for it to be admitted and to end.
+    let waiting = tokio::spawn({
+        let engine = env.engine.clone();
+        let last = ids[2].clone();
+        async move { engine.wait(&last).await }
+    });
     env.advance(HOUR).await;
     assert_eq!(
         env.statuses("seq"),
         vec![RunStatus::Succeeded, RunStatus::Running, RunStatus::Queued]
     );
     env.advance(2 * HOUR).await;
+    let last = waiting.await.unwrap().unwrap();
+    assert_eq!((last.id.as_str(), last.status), (ids[2].as_str(), RunStatus::Succeeded));
     let runs = env.runs("seq");
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
     assert_eq!(runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);

@@ -737,39 +737,53 @@ impl Engine {
 
     /// Waits for a run to end; returns its final record.
     pub async fn wait(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        let rx = self
-            .runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(run_id)
-            .map(|h| h.outcome.clone());
-        if let Some(mut rx) = rx {
-            let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
-            if let Ok(Some(Ok(run))) = outcome {
-                return Ok(run);
+        // Subscribed first, so that a change between a look and the wait is not missed.
+        let mut changes = self.subscribe();
+        let started = std::time::Instant::now();
+        loop {
+            let rx = self
+                .runs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(run_id)
+                .map(|h| h.outcome.clone());
+            if let Some(mut rx) = rx {
+                let outcome = rx.wait_for(Option::is_some).await.map(|o| o.clone());
+                if let Ok(Some(Ok(run))) = outcome {
+                    return Ok(run);
+                }
+                // A store that failed stopped every run: that is the news, not the driver's.
+                if let Some(failure) = self.shared.committer.failure() {
+                    return Err(failure.into());
+                }
+                // The engine closed under the driver; the run resumes at the next open.
+                if self.shared.shutdown.is_cancelled() {
+                    return Err(EngineError::Closed);
+                }
+                if let Ok(Some(Err(message))) = outcome {
+                    return Err(EngineError::Driver { run_id: run_id.into(), message });
+                }
+                // The driver ended without a word: read what it left in the store.
             }
-            // A store that failed stopped every run: that is the news, not the driver's view.
+            // The driver may have stopped on the store's failure before this call found it.
             if let Some(failure) = self.shared.committer.failure() {
                 return Err(failure.into());
             }
-            // The engine closed under the driver; the run resumes at the next open.
-            if self.shared.shutdown.is_cancelled() {
-                return Err(EngineError::Closed);
+            let run = self.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
+            if run.status.is_terminal() {
+                return Ok(run);
             }
-            if let Ok(Some(Err(message))) = outcome {
-                return Err(EngineError::Driver { run_id: run_id.into(), message });
+            // A queued run gets its driver when its strategy admits it, and an admitted one
+            // a moment after the store says so: look again at the next change. Any other
+            // unfinished run with no driver for a while is not this engine's to drive.
+            let admitting = started.elapsed() < ADMISSION_GRACE;
+            if self.shared.shutdown.is_cancelled()
+                || !(run.status == RunStatus::Queued || admitting)
+            {
+                return Err(EngineError::NotRunningHere(run_id.into()));
             }
-            // The driver ended without a word: read what it left in the store.
-        }
-        // The driver may have stopped on the store's failure before this call found it.
-        if let Some(failure) = self.shared.committer.failure() {
-            return Err(failure.into());
-        }
-        let run = self.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
-        if run.status.is_terminal() {
-            Ok(run)
-        } else {
-            Err(EngineError::NotRunningHere(run_id.into()))
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(50), changes.recv()).await;
         }
     }
 
@@ -856,6 +870,9 @@ impl Drop for Inner {
         }
     }
 }
+
+/// How long [`Engine::wait`] gives an admitted run to get its driver.
+const ADMISSION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A new run id: a ULID, increasing even between runs started in the same millisecond,
 /// so that ids sort in creation order.
