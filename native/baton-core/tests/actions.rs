@@ -493,13 +493,31 @@ async fn the_timeline_and_subscribers_see_every_change_in_order() {
 }
 
 #[tokio::test]
-async fn foreach_iterations_keep_no_timeline() {
+async fn foreach_iterations_keep_no_events_and_their_timeline_comes_from_their_records() {
     let s = open(&Arc::new(Gate::default()), None);
-    let wf = workflow(&s.engine, "id: fe\nsteps:\n  - {id: each, type: foreach, over: '${[1, 2, 3]}', steps: [{id: s, type: noop}]}\n");
+    let wf = workflow(&s.engine, "id: fe\nsteps:\n  - {id: each, type: foreach, over: '${[1, 2, 3]}', steps: [{id: s, type: noop}, {id: t, type: noop, depends_on: [s]}]}\n");
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(s.engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
     assert_eq!(s.engine.timeline(&id).unwrap().len(), 4, "run and step events only");
-    assert!(s.engine.timeline(&format!("{id}:each:0")).unwrap().is_empty());
+    let timeline = s.engine.timeline(&format!("{id}:each:0")).unwrap();
+    let shown: Vec<String> = timeline
+        .iter()
+        .map(|e| match e {
+            Event::Run { status, seq, .. } => format!("{seq} run {status:?}"),
+            Event::Step { step_id, status, seq, .. } => format!("{seq} {step_id} {status:?}"),
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "0 run Running",
+            "1 s Running",
+            "2 s Succeeded",
+            "3 t Running",
+            "4 t Succeeded",
+            "5 run Succeeded"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -122,13 +122,18 @@ pub(crate) fn next_seq(store: &dyn Store, run_id: &str) -> Result<u64, StoreErro
 }
 
 impl Engine {
-    /// Every status change of a run and of its steps, in order. Iterations of a
-    /// `foreach`/`while` have none: see the step's rollup.
+    /// Every status change of a run and of its steps, in order. An iteration of a
+    /// `foreach`/`while` keeps no events of its own (a loop of a million iterations would
+    /// write millions): its timeline is made from its records, a start and an end for it
+    /// and for each of its steps, the last attempt only.
     pub fn timeline(&self, run_id: &str) -> Result<Vec<Event>, EngineError> {
         let store = self.shared.store.as_ref();
         let Some(run) = records::get_run(store, run_id)? else {
             return Err(EngineError::UnknownRun(run_id.into()));
         };
+        if run.parent.as_ref().is_some_and(|p| p.iteration.is_some()) {
+            return self.iteration_timeline(run_id);
+        }
         let prefix = prefix(run_id);
         let mut events = Vec::new();
         records::scan_records(
@@ -164,6 +169,55 @@ impl Engine {
                 true
             },
         )?;
+        Ok(events)
+    }
+
+    /// The timeline of an iteration, from its run's and steps' records.
+    fn iteration_timeline(&self, run_id: &str) -> Result<Vec<Event>, EngineError> {
+        let details = self.details(run_id)?;
+        let run = &details.run;
+        let mut events = Vec::new();
+        let run_event = |status, error: Option<String>, at_ms| Event::Run {
+            run_id: run_id.to_owned(),
+            workflow_id: run.workflow_id.clone(),
+            status,
+            error,
+            at_ms,
+            seq: 0,
+        };
+        if let Some(at) = run.started_ms {
+            events.push(run_event(crate::engine::RunStatus::Running, None, at));
+        }
+        for step in &details.steps {
+            let r = &step.record;
+            let step_event = |status, error: Option<String>, at_ms| Event::Step {
+                run_id: run_id.to_owned(),
+                step_id: step.id.clone(),
+                status,
+                attempt: r.attempt,
+                error,
+                at_ms,
+                seq: 0,
+            };
+            if let Some(at) = r.started_ms {
+                events.push(step_event(crate::engine::StepStatus::Running, None, at));
+            }
+            if let (Some(at), true) = (r.ended_ms, r.status.is_terminal()) {
+                events.push(step_event(r.status, r.error.clone(), at));
+            }
+        }
+        if let (Some(at), true) = (run.ended_ms, run.status.is_terminal()) {
+            events.push(run_event(run.status, run.error.clone(), at));
+        }
+        // In time order; a start before the end at the same millisecond, as written.
+        events.sort_by_key(|e| match e {
+            Event::Run { at_ms, .. } | Event::Step { at_ms, .. } => *at_ms,
+        });
+        for (n, event) in events.iter_mut().enumerate() {
+            match event {
+                Event::Run { seq, .. } | Event::Step { seq, .. } => *seq = n as u64,
+            }
+        }
         Ok(events)
     }
 

@@ -47,7 +47,8 @@ use tokio_util::task::TaskTracker;
 
 /// A change of status, delivered to listeners and subscribers after it is durable, and
 /// kept in the run's timeline (except for `foreach`/`while` iterations, which their
-/// step's rollup sums up). `seq` numbers a run's events from 0, in order.
+/// step's rollup sums up, and whose timeline is made from their records). `seq` numbers a
+/// run's events from 0, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
