@@ -738,8 +738,8 @@ impl Engine {
 
     /// Waits for a run to end; returns its final record.
     pub async fn wait(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        // Subscribed first, so that a change between a look and the wait is not missed.
-        let mut changes = self.subscribe();
+        // Made at the first look in the store: a change after it wakes the next look.
+        let mut changes = None;
         let started = std::time::Instant::now();
         loop {
             let rx = self
@@ -770,6 +770,7 @@ impl Engine {
             if let Some(failure) = self.shared.committer.failure() {
                 return Err(failure.into());
             }
+            let changes = changes.get_or_insert_with(|| self.subscribe());
             let run = self.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.into()))?;
             if run.status.is_terminal() {
                 return Ok(run);

@@ -251,6 +251,13 @@ pub trait StepKind: Send + Sync + 'static {
         false
     }
 
+    /// True for a kind that reads the `params` and `inputs` of its context (a host's kinds
+    /// do). In a loop body they then also hold the names of the runs around the loop, which
+    /// costs a copy of those names per attempt; the built-in kinds read only their fields.
+    fn reads_names(&self) -> bool {
+        true
+    }
+
     /// True for a kind whose outputs are what someone outside the workflow sent (a
     /// signal's params): validation warns when a `${raw(...)}` runs them as shell code.
     fn outputs_from_outside(&self) -> bool {
@@ -269,6 +276,9 @@ impl StepKind for Noop {
     }
     fn is_inline(&self) -> bool {
         true
+    }
+    fn reads_names(&self) -> bool {
+        false
     }
     fn run(&self, _ctx: StepContext) -> StepFuture {
         Box::pin(async { StepOutcome::success(Outputs::new()) })

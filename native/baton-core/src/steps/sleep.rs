@@ -13,6 +13,10 @@ impl StepKind for Sleep {
         &[Field::Duration]
     }
 
+    fn reads_names(&self) -> bool {
+        false
+    }
+
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         match step.options().duration {
             None => vec![missing(Field::Duration, "sleep", "30s")],

@@ -67,6 +67,10 @@ impl StepKind for Registered {
     fn outputs_from_outside(&self) -> bool {
         self.0.outputs_from_outside()
     }
+    /// Flow kinds see the names of the run through their `Nest`.
+    fn reads_names(&self) -> bool {
+        false
+    }
     fn run(&self, _ctx: StepContext) -> StepFuture {
         Box::pin(async { StepOutcome::failure("this step type runs only inside the engine") })
     }

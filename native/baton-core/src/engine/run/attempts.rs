@@ -346,8 +346,9 @@ impl Driver {
         let mut inputs: IndexMap<String, Outputs> = IndexMap::new();
         let mut params = self.params.clone();
         // In a loop body, a host step sees the names of the runs around it, as `${...}` does.
+        // Only a kind that reads them pays for the copy: it grows with the run around it.
         let outer = &self.frame.outer;
-        if !outer.values().is_empty() {
+        if kind.reads_names() && !outer.values().is_empty() {
             let mut all = IndexMap::new();
             for (name, value) in outer.values() {
                 if !outer.is_step(name) {

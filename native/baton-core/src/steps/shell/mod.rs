@@ -38,6 +38,11 @@ impl StepKind for Shell {
         true
     }
 
+    /// Values reach the command through `command` and `env`, made at launch.
+    fn reads_names(&self) -> bool {
+        false
+    }
+
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         match &step.options().command {
             None => vec![missing(Field::Command, "shell", "\"echo hello\"")],
