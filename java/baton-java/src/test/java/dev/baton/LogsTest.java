@@ -20,25 +20,8 @@ class LogsTest {
 
     @Test
     void engineEventsReachJavaUtilLoggingUnderTheirTarget() throws Exception {
-        List<LogRecord> records = new CopyOnWriteArrayList<>();
-        Logger engine = Logger.getLogger("baton_core"); // held: JUL keeps loggers weakly
-        Level before = engine.getLevel();
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                records.add(record);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        engine.setLevel(Level.ALL);
-        engine.setUseParentHandlers(false); // ours only: keep the console quiet
-        engine.addHandler(handler);
-        try (Baton baton = Baton.inMemory()) {
+        try (Captured captured = new Captured("baton_core", Level.ALL); Baton baton = Baton.inMemory()) {
+            List<LogRecord> records = captured.records;
             baton.register(Workflow.named("logged")
                     .step("fails", s -> s.java(ctx -> {
                         throw new IllegalStateException("logged failure");
@@ -58,42 +41,21 @@ class LogsTest {
             assertTrue(created.getMessage().contains("run=" + runId), created.getMessage());
             assertTrue(records.stream().anyMatch(r -> r.getLevel() == Level.WARNING
                     && r.getMessage().contains("logged failure")), () -> messages(records));
-        } finally {
-            engine.removeHandler(handler);
-            engine.setUseParentHandlers(true);
-            engine.setLevel(before);
         }
     }
 
     @Test
     void theEngineLogsAtTheLevelTheLoggingConfigurationGivesBatonCore(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
-        List<LogRecord> records = new CopyOnWriteArrayList<>();
-        Logger engine = Logger.getLogger("baton_core"); // held: JUL keeps loggers weakly
-        Level before = engine.getLevel();
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                records.add(record);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        engine.setUseParentHandlers(false);
-        engine.addHandler(handler);
-        try {
+        try (Captured captured = new Captured("baton_core", Level.INFO)) {
+            List<LogRecord> records = captured.records;
             // At INFO (the default), the engine's debug records are not even made.
-            engine.setLevel(Level.INFO);
             try (Baton baton = Baton.open(dir.resolve("quiet"))) {
                 baton.runs();
             }
             assertTrue(records.stream().noneMatch(r -> r.getMessage().startsWith("store opened")), () -> messages(records));
             // Set to FINE in the logging configuration, debug records come, with no variable.
-            engine.setLevel(Level.FINE);
+            captured.logger.setLevel(Level.FINE);
             try (Baton baton = Baton.open(dir.resolve("verbose"))) {
                 long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
                 while (System.nanoTime() < deadline && records.stream().noneMatch(r -> r.getMessage().startsWith("store opened"))) {
@@ -104,32 +66,14 @@ class LogsTest {
                     .orElseThrow(() -> new AssertionError("no debug record among " + messages(records)));
             assertEquals(Level.FINE, opened.getLevel());
         } finally {
-            engine.removeHandler(handler);
-            engine.setUseParentHandlers(true);
-            engine.setLevel(before);
             Logs.followConfiguration();
         }
     }
 
     @Test
     void aListenerThatThrowsIsLoggedOnceWithItsTraceThenCounted() {
-        List<LogRecord> records = new CopyOnWriteArrayList<>();
-        Logger logger = Logger.getLogger("dev.baton.Baton"); // held: JUL keeps loggers weakly
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                records.add(record);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        logger.setUseParentHandlers(false);
-        logger.addHandler(handler);
-        try {
+        try (Captured captured = new Captured("dev.baton.Baton", null)) {
+            List<LogRecord> records = captured.records;
             java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
             try (Baton baton = Baton.inMemory()) {
                 baton.onEvent(e -> {
@@ -150,9 +94,42 @@ class LogsTest {
             assertEquals(2, thrown.size(), () -> messages(records));
             assertEquals("listener bug", thrown.get(0).getThrown().getMessage());
             assertTrue(thrown.get(1).getMessage().matches("an event listener threw \\d+ times in all"), thrown.get(1).getMessage());
-        } finally {
-            logger.removeHandler(handler);
+        }
+    }
+
+    /**
+     * The records of one logger, kept off the console, at {@code level} ({@code null}: as
+     * configured) while open; the logger is as it was once closed.
+     */
+    private static final class Captured extends Handler implements AutoCloseable {
+        final List<LogRecord> records = new CopyOnWriteArrayList<>();
+        /** Held: JUL keeps loggers weakly. */
+        final Logger logger;
+        private final Level before;
+
+        Captured(String name, Level level) {
+            logger = Logger.getLogger(name);
+            before = logger.getLevel();
+            if (level != null) {
+                logger.setLevel(level);
+            }
+            logger.setUseParentHandlers(false);
+            logger.addHandler(this);
+        }
+
+        @Override
+        public void publish(LogRecord record) {
+            records.add(record);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {
+            logger.removeHandler(this);
             logger.setUseParentHandlers(true);
+            logger.setLevel(before);
         }
     }
 
