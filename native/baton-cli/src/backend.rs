@@ -1,17 +1,12 @@
 //! Where a command goes: an engine the CLI opens on the store, or — when another process
-//! holds a store directory — that live engine, through its control socket. A database
-//! held by a live engine has no socket: the command fails, saying so, until cluster mode
-//! lets several engines share one database.
+//! holds a store directory — that live engine, through its control socket. A database is
+//! shared by every engine of its cluster: the CLI opens it as a client, which writes what
+//! it is asked (a start, a signal) and leaves the driving to the serving engines.
 
 use crate::Failure;
 use baton_core::control::{self, Client, ConnectError, Request, Response};
 use baton_core::engine::Listener;
 use baton_core::{Engine, EngineError, Retention, StoreEngine, StoreError, StoreLocation};
-
-/// Why a command cannot reach the live engine of a database, for now.
-const LIVE_ON_DATABASE: &str = "a live engine holds this database, and commands reach it \
-    only through the database itself, in cluster mode, which comes later: run this command \
-    when that engine has stopped";
 
 pub enum Backend {
     /// The CLI holds the store.
@@ -27,7 +22,7 @@ impl Backend {
         store: &StoreLocation,
         engine: Option<StoreEngine>,
     ) -> Result<Backend, Failure> {
-        Self::connect_with(store, engine, None, Retention::default()).await
+        Self::connect_with(store, engine, None, Retention::default(), crate::Role::Client).await
     }
 
     /// [`connect`](Backend::connect), with `listener` receiving the events of an engine the
@@ -37,8 +32,9 @@ impl Backend {
         engine: Option<StoreEngine>,
         listener: Option<Listener>,
         retention: Retention,
+        role: crate::Role,
     ) -> Result<Backend, Failure> {
-        match crate::open_engine(store, engine, listener, retention) {
+        match crate::open_engine(store, engine, listener, retention, role) {
             Ok(engine) => Ok(Backend::Local(engine)),
             Err(EngineError::Store(ref locked @ StoreError::Locked { ref dir, .. })) => {
                 match Client::connect(dir).await {
@@ -49,10 +45,16 @@ impl Backend {
                     Err(e) => Err(Failure::Store(e.to_string())),
                 }
             }
-            Err(EngineError::Store(in_use @ StoreError::InUse { .. })) => {
-                Err(Failure::Store(format!("{in_use}\n{LIVE_ON_DATABASE}")))
-            }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether other engines drive what this command starts: a live engine behind a
+    /// socket, or the engines of a database.
+    pub fn hands_off(&self) -> bool {
+        match self {
+            Backend::Local(engine) => !engine.drives(),
+            Backend::Remote(_) => true,
         }
     }
 

@@ -36,6 +36,9 @@ struct Cli {
     /// The store engine of a new store directory (an existing store keeps its own).
     #[arg(long, global = true, value_name = "ENGINE", value_parser = parse_engine)]
     store_engine: Option<StoreEngine>,
+    /// This engine's id among the engines of a database (default: host name and pid).
+    #[arg(long, global = true, value_name = "ID")]
+    engine_id: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -217,6 +220,16 @@ enum Command {
         /// firings=30d, pruned every hour.
         #[arg(long, value_name = "RETENTION", value_parser = parse_retention)]
         retain: Option<Retention>,
+        /// On a database: how long this engine's runs stay its own after its last
+        /// heartbeat, before the other engines take them over (default 15s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+        lease: Option<std::time::Duration>,
+    },
+    /// Lists the engines of the store: on a database, every engine of the cluster, with
+    /// its last heartbeat, the runs it holds and what it can run.
+    Engines {
+        #[arg(long)]
+        json: bool,
     },
     /// Deletes finished runs (with their steps, events and child runs), signals and
     /// trigger firings older than AGE; unfinished runs and what triggers need stay.
@@ -285,6 +298,7 @@ impl From<InvalidDefinition> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = ENGINE_ID.set(cli.engine_id.clone());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
@@ -340,7 +354,10 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             let progress = progress::Progress::new(json);
             let listener = Some(progress.listener());
             let retention = retain.unwrap_or_default();
-            match Backend::connect_with(&cli.store, cli.store_engine, listener, retention).await? {
+            let role = Role::Run;
+            match Backend::connect_with(&cli.store, cli.store_engine, listener, retention, role)
+                .await?
+            {
                 Backend::Local(engine) => {
                     run_here(&engine, &progress, &cli.store, wf, overrides, json).await
                 }
@@ -606,8 +623,23 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said)
                 .await
         }
-        Command::Serve { retain } => {
-            serve(&cli.store, cli.store_engine, retain.unwrap_or_default()).await
+        Command::Serve { retain, lease } => {
+            let role = Role::Serve { lease: lease.unwrap_or(baton_core::engine::DEFAULT_LEASE) };
+            serve(&cli.store, cli.store_engine, retain.unwrap_or_default(), role).await
+        }
+        Command::Engines { json } => {
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let engines = match backend.call(Request::Engines).await? {
+                Response::Engines(engines) => engines,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
+            if json {
+                println!("{}", report::json(&engines));
+            } else {
+                print!("{}", report::engines(&engines));
+            }
+            Ok(())
         }
         Command::Prune { older_than, dry_run, json } => {
             let older_than_ms = older_than.as_millis() as u64;
@@ -642,6 +674,14 @@ fn parse_engine(s: &str) -> Result<StoreEngine, String> {
 
 fn parse_retention(s: &str) -> Result<Retention, String> {
     s.parse()
+}
+
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let lease = parse_age(s)?;
+    match lease >= baton_core::engine::MIN_LEASE {
+        true => Ok(lease),
+        false => Err(format!("a lease of {s} is too short: at least 300ms")),
+    }
 }
 
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
@@ -695,13 +735,38 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
     }
 }
 
+/// What an engine the CLI opens does among the engines of a database.
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    /// `baton serve`: drives runs, takes them from others, keeps them with a heartbeat.
+    Serve { lease: std::time::Duration },
+    /// `baton run`, `baton recover`: drives the runs it starts or resumes, and no others.
+    Run,
+    /// Every other command: on a database, writes what it is asked and drives nothing;
+    /// the serving engines carry it out.
+    Client,
+}
+
+/// `--engine-id`, for every engine the CLI opens.
+static ENGINE_ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 fn open_engine(
     store: &StoreLocation,
     engine: Option<StoreEngine>,
     listener: Option<baton_core::engine::Listener>,
     retention: Retention,
+    role: Role,
 ) -> Result<Engine, EngineError> {
     let mut builder = Engine::builder().store(store.clone()).retention(retention);
+    if let Some(Some(id)) = ENGINE_ID.get() {
+        builder = builder.engine_id(id.clone());
+    }
+    let database = matches!(store, StoreLocation::Database(_));
+    builder = match role {
+        Role::Serve { lease } => builder.lease(lease),
+        Role::Run => builder.claims(false),
+        Role::Client => builder.claims(false).drives(!database),
+    };
     if let Some(engine) = engine {
         builder = builder.store_engine(engine);
     }
@@ -783,8 +848,9 @@ async fn serve(
     store: &StoreLocation,
     store_engine: Option<StoreEngine>,
     retention: Retention,
+    role: Role,
 ) -> Result<(), Failure> {
-    let engine = open_engine(store, store_engine, None, retention)?;
+    let engine = open_engine(store, store_engine, None, retention, role)?;
     for (id, resumed) in engine.recover()? {
         if let Err(e) = resumed {
             eprintln!("run {id}: cannot resume: {e}");
@@ -792,10 +858,10 @@ async fn serve(
     }
     let socket = baton_core::control::serve(&engine)?;
     baton_core::triggers::start_scheduler(&engine);
-    // A database has no socket yet: commands reach its engine through it in cluster mode.
+    // On a database, commands reach the engines through the database itself.
     let endpoint = match socket {
         Some(socket) => format!("control socket {}", socket.display()),
-        None => "no control socket (a database store)".to_owned(),
+        None => format!("engine {} of the cluster", engine.engine_id()),
     };
     println!("baton serve: holding {store} (pid {}); {endpoint}", std::process::id());
     let failed = tokio::select! {
@@ -818,17 +884,13 @@ async fn recover(
     json: bool,
 ) -> Result<(), Failure> {
     let progress = progress::Progress::new(json);
-    let engine = match open_engine(store, engine, Some(progress.listener()), Retention::default()) {
+    let listener = Some(progress.listener());
+    let engine = match open_engine(store, engine, listener, Retention::default(), Role::Run) {
         Ok(engine) => engine,
         Err(EngineError::Store(ref locked @ StoreError::Locked { ref dir, .. }))
             if baton_core::control::Client::connect(dir).await.is_ok() =>
         {
             return Err(Failure::Store(format!("{locked}\nthat live engine resumes its unfinished runs itself; `baton runs` shows them")));
-        }
-        Err(EngineError::Store(in_use @ StoreError::InUse { .. })) => {
-            return Err(Failure::Store(format!(
-                "{in_use}\nthat live engine resumes its unfinished runs itself"
-            )));
         }
         Err(e) => return Err(e.into()),
     };

@@ -68,9 +68,9 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Starts a run (`start`, `restart`): with a live engine it is reported at once (and waited
-/// for with `wait`); when this process holds the store, nothing else would drive the run,
-/// so it runs here to its end.
+/// Starts a run (`start`, `restart`): with a live engine, or on a database whose engines
+/// drive it, it is reported at once (and waited for with `wait`); when this process holds
+/// a store directory, nothing else would drive the run, so it runs here to its end.
 pub async fn start(
     store: &StoreLocation,
     engine: Option<baton_core::StoreEngine>,
@@ -87,7 +87,14 @@ pub async fn start(
             return Err(e);
         }
     };
-    if !wait && matches!(backend, Backend::Remote(_)) {
+    if let Backend::Local(engine) = &backend {
+        let takers =
+            engine.engines().map(|list| list.iter().filter(|e| e.alive && e.claims).count());
+        if !engine.drives() && takers.is_ok_and(|n| n == 0) {
+            eprintln!("note: no live engine on {store} takes runs; the run waits for one (`baton serve --store {store}` runs one)");
+        }
+    }
+    if !wait && backend.hands_off() {
         if json {
             println!("{}", serde_json::json!({ "run_id": run_id }));
         } else {

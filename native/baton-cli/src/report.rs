@@ -17,6 +17,50 @@ pub fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// `baton engines`: one line per engine, live ones first.
+pub fn engines(engines: &[baton_core::engine::EngineInfo]) -> String {
+    if engines.is_empty() {
+        return "no engine has driven runs on this store yet\n".to_owned();
+    }
+    let mut sorted: Vec<_> = engines.iter().collect();
+    sorted.sort_by_key(|e| (!e.alive, e.id.clone()));
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut out = format!(
+        "{:<24} {:<8} {:<16} {:>9} {:>5}  {}\n",
+        "ENGINE", "STATE", "HOST (PID)", "HEARTBEAT", "RUNS", "CAN RUN"
+    );
+    for e in sorted {
+        let state = match (e.alive, e.stopped) {
+            (true, _) => "live",
+            (false, true) => "stopped",
+            (false, false) => "dead",
+        };
+        let ago = now.saturating_sub(e.heartbeat_ms);
+        let heartbeat = format!("{}s ago", ago / 1000);
+        let mut can_run = e.kinds.join(",");
+        if !e.workflows.is_empty() {
+            let _ = write!(can_run, "; host steps of {}", e.workflows.join(","));
+        }
+        if !e.claims {
+            can_run.push_str(" (its own runs only)");
+        }
+        let _ = writeln!(
+            out,
+            "{:<24} {:<8} {:<16} {:>9} {:>5}  {}",
+            e.id,
+            state,
+            format!("{} ({})", e.host, e.pid),
+            heartbeat,
+            e.runs,
+            can_run
+        );
+    }
+    out
+}
+
 /// The end of `baton run`: the outcome, and where a failure is.
 pub fn summary(d: &RunDetails, store: &StoreLocation) -> String {
     let run = &d.run;

@@ -41,6 +41,8 @@ pub(crate) fn socket_path(dir: &Path) -> PathBuf {
 pub enum Request {
     /// Every run, oldest first.
     Runs,
+    /// The engines of the store.
+    Engines,
     /// A run with its steps.
     Show {
         /// The run.
@@ -216,6 +218,8 @@ pub enum Request {
 pub enum Response {
     /// Runs, oldest first ([`Request::Runs`]).
     Runs(Vec<RunRecord>),
+    /// The engines of the store ([`Request::Engines`]).
+    Engines(Vec<crate::engine::EngineInfo>),
     /// A run with its steps ([`Request::Show`]).
     Details(Box<RunDetails>),
     /// A run's final record ([`Request::Wait`]).
@@ -286,6 +290,7 @@ pub type Reply = Result<Response, RemoteError>;
 pub async fn execute(engine: &Engine, request: Request) -> Result<Response, EngineError> {
     Ok(match request {
         Request::Runs => Response::Runs(engine.runs()?),
+        Request::Engines => Response::Engines(engine.engines()?),
         Request::Show { run_id } => Response::Details(Box::new(engine.details(&run_id)?)),
         Request::RunDefinition { definition, params } => {
             let workflow = Arc::new(engine.compile(definition)?);

@@ -105,10 +105,16 @@ impl Engine {
         if self.shared.shutdown.is_cancelled() {
             return Err(EngineError::Closed);
         }
+        let claim = match self.claim_of(&run)? {
+            Ok(claim) => claim,
+            Err(holder) => {
+                return Err(EngineError::DrivenElsewhere { run_id: run_id.into(), engine: holder })
+            }
+        };
         let def = records::get_definition(store, &run.definition)?;
         let workflow = Arc::new(self.compile(def)?);
         tracing::info!(run = %run_id, action, "resuming the run here to act on it");
-        self.spawn_driver(workflow, run)?;
+        self.spawn_driver(workflow, run, super::cluster::Owner::Claiming(claim))?;
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -270,7 +276,7 @@ impl Engine {
                 }
             }
         }
-        let run = RunRecord {
+        let mut run = RunRecord {
             restarted_from: Some(old.id.clone()),
             version: old.version,
             ..RunRecord::created(
@@ -282,6 +288,7 @@ impl Engine {
             )
         };
         let mut batch = Batch::default();
+        let owner = self.own_new(&mut batch, &mut run);
         records::put_run(&mut batch, &run);
         let mut reused = 0;
         for (i, record) in kept.iter().enumerate() {
@@ -293,7 +300,9 @@ impl Engine {
         self.shared.committer.commit(batch).await?;
         tracing::info!(run = %run.id, restarted_from = %old.id, kept = reused, "run restarted");
         let id = run.id.clone();
-        self.spawn_driver(workflow, run)?;
+        if let Some(owner) = owner {
+            self.spawn_driver(workflow, run, owner)?;
+        }
         Ok(id)
     }
 

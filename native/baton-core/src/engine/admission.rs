@@ -214,16 +214,31 @@ impl Engine {
         run.request_id = start.request_id.clone();
         run.trigger = start.trigger;
         super::secrets::keep(&shared.sealer, &mut batch, &mut run, wf.def().secrets.clone())?;
-        if !admit_now {
-            run = run.queued();
-            batch.put(Table::Queue, queue_key(id, &run.id), Vec::new());
-        }
+        let owner = match admit_now {
+            true => self.own_new(&mut batch, &mut run),
+            false => {
+                run = run.queued();
+                batch.put(Table::Queue, queue_key(id, &run.id), Vec::new());
+                None
+            }
+        };
         records::put_run(&mut batch, &run);
         if let Some(request) = &start.request_id {
+            // Across engines, the first start with this id wins; the others find its run.
             batch.put(Table::Requests, request.as_bytes(), run.id.as_bytes());
+            batch.expect(Table::Requests, request.as_bytes(), None);
         }
         record(Ok(&run.id), &mut batch);
-        self.commit(batch).await?;
+        match self.commit(batch).await {
+            Err(StoreError::Conflict) if start.request_id.is_some() => {
+                let request = start.request_id.as_deref().unwrap_or_default();
+                if let Some(run_id) = store.get(Table::Requests, request.as_bytes())? {
+                    return Ok(Admitted::Existing(String::from_utf8_lossy(&run_id).into_owned()));
+                }
+                return Err(StoreError::Conflict.into());
+            }
+            result => result?,
+        }
         let run_id = run.id.clone();
         for old in superseded {
             match self
@@ -238,7 +253,9 @@ impl Engine {
         }
         if admit_now {
             tracing::info!(run = %run_id, workflow = %id, steps = run.step_count, "run created");
-            self.spawn_driver(wf, run)?;
+            if let Some(owner) = owner {
+                self.spawn_driver(wf, run, owner)?;
+            }
             Ok(Admitted::Started(run_id))
         } else {
             tracing::info!(run = %run_id, workflow = %id, strategy = strategy.name(), "run queued");
@@ -335,11 +352,14 @@ impl Engine {
             }
             run.set_status(RunStatus::Created)?;
             let mut batch = Batch::default();
+            let owner = self.own_new(&mut batch, &mut run);
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(workflow_id, &run_id));
             self.commit(batch).await?;
             tracing::info!(run = %run_id, workflow = %workflow_id, "queued run admitted");
-            self.spawn_driver(wf, run)?;
+            if let Some(owner) = owner {
+                self.spawn_driver(wf, run, owner)?;
+            }
             occupying += 1;
         }
         Ok(())

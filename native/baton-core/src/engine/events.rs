@@ -48,6 +48,8 @@ struct RunEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     e: Option<&'a str>,
     t: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    o: Option<&'a str>,
 }
 
 /// What a stored event reads as: one of the entries above, or a whole [`Event`] (stores
@@ -68,6 +70,8 @@ enum Stored {
         #[serde(default)]
         e: Option<String>,
         t: u64,
+        #[serde(default)]
+        o: Option<String>,
     },
     Whole(Event),
 }
@@ -99,11 +103,12 @@ pub(crate) fn put_run_event(
     status: RunStatus,
     error: Option<&str>,
     at_ms: u64,
+    engine: Option<&str>,
 ) {
     batch.put(
         Table::Events,
         event_key(run_id, seq),
-        encode(&RunEntry { st: status, e: error, t: at_ms }),
+        encode(&RunEntry { st: status, e: error, t: at_ms, o: engine }),
     );
 }
 
@@ -156,13 +161,14 @@ impl Engine {
                         at_ms: t,
                         seq,
                     },
-                    Stored::Run { st, e, t } => Event::Run {
+                    Stored::Run { st, e, t, o } => Event::Run {
                         run_id,
                         workflow_id: run.workflow_id.clone(),
                         status: st,
                         error: e,
                         at_ms: t,
                         seq,
+                        engine: o,
                     },
                     Stored::Whole(event) => event,
                 });
@@ -184,6 +190,7 @@ impl Engine {
             error,
             at_ms,
             seq: 0,
+            engine: None,
         };
         if let Some(at) = run.started_ms {
             events.push(run_event(crate::engine::RunStatus::Running, None, at));
@@ -248,7 +255,7 @@ mod tests {
             at_ms: 7,
         };
         put_step_event(&mut batch, "R", 3, change);
-        put_run_event(&mut batch, "R", 4, RunStatus::Failed, None, 8);
+        put_run_event(&mut batch, "R", 4, RunStatus::Failed, None, 8, None);
         let values: Vec<String> = batch
             .ops
             .iter()
@@ -264,7 +271,10 @@ mod tests {
         assert!(
             matches!(read(&values[0]), Stored::Step { s, st: StepStatus::Failed, a: 2, e: Some(e), t: 7 } if s == "load" && e == "boom")
         );
-        assert!(matches!(read(&values[1]), Stored::Run { st: RunStatus::Failed, e: None, t: 8 }));
+        assert!(matches!(
+            read(&values[1]),
+            Stored::Run { st: RunStatus::Failed, e: None, t: 8, o: None }
+        ));
     }
 
     #[test]

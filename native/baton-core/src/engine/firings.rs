@@ -72,7 +72,10 @@ pub(crate) fn put_firing(batch: &mut Batch, firing: &FiringRecord) {
     if let Some(signal) = &firing.signal_id {
         key.extend_from_slice(signal.as_bytes());
     }
-    batch.put(Table::Firings, key, encode(firing));
+    // Engines sharing a database fire the same times: the first writes, the others find
+    // it fired.
+    batch.put(Table::Firings, key.clone(), encode(firing));
+    batch.expect(Table::Firings, key, None);
 }
 
 pub(crate) fn get_cursor(

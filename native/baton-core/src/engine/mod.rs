@@ -6,6 +6,7 @@
 
 mod actions;
 pub(crate) mod admission;
+pub(crate) mod cluster;
 mod events;
 pub(crate) mod firings;
 mod flow;
@@ -19,6 +20,7 @@ mod secrets;
 mod state;
 
 pub use admission::StartOptions;
+pub use cluster::{EngineInfo, DEFAULT_LEASE, MIN_LEASE};
 pub use firings::FiringRecord;
 pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
@@ -68,6 +70,10 @@ pub enum Event {
         /// The event's place in the run's timeline.
         #[serde(default)]
         seq: u64,
+        /// On the event of a take-over, the engine that took the run over (the status is
+        /// unchanged, and `error` says from which engine).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
     },
     /// A step of a run changed status.
     Step {
@@ -205,6 +211,20 @@ pub enum EngineError {
     /// The engine was closed while the run was going on; it resumes at the next open.
     #[error("the engine was closed")]
     Closed,
+    /// Another engine took the run over: this one writes nothing more for it.
+    #[error("run {0} is driven by another engine now (this engine's lease on it ended); it stopped driving it here")]
+    LostLease(String),
+    /// An action on a run that another live engine drives.
+    #[error("run {run_id} is driven by engine {engine}; act on it there (`baton engines` lists the engines)")]
+    DrivenElsewhere {
+        /// The run.
+        run_id: String,
+        /// The engine driving it.
+        engine: String,
+    },
+    /// An engine id that is not an id.
+    #[error("engine id `{0}`: use letters, digits, `_`, `.` and `-` only")]
+    BadEngineId(String),
     /// A run's driver stopped on an error; the run resumes at the next open.
     #[error("run {run_id} stopped on an error: {message}")]
     Driver {
@@ -235,6 +255,9 @@ impl EngineError {
             | EngineError::BadParam { .. }
             | EngineError::MissingSecret { .. } => K::Param,
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => K::UnknownRun,
+            EngineError::BadEngineId(_) => K::InvalidRequest,
+            EngineError::DrivenElsewhere { .. } => K::IllegalAction,
+            EngineError::LostLease(_) => K::Closed,
             EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
             EngineError::UnknownVersion { .. } => K::UnknownVersion,
             EngineError::AlreadyRunning { .. } => K::RunRejected,
@@ -311,6 +334,8 @@ pub(crate) struct Shared {
     pub(crate) triggers: Arc<firings::TriggerState>,
     /// Held by a prune while it runs, so that prunes take turns.
     pub(crate) pruning: tokio::sync::Mutex<()>,
+    /// This engine among the engines of its store.
+    pub(crate) member: cluster::Membership,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -330,6 +355,10 @@ pub struct EngineBuilder {
     listener: Option<Listener>,
     activity: Option<Arc<Activity>>,
     retention: retention::Retention,
+    engine_id: Option<String>,
+    lease: std::time::Duration,
+    claims: bool,
+    drives: bool,
 }
 
 impl Default for EngineBuilder {
@@ -343,6 +372,10 @@ impl Default for EngineBuilder {
             listener: None,
             activity: None,
             retention: Default::default(),
+            engine_id: None,
+            lease: DEFAULT_LEASE,
+            claims: true,
+            drives: true,
         }
     }
 }
@@ -403,11 +436,46 @@ impl EngineBuilder {
         self
     }
 
+    /// This engine's id among the engines of a shared store (default: the machine's name
+    /// and the process id). It names the engine in `baton engines`, in the runs it drives
+    /// and in `$BATON_ENGINE_ID`; an engine restarted with the same id takes its runs back
+    /// at once. Not an id ([`crate::model::is_id`]) makes [`open`](Self::open) fail.
+    pub fn engine_id(mut self, id: impl Into<String>) -> Self {
+        self.engine_id = Some(id.into());
+        self
+    }
+
+    /// How long this engine's runs stay its own after its last heartbeat (default
+    /// [`DEFAULT_LEASE`], at least [`MIN_LEASE`]): on a shared store, the others take them
+    /// over when it has passed.
+    pub fn lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Whether this engine takes runs that others started or left (default true): false
+    /// for one that drives only the runs it starts (`baton run`).
+    pub fn claims(mut self, claims: bool) -> Self {
+        self.claims = claims;
+        self
+    }
+
+    /// Whether this engine drives runs at all (default true): false for a client of a
+    /// shared store, whose starts and actions are carried out by the engines that drive.
+    pub fn drives(mut self, drives: bool) -> Self {
+        self.drives = drives;
+        self
+    }
+
     /// Opens the store. Unfinished runs are not resumed until [`Engine::recover`].
     /// Must be called inside a tokio runtime.
     pub fn open(self) -> Result<Engine, EngineError> {
         if let Some(e) = self.bad_kind {
             return Err(e.into());
+        }
+        let engine_id = self.engine_id.unwrap_or_else(cluster::default_engine_id);
+        if !crate::model::is_id(&engine_id) {
+            return Err(EngineError::BadEngineId(engine_id));
         }
         let opened =
             self.location.as_ref().map(|l| store::open(l, self.store_engine)).transpose()?;
@@ -439,6 +507,15 @@ impl EngineBuilder {
             }
         };
         layout::upgrade(store.as_ref())?;
+        let shared_store = opened.as_ref().is_some_and(|o| o.dir.is_none());
+        let member = cluster::Membership::new(
+            engine_id,
+            self.lease,
+            self.claims,
+            self.drives,
+            shared_store,
+            store.now_ms()?,
+        );
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
         let limits = limits::Limits::load(store.as_ref())?;
         let shutdown = CancellationToken::new();
@@ -461,6 +538,7 @@ impl EngineBuilder {
             signal_seq: watch::channel(0).0,
             triggers: Default::default(),
             pruning: Default::default(),
+            member,
         });
         registry::load_active(&shared)?;
         let engine = Engine {
@@ -472,6 +550,7 @@ impl EngineBuilder {
             }),
         };
         retention::start(&engine, self.retention);
+        engine.join_cluster();
         Ok(engine)
     }
 }
@@ -626,31 +705,40 @@ impl Engine {
         self.drivers.spawn(task);
     }
 
-    /// Resumes every unfinished run of the store; returns their ids. A run whose definition
-    /// no longer validates here (a step type not registered) is reported, not resumed.
+    /// Resumes the unfinished runs of the store that are this engine's to drive; returns
+    /// their ids. On a store directory that is every one; on a database, those no live
+    /// engine holds (the others keep theirs). A run whose definition no longer validates
+    /// here (a step type not registered) is reported, not resumed.
     pub fn recover(&self) -> Result<Vec<Resumed>, EngineError> {
-        let store = self.shared.store.as_ref();
         let mut resumed = Vec::new();
-        for id in records::active_run_ids(store)? {
-            if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
-                continue;
-            }
-            let result = (|| {
-                let run = records::get_run(store, &id)?
-                    .ok_or_else(|| EngineError::UnknownRun(id.clone()))?;
-                if run.parent.is_some() || run.status == RunStatus::Queued {
-                    // Its parent step resumes it; a queued run waits for its turn.
-                    return Ok(());
+        if self.shared.member.drives {
+            let mut free: HashMap<String, (RunRecord, cluster::Claim)> = self
+                .free_runs()?
+                .into_iter()
+                .map(|(run, claim)| (run.id.clone(), (run, claim)))
+                .collect();
+            for id in records::active_run_ids(self.shared.store.as_ref())? {
+                let Some((run, claim)) = free.remove(&id) else {
+                    // Child runs resume with their parent step, queued runs in their turn;
+                    // a run another live engine drives is its own.
+                    let waiting = records::get_run(self.shared.store.as_ref(), &id)?
+                        .is_some_and(|r| r.parent.is_some() || r.status == RunStatus::Queued);
+                    if waiting {
+                        resumed.push((id, Ok(())));
+                    }
+                    continue;
+                };
+                let result = (|| {
+                    let def = records::get_definition(self.shared.store.as_ref(), &run.definition)?;
+                    let workflow = Arc::new(self.compile(def)?);
+                    tracing::info!(run = %id, workflow = %run.workflow_id, "resuming run");
+                    self.spawn_driver(workflow, run, cluster::Owner::Claiming(claim))
+                })();
+                if let Err(e) = &result {
+                    tracing::error!(run = %id, error = %e, "cannot resume run");
                 }
-                let def = records::get_definition(store, &run.definition)?;
-                let workflow = Arc::new(self.compile(def)?);
-                tracing::info!(run = %id, workflow = %run.workflow_id, "resuming run");
-                self.spawn_driver(workflow, run)
-            })();
-            if let Err(e) = &result {
-                tracing::error!(run = %id, error = %e, "cannot resume run");
+                resumed.push((id, result));
             }
-            resumed.push((id, result));
         }
         // Queued runs go as their workflows' strategies allow, now that the others run.
         let weak = self.downgrade();
@@ -664,16 +752,19 @@ impl Engine {
         Ok(resumed)
     }
 
+    /// Starts the driver of `run`, which holds its lease or claims it as `owner` says.
     pub(crate) fn spawn_driver(
         &self,
         workflow: Arc<Workflow>,
         run: RunRecord,
+        owner: cluster::Owner,
     ) -> Result<(), EngineError> {
         let id = run.id.clone();
         let strategy = workflow.def().run_strategy;
         let weak = self.downgrade();
         let driver =
-            run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?;
+            run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?
+                .owned(owner);
         let (tx, rx) = watch::channel(None);
         let handle = RunHandle { outcome: rx, control: driver.sender() };
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
@@ -684,6 +775,7 @@ impl Engine {
                 Err(EngineError::Closed) => {
                     tracing::debug!(run = %id, "run left for the next open")
                 }
+                Err(e @ EngineError::LostLease(_)) => tracing::warn!(run = %id, "{e}"),
                 Err(e) => tracing::error!(run = %id, error = %e, "run driver stopped"),
                 Ok(_) => {}
             }
@@ -776,16 +868,18 @@ impl Engine {
                 return Ok(run);
             }
             // A queued run gets its driver when its strategy admits it, and an admitted one
-            // a moment after the store says so: look again at the next change. Any other
+            // a moment after the store says so: look again at the next change. On a shared
+            // store another engine may drive it: look again until it ends. Any other
             // unfinished run with no driver for a while is not this engine's to drive.
             let admitting = started.elapsed() < ADMISSION_GRACE;
+            let elsewhere = self.shared.member.shared_store;
             if self.shared.shutdown.is_cancelled()
-                || !(run.status == RunStatus::Queued || admitting)
+                || !(run.status == RunStatus::Queued || admitting || elsewhere)
             {
                 return Err(EngineError::NotRunningHere(run_id.into()));
             }
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_millis(50), changes.recv()).await;
+            let pause = std::time::Duration::from_millis(if elsewhere { 200 } else { 50 });
+            let _ = tokio::time::timeout(pause, changes.recv()).await;
         }
     }
 
@@ -855,6 +949,7 @@ impl Engine {
         self.drivers.wait().await;
         self.shared.attempts.close();
         self.shared.attempts.wait().await;
+        self.leave().await;
         self.shared.committer.close();
         if self.store_dir().is_none() {
             let _ = std::fs::remove_dir_all(&self.shared.scratch_root);

@@ -64,6 +64,9 @@ pub struct RunRecord {
     /// What started the run, for a trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// The engine that drives the run, or drove it last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 impl RunRecord {
@@ -94,6 +97,7 @@ impl RunRecord {
             version: None,
             request_id: None,
             trigger: None,
+            engine: None,
         }
     }
 
@@ -385,6 +389,16 @@ pub(crate) fn sent_key(name: &str, sent_ms: u64, id: &str) -> Vec<u8> {
 pub(crate) fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
     batch.put(Table::Signals, signal_key(&signal.name, &signal.id), encode(signal));
     batch.put(Table::SignalsSent, sent_key(&signal.name, signal.sent_ms, &signal.id), Vec::new());
+    batch.put(Table::Meta, LAST_SIGNAL, signal.id.as_bytes());
+}
+
+/// The key in [`Table::Meta`] of the id of the signal sent last: it changes with every
+/// signal, so an engine sees that another sent one by reading one key.
+const LAST_SIGNAL: &[u8] = b"last-signal";
+
+/// The id of the signal sent last, by any engine of the store.
+pub(crate) fn last_signal(store: &dyn Store) -> Result<Option<Vec<u8>>, StoreError> {
+    store.get(Table::Meta, LAST_SIGNAL)
 }
 
 /// Signals named `name` sent at `since_ms` or later, oldest first: read from the index by

@@ -215,10 +215,27 @@ impl super::Engine {
     pub fn register(&self, def: WorkflowDef) -> Result<Registered, EngineError> {
         let workflow = Arc::new(self.compile(def)?);
         let id = workflow.id().to_owned();
+        // This engine can run the workflow's host steps: it may take its runs from others.
+        self.shared.member.workflows.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone());
+        // Engines sharing a database register at once (replicas starting together): a
+        // version is written by the first, and the others look again.
+        let mut tries = 0;
+        loop {
+            match self.register_once(&workflow) {
+                Err(EngineError::Store(crate::store::StoreError::Conflict)) if tries < 10 => {
+                    tries += 1
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn register_once(&self, workflow: &Arc<Workflow>) -> Result<Registered, EngineError> {
+        let id = workflow.id().to_owned();
         let store = self.shared.store.as_ref();
         let _registering = self.shared.triggers.registry.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch = Batch::default();
-        let hash = put_definition(store, &mut batch, &workflow)?;
+        let hash = put_definition(store, &mut batch, workflow)?;
         let entry = get_entry(store, &id)?;
         if let Some(entry) = &entry {
             let latest = get_version(store, &id, entry.latest_version)?;
@@ -226,7 +243,11 @@ impl super::Engine {
                 if entry.active_version == entry.latest_version {
                     cache(&self.shared).insert(id, workflow.clone());
                 }
-                return Ok(Registered { workflow, version: entry.latest_version, changed: false });
+                return Ok(Registered {
+                    workflow: workflow.clone(),
+                    version: entry.latest_version,
+                    changed: false,
+                });
             }
         }
         let version = entry.as_ref().map_or(1, |e| e.latest_version + 1);
@@ -238,13 +259,16 @@ impl super::Engine {
             enabled: !matches!(entry, Some(WorkflowEntry { enabled: false, .. })),
         };
         batch.put(Table::Versions, version_key(&id, version), encode(&record));
+        batch.expect(Table::Versions, version_key(&id, version), None);
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         super::firings::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
-        store.commit(&batch)?;
+        if store.commit_all(std::slice::from_ref(&batch))? != [true] {
+            return Err(crate::store::StoreError::Conflict.into());
+        }
         tracing::info!(workflow = %id, version, "workflow registered");
         cache(&self.shared).insert(id, workflow.clone());
         self.shared.triggers.wake.notify_one();
-        Ok(Registered { workflow, version, changed: true })
+        Ok(Registered { workflow: workflow.clone(), version, changed: true })
     }
 
     /// The active version of a registered workflow.

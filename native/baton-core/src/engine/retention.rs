@@ -394,6 +394,7 @@ impl Pass<'_> {
         }
         batch.delete(Table::Runs, id.as_bytes());
         batch.delete(Table::Finished, finished_key);
+        super::cluster::delete_lease(&mut batch, id);
         self.pruned.runs += 1;
         self.commit(batch).await
     }

@@ -168,6 +168,8 @@ pub struct StepContext {
     pub kill: CancellationToken,
     /// The engine's clock: a kind waits on it, so that virtual time moves its waits too.
     pub clock: Arc<dyn Clock>,
+    /// The id of the engine running the attempt (`$BATON_ENGINE_ID` for a shell step).
+    pub engine_id: String,
     /// Where the engine keeps attempts' scratch directories (see [`StepContext::scratch_dir`]).
     pub(crate) scratch_root: Arc<Path>,
     /// Tells the engine that the attempt is waiting, or running again.

@@ -1,5 +1,8 @@
 //! Group commit: batches sent while a flush is under way share the next flush.
 //!
+//! A batch whose expectations do not hold is not written, and its caller gets
+//! [`StoreError::Conflict`]; the others of its flush are written all the same.
+//!
 //! The first commit that fails is the last one tried: what the engine holds in memory is
 //! then ahead of the store, so every later batch fails with the same error, unwritten, and
 //! `on_failure` fires so that the engine stops. The store keeps the runs as its last
@@ -15,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Most ops merged into one commit, to bound its memory and latency.
 const MAX_OPS_PER_COMMIT: usize = 200_000;
 
-type Reply = oneshot::Sender<Result<(), Failure>>;
+type Reply = oneshot::Sender<Written>;
 
 /// A failed commit, as every caller sees it.
 #[derive(Debug, Clone)]
@@ -37,6 +40,15 @@ impl Failure {
             StoreError::Engine { engine: "commit", message }
         }
     }
+}
+
+/// What became of one caller's batch.
+#[derive(Debug, Clone)]
+enum Written {
+    Yes,
+    /// Its expectations did not hold.
+    Conflict,
+    Failed(Failure),
 }
 
 /// What the commit thread and its callers share.
@@ -111,8 +123,9 @@ impl Committer {
                 return Err(StoreError::Closed);
             }
             match done.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(failure)) => Err(failure.error()),
+                Ok(Written::Yes) => Ok(()),
+                Ok(Written::Conflict) => Err(StoreError::Conflict),
+                Ok(Written::Failed(failure)) => Err(failure.error()),
                 Err(_) => Err(StoreError::Closed),
             }
         }
@@ -141,29 +154,38 @@ fn run(
 ) {
     while let Ok((first, reply)) = rx.recv() {
         if let Some(failure) = failed.first.get() {
-            let _ = reply.send(Err(failure.clone()));
+            let _ = reply.send(Written::Failed(failure.clone()));
             continue;
         }
-        let mut merged = first;
+        let mut ops = first.len();
+        let mut batches = vec![first];
         let mut replies = vec![reply];
-        while merged.len() < MAX_OPS_PER_COMMIT {
+        while ops < MAX_OPS_PER_COMMIT {
             match rx.try_recv() {
                 Ok((batch, reply)) => {
-                    merged.ops.extend(batch.ops);
+                    ops += batch.len();
+                    batches.push(batch);
                     replies.push(reply);
                 }
                 Err(_) => break,
             }
         }
-        let result = store.commit(&merged).map_err(|e| Failure::of(&e));
-        if let Err(failure) = &result {
-            tracing::error!(error = %failure.message, ops = merged.len(), "store commit failed; the engine stops");
-            let _ = failed.first.set(failure.clone());
-            failed.token.cancel();
-            on_failure.cancel();
-        }
-        for reply in replies {
-            let _ = reply.send(result.clone());
+        match store.commit_all(&batches) {
+            Ok(applied) => {
+                for (reply, applied) in replies.into_iter().zip(applied) {
+                    let _ = reply.send(if applied { Written::Yes } else { Written::Conflict });
+                }
+            }
+            Err(e) => {
+                let failure = Failure::of(&e);
+                tracing::error!(error = %failure.message, ops, "store commit failed; the engine stops");
+                let _ = failed.first.set(failure.clone());
+                failed.token.cancel();
+                on_failure.cancel();
+                for reply in replies {
+                    let _ = reply.send(Written::Failed(failure.clone()));
+                }
+            }
         }
     }
 }
@@ -201,6 +223,32 @@ mod tests {
         let mut b = Batch::default();
         b.put(Table::Runs, b"late".to_vec(), b"x".to_vec());
         assert!(matches!(committer.commit(b).await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_expectation_fails_is_not_written_and_the_others_are() {
+        let store = Arc::new(MemoryStore::default());
+        let committer = Committer::new(store.clone(), CancellationToken::new());
+        let mut first = Batch::default();
+        first.put(Table::Firings, b"f".to_vec(), b"1".to_vec());
+        first.expect(Table::Firings, b"f".to_vec(), None);
+        let mut second = first.clone();
+        second.ops.clear();
+        second.put(Table::Firings, b"f".to_vec(), b"2".to_vec());
+        second.put(Table::Runs, b"r2".to_vec(), b"x".to_vec());
+        let mut third = Batch::default();
+        third.put(Table::Runs, b"r3".to_vec(), b"x".to_vec());
+        let (a, b, c) = tokio::join!(
+            committer.submit(first),
+            committer.submit(second),
+            committer.submit(third)
+        );
+        a.unwrap();
+        assert!(matches!(b, Err(StoreError::Conflict)), "{b:?}");
+        c.unwrap();
+        assert_eq!(store.get(Table::Firings, b"f").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store.get(Table::Runs, b"r2").unwrap(), None, "nothing of it is written");
+        assert!(committer.failure().is_none(), "a conflict does not stop the engine");
     }
 
     /// A store on a full disk: every commit fails, and counts that it was tried.

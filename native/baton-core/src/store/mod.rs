@@ -75,6 +75,10 @@ pub(crate) enum Table {
     Queue,
     /// run id -> the values of the run's secrets, sealed: kept until the run ends.
     Secrets,
+    /// engine id -> the engine's heartbeat and what it can run (cluster mode).
+    Engines,
+    /// run id -> the engine driving the unfinished run, and the lease's generation.
+    Leases,
 }
 
 impl Table {
@@ -101,6 +105,8 @@ impl Table {
             Table::Limits => b'l',
             Table::Queue => b'k',
             Table::Secrets => b'x',
+            Table::Engines => b'n',
+            Table::Leases => b'o',
         }
     }
 
@@ -121,17 +127,34 @@ pub(crate) enum Op {
     Delete(Table, Vec<u8>),
 }
 
-/// Writes that become durable together, or not at all.
+/// What a key must hold for a batch to apply: a value, or nothing (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expect {
+    pub(crate) table: Table,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+/// Writes that become durable together, or not at all; with expectations, only if every
+/// one holds when the batch is written (see [`Store::commit_all`]).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Batch {
     /// The writes, applied in order.
     pub(crate) ops: Vec<Op>,
+    /// What must hold for the writes to apply: a fence (a run's lease is still ours), or a
+    /// key nobody wrote yet (a firing, a request id).
+    pub(crate) expect: Vec<Expect>,
 }
 
 impl Batch {
     /// Adds a write of `value` under `key`.
     pub(crate) fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.ops.push(Op::Put(table, key.into(), value.into()));
+    }
+
+    /// Applies the batch only if `key` then holds `value` (`None`: nothing).
+    pub(crate) fn expect(&mut self, table: Table, key: impl Into<Vec<u8>>, value: Option<Vec<u8>>) {
+        self.expect.push(Expect { table, key: key.into(), value });
     }
 
     /// Adds a removal of `key`.
@@ -148,6 +171,56 @@ impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+}
+
+/// Which of `batches` apply, in order: a batch applies when each of its expectations holds
+/// in the store as `read` sees it, with the writes of the batches before it that apply.
+pub(crate) fn decide(
+    batches: &[Batch],
+    mut read: impl FnMut(Table, &[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<Vec<bool>, StoreError> {
+    use std::collections::{HashMap, HashSet};
+    let watched: HashSet<Vec<u8>> =
+        batches.iter().flat_map(|b| &b.expect).map(|e| e.table.key(&e.key)).collect();
+    // What the batches that apply leave in the watched keys.
+    let mut overlay: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+    let mut applied = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut holds = true;
+        for e in &batch.expect {
+            let key = e.table.key(&e.key);
+            let now = match overlay.get(&key) {
+                Some(v) => v.clone(),
+                None => read(e.table, &e.key)?,
+            };
+            if now != e.value {
+                holds = false;
+                break;
+            }
+        }
+        if holds {
+            for op in &batch.ops {
+                let (key, value) = match op {
+                    Op::Put(t, k, v) => (t.key(k), Some(v.clone())),
+                    Op::Delete(t, k) => (t.key(k), None),
+                };
+                if watched.contains(&key) {
+                    overlay.insert(key, value);
+                }
+            }
+        }
+        applied.push(holds);
+    }
+    Ok(applied)
+}
+
+/// The writes of the batches that apply, as one batch.
+pub(crate) fn merge(batches: &[Batch], applied: &[bool]) -> Batch {
+    let mut merged = Batch::default();
+    for (batch, _) in batches.iter().zip(applied).filter(|(_, a)| **a) {
+        merged.ops.extend(batch.ops.iter().cloned());
+    }
+    merged
 }
 
 /// Errors of the store.
@@ -210,14 +283,6 @@ pub enum StoreError {
         /// What the engine below said.
         message: String,
     },
-    /// Another engine holds the database.
-    #[error("the database {url} is in use by another engine{}; stop it, or use another database (several engines on one database come with cluster mode)", holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
-    InUse {
-        /// The database, without its password.
-        url: String,
-        /// Who holds it, as its connection says (`baton (pid N) from HOST`).
-        holder: Option<String>,
-    },
     /// The database was written by a newer Baton.
     #[error("the database {url} has schema version {found}, newer than this Baton's ({known}): upgrade Baton to use it")]
     NewerSchema {
@@ -246,6 +311,10 @@ pub enum StoreError {
         /// The engine asked for.
         wanted: StoreEngine,
     },
+    /// A batch's expectation did not hold: another engine wrote first (it holds the run's
+    /// lease now, or fired the trigger, or used the request id). Nothing was written.
+    #[error("another engine wrote first; this engine's write was not made")]
+    Conflict,
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
@@ -271,8 +340,25 @@ impl StoreError {
 
 /// A durable key-value store of tables.
 pub(crate) trait Store: Send + Sync + 'static {
-    /// Applies every op atomically; returns once they are on disk.
+    /// Applies every op atomically; returns once they are on disk. Expectations are not
+    /// checked: see [`commit_all`](Store::commit_all).
     fn commit(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Applies, in one atomic write, the batches whose expectations hold (see [`decide`]);
+    /// says which did. A store with one writer checks them by reading; a database shared by
+    /// several engines checks them in the writing transaction.
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<bool>, StoreError> {
+        let applied = match batches.iter().all(|b| b.expect.is_empty()) {
+            true => vec![true; batches.len()],
+            false => decide(batches, |table, key| self.get(table, key))?,
+        };
+        self.commit(&merge(batches, &applied))?;
+        Ok(applied)
+    }
+    /// The time, in milliseconds since the epoch, by the clock every engine of the store
+    /// shares: the database's, or this machine's for a store directory.
+    fn now_ms(&self) -> Result<u64, StoreError> {
+        Ok(crate::clock::Clock::now_ms(&crate::clock::SystemClock))
+    }
     /// Reads one value.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Calls `f` for each entry whose key starts with `prefix`, in key order, until it
@@ -361,8 +447,7 @@ pub(crate) struct OpenedStore {
 
 /// Opens (or creates) the store at `location`. A directory holds a store of `engine`, or,
 /// with `engine` unset, keeps the engine it has (a new one gets the default). A second
-/// process gets [`StoreError::Locked`], a second engine on a database
-/// [`StoreError::InUse`].
+/// process on a directory gets [`StoreError::Locked`]; a database takes many engines.
 pub(crate) fn open(
     location: &StoreLocation,
     engine: Option<StoreEngine>,
@@ -599,6 +684,33 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert_eq!(read, 1500, "a scan stops when told");
+        // Batches with expectations apply only when they hold, in order, each seeing the
+        // writes of those before it.
+        let put = |key: &[u8], value: &[u8], expect: Option<&[u8]>| {
+            let mut b = Batch::default();
+            b.put(Table::Leases, key.to_vec(), value.to_vec());
+            b.put(Table::Runs, [b"by-".as_slice(), value].concat(), b"".to_vec());
+            b.expect(Table::Leases, key.to_vec(), expect.map(<[u8]>::to_vec));
+            b
+        };
+        let mut plain = Batch::default();
+        plain.put(Table::Runs, b"plain".to_vec(), b"".to_vec());
+        let applied = store
+            .commit_all(&[
+                put(b"run", b"a", None),
+                put(b"run", b"b", None),
+                put(b"run", b"c", Some(b"a")),
+                plain,
+                put(b"run", b"d", Some(b"a")),
+            ])
+            .unwrap();
+        assert_eq!(applied, vec![true, false, true, true, false]);
+        assert_eq!(store.get(Table::Leases, b"run").unwrap(), Some(b"c".to_vec()));
+        for (key, there) in [(b"by-a", true), (b"by-b", false), (b"by-c", true), (b"by-d", false)] {
+            assert_eq!(store.get(Table::Runs, key).unwrap().is_some(), there, "{key:?}");
+        }
+        assert!(store.get(Table::Runs, b"plain").unwrap().is_some());
+        assert!(store.now_ms().unwrap() > 1_700_000_000_000, "a clock in milliseconds");
     }
 
     /// A new database on the test server, or `None` (skipped) without PostgreSQL.
@@ -634,19 +746,35 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_second_engine_on_a_database_gets_a_clear_error() {
+    fn engines_sharing_a_database_race_for_a_key_and_one_wins() {
         let Some(db) = database() else { return };
-        let first = open(&db, None).unwrap();
-        let err = open(&db, None).err().expect("second open must fail");
-        let text = err.to_string();
-        assert!(matches!(err, StoreError::InUse { .. }), "{text}");
-        let pid = format!("baton (pid {}) from 127.0.0.1", std::process::id());
-        assert!(text.contains(&format!("the database {db} is in use")), "{text}");
-        assert!(text.contains(&pid), "{text}");
-        drop(first);
-        drop(open(&db, None).expect("free once the first is dropped"));
-        let err = open(&db, Some(StoreEngine::Sled)).err().unwrap();
-        assert!(matches!(err, StoreError::NotADirectory { .. }), "{err}");
+        let engines: Vec<_> = (0..4).map(|_| open(&db, None).unwrap()).collect();
+        for round in 0..20u32 {
+            let key = round.to_be_bytes().to_vec();
+            let writers: Vec<_> = engines
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let (store, key) = (e.store.clone(), key.clone());
+                    std::thread::spawn(move || {
+                        let mut b = Batch::default();
+                        b.put(Table::Firings, key.clone(), vec![i as u8]);
+                        b.put(Table::Runs, [key.as_slice(), &[i as u8]].concat(), vec![]);
+                        b.expect(Table::Firings, key, None);
+                        store.commit_all(&[b]).unwrap()[0]
+                    })
+                })
+                .collect();
+            let won: Vec<bool> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(won.iter().filter(|w| **w).count(), 1, "round {round}: {won:?}");
+            let winner = won.iter().position(|w| *w).unwrap() as u8;
+            let store = engines[0].store.as_ref();
+            assert_eq!(store.get(Table::Firings, &key).unwrap(), Some(vec![winner]));
+            for i in 0..4u8 {
+                let there = store.get(Table::Runs, &[key.as_slice(), &[i]].concat()).unwrap();
+                assert_eq!(there.is_some(), i == winner, "only the winner's writes are made");
+            }
+        }
     }
 
     #[test]
@@ -668,34 +796,27 @@ pub(crate) mod tests {
                 std::thread::spawn(move || open(&db, None).map(|o| o.store))
             })
             .collect();
-        let results: Vec<_> = opens.into_iter().map(|t| t.join().unwrap()).collect();
-        let held = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(held, 1, "one open holds it, the others are told");
-        for result in &results {
-            if let Err(e) = result {
-                assert!(matches!(e, StoreError::InUse { .. }), "{e}");
-            }
+        for open in opens {
+            open.join().unwrap().unwrap();
         }
     }
 
     #[test]
-    fn a_lost_connection_fails_commits_for_good_and_reads_until_reconnected() {
+    fn a_lost_connection_is_made_again() {
         let Some(db) = database() else { return };
         let opened = open(&db, None).unwrap();
         let mut b = Batch::default();
         b.put(Table::Runs, b"before".to_vec(), b"x".to_vec());
         opened.store.commit(&b).unwrap();
         baton_pgtest::drop_connections(&db.to_string());
-        let err = opened.store.commit(&b).unwrap_err();
-        assert!(matches!(err, StoreError::Database { action: "commit", .. }), "{err}");
-        assert!(err.to_string().contains(&db.to_string()), "{err}");
-        assert!(opened.store.commit(&b).is_err(), "the lock went with the connection");
-        // The lock is gone with the connection: another engine may hold the database now.
-        drop(open(&db, None).unwrap());
-        let reads: Vec<_> = (0..3).map(|_| opened.store.get(Table::Runs, b"before")).collect();
+        let mut b = Batch::default();
+        b.put(Table::Runs, b"after".to_vec(), b"y".to_vec());
+        opened.store.commit(&b).expect("the commit waits for a new connection");
+        let reads: Vec<_> = (0..3).map(|_| opened.store.get(Table::Runs, b"after")).collect();
         for read in &reads {
             if let Err(e) = read {
                 assert!(matches!(e, StoreError::Database { action: "read", .. }), "{e}");
+                assert!(e.to_string().contains(&db.to_string()), "{e}");
             }
         }
         assert!(reads.iter().any(|r| r.as_ref().is_ok_and(|v| v.is_some())), "{reads:?}");

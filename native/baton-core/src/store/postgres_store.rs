@@ -1,39 +1,43 @@
 //! The PostgreSQL engine: the same key space as redb and sled, in one table of a database
-//! (`baton_kv`, keys and values as `bytea`), created and migrated at open.
+//! (`baton_kv`, keys and values as `bytea`), created and migrated at open. Several engines
+//! share one database (see `engine/cluster.rs`): what keeps them apart is the batches'
+//! expectations, checked in the writing transaction.
 //!
 //! The [`Store`] trait is synchronous and its reads come from tokio workers, where a
 //! nested runtime cannot block. So a thread of its own, with a current-thread runtime,
 //! owns two connections: one writes (the group-commit thread's batches, one transaction
-//! each) and holds the session advisory lock that keeps a second engine out; the other
-//! reads. Callers send requests over a channel and block on a reply, as a redb read blocks
-//! a worker on the disk. Every statement is prepared once per connection.
+//! each), the other reads. Callers send requests over a channel and block on a reply, as a
+//! redb read blocks a worker on the disk. Every statement is prepared once per connection.
 //!
-//! A lost write connection fails every commit from then on (the committer then stops the
-//! engine, as on a full disk): the lock went with it, so another engine may hold the
-//! database by now. A lost read connection fails that read, and the next one reconnects.
+//! A lost connection is made again, with backoff: a commit waits meanwhile (so its run
+//! launches nothing new) and is retried once the database is back, for up to
+//! [`RECONNECT_PATIENCE`]; a read fails, and the next one reconnects. Retrying a commit
+//! whose end was not heard is safe: its writes are puts and deletes of whole values, and
+//! its expectations were checked when it first ran.
 //!
-//! The SQL stays within what CockroachDB accepts too, but for the advisory locks (see the
-//! README), which leases replace with cluster mode.
+//! A batch with expectations is written at `SERIALIZABLE` isolation, its expected keys
+//! read `FOR UPDATE` first: of two engines expecting the same key, one writes and the
+//! other finds it changed. The SQL stays within what CockroachDB accepts too, but for the
+//! advisory lock that orders first migrations (see the README).
 
 use super::location::DatabaseUrl;
 use super::{pgpass, Batch, Op, Store, StoreError, Table};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc as reply;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Statement};
 
 /// The schema, one migration per version: a database at version N has had the first N.
 const MIGRATIONS: &[&str] = &["CREATE TABLE baton_kv (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)"];
 /// The schema version this Baton writes.
 const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
-/// The session lock an engine holds on its database ("baton" in ASCII).
-const ENGINE_LOCK: i64 = 0x62_6174_6f6e;
-/// The transaction lock that makes concurrent first opens migrate one after the other.
-const MIGRATION_LOCK: i64 = ENGINE_LOCK + 1;
+/// The transaction lock that makes concurrent first opens migrate one after the other
+/// ("baton" in ASCII, plus one).
+const MIGRATION_LOCK: i64 = 0x62_6174_6f6f;
 /// Rows a scan reads at a time, so that one that stops early reads little.
 const PAGE: usize = 1000;
 /// How long a connection attempt may take, unless the URL says otherwise.
@@ -42,19 +46,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// server gone silent behind a partition), unless the URL says otherwise: a commit then
 /// fails rather than hangs.
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long closing waits to let go of the lock; the server lets go of it anyway when the
-/// connection ends.
-const UNLOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a commit waits for a lost database to come back before it fails (and its
+/// engine stops).
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(600);
+/// The longest wait between two attempts to reconnect.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
+/// Times a transaction is tried again after the server found it in conflict with another
+/// (a serialization failure, a deadlock).
+const CONFLICT_RETRIES: usize = 50;
 
 /// A reply channel: what the thread sends back to a blocked caller.
 type Reply<T> = reply::Sender<Result<T, StoreError>>;
 
-/// A batch, its keys prefixed and each key's last op kept.
+/// Batches to write in one transaction; the reply says which applied.
 struct Write {
-    put_keys: Vec<Vec<u8>>,
-    put_values: Vec<Vec<u8>>,
-    deletes: Vec<Vec<u8>>,
-    reply: Reply<()>,
+    batches: Vec<Batch>,
+    reply: Reply<Vec<bool>>,
 }
 
 enum Read {
@@ -67,6 +74,10 @@ enum Read {
         from: Vec<u8>,
         to: Vec<u8>,
         reply: Reply<Vec<(Vec<u8>, Vec<u8>)>>,
+    },
+    /// The server's time, in milliseconds since the epoch.
+    Now {
+        reply: Reply<u64>,
     },
 }
 
@@ -91,8 +102,7 @@ fn fail(url: &DatabaseUrl, action: &'static str, e: &tokio_postgres::Error) -> S
 }
 
 impl PostgresStore {
-    /// Connects, creates or migrates the schema, and takes the engine lock; a database
-    /// another engine holds gives [`StoreError::InUse`].
+    /// Connects, and creates or migrates the schema.
     pub(super) fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
         let config = config(url)?;
         let (writes, write_rx) = mpsc::unbounded_channel();
@@ -138,8 +148,7 @@ impl PostgresStore {
 }
 
 impl Drop for PostgresStore {
-    /// Closes both connections, the write one letting go of the lock first, and waits for
-    /// it: a reopen right after finds the database free.
+    /// Closes both connections, and waits for it.
     fn drop(&mut self) {
         self.writes.take();
         self.reads.take();
@@ -151,31 +160,23 @@ impl Drop for PostgresStore {
 
 impl Store for PostgresStore {
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        // A later op on a key wins; what is left applies in any order. Sorted keys keep
-        // the index writes in order.
-        let mut last: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
-        for op in &batch.ops {
-            match op {
-                Op::Put(t, k, v) => last.insert(t.key(k), Some(v.as_slice())),
-                Op::Delete(t, k) => last.insert(t.key(k), None),
-            };
-        }
-        let (tx, rx) = reply::channel();
-        let mut write = Write { put_keys: vec![], put_values: vec![], deletes: vec![], reply: tx };
-        for (k, v) in last {
-            match v {
-                Some(v) => {
-                    write.put_keys.push(k);
-                    write.put_values.push(v.to_vec());
-                }
-                None => write.deletes.push(k),
-            }
-        }
+        let mut unguarded = batch.clone();
+        unguarded.expect.clear();
+        self.commit_all(std::slice::from_ref(&unguarded)).map(drop)
+    }
+
+    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<bool>, StoreError> {
+        let (reply, rx) = reply::channel();
+        let write = Write { batches: batches.to_vec(), reply };
         let sent = self.writes.as_ref().is_some_and(|writes| writes.send(write).is_ok());
         if !sent {
             return Err(StoreError::Closed);
         }
         rx.recv().map_err(|_| self.gone("commit"))?
+    }
+
+    fn now_ms(&self) -> Result<u64, StoreError> {
+        self.read(|reply| Read::Now { reply })
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -289,13 +290,12 @@ async fn serve(
     let reader = match Reader::connect(config, url).await {
         Ok(reader) => reader,
         Err(e) => {
-            writer.close().await;
             let _ = opened.send(Err(e));
             return;
         }
     };
     let _ = opened.send(Ok(()));
-    tokio::join!(writer.run(writes), reader.run(config, url, reads));
+    tokio::join!(writer.run(config, writes), reader.run(config, url, reads));
 }
 
 /// A connection, its driver running as a task of the thread's runtime.
@@ -310,26 +310,18 @@ async fn connect(config: &Config, url: &DatabaseUrl) -> Result<Client, StoreErro
     Ok(client)
 }
 
-/// The write connection, holding the engine lock.
-struct Writer {
+/// The write connection's statements.
+struct WriteConn {
     client: Client,
-    url: DatabaseUrl,
     upsert: Statement,
     delete: Statement,
+    /// The values of expected keys, locked until the transaction ends.
+    lock: Statement,
 }
 
-impl Writer {
-    async fn open(config: &Config, url: &DatabaseUrl) -> Result<Writer, StoreError> {
-        let mut client = connect(config, url).await?;
-        migrate(&mut client, url).await?;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&ENGINE_LOCK])
-            .await
-            .map_err(|e| fail(url, "lock", &e))?
-            .get(0);
-        if !locked {
-            return Err(StoreError::InUse { url: url.to_string(), holder: holder(&client).await });
-        }
+impl WriteConn {
+    async fn connect(config: &Config, url: &DatabaseUrl) -> Result<WriteConn, StoreError> {
+        let client = connect(config, url).await?;
         let prepare = |sql: &'static str| {
             let (client, url) = (&client, url);
             async move { client.prepare(sql).await.map_err(|e| fail(url, "prepare", &e)) }
@@ -340,67 +332,143 @@ impl Writer {
         )
         .await?;
         let delete = prepare("DELETE FROM baton_kv WHERE k = ANY($1::BYTEA[])").await?;
-        Ok(Writer { client, url: url.clone(), upsert, delete })
+        let lock =
+            prepare("SELECT k, v FROM baton_kv WHERE k = ANY($1::BYTEA[]) ORDER BY k FOR UPDATE")
+                .await?;
+        Ok(WriteConn { client, upsert, delete, lock })
     }
 
-    async fn run(mut self, mut writes: mpsc::UnboundedReceiver<Write>) {
-        while let Some(write) = writes.recv().await {
-            let result = self.commit(&write).await.map_err(|e| fail(&self.url, "commit", &e));
-            let _ = write.reply.send(result);
+    /// One transaction: the batches whose expectations hold are durable when it returns
+    /// (synchronous commit, the server's default).
+    async fn commit(&mut self, batches: &[Batch]) -> Result<Vec<bool>, tokio_postgres::Error> {
+        let guarded = batches.iter().any(|b| !b.expect.is_empty());
+        let txn = match guarded {
+            true => self.client.build_transaction().isolation_level(IsolationLevel::Serializable),
+            false => self.client.build_transaction(),
         }
-        self.close().await;
-    }
-
-    /// One transaction: the batch is durable when it returns (synchronous commit, the
-    /// server's default).
-    async fn commit(&mut self, write: &Write) -> Result<(), tokio_postgres::Error> {
-        let txn = self.client.transaction().await?;
-        if !write.deletes.is_empty() {
-            txn.execute(&self.delete, &[&write.deletes]).await?;
-        }
-        if !write.put_keys.is_empty() {
-            txn.execute(&self.upsert, &[&write.put_keys, &write.put_values]).await?;
-        }
-        txn.commit().await
-    }
-
-    /// Lets go of the lock before the connection ends, so that the server has let go of
-    /// it when the store's drop returns.
-    async fn close(self) {
-        if !self.client.is_closed() {
-            let unlock = self.client.execute("SELECT pg_advisory_unlock($1)", &[&ENGINE_LOCK]);
-            match tokio::time::timeout(UNLOCK_TIMEOUT, unlock).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(url = %self.url, error = %e, "PostgreSQL store: unlock failed")
-                }
-                Err(_) => tracing::warn!(url = %self.url, "PostgreSQL store: unlock timed out"),
+        .start()
+        .await?;
+        let applied = if guarded {
+            let mut keys: Vec<Vec<u8>> =
+                batches.iter().flat_map(|b| &b.expect).map(|e| e.table.key(&e.key)).collect();
+            keys.sort();
+            keys.dedup();
+            let found: HashMap<Vec<u8>, Vec<u8>> = txn
+                .query(&self.lock, &[&keys])
+                .await?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let decided =
+                super::decide(batches, |table, key| Ok(found.get(&table.key(key)).cloned()));
+            decided.unwrap_or_else(|_| vec![false; batches.len()])
+        } else {
+            vec![true; batches.len()]
+        };
+        // A later op on a key wins; what is left applies in any order. Sorted keys keep
+        // the index writes in order.
+        let mut last: BTreeMap<Vec<u8>, Option<&[u8]>> = BTreeMap::new();
+        for (batch, _) in batches.iter().zip(&applied).filter(|(_, a)| **a) {
+            for op in &batch.ops {
+                match op {
+                    Op::Put(t, k, v) => last.insert(t.key(k), Some(v.as_slice())),
+                    Op::Delete(t, k) => last.insert(t.key(k), None),
+                };
             }
         }
+        let (mut put_keys, mut put_values, mut deletes) = (vec![], vec![], vec![]);
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    put_keys.push(k);
+                    put_values.push(v);
+                }
+                None => deletes.push(k),
+            }
+        }
+        if !deletes.is_empty() {
+            txn.execute(&self.delete, &[&deletes]).await?;
+        }
+        if !put_keys.is_empty() {
+            txn.execute(&self.upsert, &[&put_keys, &put_values]).await?;
+        }
+        txn.commit().await?;
+        Ok(applied)
     }
 }
 
-/// Who holds the engine lock, as its connection calls itself (`baton (pid N)`) and from
-/// where.
-async fn holder(client: &Client) -> Option<String> {
-    let row = client
-        .query_opt(
-            "SELECT a.application_name, host(a.client_addr) FROM pg_locks l \
-             JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND l.classid::BIGINT * 4294967296 + l.objid::BIGINT = $1",
-            &[&ENGINE_LOCK],
-        )
-        .await
-        .ok()??;
-    let name: Option<String> = row.get(0);
-    let from: Option<String> = row.get(1);
-    let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| "a client".into());
-    Some(match from {
-        Some(from) => format!("{name} from {from}"),
-        None => name,
-    })
+/// The write connection, made again when it was lost.
+struct Writer {
+    conn: Option<WriteConn>,
+    url: DatabaseUrl,
+}
+
+impl Writer {
+    async fn open(config: &Config, url: &DatabaseUrl) -> Result<Writer, StoreError> {
+        let mut client = connect(config, url).await?;
+        migrate(&mut client, url).await?;
+        drop(client);
+        Ok(Writer { conn: Some(WriteConn::connect(config, url).await?), url: url.clone() })
+    }
+
+    async fn run(mut self, config: &Config, mut writes: mpsc::UnboundedReceiver<Write>) {
+        while let Some(write) = writes.recv().await {
+            let result = self.commit(config, &write.batches).await;
+            let _ = write.reply.send(result);
+        }
+    }
+
+    /// Writes `batches`, trying again on a conflict the server reports and after a lost
+    /// connection, until the database is back or [`RECONNECT_PATIENCE`] has passed.
+    async fn commit(
+        &mut self,
+        config: &Config,
+        batches: &[Batch],
+    ) -> Result<Vec<bool>, StoreError> {
+        let since = std::time::Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let mut conflicts = 0;
+        loop {
+            let error = match self.conn.as_mut().filter(|c| !c.client.is_closed()) {
+                Some(conn) => match conn.commit(batches).await {
+                    Ok(applied) => return Ok(applied),
+                    Err(e) => e,
+                },
+                None => match WriteConn::connect(config, &self.url).await {
+                    Ok(conn) => {
+                        tracing::info!(url = %self.url, "PostgreSQL store: reconnected");
+                        self.conn = Some(conn);
+                        continue;
+                    }
+                    Err(e) => {
+                        if since.elapsed() > RECONNECT_PATIENCE {
+                            return Err(e);
+                        }
+                        tracing::warn!(url = %self.url, error = %e, "PostgreSQL store: cannot reconnect; trying again");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RECONNECT_BACKOFF);
+                        continue;
+                    }
+                },
+            };
+            let retry = matches!(
+                error.code(),
+                Some(&SqlState::T_R_SERIALIZATION_FAILURE | &SqlState::T_R_DEADLOCK_DETECTED)
+            );
+            if retry && conflicts < CONFLICT_RETRIES {
+                conflicts += 1;
+                continue;
+            }
+            let lost =
+                error.is_closed() || self.conn.as_ref().is_some_and(|c| c.client.is_closed());
+            if lost && since.elapsed() < RECONNECT_PATIENCE {
+                tracing::warn!(url = %self.url, error = %error, "PostgreSQL store: connection lost during a commit; it is retried once the database is back");
+                self.conn = None;
+                continue;
+            }
+            return Err(fail(&self.url, "commit", &error));
+        }
+    }
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], in one transaction under a lock, so that
@@ -445,6 +513,7 @@ struct Reader {
     client: Client,
     get: Statement,
     page: Statement,
+    now: Statement,
 }
 
 impl Reader {
@@ -459,7 +528,9 @@ impl Reader {
             "SELECT k, v FROM baton_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT {PAGE}"
         ))
         .await?;
-        Ok(Reader { client, get, page })
+        let now =
+            prepare("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT".into()).await?;
+        Ok(Reader { client, get, page, now })
     }
 
     async fn run(
@@ -498,6 +569,10 @@ impl Reader {
                 let page = rows.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect());
                 let _ = reply.send(page.map_err(failed));
             }
+            Read::Now { reply } => {
+                let row = self.client.query_one(&self.now, &[]).await;
+                let _ = reply.send(row.map(|r| r.get::<_, i64>(0).max(0) as u64).map_err(failed));
+            }
         }
     }
 }
@@ -507,6 +582,7 @@ impl Read {
         match self {
             Read::Get { reply, .. } => drop(reply.send(Err(e))),
             Read::Page { reply, .. } => drop(reply.send(Err(e))),
+            Read::Now { reply } => drop(reply.send(Err(e))),
         }
     }
 }

@@ -112,6 +112,13 @@ impl Scheduler<'_> {
                             (a, b) => a.or(b),
                         }
                     }
+                    // Another engine of the database fired it first: look again in a moment,
+                    // from where it left the trigger.
+                    Err(EngineError::Store(crate::store::StoreError::Conflict)) => {
+                        tracing::debug!(workflow = %id, trigger = index, "fired by another engine");
+                        let soon = self.engine.shared().clock.now_ms() + 1_000;
+                        next = Some(next.map_or(soon, |n| n.min(soon)));
+                    }
                     Err(e @ (EngineError::Closed | EngineError::Store(_))) => return Err(e),
                     Err(e) => {
                         tracing::error!(workflow = %id, trigger = index, error = %e, "trigger failed")

@@ -107,6 +107,8 @@ pub(crate) struct Nest {
     mask: Arc<Mask>,
     /// The attempt's kill token: child runs are killed with it.
     kill: CancellationToken,
+    /// The fence of the top-level run, which the child runs write under too.
+    fence: Option<crate::store::Expect>,
 }
 
 impl Nest {
@@ -121,8 +123,9 @@ impl Nest {
         names: Arc<Names>,
         mask: Arc<Mask>,
         kill: CancellationToken,
+        fence: Option<crate::store::Expect>,
     ) -> Self {
-        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill }
+        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill, fence }
     }
 
     /// The workflow of the run the step is in.
@@ -272,6 +275,7 @@ impl Nest {
             stop,
             kill: self.kill.clone(),
             depth: self.depth + 1,
+            fence: self.fence.clone(),
         };
         let driver = Driver::new(self.shared.clone(), wf, run, frame).map_err(|e| e.to_string())?;
         let (task, output) =

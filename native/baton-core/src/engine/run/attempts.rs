@@ -341,6 +341,7 @@ impl Driver {
                 Arc::new(names),
                 self.mask.clone(),
                 tokens.kill.clone(),
+                self.frame.fence.clone(),
             )
         });
         let mut inputs: IndexMap<String, Outputs> = IndexMap::new();
@@ -382,6 +383,7 @@ impl Driver {
             cancel: tokens.cancel,
             kill: tokens.kill,
             clock: self.shared.clock.clone(),
+            engine_id: self.shared.member.id.clone(),
             scratch_root: self.shared.scratch_root.clone(),
             status: {
                 let tx = self.tx.clone();

@@ -71,6 +71,8 @@ pub(crate) enum Msg {
     },
     /// Kill the run: running steps are KILLED at once, and the run ends KILLED.
     Kill,
+    /// Another engine holds the run's lease now: stop driving it, writing nothing.
+    GiveUp,
     /// An operator's action; the reply comes once its effect is durable.
     Action {
         action: Action,
@@ -120,6 +122,9 @@ pub(crate) struct Frame {
     pub(crate) kill: CancellationToken,
     /// 0 for a top-level run.
     pub(crate) depth: usize,
+    /// What every batch of the run expects: the lease of its top-level run, still held by
+    /// this engine. Set by the top-level driver once it holds the lease.
+    pub(crate) fence: Option<crate::store::Expect>,
 }
 
 impl Frame {
@@ -130,6 +135,7 @@ impl Frame {
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
             depth: 0,
+            fence: None,
         }
     }
 }
@@ -204,6 +210,8 @@ pub(crate) struct Driver {
     launches: Vec<Launch>,
     timers: Vec<(usize, u64)>,
     events: Vec<Event>,
+    /// A take-over to write before anything else.
+    claim: Option<super::cluster::Claim>,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
 }
@@ -259,6 +267,7 @@ impl Driver {
             launches: Vec::new(),
             timers: Vec::new(),
             events: Vec::new(),
+            claim: None,
             tx,
             rx,
             frame,
@@ -274,6 +283,43 @@ impl Driver {
         Ok(d)
     }
 
+    /// The top-level driver, holding its run's lease or about to claim it.
+    pub(crate) fn owned(mut self, owner: super::cluster::Owner) -> Self {
+        match owner {
+            super::cluster::Owner::Holding(lease) => {
+                self.frame.fence = Some(lease.fence(&self.run.id));
+            }
+            super::cluster::Owner::Claiming(claim) => self.claim = Some(claim),
+        }
+        self
+    }
+
+    /// Takes the run's lease over: the first write, expecting the lease and heartbeat that
+    /// were seen; the timeline says from which engine.
+    async fn take_over(&mut self, claim: super::cluster::Claim) -> Result<(), EngineError> {
+        let me = self.shared.member.id.clone();
+        let mut batch = Batch::default();
+        let lease = claim.write(&mut batch, &self.run.id, &me);
+        let from = claim.from(&me).or_else(|| self.run.engine.clone().filter(|e| *e != me));
+        self.run.engine = Some(me.clone());
+        records::put_run(&mut batch, &self.run);
+        let committing = self.shared.activity.as_ref().map(|a| a.busy());
+        match self.shared.committer.commit(batch).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict) => {
+                return Err(EngineError::LostLease(self.run.id.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        drop(committing);
+        if let Some(from) = from {
+            tracing::info!(run = %self.run.id, %from, to = %me, "run taken over");
+            self.event_owner(Some(from));
+        }
+        self.frame.fence = Some(lease.fence(&self.run.id));
+        Ok(())
+    }
+
     /// Where to send the driver messages.
     pub(crate) fn sender(&self) -> mpsc::UnboundedSender<Msg> {
         self.tx.clone()
@@ -281,6 +327,9 @@ impl Driver {
 
     /// Runs to the end; returns the final run record.
     pub(crate) async fn drive(mut self) -> Result<RunRecord, EngineError> {
+        if let Some(claim) = self.claim.take() {
+            self.take_over(claim).await?;
+        }
         if self.run.status == RunStatus::Created {
             let now = self.shared.clock.now_ms();
             self.run.set_status(RunStatus::Running)?;
@@ -353,10 +402,17 @@ impl Driver {
 
     /// Commits the batch, then does what it records: launches, timers, events.
     async fn flush(&mut self) -> Result<(), EngineError> {
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        if let (Some(fence), false) = (&self.frame.fence, batch.is_empty()) {
+            batch.expect.push(fence.clone());
+        }
         // The commit runs on the store's thread: in motion, though this task waits.
         let committing = self.shared.activity.as_ref().map(|a| a.busy());
-        self.shared.committer.commit(batch).await?;
+        match self.shared.committer.commit(batch).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict) => return Err(self.give_up()),
+            Err(e) => return Err(e.into()),
+        }
         if std::mem::take(&mut self.emitted) {
             self.shared.signal_seq.send_modify(|n| *n += 1);
         }
@@ -417,6 +473,7 @@ impl Driver {
                 Ok(())
             }
             Msg::Kill => self.kill(),
+            Msg::GiveUp => Err(self.give_up()),
             Msg::Action { action, reply } => match self.check(&action) {
                 Err(refused) => {
                     let _ = reply.send(Err(refused));
@@ -439,6 +496,16 @@ impl Driver {
                 self.finished(step, attempt, outcome, retryable)
             }
         }
+    }
+
+    /// Stops driving a run another engine holds now: its attempts here are killed, and
+    /// what they report is never written.
+    fn give_up(&mut self) -> EngineError {
+        for tokens in self.running.values() {
+            tokens.kill.cancel();
+        }
+        tracing::warn!(run = %self.run.id, running = self.running.len(), "lease lost: another engine drives this run now; its attempts here are killed and their results discarded");
+        EngineError::LostLease(self.run.id.clone())
     }
 
     /// Writes the run's end.

@@ -50,6 +50,17 @@ impl Driver {
 
     /// As [`event_step`](Self::event_step), for the run's status.
     pub(super) fn event_run(&mut self) {
+        self.event_run_by(None, None);
+    }
+
+    /// The event of a take-over: this engine drives the run now, after `from`.
+    pub(super) fn event_owner(&mut self, from: Option<String>) {
+        let why = from.map(|from| format!("taken over from engine {from}"));
+        let me = self.shared.member.id.clone();
+        self.event_run_by(why, Some(me));
+    }
+
+    fn event_run_by(&mut self, note: Option<String>, engine: Option<String>) {
         if !self.wants_events() {
             return;
         }
@@ -60,8 +71,9 @@ impl Driver {
                 &self.run.id,
                 self.seq,
                 self.run.status,
-                self.run.error.as_deref(),
+                note.as_deref().or(self.run.error.as_deref()),
                 at_ms,
+                engine.as_deref(),
             );
         }
         if self.delivers_events() {
@@ -69,9 +81,10 @@ impl Driver {
                 run_id: self.run.id.clone(),
                 workflow_id: self.run.workflow_id.clone(),
                 status: self.run.status,
-                error: self.run.error.clone(),
+                error: note.or_else(|| self.run.error.clone()),
                 at_ms,
                 seq: self.seq,
+                engine,
             });
         }
         self.seq += 1;

@@ -83,6 +83,7 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
         .env("BATON_OUTPUT", &output_file)
         .env("BATON_IDEMPOTENCY_KEY", &ctx.idempotency_key)
         .env("BATON_RUN_ID", &ctx.run_id)
+        .env("BATON_ENGINE_ID", &ctx.engine_id)
         .env("BATON_WORKFLOW_ID", &ctx.workflow_id)
         .env("BATON_STEP_ID", &ctx.step_id)
         .env("BATON_ATTEMPT", ctx.attempt.to_string())

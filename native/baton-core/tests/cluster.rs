@@ -1,0 +1,172 @@
+//! Several engines on one PostgreSQL database: runs spread, a dead engine's runs are taken
+//! over, an engine that lost a lease writes nothing more, and a cron time fires once.
+//! Skipped where PostgreSQL is not installed. Real time, short leases.
+
+use baton_core::engine::{Event, RunStatus};
+use baton_core::model::{Format, Source};
+use baton_core::{Engine, StoreLocation};
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+const LEASE: Duration = Duration::from_millis(900);
+
+fn database() -> Option<StoreLocation> {
+    Some(baton_pgtest::database()?.parse().unwrap())
+}
+
+fn engine(db: &StoreLocation, id: &str) -> Engine {
+    Engine::builder().store(db.clone()).engine_id(id).lease(LEASE).open().unwrap()
+}
+
+fn client(db: &StoreLocation) -> Engine {
+    Engine::builder().store(db.clone()).engine_id("client").drives(false).open().unwrap()
+}
+
+fn register(engine: &Engine, yaml: &str) {
+    let source = Source::new("cluster.yaml", yaml, Format::Yaml);
+    engine.register(source.parse().unwrap()).unwrap();
+}
+
+async fn wait_all(engine: &Engine, ids: &[String], within: Duration) {
+    let all = futures_util::future::join_all(ids.iter().map(|id| engine.wait(id)));
+    let runs = tokio::time::timeout(within, all).await.expect("every run ends in time");
+    for run in runs {
+        let run = run.unwrap();
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_a_client_starts_spread_over_the_engines() {
+    let Some(db) = database() else { return };
+    let (a, b) = (engine(&db, "a"), engine(&db, "b"));
+    let client = client(&db);
+    let yaml = "id: spread\nsteps:\n  - {id: one, type: sleep, duration: 200ms}\n  - {id: two, type: noop, depends_on: [one]}\n";
+    register(&client, yaml);
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(client.start_registered("spread", IndexMap::new()).await.unwrap());
+    }
+    assert!(client.run(&ids[0]).unwrap().unwrap().engine.is_none(), "a client drives nothing");
+    wait_all(&client, &ids, Duration::from_secs(30)).await;
+    let mut by_engine: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let run = client.run(id).unwrap().unwrap();
+        *by_engine.entry(run.engine.unwrap_or_default()).or_default() += 1;
+    }
+    assert_eq!(
+        by_engine.keys().cloned().collect::<HashSet<_>>(),
+        ["a", "b"].map(String::from).into(),
+        "{by_engine:?}"
+    );
+    let engines = client.engines().unwrap();
+    let live: Vec<&str> = engines.iter().filter(|e| e.alive).map(|e| e.id.as_str()).collect();
+    assert_eq!(live, ["a", "b"], "{engines:?}");
+    assert!(engines.iter().all(|e| e.kinds.contains(&"shell".to_owned())));
+    a.close().await;
+    b.close().await;
+    let engines = client.engines().unwrap();
+    assert!(engines.iter().all(|e| e.stopped && !e.alive && e.runs == 0), "{engines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_of_a_dead_engine_are_taken_over_and_finish() {
+    let Some(db) = database() else { return };
+    let doomed = engine(&db, "doomed");
+    let yaml = "id: takeover\nsteps:\n  - {id: long, type: sleep, duration: 1500ms}\n  - {id: after, type: noop, depends_on: [long]}\n";
+    register(&doomed, yaml);
+    let id = doomed.start_registered("takeover", IndexMap::new()).await.unwrap();
+    assert_eq!(doomed.run(&id).unwrap().unwrap().engine.as_deref(), Some("doomed"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Dropped without closing: no word to the others, its heartbeat just stops.
+    let died = Instant::now();
+    drop(doomed);
+    let heir = engine(&db, "heir");
+    let run = tokio::time::timeout(Duration::from_secs(20), heir.wait(&id)).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.engine.as_deref(), Some("heir"));
+    let taken = died.elapsed();
+    assert!(taken < LEASE * 2 + Duration::from_millis(1500) + Duration::from_secs(3), "{taken:?}");
+    let timeline = heir.timeline(&id).unwrap();
+    let takeover = timeline.iter().find_map(|e| match e {
+        Event::Run { engine: Some(engine), error, .. } => Some((engine.clone(), error.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        takeover,
+        Some(("heir".to_owned(), Some("taken over from engine doomed".to_owned()))),
+        "{timeline:?}"
+    );
+    heir.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_that_lost_a_lease_writes_nothing_more_for_the_run() {
+    let Some(db) = database() else { return };
+    let a = engine(&db, "fenced");
+    let yaml = "id: fence\nsteps:\n  - {id: first, type: sleep, duration: 600ms}\n  - {id: second, type: noop, depends_on: [first]}\n";
+    register(&a, yaml);
+    let id = a.start_registered("fence", IndexMap::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Another engine claims the run, as after this one froze past its lease; it is live,
+    // so the run is not taken back.
+    let thief = Engine::builder()
+        .store(db.clone())
+        .engine_id("thief")
+        .claims(false)
+        .lease(Duration::from_secs(30))
+        .open()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lease = r#"{"engine":"thief","generation":7}"#;
+    baton_pgtest::execute(
+        &db.to_string(),
+        &format!(
+            "UPDATE baton_kv SET v = convert_to('{lease}', 'UTF8') \
+             WHERE k = '\\x6f'::BYTEA || convert_to('{id}', 'UTF8')"
+        ),
+    );
+    let result = tokio::time::timeout(Duration::from_secs(10), a.wait(&id)).await.unwrap();
+    assert!(
+        result.is_err() || result.as_ref().is_ok_and(|r| !r.status.is_terminal()),
+        "{result:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let details = a.details(&id).unwrap();
+    assert_eq!(details.run.status, RunStatus::Running, "the run stays as the thief found it");
+    let first = &details.steps[0].record;
+    assert_eq!(
+        first.status,
+        baton_core::StepStatus::Running,
+        "what the step reported was discarded"
+    );
+    assert_eq!(details.steps[1].record.attempt, 0, "nothing more was launched");
+    a.close().await;
+    thief.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_time_fires_once_however_many_engines_race() {
+    let Some(db) = database() else { return };
+    let engines: Vec<Engine> = (0..3).map(|i| engine(&db, &format!("cron-{i}"))).collect();
+    let yaml =
+        "id: tick\ntriggers:\n  - {cron: \"* * * * * *\"}\nsteps:\n  - {id: a, type: noop}\n";
+    for engine in &engines {
+        register(engine, yaml);
+        baton_core::triggers::start_scheduler(engine);
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    for engine in &engines {
+        engine.close().await;
+    }
+    let reader = client(&db);
+    let firings = reader.firings("tick").unwrap();
+    let times: Vec<u64> = firings.iter().map(|f| f.scheduled_ms).collect();
+    let distinct: HashSet<u64> = times.iter().copied().collect();
+    assert!(times.len() >= 2, "{firings:?}");
+    assert_eq!(times.len(), distinct.len(), "a time fired twice: {firings:?}");
+    let runs = reader.runs().unwrap();
+    let started: HashSet<&str> = firings.iter().filter_map(|f| f.run_id.as_deref()).collect();
+    assert_eq!(runs.len(), started.len(), "one run per firing");
+}
