@@ -170,3 +170,27 @@ async fn a_cron_time_fires_once_however_many_engines_race() {
     let started: HashSet<&str> = firings.iter().filter_map(|f| f.run_id.as_deref()).collect();
     assert_eq!(runs.len(), started.len(), "one run per firing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_from_anywhere_reaches_the_engine_driving_the_run() {
+    let Some(db) = database() else { return };
+    let owner = engine(&db, "owner");
+    let yaml = "id: steer\nsteps:\n  - {id: nap, type: sleep, duration: 30s}\n  - {id: after, type: noop, depends_on: [nap]}\n";
+    register(&owner, yaml);
+    let id = owner.start_registered("steer", IndexMap::new()).await.unwrap();
+    let client = client(&db);
+    client.pause(&id).await.expect("applied by the owner");
+    assert_eq!(client.run(&id).unwrap().unwrap().status, RunStatus::Paused);
+    client.resume(&id).await.unwrap();
+    let refused = client.skip_step(&id, "nope").await.unwrap_err();
+    assert!(refused.to_string().contains("has no step `nope`"), "{refused}");
+    assert_eq!(refused.kind(), baton_core::error::ErrorKind::UnknownStep);
+    client.stop(&id, "enough").await.unwrap();
+    let run =
+        tokio::time::timeout(Duration::from_secs(10), client.wait(&id)).await.unwrap().unwrap();
+    assert_eq!((run.status, run.engine.as_deref()), (RunStatus::Stopped, Some("owner")));
+    assert_eq!(run.error.as_deref(), Some("enough"));
+    let late = client.pause(&id).await.unwrap_err();
+    assert!(late.to_string().contains("cannot pause run"), "{late}");
+    owner.close().await;
+}

@@ -7,8 +7,10 @@
 //! here is running (left by a crash and not recovered yet) first resumes the run here,
 //! like [`Engine::recover`] does for one run, then acts: there is one path for state
 //! changes, the driver's. A finished run never changes; [`Engine::restart`] makes a new one.
+//! A run another live engine drives gets the action through the store (see `remote.rs`).
 
 use super::records::{self, RunRecord};
+use super::remote::Remote;
 use super::run::{Action, Msg};
 use super::{next_run_id, Engine, EngineError, RunHandle, RunStatus, StepStatus};
 use crate::dag::Workflow;
@@ -135,7 +137,12 @@ impl Engine {
         action: Action,
         name: &'static str,
     ) -> Result<(), EngineError> {
-        let handle = self.driven(run_id, name)?;
+        let handle = match self.driven(run_id, name) {
+            Err(EngineError::DrivenElsewhere { engine, .. }) => {
+                return self.forward(run_id, action.remote(), &engine).await
+            }
+            handle => handle?,
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = handle.control.send(Msg::Action { action, reply }).is_ok();
         match answer.await {
@@ -158,7 +165,12 @@ impl Engine {
         if self.is_queued(run_id)? && self.dequeue(run_id, RunStatus::Stopped, reason).await? {
             return Ok(());
         }
-        let handle = self.driven(run_id, "stop")?;
+        let handle = match self.driven(run_id, "stop") {
+            Err(EngineError::DrivenElsewhere { engine, .. }) => {
+                return self.forward(run_id, Remote::Stop(reason.to_owned()), &engine).await
+            }
+            handle => handle?,
+        };
         let _ = handle.control.send(Msg::Stop { reason: reason.to_owned() });
         Ok(())
     }
@@ -172,7 +184,12 @@ impl Engine {
         {
             return Ok(());
         }
-        let handle = self.driven(run_id, "kill")?;
+        let handle = match self.driven(run_id, "kill") {
+            Err(EngineError::DrivenElsewhere { engine, .. }) => {
+                return self.forward(run_id, Remote::Kill, &engine).await
+            }
+            handle => handle?,
+        };
         let _ = handle.control.send(Msg::Kill);
         Ok(())
     }

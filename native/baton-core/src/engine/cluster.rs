@@ -28,7 +28,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 pub const MIN_LEASE: Duration = Duration::from_millis(300);
 /// Heartbeats per lease: a take-over comes within the lease plus one heartbeat.
 const BEATS_PER_LEASE: u32 = 3;
-/// How often an engine looks for signals and actions that other engines wrote.
+/// How often an engine looks for signals and actions that other engines wrote (see
+/// `remote.rs`).
 const POLL: Duration = Duration::from_millis(250);
 /// The key of a run's lease.
 fn lease_key(run_id: &str) -> Vec<u8> {
@@ -526,6 +527,9 @@ impl Engine {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "cannot look for new signals"),
+                }
+                if let Err(e) = engine.apply_requests().await {
+                    tracing::warn!(error = %e, "cannot apply the actions other engines sent");
                 }
                 drop(engine);
                 tokio::select! {

@@ -14,6 +14,7 @@ mod layout;
 mod limits;
 pub(crate) mod records;
 pub(crate) mod registry;
+mod remote;
 mod retention;
 mod run;
 mod secrets;
@@ -222,6 +223,22 @@ pub enum EngineError {
         /// The engine driving it.
         engine: String,
     },
+    /// An action another engine applied, and refused.
+    #[error("{message}")]
+    Refused {
+        /// The kind of refusal.
+        kind: crate::error::ErrorKind,
+        /// The driving engine's message.
+        message: String,
+    },
+    /// An action sent to the engine driving a run, not applied yet.
+    #[error("run {run_id}: the action was sent to engine {engine}, which has not applied it yet; it stays asked, and whichever engine drives the run applies it")]
+    NotAnswered {
+        /// The run.
+        run_id: String,
+        /// The engine driving it.
+        engine: String,
+    },
     /// An engine id that is not an id.
     #[error("engine id `{0}`: use letters, digits, `_`, `.` and `-` only")]
     BadEngineId(String),
@@ -257,6 +274,8 @@ impl EngineError {
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => K::UnknownRun,
             EngineError::BadEngineId(_) => K::InvalidRequest,
             EngineError::DrivenElsewhere { .. } => K::IllegalAction,
+            EngineError::Refused { kind, .. } => *kind,
+            EngineError::NotAnswered { .. } => K::Closed,
             EngineError::LostLease(_) => K::Closed,
             EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
             EngineError::UnknownVersion { .. } => K::UnknownVersion,

@@ -79,6 +79,9 @@ pub(crate) enum Table {
     Engines,
     /// run id -> the engine driving the unfinished run, and the lease's generation.
     Leases,
+    /// `q` run id 0 request id -> an action asked of a run another engine drives;
+    /// `r` request id -> what became of it.
+    Actions,
 }
 
 impl Table {
@@ -107,6 +110,7 @@ impl Table {
             Table::Secrets => b'x',
             Table::Engines => b'n',
             Table::Leases => b'o',
+            Table::Actions => b't',
         }
     }
 

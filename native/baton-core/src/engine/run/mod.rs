@@ -90,6 +90,20 @@ pub(crate) enum Action {
     Continue(String),
 }
 
+impl Action {
+    /// The action as another engine applies it.
+    pub(crate) fn remote(self) -> super::remote::Remote {
+        use super::remote::Remote;
+        match self {
+            Action::Pause => Remote::Pause,
+            Action::Resume => Remote::Resume,
+            Action::Skip(step) => Remote::Skip(step),
+            Action::Retry(step) => Remote::Retry(step),
+            Action::Continue(step) => Remote::Continue(step),
+        }
+    }
+}
+
 pub(crate) type Reply = oneshot::Sender<Result<(), EngineError>>;
 
 /// The `waiting_for` of a step stopped at a breakpoint.
