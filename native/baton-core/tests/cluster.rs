@@ -194,3 +194,34 @@ async fn an_action_from_anywhere_reaches_the_engine_driving_the_run() {
     assert!(late.to_string().contains("cannot pause run"), "{late}");
     owner.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_strategy_holds_across_engines() {
+    let Some(db) = database() else { return };
+    let engines: Vec<Engine> = (0..3).map(|i| engine(&db, &format!("seq-{i}"))).collect();
+    let yaml = "id: one-at-a-time\nrun_strategy: sequential\nsteps:\n  - {id: nap, type: sleep, duration: 150ms}\n";
+    register(&engines[0], yaml);
+    // Starts from every engine at once, and from a client.
+    let client = client(&db);
+    let starts = (0..9).map(|i| {
+        let engine = if i % 4 == 3 { &client } else { &engines[i % 3] };
+        engine.start_registered("one-at-a-time", IndexMap::new())
+    });
+    let ids: Vec<String> =
+        futures_util::future::join_all(starts).await.into_iter().map(Result::unwrap).collect();
+    wait_all(&client, &ids, Duration::from_secs(60)).await;
+    let mut spans: Vec<(u64, u64)> = ids
+        .iter()
+        .map(|id| {
+            let run = client.run(id).unwrap().unwrap();
+            (run.started_ms.unwrap(), run.ended_ms.unwrap())
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "two runs at once: {spans:?}");
+    }
+    for engine in &engines {
+        engine.close().await;
+    }
+}

@@ -4,7 +4,10 @@
 //! [`Engine::run_ended`], which admits the next queued runs.
 //!
 //! Decisions count the runs in the store, under one lock, so that concurrent starts and ends
-//! never admit more than the strategy allows. A queued run is stored QUEUED, in the
+//! never admit more than the strategy allows. Engines sharing a database hold no common
+//! lock: each decision also takes the workflow's turn (a counter it bumps, expecting the
+//! value it read), so that of two engines deciding at once one writes, and the other
+//! decides again on what the first wrote. A queued run is stored QUEUED, in the
 //! unfinished runs and in `Table::Queue` (workflow id + run id, so in start order); it
 //! becomes CREATED durably before its driver starts.
 
@@ -52,7 +55,10 @@ pub(crate) enum Admitted {
 }
 
 /// Written with a start's decision, in the same batch: the run id, or why none started.
-pub(crate) type Record<'a> = Box<dyn FnOnce(Result<&str, &str>, &mut Batch) + Send + 'a>;
+pub(crate) type Record<'a> = Box<dyn Fn(Result<&str, &str>, &mut Batch) + Send + Sync + 'a>;
+
+/// Times a decision is made again after another engine decided first.
+const TURNS: usize = 20;
 
 fn queue_prefix(workflow_id: &str) -> Vec<u8> {
     let mut key = workflow_id.as_bytes().to_vec();
@@ -100,6 +106,41 @@ fn occupying_runs(store: &dyn Store, workflow_id: &str) -> Result<Vec<String>, S
         }
     }
     Ok(ids)
+}
+
+/// Where a workflow's turn is counted (`id \2`: neither a queue entry nor the blocked key).
+fn turn_key(workflow_id: &str) -> Vec<u8> {
+    let mut key = workflow_id.as_bytes().to_vec();
+    key.push(2);
+    key
+}
+
+/// Adds the workflow's next turn to a decision's batch: it applies only if no other
+/// decision on the workflow was written since the turn was read.
+fn take_turn(store: &dyn Store, batch: &mut Batch, workflow_id: &str) -> Result<(), StoreError> {
+    let key = turn_key(workflow_id);
+    let seen = store.get(Table::Queue, &key)?;
+    let turn =
+        seen.as_deref().and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+    batch.put(Table::Queue, key.clone(), (turn + 1).to_be_bytes().to_vec());
+    batch.expect(Table::Queue, key, seen);
+    Ok(())
+}
+
+/// Runs `decide` again while another engine's decision on the same workflow came first.
+macro_rules! in_turn {
+    ($decide:expr) => {{
+        let mut tries = 0;
+        loop {
+            match $decide {
+                Err(EngineError::Store(StoreError::Conflict)) if tries < TURNS => {
+                    tries += 1;
+                    tokio::task::yield_now().await;
+                }
+                result => break result,
+            }
+        }
+    }};
 }
 
 fn blocked_by(store: &dyn Store, workflow_id: &str) -> Result<Option<String>, StoreError> {
@@ -160,16 +201,26 @@ impl Engine {
         record: Record<'_>,
     ) -> Result<Admitted, EngineError> {
         let shared = self.shared().clone();
-        let store = shared.store.as_ref();
-        let wf = start.workflow;
-        let params = merge_params(wf.def(), start.params)?;
         // Unlimited parallel runs need no count nor lock (the common case, and the one
         // that starts many runs at once): their batches still share flushes.
-        let unlimited = capacity(&wf) == usize::MAX && start.request_id.is_none();
+        let unlimited = capacity(&start.workflow) == usize::MAX && start.request_id.is_none();
         let _deciding = match unlimited {
             true => None,
             false => Some(shared.triggers.admission.lock().await),
         };
+        in_turn!(self.submit_once(&start, &record, unlimited).await)
+    }
+
+    async fn submit_once(
+        &self,
+        start: &Start,
+        record: &Record<'_>,
+        unlimited: bool,
+    ) -> Result<Admitted, EngineError> {
+        let shared = self.shared().clone();
+        let store = shared.store.as_ref();
+        let wf = start.workflow.clone();
+        let params = merge_params(wf.def(), start.params.clone())?;
         if let Some(request) = &start.request_id {
             if let Some(run_id) = store.get(Table::Requests, request.as_bytes())? {
                 return Ok(Admitted::Existing(String::from_utf8_lossy(&run_id).into_owned()));
@@ -180,6 +231,9 @@ impl Engine {
         let occupying = if unlimited { Vec::new() } else { occupying_runs(store, id)? };
         let queued = queued_runs(store, id)?;
         let mut batch = Batch::default();
+        if !unlimited {
+            take_turn(store, &mut batch, id)?;
+        }
         if strategy == RunStrategy::FirstOnly {
             if let Some(running) = occupying.first().or(queued.first()) {
                 let reason = format!("run {running} is going on (run_strategy: first_only)");
@@ -212,7 +266,7 @@ impl Engine {
             RunRecord::created(next_run_id(), &wf, definition, params, shared.clock.now_ms());
         run.version = start.version;
         run.request_id = start.request_id.clone();
-        run.trigger = start.trigger;
+        run.trigger = start.trigger.clone();
         super::secrets::keep(&shared.sealer, &mut batch, &mut run, wf.def().secrets.clone())?;
         let owner = match admit_now {
             true => self.own_new(&mut batch, &mut run),
@@ -273,13 +327,16 @@ impl Engine {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         if strategy == RunStrategy::StrictSequential && run.status == RunStatus::Failed {
-            let mut batch = Batch::default();
-            batch.put(Table::Queue, blocked_key(&run.workflow_id), run.id.as_bytes());
-            self.commit(batch).await?;
+            in_turn!({
+                let mut batch = Batch::default();
+                take_turn(shared.store.as_ref(), &mut batch, &run.workflow_id)?;
+                batch.put(Table::Queue, blocked_key(&run.workflow_id), run.id.as_bytes());
+                self.commit(batch).await.map_err(EngineError::from)
+            })?;
             tracing::warn!(workflow = %run.workflow_id, run = %run.id, "a failed run holds the queue (strict_sequential) until unblocked");
             return Ok(());
         }
-        self.admit_queued(&run.workflow_id).await
+        in_turn!(self.admit_queued(&run.workflow_id).await)
     }
 
     /// Lets the queue of a `strict_sequential` workflow held by a failed run go on.
@@ -287,12 +344,15 @@ impl Engine {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         if let Some(run) = blocked_by(shared.store.as_ref(), workflow_id)? {
-            let mut batch = Batch::default();
-            batch.delete(Table::Queue, blocked_key(workflow_id));
-            self.commit(batch).await?;
+            in_turn!({
+                let mut batch = Batch::default();
+                take_turn(shared.store.as_ref(), &mut batch, workflow_id)?;
+                batch.delete(Table::Queue, blocked_key(workflow_id));
+                self.commit(batch).await.map_err(EngineError::from)
+            })?;
             tracing::info!(workflow = %workflow_id, %run, "queue unblocked");
         }
-        self.admit_queued(workflow_id).await
+        in_turn!(self.admit_queued(workflow_id).await)
     }
 
     /// The failed run holding a `strict_sequential` workflow's queue, if any.
@@ -312,17 +372,20 @@ impl Engine {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         let store = shared.store.as_ref();
-        let Some(mut run) = records::get_run(store, run_id)? else { return Ok(false) };
-        if run.status != RunStatus::Queued {
-            return Ok(false);
-        }
-        run.set_status(status)?;
-        run.ended_ms = Some(shared.clock.now_ms());
-        run.error = Some(reason.to_owned());
-        let mut batch = Batch::default();
-        records::put_run(&mut batch, &run);
-        batch.delete(Table::Queue, queue_key(&run.workflow_id, run_id));
-        self.commit(batch).await?;
+        in_turn!({
+            let Some(mut run) = records::get_run(store, run_id)? else { return Ok(false) };
+            if run.status != RunStatus::Queued {
+                return Ok(false);
+            }
+            run.set_status(status)?;
+            run.ended_ms = Some(shared.clock.now_ms());
+            run.error = Some(reason.to_owned());
+            let mut batch = Batch::default();
+            take_turn(store, &mut batch, &run.workflow_id)?;
+            records::put_run(&mut batch, &run);
+            batch.delete(Table::Queue, queue_key(&run.workflow_id, run_id));
+            self.commit(batch).await.map_err(EngineError::from)
+        })?;
         tracing::info!(run = %run_id, %status, "queued run taken out of its queue");
         Ok(true)
     }
@@ -352,6 +415,7 @@ impl Engine {
             }
             run.set_status(RunStatus::Created)?;
             let mut batch = Batch::default();
+            take_turn(store, &mut batch, workflow_id)?;
             let owner = self.own_new(&mut batch, &mut run);
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(workflow_id, &run_id));
@@ -377,7 +441,7 @@ impl Engine {
         })?;
         let _deciding = self.shared().triggers.admission.lock().await;
         for workflow in workflows {
-            self.admit_queued(&workflow).await?;
+            in_turn!(self.admit_queued(&workflow).await)?;
         }
         Ok(())
     }

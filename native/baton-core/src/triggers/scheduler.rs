@@ -421,11 +421,11 @@ impl Scheduler<'_> {
 fn write_firing(
     firing: FiringRecord,
     cursor: Cursor,
-) -> impl FnOnce(Result<&str, &str>, &mut Batch) + Send {
+) -> impl Fn(Result<&str, &str>, &mut Batch) + Send + Sync {
     move |outcome, batch| {
         let firing = match outcome {
-            Ok(run) => FiringRecord { run_id: Some(run.to_owned()), ..firing },
-            Err(why) => FiringRecord { reason: Some(why.to_owned()), ..firing },
+            Ok(run) => FiringRecord { run_id: Some(run.to_owned()), ..firing.clone() },
+            Err(why) => FiringRecord { reason: Some(why.to_owned()), ..firing.clone() },
         };
         put_firing(batch, &firing);
         put_cursor(batch, &firing.workflow_id, firing.trigger, &cursor);
