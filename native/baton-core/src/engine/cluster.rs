@@ -29,7 +29,7 @@ pub const MIN_LEASE: Duration = Duration::from_millis(300);
 /// Heartbeats per lease: a take-over comes within the lease plus one heartbeat.
 const BEATS_PER_LEASE: u32 = 3;
 /// How often an engine looks for signals and actions that other engines wrote (see
-/// `remote.rs`).
+/// `remote.rs`), and for runs to take.
 const POLL: Duration = Duration::from_millis(250);
 /// The key of a run's lease.
 fn lease_key(run_id: &str) -> Vec<u8> {
@@ -399,16 +399,16 @@ impl Engine {
         }
         let claimers = engines.values().filter(|(e, _)| e.claims && e.alive_at(now)).count();
         let mut survey = Survey { free: Vec::new(), top_level: 0, claimers: claimers.max(1) };
-        for id in records::active_run_ids(store)? {
-            let Some(run) = records::get_run(store, &id)? else { continue };
-            if run.parent.is_some() || run.status == RunStatus::Queued || run.status.is_terminal() {
-                continue;
-            }
+        // Child runs (their ids name their parent: `RUN:step...`) go with their parent.
+        let ids: Vec<String> =
+            records::active_run_ids(store)?.into_iter().filter(|id| !id.contains(':')).collect();
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| lease_key(id)).collect();
+        let leases = store.get_many(Table::Leases, &keys)?;
+        for (id, previous) in ids.into_iter().zip(leases) {
             survey.top_level += 1;
             if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
                 continue;
             }
-            let previous = Lease::get(store, &id)?;
             let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
             let holder_seen = match &holder {
                 Some(holder) if shared_store && holder != self.engine_id() => {
@@ -420,6 +420,12 @@ impl Engine {
                 }
                 _ => None,
             };
+            // Only the runs nobody holds are read: a queued run waits for its turn.
+            let Some(run) = records::get_run(store, &id)? else { continue };
+            if run.status == RunStatus::Queued || run.status.is_terminal() {
+                survey.top_level -= 1;
+                continue;
+            }
             survey.free.push((run, Claim { previous, holder_seen }));
         }
         Ok(survey)
@@ -496,11 +502,6 @@ impl Engine {
                                 tracing::warn!(error = %e, "cannot check the leases of this engine's runs");
                             }
                         }
-                        if engine.shared.member.claims {
-                            if let Err(e) = engine.claim_free_runs() {
-                                tracing::warn!(error = %e, "cannot look for runs to take");
-                            }
-                        }
                     }
                     Err(e) => tracing::warn!(error = %e, "heartbeat failed; trying again"),
                 }
@@ -530,6 +531,11 @@ impl Engine {
                 }
                 if let Err(e) = engine.apply_requests().await {
                     tracing::warn!(error = %e, "cannot apply the actions other engines sent");
+                }
+                if engine.shared.member.claims {
+                    if let Err(e) = engine.claim_free_runs() {
+                        tracing::warn!(error = %e, "cannot look for runs to take");
+                    }
                 }
                 drop(engine);
                 tokio::select! {

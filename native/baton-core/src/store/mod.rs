@@ -358,6 +358,10 @@ pub(crate) trait Store: Send + Sync + 'static {
         self.commit(&merge(batches, &applied))?;
         Ok(applied)
     }
+    /// Reads many values at once (a database answers in one round trip).
+    fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(table, key)).collect()
+    }
     /// The time, in milliseconds since the epoch, by the clock every engine of the store
     /// shares: the database's, or this machine's for a store directory.
     fn now_ms(&self) -> Result<u64, StoreError> {
@@ -715,6 +719,14 @@ pub(crate) mod tests {
         }
         assert!(store.get(Table::Runs, b"plain").unwrap().is_some());
         assert!(store.now_ms().unwrap() > 1_700_000_000_000, "a clock in milliseconds");
+        let many = store
+            .get_many(Table::Leases, &[b"run".to_vec(), b"none".to_vec(), b"run".to_vec()])
+            .unwrap();
+        assert_eq!(
+            many,
+            vec![Some(b"c".to_vec()), None, Some(b"c".to_vec())],
+            "in the keys' order"
+        );
     }
 
     /// A new database on the test server, or `None` (skipped) without PostgreSQL.
