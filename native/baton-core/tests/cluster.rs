@@ -225,3 +225,22 @@ async fn a_run_strategy_holds_across_engines() {
         engine.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_sent_anywhere_wakes_the_engine_waiting_for_it() {
+    let Some(db) = database() else { return };
+    let waiter = engine(&db, "waiter");
+    let yaml = "id: wake\nsteps:\n  - {id: ready, type: wait_signal, signal: go}\n  - {id: after, type: noop, depends_on: [ready]}\n";
+    register(&waiter, yaml);
+    let id = waiter.start_registered("wake", IndexMap::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(waiter.run(&id).unwrap().unwrap().status, RunStatus::Running);
+    let client = client(&db);
+    let sent = Instant::now();
+    client.signal("go", IndexMap::new()).await.unwrap();
+    let run =
+        tokio::time::timeout(Duration::from_secs(5), waiter.wait(&id)).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert!(sent.elapsed() < Duration::from_secs(1), "woken after {:?}", sent.elapsed());
+    waiter.close().await;
+}
