@@ -224,6 +224,10 @@ enum Command {
         /// heartbeat, before the other engines take them over (default 15s).
         #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
         lease: Option<std::time::Duration>,
+        /// On a database: the most runs this engine drives at once; past it, the runs it
+        /// starts go to the other engines.
+        #[arg(long, value_name = "N")]
+        max_runs: Option<usize>,
     },
     /// Lists the engines of the store: on a database, every engine of the cluster, with
     /// its last heartbeat, the runs it holds and what it can run.
@@ -623,8 +627,9 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             operate::call(&cli.store, cli.store_engine, Request::Limit { tag, max }, json, &said)
                 .await
         }
-        Command::Serve { retain, lease } => {
-            let role = Role::Serve { lease: lease.unwrap_or(baton_core::engine::DEFAULT_LEASE) };
+        Command::Serve { retain, lease, max_runs } => {
+            let lease = lease.unwrap_or(baton_core::engine::DEFAULT_LEASE);
+            let role = Role::Serve { lease, max_runs };
             serve(&cli.store, cli.store_engine, retain.unwrap_or_default(), role).await
         }
         Command::Engines { json } => {
@@ -739,7 +744,7 @@ fn validate(file: &Path, json: bool) -> Result<(), Failure> {
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
     /// `baton serve`: drives runs, takes them from others, keeps them with a heartbeat.
-    Serve { lease: std::time::Duration },
+    Serve { lease: std::time::Duration, max_runs: Option<usize> },
     /// `baton run`, `baton recover`: drives the runs it starts or resumes, and no others.
     Run,
     /// Every other command: on a database, writes what it is asked and drives nothing;
@@ -763,7 +768,8 @@ fn open_engine(
     }
     let database = matches!(store, StoreLocation::Database(_));
     builder = match role {
-        Role::Serve { lease } => builder.lease(lease),
+        Role::Serve { lease, max_runs: None } => builder.lease(lease),
+        Role::Serve { lease, max_runs: Some(max) } => builder.lease(lease).max_runs(max),
         Role::Run => builder.claims(false),
         Role::Client => builder.claims(false).drives(!database),
     };

@@ -244,3 +244,29 @@ async fn a_signal_sent_anywhere_wakes_the_engine_waiting_for_it() {
     assert!(sent.elapsed() < Duration::from_secs(1), "woken after {:?}", sent.elapsed());
     waiter.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_at_capacity_leaves_the_runs_it_starts_to_the_others() {
+    let Some(db) = database() else { return };
+    let busy = Engine::builder().store(db.clone()).engine_id("busy").lease(LEASE).max_runs(2);
+    let busy = busy.open().unwrap();
+    let idle = engine(&db, "idle");
+    let yaml = "id: capped\nsteps:\n  - {id: nap, type: sleep, duration: 700ms}\n";
+    register(&busy, yaml);
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(busy.start_registered("capped", IndexMap::new()).await.unwrap());
+    }
+    let owned = ids.iter().filter(|id| busy.run(id).unwrap().unwrap().engine.is_some()).count();
+    assert_eq!(owned, 2, "the first two are its own, the others wait for an engine");
+    wait_all(&busy, &ids, Duration::from_secs(30)).await;
+    let by_idle = ids
+        .iter()
+        .filter(|id| busy.run(id).unwrap().unwrap().engine.as_deref() == Some("idle"))
+        .count();
+    assert!(by_idle >= 2, "{by_idle} runs went to the idle engine");
+    let info = busy.engines().unwrap().into_iter().find(|e| e.id == "busy").unwrap();
+    assert_eq!(info.max_runs, Some(2));
+    busy.close().await;
+    idle.close().await;
+}

@@ -141,6 +141,9 @@ pub struct EngineInfo {
     /// Whether it takes runs from others (`baton serve`, a Java service), or drives only
     /// the runs it starts (`baton run`).
     pub claims: bool,
+    /// The most runs it drives at once, if it has a limit.
+    #[serde(default)]
+    pub max_runs: Option<usize>,
     /// Closed: its runs are free to take at once.
     #[serde(default)]
     pub stopped: bool,
@@ -169,6 +172,9 @@ pub(crate) struct Membership {
     pub(crate) drives: bool,
     /// Whether other engines may share the store (a database).
     pub(crate) shared_store: bool,
+    /// The most top-level runs it drives at once on a shared store: past it, the runs it
+    /// starts are left to the others.
+    pub(crate) max_runs: Option<usize>,
     pub(crate) started_ms: u64,
     /// Workflows registered in this engine.
     pub(crate) workflows: Mutex<HashSet<String>>,
@@ -184,8 +190,10 @@ impl Membership {
         drives: bool,
         shared_store: bool,
         started_ms: u64,
+        max_runs: Option<usize>,
     ) -> Self {
         Membership {
+            max_runs: max_runs.filter(|_| shared_store),
             id,
             lease: lease.max(MIN_LEASE),
             claims: claims && drives,
@@ -275,13 +283,19 @@ impl Engine {
     /// its lease, expecting none, and its `engine`. A client that does not drive leaves
     /// the run to the engines that do, and gets `None`.
     pub(crate) fn own_new(&self, batch: &mut Batch, run: &mut RunRecord) -> Option<Owner> {
-        if !self.shared.member.drives {
+        if !self.shared.member.drives || self.at_capacity() {
             return None;
         }
         let lease = Lease { engine: self.engine_id().to_owned(), generation: 1 };
         lease.put_new(batch, &run.id);
         run.engine = Some(lease.engine.clone());
         Some(Owner::Holding(lease))
+    }
+
+    /// Whether this engine drives as many runs as it may (`max_runs`).
+    fn at_capacity(&self) -> bool {
+        let driven = self.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.shared.member.max_runs.is_some_and(|max| driven >= max)
     }
 
     /// The claim this engine makes to drive `run` itself (to act on it), or the live
@@ -323,6 +337,7 @@ impl Engine {
             kinds,
             workflows,
             claims: member.claims,
+            max_runs: member.max_runs,
             stopped,
             runs: 0,
             alive: false,
@@ -439,6 +454,7 @@ impl Engine {
         // A fair share each, so that a new engine, or the ones left after a death, share
         // the work.
         let share = survey.top_level.div_ceil(survey.claimers).max(1);
+        let share = self.shared.member.max_runs.map_or(share, |max| share.min(max));
         let mut claimed = 0;
         for (run, claim) in survey.free {
             if mine >= share {

@@ -378,6 +378,7 @@ pub struct EngineBuilder {
     lease: std::time::Duration,
     claims: bool,
     drives: bool,
+    max_runs: Option<usize>,
 }
 
 impl Default for EngineBuilder {
@@ -395,6 +396,7 @@ impl Default for EngineBuilder {
             lease: DEFAULT_LEASE,
             claims: true,
             drives: true,
+            max_runs: None,
         }
     }
 }
@@ -479,6 +481,14 @@ impl EngineBuilder {
         self
     }
 
+    /// On a shared store, the most top-level runs this engine drives at once (default: no
+    /// limit): past it, the runs it starts are left for the other engines to claim, and it
+    /// claims none.
+    pub fn max_runs(mut self, max: usize) -> Self {
+        self.max_runs = Some(max.max(1));
+        self
+    }
+
     /// Whether this engine drives runs at all (default true): false for a client of a
     /// shared store, whose starts and actions are carried out by the engines that drive.
     pub fn drives(mut self, drives: bool) -> Self {
@@ -534,6 +544,7 @@ impl EngineBuilder {
             self.drives,
             shared_store,
             store.now_ms()?,
+            self.max_runs,
         );
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
         let limits = limits::Limits::load(store.as_ref())?;
