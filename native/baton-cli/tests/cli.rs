@@ -1555,6 +1555,20 @@ fn a_postgresql_store_runs_lists_and_shows_like_a_directory() {
 }
 
 #[test]
+fn engines_of_a_store_directory_is_the_engine_holding_it() {
+    let env = Env::new();
+    let listed = env.raw(&["--engine-id", "laptop", "engines", "--json"]).expect(0).json();
+    let engines = listed.as_array().unwrap();
+    assert_eq!(engines.len(), 1, "{listed}");
+    assert_eq!((&engines[0]["id"], &engines[0]["alive"]), (&"laptop".into(), &true.into()));
+    assert!(engines[0]["kinds"].as_array().unwrap().contains(&"shell".into()), "{listed}");
+    let text = env.raw(&["engines"]).expect(0);
+    assert!(text.stdout.contains("ENGINE") && text.stdout.contains("live"), "{}", text.all());
+    let bad = env.raw(&["--engine-id", "no spaces", "runs"]).expect(2);
+    assert!(bad.stderr.contains("engine id `no spaces`"), "{}", bad.all());
+}
+
+#[test]
 fn a_store_url_with_tls_or_a_directory_engine_is_refused_clearly() {
     let env = Env::new();
     let tls = env.raw(&["--store", "postgresql://db/b?sslmode=require", "runs"]).expect(2);

@@ -273,10 +273,18 @@ impl Engine {
         self.shared.member.drives
     }
 
-    /// The engines of the store (in cluster mode, every engine of the database; on a store
-    /// directory, this one and the ones before it), by id.
+    /// The engines of the store: on a database, every engine of the cluster, by id; on a
+    /// store directory, this one.
     pub fn engines(&self) -> Result<Vec<EngineInfo>, EngineError> {
-        Ok(list(self.shared.store.as_ref())?)
+        let store = self.shared.store.as_ref();
+        if self.shared.member.shared_store {
+            return Ok(list(store)?);
+        }
+        // A store directory has one engine at a time: this one, holding every unfinished run.
+        let mut me = self.info(store.now_ms()?, false);
+        me.alive = true;
+        me.runs = self.runs.lock().unwrap_or_else(|e| e.into_inner()).len();
+        Ok(vec![me])
     }
 
     /// Makes a new run (or one just admitted) this engine's, in the batch that writes it:
@@ -321,13 +329,18 @@ impl Engine {
 
     /// This engine's heartbeat record, `stopped` at close.
     fn heartbeat_record(&self, now_ms: u64, stopped: bool) -> Vec<u8> {
+        encode(&self.info(now_ms, stopped))
+    }
+
+    /// This engine, as its heartbeat describes it.
+    fn info(&self, now_ms: u64, stopped: bool) -> EngineInfo {
         let member = &self.shared.member;
         let mut workflows: Vec<String> =
             member.workflows.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
         workflows.sort();
         let kinds = self.shared.kinds.read().unwrap_or_else(|e| e.into_inner());
         let kinds = kinds.names().into_iter().map(str::to_owned).collect();
-        encode(&EngineInfo {
+        EngineInfo {
             id: member.id.clone(),
             host: hostname(),
             pid: std::process::id(),
@@ -341,7 +354,7 @@ impl Engine {
             stopped,
             runs: 0,
             alive: false,
-        })
+        }
     }
 
     /// Writes a heartbeat; returns the store time of the one before, if any.

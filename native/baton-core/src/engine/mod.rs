@@ -883,7 +883,10 @@ impl Engine {
                 if self.shared.shutdown.is_cancelled() {
                     return Err(EngineError::Closed);
                 }
-                if let Ok(Some(Err(message))) = outcome {
+                // On a shared store the driver may have given the run up to another engine:
+                // the store says how it goes on.
+                if let (Ok(Some(Err(message))), false) = (outcome, self.shared.member.shared_store)
+                {
                     return Err(EngineError::Driver { run_id: run_id.into(), message });
                 }
                 // The driver ended without a word: read what it left in the store.
