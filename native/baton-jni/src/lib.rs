@@ -15,7 +15,7 @@ mod host_steps;
 mod logs;
 mod strings;
 
-use baton_core::engine::built_in_kinds;
+use baton_core::engine::{built_in_kinds, MIN_LEASE};
 use baton_core::error::{panic_text, ErrorKind};
 use baton_core::model::{Format, Source, WorkflowDef};
 use baton_core::testing::VirtualTime;
@@ -181,21 +181,46 @@ fn timeout(millis: jlong) -> Option<Duration> {
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_open<'l>(
     env: EnvUnowned<'l>,
     _class: JClass<'l>,
-    store_dir: JString<'l>,
-    store_engine: JString<'l>,
-    retention: JString<'l>,
+    store: JString<'l>,
+    options: JString<'l>,
 ) -> jstring {
-    envelope(env, |env| open_engine(env, &store_dir, &store_engine, &retention, None))
+    envelope(env, |env| open_engine(env, &store, &options, None))
+}
+
+/// How an engine opens (`BatonOptions`): each a text as the CLI takes it, parsed here.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenOptions {
+    store_engine: Option<String>,
+    retention: Option<String>,
+    engine_id: Option<String>,
+    lease: Option<String>,
+}
+
+/// A lease as `baton serve --lease` takes it: a duration of at least [`MIN_LEASE`].
+fn parse_lease(text: &str) -> Result<Duration, BridgeError> {
+    let bad = |why: String| BridgeError::new(ErrorKind::InvalidRequest, format!("lease: {why}"));
+    let lease = baton_core::model::DurationSpec::from(text).parse().map_err(bad)?;
+    if lease < MIN_LEASE {
+        let min = MIN_LEASE.as_millis();
+        return Err(bad(format!("{text} is too short: a lease is at least {min}ms")));
+    }
+    Ok(lease)
 }
 
 /// Opens an engine, on virtual time if `time` is given; ok = the handle.
 fn open_engine(
     env: &Env<'_>,
-    store_dir: &JString<'_>,
-    store_engine: &JString<'_>,
-    retention: &JString<'_>,
+    store: &JString<'_>,
+    options: &JString<'_>,
     time: Option<VirtualTime>,
 ) -> Result<Value, BridgeError> {
+    let options: OpenOptions = match string(env, options)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            BridgeError::new(ErrorKind::InvalidRequest, format!("engine options: {e}"))
+        })?,
+        None => OpenOptions::default(),
+    };
     logs::install();
     let rt = runtime()?;
     let tasks = Arc::new(match &time {
@@ -206,22 +231,29 @@ fn open_engine(
     if let Some(time) = &time {
         builder = time.configure(builder);
     }
-    if let Some(store) = string(env, store_dir)? {
+    if let Some(store) = string(env, store)? {
         // A directory, or a PostgreSQL URL (`jdbc:postgresql://...` too).
         let store: StoreLocation =
             store.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
         builder = builder.store(store);
     }
-    if let Some(name) = string(env, store_engine)? {
+    if let Some(name) = options.store_engine {
         let engine: StoreEngine =
             name.parse().map_err(|e: String| BridgeError::new(ErrorKind::Store, e))?;
         builder = builder.store_engine(engine);
     }
-    if let Some(text) = string(env, retention)? {
+    if let Some(text) = options.retention {
         let retention: baton_core::Retention = text.parse().map_err(|e: String| {
             BridgeError::new(ErrorKind::InvalidRequest, format!("retention: {e}"))
         })?;
         builder = builder.retention(retention);
+    }
+    // A bad id fails `open` below, with the core's message (EngineError::BadEngineId).
+    if let Some(id) = options.engine_id {
+        builder = builder.engine_id(id);
+    }
+    if let Some(text) = options.lease {
+        builder = builder.lease(parse_lease(&text)?);
     }
     let engine = {
         let _guard = rt.enter();
@@ -543,9 +575,8 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_nextLogs<'l>(
 pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
     env: EnvUnowned<'l>,
     _class: JClass<'l>,
-    store_dir: JString<'l>,
-    store_engine: JString<'l>,
-    retention: JString<'l>,
+    store: JString<'l>,
+    options: JString<'l>,
     start_millis: jlong,
 ) -> jstring {
     envelope(env, |env| {
@@ -555,7 +586,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_openVirtual<'l>(
             ))
         })?;
         let time = Some(VirtualTime::starting_at(start));
-        open_engine(env, &store_dir, &store_engine, &retention, time)
+        open_engine(env, &store, &options, time)
     })
 }
 

@@ -126,11 +126,19 @@ public final class Baton implements AutoCloseable {
      * Opens the store at {@code location}: a directory, or a PostgreSQL database given by URL
      * ({@code postgresql://user@host/db}, {@code postgres://...}, or the JDBC form
      * {@code jdbc:postgresql://host/db?user=baton}); the password comes from the URL,
-     * {@code PGPASSWORD} or {@code ~/.pgpass}. A database is held by one engine at a time until
-     * cluster mode comes.
+     * {@code PGPASSWORD} or {@code ~/.pgpass}.
+     *
+     * <p>Several engines may share one database: JVMs of a service, each opened with its own
+     * {@link BatonOptions.Builder#engineId engineId}, and {@code baton serve} processes. Each
+     * drives the runs it starts and takes a fair share of the runs nobody drives; when one dies,
+     * the others take its unfinished runs over once its {@link BatonOptions.Builder#lease lease}
+     * has passed. A run with Java steps goes only to engines that {@link #register registered}
+     * its workflow, so register the same workflows in every JVM. {@link #engines()} lists the
+     * engines, {@link RunInfo#engine()} says which drives a run.
      *
      * <pre>{@code
-     * try (Baton baton = Baton.open("jdbc:postgresql://db.internal/baton?user=baton")) { ... }
+     * BatonOptions options = BatonOptions.builder().engineId("billing-1").lease(Duration.ofSeconds(10)).build();
+     * try (Baton baton = Baton.open("jdbc:postgresql://db.internal/baton?user=baton", options)) { ... }
      * }</pre>
      *
      * @throws StoreException if the store cannot be opened, naming it (without its password)
@@ -389,6 +397,19 @@ public final class Baton implements AutoCloseable {
     public RunResult run(String runId) {
         Objects.requireNonNull(runId, "runId");
         return RunResult.of(Envelope.unwrap(NativeBridge.run(open(), runId)));
+    }
+
+    /**
+     * The engines of the store, by id: on a database shared by several engines, every engine
+     * that has opened it (live, dead or stopped), with its last heartbeat, the runs it holds and
+     * what it can run.
+     *
+     * <pre>{@code
+     * long live = baton.engines().stream().filter(EngineInfo::alive).count();
+     * }</pre>
+     */
+    public List<EngineInfo> engines() {
+        return listOf(control(Map.of("command", "engines")), EngineInfo::of);
     }
 
     /** Every run in the store, oldest first. */
@@ -717,6 +738,12 @@ public final class Baton implements AutoCloseable {
      * <p>The engine never waits for a listener: one that falls more than a few thousand events
      * behind misses some (a warning is logged). Keep it quick, or hand the events on.
      *
+     * <p>A listener receives the events of the runs this engine drives. On a database shared by
+     * several engines, the runs that other engines drive (those they started or claimed, and
+     * those they took over from this one) are seen through {@link #runs()}, {@link #run(String)}
+     * and {@link #timeline(String)}, not here; a run this engine takes over from another
+     * delivers its events from the take-over on (see {@link RunEvent#engine()}).
+     *
      * <pre>{@code
      * try (AutoCloseable sub = baton.onEvent(e -> log.info("{}", e))) {
      *     baton.start("nightly-etl").await(Duration.ofMinutes(10));
@@ -842,11 +869,16 @@ public final class Baton implements AutoCloseable {
 
     /** Opens the native engine, on the virtual clock if the options ask for one; returns its handle. */
     private static long openEngine(String dir, BatonOptions options) {
-        String storeEngine = options.storeEngine().orElse(null);
-        String retention = options.retention().orElse(null);
+        // The texts as given: what a valid retention, engine id or lease is, the core says.
+        Map<String, String> engine = new LinkedHashMap<>();
+        options.storeEngine().ifPresent(v -> engine.put("store_engine", v));
+        options.retention().ifPresent(v -> engine.put("retention", v));
+        options.engineId().ifPresent(v -> engine.put("engine_id", v));
+        options.lease().ifPresent(v -> engine.put("lease", v));
+        String json = JsonCodec.write(engine);
         String answer = options.virtualClock()
-                .map(start -> NativeBridge.openVirtual(dir, storeEngine, retention, start.toEpochMilli()))
-                .orElseGet(() -> NativeBridge.open(dir, storeEngine, retention));
+                .map(start -> NativeBridge.openVirtual(dir, json, start.toEpochMilli()))
+                .orElseGet(() -> NativeBridge.open(dir, json));
         return Envelope.unwrap(answer).asLong();
     }
 

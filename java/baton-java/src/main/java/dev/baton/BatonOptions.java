@@ -1,5 +1,6 @@
 package dev.baton;
 
+import dev.baton.internal.Durations;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
@@ -24,6 +25,8 @@ public final class BatonOptions {
     private final int stepThreads;
     private final String storeEngine;
     private final String retention;
+    private final String engineId;
+    private final String lease;
     private final Instant virtualClock;
     private final boolean controlEndpoint;
     private final boolean scheduler;
@@ -35,6 +38,8 @@ public final class BatonOptions {
         this.stepThreads = b.stepThreads;
         this.storeEngine = b.storeEngine;
         this.retention = b.retention;
+        this.engineId = b.engineId;
+        this.lease = b.lease;
         this.virtualClock = b.virtualClock;
     }
 
@@ -72,6 +77,22 @@ public final class BatonOptions {
     }
 
     /**
+     * This engine's id among the engines sharing its store (see {@link Builder#engineId});
+     * empty for the default, the machine's name and the process id.
+     */
+    public Optional<String> engineId() {
+        return Optional.ofNullable(engineId);
+    }
+
+    /**
+     * How long this engine's runs stay its own after its last heartbeat, as text ({@code
+     * "15s"}; see {@link Builder#lease(String)}); empty for the default, 15 seconds.
+     */
+    public Optional<String> lease() {
+        return Optional.ofNullable(lease);
+    }
+
+    /**
      * Where the engine's virtual clock starts; empty for the system clock. See
      * {@link Builder#virtualClock(Instant)}.
      */
@@ -95,7 +116,8 @@ public final class BatonOptions {
     @Override
     public String toString() {
         return "BatonOptions[executor=" + (executor == null ? stepThreads + " threads" : executor)
-                + ", storeEngine=" + (storeEngine == null ? "default" : storeEngine) + "]";
+                + ", storeEngine=" + (storeEngine == null ? "default" : storeEngine)
+                + (engineId == null ? "" : ", engineId=" + engineId) + (lease == null ? "" : ", lease=" + lease) + "]";
     }
 
     /** Builds {@link BatonOptions}. */
@@ -104,6 +126,8 @@ public final class BatonOptions {
         private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
         private String storeEngine;
         private String retention;
+        private String engineId;
+        private String lease;
         private Instant virtualClock;
         private boolean controlEndpoint = true;
         private boolean scheduler = true;
@@ -163,6 +187,45 @@ public final class BatonOptions {
         public Builder retention(java.time.Duration keep) {
             Objects.requireNonNull(keep, "keep");
             return retention(Math.max(1, keep.toMillis()) + "ms");
+        }
+
+        /**
+         * Names this engine among the engines that share its store (several JVMs, or {@code
+         * baton serve}, on one PostgreSQL database): {@code baton engines} and
+         * {@link Baton#engines()} list it by this id, {@link RunInfo#engine()} names it on the
+         * runs it drives, and shell steps see it as {@code $BATON_ENGINE_ID}. An engine opened
+         * again with the same id takes its unfinished runs back at once, without waiting for
+         * its {@link #lease lease} to end. Default: the machine's name and the process id. An
+         * id with other characters than letters, digits, {@code _}, {@code .} and {@code -}
+         * fails {@link Baton#open} with an {@link InvalidRequestException}.
+         *
+         * <pre>{@code
+         * BatonOptions.builder().engineId("billing-" + podName).lease(Duration.ofSeconds(10)).build();
+         * }</pre>
+         */
+        public Builder engineId(String engineId) {
+            this.engineId = Objects.requireNonNull(engineId, "engineId");
+            return this;
+        }
+
+        /**
+         * How long this engine's runs stay its own after its last heartbeat, as {@code baton
+         * serve --lease} takes it ({@code "15s"}, {@code "500ms"}, {@code "1m"}): on a store
+         * shared with other engines, they take its unfinished runs over once it has passed
+         * (the engine died, or lost the database). The engine writes a heartbeat three times
+         * per lease. A short lease means a quick take-over, and more writes. Default 15s; at
+         * least 300ms. A text that is not a duration, or too short a lease, fails
+         * {@link Baton#open} with an {@link InvalidRequestException}.
+         */
+        public Builder lease(String lease) {
+            this.lease = Objects.requireNonNull(lease, "lease");
+            return this;
+        }
+
+        /** {@link #lease(String)} of {@code lease}. */
+        public Builder lease(java.time.Duration lease) {
+            Objects.requireNonNull(lease, "lease");
+            return lease(Durations.format(lease));
         }
 
         /**

@@ -26,9 +26,12 @@ import java.util.Optional;
  * @param error why the run or step failed or stopped
  * @param at when it changed (the engine's clock)
  * @param seq the event's number in its run, from 0
+ * @param engine on the event of a take-over (a run event whose status is unchanged), the engine
+ *     that drives the run from then on; {@code error} then says which engine it took the run
+ *     from ({@code "taken over from engine a"}). Empty on every other event.
  */
 public record RunEvent(Kind kind, String runId, Optional<String> workflowId, Optional<String> stepId, String status,
-        int attempt, Optional<String> error, Instant at, long seq) {
+        int attempt, Optional<String> error, Instant at, long seq, Optional<String> engine) {
 
     /** What changed status. */
     public enum Kind { RUN, STEP }
@@ -41,6 +44,13 @@ public record RunEvent(Kind kind, String runId, Optional<String> workflowId, Opt
         Objects.requireNonNull(status, "status");
         Objects.requireNonNull(error, "error");
         Objects.requireNonNull(at, "at");
+        Objects.requireNonNull(engine, "engine");
+    }
+
+    /** An event that is not a take-over: {@code engine} empty. */
+    public RunEvent(Kind kind, String runId, Optional<String> workflowId, Optional<String> stepId, String status,
+            int attempt, Optional<String> error, Instant at, long seq) {
+        this(kind, runId, workflowId, stepId, status, attempt, error, at, seq, Optional.empty());
     }
 
     /** The run's new status, for a run event. */
@@ -58,12 +68,12 @@ public record RunEvent(Kind kind, String runId, Optional<String> workflowId, Opt
         Kind kind = "step".equals(e.path("event").asText()) ? Kind.STEP : Kind.RUN;
         return new RunEvent(kind, e.path("run_id").asText(), Firing.text(e, "workflow_id"), Firing.text(e, "step_id"),
                 e.path("status").asText(), e.path("attempt").asInt(0), Firing.text(e, "error"),
-                Instant.ofEpochMilli(e.path("at_ms").asLong()), e.path("seq").asLong());
+                Instant.ofEpochMilli(e.path("at_ms").asLong()), e.path("seq").asLong(), Firing.text(e, "engine"));
     }
 
     @Override
     public String toString() {
         return "RunEvent[" + runId + (kind == Kind.STEP ? "/" + stepId.orElse("?") + "#" + attempt : "") + " " + status
-                + " seq=" + seq + error.map(m -> ", " + m).orElse("") + "]";
+                + " seq=" + seq + error.map(m -> ", " + m).orElse("") + engine.map(id -> ", engine " + id).orElse("") + "]";
     }
 }

@@ -36,6 +36,7 @@ public final class RunInfo {
     private final String restartedFrom;
     private final String trigger;
     private final String requestId;
+    private final String engine;
 
     private RunInfo(JsonNode run) {
         this.id = run.path("id").asText();
@@ -55,6 +56,7 @@ public final class RunInfo {
         this.restartedFrom = run.hasNonNull("restarted_from") ? run.get("restarted_from").asText() : null;
         this.trigger = run.hasNonNull("trigger") ? run.get("trigger").asText() : null;
         this.requestId = run.hasNonNull("request_id") ? run.get("request_id").asText() : null;
+        this.engine = run.hasNonNull("engine") ? run.get("engine").asText() : null;
     }
 
     /** The run record in the engine's JSON form. */
@@ -139,6 +141,21 @@ public final class RunInfo {
     /** The request id that made its start idempotent ({@link StartOptions#requestId(String)}). */
     public Optional<String> requestId() {
         return Optional.ofNullable(requestId);
+    }
+
+    /**
+     * The engine that drives the run, or drove it last ({@link BatonOptions.Builder#engineId}):
+     * on a database shared by several engines, the one that took the run over when the engine
+     * that started it died. Empty for a run no engine has driven yet (one a client of the
+     * database started, waiting for an engine to claim it), and for runs stored before engines
+     * had ids.
+     *
+     * <pre>{@code
+     * baton.runs().forEach(r -> System.out.println(r.id() + " on " + r.engine().orElse("no engine yet")));
+     * }</pre>
+     */
+    public Optional<String> engine() {
+        return Optional.ofNullable(engine);
     }
 
     @Override

@@ -130,7 +130,7 @@ class JniMisuseTest {
                 () -> Envelope.unwrap(NativeBridge.start(h, "nope", null))));
         assertTrue(Envelope.unwrap(NativeBridge.signals(h, null)).isArray());
         NativeBridge.waiting(h, 12345, null);
-        long other = Envelope.unwrap(NativeBridge.open(null, null, null)).asLong();
+        long other = Envelope.unwrap(NativeBridge.open(null, null)).asLong();
         assertTrue(Envelope.unwrap(NativeBridge.close(other)).isNull());
         // And the engine goes on.
         baton.register(Workflow.named("after").step("a", s -> s.java(ctx -> ctx.output("ok", true))).build());

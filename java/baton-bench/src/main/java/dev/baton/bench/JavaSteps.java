@@ -47,7 +47,7 @@ public class JavaSteps {
         @Setup
         public void open() {
             NativeLoader.load();
-            String answer = NativeBridge.open(null, null, null);
+            String answer = NativeBridge.open(null, null);
             handle = Long.parseLong(answer.replaceAll("[^0-9]", ""));
         }
 

@@ -11,7 +11,7 @@ package dev.baton.internal;
  *
  * <pre>{@code
  * NativeLoader.load();
- * long handle = Envelope.unwrap(NativeBridge.open(null, null, null)).asLong();
+ * long handle = Envelope.unwrap(NativeBridge.open(null, null)).asLong();
  * }</pre>
  */
 public final class NativeBridge {
@@ -19,11 +19,15 @@ public final class NativeBridge {
     private NativeBridge() {}
 
     /**
-     * Opens an engine on the store in {@code storeDir} ({@code null}: in memory), keeping history
-     * as {@code retention} says ({@code null}: the defaults; the text of {@code baton serve
-     * --retain}); ok = the handle.
+     * Opens an engine on the store at {@code store}, a directory or a database URL ({@code
+     * null}: in memory); ok = the handle. {@code optionsJson} ({@code null}: the defaults) is an
+     * object of optional texts: {@code store_engine} ({@code redb}, {@code sled}), {@code
+     * retention} (as {@code baton serve --retain} takes it), {@code engine_id} (as {@code
+     * --engine-id}) and {@code lease} (as {@code baton serve --lease}); an unknown field, a
+     * retention, an engine id or a lease the core does not take is an error of kind {@code
+     * invalid_request}.
      */
-    public static native String open(String storeDir, String storeEngine, String retention);
+    public static native String open(String store, String optionsJson);
 
     /** Stops scheduling, waits for the run drivers and flushes the store; the handle is then invalid. */
     public static native String close(long handle);
@@ -115,8 +119,7 @@ public final class NativeBridge {
      * {@link #open}, on a virtual clock that reads {@code startMillis} (ms since the epoch) and
      * moves only by {@link #advanceClock} and {@link #runUntilIdle}; ok = the handle.
      */
-    public static native String openVirtual(
-            String storeDir, String storeEngine, String retention, long startMillis);
+    public static native String openVirtual(String store, String optionsJson, long startMillis);
 
     /** The virtual clock's time; ok = ms since the epoch. Error kind {@code state} on the system clock. */
     public static native String clockNow(long handle);

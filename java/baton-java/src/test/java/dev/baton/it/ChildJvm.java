@@ -91,6 +91,32 @@ final class ChildJvm implements AutoCloseable {
         throw new AssertionError("no line `" + prefix + "...` from the child; its output:\n" + output());
     }
 
+    /** Waits until the child's output so far satisfies {@code done}; returns that output. */
+    String awaitOutput(java.util.function.Predicate<String> done, String what, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!done.test(output())) {
+            if (System.nanoTime() > deadline || !process.isAlive()) {
+                Thread.sleep(100); // the last lines of a child that exited
+                if (done.test(output())) {
+                    break;
+                }
+                throw new AssertionError("no " + what + " from the child in " + seconds + " s; its output:\n" + output());
+            }
+            Thread.sleep(50);
+        }
+        return output();
+    }
+
+    /** Ends the child's standard input (the children that read it close then). */
+    void closeInput() throws IOException {
+        process.getOutputStream().close();
+    }
+
+    /** The child's process id. */
+    long pid() {
+        return process.pid();
+    }
+
     /** Waits for the child to exit; returns its exit code. */
     int awaitExit(long seconds) throws InterruptedException {
         assertTrue(process.waitFor(seconds, TimeUnit.SECONDS),

@@ -1,7 +1,9 @@
 package dev.baton.it;
 
 import dev.baton.Baton;
+import dev.baton.BatonOptions;
 import dev.baton.InvalidParamException;
+import dev.baton.InvalidRequestException;
 import dev.baton.Retry;
 import dev.baton.RunResult;
 import dev.baton.RunStatus;
@@ -73,6 +75,8 @@ public final class JniCheckMain {
 
         // A persistent store: a run left unfinished, resumed in a second Baton with its code parked first.
         Path dir = Files.createTempDirectory("baton-jnicheck");
+        // Open's own error path: an engine option the core refuses.
+        expect(InvalidRequestException.class, () -> Baton.open(dir, BatonOptions.builder().engineId("not an id").build()));
         CountDownLatch started = new CountDownLatch(1);
         String runId;
         try (Baton baton = Baton.open(dir)) {
