@@ -44,9 +44,12 @@ class EngineIdTest {
             assertEquals(Optional.of("svc-1"), result.info().engine());
             assertEquals(Optional.of("svc-1"), baton.runs().get(0).engine());
             assertTrue(baton.timeline(first).stream().allMatch(e -> e.engine().isEmpty()), "no take-over here");
-            // A store directory has one engine at a time and keeps no heartbeats: the list of
-            // engines is a database's.
-            assertEquals(List.of(), baton.engines());
+            // A store directory has one engine at a time: the one holding it.
+            List<EngineInfo> engines = baton.engines();
+            assertEquals(1, engines.size(), engines.toString());
+            assertEquals("svc-1", engines.get(0).id());
+            assertTrue(engines.get(0).alive());
+            assertEquals(ProcessHandle.current().pid(), engines.get(0).pid());
         }
         try (Baton baton = Baton.open(store, engine("svc-2"))) {
             baton.register(hello());
