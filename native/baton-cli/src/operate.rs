@@ -139,6 +139,11 @@ pub async fn follow(
     let backend = Backend::connect(store, engine).await?;
     let Backend::Remote(mut client) = backend else {
         backend.close().await;
+        if matches!(store, StoreLocation::Database(_)) {
+            return Err(Failure::Usage(format!(
+                "{store} is a database: its engines' events are not streamed to other machines; `baton timeline RUN` shows a run's history, `baton runs` what goes on, and `onEvent` in each engine's host gets the events of the runs it drives"
+            )));
+        }
         return Err(Failure::Usage(format!(
             "no live engine holds {}: nothing runs, so there is nothing to follow; `baton serve` runs one, and `baton timeline RUN` shows a run's history",
             store

@@ -270,3 +270,30 @@ async fn an_engine_at_capacity_leaves_the_runs_it_starts_to_the_others() {
     busy.close().await;
     idle.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakpoint_set_anywhere_holds_on_every_engine() {
+    let Some(db) = database() else { return };
+    let driver = engine(&db, "driver");
+    let yaml = "id: held\nsteps:\n  - {id: first, type: sleep, duration: 1200ms}\n  - {id: second, type: noop, depends_on: [first]}\n";
+    register(&driver, yaml);
+    let client = client(&db);
+    client.set_breakpoint("held", "second", true).await.unwrap();
+    let id = driver.start_registered("held", IndexMap::new()).await.unwrap();
+    let waiting = async {
+        loop {
+            let details = client.details(&id).unwrap();
+            if details.steps[1].record.status == baton_core::StepStatus::Waiting {
+                return details.steps[1].record.waiting_for.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let why = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap();
+    assert_eq!(why.as_deref(), Some("breakpoint"));
+    client.continue_step(&id, "second").await.unwrap();
+    let run =
+        tokio::time::timeout(Duration::from_secs(10), client.wait(&id)).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    driver.close().await;
+}

@@ -37,6 +37,25 @@ fn breakpoint_key(workflow_id: &str, step_id: &str) -> Vec<u8> {
 
 impl Breakpoints {
     pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        Ok(Breakpoints {
+            by_workflow: RwLock::new(Self::read(store)?),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes what the store holds now, if another engine changed it; drivers see the
+    /// change at their next look.
+    pub(crate) fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let now = Self::read(store)?;
+        let mut map = self.by_workflow.write().unwrap_or_else(|e| e.into_inner());
+        if *map != now {
+            *map = now;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    fn read(store: &dyn Store) -> Result<HashMap<String, HashSet<String>>, StoreError> {
         let mut by_workflow: HashMap<String, HashSet<String>> = HashMap::new();
         store.scan(Table::Breakpoints, b"", &mut |key, _| {
             if let Some(zero) = key.iter().position(|&b| b == 0) {
@@ -46,7 +65,7 @@ impl Breakpoints {
             }
             true
         })?;
-        Ok(Breakpoints { by_workflow: RwLock::new(by_workflow), generation: AtomicU64::new(0) })
+        Ok(by_workflow)
     }
 
     pub(crate) fn generation(&self) -> u64 {

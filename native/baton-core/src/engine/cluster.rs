@@ -546,8 +546,22 @@ impl Engine {
         self.spawn_background(Activity::track(None, async move {
             // Signals sent by other engines: waiting steps and signal triggers look again.
             let mut seen: Option<Option<Vec<u8>>> = None;
+            let mut polls = 0u64;
             loop {
                 let Some(engine) = weak.upgrade() else { break };
+                polls += 1;
+                // Breakpoints and tag limits set through another engine, every second.
+                if polls % 4 == 0 {
+                    let store = engine.shared.store.as_ref();
+                    let reloaded = engine
+                        .shared
+                        .breakpoints
+                        .reload(store)
+                        .and_then(|()| engine.shared.limits.reload(store));
+                    if let Err(e) = reloaded {
+                        tracing::debug!(error = %e, "cannot read breakpoints and limits");
+                    }
+                }
                 match records::last_signal(engine.shared.store.as_ref()) {
                     Ok(latest) if seen.as_ref() != Some(&latest) => {
                         if seen.is_some() {

@@ -25,18 +25,35 @@ struct State {
 
 impl Limits {
     pub(crate) fn load(store: &dyn Store) -> Result<Self, StoreError> {
-        let mut state = State::default();
+        let state = State { max: Self::read(store)?, running: HashMap::new() };
+        Ok(Limits { state: Mutex::new(state), freed: watch::channel(0).0 })
+    }
+
+    /// Takes the limits the store holds now, if another engine changed them.
+    pub(crate) fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let now = Self::read(store)?;
+        let mut state = self.lock();
+        if state.max != now {
+            state.max = now;
+            drop(state);
+            self.freed.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    fn read(store: &dyn Store) -> Result<HashMap<String, u32>, StoreError> {
+        let mut max = HashMap::new();
         scan_records(
             store,
             Table::Limits,
             b"",
             |_| "limit".into(),
-            |key, max: u32| {
-                state.max.insert(String::from_utf8_lossy(key).into_owned(), max);
+            |key, limit: u32| {
+                max.insert(String::from_utf8_lossy(key).into_owned(), limit);
                 true
             },
         )?;
-        Ok(Limits { state: Mutex::new(state), freed: watch::channel(0).0 })
+        Ok(max)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
