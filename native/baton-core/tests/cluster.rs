@@ -127,12 +127,14 @@ async fn an_engine_that_lost_a_lease_writes_nothing_more_for_the_run() {
              WHERE k = '\\x6f'::BYTEA || convert_to('{id}', 'UTF8')"
         ),
     );
-    let result = tokio::time::timeout(Duration::from_secs(10), a.wait(&id)).await.unwrap();
-    assert!(
-        result.is_err() || result.as_ref().is_ok_and(|r| !r.status.is_terminal()),
-        "{result:?}"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The step ends (600 ms) and its end is refused: the engine gives the run up. A waiter
+    // follows the run in the store, where the thief (which drives nothing) leaves it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let waited = tokio::time::timeout(Duration::from_millis(300), a.wait(&id)).await;
+    assert!(waited.is_err(), "the run did not end: {waited:?}");
+    let engines = a.engines().unwrap();
+    let held = |id: &str| engines.iter().find(|e| e.id == id).map(|e| e.runs);
+    assert_eq!((held("fenced"), held("thief")), (Some(0), Some(1)), "{engines:?}");
     let details = a.details(&id).unwrap();
     assert_eq!(details.run.status, RunStatus::Running, "the run stays as the thief found it");
     let first = &details.steps[0].record;
@@ -150,13 +152,14 @@ async fn an_engine_that_lost_a_lease_writes_nothing_more_for_the_run() {
 async fn a_cron_time_fires_once_however_many_engines_race() {
     let Some(db) = database() else { return };
     let engines: Vec<Engine> = (0..3).map(|i| engine(&db, &format!("cron-{i}"))).collect();
-    let yaml =
-        "id: tick\ntriggers:\n  - {cron: \"* * * * * *\"}\nsteps:\n  - {id: a, type: noop}\n";
     for engine in &engines {
-        register(engine, yaml);
         baton_core::triggers::start_scheduler(engine);
     }
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Registered by a client once the engines run: they see it within a second.
+    let yaml =
+        "id: tick\ntriggers:\n  - {cron: \"* * * * * *\"}\nsteps:\n  - {id: a, type: noop}\n";
+    register(&client(&db), yaml);
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     for engine in &engines {
         engine.close().await;
     }
@@ -165,6 +168,9 @@ async fn a_cron_time_fires_once_however_many_engines_race() {
     let times: Vec<u64> = firings.iter().map(|f| f.scheduled_ms).collect();
     let distinct: HashSet<u64> = times.iter().copied().collect();
     assert!(times.len() >= 2, "{firings:?}");
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert!(sorted.windows(2).all(|w| w[1] - w[0] == 1000), "every second fired: {sorted:?}");
     assert_eq!(times.len(), distinct.len(), "a time fired twice: {firings:?}");
     let runs = reader.runs().unwrap();
     let started: HashSet<&str> = firings.iter().filter_map(|f| f.run_id.as_deref()).collect();
@@ -210,11 +216,12 @@ async fn a_run_strategy_holds_across_engines() {
     let ids: Vec<String> =
         futures_util::future::join_all(starts).await.into_iter().map(Result::unwrap).collect();
     wait_all(&client, &ids, Duration::from_secs(60)).await;
-    let mut spans: Vec<(u64, u64)> = ids
+    let mut spans: Vec<(u64, u64, String)> = ids
         .iter()
         .map(|id| {
             let run = client.run(id).unwrap().unwrap();
-            (run.started_ms.unwrap(), run.ended_ms.unwrap())
+            let by = format!("{} {:?} created {}", run.id, run.engine, run.created_ms);
+            (run.started_ms.unwrap(), run.ended_ms.unwrap(), by)
         })
         .collect();
     spans.sort();

@@ -115,16 +115,28 @@ fn turn_key(workflow_id: &str) -> Vec<u8> {
     key
 }
 
-/// Adds the workflow's next turn to a decision's batch: it applies only if no other
-/// decision on the workflow was written since the turn was read.
-fn take_turn(store: &dyn Store, batch: &mut Batch, workflow_id: &str) -> Result<(), StoreError> {
-    let key = turn_key(workflow_id);
-    let seen = store.get(Table::Queue, &key)?;
-    let turn =
-        seen.as_deref().and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
-    batch.put(Table::Queue, key.clone(), (turn + 1).to_be_bytes().to_vec());
-    batch.expect(Table::Queue, key, seen);
-    Ok(())
+/// A workflow's turn, read before anything a decision reads: a decision that writes it
+/// applies only if no other decision on the workflow was written since.
+struct Turn {
+    key: Vec<u8>,
+    seen: Option<Vec<u8>>,
+}
+
+impl Turn {
+    fn read(store: &dyn Store, workflow_id: &str) -> Result<Turn, StoreError> {
+        let key = turn_key(workflow_id);
+        let seen = store.get(Table::Queue, &key)?;
+        Ok(Turn { key, seen })
+    }
+
+    /// Adds the next turn to a decision's batch; a later decision of the same pass expects
+    /// that one.
+    fn take(&mut self, batch: &mut Batch) {
+        let turn = self.seen.as_deref().and_then(|b| <[u8; 8]>::try_from(b).ok());
+        let next = (turn.map_or(0, u64::from_be_bytes) + 1).to_be_bytes().to_vec();
+        batch.put(Table::Queue, self.key.clone(), next.clone());
+        batch.expect(Table::Queue, self.key.clone(), self.seen.replace(next));
+    }
 }
 
 /// Runs `decide` again while another engine's decision on the same workflow came first.
@@ -150,7 +162,7 @@ fn blocked_by(store: &dyn Store, workflow_id: &str) -> Result<Option<String>, St
 }
 
 /// Runs of a workflow going on at once under its strategy.
-fn capacity(workflow: &Workflow) -> usize {
+pub(crate) fn capacity(workflow: &Workflow) -> usize {
     match workflow.def().run_strategy {
         RunStrategy::Parallel => workflow.def().max_concurrent_runs.unwrap_or(usize::MAX),
         _ => 1,
@@ -228,11 +240,12 @@ impl Engine {
         }
         let id = wf.id();
         let strategy = wf.def().run_strategy;
+        let mut turn = if unlimited { None } else { Some(Turn::read(store, id)?) };
         let occupying = if unlimited { Vec::new() } else { occupying_runs(store, id)? };
         let queued = queued_runs(store, id)?;
         let mut batch = Batch::default();
-        if !unlimited {
-            take_turn(store, &mut batch, id)?;
+        if let Some(turn) = &mut turn {
+            turn.take(&mut batch);
         }
         if strategy == RunStrategy::FirstOnly {
             if let Some(running) = occupying.first().or(queued.first()) {
@@ -323,20 +336,21 @@ impl Engine {
         &self,
         run: &RunRecord,
         strategy: RunStrategy,
+        limited: bool,
     ) -> Result<(), EngineError> {
         let shared = self.shared().clone();
         let _deciding = shared.triggers.admission.lock().await;
         if strategy == RunStrategy::StrictSequential && run.status == RunStatus::Failed {
             in_turn!({
                 let mut batch = Batch::default();
-                take_turn(shared.store.as_ref(), &mut batch, &run.workflow_id)?;
+                Turn::read(shared.store.as_ref(), &run.workflow_id)?.take(&mut batch);
                 batch.put(Table::Queue, blocked_key(&run.workflow_id), run.id.as_bytes());
                 self.commit(batch).await.map_err(EngineError::from)
             })?;
             tracing::warn!(workflow = %run.workflow_id, run = %run.id, "a failed run holds the queue (strict_sequential) until unblocked");
             return Ok(());
         }
-        in_turn!(self.admit_queued(&run.workflow_id).await)
+        in_turn!(self.admit_queued(&run.workflow_id, limited).await)
     }
 
     /// Lets the queue of a `strict_sequential` workflow held by a failed run go on.
@@ -346,13 +360,13 @@ impl Engine {
         if let Some(run) = blocked_by(shared.store.as_ref(), workflow_id)? {
             in_turn!({
                 let mut batch = Batch::default();
-                take_turn(shared.store.as_ref(), &mut batch, workflow_id)?;
+                Turn::read(shared.store.as_ref(), workflow_id)?.take(&mut batch);
                 batch.delete(Table::Queue, blocked_key(workflow_id));
                 self.commit(batch).await.map_err(EngineError::from)
             })?;
             tracing::info!(workflow = %workflow_id, %run, "queue unblocked");
         }
-        in_turn!(self.admit_queued(workflow_id).await)
+        in_turn!(self.admit_queued(workflow_id, true).await)
     }
 
     /// The failed run holding a `strict_sequential` workflow's queue, if any.
@@ -373,6 +387,10 @@ impl Engine {
         let _deciding = shared.triggers.admission.lock().await;
         let store = shared.store.as_ref();
         in_turn!({
+            let Some(workflow_id) = records::get_run(store, run_id)?.map(|r| r.workflow_id) else {
+                return Ok(false);
+            };
+            let mut turn = Turn::read(store, &workflow_id)?;
             let Some(mut run) = records::get_run(store, run_id)? else { return Ok(false) };
             if run.status != RunStatus::Queued {
                 return Ok(false);
@@ -381,7 +399,7 @@ impl Engine {
             run.ended_ms = Some(shared.clock.now_ms());
             run.error = Some(reason.to_owned());
             let mut batch = Batch::default();
-            take_turn(store, &mut batch, &run.workflow_id)?;
+            turn.take(&mut batch);
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(&run.workflow_id, run_id));
             self.commit(batch).await.map_err(EngineError::from)
@@ -392,12 +410,20 @@ impl Engine {
 
     /// Admits queued runs of a workflow while its strategy has room. Call with the
     /// admission lock held.
-    async fn admit_queued(&self, workflow_id: &str) -> Result<(), EngineError> {
+    async fn admit_queued(&self, workflow_id: &str, limited: bool) -> Result<(), EngineError> {
         let shared = self.shared().clone();
         let store = shared.store.as_ref();
+        let mut turn = Turn::read(store, workflow_id)?;
         let queued = queued_runs(store, workflow_id)?;
         if queued.is_empty() || blocked_by(store, workflow_id)?.is_some() {
-            return Ok(());
+            // Taken all the same when the strategy limits runs: a start that read the
+            // queue before this end and queues its run must decide again, and admits it.
+            if !limited {
+                return Ok(());
+            }
+            let mut batch = Batch::default();
+            turn.take(&mut batch);
+            return Ok(self.commit(batch).await?);
         }
         let mut occupying = occupying_runs(store, workflow_id)?.len();
         for run_id in queued {
@@ -415,7 +441,7 @@ impl Engine {
             }
             run.set_status(RunStatus::Created)?;
             let mut batch = Batch::default();
-            take_turn(store, &mut batch, workflow_id)?;
+            turn.take(&mut batch);
             let owner = self.own_new(&mut batch, &mut run);
             records::put_run(&mut batch, &run);
             batch.delete(Table::Queue, queue_key(workflow_id, &run_id));
@@ -441,7 +467,7 @@ impl Engine {
         })?;
         let _deciding = self.shared().triggers.admission.lock().await;
         for workflow in workflows {
-            in_turn!(self.admit_queued(&workflow).await)?;
+            in_turn!(self.admit_queued(&workflow, true).await)?;
         }
         Ok(())
     }

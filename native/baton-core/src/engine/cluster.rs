@@ -543,15 +543,18 @@ impl Engine {
         });
         let weak = self.downgrade();
         let shutdown = self.shutdown_token();
+        // What this engine has seen as it opened: a change after it is news.
+        let store = self.shared.store.as_ref();
+        let mut seen = records::last_signal(store).ok();
+        let mut registry_seen = super::registry::last_change(store).ok();
         self.spawn_background(Activity::track(None, async move {
             // Signals sent by other engines: waiting steps and signal triggers look again.
-            let mut seen: Option<Option<Vec<u8>>> = None;
             let mut polls = 0u64;
             loop {
                 let Some(engine) = weak.upgrade() else { break };
                 polls += 1;
                 // Breakpoints and tag limits set through another engine, every second.
-                if polls % 4 == 0 {
+                if polls.is_multiple_of(4) {
                     let store = engine.shared.store.as_ref();
                     let reloaded = engine
                         .shared
@@ -560,6 +563,17 @@ impl Engine {
                         .and_then(|()| engine.shared.limits.reload(store));
                     if let Err(e) = reloaded {
                         tracing::debug!(error = %e, "cannot read breakpoints and limits");
+                    }
+                    // Workflows registered, activated, enabled or disabled elsewhere.
+                    match super::registry::last_change(store) {
+                        Ok(change) if registry_seen.as_ref() != Some(&change) => {
+                            if registry_seen.is_some() {
+                                super::registry::reload(&engine.shared);
+                            }
+                            registry_seen = Some(change);
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "cannot read the registry"),
                     }
                 }
                 match records::last_signal(engine.shared.store.as_ref()) {

@@ -633,6 +633,9 @@ impl std::ops::Deref for Engine {
 /// A run driven by this engine.
 #[derive(Clone)]
 pub(crate) struct RunHandle {
+    /// Which driver of the run this is: an engine that gave a run up and took it back
+    /// drove it twice.
+    serial: u64,
     /// Set once the driver is done.
     outcome: watch::Receiver<Outcome>,
     /// Messages to the driver.
@@ -789,15 +792,31 @@ impl Engine {
         run: RunRecord,
         owner: cluster::Owner,
     ) -> Result<(), EngineError> {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = run.id.clone();
         let strategy = workflow.def().run_strategy;
+        let limited = admission::capacity(&workflow) != usize::MAX;
         let weak = self.downgrade();
-        let driver =
-            run::Driver::new(self.shared.clone(), workflow, run, run::Frame::top(&self.shared))?
-                .owned(owner);
         let (tx, rx) = watch::channel(None);
-        let handle = RunHandle { outcome: rx, control: driver.sender() };
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle);
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let driver = {
+            // Checked and taken under one lock: a resume and a claim of the same run at
+            // once (at open) start one driver, not two.
+            let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            if runs.contains_key(&id) {
+                tracing::debug!(run = %id, "already driven here");
+                return Ok(());
+            }
+            let driver = run::Driver::new(
+                self.shared.clone(),
+                workflow,
+                run,
+                run::Frame::top(&self.shared),
+            )?
+            .owned(owner);
+            runs.insert(id.clone(), RunHandle { serial, outcome: rx, control: driver.sender() });
+            driver
+        };
         let runs = self.runs.clone();
         self.drivers.spawn(Activity::track(self.shared.activity.as_ref(), async move {
             let result = driver.drive().await;
@@ -809,10 +828,15 @@ impl Engine {
                 Err(e) => tracing::error!(run = %id, error = %e, "run driver stopped"),
                 Ok(_) => {}
             }
-            runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            {
+                let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
+                if runs.get(&id).is_some_and(|h| h.serial == serial) {
+                    runs.remove(&id);
+                }
+            }
             // The next queued run goes before waiters hear of this end.
             if let (Ok(run), Some(engine)) = (&result, weak.upgrade()) {
-                if let Err(e) = engine.run_ended(run, strategy).await {
+                if let Err(e) = engine.run_ended(run, strategy, limited).await {
                     tracing::error!(run = %id, error = %e, "cannot admit the next queued run");
                 }
             }

@@ -130,6 +130,27 @@ fn cache(
     shared.workflows.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The key in [`Table::Meta`] that changes with every change of the registry: engines
+/// sharing the store read it to know when what they compiled is out of date.
+const CHANGE: &[u8] = b"registry-change";
+
+/// Marks the registry changed, in the batch that changes it.
+fn changed(batch: &mut Batch) {
+    batch.put(Table::Meta, CHANGE, super::next_run_id().into_bytes());
+}
+
+/// The registry's last change, by any engine of the store.
+pub(crate) fn last_change(store: &dyn Store) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+    store.get(Table::Meta, CHANGE)
+}
+
+/// Another engine changed the registry: workflows are compiled again when next asked
+/// for, and the scheduler looks at the triggers again.
+pub(crate) fn reload(shared: &Shared) {
+    cache(shared).clear();
+    shared.triggers.wake.notify_one();
+}
+
 /// The compiled workflow of the definition `hash`, when it is the active version of `id`
 /// (most runs are): reading a run then decodes no definition.
 pub(crate) fn cached_definition(shared: &Shared, id: &str, hash: &str) -> Option<Arc<Workflow>> {
@@ -262,6 +283,7 @@ impl super::Engine {
         batch.expect(Table::Versions, version_key(&id, version), None);
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         super::firings::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
+        changed(&mut batch);
         if store.commit_all(std::slice::from_ref(&batch))? != [true] {
             return Err(crate::store::StoreError::Conflict.into());
         }
@@ -320,6 +342,7 @@ impl super::Engine {
         let mut batch = Batch::default();
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         super::firings::arm_cursors(store, &mut batch, workflow.def(), self.shared.clock.now_ms())?;
+        changed(&mut batch);
         store.commit(&batch)?;
         tracing::info!(workflow = %id, version, "version activated");
         cache(&self.shared).insert(id.to_owned(), workflow);
@@ -335,6 +358,7 @@ impl super::Engine {
             entry.enabled = enabled;
             let mut batch = Batch::default();
             batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
+            changed(&mut batch);
             self.shared.store.commit(&batch)?;
             tracing::info!(workflow = %id, enabled, "workflow triggers switched");
         }

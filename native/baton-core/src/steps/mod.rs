@@ -172,6 +172,8 @@ pub struct StepContext {
     pub engine_id: String,
     /// Where the engine keeps attempts' scratch directories (see [`StepContext::scratch_dir`]).
     pub(crate) scratch_root: Arc<Path>,
+    /// Numbers the launches of this process.
+    pub(crate) launch: u64,
     /// Tells the engine that the attempt is waiting, or running again.
     pub status: StatusHandle,
 }
@@ -181,7 +183,12 @@ impl StepContext {
     /// it and removes it when the attempt ends (the engine empties the whole scratch space
     /// when it opens and closes).
     pub fn scratch_dir(&self) -> PathBuf {
-        self.scratch_root.join(&self.run_id).join(format!("{}-{}", self.step_id, self.attempt))
+        // One per launch: an attempt launched again in this process (its run given up to
+        // another engine, then taken back) never shares the directory its first launch
+        // removes when it ends.
+        self.scratch_root
+            .join(&self.run_id)
+            .join(format!("{}-{}.{}", self.step_id, self.attempt, self.launch))
     }
 }
 

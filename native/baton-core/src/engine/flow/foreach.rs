@@ -223,6 +223,8 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             match result {
                 Ok(run) => count(&mut rollup, i, &run.id, run.status, run.error.as_deref()),
                 Err(EngineError::Closed) => return Err("the engine closed".into()),
+                // Another engine drives the run now: it counts the iteration, not this one.
+                Err(e @ EngineError::LostLease(_)) => return Err(e.to_string()),
                 // The child's driver failed before writing its end.
                 Err(e) => count(&mut rollup, i, &id, RunStatus::Failed, Some(&e.to_string())),
             }

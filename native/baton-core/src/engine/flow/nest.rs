@@ -333,8 +333,12 @@ impl Nest {
     /// before it. The future says when it is durable.
     pub(crate) fn submit(
         &self,
-        batch: Batch,
+        mut batch: Batch,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        // Under the run's lease, as every write of its driver.
+        if let (Some(fence), false) = (&self.fence, batch.is_empty()) {
+            batch.expect.push(fence.clone());
+        }
         // The commit runs on the store's thread: in motion until it is durable, though the
         // step waits, and though the step awaits this only later.
         let done =

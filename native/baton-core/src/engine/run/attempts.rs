@@ -384,6 +384,11 @@ impl Driver {
             kill: tokens.kill,
             clock: self.shared.clock.clone(),
             engine_id: self.shared.member.id.clone(),
+            launch: {
+                static LAUNCHES: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             scratch_root: self.shared.scratch_root.clone(),
             status: {
                 let tx = self.tx.clone();
