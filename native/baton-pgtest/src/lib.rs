@@ -12,8 +12,18 @@
 //! let Some(url) = baton_pgtest::database() else { return }; // no PostgreSQL: skipped
 //! // url: postgresql://postgres@127.0.0.1:PORT/baton_test_N
 //! ```
+//!
+//! [`tls_server`] is a second server, with TLS on: a CA made for the test signed its
+//! certificate (for `localhost` and `127.0.0.1`), and it takes TCP connections with TLS
+//! only, so a client that gets in used TLS. [`TlsFiles`] has the CA, and one that signed
+//! nothing, for a client to check the server with (or fail to).
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,24 +39,33 @@ pub struct Server {
     port: u16,
     /// The data directory and socket directory live under it; removed at exit.
     root: PathBuf,
+    /// The superuser's connection string, through the Unix socket (which takes no TLS).
+    admin: String,
+    tls: Option<TlsFiles>,
     child: Mutex<Option<Child>>,
     databases: AtomicU32,
 }
 
+/// The certificates of a server with TLS, PEM files in its temporary directory.
+pub struct TlsFiles {
+    /// The CA that signed the server's certificate.
+    pub ca: PathBuf,
+    /// A CA that signed nothing of the server's.
+    pub other_ca: PathBuf,
+}
+
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+static TLS_SERVER: OnceLock<Option<Server>> = OnceLock::new();
 
 /// A URL of a new, empty database on this test binary's server, started on first use.
 /// `None` (after printing why) when PostgreSQL is not installed; panics, saying why, when
 /// it is installed but does not start.
 pub fn database() -> Option<String> {
-    let server = server()?;
-    let n = server.databases.fetch_add(1, Ordering::Relaxed);
-    let name = format!("baton_test_{n}");
-    server.admin(&format!("CREATE DATABASE {name}"));
-    Some(server.url(&name))
+    Some(server()?.database())
 }
 
-/// Runs `sql` on the database at `url` (one from [`database`]); panics if it fails.
+/// Runs `sql` on the database at `url` (one from [`database`], not of the TLS server);
+/// panics if it fails.
 pub fn execute(url: &str, sql: &str) {
     run_sql(url, sql).unwrap_or_else(|e| panic!("PostgreSQL test server: {e}"));
 }
@@ -63,7 +82,16 @@ pub fn drop_connections(url: &str) {
 
 /// The server of this test binary, started on first use (see [`database`]).
 pub fn server() -> Option<&'static Server> {
-    SERVER
+    start_once(&SERVER, false)
+}
+
+/// This test binary's server with TLS, started on first use (see the module's doc).
+pub fn tls_server() -> Option<&'static Server> {
+    start_once(&TLS_SERVER, true)
+}
+
+fn start_once(server: &'static OnceLock<Option<Server>>, tls: bool) -> Option<&'static Server> {
+    server
         .get_or_init(|| {
             let Some(bin) = binaries() else {
                 eprintln!(
@@ -72,10 +100,10 @@ pub fn server() -> Option<&'static Server> {
                 );
                 return None;
             };
-            let server = Server::start(&bin).unwrap_or_else(|e| {
+            let server = Server::start(&bin, tls).unwrap_or_else(|e| {
                 panic!("PostgreSQL is installed ({}) but did not start: {e}", bin.display())
             });
-            // SAFETY: `stop_at_exit` is a plain function that only reads a static.
+            // SAFETY: `stop_at_exit` is a plain function that only reads statics.
             unsafe { libc::atexit(stop_at_exit) };
             Some(server)
         })
@@ -83,18 +111,35 @@ pub fn server() -> Option<&'static Server> {
 }
 
 impl Server {
-    /// The URL of database `name` on this server.
+    /// The URL of database `name` on this server (the TLS server wants `sslmode` added).
     pub fn url(&self, name: &str) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
-    /// Runs `sql` as the superuser, on the `postgres` database; panics if it fails.
-    pub fn admin(&self, sql: &str) {
-        run_sql(&self.url("postgres"), sql)
-            .unwrap_or_else(|e| panic!("PostgreSQL test server: {e}"));
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
-    fn start(bin: &Path) -> Result<Server, String> {
+    /// Its certificates, if it has TLS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// The URL of a new, empty database on this server.
+    pub fn database(&self) -> String {
+        let n = self.databases.fetch_add(1, Ordering::Relaxed);
+        let name = format!("baton_test_{n}");
+        self.admin(&format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+
+    /// Runs `sql` as the superuser, on the `postgres` database; panics if it fails.
+    pub fn admin(&self, sql: &str) {
+        run_sql(&self.admin, sql).unwrap_or_else(|e| panic!("PostgreSQL test server: {e}"));
+    }
+
+    fn start(bin: &Path, tls: bool) -> Result<Server, String> {
         let root = tempfile::Builder::new()
             .prefix("baton-pg-")
             .tempdir()
@@ -129,11 +174,16 @@ impl Server {
             .stdout(out.try_clone().map_err(|e| e.to_string())?)
             .stderr(out)
             .stdin(Stdio::null());
+        let tls = if tls { Some(with_tls(&mut postgres, &root, &data, user)?) } else { None };
         let child = spawn_for_life(postgres)?;
-        let server = Server { port, root, child: Mutex::new(Some(child)), databases: 0.into() };
+        let admin = format!(
+            "host='{}' port={port} user=postgres dbname=postgres",
+            root.to_string_lossy().replace('\\', "\\\\").replace('\'', "\\'")
+        );
+        let server =
+            Server { port, root, admin, tls, child: Mutex::new(Some(child)), databases: 0.into() };
         let started = Instant::now();
-        let url = server.url("postgres");
-        while let Err(e) = run_sql(&url, "SELECT 1") {
+        while let Err(e) = run_sql(&server.admin, "SELECT 1") {
             let exited = server.child.lock().ok().and_then(|mut c| c.as_mut()?.try_wait().ok()?);
             if exited.is_some() || started.elapsed() > READY_WITHIN {
                 let said = std::fs::read_to_string(&log).unwrap_or_default();
@@ -159,8 +209,85 @@ impl Server {
 }
 
 extern "C" fn stop_at_exit() {
-    if let Some(Some(server)) = SERVER.get() {
-        server.stop();
+    for server in [&SERVER, &TLS_SERVER] {
+        if let Some(Some(server)) = server.get() {
+            server.stop();
+        }
+    }
+}
+
+/// Turns TLS on for `postgres` (of data directory `data`): a CA, a certificate it signed
+/// for localhost and 127.0.0.1 and its key, and a CA that signed nothing, written under
+/// `root`; TCP connections without TLS refused (the Unix socket stays open for the admin).
+fn with_tls(
+    postgres: &mut Command,
+    root: &Path,
+    data: &Path,
+    user: Option<(u32, u32)>,
+) -> Result<TlsFiles, String> {
+    let certs = Certificates::new().map_err(|e| format!("certificates: {e}"))?;
+    let dir = root.join("tls");
+    std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<PathBuf, String> {
+        let path = dir.join(name);
+        let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+        std::fs::write(&path, text).map_err(failed)?;
+        // PostgreSQL takes a key only its own user can read.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(failed)?;
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(failed)?;
+        }
+        Ok(path)
+    };
+    let files = TlsFiles {
+        ca: write("ca.crt", &certs.ca, 0o644)?,
+        other_ca: write("other-ca.crt", &certs.other_ca, 0o644)?,
+    };
+    let cert = write("server.crt", &certs.server, 0o644)?;
+    let key = write("server.key", &certs.server_key, 0o600)?;
+    let hba = data.join("pg_hba.conf");
+    let rules = "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostssl all all ::1/128 trust\n";
+    std::fs::write(&hba, rules).map_err(|e| format!("{}: {e}", hba.display()))?;
+    postgres.args(["-c", "ssl=on"]);
+    postgres.arg("-c").arg(format!("ssl_cert_file={}", cert.display()));
+    postgres.arg("-c").arg(format!("ssl_key_file={}", key.display()));
+    Ok(files)
+}
+
+/// The PEM texts of a test server's certificates.
+struct Certificates {
+    ca: String,
+    other_ca: String,
+    server: String,
+    server_key: String,
+}
+
+impl Certificates {
+    fn new() -> Result<Certificates, rcgen::Error> {
+        let ca = |name: &str| -> Result<(String, rcgen::Issuer<'static, KeyPair>), rcgen::Error> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            params.distinguished_name.push(DnType::CommonName, name);
+            let key = KeyPair::generate()?;
+            let cert = params.self_signed(&key)?;
+            Ok((cert.pem(), rcgen::Issuer::new(params, key)))
+        };
+        let (ca_pem, issuer) = ca("Baton test CA")?;
+        let (other_ca, _) = ca("Baton test CA that signed nothing")?;
+        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate()?;
+        let server = params.signed_by(&key, &issuer)?;
+        Ok(Certificates {
+            ca: ca_pem,
+            other_ca,
+            server: server.pem(),
+            server_key: key.serialize_pem(),
+        })
     }
 }
 
@@ -247,12 +374,24 @@ fn run_sql(url: &str, sql: &str) -> Result<(), String> {
 
 async fn execute_async(url: &str, sql: &str) -> Result<(), String> {
     let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| described(&e))?;
     let connection = tokio::spawn(connection);
-    let result = client.batch_execute(sql).await.map_err(|e| format!("{sql}: {e}"));
+    let result = client.batch_execute(sql).await.map_err(|e| format!("{sql}: {}", described(&e)));
     drop(client);
     let _ = connection.await;
     result
+}
+
+/// `e` and its causes (the driver's own words are only its kind, as "db error").
+fn described(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -264,5 +403,19 @@ mod tests {
         assert_ne!(a, b);
         super::run_sql(&a, "CREATE TABLE t (x int)").unwrap();
         super::run_sql(&b, "CREATE TABLE t (x int)").unwrap();
+    }
+
+    #[test]
+    fn the_tls_server_refuses_tcp_without_tls() {
+        let Some(server) = super::tls_server() else { return };
+        let db = server.database();
+        let err = super::run_sql(&db, "SELECT 1").unwrap_err();
+        assert!(err.contains("no encryption"), "{err}");
+        let tls = server.tls().unwrap();
+        for pem in [&tls.ca, &tls.other_ca] {
+            assert!(std::fs::read_to_string(pem)
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----"));
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! Where a store is: a directory (redb or sled inside), or a PostgreSQL database named by
 //! a URL. `--store`, `BATON_HOME` and hosts give either as text; [`StoreLocation`] tells
-//! which it is, once, and shows a URL without its password wherever it is printed.
+//! which it is, once, and shows a URL without its password wherever it is printed. What a
+//! URL asks of TLS (libpq's `sslmode` and `sslrootcert`) is read here too: the driver
+//! knows neither all of `sslmode`'s values nor `sslrootcert`, so they are taken out of the
+//! URL it is given, and the store's connections do TLS themselves (`postgres_store/tls`).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -18,14 +21,159 @@ pub enum StoreLocation {
 /// `jdbc:postgresql://host/db?user=..`, is converted). It prints without its password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
-    /// What tokio-postgres reads: the URL as given, JDBC's prefix and options converted.
+    /// The URL as given, JDBC's prefix and options converted: what is shown (redacted).
     url: String,
+    /// What tokio-postgres reads: `url` without the TLS options in `tls`.
+    driver: String,
+    /// What the URL asks of TLS.
+    tls: TlsOptions,
 }
 
 impl DatabaseUrl {
-    /// The URL for the driver, password included.
+    /// The URL for the driver, password included, TLS options left out.
     pub(crate) fn secret(&self) -> &str {
-        &self.url
+        &self.driver
+    }
+
+    /// What the URL asks of TLS.
+    pub(crate) fn tls(&self) -> &TlsOptions {
+        &self.tls
+    }
+}
+
+/// libpq's `sslmode`: how much TLS a connection needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SslMode {
+    /// No TLS.
+    Disable,
+    /// libpq tries without TLS first; Baton connects without TLS.
+    Allow,
+    /// libpq's default: libpq tries TLS first and goes on without it when the server has
+    /// none; Baton connects without TLS (what it always did), so ask for `require` or
+    /// stronger to have TLS.
+    Prefer,
+    /// TLS, the server's certificate unchecked (checked against a root certificate file
+    /// when one is given or in `~/.postgresql/root.crt`, as libpq does).
+    Require,
+    /// TLS, the certificate's chain checked up to a root certificate, not its host name.
+    VerifyCa,
+    /// TLS, the chain checked and the host name too.
+    VerifyFull,
+}
+
+impl SslMode {
+    const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// Its spelling in a URL.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether a connection in this mode must be encrypted.
+    pub(crate) fn needs_tls(self) -> bool {
+        matches!(self, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+impl std::fmt::Display for SslMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// libpq's `sslrootcert`: the root certificates that a server's certificate is checked
+/// against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RootCert {
+    /// Not given: `~/.postgresql/root.crt` when it exists; else, for `verify-full`, the
+    /// system's trusted roots.
+    Default,
+    /// A PEM file of one or more certificates.
+    File(PathBuf),
+    /// `sslrootcert=system`: the system's trusted roots (which need `verify-full`).
+    System,
+}
+
+/// What a URL asks of TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsOptions {
+    pub(crate) mode: SslMode,
+    pub(crate) root_cert: RootCert,
+}
+
+/// Options of libpq's about TLS that Baton does not do: refused by name, rather than as
+/// the driver's "unknown option".
+const UNSUPPORTED_TLS: [&str; 5] = ["sslcert", "sslkey", "sslpassword", "sslcrl", "sslcrldir"];
+
+impl TlsOptions {
+    /// Takes `sslmode` and `sslrootcert` out of `url`'s query: the options, and the URL
+    /// left for the driver.
+    fn take(url: &str) -> Result<(TlsOptions, String), String> {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((
+                TlsOptions { mode: SslMode::Prefer, root_cert: RootCert::Default },
+                url.into(),
+            ));
+        };
+        let (mut mode, mut root_cert) = (None, RootCert::Default);
+        let mut kept = Vec::new();
+        for option in query.split('&') {
+            let (key, value) = option.split_once('=').unwrap_or((option, ""));
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            match key {
+                "sslmode" => {
+                    let found = SslMode::ALL.into_iter().find(|m| m.as_str() == value);
+                    mode = Some(found.ok_or_else(|| {
+                        format!(
+                            "sslmode={value} is not one of disable, allow, prefer, require, \
+                             verify-ca, verify-full"
+                        )
+                    })?);
+                }
+                "sslrootcert" if value == "system" => root_cert = RootCert::System,
+                "sslrootcert" if value.is_empty() => {
+                    return Err("sslrootcert= names no file".into())
+                }
+                "sslrootcert" => root_cert = RootCert::File(PathBuf::from(value.as_ref())),
+                key if UNSUPPORTED_TLS.contains(&key) => {
+                    return Err(format!(
+                        "{key}: client certificates and revocation lists are not supported \
+                         (Baton checks the server with sslmode and sslrootcert)"
+                    ))
+                }
+                _ => kept.push(option),
+            }
+        }
+        // As libpq: the system's roots trust any public certificate, so they mean something
+        // only with the host name checked; they make verify-full the default.
+        let mode = match (mode, &root_cert) {
+            (None, RootCert::System) => SslMode::VerifyFull,
+            (Some(weaker), RootCert::System) if weaker != SslMode::VerifyFull => {
+                return Err(format!(
+                    "sslrootcert=system needs sslmode=verify-full, not {weaker}: the system's \
+                     roots trust any public certificate, so only the host name check makes \
+                     them mean something"
+                ))
+            }
+            (mode, _) => mode.unwrap_or(SslMode::Prefer),
+        };
+        let driver =
+            if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+        Ok((TlsOptions { mode, root_cert }, driver))
     }
 }
 
@@ -42,42 +190,34 @@ impl FromStr for DatabaseUrl {
             return Err(format!("`{}` is not a postgresql:// URL", redact(s)));
         }
         let url = if s.starts_with(JDBC) { from_jdbc(url) } else { url.to_owned() };
-        if let Some(mode) = tls_mode(&url) {
-            return Err(format!(
-                "{}: sslmode={mode}: TLS to PostgreSQL is not supported yet; use \
-                 sslmode=disable on a trusted network, or reach the database through a \
-                 local socket or a tunnel",
-                redact(&url)
-            ));
-        }
-        url.parse::<tokio_postgres::Config>()
+        let (tls, driver) = TlsOptions::take(&url).map_err(|e| format!("{}: {e}", redact(&url)))?;
+        driver
+            .parse::<tokio_postgres::Config>()
             .map_err(|e| format!("{}: not a PostgreSQL URL: {e}", redact(&url)))?;
-        Ok(DatabaseUrl { url })
+        Ok(DatabaseUrl { url, driver, tls })
     }
 }
 
-/// JDBC's spelling of TLS, `ssl=true`, as libpq's `sslmode=require`.
+/// JDBC's spelling of TLS as libpq's: `ssl=true` is `sslmode=verify-full` (what pgjdbc
+/// makes of it), `ssl=false` is `sslmode=disable`; an `sslmode` given as well wins, as in
+/// pgjdbc.
 fn from_jdbc(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else { return url.to_owned() };
+    let has_mode = query.split('&').any(|option| option.starts_with("sslmode="));
     let options: Vec<&str> = query
         .split('&')
-        .map(|option| match option {
-            "ssl=true" => "sslmode=require",
-            "ssl=false" => "sslmode=disable",
-            other => other,
+        .filter_map(|option| match option {
+            "ssl=true" | "ssl=false" if has_mode => None,
+            "ssl=true" => Some("sslmode=verify-full"),
+            "ssl=false" => Some("sslmode=disable"),
+            other => Some(other),
         })
         .collect();
-    format!("{base}?{}", options.join("&"))
-}
-
-/// The `sslmode` of `url` if it asks for TLS (without TLS, `prefer` and `allow` go on
-/// unencrypted, as libpq does with a server that has no TLS).
-fn tls_mode(url: &str) -> Option<&str> {
-    let (_, query) = url.split_once('?')?;
-    query
-        .split('&')
-        .filter_map(|option| option.strip_prefix("sslmode="))
-        .find(|mode| !matches!(*mode, "disable" | "allow" | "prefer"))
+    if options.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", options.join("&"))
+    }
 }
 
 /// `url` without a password, in the user part or as a `password=` option.
@@ -185,15 +325,73 @@ mod tests {
     #[test]
     fn a_jdbc_url_is_converted() {
         let url = database("jdbc:postgresql://db.internal:5433/baton?user=baton&ssl=false");
-        assert_eq!(url.secret(), "postgresql://db.internal:5433/baton?user=baton&sslmode=disable");
+        assert_eq!(
+            url.to_string(),
+            "postgresql://db.internal:5433/baton?user=baton&sslmode=disable"
+        );
+        assert_eq!(url.secret(), "postgresql://db.internal:5433/baton?user=baton");
+        assert_eq!(url.tls().mode, SslMode::Disable);
+        // pgjdbc checks the certificate and host name for ssl=true, unless sslmode says.
+        let url = database("jdbc:postgresql://db/b?ssl=true&user=baton");
+        assert_eq!(url.to_string(), "postgresql://db/b?sslmode=verify-full&user=baton");
+        let url = database("jdbc:postgresql://db/b?ssl=true&sslmode=require");
+        assert_eq!(url.to_string(), "postgresql://db/b?sslmode=require");
+        assert_eq!(url.tls().mode, SslMode::Require);
     }
 
     #[test]
-    fn tls_is_refused_clearly_until_it_is_supported() {
-        for url in ["postgresql://db/b?sslmode=verify-full", "jdbc:postgresql://db/b?ssl=true"] {
-            let err = url.parse::<StoreLocation>().unwrap_err();
-            assert!(err.contains("TLS to PostgreSQL is not supported yet"), "{err}");
+    fn tls_options_are_read_and_left_out_of_the_driver_url() {
+        let url =
+            database("postgresql://db/b?sslmode=verify-ca&user=u&sslrootcert=%2Fetc%2Fca%20x.pem");
+        assert_eq!(url.secret(), "postgresql://db/b?user=u");
+        assert_eq!(
+            url.tls(),
+            &TlsOptions {
+                mode: SslMode::VerifyCa,
+                root_cert: RootCert::File("/etc/ca x.pem".into())
+            }
+        );
+        assert_eq!(
+            url.to_string(),
+            "postgresql://db/b?sslmode=verify-ca&user=u&sslrootcert=%2Fetc%2Fca%20x.pem"
+        );
+        let plain = database("postgresql://db/b");
+        assert_eq!(
+            plain.tls(),
+            &TlsOptions { mode: SslMode::Prefer, root_cert: RootCert::Default }
+        );
+        for mode in SslMode::ALL {
+            let url = database(&format!("postgresql://db/b?sslmode={mode}"));
+            assert_eq!((url.tls().mode, url.secret()), (mode, "postgresql://db/b"));
         }
+    }
+
+    #[test]
+    fn the_systems_roots_go_with_verify_full_only() {
+        let url = database("postgresql://db/b?sslrootcert=system");
+        assert_eq!(
+            url.tls(),
+            &TlsOptions { mode: SslMode::VerifyFull, root_cert: RootCert::System }
+        );
+        let err = "postgresql://db/b?sslrootcert=system&sslmode=verify-ca".parse::<StoreLocation>();
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("sslrootcert=system needs sslmode=verify-full, not verify-ca"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_or_unsupported_tls_options_are_refused_by_name() {
+        let err = "postgresql://u:pw@db/b?sslmode=verify".parse::<StoreLocation>().unwrap_err();
+        assert!(
+            err.starts_with("postgresql://u@db/b?sslmode=verify: sslmode=verify is not one of"),
+            "{err}"
+        );
+        let err = "postgresql://db/b?sslmode=require&sslcert=c.pem".parse::<StoreLocation>();
+        assert!(err.unwrap_err().contains("sslcert: client certificates"));
+        let err = "postgresql://db/b?sslrootcert=".parse::<StoreLocation>().unwrap_err();
+        assert!(err.contains("sslrootcert= names no file"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,13 @@
 //! read `FOR UPDATE` first: of two engines expecting the same key, one writes and the
 //! other finds it changed. The SQL stays within what CockroachDB accepts too, but for the
 //! advisory lock that orders first migrations (see the README).
+//!
+//! TLS is what the URL's `sslmode` and `sslrootcert` ask, as libpq does it (see `tls`).
+
+// The TLS of this engine's connections. The file sits beside location.rs, which reads
+// the options it carries out, rather than in a postgres_store/ of its own.
+#[path = "tls.rs"]
+mod tls;
 
 use super::location::DatabaseUrl;
 use super::{pgpass, Batch, Op, Store, StoreError, Table};
@@ -26,8 +33,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc as reply;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tls::Tls;
 use tokio::sync::mpsc;
 use tokio_postgres::config::Host;
+use tokio_postgres::config::SslMode as DriverSslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Statement};
 
@@ -96,15 +105,35 @@ fn error(url: &DatabaseUrl, action: &'static str, message: impl ToString) -> Sto
 /// An error of the driver or the server in `action`; a full disk on the server is one.
 fn fail(url: &DatabaseUrl, action: &'static str, e: &tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::DISK_FULL) {
-        return StoreError::Full { message: format!("PostgreSQL at {url}: {e}") };
+        return StoreError::Full { message: format!("PostgreSQL at {url}: {}", described(e)) };
     }
-    error(url, action, e)
+    error(url, action, described(e))
+}
+
+/// `e` and its causes: the driver's own words are only its kind ("db error", "error
+/// connecting to server"), what happened is in the causes.
+fn described(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
+/// What the database is reached with: the driver's configuration, and TLS when the URL
+/// asks for it.
+struct Connector {
+    config: Config,
+    tls: Option<Tls>,
 }
 
 impl PostgresStore {
     /// Connects, and creates or migrates the schema.
     pub(super) fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
-        let config = config(url)?;
+        let connector = connector(url)?;
         let (writes, write_rx) = mpsc::unbounded_channel();
         let (reads, read_rx) = mpsc::unbounded_channel();
         let (opened, open_result) = reply::channel();
@@ -115,7 +144,7 @@ impl PostgresStore {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
                 match runtime {
                     Ok(runtime) => {
-                        runtime.block_on(serve(&config, &thread_url, opened, write_rx, read_rx))
+                        runtime.block_on(serve(&connector, &thread_url, opened, write_rx, read_rx))
                     }
                     Err(e) => drop(opened.send(Err(error(&thread_url, "start", e)))),
                 }
@@ -272,22 +301,37 @@ fn config(url: &DatabaseUrl) -> Result<Config, StoreError> {
     Ok(config)
 }
 
+/// The driver's configuration for `url` (see [`config`]) and the TLS it asks for. TLS is
+/// not used over Unix sockets, as libpq does not: the server accepts none there.
+fn connector(url: &DatabaseUrl) -> Result<Connector, StoreError> {
+    let mut config = config(url)?;
+    let local = config.get_hosts().iter().all(|host| !matches!(host, Host::Tcp(_)));
+    let tls = if local {
+        None
+    } else {
+        Tls::new(url.tls(), tls::home().as_deref()).map_err(|e| error(url, "configure TLS", e))?
+    };
+    // The driver only asks the server for TLS; what is checked is the connector's.
+    config.ssl_mode(if tls.is_some() { DriverSslMode::Require } else { DriverSslMode::Disable });
+    Ok(Connector { config, tls })
+}
+
 /// The thread's work: open, say how it went, then answer until the store is dropped.
 async fn serve(
-    config: &Config,
+    connector: &Connector,
     url: &DatabaseUrl,
     opened: Reply<()>,
     writes: mpsc::UnboundedReceiver<Write>,
     reads: mpsc::UnboundedReceiver<Read>,
 ) {
-    let writer = match Writer::open(config, url).await {
+    let writer = match Writer::open(connector, url).await {
         Ok(writer) => writer,
         Err(e) => {
             let _ = opened.send(Err(e));
             return;
         }
     };
-    let reader = match Reader::connect(config, url).await {
+    let reader = match Reader::connect(connector, url).await {
         Ok(reader) => reader,
         Err(e) => {
             let _ = opened.send(Err(e));
@@ -295,12 +339,32 @@ async fn serve(
         }
     };
     let _ = opened.send(Ok(()));
-    tokio::join!(writer.run(config, writes), reader.run(config, url, reads));
+    tokio::join!(writer.run(connector, writes), reader.run(connector, url, reads));
 }
 
 /// A connection, its driver running as a task of the thread's runtime.
-async fn connect(config: &Config, url: &DatabaseUrl) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| fail(url, "connect", &e))?;
+async fn connect(connector: &Connector, url: &DatabaseUrl) -> Result<Client, StoreError> {
+    match &connector.tls {
+        None => spawn(connector.config.connect(NoTls).await, connector, url),
+        Some(tls) => spawn(connector.config.connect(tls.connector.clone()).await, connector, url),
+    }
+}
+
+/// The client of a new connection, its connection driven by a task; or what failed.
+fn spawn<S, T>(
+    connected: Result<(Client, tokio_postgres::Connection<S, T>), tokio_postgres::Error>,
+    connector: &Connector,
+    url: &DatabaseUrl,
+) -> Result<Client, StoreError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) =
+        connected.map_err(|e| match connector.tls.as_ref().and_then(|tls| tls.explain(&e)) {
+            Some(explained) => error(url, "connect", explained),
+            None => fail(url, "connect", &e),
+        })?;
     let url = url.clone();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -320,8 +384,8 @@ struct WriteConn {
 }
 
 impl WriteConn {
-    async fn connect(config: &Config, url: &DatabaseUrl) -> Result<WriteConn, StoreError> {
-        let client = connect(config, url).await?;
+    async fn connect(connector: &Connector, url: &DatabaseUrl) -> Result<WriteConn, StoreError> {
+        let client = connect(connector, url).await?;
         let prepare = |sql: &'static str| {
             let (client, url) = (&client, url);
             async move { client.prepare(sql).await.map_err(|e| fail(url, "prepare", &e)) }
@@ -404,16 +468,16 @@ struct Writer {
 }
 
 impl Writer {
-    async fn open(config: &Config, url: &DatabaseUrl) -> Result<Writer, StoreError> {
-        let mut client = connect(config, url).await?;
+    async fn open(connector: &Connector, url: &DatabaseUrl) -> Result<Writer, StoreError> {
+        let mut client = connect(connector, url).await?;
         migrate(&mut client, url).await?;
         drop(client);
-        Ok(Writer { conn: Some(WriteConn::connect(config, url).await?), url: url.clone() })
+        Ok(Writer { conn: Some(WriteConn::connect(connector, url).await?), url: url.clone() })
     }
 
-    async fn run(mut self, config: &Config, mut writes: mpsc::UnboundedReceiver<Write>) {
+    async fn run(mut self, connector: &Connector, mut writes: mpsc::UnboundedReceiver<Write>) {
         while let Some(write) = writes.recv().await {
-            let result = self.commit(config, &write.batches).await;
+            let result = self.commit(connector, &write.batches).await;
             let _ = write.reply.send(result);
         }
     }
@@ -422,7 +486,7 @@ impl Writer {
     /// connection, until the database is back or [`RECONNECT_PATIENCE`] has passed.
     async fn commit(
         &mut self,
-        config: &Config,
+        connector: &Connector,
         batches: &[Batch],
     ) -> Result<Vec<bool>, StoreError> {
         let since = std::time::Instant::now();
@@ -434,7 +498,7 @@ impl Writer {
                     Ok(applied) => return Ok(applied),
                     Err(e) => e,
                 },
-                None => match WriteConn::connect(config, &self.url).await {
+                None => match WriteConn::connect(connector, &self.url).await {
                     Ok(conn) => {
                         tracing::info!(url = %self.url, "PostgreSQL store: reconnected");
                         self.conn = Some(conn);
@@ -517,8 +581,8 @@ struct Reader {
 }
 
 impl Reader {
-    async fn connect(config: &Config, url: &DatabaseUrl) -> Result<Reader, StoreError> {
-        let client = connect(config, url).await?;
+    async fn connect(connector: &Connector, url: &DatabaseUrl) -> Result<Reader, StoreError> {
+        let client = connect(connector, url).await?;
         let prepare = |sql: String| {
             let (client, url) = (&client, url);
             async move { client.prepare(&sql).await.map_err(|e| fail(url, "prepare", &e)) }
@@ -535,7 +599,7 @@ impl Reader {
 
     async fn run(
         self,
-        config: &Config,
+        connector: &Connector,
         url: &DatabaseUrl,
         mut reads: mpsc::UnboundedReceiver<Read>,
     ) {
@@ -544,7 +608,7 @@ impl Reader {
             let alive = reader.take().filter(|r| !r.client.is_closed());
             let r = match alive {
                 Some(r) => r,
-                None => match Reader::connect(config, url).await {
+                None => match Reader::connect(connector, url).await {
                     Ok(r) => r,
                     Err(e) => {
                         read.fail(e);
