@@ -1569,10 +1569,10 @@ fn engines_of_a_store_directory_is_the_engine_holding_it() {
 }
 
 #[test]
-fn a_store_url_with_tls_or_a_directory_engine_is_refused_clearly() {
+fn a_store_url_with_a_bad_tls_mode_or_a_directory_engine_is_refused_clearly() {
     let env = Env::new();
-    let tls = env.raw(&["--store", "postgresql://db/b?sslmode=require", "runs"]).expect(2);
-    assert!(tls.stderr.contains("TLS to PostgreSQL is not supported yet"), "{}", tls.all());
+    let tls = env.raw(&["--store", "postgresql://db/b?sslmode=verify", "runs"]).expect(2);
+    assert!(tls.stderr.contains("sslmode=verify is not one of"), "{}", tls.all());
     let Some(url) = baton_pgtest::database() else { return };
     let sled = env.raw(&["--store", &url, "--store-engine", "sled", "runs"]).expect(3);
     assert!(sled.stderr.contains("is for a store directory"), "{}", sled.all());

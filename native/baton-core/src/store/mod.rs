@@ -18,6 +18,7 @@ mod postgres_store;
 mod redb_store;
 mod seal;
 mod sled_store;
+mod tls;
 
 pub(crate) use commit::Committer;
 pub use location::{DatabaseUrl, StoreLocation};

@@ -22,18 +22,13 @@
 //!
 //! TLS is what the URL's `sslmode` and `sslrootcert` ask, as libpq does it (see `tls`).
 
-// The TLS of this engine's connections. The file sits beside location.rs, which reads
-// the options it carries out, rather than in a postgres_store/ of its own.
-#[path = "tls.rs"]
-mod tls;
-
 use super::location::DatabaseUrl;
+use super::tls::{self, Tls};
 use super::{pgpass, Batch, Op, Store, StoreError, Table};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc as reply;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tls::Tls;
 use tokio::sync::mpsc;
 use tokio_postgres::config::Host;
 use tokio_postgres::config::SslMode as DriverSslMode;
