@@ -69,6 +69,11 @@ struct Write {
 }
 
 enum Read {
+    /// The values of many keys, in one round trip.
+    Many {
+        keys: Vec<Vec<u8>>,
+        reply: Reply<HashMap<Vec<u8>, Vec<u8>>>,
+    },
     Get {
         key: Vec<u8>,
         reply: Reply<Option<Vec<u8>>>,
@@ -206,6 +211,12 @@ impl Store for PostgresStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let key = table.key(key);
         self.read(|reply| Read::Get { key, reply })
+    }
+
+    fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let full: Vec<Vec<u8>> = keys.iter().map(|k| table.key(k)).collect();
+        let found = self.read(|reply| Read::Many { keys: full.clone(), reply })?;
+        Ok(full.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     fn scan_from(
@@ -571,6 +582,7 @@ async fn migrate(client: &mut Client, url: &DatabaseUrl) -> Result<(), StoreErro
 struct Reader {
     client: Client,
     get: Statement,
+    many: Statement,
     page: Statement,
     now: Statement,
 }
@@ -583,13 +595,14 @@ impl Reader {
             async move { client.prepare(&sql).await.map_err(|e| fail(url, "prepare", &e)) }
         };
         let get = prepare("SELECT v FROM baton_kv WHERE k = $1".into()).await?;
+        let many = prepare("SELECT k, v FROM baton_kv WHERE k = ANY($1::BYTEA[])".into()).await?;
         let page = prepare(format!(
             "SELECT k, v FROM baton_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT {PAGE}"
         ))
         .await?;
         let now =
             prepare("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT".into()).await?;
-        Ok(Reader { client, get, page, now })
+        Ok(Reader { client, get, many, page, now })
     }
 
     async fn run(
@@ -619,6 +632,11 @@ impl Reader {
     async fn answer(&self, read: Read, url: &DatabaseUrl) {
         let failed = |e: tokio_postgres::Error| fail(url, "read", &e);
         match read {
+            Read::Many { keys, reply } => {
+                let rows = self.client.query(&self.many, &[&keys]).await;
+                let found = rows.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+                let _ = reply.send(found.map_err(failed));
+            }
             Read::Get { key, reply } => {
                 let row = self.client.query_opt(&self.get, &[&key]).await;
                 let _ = reply.send(row.map(|row| row.map(|r| r.get(0))).map_err(failed));
@@ -640,6 +658,7 @@ impl Read {
     fn fail(self, e: StoreError) {
         match self {
             Read::Get { reply, .. } => drop(reply.send(Err(e))),
+            Read::Many { reply, .. } => drop(reply.send(Err(e))),
             Read::Page { reply, .. } => drop(reply.send(Err(e))),
             Read::Now { reply } => drop(reply.send(Err(e))),
         }
