@@ -4,7 +4,7 @@ CARGO  ?= cargo
 BATON  := target/release/baton
 DEMO_STORE := target/demo-store
 
-.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench soak fuzz
+.PHONY: demo test deps build lint test-rust test-java test-e2e test-gradle bench soak fuzz cluster-demo
 
 demo: deps build
 	@rm -rf $(DEMO_STORE)
@@ -49,11 +49,16 @@ test-e2e: build
 	python3 tests/crash/loop_crash_test.py --baton $(BATON)
 	python3 tests/crash/orphan_test.py --baton $(BATON)
 	python3 tests/crash/disk_full_test.py --baton $(BATON)
+	python3 tests/cluster/cluster_test.py --baton $(BATON)
 
 # The Gradle plugin, through real Gradle builds of examples/gradle-build (needs `gradle`: make deps).
 test-gradle: build
 	mvn -B -q -f java/pom.xml install -DskipTests
 	python3 tests/gradle/test_gradle_plugin.py --baton $(BATON)
+
+# Three engines on one throwaway PostgreSQL; one is killed, the others finish its runs.
+cluster-demo: build
+	BATON=$(BATON) examples/cluster/run.sh
 
 bench:
 	$(CARGO) bench -p baton-core --bench engine
