@@ -178,8 +178,10 @@ pub(crate) struct Membership {
     pub(crate) started_ms: u64,
     /// Workflows registered in this engine.
     pub(crate) workflows: Mutex<HashSet<String>>,
-    /// The heartbeat last written, as written, and the store time it was written at.
+    /// The store time of the last heartbeat written.
     last_beat: Mutex<Option<u64>>,
+    /// When it was written, by this process's monotonic clock.
+    beat_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Membership {
@@ -202,11 +204,19 @@ impl Membership {
             started_ms,
             workflows: Mutex::default(),
             last_beat: Mutex::default(),
+            beat_at: Mutex::default(),
         }
     }
 
     fn beat_every(&self) -> Duration {
         self.lease / BEATS_PER_LEASE
+    }
+
+    /// Whether this engine's heartbeat is overdue (it was frozen, or the database was
+    /// away): its leases may have passed to others meanwhile.
+    pub(crate) fn overdue(&self) -> bool {
+        let at = *self.beat_at.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared_store && at.is_some_and(|at| at.elapsed() > self.lease / 2)
     }
 }
 
@@ -367,6 +377,8 @@ impl Engine {
             self.heartbeat_record(now, false),
         );
         self.shared.committer.commit(batch).await?;
+        *self.shared.member.beat_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now());
         Ok(self.shared.member.last_beat.lock().unwrap_or_else(|e| e.into_inner()).replace(now))
     }
 

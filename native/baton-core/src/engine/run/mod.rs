@@ -431,6 +431,12 @@ impl Driver {
             self.shared.signal_seq.send_modify(|n| *n += 1);
         }
         drop(committing);
+        // Launched only while the lease still holds: an engine frozen between a commit and
+        // its launches (a pause, SIGSTOP) may have lost the run meanwhile, and a launch
+        // then would run a step that another engine runs too.
+        if !self.launches.is_empty() && self.shared.member.overdue() && self.lease_lost() {
+            return Err(self.give_up());
+        }
         for launch in std::mem::take(&mut self.launches) {
             self.spawn_attempt(launch);
         }
@@ -510,6 +516,14 @@ impl Driver {
                 self.finished(step, attempt, outcome, retryable)
             }
         }
+    }
+
+    /// Whether the run's lease is another engine's now (a read of it fails: not lost, as
+    /// far as is known; the commit just made held it).
+    fn lease_lost(&self) -> bool {
+        let Some(fence) = &self.frame.fence else { return false };
+        let now = self.shared.store.get(fence.table, &fence.key);
+        now.is_ok_and(|now| now != fence.value)
     }
 
     /// Stops driving a run another engine holds now: its attempts here are killed, and
