@@ -20,17 +20,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::sync::Arc;
 use std::time::Duration;
 
-struct HostNoop;
-
-impl StepKind for HostNoop {
-    fn fields(&self) -> &'static [Field] {
-        &[]
-    }
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        Box::pin(async { StepOutcome::success(Outputs::new()) })
-    }
-}
-
 /// A host step that takes 200 ms: the run a take-over finishes.
 struct HostNap;
 
@@ -53,7 +42,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn builder(store: &StoreLocation) -> baton_core::EngineBuilder {
     Engine::builder()
         .store(store.clone())
-        .step_kind("host", Arc::new(HostNoop))
+        .step_kind("host", Arc::new(gen::HostNoop))
         .step_kind("nap", Arc::new(HostNap))
 }
 

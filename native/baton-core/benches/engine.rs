@@ -8,22 +8,10 @@
 
 mod gen;
 
-use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use baton_core::{Engine, StoreEngine, WorkflowDef};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
 use std::time::Duration;
-
-struct HostNoop;
-
-impl StepKind for HostNoop {
-    fn fields(&self) -> &'static [Field] {
-        &[]
-    }
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        Box::pin(async { StepOutcome::success(Outputs::new()) })
-    }
-}
 
 const ENGINES: [StoreEngine; 2] = [StoreEngine::Redb, StoreEngine::Sled];
 
@@ -47,7 +35,7 @@ fn bench_run(
                         Engine::builder()
                             .store_dir(dir.path())
                             .store_engine(kind)
-                            .step_kind("host", Arc::new(HostNoop))
+                            .step_kind("host", Arc::new(gen::HostNoop))
                             .open()
                             .unwrap()
                     });

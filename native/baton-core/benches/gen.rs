@@ -1,7 +1,22 @@
-//! Generated workflows for benchmarks: chains, fan-outs and random layered DAGs of noop steps.
+//! Generated workflows for benchmarks: chains, fan-outs and random layered DAGs, and the
+//! host step kind they run.
 #![allow(dead_code)] // each user of this file uses some of the generators
 
+use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use baton_core::{StepDef, WorkflowDef};
+
+/// A host step kind that returns at once: each step goes through the whole launch path
+/// (RUNNING durable before launch, a task, a report back, SUCCEEDED durable).
+pub struct HostNoop;
+
+impl StepKind for HostNoop {
+    fn fields(&self) -> &'static [Field] {
+        &[]
+    }
+    fn run(&self, _ctx: StepContext) -> StepFuture {
+        Box::pin(async { StepOutcome::success(Outputs::new()) })
+    }
+}
 
 fn workflow(id: &str, steps: Vec<StepDef>) -> WorkflowDef {
     WorkflowDef {

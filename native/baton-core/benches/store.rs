@@ -11,21 +11,9 @@
 
 mod gen;
 
-use baton_core::steps::{Field, Outputs, StepContext, StepFuture, StepKind, StepOutcome};
 use baton_core::{Engine, StoreEngine, StoreLocation};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
-
-struct HostNoop;
-
-impl StepKind for HostNoop {
-    fn fields(&self) -> &'static [Field] {
-        &[]
-    }
-    fn run(&self, _ctx: StepContext) -> StepFuture {
-        Box::pin(async { StepOutcome::success(Outputs::new()) })
-    }
-}
 
 /// A new, empty store of each kind: its name, where it is, its directory engine, and the
 /// directory to remove afterwards.
@@ -43,7 +31,8 @@ fn stores() -> Vec<(&'static str, StoreLocation, Option<StoreEngine>, Option<tem
 
 fn open(rt: &tokio::runtime::Runtime, store: &StoreLocation, kind: Option<StoreEngine>) -> Engine {
     let _guard = rt.enter();
-    let mut builder = Engine::builder().store(store.clone()).step_kind("host", Arc::new(HostNoop));
+    let mut builder =
+        Engine::builder().store(store.clone()).step_kind("host", Arc::new(gen::HostNoop));
     if let Some(kind) = kind {
         builder = builder.store_engine(kind);
     }
