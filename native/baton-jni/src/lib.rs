@@ -195,6 +195,7 @@ struct OpenOptions {
     retention: Option<String>,
     engine_id: Option<String>,
     lease: Option<String>,
+    max_runs: Option<String>,
 }
 
 /// A lease as `baton serve --lease` takes it: a duration of at least [`MIN_LEASE`].
@@ -254,6 +255,12 @@ fn open_engine(
     }
     if let Some(text) = options.lease {
         builder = builder.lease(parse_lease(&text)?);
+    }
+    if let Some(text) = options.max_runs {
+        let max = text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            BridgeError::new(ErrorKind::InvalidRequest, format!("maxRuns: `{text}` is not a count of at least 1"))
+        })?;
+        builder = builder.max_runs(max);
     }
     let engine = {
         let _guard = rt.enter();

@@ -875,6 +875,7 @@ public final class Baton implements AutoCloseable {
         options.retention().ifPresent(v -> engine.put("retention", v));
         options.engineId().ifPresent(v -> engine.put("engine_id", v));
         options.lease().ifPresent(v -> engine.put("lease", v));
+        options.maxRuns().ifPresent(v -> engine.put("max_runs", Integer.toString(v)));
         String json = JsonCodec.write(engine);
         String answer = options.virtualClock()
                 .map(start -> NativeBridge.openVirtual(dir, json, start.toEpochMilli()))

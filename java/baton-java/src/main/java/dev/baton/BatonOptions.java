@@ -27,6 +27,7 @@ public final class BatonOptions {
     private final String retention;
     private final String engineId;
     private final String lease;
+    private final Integer maxRuns;
     private final Instant virtualClock;
     private final boolean controlEndpoint;
     private final boolean scheduler;
@@ -40,6 +41,7 @@ public final class BatonOptions {
         this.retention = b.retention;
         this.engineId = b.engineId;
         this.lease = b.lease;
+        this.maxRuns = b.maxRuns;
         this.virtualClock = b.virtualClock;
     }
 
@@ -93,6 +95,14 @@ public final class BatonOptions {
     }
 
     /**
+     * The most runs this engine drives at once on a shared database (see {@link
+     * Builder#maxRuns}); empty for no limit.
+     */
+    public Optional<Integer> maxRuns() {
+        return Optional.ofNullable(maxRuns);
+    }
+
+    /**
      * Where the engine's virtual clock starts; empty for the system clock. See
      * {@link Builder#virtualClock(Instant)}.
      */
@@ -128,6 +138,7 @@ public final class BatonOptions {
         private String retention;
         private String engineId;
         private String lease;
+        private Integer maxRuns;
         private Instant virtualClock;
         private boolean controlEndpoint = true;
         private boolean scheduler = true;
@@ -219,6 +230,20 @@ public final class BatonOptions {
          */
         public Builder lease(String lease) {
             this.lease = Objects.requireNonNull(lease, "lease");
+            return this;
+        }
+
+        /**
+         * On a database shared with other engines, the most runs this engine drives at once:
+         * past it, the runs it starts are left for the other engines to claim (and it claims
+         * none), so that a busy replica hands work to idle ones. Default: no limit. Ignored on
+         * a store directory.
+         */
+        public Builder maxRuns(int maxRuns) {
+            if (maxRuns < 1) {
+                throw new IllegalArgumentException("maxRuns must be at least 1, not " + maxRuns);
+            }
+            this.maxRuns = maxRuns;
             return this;
         }
 

@@ -102,6 +102,22 @@ class EngineIdTest {
     }
 
     @Test
+    void maxRunsIsACountAndAStoreDirectoryIgnoresIt() {
+        assertThrows(IllegalArgumentException.class, () -> BatonOptions.builder().maxRuns(0));
+        BatonOptions capped = BatonOptions.builder().maxRuns(1).build();
+        assertEquals(Optional.of(1), capped.maxRuns());
+        assertEquals(Optional.empty(), BatonOptions.defaults().maxRuns());
+        // One engine holds a store directory: it drives every run it starts, cap or not.
+        try (Baton baton = Baton.open(store, capped)) {
+            baton.register(hello());
+            Run first = baton.start("hello");
+            Run second = baton.start("hello");
+            assertEquals(RunStatus.SUCCEEDED, first.await(WAIT).status());
+            assertEquals(RunStatus.SUCCEEDED, second.await(WAIT).status());
+        }
+    }
+
+    @Test
     void anEngineAndATakeOverAreReadFromTheEnginesJson() {
         EngineInfo e = EngineInfo.of(Json.tree("""
                 {"id": "b", "host": "node-7", "pid": 4242, "started_ms": 1000, "heartbeat_ms": 5000, "lease_ms": 1000,
