@@ -304,3 +304,59 @@ async fn a_breakpoint_set_anywhere_holds_on_every_engine() {
     assert_eq!(run.status, RunStatus::Succeeded);
     driver.close().await;
 }
+
+const WIDE: &str = "id: wide\nparams: {greeting: hi}\nsteps:\n  - {id: prep, type: noop}\n  - {id: loop, type: foreach, over: '${range(0, 24)}', max_parallel: 6, depends_on: [prep], steps: [{id: body, type: shell, command: 'echo ${greeting}-${item}; sleep 0.3'}]}\n";
+
+/// The engines that drove the iterations of the loop `loop` of run `id`, with how many each.
+fn iteration_engines(engine: &Engine, id: &str, n: u64) -> HashMap<String, usize> {
+    let mut by: HashMap<String, usize> = HashMap::new();
+    for i in 0..n {
+        let run =
+            engine.run(&format!("{id}:loop:{i}")).unwrap().expect("every iteration is stored");
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+        *by.entry(run.engine.expect("a child run names its engine")).or_default() += 1;
+    }
+    by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_spreads_its_iterations_over_the_engines() {
+    let Some(db) = database() else { return };
+    let (a, b) = (engine(&db, "loop-a"), engine(&db, "loop-b"));
+    register(&a, WIDE);
+    // b must be seen as a peer before the loop starts.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let id = a.start_registered("wide", IndexMap::new()).await.unwrap();
+    let run = tokio::time::timeout(Duration::from_secs(30), a.wait(&id)).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let by = iteration_engines(&a, &id, 24);
+    // One of every two stays with the loop's engine; the others go to whichever claims them.
+    assert!(by.get("loop-a").is_some_and(|n| *n >= 12), "{by:?}");
+    assert!(by.get("loop-b").is_some_and(|n| *n >= 3), "{by:?}");
+    assert_eq!(by.values().sum::<usize>(), 24, "{by:?}");
+    let rollup = a.rollup(&id, 1).unwrap().unwrap();
+    assert_eq!(rollup.counts.get(&RunStatus::Succeeded), Some(&24));
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iterations_of_a_dead_engine_are_taken_over() {
+    let Some(db) = database() else { return };
+    let (a, b) = (engine(&db, "keeps"), engine(&db, "dies"));
+    register(&a, WIDE);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let id = a.start_registered("wide", IndexMap::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let held = (0..24)
+        .filter_map(|i| a.run(&format!("{id}:loop:{i}")).unwrap())
+        .filter(|r| r.engine.as_deref() == Some("dies") && !r.status.is_terminal())
+        .count();
+    assert!(held > 0, "the doomed engine drives iterations when it dies");
+    drop(b);
+    let run = tokio::time::timeout(Duration::from_secs(40), a.wait(&id)).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let by = iteration_engines(&a, &id, 24);
+    assert_eq!(by.values().sum::<usize>(), 24, "{by:?}");
+    a.close().await;
+}

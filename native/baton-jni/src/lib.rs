@@ -258,7 +258,10 @@ fn open_engine(
     }
     if let Some(text) = options.max_runs {
         let max = text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            BridgeError::new(ErrorKind::InvalidRequest, format!("maxRuns: `{text}` is not a count of at least 1"))
+            BridgeError::new(
+                ErrorKind::InvalidRequest,
+                format!("maxRuns: `{text}` is not a count of at least 1"),
+            )
         })?;
         builder = builder.max_runs(max);
     }

@@ -117,6 +117,10 @@ struct Survey {
     free: Vec<(RunRecord, Claim)>,
     top_level: usize,
     claimers: usize,
+    /// Offered iterations no live engine drives, with their loops' scopes.
+    offers: Vec<(RunRecord, Claim, String)>,
+    /// Offered iterations not finished, held or not.
+    offered: usize,
 }
 
 /// An engine of the store, as its last heartbeat says.
@@ -178,6 +182,9 @@ pub(crate) struct Membership {
     pub(crate) started_ms: u64,
     /// Workflows registered in this engine.
     pub(crate) workflows: Mutex<HashSet<String>>,
+    /// The other live engines that take runs, as the last look for runs to take found
+    /// them: loops offer them iterations (see `flow/spread.rs`).
+    pub(crate) peers: std::sync::atomic::AtomicUsize,
     /// The store time of the last heartbeat written.
     last_beat: Mutex<Option<u64>>,
     /// When it was written, by this process's monotonic clock.
@@ -203,6 +210,7 @@ impl Membership {
             shared_store,
             started_ms,
             workflows: Mutex::default(),
+            peers: Default::default(),
             last_beat: Mutex::default(),
             beat_at: Mutex::default(),
         }
@@ -438,7 +446,58 @@ impl Engine {
             })?;
         }
         let claimers = engines.values().filter(|(e, _)| e.claims && e.alive_at(now)).count();
-        let mut survey = Survey { free: Vec::new(), top_level: 0, claimers: claimers.max(1) };
+        let others = engines
+            .values()
+            .filter(|(e, _)| e.claims && e.alive_at(now) && e.id != self.engine_id())
+            .count();
+        self.shared.member.peers.store(others, std::sync::atomic::Ordering::Relaxed);
+        let mut survey = Survey {
+            free: Vec::new(),
+            top_level: 0,
+            claimers: claimers.max(1),
+            offers: Vec::new(),
+            offered: 0,
+        };
+        // The claim on a run whose lease is `previous`, unless a live engine holds it.
+        let claim = |previous: Option<Vec<u8>>| -> Option<Claim> {
+            let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
+            let holder_seen = match holder {
+                Some(holder) if shared_store && holder != self.engine_id() => {
+                    match engines.get(&holder) {
+                        Some((info, _)) if info.alive_at(now) => return None,
+                        Some((_, bytes)) => Some((holder, Some(bytes.clone()))),
+                        None => Some((holder, None)),
+                    }
+                }
+                _ => None,
+            };
+            Some(Claim { previous, holder_seen })
+        };
+        if shared_store {
+            let offered = super::flow::spread::offered(store)?;
+            let keys: Vec<Vec<u8>> = offered.iter().map(|(id, _)| lease_key(id)).collect();
+            let leases = store.get_many(Table::Leases, &keys)?;
+            let mut stale = Batch::default();
+            for ((id, scope), previous) in offered.into_iter().zip(leases) {
+                let Some(run) = records::get_run(store, &id)? else {
+                    super::flow::spread::withdraw(&mut stale, &id);
+                    continue;
+                };
+                if run.status.is_terminal() {
+                    super::flow::spread::withdraw(&mut stale, &id);
+                    continue;
+                }
+                survey.offered += 1;
+                if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
+                    continue;
+                }
+                let Some(claim) = claim(previous) else { continue };
+                survey.offers.push((run, claim, scope));
+            }
+            if !stale.is_empty() {
+                self.shared.store.commit(&stale)?;
+            }
+        }
         // Child runs (their ids name their parent: `RUN:step...`) go with their parent.
         let ids: Vec<String> =
             records::active_run_ids(store)?.into_iter().filter(|id| !id.contains(':')).collect();
@@ -449,24 +508,14 @@ impl Engine {
             if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
                 continue;
             }
-            let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
-            let holder_seen = match &holder {
-                Some(holder) if shared_store && holder != self.engine_id() => {
-                    match engines.get(holder) {
-                        Some((info, _)) if info.alive_at(now) => continue,
-                        Some((_, bytes)) => Some((holder.clone(), Some(bytes.clone()))),
-                        None => Some((holder.clone(), None)),
-                    }
-                }
-                _ => None,
-            };
+            let Some(claim) = claim(previous) else { continue };
             // Only the runs nobody holds are read: a queued run waits for its turn.
             let Some(run) = records::get_run(store, &id)? else { continue };
             if run.status == RunStatus::Queued || run.status.is_terminal() {
                 survey.top_level -= 1;
                 continue;
             }
-            survey.free.push((run, Claim { previous, holder_seen }));
+            survey.free.push((run, claim));
         }
         Ok(survey)
     }
@@ -498,7 +547,80 @@ impl Engine {
             mine += 1;
             claimed += 1;
         }
+        // Iterations that loops offered: a fair share of them too.
+        let share = survey.offered.div_ceil(survey.claimers).max(1);
+        let mut driving = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|id| id.contains(':'))
+            .count();
+        for (run, claim, scope) in survey.offers {
+            if driving >= share {
+                break;
+            }
+            let id = run.id.clone();
+            match self.spawn_iteration(run, claim, &scope) {
+                Ok(true) => {
+                    tracing::debug!(run = %id, "claimed an offered iteration");
+                    driving += 1;
+                    claimed += 1;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(run = %id, error = %e, "cannot drive an offered iteration")
+                }
+            }
+        }
         Ok(claimed)
+    }
+
+    /// Drives an offered iteration here, with the names its loop wrote; false if this
+    /// engine cannot run it (a host step of a workflow not registered here) or its loop is
+    /// over.
+    fn spawn_iteration(
+        &self,
+        run: RunRecord,
+        claim: Claim,
+        scope_id: &str,
+    ) -> Result<bool, EngineError> {
+        let store = self.shared.store.as_ref();
+        let Some(link) = run.parent.clone() else { return Ok(false) };
+        let Some(scope) = super::flow::spread::scope(store, &self.shared.sealer, scope_id)? else {
+            return Ok(false);
+        };
+        let parent = records::get_run(store, &link.run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(link.run_id.clone()))?;
+        let Some(parent_wf) = self.can_run(&parent)? else { return Ok(false) };
+        let index = parent_wf.index_of(&link.step_id).ok_or_else(|| EngineError::UnknownStep {
+            run_id: parent.id.clone(),
+            step_id: link.step_id.clone(),
+            hint: String::new(),
+        })?;
+        // The body as its loop compiled it (with the names around it), else as stored.
+        let body = match parent_wf.body(index) {
+            Some(body) => body.clone(),
+            None => match &parent_wf.step(index).flow().workflow {
+                Some(id) => super::registry::registered_workflow(&self.shared, id)?,
+                None => return Ok(false),
+            },
+        };
+        let workflow = match body.definition_hash() == run.definition {
+            true => body,
+            false => Arc::new(self.compile(records::get_definition(store, &run.definition)?)?),
+        };
+        let (outer, mask) = scope.into_parts(self.shared.clock.clone());
+        let frame = super::run::Frame {
+            outer,
+            mask,
+            stop: tokio_util::sync::CancellationToken::new(),
+            kill: tokio_util::sync::CancellationToken::new(),
+            depth: 1,
+            fence: None,
+        };
+        self.spawn_driver_in(workflow, run, Owner::Claiming(claim), frame)?;
+        Ok(true)
     }
 
     /// Gives up the runs driven here whose lease another engine holds now: after a

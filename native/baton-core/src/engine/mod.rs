@@ -14,7 +14,7 @@ mod layout;
 mod limits;
 pub(crate) mod records;
 pub(crate) mod registry;
-mod remote;
+pub(crate) mod remote;
 mod retention;
 mod run;
 mod secrets;
@@ -792,6 +792,19 @@ impl Engine {
         run: RunRecord,
         owner: cluster::Owner,
     ) -> Result<(), EngineError> {
+        let frame = run::Frame::top(&self.shared);
+        self.spawn_driver_in(workflow, run, owner, frame)
+    }
+
+    /// [`spawn_driver`](Engine::spawn_driver) in `frame`: a top-level run's, or that of an
+    /// iteration another engine's loop offered.
+    pub(crate) fn spawn_driver_in(
+        &self,
+        workflow: Arc<Workflow>,
+        run: RunRecord,
+        owner: cluster::Owner,
+        frame: run::Frame,
+    ) -> Result<(), EngineError> {
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = run.id.clone();
         let strategy = workflow.def().run_strategy;
@@ -807,13 +820,7 @@ impl Engine {
                 tracing::debug!(run = %id, "already driven here");
                 return Ok(());
             }
-            let driver = run::Driver::new(
-                self.shared.clone(),
-                workflow,
-                run,
-                run::Frame::top(&self.shared),
-            )?
-            .owned(owner);
+            let driver = run::Driver::new(self.shared.clone(), workflow, run, frame)?.owned(owner);
             runs.insert(id.clone(), RunHandle { serial, outcome: rx, control: driver.sender() });
             driver
         };
@@ -834,9 +841,16 @@ impl Engine {
                     runs.remove(&id);
                 }
             }
-            // The next queued run goes before waiters hear of this end.
+            // The next queued run goes before waiters hear of this end; an offered iteration
+            // is over for the other engines.
             if let (Ok(run), Some(engine)) = (&result, weak.upgrade()) {
-                if let Err(e) = engine.run_ended(run, strategy, limited).await {
+                if run.parent.is_some() {
+                    let mut batch = Batch::default();
+                    flow::spread::withdraw(&mut batch, &run.id);
+                    if let Err(e) = engine.shared.committer.commit(batch).await {
+                        tracing::warn!(run = %id, error = %e, "cannot withdraw an offered iteration; the next look does");
+                    }
+                } else if let Err(e) = engine.run_ended(run, strategy, limited).await {
                     tracing::error!(run = %id, error = %e, "cannot admit the next queued run");
                 }
             }

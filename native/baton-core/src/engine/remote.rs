@@ -33,6 +33,9 @@ struct Request {
     run_id: String,
     action: Remote,
     from: String,
+    /// Nobody waits for the outcome: none is written.
+    #[serde(default)]
+    quiet: bool,
 }
 
 /// What became of a request.
@@ -52,6 +55,20 @@ fn outcome_key(request: &str) -> Vec<u8> {
     [b"r", request.as_bytes()].concat()
 }
 
+/// Asks whichever engine drives `run_id` to apply `action`, without waiting for it: the
+/// outcome is not written.
+pub(crate) async fn ask(
+    shared: &crate::engine::Shared,
+    run_id: &str,
+    action: Remote,
+) -> Result<(), EngineError> {
+    let request =
+        Request { run_id: run_id.to_owned(), action, from: shared.member.id.clone(), quiet: true };
+    let mut batch = Batch::default();
+    batch.put(Table::Actions, request_key(run_id, &next_run_id()), encode(&request));
+    Ok(shared.committer.commit(batch).await?)
+}
+
 impl Engine {
     /// Asks the engine driving `run_id` to apply `action`, and waits for the outcome.
     pub(crate) async fn forward(
@@ -61,7 +78,12 @@ impl Engine {
         engine: &str,
     ) -> Result<(), EngineError> {
         let id = next_run_id();
-        let request = Request { run_id: run_id.to_owned(), action, from: self.engine_id().into() };
+        let request = Request {
+            run_id: run_id.to_owned(),
+            action,
+            from: self.engine_id().into(),
+            quiet: false,
+        };
         let mut batch = Batch::default();
         batch.put(Table::Actions, request_key(run_id, &id), encode(&request));
         self.shared.committer.commit(batch).await?;
@@ -118,7 +140,9 @@ impl Engine {
             };
             let mut batch = Batch::default();
             batch.delete(Table::Actions, key);
-            batch.put(Table::Actions, outcome_key(&request_id), encode(&outcome));
+            if !request.quiet {
+                batch.put(Table::Actions, outcome_key(&request_id), encode(&outcome));
+            }
             self.shared.committer.commit(batch).await?;
         }
         Ok(())

@@ -93,6 +93,16 @@ impl Mask {
         Mask { values }
     }
 
+    /// A mask of `values`, as [`values`](Mask::values) gave them.
+    pub(crate) fn of(values: Vec<String>) -> Mask {
+        Mask { values }
+    }
+
+    /// The values it hides, longest first.
+    pub(crate) fn values(&self) -> &[String] {
+        &self.values
+    }
+
     /// Whether there is nothing to hide.
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty()

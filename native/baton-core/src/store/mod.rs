@@ -83,6 +83,10 @@ pub(crate) enum Table {
     /// `q` run id 0 request id -> an action asked of a run another engine drives;
     /// `r` request id -> what became of it.
     Actions,
+    /// iteration run id -> its loop's scope id: an iteration offered to other engines.
+    Offers,
+    /// loop scope id -> what the loop's iterations see of its run, sealed.
+    Scopes,
 }
 
 impl Table {
@@ -112,6 +116,8 @@ impl Table {
             Table::Engines => b'n',
             Table::Leases => b'o',
             Table::Actions => b't',
+            Table::Offers => b'y',
+            Table::Scopes => b'j',
         }
     }
 

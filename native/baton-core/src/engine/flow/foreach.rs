@@ -157,12 +157,29 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let mut stops: HashMap<u64, CancellationToken> = HashMap::new();
     let mut stopping = false;
 
+    // On a database shared with other engines, some iterations are theirs to drive.
+    let peers = nest.peers();
+    let mut scoped = false;
+    let follow = |i: u64, id: String, stops: &mut HashMap<u64, CancellationToken>| -> Finished {
+        let stop = CancellationToken::new();
+        stops.insert(i, stop.clone());
+        let nest = nest.clone();
+        Box::pin(async move {
+            let result = nest.follow(id.clone(), stop).await;
+            (i, id, result)
+        })
+    };
+
     // Iterations that were running when the process died.
     for i in rollup.running.clone() {
         let id = nest.child_id(Some(i));
         match nest.load_run(&id)? {
             Some(run) if run.status.is_terminal() => {
                 count(&mut rollup, i, &run.id, run.status, run.error.as_deref())
+            }
+            Some(run) if nest.is_offered(&run.id)? => {
+                scoped = true;
+                running.push(follow(i, run.id, &mut stops));
             }
             Some(run) => {
                 let wf = nest.child_workflow(&run, Some(&body.workflow))?;
@@ -193,11 +210,24 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
             rollup.started += 1;
             rollup.running.push(i);
-            wave.push((i, run));
+            // One of every `peers + 1` stays here; the others go to the other engines.
+            let offered = peers > 0 && i % (peers as u64 + 1) != 0;
+            if offered {
+                if !scoped {
+                    nest.put_scope(&mut batch, &body.outer)?;
+                    scoped = true;
+                }
+                nest.offer(&mut batch, &run);
+            }
+            wave.push((i, run, offered));
         }
         nest.put_rollup(&mut batch, &rollup);
         written = Some(Box::pin(nest.submit(batch)));
-        for (i, run) in wave {
+        for (i, run, offered) in wave {
+            if offered {
+                running.push(follow(i, run.id, &mut stops));
+                continue;
+            }
             let (child, done) = nest.spawn(body.workflow.clone(), run, body.outer.clone())?;
             stops.insert(i, child.stop);
             running.push(Box::pin(async move { (i, child.id, done.await) }));
@@ -238,6 +268,11 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
 
     if let Some(last) = written {
         last.await?;
+    }
+    if scoped {
+        let mut batch = Batch::default();
+        nest.drop_scope(&mut batch);
+        nest.commit(batch).await?;
     }
     let get = |s: RunStatus| rollup.counts.get(&s).copied().unwrap_or(0);
     let (succeeded, failed, stopped) =

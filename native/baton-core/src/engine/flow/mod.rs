@@ -6,6 +6,7 @@
 
 mod foreach;
 mod nest;
+pub(crate) mod spread;
 mod subworkflow;
 mod wait_signal;
 mod while_loop;

@@ -57,6 +57,11 @@ impl Names {
         self.steps.contains(name)
     }
 
+    /// The names that are steps.
+    pub(crate) fn steps(&self) -> impl Iterator<Item = &String> {
+        self.steps.iter()
+    }
+
     /// These names with `extra` over them.
     pub fn with<'a>(&'a self, extra: &'a IndexMap<String, Value>) -> impl Scope + 'a {
         Layered { extra, base: self }
@@ -96,7 +101,7 @@ pub(crate) struct Child {
 /// The engine, as seen by one attempt of a step that nests runs or waits for signals.
 #[derive(Clone)]
 pub(crate) struct Nest {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     wf: Arc<Workflow>,
     index: usize,
     run_id: String,
@@ -145,6 +150,21 @@ impl Nest {
     /// The names the step sees.
     pub(crate) fn names(&self) -> &Arc<Names> {
         &self.names
+    }
+
+    /// How deep the run of this step is: 0 for a top-level run.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The secrets this step's child runs mask.
+    pub(crate) fn mask(&self) -> &Mask {
+        &self.mask
+    }
+
+    /// Fires when the attempt is killed.
+    pub(crate) fn kill_token(&self) -> &CancellationToken {
+        &self.kill
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
@@ -237,6 +257,11 @@ impl Nest {
         }
         super::super::secrets::keep(&self.shared.sealer, batch, &mut run, secrets)
             .map_err(|e| e.to_string())?;
+        // Among engines, a child run names the one that drives it (an offered iteration, the
+        // one that claims it).
+        if self.shared.member.shared_store {
+            run.engine = Some(self.shared.member.id.clone());
+        }
         records::put_run(batch, &run);
         Ok(run)
     }
