@@ -377,6 +377,10 @@ impl Pass<'_> {
                 self.pruned.events += count;
             }
         }
+        // What other engines needed of its loops: iteration leases, offers, scopes.
+        for table in [Table::Leases, Table::Offers, Table::Scopes] {
+            self.delete_all(table, children.as_bytes()).await?;
+        }
         for table in [Table::Iterations, Table::Runs] {
             self.pruned.child_runs += self.delete_all(table, children.as_bytes()).await?;
         }
