@@ -252,6 +252,11 @@ fn is_built_in(kind: &str) -> bool {
         .contains(kind)
 }
 
+/// Whether any of `steps`, or of the loop bodies among them, is of a host's kind.
+fn has_host_steps(steps: &[crate::model::StepDef]) -> bool {
+    steps.iter().any(|s| !is_built_in(&s.kind) || has_host_steps(&s.flow().steps))
+}
+
 /// Every engine of the store, with the runs each holds.
 pub(crate) fn list(store: &dyn Store) -> Result<Vec<EngineInfo>, StoreError> {
     let now = store.now_ms()?;
@@ -412,7 +417,7 @@ impl Engine {
     fn can_run(&self, run: &RunRecord) -> Result<Option<Arc<crate::Workflow>>, EngineError> {
         let def = records::get_definition(self.shared.store.as_ref(), &run.definition)?;
         let Ok(workflow) = self.compile(def) else { return Ok(None) };
-        let host_steps = workflow.def().steps.iter().any(|s| !is_built_in(&s.kind));
+        let host_steps = has_host_steps(&workflow.def().steps);
         let registered_here = self
             .shared
             .member
@@ -735,5 +740,19 @@ impl Engine {
                 }
             }
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Format, Source};
+
+    #[test]
+    fn host_steps_are_found_in_loop_bodies_too() {
+        let parse = |yaml: &str| Source::new("t.yaml", yaml, Format::Yaml).parse().unwrap();
+        let flat = parse("id: a\nsteps:\n  - {id: s, type: shell, command: 'true'}\n");
+        let nested = parse("id: b\nsteps:\n  - {id: l, type: foreach, over: '${range(0, 2)}', steps: [{id: j, type: java}]}\n");
+        assert!(!super::has_host_steps(&flat.steps));
+        assert!(super::has_host_steps(&nested.steps));
     }
 }
