@@ -848,6 +848,9 @@ async fn show_details(
     }
 }
 
+/// How long `baton serve` waits for a database that refuses connections at start.
+const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `baton serve`: holds the store, resumes its runs and answers other commands until
 /// SIGINT or SIGTERM.
 async fn serve(
@@ -856,7 +859,26 @@ async fn serve(
     retention: Retention,
     role: Role,
 ) -> Result<(), Failure> {
-    let engine = open_engine(store, store_engine, None, retention, role)?;
+    // A service may start while its database restarts: it waits for it, a minute at most.
+    let since = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(200);
+    let engine = loop {
+        match open_engine(store, store_engine, None, retention.clone(), role) {
+            Err(EngineError::Store(e @ StoreError::Database { action: "connect", .. }))
+                if since.elapsed() < DATABASE_PATIENCE =>
+            {
+                if pause == std::time::Duration::from_millis(200) {
+                    eprintln!(
+                        "{e}\nwaiting for the database (up to {}s)",
+                        DATABASE_PATIENCE.as_secs()
+                    );
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            opened => break opened?,
+        }
+    };
     for (id, resumed) in engine.recover()? {
         if let Err(e) = resumed {
             eprintln!("run {id}: cannot resume: {e}");

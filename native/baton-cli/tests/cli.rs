@@ -1555,6 +1555,24 @@ fn a_postgresql_store_runs_lists_and_shows_like_a_directory() {
 }
 
 #[test]
+fn serve_waits_for_a_database_that_is_not_up_yet() {
+    let env = Env::new();
+    // Nothing listens on this port: the database is "restarting".
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgresql://baton@127.0.0.1:{port}/baton");
+    let server = env
+        .command(&["--store", &url, "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baton serve");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let done = terminate(server);
+    assert!(done.stderr.contains("waiting for the database (up to 60s)"), "{}", done.all());
+    assert!(done.stderr.contains("connect failed"), "{}", done.all());
+}
+
+#[test]
 fn engines_of_a_store_directory_is_the_engine_holding_it() {
     let env = Env::new();
     let listed = env.raw(&["--engine-id", "laptop", "engines", "--json"]).expect(0).json();
