@@ -863,7 +863,7 @@ async fn serve(
     let since = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(200);
     let engine = loop {
-        match open_engine(store, store_engine, None, retention.clone(), role) {
+        match open_engine(store, store_engine, None, retention, role) {
             Err(EngineError::Store(e @ StoreError::Database { action: "connect", .. }))
                 if since.elapsed() < DATABASE_PATIENCE =>
             {
