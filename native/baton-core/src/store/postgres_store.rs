@@ -11,7 +11,7 @@
 //!
 //! A lost connection is made again, with backoff: a commit waits meanwhile (so its run
 //! launches nothing new) and is retried once the database is back, for up to
-//! [`RECONNECT_PATIENCE`]; a read fails, and the next one reconnects. Retrying a commit
+//! [`RECONNECT_PATIENCE`]; a read waits too, for up to [`READ_PATIENCE`]. Retrying a commit
 //! whose end was not heard is safe: its writes are puts and deletes of whole values, and
 //! its expectations were checked when it first ran.
 //!
@@ -53,6 +53,8 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a commit waits for a lost database to come back before it fails (and its
 /// engine stops).
 const RECONNECT_PATIENCE: Duration = Duration::from_secs(600);
+/// How long a read waits for a lost database to come back before it fails.
+const READ_PATIENCE: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts to reconnect.
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(5);
 /// Times a transaction is tried again after the server found it in conflict with another
@@ -612,44 +614,81 @@ impl Reader {
         mut reads: mpsc::UnboundedReceiver<Read>,
     ) {
         let mut reader = Some(self);
-        while let Some(read) = reads.recv().await {
-            let alive = reader.take().filter(|r| !r.client.is_closed());
-            let r = match alive {
-                Some(r) => r,
-                None => match Reader::connect(connector, url).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        read.fail(e);
-                        continue;
+        while let Some(mut read) = reads.recv().await {
+            // A lost connection is made again, with backoff, while the database restarts:
+            // a read waits for it, as a commit does, for up to READ_PATIENCE.
+            let since = std::time::Instant::now();
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let r = match reader.take().filter(|r| !r.client.is_closed()) {
+                    Some(r) => r,
+                    None => match Reader::connect(connector, url).await {
+                        Ok(r) => r,
+                        Err(e) if since.elapsed() < READ_PATIENCE => {
+                            tracing::debug!(url = %url, error = %e, "PostgreSQL store: cannot reconnect to read; trying again");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(RECONNECT_BACKOFF);
+                            continue;
+                        }
+                        Err(e) => {
+                            read.fail(e);
+                            break;
+                        }
+                    },
+                };
+                let outcome = r.answer(read).await;
+                let lost = r.client.is_closed();
+                reader = Some(r);
+                match outcome {
+                    Ok(()) => break,
+                    Err((again, e))
+                        if (lost || e.is_closed()) && since.elapsed() < READ_PATIENCE =>
+                    {
+                        reader = None;
+                        read = again;
                     }
-                },
-            };
-            r.answer(read, url).await;
-            reader = Some(r);
+                    Err((again, e)) => {
+                        again.fail(fail(url, "read", &e));
+                        break;
+                    }
+                }
+            }
         }
     }
 
-    async fn answer(&self, read: Read, url: &DatabaseUrl) {
-        let failed = |e: tokio_postgres::Error| fail(url, "read", &e);
+    /// Answers `read`, or gives it back with the error.
+    async fn answer(&self, read: Read) -> Result<(), (Read, tokio_postgres::Error)> {
         match read {
-            Read::Many { keys, reply } => {
-                let rows = self.client.query(&self.many, &[&keys]).await;
-                let found = rows.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect());
-                let _ = reply.send(found.map_err(failed));
-            }
-            Read::Get { key, reply } => {
-                let row = self.client.query_opt(&self.get, &[&key]).await;
-                let _ = reply.send(row.map(|row| row.map(|r| r.get(0))).map_err(failed));
-            }
+            Read::Many { keys, reply } => match self.client.query(&self.many, &[&keys]).await {
+                Ok(rows) => {
+                    let _ = reply.send(Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect()));
+                    Ok(())
+                }
+                Err(e) => Err((Read::Many { keys, reply }, e)),
+            },
+            Read::Get { key, reply } => match self.client.query_opt(&self.get, &[&key]).await {
+                Ok(row) => {
+                    let _ = reply.send(Ok(row.map(|r| r.get(0))));
+                    Ok(())
+                }
+                Err(e) => Err((Read::Get { key, reply }, e)),
+            },
             Read::Page { from, to, reply } => {
-                let rows = self.client.query(&self.page, &[&from, &to]).await;
-                let page = rows.map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect());
-                let _ = reply.send(page.map_err(failed));
+                match self.client.query(&self.page, &[&from, &to]).await {
+                    Ok(rows) => {
+                        let _ = reply.send(Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect()));
+                        Ok(())
+                    }
+                    Err(e) => Err((Read::Page { from, to, reply }, e)),
+                }
             }
-            Read::Now { reply } => {
-                let row = self.client.query_one(&self.now, &[]).await;
-                let _ = reply.send(row.map(|r| r.get::<_, i64>(0).max(0) as u64).map_err(failed));
-            }
+            Read::Now { reply } => match self.client.query_one(&self.now, &[]).await {
+                Ok(row) => {
+                    let _ = reply.send(Ok(row.get::<_, i64>(0).max(0) as u64));
+                    Ok(())
+                }
+                Err(e) => Err((Read::Now { reply }, e)),
+            },
         }
     }
 }

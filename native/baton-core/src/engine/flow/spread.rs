@@ -125,9 +125,13 @@ impl Nest {
     ) -> Result<RunRecord, EngineError> {
         let (mut stopped, mut killed) = (false, false);
         loop {
-            if let Some(run) = records::get_run(self.shared.store.as_ref(), &run_id)? {
-                if run.status.is_terminal() {
-                    return Ok(run);
+            // A read that fails (the database restarts) is tried again at the next look: the
+            // iteration goes on meanwhile, wherever it is driven.
+            match records::get_run(self.shared.store.as_ref(), &run_id) {
+                Ok(Some(run)) if run.status.is_terminal() => return Ok(run),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(run = %run_id, error = %e, "cannot read an iteration another engine drives; looking again")
                 }
             }
             if self.shared.shutdown.is_cancelled() {
