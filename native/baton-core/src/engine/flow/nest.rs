@@ -112,6 +112,9 @@ pub(crate) struct Nest {
     mask: Arc<Mask>,
     /// The attempt's kill token: child runs are killed with it.
     kill: CancellationToken,
+    /// Fires when this engine lost the run: the attempt is killed here, and what other
+    /// engines drive for it goes on.
+    abandon: CancellationToken,
     /// The fence of the top-level run, which the child runs write under too.
     fence: Option<crate::store::Expect>,
 }
@@ -128,9 +131,10 @@ impl Nest {
         names: Arc<Names>,
         mask: Arc<Mask>,
         kill: CancellationToken,
+        abandon: CancellationToken,
         fence: Option<crate::store::Expect>,
     ) -> Self {
-        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill, fence }
+        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill, abandon, fence }
     }
 
     /// The workflow of the run the step is in.
@@ -165,6 +169,11 @@ impl Nest {
     /// Fires when the attempt is killed.
     pub(crate) fn kill_token(&self) -> &CancellationToken {
         &self.kill
+    }
+
+    /// Whether this engine lost the run (see [`Nest::abandon`]).
+    pub(crate) fn abandoned(&self) -> bool {
+        self.abandon.is_cancelled()
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {

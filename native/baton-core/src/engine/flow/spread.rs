@@ -137,6 +137,11 @@ impl Nest {
             if self.shared.shutdown.is_cancelled() {
                 return Err(EngineError::Closed);
             }
+            // This engine lost the loop's run: the iteration goes on where it is driven,
+            // for the engine that took the run over.
+            if self.abandoned() {
+                return Err(EngineError::LostLease(run_id));
+            }
             if stop.is_cancelled() && !stopped {
                 stopped = true;
                 let reason = "the loop stopped".to_owned();

@@ -341,6 +341,7 @@ impl Driver {
                 Arc::new(names),
                 self.mask.clone(),
                 tokens.kill.clone(),
+                tokens.abandon.clone(),
                 self.frame.fence.clone(),
             )
         });

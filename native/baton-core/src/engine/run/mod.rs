@@ -110,17 +110,21 @@ pub(crate) type Reply = oneshot::Sender<Result<(), EngineError>>;
 pub(crate) const AT_BREAKPOINT: &str = "breakpoint";
 
 /// The tokens of a running attempt: `cancel` asks it to stop (with cleanup), `kill` to
-/// stop at once; `cancel` is a child of `kill`, so a kill also cancels.
+/// stop at once; `cancel` is a child of `kill`, so a kill also cancels. `abandon` kills it
+/// because this engine lost the run: what the attempt asked of other engines (an offered
+/// iteration) must go on there, not be stopped. `kill` is a child of it.
 #[derive(Clone)]
 struct Tokens {
     cancel: CancellationToken,
     kill: CancellationToken,
+    abandon: CancellationToken,
 }
 
 impl Tokens {
     fn new() -> Self {
-        let kill = CancellationToken::new();
-        Tokens { cancel: kill.child_token(), kill }
+        let abandon = CancellationToken::new();
+        let kill = abandon.child_token();
+        Tokens { cancel: kill.child_token(), kill, abandon }
     }
 }
 
@@ -530,7 +534,7 @@ impl Driver {
     /// what they report is never written.
     fn give_up(&mut self) -> EngineError {
         for tokens in self.running.values() {
-            tokens.kill.cancel();
+            tokens.abandon.cancel();
         }
         tracing::warn!(run = %self.run.id, running = self.running.len(), "lease lost: another engine drives this run now; its attempts here are killed and their results discarded");
         EngineError::LostLease(self.run.id.clone())
