@@ -244,6 +244,14 @@ fn hostname() -> String {
     }
 }
 
+/// Where run `run_id` comes in engine `engine`'s look through the free runs.
+fn claim_order(engine: &str, run_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (engine, run_id).hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether `kind` is one every engine has, not a host's (Java code).
 fn is_built_in(kind: &str) -> bool {
     static BUILT_IN: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
@@ -535,7 +543,11 @@ impl Engine {
         let share = survey.top_level.div_ceil(survey.claimers).max(1);
         let share = self.shared.member.max_runs.map_or(share, |max| share.min(max));
         let mut claimed = 0;
-        for (run, claim) in survey.free {
+        // Each engine goes through the free runs in an order of its own, so that engines
+        // claiming at once mostly take different runs instead of racing for the same ones.
+        let mut free = survey.free;
+        free.sort_by_cached_key(|(run, _)| claim_order(self.engine_id(), &run.id));
+        for (run, claim) in free {
             if mine >= share {
                 continue;
             }
@@ -561,7 +573,9 @@ impl Engine {
             .keys()
             .filter(|id| id.contains(':'))
             .count();
-        for (run, claim, scope) in survey.offers {
+        let mut offers = survey.offers;
+        offers.sort_by_cached_key(|(run, _, _)| claim_order(self.engine_id(), &run.id));
+        for (run, claim, scope) in offers {
             if driving >= share {
                 break;
             }
