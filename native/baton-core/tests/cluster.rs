@@ -360,3 +360,77 @@ async fn the_iterations_of_a_dead_engine_are_taken_over() {
     assert_eq!(by.values().sum::<usize>(), 24, "{by:?}");
     a.close().await;
 }
+
+/// When step `step` of each run ran, from its record: (started, ended, run).
+fn step_spans(engine: &Engine, ids: &[String], step: usize) -> Vec<(u64, u64, String)> {
+    let mut spans: Vec<(u64, u64, String)> = ids
+        .iter()
+        .map(|id| {
+            let record = &engine.details(id).unwrap().steps[step].record;
+            (record.started_ms.unwrap(), record.ended_ms.unwrap(), id.clone())
+        })
+        .collect();
+    spans.sort();
+    spans
+}
+
+/// The most spans open at once (one ending as another starts is not both at once).
+fn most_at_once(spans: &[(u64, u64, String)]) -> usize {
+    spans
+        .iter()
+        .map(|(start, _, _)| spans.iter().filter(|(s, e, _)| s <= start && e > start).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_limit_holds_across_engines() {
+    let Some(db) = database() else { return };
+    let client = client(&db);
+    client.set_limit("db", Some(2)).await.unwrap();
+    let (a, b) = (engine(&db, "a"), engine(&db, "b"));
+    let yaml =
+        "id: tagged\nsteps:\n  - {id: load, type: shell, command: 'sleep 0.3', tags: [db]}\n";
+    register(&client, yaml);
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let from = if i % 2 == 0 { &a } else { &b };
+        ids.push(from.start_registered("tagged", IndexMap::new()).await.unwrap());
+    }
+    wait_all(&client, &ids, Duration::from_secs(60)).await;
+    let spans = step_spans(&client, &ids, 0);
+    assert_eq!(
+        most_at_once(&spans),
+        2,
+        "at most two `db` steps at once, and two did run: {spans:?}"
+    );
+    let engines: HashSet<String> =
+        ids.iter().map(|id| client.run(id).unwrap().unwrap().engine.unwrap_or_default()).collect();
+    assert_eq!(engines, ["a", "b"].map(String::from).into());
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_engine_keeps_its_tag_slots_until_its_runs_are_taken_over() {
+    let Some(db) = database() else { return };
+    let client = client(&db);
+    client.set_limit("db", Some(1)).await.unwrap();
+    let doomed = engine(&db, "doomed");
+    let yaml = "id: slot\nsteps:\n  - {id: load, type: sleep, duration: 1200ms, tags: [db]}\n";
+    register(&doomed, yaml);
+    let first = doomed.start_registered("slot", IndexMap::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let heir = engine(&db, "heir");
+    let second = heir.start_registered("slot", IndexMap::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Dropped without closing while its step runs: it never gives its slot back.
+    drop(doomed);
+    let ids = [first.clone(), second.clone()];
+    wait_all(&client, &ids, Duration::from_secs(30)).await;
+    assert_eq!(client.run(&first).unwrap().unwrap().engine.as_deref(), Some("heir"));
+    let spans = step_spans(&client, &ids, 0);
+    assert_eq!(spans[0].2, first, "{spans:?}");
+    assert_eq!(most_at_once(&spans), 1, "the relaunched step kept the slot: {spans:?}");
+    heir.close().await;
+}

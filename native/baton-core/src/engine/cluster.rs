@@ -698,17 +698,17 @@ impl Engine {
         let shutdown = self.shutdown_token();
         // What this engine has seen as it opened: a change after it is news.
         let store = self.shared.store.as_ref();
-        let mut seen = records::last_signal(store).ok();
-        let mut registry_seen = super::registry::last_change(store).ok();
+        let mut signals = Watched::opened(records::last_signal(store));
+        let mut registry = Watched::opened(super::registry::last_change(store));
+        let mut slots = Watched::opened(super::limits::slots_seen(store));
         self.spawn_background(Activity::track(None, async move {
-            // Signals sent by other engines: waiting steps and signal triggers look again.
             let mut polls = 0u64;
             loop {
                 let Some(engine) = weak.upgrade() else { break };
+                let store = engine.shared.store.as_ref();
                 polls += 1;
                 // Breakpoints and tag limits set through another engine, every second.
                 if polls.is_multiple_of(4) {
-                    let store = engine.shared.store.as_ref();
                     let reloaded = engine
                         .shared
                         .breakpoints
@@ -718,26 +718,20 @@ impl Engine {
                         tracing::debug!(error = %e, "cannot read breakpoints and limits");
                     }
                     // Workflows registered, activated, enabled or disabled elsewhere.
-                    match super::registry::last_change(store) {
-                        Ok(change) if registry_seen.as_ref() != Some(&change) => {
-                            if registry_seen.is_some() {
-                                super::registry::reload(&engine.shared);
-                            }
-                            registry_seen = Some(change);
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::debug!(error = %e, "cannot read the registry"),
+                    if registry.changed(super::registry::last_change(store), "the registry") {
+                        super::registry::reload(&engine.shared);
                     }
                 }
-                match records::last_signal(engine.shared.store.as_ref()) {
-                    Ok(latest) if seen.as_ref() != Some(&latest) => {
-                        if seen.is_some() {
-                            engine.shared.signal_seq.send_modify(|n| *n += 1);
-                        }
-                        seen = Some(latest);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "cannot look for new signals"),
+                // Signals sent by other engines: waiting steps and signal triggers look again.
+                if signals.changed(records::last_signal(store), "new signals") {
+                    engine.shared.signal_seq.send_modify(|n| *n += 1);
+                }
+                // Tag slots other engines gave back, while steps here wait for one.
+                let limits = &engine.shared.limits;
+                if limits.anyone_waiting()
+                    && slots.changed(super::limits::slots_seen(store), "tag slots")
+                {
+                    limits.slots_changed();
                 }
                 if let Err(e) = engine.apply_requests().await {
                     tracing::warn!(error = %e, "cannot apply the actions other engines sent");
@@ -754,6 +748,30 @@ impl Engine {
                 }
             }
         }));
+    }
+}
+
+/// A value read from the store at each poll: news when it changes.
+struct Watched<T> {
+    seen: Option<T>,
+}
+
+impl<T: PartialEq> Watched<T> {
+    /// What the engine saw as it opened: a change after it is news.
+    fn opened(read: Result<T, StoreError>) -> Self {
+        Watched { seen: read.ok() }
+    }
+
+    /// Whether `read` differs from what was seen before (a first read is no news).
+    fn changed(&mut self, read: Result<T, StoreError>, what: &str) -> bool {
+        match read {
+            Ok(now) if self.seen.as_ref() != Some(&now) => self.seen.replace(now).is_some(),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read {what}");
+                false
+            }
+        }
     }
 }
 

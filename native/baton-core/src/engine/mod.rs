@@ -547,7 +547,7 @@ impl EngineBuilder {
             self.max_runs,
         );
         let breakpoints = actions::Breakpoints::load(store.as_ref())?;
-        let limits = limits::Limits::load(store.as_ref())?;
+        let limits = limits::Limits::load(store.as_ref(), shared_store)?;
         let shutdown = CancellationToken::new();
         let shared = Arc::new(Shared {
             events: tokio::sync::broadcast::channel(events::SUBSCRIBER_BUFFER).0,

@@ -249,7 +249,7 @@ impl StepRecord {
     }
 }
 
-fn step_key(run_id: &str, step: usize) -> Vec<u8> {
+pub(crate) fn step_key(run_id: &str, step: usize) -> Vec<u8> {
     let mut key = Vec::with_capacity(run_id.len() + 5);
     key.extend_from_slice(run_id.as_bytes());
     key.push(b'/');

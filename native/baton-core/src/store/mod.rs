@@ -87,6 +87,8 @@ pub(crate) enum Table {
     Offers,
     /// loop scope id -> what the loop's iterations see of its run, sealed.
     Scopes,
+    /// tag -> the steps holding one of its slots, on a store engines share.
+    Slots,
 }
 
 impl Table {
@@ -118,6 +120,7 @@ impl Table {
             Table::Actions => b't',
             Table::Offers => b'y',
             Table::Scopes => b'j',
+            Table::Slots => b'p',
         }
     }
 

@@ -46,7 +46,8 @@ impl Driver {
     /// Gives back the tag slots step `i` holds.
     pub(super) fn release(&mut self, i: usize) {
         if self.holding.remove(&i) {
-            self.shared.limits.release(&self.wf.step(i).options().tags);
+            let holder = self.holder(i, self.attempt[i]);
+            self.shared.limits.release(&self.shared, &self.wf.step(i).options().tags, holder);
         }
     }
 

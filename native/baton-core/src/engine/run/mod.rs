@@ -19,6 +19,7 @@ use attempts::{Launch, RunScope};
 
 use super::events;
 use super::flow::{self, outputs_value, Names, Nest};
+use super::limits::{take_slots, Holder, Take};
 use super::records::{self, RunRecord, SignalRecord, StepRecord};
 use super::secrets::Mask;
 use super::state::{IllegalTransition, RunStatus, StepStatus};
@@ -73,6 +74,10 @@ pub(crate) enum Msg {
     Kill,
     /// Another engine holds the run's lease now: stop driving it, writing nothing.
     GiveUp,
+    /// The store gave step `step` its tag slots.
+    SlotsTaken {
+        step: usize,
+    },
     /// An operator's action; the reply comes once its effect is durable.
     Action {
         action: Action,
@@ -218,6 +223,8 @@ pub(crate) struct Driver {
     holding: HashSet<usize>,
     /// Changes when tag slots free; subscribed once a step waits for one.
     slots: Option<watch::Receiver<u64>>,
+    /// Steps asking the store for tag slots (a shared store counts them).
+    asking: HashMap<usize, tokio::task::AbortHandle>,
     /// Whether events are written to the timeline (not for loop iterations).
     durable_events: bool,
     /// The sequence number of the next event.
@@ -275,6 +282,7 @@ impl Driver {
             blocked: VecDeque::new(),
             holding: HashSet::new(),
             slots: None,
+            asking: HashMap::new(),
             durable_events: !matches!(
                 run.parent,
                 Some(super::records::ParentLink { iteration: Some(_), .. })
@@ -498,6 +506,10 @@ impl Driver {
             }
             Msg::Kill => self.kill(),
             Msg::GiveUp => Err(self.give_up()),
+            Msg::SlotsTaken { step } => {
+                self.slots_taken(step);
+                Ok(())
+            }
             Msg::Action { action, reply } => match self.check(&action) {
                 Err(refused) => {
                     let _ = reply.send(Err(refused));
@@ -593,7 +605,10 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // A driver that ends on an error or at close gives its tag slots back.
         for i in std::mem::take(&mut self.holding) {
-            self.shared.limits.release(&self.wf.step(i).options().tags);
+            self.shared.limits.let_go(&self.wf.step(i).options().tags);
+        }
+        for (_, task) in self.asking.drain() {
+            task.abort();
         }
     }
 }

@@ -87,15 +87,22 @@ impl Driver {
             // Costs nothing for a step without tags.
             let tags = &self.wf.step(i).options().tags;
             if !tags.is_empty() && !self.holding.contains(&i) {
-                if !self.shared.limits.try_acquire(tags) {
-                    if self.slots.is_none() {
-                        // A slot freed since the try is seen at the next wait.
-                        let mut rx = self.shared.limits.subscribe();
-                        rx.mark_changed();
-                        self.slots = Some(rx);
+                match self.shared.limits.try_acquire(tags) {
+                    Take::Taken => {}
+                    Take::Full => {
+                        if self.slots.is_none() {
+                            // A slot freed since the try is seen at the next wait.
+                            let mut rx = self.shared.limits.subscribe();
+                            rx.mark_changed();
+                            self.slots = Some(rx);
+                        }
+                        self.blocked.push_back(i);
+                        continue;
                     }
-                    self.blocked.push_back(i);
-                    continue;
+                    Take::Ask => {
+                        self.ask_slots(i);
+                        continue;
+                    }
                 }
                 self.holding.insert(i);
             }
@@ -103,6 +110,39 @@ impl Driver {
             self.launch(i, attempt)?;
         }
         Ok(())
+    }
+
+    /// Asks the store for the tag slots of step `i`; the driver hears when it has them.
+    fn ask_slots(&mut self, i: usize) {
+        if self.asking.contains_key(&i) {
+            return;
+        }
+        let holder = self.holder(i, self.attempt[i] + 1);
+        let (shared, tx) = (self.shared.clone(), self.tx.clone());
+        let tags = self.wf.step(i).options().tags.clone();
+        let task = tokio::spawn(async move {
+            if take_slots(&shared, &tags, holder, false).await {
+                let _ = tx.send(Msg::SlotsTaken { step: i });
+            }
+        });
+        self.asking.insert(i, task.abort_handle());
+    }
+
+    /// The slots of step `i` came: it launches, unless it no longer wants them.
+    pub(super) fn slots_taken(&mut self, i: usize) {
+        self.asking.remove(&i);
+        self.holding.insert(i);
+        let wanted = self.stopping.is_none()
+            && matches!(self.status[i], StepStatus::Ready | StepStatus::Retrying);
+        match wanted {
+            true => self.ready.push_front(i),
+            false => self.release(i),
+        }
+    }
+
+    /// Step `i` of this run, at `attempt`, as a holder of tag slots.
+    pub(super) fn holder(&self, i: usize, attempt: u32) -> Holder {
+        Holder { run: self.run.id.clone(), step: i as u32, attempt }
     }
 
     /// Whether step `i`, about to launch for the first time, stops at a breakpoint.

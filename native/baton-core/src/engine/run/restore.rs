@@ -99,7 +99,8 @@ impl Driver {
             // It was running: it takes its tag slots whatever the limits.
             let tags = &self.wf.step(i).options().tags;
             if !tags.is_empty() {
-                self.shared.limits.force_acquire(tags);
+                let holder = self.holder(i, attempt);
+                self.shared.limits.force_acquire(&self.shared, tags, holder);
                 self.holding.insert(i);
             }
             let tokens = Tokens::new();
