@@ -89,6 +89,31 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
+    /// The claim on a run whose lease is `previous`, or the live engine holding it.
+    /// `heartbeat` gives an engine's heartbeat record; on a store of one engine (`shared`
+    /// false) a holder other than `me` is gone.
+    fn on(
+        previous: Option<Vec<u8>>,
+        me: &str,
+        shared: bool,
+        now_ms: u64,
+        heartbeat: impl FnOnce(&str) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<Result<Claim, String>, StoreError> {
+        let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
+        let holder_seen = match holder {
+            Some(holder) if shared && holder != me => {
+                let seen = heartbeat(&holder)?;
+                let info = seen.as_deref().and_then(EngineInfo::decode);
+                if info.is_some_and(|i| i.alive_at(now_ms)) {
+                    return Ok(Err(holder));
+                }
+                Some((holder, seen))
+            }
+            _ => None,
+        };
+        Ok(Ok(Claim { previous, holder_seen }))
+    }
+
     /// The new lease, written with the expectations that make the claim safe; `me` is
     /// the claiming engine.
     pub(crate) fn write(&self, batch: &mut Batch, run_id: &str, me: &str) -> Lease {
@@ -161,6 +186,10 @@ pub struct EngineInfo {
 }
 
 impl EngineInfo {
+    fn decode(bytes: &[u8]) -> Option<EngineInfo> {
+        serde_json::from_slice(bytes).ok()
+    }
+
     fn alive_at(&self, now_ms: u64) -> bool {
         !self.stopped && self.heartbeat_ms + self.lease_ms >= now_ms
     }
@@ -265,18 +294,25 @@ fn has_host_steps(steps: &[crate::model::StepDef]) -> bool {
     steps.iter().any(|s| !is_built_in(&s.kind) || has_host_steps(&s.flow().steps))
 }
 
-/// Every engine of the store, with the runs each holds.
-pub(crate) fn list(store: &dyn Store) -> Result<Vec<EngineInfo>, StoreError> {
-    let now = store.now_ms()?;
-    let mut engines: Vec<EngineInfo> = Vec::new();
+/// The heartbeat record of every engine of the store, by id, as read and as written.
+fn read_engines(store: &dyn Store) -> Result<HashMap<String, (EngineInfo, Vec<u8>)>, StoreError> {
+    let mut engines = HashMap::new();
     store.scan(Table::Engines, b"", &mut |key, value| {
-        if let Ok(info) = serde_json::from_slice::<EngineInfo>(value) {
-            engines.push(info);
-        } else {
-            tracing::warn!(engine = %String::from_utf8_lossy(key), "unreadable engine record");
+        let id = String::from_utf8_lossy(key).into_owned();
+        match EngineInfo::decode(value) {
+            Some(info) => drop(engines.insert(id, (info, value.to_vec()))),
+            None => tracing::warn!(engine = %id, "unreadable engine record"),
         }
         true
     })?;
+    Ok(engines)
+}
+
+/// Every engine of the store, by id, with the runs each holds.
+pub(crate) fn list(store: &dyn Store) -> Result<Vec<EngineInfo>, StoreError> {
+    let now = store.now_ms()?;
+    let mut engines: Vec<EngineInfo> = read_engines(store)?.into_values().map(|(e, _)| e).collect();
+    engines.sort_by(|a, b| a.id.cmp(&b.id));
     let active: HashSet<String> = records::active_run_ids(store)?.into_iter().collect();
     let mut held: HashMap<String, usize> = HashMap::new();
     store.scan(Table::Leases, b"", &mut |key, value| {
@@ -342,20 +378,11 @@ impl Engine {
     pub(crate) fn claim_of(&self, run: &RunRecord) -> Result<Result<Claim, String>, EngineError> {
         let store = self.shared.store.as_ref();
         let previous = Lease::get(store, &run.id)?;
-        let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
-        let holder_seen = match holder {
-            Some(holder) if self.shared.member.shared_store && holder != self.engine_id() => {
-                let seen = store.get(Table::Engines, holder.as_bytes())?;
-                let info =
-                    seen.as_deref().and_then(|b| serde_json::from_slice::<EngineInfo>(b).ok());
-                if info.is_some_and(|i| i.alive_at(store.now_ms().unwrap_or(u64::MAX))) {
-                    return Ok(Err(holder));
-                }
-                Some((holder, seen))
-            }
-            _ => None,
-        };
-        Ok(Ok(Claim { previous, holder_seen }))
+        let (me, shared) = (self.engine_id(), self.shared.member.shared_store);
+        let now = store.now_ms()?;
+        Ok(Claim::on(previous, me, shared, now, |holder| {
+            store.get(Table::Engines, holder.as_bytes())
+        })?)
     }
 
     /// This engine's heartbeat record, `stopped` at close.
@@ -448,16 +475,10 @@ impl Engine {
         let store = self.shared.store.as_ref();
         let shared_store = self.shared.member.shared_store;
         let now = store.now_ms()?;
-        let mut engines: HashMap<String, (EngineInfo, Vec<u8>)> = HashMap::new();
-        if shared_store {
-            store.scan(Table::Engines, b"", &mut |key, value| {
-                if let Ok(info) = serde_json::from_slice::<EngineInfo>(value) {
-                    engines
-                        .insert(String::from_utf8_lossy(key).into_owned(), (info, value.to_vec()));
-                }
-                true
-            })?;
-        }
+        let engines = match shared_store {
+            true => read_engines(store)?,
+            false => HashMap::new(),
+        };
         let claimers = engines.values().filter(|(e, _)| e.claims && e.alive_at(now)).count();
         let others = engines
             .values()
@@ -472,20 +493,14 @@ impl Engine {
             offered: 0,
         };
         // The claim on a run whose lease is `previous`, unless a live engine holds it.
-        let claim = |previous: Option<Vec<u8>>| -> Option<Claim> {
-            let holder = previous.as_deref().and_then(Lease::decode).map(|l| l.engine);
-            let holder_seen = match holder {
-                Some(holder) if shared_store && holder != self.engine_id() => {
-                    match engines.get(&holder) {
-                        Some((info, _)) if info.alive_at(now) => return None,
-                        Some((_, bytes)) => Some((holder, Some(bytes.clone()))),
-                        None => Some((holder, None)),
-                    }
-                }
-                _ => None,
-            };
-            Some(Claim { previous, holder_seen })
+        let me = self.engine_id();
+        let claim = |previous: Option<Vec<u8>>| {
+            let heartbeat = |holder: &str| Ok(engines.get(holder).map(|(_, bytes)| bytes.clone()));
+            Claim::on(previous, me, shared_store, now, heartbeat).map(Result::ok)
         };
+        // The runs driven here now: not to be claimed again.
+        let driven: HashSet<String> =
+            self.runs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
         if shared_store {
             let offered = super::flow::spread::offered(store)?;
             let keys: Vec<Vec<u8>> = offered.iter().map(|(id, _)| lease_key(id)).collect();
@@ -501,10 +516,10 @@ impl Engine {
                     continue;
                 }
                 survey.offered += 1;
-                if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
+                if driven.contains(&id) {
                     continue;
                 }
-                let Some(claim) = claim(previous) else { continue };
+                let Some(claim) = claim(previous)? else { continue };
                 survey.offers.push((run, claim, scope));
             }
             if !stale.is_empty() {
@@ -518,10 +533,10 @@ impl Engine {
         let leases = store.get_many(Table::Leases, &keys)?;
         for (id, previous) in ids.into_iter().zip(leases) {
             survey.top_level += 1;
-            if self.runs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
+            if driven.contains(&id) {
                 continue;
             }
-            let Some(claim) = claim(previous) else { continue };
+            let Some(claim) = claim(previous)? else { continue };
             // Only the runs nobody holds are read: a queued run waits for its turn.
             let Some(run) = records::get_run(store, &id)? else { continue };
             if run.status == RunStatus::Queued || run.status.is_terminal() {

@@ -284,7 +284,7 @@ impl super::Engine {
         batch.put(Table::Workflows, id.as_bytes(), encode(&entry));
         super::firings::arm_cursors(store, &mut batch, workflow.def(), record.registered_ms)?;
         changed(&mut batch);
-        if store.commit_all(std::slice::from_ref(&batch))? != [true] {
+        if store.commit_all(vec![batch])? != [true] {
             return Err(crate::store::StoreError::Conflict.into());
         }
         tracing::info!(workflow = %id, version, "workflow registered");

@@ -170,7 +170,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        match store.commit_all(&batches) {
+        match store.commit_all(batches) {
             Ok(applied) => {
                 for (reply, applied) in replies.into_iter().zip(applied) {
                     let _ = reply.send(if applied { Written::Yes } else { Written::Conflict });

@@ -229,10 +229,12 @@ pub(crate) fn decide(
 }
 
 /// The writes of the batches that apply, as one batch.
-pub(crate) fn merge(batches: &[Batch], applied: &[bool]) -> Batch {
-    let mut merged = Batch::default();
-    for (batch, _) in batches.iter().zip(applied).filter(|(_, a)| **a) {
-        merged.ops.extend(batch.ops.iter().cloned());
+pub(crate) fn merge(batches: Vec<Batch>, applied: &[bool]) -> Batch {
+    let mut kept = batches.into_iter().zip(applied).filter(|(_, a)| **a).map(|(b, _)| b);
+    let mut merged = kept.next().unwrap_or_default();
+    merged.expect.clear();
+    for mut batch in kept {
+        merged.ops.append(&mut batch.ops);
     }
     merged
 }
@@ -360,10 +362,10 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Applies, in one atomic write, the batches whose expectations hold (see [`decide`]);
     /// says which did. A store with one writer checks them by reading; a database shared by
     /// several engines checks them in the writing transaction.
-    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<bool>, StoreError> {
+    fn commit_all(&self, batches: Vec<Batch>) -> Result<Vec<bool>, StoreError> {
         let applied = match batches.iter().all(|b| b.expect.is_empty()) {
             true => vec![true; batches.len()],
-            false => decide(batches, |table, key| self.get(table, key))?,
+            false => decide(&batches, |table, key| self.get(table, key))?,
         };
         self.commit(&merge(batches, &applied))?;
         Ok(applied)
@@ -714,7 +716,7 @@ pub(crate) mod tests {
         let mut plain = Batch::default();
         plain.put(Table::Runs, b"plain".to_vec(), b"".to_vec());
         let applied = store
-            .commit_all(&[
+            .commit_all(vec![
                 put(b"run", b"a", None),
                 put(b"run", b"b", None),
                 put(b"run", b"c", Some(b"a")),
@@ -787,7 +789,7 @@ pub(crate) mod tests {
                         b.put(Table::Firings, key.clone(), vec![i as u8]);
                         b.put(Table::Runs, [key.as_slice(), &[i as u8]].concat(), vec![]);
                         b.expect(Table::Firings, key, None);
-                        store.commit_all(&[b]).unwrap()[0]
+                        store.commit_all(vec![b]).unwrap()[0]
                     })
                 })
                 .collect();

@@ -193,12 +193,12 @@ impl Store for PostgresStore {
     fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut unguarded = batch.clone();
         unguarded.expect.clear();
-        self.commit_all(std::slice::from_ref(&unguarded)).map(drop)
+        self.commit_all(vec![unguarded]).map(drop)
     }
 
-    fn commit_all(&self, batches: &[Batch]) -> Result<Vec<bool>, StoreError> {
+    fn commit_all(&self, batches: Vec<Batch>) -> Result<Vec<bool>, StoreError> {
         let (reply, rx) = reply::channel();
-        let write = Write { batches: batches.to_vec(), reply };
+        let write = Write { batches, reply };
         let sent = self.writes.as_ref().is_some_and(|writes| writes.send(write).is_ok());
         if !sent {
             return Err(StoreError::Closed);
