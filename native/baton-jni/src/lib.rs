@@ -70,6 +70,27 @@ fn bridges() -> &'static Mutex<HashMap<i64, Arc<Bridge>>> {
     BRIDGES.get_or_init(Default::default)
 }
 
+/// A connection to the engine of another process (`Baton.connect`): it answers the
+/// control requests; the other calls are for engines of this process.
+struct Remote {
+    client: tokio::sync::Mutex<baton_core::control::Client>,
+}
+
+fn remotes() -> &'static Mutex<HashMap<i64, Arc<Remote>>> {
+    static REMOTES: OnceLock<Mutex<HashMap<i64, Arc<Remote>>>> = OnceLock::new();
+    REMOTES.get_or_init(Default::default)
+}
+
+/// A new handle, for an engine or a connection: one series, so neither is taken for the other.
+fn next_handle() -> i64 {
+    static NEXT: AtomicI64 = AtomicI64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn remote(handle: jlong) -> Option<Arc<Remote>> {
+    remotes().lock().unwrap_or_else(|e| e.into_inner()).get(&handle).cloned()
+}
+
 fn bridge(handle: jlong) -> Result<Arc<Bridge>, BridgeError> {
     bridges()
         .lock()
@@ -269,8 +290,7 @@ fn open_engine(
         let _guard = rt.enter();
         builder.open()?
     };
-    static NEXT: AtomicI64 = AtomicI64::new(1);
-    let handle = NEXT.fetch_add(1, Ordering::Relaxed);
+    let handle = next_handle();
     bridges()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -285,6 +305,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_close<'l>(
     handle: jlong,
 ) -> jstring {
     envelope(env, |_| {
+        remotes().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
         let bridge = bridges().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
         if let Some(bridge) = bridge {
             runtime()?.block_on(bridge.engine.close());
@@ -700,12 +721,46 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
     request: JString<'l>,
 ) -> jstring {
     envelope(env, |env| {
-        let bridge = bridge(handle)?;
         let request: baton_core::control::Request =
             serde_json::from_str(&required(env, &request, "the request")?)?;
+        if let Some(remote) = remote(handle) {
+            let reply = runtime()?.block_on(async {
+                let mut client = remote.client.lock().await;
+                client.call(&request).await
+            });
+            let reply = reply.map_err(|e| BridgeError::new(ErrorKind::Store, e.to_string()))?;
+            let response = reply.map_err(|e| BridgeError::new(e.kind, e.message))?;
+            return Ok(serde_json::to_value(response)?);
+        }
+        let bridge = bridge(handle)?;
         let response =
             runtime()?.block_on(baton_core::control::execute(&bridge.engine, request))?;
         Ok(serde_json::to_value(response)?)
+    })
+}
+
+/// Connects to the engine of another process that holds the store in `dir`, through its
+/// control socket; ok = the handle, for `control` and `close` only.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_dev_baton_internal_NativeBridge_connect<'l>(
+    env: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    dir: JString<'l>,
+) -> jstring {
+    envelope(env, |env| {
+        let dir = std::path::PathBuf::from(required(env, &dir, "the store directory")?);
+        logs::install();
+        let client = runtime()?.block_on(baton_core::control::Client::connect(&dir));
+        let client = client.map_err(|e| {
+            BridgeError::new(
+                ErrorKind::Store,
+                format!("cannot connect to the store {}: {e}; Baton.open(dir) opens a store no live engine holds", dir.display()),
+            )
+        })?;
+        let handle = next_handle();
+        let remote = Arc::new(Remote { client: tokio::sync::Mutex::new(client) });
+        remotes().lock().unwrap_or_else(|e| e.into_inner()).insert(handle, remote);
+        Ok(json!(handle))
     })
 }
 

@@ -79,10 +79,24 @@ public final class Baton implements AutoCloseable {
     /** The listeners of {@link #onEvent}, each with its thread; closed before the engine. */
     private final Set<EventSubscription> subscriptions = ConcurrentHashMap.newKeySet();
     private final int instance;
+    /** Connected to the engine of another process ({@link #connect}): it runs nothing here. */
+    private final boolean connected;
+
+    /** A Baton connected to the engine of another process: no executor, no dispatcher. */
+    private Baton(long handle, String description) {
+        this.handle = handle;
+        this.description = description;
+        this.virtualClock = null;
+        this.instance = INSTANCES.incrementAndGet();
+        this.ownExecutor = null;
+        this.dispatcher = null;
+        this.connected = true;
+    }
 
     private Baton(long handle, String description, BatonOptions options) {
         this.handle = handle;
         this.description = description;
+        this.connected = false;
         this.virtualClock = options.virtualClock().isPresent() ? new VirtualClock(this) : null;
         int n = INSTANCES.incrementAndGet();
         this.instance = n;
@@ -163,6 +177,37 @@ public final class Baton implements AutoCloseable {
         return openStore(null, options);
     }
 
+    /**
+     * Connects to the live engine that holds the store in {@code dir}, in another process (a
+     * {@code baton serve}, or a service that opened it with {@link #open(Path)}), through the
+     * store's control socket, as the {@code baton} command does. The Baton returned queries runs,
+     * registers and starts workflows, sends signals and acts on runs; the engine it talks to runs
+     * them. It runs no steps itself, so what needs code in this JVM (Java steps, step types, test
+     * doubles, {@link #onEvent} listeners, {@link #recover()}, a virtual clock) throws
+     * {@link IllegalStateException}. Close it as any Baton; the engine goes on.
+     *
+     * <pre>{@code
+     * try (Baton ops = Baton.connect(Path.of("/var/lib/myservice/baton"))) {
+     *     ops.runs().forEach(System.out::println);
+     *     ops.start("nightly-etl", Map.of("date", "2026-12-01")).await(Duration.ofHours(1));
+     * }
+     * }</pre>
+     *
+     * @throws StoreException if no live engine answers on the store's socket (open the store with
+     *     {@link #open(Path)} then), naming the socket
+     */
+    public static Baton connect(Path dir) {
+        Objects.requireNonNull(dir, "dir");
+        NativeLoader.load();
+        Logs.followConfiguration();
+        String shown = dir.toAbsolutePath().toString();
+        long handle = Envelope.unwrap(NativeBridge.connect(shown)).asLong();
+        Baton baton = new Baton(handle, "connected to " + shown);
+        Logs.acquire();
+        opened(baton);
+        return baton;
+    }
+
     private static Baton openStore(String dir, BatonOptions options) {
         Objects.requireNonNull(options, "options");
         NativeLoader.load();
@@ -198,6 +243,12 @@ public final class Baton implements AutoCloseable {
      */
     public void validate(Workflow workflow) {
         Objects.requireNonNull(workflow, "workflow");
+        if (connected) {
+            // The engine's own step types are checked when it registers the workflow.
+            open();
+            Envelope.unwrap(NativeBridge.check(workflow.toJson(), null, false), workflow.id());
+            return;
+        }
         Envelope.unwrap(NativeBridge.validate(open(), workflow.toJson()), workflow.id());
     }
 
@@ -227,6 +278,15 @@ public final class Baton implements AutoCloseable {
                 .toList();
         if (!unbound.isEmpty()) {
             throw new WorkflowDefinitionException(workflow.id(), unbound);
+        }
+        if (connected) {
+            if (workflow.javaStepsByWorkflow().values().stream().anyMatch(code -> !code.isEmpty())) {
+                throw local("register a workflow with Java steps");
+            }
+            Map<String, Object> request = new LinkedHashMap<>();
+            request.put("command", "register");
+            request.put("definition", JsonCodec.parse(workflow.toJson()));
+            return control(request, workflow.id()).path("version").asInt();
         }
         int version = Envelope.unwrap(NativeBridge.register(open(), workflow.toJson()), workflow.id()).asInt();
         // Loop bodies run as workflows of their own (`<id>.<step>`): bind their Java steps too.
@@ -349,6 +409,9 @@ public final class Baton implements AutoCloseable {
     public Run start(String workflowId, Map<String, ?> params) {
         Objects.requireNonNull(workflowId, "workflowId");
         Objects.requireNonNull(params, "params");
+        if (connected) {
+            return start(workflowId, params, StartOptions.defaults());
+        }
         String json = paramsJson(params, "cannot start `" + workflowId + "`");
         String runId = Envelope.unwrap(NativeBridge.start(open(), workflowId, json), workflowId).asText();
         return new Run(this, runId, workflowId);
@@ -396,6 +459,9 @@ public final class Baton implements AutoCloseable {
      */
     public RunResult run(String runId) {
         Objects.requireNonNull(runId, "runId");
+        if (connected) {
+            return RunResult.of(control(Map.of("command", "show", "run_id", runId)));
+        }
         return RunResult.of(Envelope.unwrap(NativeBridge.run(open(), runId)));
     }
 
@@ -414,7 +480,8 @@ public final class Baton implements AutoCloseable {
 
     /** Every run in the store, oldest first. */
     public List<RunInfo> runs() {
-        return listOf(Envelope.unwrap(NativeBridge.runs(open())), RunInfo::of);
+        JsonNode runs = connected ? control(Map.of("command", "runs")) : Envelope.unwrap(NativeBridge.runs(open()));
+        return listOf(runs, RunInfo::of);
     }
 
     /** The runs of the workflow {@code workflowId}, oldest first. */
@@ -433,6 +500,9 @@ public final class Baton implements AutoCloseable {
      * @return the runs resumed, by id, each with {@code null} or why it could not resume yet
      */
     public Map<String, String> recover() {
+        if (connected) {
+            throw local("recover runs");
+        }
         Map<String, String> result = new LinkedHashMap<>();
         for (JsonNode r : Envelope.unwrap(NativeBridge.recover(open()))) {
             String error = r.hasNonNull("error") ? r.get("error").asText() : null;
@@ -459,11 +529,24 @@ public final class Baton implements AutoCloseable {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(params, "params");
         String json = paramsJson(params, "cannot send the signal `" + name + "`");
+        if (connected) {
+            Map<String, Object> request = new LinkedHashMap<>();
+            request.put("command", "signal");
+            request.put("name", name);
+            request.put("params", JsonCodec.parse(json));
+            return control(request).path("id").asText();
+        }
         return Envelope.unwrap(NativeBridge.signal(open(), name, json)).asText();
     }
 
     /** The signals in the store named {@code name} ({@code null}: all), oldest first. */
     public List<SignalInfo> signals(String name) {
+        if (connected) {
+            Map<String, Object> request = new LinkedHashMap<>();
+            request.put("command", "signals");
+            request.put("name", name);
+            return listOf(control(request), SignalInfo::of);
+        }
         return listOf(Envelope.unwrap(NativeBridge.signals(open(), name)), SignalInfo::of);
     }
 
@@ -752,6 +835,9 @@ public final class Baton implements AutoCloseable {
      */
     public AutoCloseable onEvent(Consumer<RunEvent> listener) {
         Objects.requireNonNull(listener, "listener");
+        if (connected) {
+            throw local("listen to events (timeline(runId) gives a run's events)");
+        }
         long id = Envelope.unwrap(NativeBridge.subscribe(open())).asLong();
         EventSubscription subscription = new EventSubscription(id, listener);
         subscriptions.add(subscription);
@@ -783,6 +869,16 @@ public final class Baton implements AutoCloseable {
             subscription.close();
         }
         String answer;
+        if (connected) {
+            try {
+                answer = NativeBridge.close(handle);
+            } finally {
+                closed(this);
+                Logs.release();
+            }
+            Envelope.unwrap(answer);
+            return;
+        }
         try {
             dispatcher.stopping();
             answer = NativeBridge.close(handle);
@@ -831,6 +927,9 @@ public final class Baton implements AutoCloseable {
     /** Waits for a run; {@code null} on timeout; {@code timeout} null: forever. */
     RunResult awaitRun(String runId, Duration timeout) {
         long deadline = timeout == null ? Long.MAX_VALUE : System.nanoTime() + timeout.toNanos();
+        if (connected) {
+            return pollRun(runId, deadline);
+        }
         while (true) {
             // Short native waits, so that an interrupt or a close is noticed.
             long left = timeout == null ? 1_000 : Math.max(0, (deadline - System.nanoTime()) / 1_000_000);
@@ -848,6 +947,31 @@ public final class Baton implements AutoCloseable {
                 stuckOnVirtualTime(runId);
             }
         }
+    }
+
+    /** Looks at a run driven by the engine this Baton is connected to until it ends, or the deadline. */
+    private RunResult pollRun(String runId, long deadline) {
+        while (true) {
+            RunResult now = run(runId);
+            if (now.status().isFinal()) {
+                return now;
+            }
+            if (System.nanoTime() >= deadline) {
+                return null;
+            }
+            try {
+                Thread.sleep(Math.max(1, Math.min(100, (deadline - System.nanoTime()) / 1_000_000)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BatonException("interrupted while waiting for run " + runId, e);
+            }
+        }
+    }
+
+    /** What a Baton connected to another process's engine cannot do: {@code what} needs code here. */
+    private IllegalStateException local(String what) {
+        return new IllegalStateException("this Baton (" + description + ") runs no steps, so it cannot " + what
+                + ": do it in the process that holds the store, or open the store with Baton.open");
     }
 
     /**
@@ -922,6 +1046,9 @@ public final class Baton implements AutoCloseable {
         Objects.requireNonNull(stepId, "stepId");
         Objects.requireNonNull(code, "code");
         long h = open();
+        if (connected) {
+            throw local("override steps");
+        }
         // A handler name no step type can have: type names are plain identifiers.
         String handler = "override:" + workflowId + "/" + stepId;
         JavaStep previous = dispatcher.bindType(handler, code);
@@ -1005,6 +1132,9 @@ public final class Baton implements AutoCloseable {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(type, "type");
             long h = open();
+            if (connected) {
+                throw local("register step types");
+            }
             Map<String, Object> spec = new LinkedHashMap<>();
             spec.put("params", type.params());
             // The code first: the engine may hand out tasks of the type as soon as it knows it.
@@ -1020,7 +1150,7 @@ public final class Baton implements AutoCloseable {
 
         @Override
         public Set<String> names() {
-            return dispatcher.typeNames();
+            return connected ? Set.of() : dispatcher.typeNames();
         }
     }
 

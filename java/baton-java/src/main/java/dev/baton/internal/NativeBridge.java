@@ -66,6 +66,12 @@ public final class NativeBridge {
     /** One request of the control protocol, as JSON ({@code {"command": ...}}); ok = the response. */
     public static native String control(long handle, String requestJson);
 
+    /**
+     * Connects to the engine of another process that holds the store in {@code dir}, through its
+     * control socket; ok = a handle for {@link #control} and {@link #close} only.
+     */
+    public static native String connect(String dir);
+
     /** Opens the control socket in the store directory; ok = its path, or null in memory. */
     public static native String serveControl(long handle);
 
