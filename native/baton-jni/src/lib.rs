@@ -721,9 +721,12 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
     request: JString<'l>,
 ) -> jstring {
     envelope(env, |env| {
+        let remote = remote(handle);
+        // A stale handle is told so before its request is read.
+        let bridge = if remote.is_none() { Some(bridge(handle)?) } else { None };
         let request: baton_core::control::Request =
             serde_json::from_str(&required(env, &request, "the request")?)?;
-        if let Some(remote) = remote(handle) {
+        if let Some(remote) = remote {
             let reply = runtime()?.block_on(async {
                 let mut client = remote.client.lock().await;
                 client.call(&request).await
@@ -732,7 +735,7 @@ pub extern "system" fn Java_dev_baton_internal_NativeBridge_control<'l>(
             let response = reply.map_err(|e| BridgeError::new(e.kind, e.message))?;
             return Ok(serde_json::to_value(response)?);
         }
-        let bridge = bridge(handle)?;
+        let bridge = bridge.ok_or_else(BridgeError::closed)?;
         let response =
             runtime()?.block_on(baton_core::control::execute(&bridge.engine, request))?;
         Ok(serde_json::to_value(response)?)

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -89,6 +90,39 @@ class TypedValuesTest {
             assertEquals(LocalDate.of(2026, 12, 1), seen.get("day"));
             assertEquals(Optional.empty(), seen.get("none"));
             assertEquals(Optional.empty(), seen.get("absent"));
+        }
+    }
+
+    @Test
+    void bigNumbersKeepEveryDigitThroughTheEngine() {
+        BigDecimal exact = new BigDecimal("0.10000000000000000001");
+        BigInteger huge = new BigInteger("123456789012345678901234567890");
+        Map<String, Object> seen = new ConcurrentHashMap<>();
+        try (Baton baton = Baton.inMemory()) {
+            baton.register(Workflow.named("exact")
+                    .param("rate", exact)
+                    .step("produce", s -> s.java(ctx -> {
+                        ctx.output("sum", exact.add(exact));
+                        ctx.output("huge", huge);
+                        ctx.output("plain", 0.25);
+                    }))
+                    .step("consume", s -> s.dependsOn("produce").java(ctx -> {
+                        seen.put("sum", ctx.input("produce", "sum", BigDecimal.class));
+                        seen.put("huge", ctx.input("produce", "huge", BigInteger.class));
+                        seen.put("rate", ctx.param("rate", BigDecimal.class));
+                        seen.put("plain", ctx.input("produce", "plain"));
+                    }))
+                    .step("echo", s -> s.dependsOn("produce").shell("echo ${produce.sum} ${produce.huge}"))
+                    .build());
+            RunResult result = baton.start("exact").await(WAIT).orThrow();
+
+            assertEquals(new BigDecimal("0.20000000000000000002"), seen.get("sum"));
+            assertEquals(huge, seen.get("huge"));
+            assertEquals(exact, seen.get("rate"));
+            assertEquals(0.25, seen.get("plain"), "a number a double holds stays a Double");
+            assertEquals(new BigDecimal("0.20000000000000000002"), result.step("produce").output("sum"));
+            String echoed = result.step("echo").logTail().orElse("");
+            assertTrue(echoed.contains("0.20000000000000000002 123456789012345678901234567890"), echoed);
         }
     }
 

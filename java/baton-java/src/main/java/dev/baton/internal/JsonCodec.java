@@ -5,8 +5,11 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -21,7 +24,8 @@ import java.util.OptionalLong;
 /**
  * JSON between Java and the engine: text to trees, trees to plain Java values and back, and
  * the fields of the core's JSON read as Java values. Values read are what {@link JsonValues}
- * calls their JSON form: {@code Long} (or {@code BigInteger}), {@code Double}, {@code Boolean},
+ * calls their JSON form: {@code Long} (or {@code BigInteger}), {@code Double} (or
+ * {@code BigDecimal}, for a decimal no double holds exactly), {@code Boolean},
  * {@code String}, unmodifiable {@code List} and {@code Map}. Choices ({@code failure_mode},
  * ...) are Java enums named in lower case.
  *
@@ -47,12 +51,20 @@ public final class JsonCodec {
             .disable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .build();
 
+    /**
+     * Trees keep decimals as written: a {@code BigDecimal} output comes back with every digit
+     * (the engine keeps numbers as their text).
+     */
+    private static final ObjectReader TREES = MAPPER.readerFor(JsonNode.class)
+            .with(com.fasterxml.jackson.databind.DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .with(JsonNodeFactory.withExactBigDecimals(true));
+
     private JsonCodec() {}
 
     /** The tree of {@code json}; malformed JSON from the engine is a bug, an {@link IllegalStateException}. */
     public static JsonNode parse(String json) {
         try {
-            return MAPPER.readTree(json);
+            return TREES.readTree(json);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("malformed JSON from Baton's native library: " + e.getOriginalMessage()
                     + ": " + abbreviate(json), e);
@@ -98,7 +110,11 @@ public final class JsonCodec {
             return node.canConvertToLong() ? (Object) node.longValue() : node.bigIntegerValue();
         }
         if (node.isNumber()) {
-            return node.doubleValue();
+            // A Double when one holds the number (up to 15 digits always do); else the exact BigDecimal.
+            BigDecimal exact = node.decimalValue();
+            double d = exact.doubleValue();
+            boolean holds = Double.isFinite(d) && (exact.precision() <= 15 || BigDecimal.valueOf(d).compareTo(exact) == 0);
+            return holds ? (Object) d : exact;
         }
         if (node.isBoolean()) {
             return node.booleanValue();
