@@ -1,14 +1,21 @@
 //! Live progress: a bar on a terminal (steps done / total, running steps, elapsed), plain
-//! lines in a pipe, nothing with `--json`.
+//! lines in a pipe, nothing with `--json`. In a pipe, runs of many steps print a line a
+//! second and the failures, not a line per step: the listener runs on the engine's path.
 
 use baton_core::engine::Listener;
 use baton_core::{Event, StepStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// In a pipe, runs of up to this many steps print a line per step.
+const LINE_PER_STEP: usize = 1000;
+/// Otherwise a line this often, with the failures as they come.
+const LINE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Progress {
     inner: Arc<Inner>,
@@ -25,6 +32,8 @@ struct Inner {
     children_done: AtomicUsize,
     running: Mutex<BTreeSet<String>>,
     started: Instant,
+    /// When the last summary line was printed (pipes, many steps).
+    last_line: Mutex<Instant>,
 }
 
 impl Progress {
@@ -50,6 +59,7 @@ impl Progress {
                 children_done: AtomicUsize::new(0),
                 running: Mutex::new(BTreeSet::new()),
                 started: Instant::now(),
+                last_line: Mutex::new(Instant::now()),
             }),
         }
     }
@@ -124,11 +134,21 @@ impl Inner {
             }
         } else if !self.quiet && *status != StepStatus::Running {
             let total = self.total.load(Ordering::Relaxed);
-            let elapsed = self.started.elapsed().as_secs_f64();
-            eprintln!(
-                "[{done:>5}/{total}] {elapsed:>7.1}s {}",
+            let failed = matches!(status, StepStatus::Failed | StepStatus::Retrying);
+            let what = if total <= LINE_PER_STEP || failed {
                 line(step_id, *status, *attempt, error.as_deref())
-            );
+            } else {
+                let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() < LINE_EVERY && done < total {
+                    return;
+                }
+                *last = Instant::now();
+                format!("{} running", running.len())
+            };
+            let elapsed = self.started.elapsed().as_secs_f64();
+            // One write: stderr is unbuffered, and a formatted line is many pieces.
+            let text = format!("[{done:>5}/{total}] {elapsed:>7.1}s {what}\n");
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
         }
     }
 }

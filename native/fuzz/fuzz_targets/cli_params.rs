@@ -22,6 +22,7 @@ fuzz_target!(|text: &str| {
     let def = WorkflowDef {
         id: "w".into(),
         description: None,
+        secrets: Vec::new(),
         params: [("date", json!("2026-11-25")), ("limit", json!(100)), ("dry", json!(true))]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

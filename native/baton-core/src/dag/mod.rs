@@ -29,6 +29,12 @@ pub const DEFAULT_ITEM_NAME: &str = "item";
 /// The name of the iteration number (from 0) in a `foreach` or `while` body.
 pub const ITERATION: &str = "iteration";
 
+/// Steps of one run running at once, unless the workflow says (`max_parallel`). Orchestrated
+/// steps mostly wait on databases, clusters and services, not on this machine's cores, so
+/// a fan-out should not queue behind the core count; 128 shell steps at once stay well
+/// inside the default limit of 1,024 open files (each holds its two output pipes).
+pub const DEFAULT_MAX_PARALLEL: usize = 128;
+
 /// A validated workflow.
 #[derive(Debug)]
 pub struct Workflow {
@@ -136,16 +142,17 @@ impl Workflow {
         for (i, step) in def.steps.iter().enumerate() {
             check_step(&mut v, &def, i, step, kinds, &mut plans[i]);
             for (n, dep) in step.depends_on.iter().enumerate() {
-                let field = format!("depends_on.{n}");
+                // Named only when there is a problem: a million steps have two million edges.
+                let field = || format!("depends_on.{n}");
                 if dep == &step.id {
-                    v.step(&def, i, Some(&field), "a step cannot depend on itself".into());
+                    v.step(&def, i, Some(&field()), "a step cannot depend on itself".into());
                 } else if step.depends_on[..n].contains(dep) {
-                    v.step(&def, i, Some(&field), format!("`{dep}` is listed twice"));
+                    v.step(&def, i, Some(&field()), format!("`{dep}` is listed twice"));
                 } else if let Some(d) = find(dep) {
                     graph.add_edge(NodeIndex::new(d as usize), NodeIndex::new(i), ());
                 } else {
                     let hint = did_you_mean(dep, def.steps.iter().map(|s| s.id.as_str()));
-                    v.step(&def, i, Some(&field), format!("unknown step `{dep}`{hint}"));
+                    v.step(&def, i, Some(&field()), format!("unknown step `{dep}`{hint}"));
                 }
             }
         }
@@ -280,11 +287,9 @@ impl Workflow {
         self.bodies.get(&i)
     }
 
-    /// Steps of one run running at once.
+    /// Steps of one run running at once: [`DEFAULT_MAX_PARALLEL`] unless the workflow says.
     pub fn max_parallel(&self) -> usize {
-        self.def
-            .max_parallel
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4))
+        self.def.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL)
     }
 
     /// The graph in Graphviz dot.

@@ -151,7 +151,8 @@ pub struct Rollup {
     /// Iterations over, per final status.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<RunStatus, u64>,
-    /// The first failed iterations, with their errors.
+    /// The failed iterations with the lowest numbers (at most 10),
+    /// in order, with their errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<IterationFailure>,
 }

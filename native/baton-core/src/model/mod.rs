@@ -63,7 +63,7 @@ pub struct WorkflowDef {
     /// and no output of the engine shows them (see [`MASK`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
-    /// Steps of one run running at once (default: the number of cores).
+    /// Steps of one run running at once (default 128: the engine's `DEFAULT_MAX_PARALLEL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<usize>,
     /// Limit on the whole run.

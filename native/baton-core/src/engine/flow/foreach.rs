@@ -308,8 +308,32 @@ pub(super) fn count(
 ) {
     rollup.running.retain(|&r| r != i);
     *rollup.counts.entry(status).or_insert(0) += 1;
-    if status != RunStatus::Succeeded && rollup.failures.len() < Rollup::MAX_FAILURES {
+    if status == RunStatus::Succeeded {
+        return;
+    }
+    // The lowest-numbered failures, in order, whichever ended first: iterations run at once.
+    let at = rollup.failures.partition_point(|f| f.iteration < i);
+    if at < Rollup::MAX_FAILURES {
         let error = error.map_or_else(|| status.to_string(), str::to_owned);
-        rollup.failures.push(IterationFailure { iteration: i, run_id: run_id.to_owned(), error });
+        let failure = IterationFailure { iteration: i, run_id: run_id.to_owned(), error };
+        rollup.failures.insert(at, failure);
+        rollup.failures.truncate(Rollup::MAX_FAILURES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollup_keeps_the_lowest_numbered_failures_whatever_ended_first() {
+        let mut rollup = Rollup::default();
+        for i in (0..30).rev() {
+            let status = if i % 2 == 1 { RunStatus::Failed } else { RunStatus::Succeeded };
+            count(&mut rollup, i, &format!("r:{i}"), status, Some("boom"));
+        }
+        let kept: Vec<u64> = rollup.failures.iter().map(|f| f.iteration).collect();
+        assert_eq!(kept, [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+        assert_eq!(rollup.counts[&RunStatus::Failed], 15);
     }
 }

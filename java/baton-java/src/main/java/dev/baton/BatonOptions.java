@@ -63,7 +63,14 @@ public final class BatonOptions {
         return Optional.ofNullable(executor);
     }
 
-    /** The size of Baton's own pool (when no executor is given): by default {@code max(2, cores)}. */
+    /**
+     * The threads of Baton's own pool when no executor is given, unless {@link Builder#stepThreads}
+     * says: Java steps mostly wait (on a database, Spark, a service), so the pool is sized for
+     * waiting, not for the cores. Threads start as steps come and end after 30 s idle.
+     */
+    public static final int DEFAULT_STEP_THREADS = 64;
+
+    /** The size of Baton's own pool (when no executor is given): by default {@link #DEFAULT_STEP_THREADS}. */
     public int stepThreads() {
         return stepThreads;
     }
@@ -133,7 +140,7 @@ public final class BatonOptions {
     /** Builds {@link BatonOptions}. */
     public static final class Builder {
         private Executor executor;
-        private int stepThreads = Math.max(2, Runtime.getRuntime().availableProcessors());
+        private int stepThreads = DEFAULT_STEP_THREADS;
         private String storeEngine;
         private String retention;
         private String engineId;

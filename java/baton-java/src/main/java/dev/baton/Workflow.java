@@ -248,7 +248,7 @@ public final class Workflow {
         return List.copyOf(names);
     }
 
-    /** How many steps of one run may run at once (the engine's default: the number of cores). */
+    /** How many steps of one run may run at once (the engine's default: 128). */
     public OptionalInt maxParallel() {
         return JsonCodec.integer(json, "max_parallel");
     }

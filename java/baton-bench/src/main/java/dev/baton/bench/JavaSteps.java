@@ -96,6 +96,12 @@ public class JavaSteps {
                 inEngine.step("s" + i, s -> s.sleep(Duration.ZERO));
             }
             baton.register(inEngine.build());
+            // What a user writes: no maxParallel, the default options.
+            Workflow.Builder fanOut = Workflow.named("fan-out");
+            for (int i = 0; i < 2_000; i++) {
+                fanOut.step("s" + i, s -> s.java(ctx -> {}));
+            }
+            baton.register(fanOut.build());
         }
 
         @TearDown(Level.Trial)
@@ -124,6 +130,17 @@ public class JavaSteps {
     @Fork(1)
     public RunResult oneNativeStepRun(Engine engine) {
         return check(engine.baton.start("one-native").await());
+    }
+
+    /** 2,000 Java no-op steps in one run at the default settings; divide by 2,000 for the cost per step. */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 5)
+    @Measurement(iterations = 15)
+    @Fork(1)
+    public RunResult twoThousandJavaStepsAtDefaults(Engine engine) {
+        return check(engine.baton.start("fan-out").await());
     }
 
     /** 10,000 Java no-op steps in one run, 256 at a time; divide by 10,000 for the cost per step. */
