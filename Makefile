@@ -29,12 +29,14 @@ deps:
 build:
 	$(CARGO) build --release -p baton-cli -p baton-jni
 
-# Formatting, clippy with warnings as errors (missing docs included), and no import cycle
-# between the modules of baton-core.
+# Formatting, clippy with warnings as errors (missing docs included), no import cycle
+# between the modules of baton-core, and fuzz targets that still compile against the core
+# (`make fuzz` builds them with nightly; this checks them with stable).
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	python3 scripts/module_deps.py
+	RUSTFLAGS="--cfg fuzzing" $(CARGO) check --manifest-path native/fuzz/Cargo.toml --bins --target-dir target/fuzz-check
 
 test-rust:
 	$(CARGO) test --workspace
