@@ -158,6 +158,31 @@ async fn params_and_outputs_are_substituted() {
 }
 
 #[tokio::test]
+async fn a_step_whose_id_is_no_plain_name_is_read_as_steps_by_id() {
+    let flaky = leak(Flaky::default());
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: ids
+steps:
+  - {id: job.1, type: flaky}
+  - {id: load-users, type: flaky, depends_on: [job.1], params: {n: \"${steps['job.1'].n + 1}\"}}
+",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(flaky.seen.lock().unwrap()[1].2["n"], json!(1));
+    // Validation names a step that is not there, or not upstream, as for `${extract.rows}`.
+    let source = Source::new(
+        "ids.yaml",
+        "id: ids\nsteps:\n  - {id: job.1, type: noop}\n  - {id: b, type: noop, when: \"${steps['job.2'].n > 0}\"}\n",
+        Format::Yaml,
+    );
+    let error = s.engine.compile(source.parse().unwrap()).unwrap_err().to_string();
+    assert!(error.contains("job.2"), "{error}");
+}
+
+#[tokio::test]
 async fn unknown_and_badly_typed_params_are_refused() {
     let s = engine_with(None, None);
     let wf = workflow(

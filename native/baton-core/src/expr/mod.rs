@@ -1,7 +1,8 @@
 //! The expression language, used in string fields as `${ ... }`.
 //!
 //! Literals (`1`, `2.5`, `'text'`, `true`, `null`, `[1, 2]`, `{k: 'v'}`), names (a parameter
-//! `date`, a step's outputs `extract.rows`), operators `+ - * / % == != < <= > >= && || ! ?:`,
+//! `date`, a step's outputs `extract.rows`, or `steps['job.1'].rows` for a step whose id is
+//! no plain name: the parser reads it as the name `job.1`), operators `+ - * / % == != < <= > >= && || ! ?:`,
 //! indexing `a[0]`, `m['k']`, and built-in functions (`range`, `len`, `now`, ...). A field
 //! that is a single `${...}` keeps the value's type (`"${range(0, 3)}"` is a list);
 //! otherwise the values are written into the text. `$${` is a literal `${` (for the shell's

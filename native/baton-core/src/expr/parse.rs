@@ -30,6 +30,17 @@ pub enum Node {
     Conditional(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
+/// The name under which `steps['id']` reaches a step whose id is no plain name.
+pub const STEPS: &str = "steps";
+
+/// Whether `name` reads as a name in an expression (`date`, `extract`), not `steps['job.1']`.
+fn is_plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+        && !matches!(name, "true" | "false" | "null")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
     Add,
@@ -352,6 +363,8 @@ impl Parser<'_> {
 
     fn postfix(&mut self) -> Result<Expr, SyntaxError> {
         let (mut e, depth) = (self.primary()?, self.depth);
+        // `steps['job.1']` names the step `job.1`, whose id is no plain name.
+        let mut by_id = matches!(&e.node, Node::Name(n) if n == STEPS);
         loop {
             // Errors in `a.b` and `a[i]` point at `a`.
             let column = e.column;
@@ -369,7 +382,23 @@ impl Parser<'_> {
             } else if self.eat("[")? {
                 let index = self.expr()?;
                 self.expect("]")?;
-                e = Expr { node: Node::Index(Box::new(e), Box::new(index)), column };
+                e = match (std::mem::take(&mut by_id), index.node) {
+                    (true, Node::Literal(Value::String(id))) => {
+                        Expr { node: Node::Name(id), column }
+                    }
+                    (true, _) => {
+                        return Err(SyntaxError {
+                            column: index.column,
+                            message: format!(
+                                "`{STEPS}[...]` takes a step id in quotes, as `{STEPS}['job.1']`"
+                            ),
+                        })
+                    }
+                    (false, node) => {
+                        let index = Expr { node, column: index.column };
+                        Expr { node: Node::Index(Box::new(e), Box::new(index)), column }
+                    }
+                };
             } else {
                 self.depth = depth;
                 return Ok(e);
@@ -488,7 +517,8 @@ impl fmt::Display for Expr {
         match &self.node {
             Node::Literal(Value::String(s)) => write!(f, "{}", quote(s)),
             Node::Literal(v) => write!(f, "{v}"),
-            Node::Name(n) => f.write_str(n),
+            Node::Name(n) if is_plain_name(n) => f.write_str(n),
+            Node::Name(n) => write!(f, "{STEPS}[{}]", quote(n)),
             Node::List(items) => {
                 f.write_str("[")?;
                 list(f, items)?;

@@ -25,6 +25,8 @@ fn scope() -> Vars {
         "ratio": 0.5,
         "tags": ["a", "b"],
         "extract": {"rows": 42, "table": "events"},
+        "job.1": {"rows": 7},
+        "load-users": {"ok": true},
     }) else {
         unreachable!()
     };
@@ -188,6 +190,27 @@ fn names_are_listed_for_validation() {
             ("m".into(), None),
             ("tags".into(), None),
         ]
+    );
+}
+
+#[test]
+fn steps_whose_ids_are_no_plain_names_are_reached_by_id() {
+    assert_eq!(eval("${steps['job.1'].rows + 1}"), json!(8));
+    assert_eq!(eval("${steps['load-users']['ok']}"), json!(true));
+    assert_eq!(eval("${steps['extract'].rows}"), eval("${extract.rows}"));
+    let t = Template::parse("${steps['job.1'].rows} ${steps['load-users']}").unwrap();
+    let names: Vec<(String, Option<String>, usize)> =
+        t.names().into_iter().map(|n| (n.name, n.member, n.column)).collect();
+    assert_eq!(
+        names,
+        vec![("job.1".into(), Some("rows".into()), 3), ("load-users".into(), None, 26)]
+    );
+    // Printed back as written, so that it reads the same again.
+    assert_eq!(t.to_string(), "${steps['job.1'].rows} ${steps['load-users']}");
+    assert!(
+        eval_err("${steps[date]}").contains("takes a step id in quotes"),
+        "{}",
+        eval_err("${steps[date]}")
     );
 }
 

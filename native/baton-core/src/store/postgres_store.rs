@@ -112,6 +112,18 @@ fn fail(url: &DatabaseUrl, action: &'static str, e: &tokio_postgres::Error) -> S
     error(url, action, described(e))
 }
 
+/// Whether `e` means the connection is gone: closed, or the server said it ends it (a
+/// restart, an administrator) a moment before the driver sees the socket close.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|code| {
+            matches!(
+                *code,
+                SqlState::ADMIN_SHUTDOWN | SqlState::CRASH_SHUTDOWN | SqlState::CANNOT_CONNECT_NOW
+            ) || code.code().starts_with("08")
+        })
+}
+
 /// `e` and its causes: the driver's own words are only its kind ("db error", "error
 /// connecting to server"), what happened is in the causes.
 fn described(e: &tokio_postgres::Error) -> String {
@@ -532,7 +544,7 @@ impl Writer {
                 continue;
             }
             let lost =
-                error.is_closed() || self.conn.as_ref().is_some_and(|c| c.client.is_closed());
+                connection_lost(&error) || self.conn.as_ref().is_some_and(|c| c.client.is_closed());
             if lost && since.elapsed() < RECONNECT_PATIENCE {
                 tracing::warn!(url = %self.url, error = %error, "PostgreSQL store: connection lost during a commit; it is retried once the database is back");
                 self.conn = None;
@@ -642,7 +654,7 @@ impl Reader {
                 match outcome {
                     Ok(()) => break,
                     Err((again, e))
-                        if (lost || e.is_closed()) && since.elapsed() < READ_PATIENCE =>
+                        if (lost || connection_lost(&e)) && since.elapsed() < READ_PATIENCE =>
                     {
                         reader = None;
                         read = again;
