@@ -230,6 +230,48 @@ async fn a_year_of_daily_cron_fires_on_a_virtual_clock_without_waiting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jittered_cron_fires_a_fixed_delay_after_each_time() {
+    let env = Env::new(ms("2025-03-01T00:00:00Z"));
+    let yaml = |id: &str| {
+        format!("id: {id}\nparams: {{at: 0}}\ntriggers:\n  - {{cron: '@hourly', jitter: 20m, params: {{at: '${{trigger.scheduled_time}}'}}}}\nsteps:\n  - {{id: a, type: noop}}\n")
+    };
+    for id in ["east", "west", "north"] {
+        env.engine.register(def(&yaml(id))).unwrap();
+    }
+    baton_core::triggers::start_scheduler(&env.engine);
+    env.advance(3 * HOUR + 30 * 60 * 1000).await;
+    let mut delays = Vec::new();
+    for id in ["east", "west", "north"] {
+        let firings = env.engine.firings(id).unwrap();
+        assert_eq!(firings.len(), 3, "{id}: {firings:?}");
+        let delay = firings[0].fired_ms - firings[0].scheduled_ms;
+        assert!(delay < 20 * 60 * 1000, "{id}: {delay} ms");
+        for (n, f) in firings.iter().enumerate() {
+            assert_eq!(
+                f.scheduled_ms,
+                ms("2025-03-01T01:00:00Z") + n as u64 * HOUR,
+                "{id}: the cron times"
+            );
+            assert_eq!(f.fired_ms - f.scheduled_ms, delay, "{id}: the same delay each hour");
+        }
+        // The run sees the cron time, not the time it fired.
+        let run = &env.runs(id)[0];
+        assert_eq!(run.params["at"], json!(firings[0].scheduled_ms));
+        delays.push(delay);
+    }
+    delays.dedup();
+    assert!(delays.len() > 1, "workflows on one schedule are spread: {delays:?}");
+    let bad = Source::new(
+        "t.yaml",
+        "id: b\ntriggers:\n  - {signal: go, jitter: 1m}\nsteps:\n  - {id: a, type: noop}\n",
+        Format::Yaml,
+    );
+    let error = env.engine.register(bad.parse().unwrap()).unwrap_err().to_string();
+    assert!(error.contains("jitter") && error.contains("cron"), "{error}");
+    env.engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misfires_after_three_days_down_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let time = VirtualTime::starting_at(ms("2024-05-01T00:00:00Z"));

@@ -766,9 +766,13 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
             {
                 v.top(&field("cron"), &message);
             }
+            v.duration(None, &field("jitter"), trigger.jitter.as_ref());
         } else {
             if trigger.timezone.is_some() {
                 v.top(&field("timezone"), "applies to `cron` triggers only");
+            }
+            if trigger.jitter.is_some() {
+                v.top(&field("jitter"), "applies to `cron` triggers only");
             }
             if trigger.misfire.is_some() {
                 v.top(&field("misfire"), "applies to `cron` triggers only");

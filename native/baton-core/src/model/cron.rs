@@ -19,28 +19,37 @@ use std::str::FromStr;
 /// A parsed cron expression with its zone.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
-    schedule: cron::Schedule,
+    /// One schedule; two when a standard expression restricts both the day of month and the
+    /// day of week, which standard cron ORs (a day matches either) and the `cron` crate ANDs.
+    schedules: Vec<cron::Schedule>,
     zone: Tz,
 }
 
 impl CronSchedule {
-    /// Parses `expression` (5, 6 or 7 fields) in `timezone` (an IANA name; UTC by default).
+    /// Parses `expression` (5, 6 or 7 fields, or `@hourly`, `@daily`, `@weekly`, `@monthly`,
+    /// `@yearly`) in `timezone` (an IANA name; UTC by default).
     pub fn parse(expression: &str, timezone: Option<&str>) -> Result<Self, String> {
         let zone = parse_zone(timezone)?;
-        let converted = to_cron_crate(expression)?;
-        let schedule = cron::Schedule::from_str(&converted)
+        let schedules = to_cron_crate(expression)?
+            .iter()
+            .map(|converted| cron::Schedule::from_str(converted))
+            .collect::<Result<_, _>>()
             .map_err(|e| format!("invalid cron expression `{expression}`: {e}"))?;
-        Ok(CronSchedule { schedule, zone })
+        Ok(CronSchedule { schedules, zone })
     }
 
     /// The first scheduled time strictly after `after_ms`, in milliseconds since the epoch.
     pub fn next_after(&self, after_ms: u64) -> Option<u64> {
+        self.schedules.iter().filter_map(|s| self.next_of(s, after_ms)).min()
+    }
+
+    fn next_of(&self, schedule: &cron::Schedule, after_ms: u64) -> Option<u64> {
         let after = DateTime::<Utc>::from_timestamp_millis(after_ms as i64)?;
         // Wall-clock times, read as if they were UTC: the iteration knows nothing of zones.
         let wall = after.with_timezone(&self.zone).naive_local().and_utc();
         // A zone's offsets change by hours at most, so a few candidates always suffice;
         // the bound keeps an expression that never matches again from looping.
-        for candidate in self.schedule.after(&wall).take(1_000) {
+        for candidate in schedule.after(&wall).take(1_000) {
             let instant = self.place(candidate.naive_utc());
             if instant > after_ms {
                 return Some(instant);
@@ -76,18 +85,41 @@ pub fn parse_zone(timezone: Option<&str>) -> Result<Tz, String> {
     }
 }
 
+/// The standard expression an `@` shorthand stands for.
+fn shorthand(expression: &str) -> Option<&'static str> {
+    Some(match expression {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        _ => return None,
+    })
+}
+
 /// The expression as the `cron` crate reads it: 5 fields get seconds `0` and their day of
-/// week renumbered; 6 and 7 fields are taken as they are.
-fn to_cron_crate(expression: &str) -> Result<String, String> {
+/// week renumbered, and become two schedules when they restrict both the day of month and
+/// the day of week (standard cron runs on either, as a field not starting with `*` says);
+/// 6 and 7 fields are taken as they are (their `?` says which day field is meant).
+fn to_cron_crate(expression: &str) -> Result<Vec<String>, String> {
+    let expression = shorthand(expression.trim()).unwrap_or(expression);
     let fields: Vec<&str> = expression.split_whitespace().collect();
     match fields.len() {
         5 => {
+            let (minute, hour, dom, month) = (fields[0], fields[1], fields[2], fields[3]);
             let dow = standard_day_of_week(fields[4])?;
-            Ok(format!("0 {} {} {} {} {dow}", fields[0], fields[1], fields[2], fields[3]))
+            let restricted = |f: &str| !f.starts_with('*') && f != "?";
+            if restricted(dom) && restricted(fields[4]) {
+                return Ok(vec![
+                    format!("0 {minute} {hour} {dom} {month} *"),
+                    format!("0 {minute} {hour} * {month} {dow}"),
+                ]);
+            }
+            Ok(vec![format!("0 {minute} {hour} {dom} {month} {dow}")])
         }
-        6 | 7 => Ok(fields.join(" ")),
+        6 | 7 => Ok(vec![fields.join(" ")]),
         n => Err(format!(
-            "invalid cron expression `{expression}`: {n} fields; use 5 (minute hour day-of-month month day-of-week) or 6/7 with seconds first"
+            "invalid cron expression `{expression}`: {n} fields; use 5 (minute hour day-of-month month day-of-week), 6/7 with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly"
         )),
     }
 }
@@ -160,18 +192,24 @@ mod tests {
         DateTime::<Utc>::from_timestamp_millis(ms as i64).unwrap().to_rfc3339()
     }
 
+    fn one(expression: &str) -> String {
+        let mut converted = to_cron_crate(expression).unwrap();
+        assert_eq!(converted.len(), 1, "{converted:?}");
+        converted.remove(0)
+    }
+
     #[test]
     fn five_fields_get_seconds_and_sunday_zero() {
-        assert_eq!(to_cron_crate("0 2 * * *").unwrap(), "0 0 2 * * *");
-        assert_eq!(to_cron_crate("0 2 * * 0").unwrap(), "0 0 2 * * 1");
-        assert_eq!(to_cron_crate("0 2 * * 7").unwrap(), "0 0 2 * * 1");
-        assert_eq!(to_cron_crate("0 2 * * 1-5").unwrap(), "0 0 2 * * 2,3,4,5,6");
-        assert_eq!(to_cron_crate("0 2 * * 5-7").unwrap(), "0 0 2 * * 6,7,1");
-        assert_eq!(to_cron_crate("0 2 * * 0,6").unwrap(), "0 0 2 * * 1,7");
-        assert_eq!(to_cron_crate("0 2 * * */2").unwrap(), "0 0 2 * * 1,3,5,7");
-        assert_eq!(to_cron_crate("0 2 * * 1-5/2").unwrap(), "0 0 2 * * 2,4,6");
-        assert_eq!(to_cron_crate("0 2 * * MON-FRI").unwrap(), "0 0 2 * * MON-FRI");
-        assert_eq!(to_cron_crate("30 0 2 * * *").unwrap(), "30 0 2 * * *");
+        assert_eq!(one("0 2 * * *"), "0 0 2 * * *");
+        assert_eq!(one("0 2 * * 0"), "0 0 2 * * 1");
+        assert_eq!(one("0 2 * * 7"), "0 0 2 * * 1");
+        assert_eq!(one("0 2 * * 1-5"), "0 0 2 * * 2,3,4,5,6");
+        assert_eq!(one("0 2 * * 5-7"), "0 0 2 * * 6,7,1");
+        assert_eq!(one("0 2 * * 0,6"), "0 0 2 * * 1,7");
+        assert_eq!(one("0 2 * * */2"), "0 0 2 * * 1,3,5,7");
+        assert_eq!(one("0 2 * * 1-5/2"), "0 0 2 * * 2,4,6");
+        assert_eq!(one("0 2 * * MON-FRI"), "0 0 2 * * MON-FRI");
+        assert_eq!(one("30 0 2 * * *"), "30 0 2 * * *");
         assert!(to_cron_crate("0 2 * *").unwrap_err().contains("4 fields"));
         assert!(to_cron_crate("0 2 * * 8").unwrap_err().contains("not a day"));
     }
@@ -213,6 +251,37 @@ mod tests {
             "2024-11-04T09:30:00+00:00",
             "01:30 PST the next day, not 01:30 PST the same day"
         );
+    }
+
+    #[test]
+    fn shorthands_mean_their_standard_expressions() {
+        assert_eq!(one("@hourly"), "0 0 * * * *");
+        assert_eq!(one("@daily"), one("@midnight"));
+        assert_eq!(one("@weekly"), "0 0 0 * * 1");
+        assert_eq!(one("@monthly"), "0 0 0 1 * *");
+        assert_eq!(one("@yearly"), one("@annually"));
+        let hourly = CronSchedule::parse("@hourly", None).unwrap();
+        assert_eq!(
+            iso(hourly.next_after(ms("2024-06-01T10:15:00Z")).unwrap()),
+            "2024-06-01T11:00:00+00:00"
+        );
+        assert!(to_cron_crate("@sometimes").unwrap_err().contains("@hourly"));
+    }
+
+    #[test]
+    fn a_day_of_month_and_a_day_of_week_both_given_mean_either() {
+        // The 13th, or a Friday (standard cron); 2024-10-13 is a Sunday.
+        let s = CronSchedule::parse("0 9 13 * 5", None).unwrap();
+        let mut at = ms("2024-10-01T00:00:00Z");
+        let mut days = Vec::new();
+        for _ in 0..4 {
+            at = s.next_after(at).unwrap();
+            days.push(iso(at)[..10].to_owned());
+        }
+        assert_eq!(days, ["2024-10-04", "2024-10-11", "2024-10-13", "2024-10-18"]);
+        // A field starting with `*` leaves the other one alone, as in standard cron.
+        assert_eq!(one("0 9 */2 * 5"), "0 0 9 */2 * 6");
+        assert_eq!(to_cron_crate("0 9 13 * MON").unwrap().len(), 2);
     }
 
     #[test]

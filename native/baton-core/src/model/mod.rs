@@ -90,7 +90,8 @@ pub struct WorkflowDef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerDef {
-    /// A cron expression: 5 fields (minute to day of week), or 6/7 with seconds first.
+    /// A cron expression: 5 fields (minute to day of week), `@hourly`-style shorthands, or
+    /// 6/7 fields with seconds first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
     /// The IANA zone the cron expression reads its times in (default UTC).
@@ -99,6 +100,12 @@ pub struct TriggerDef {
     /// What a cron trigger does about times it missed while no engine ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub misfire: Option<Misfire>,
+    /// How much later than its cron times a trigger may fire: each trigger fires a fixed
+    /// delay after them, under this bound and drawn from the workflow's id and the trigger's
+    /// place, so that workflows on one schedule do not all start at once. The runs still see
+    /// the cron time as `trigger.scheduled_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<DurationSpec>,
     /// The signal that starts a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<String>,
@@ -491,6 +498,9 @@ impl WorkflowDef {
     /// (`1h30m` becomes `90m`), so that a host reads durations without a parser of its own.
     pub fn canonicalize_durations(&mut self) {
         for spec in [&mut self.timeout, &mut self.signal_retention].into_iter().flatten() {
+            spec.canonicalize();
+        }
+        for spec in self.triggers.iter_mut().filter_map(|t| t.jitter.as_mut()) {
             spec.canonicalize();
         }
         canonicalize_steps(&mut self.steps);

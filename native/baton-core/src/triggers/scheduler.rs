@@ -145,6 +145,8 @@ impl Scheduler<'_> {
                 EngineError::Trigger { workflow: id.into(), trigger: index, message }
             })?;
         let spec = crate::engine::firings::spec(trigger);
+        // Times are cron times; each fires `delay` after its time.
+        let delay = jitter_ms(id, index, trigger);
         let now = shared.clock.now_ms();
         let cursor = get_cursor(shared.store.as_ref(), id, index)?.filter(|c| c.spec == spec);
         let Some(last) = cursor.and_then(|c| c.last_ms) else {
@@ -157,14 +159,14 @@ impl Scheduler<'_> {
                 &Cursor { spec, last_ms: Some(now), last_signal: None },
             );
             self.engine.commit(batch).await?;
-            return Ok(schedule.next_after(now));
+            return Ok(schedule.next_after(now).map(|t| t + delay));
         };
 
         let mut due = VecDeque::new();
         let mut passed_over = 0usize;
         let mut last_passed = None;
         let mut at = last;
-        while let Some(t) = schedule.next_after(at).filter(|t| *t <= now) {
+        while let Some(t) = schedule.next_after(at).filter(|t| t + delay <= now) {
             due.push_back(t);
             if due.len() > MISSED_BOUND {
                 last_passed = due.pop_front();
@@ -179,7 +181,7 @@ impl Scheduler<'_> {
             tracing::warn!(workflow = %id, trigger = index, passed_over, "cron times missed beyond the bound, neither fired nor recorded");
         }
         let misfire = trigger.misfire.unwrap_or_default();
-        let late = due.iter().filter(|t| now - **t > MISFIRE_GRACE_MS).count();
+        let late = due.iter().filter(|t| now - (**t + delay) > MISFIRE_GRACE_MS).count();
         let firing = |scheduled_ms: u64, reason: Option<String>| FiringRecord {
             workflow_id: id.to_owned(),
             trigger: index,
@@ -235,7 +237,8 @@ impl Scheduler<'_> {
             )
             .await?;
         }
-        Ok(schedule.next_after(now))
+        // The next time not fired yet: every time up to `now - delay` was.
+        Ok(schedule.next_after(now.saturating_sub(delay)).map(|t| t + delay))
     }
 
     /// Starts a run for each signal sent since the trigger last looked that matches it.
@@ -486,4 +489,15 @@ impl Scope for TriggerScope<'_> {
     fn now_ms(&self) -> u64 {
         self.now_ms
     }
+}
+
+/// How long after its cron times trigger `index` of `workflow` fires: under its `jitter`,
+/// the same for every time and on every engine (drawn from the workflow id and the place).
+fn jitter_ms(workflow: &str, index: usize, trigger: &TriggerDef) -> u64 {
+    let bound = trigger.jitter.as_ref().and_then(|j| j.parse().ok()).map(|d| d.as_millis() as u64);
+    let Some(bound) = bound.filter(|&b| b > 0) else { return 0 };
+    let hash = blake3::hash(format!("{workflow}/{index}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_le_bytes(first) % bound
 }

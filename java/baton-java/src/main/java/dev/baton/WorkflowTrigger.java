@@ -1,8 +1,10 @@
 package dev.baton;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.baton.internal.Durations;
 import dev.baton.internal.JsonCodec;
 import dev.baton.internal.JsonValues;
+import java.time.Duration;
 import java.time.ZoneId;
 import java.util.Map;
 import java.util.Objects;
@@ -73,6 +75,16 @@ public final class WorkflowTrigger {
         return with(j -> j.put("misfire", name));
     }
 
+    /**
+     * Fires a fixed delay after each cron time, under {@code bound}, drawn from the workflow id
+     * and the trigger's place: workflows on one schedule do not all start at once. The runs
+     * still see the cron time as {@code trigger.scheduled_time}. Cron triggers only.
+     */
+    public WorkflowTrigger jitter(Duration bound) {
+        String text = Durations.format(Objects.requireNonNull(bound, "bound"));
+        return with(j -> j.put("jitter", text));
+    }
+
     /** Which signals start a run: {@code ${...}} over {@code signal.<param>}. Signal triggers only. */
     public WorkflowTrigger match(String expression) {
         Objects.requireNonNull(expression, "expression");
@@ -97,6 +109,11 @@ public final class WorkflowTrigger {
     /** The IANA zone of a cron trigger, if not UTC. */
     public Optional<String> zone() {
         return JsonCodec.text(json, "timezone");
+    }
+
+    /** The bound of a cron trigger's delay after its times, if it has one ({@link #jitter(Duration)}). */
+    public Optional<Duration> jitter() {
+        return JsonCodec.duration(json, "jitter");
     }
 
     public Optional<Misfire> misfire() {

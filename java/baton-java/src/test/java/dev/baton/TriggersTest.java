@@ -346,6 +346,22 @@ class TriggersTest {
     }
 
     @Test
+    void aJitteredCronFiresAFixedDelayAfterEachTime() {
+        try (Baton baton = virtual(true)) {
+            baton.register(Workflow.named("hourly")
+                    .trigger(WorkflowTrigger.cron("@hourly").jitter(Duration.ofMinutes(20)))
+                    .step("a", s -> s.noop()).build());
+            baton.virtualClock().advance(Duration.ofMinutes(150));
+            List<Firing> firings = baton.firings("hourly");
+            assertEquals(2, firings.size(), firings::toString);
+            Duration delay = Duration.between(firings.get(0).scheduledAt(), firings.get(0).firedAt());
+            assertTrue(delay.compareTo(Duration.ofMinutes(20)) < 0, delay::toString);
+            assertEquals(Instant.parse("2026-01-01T01:00:00Z"), firings.get(0).scheduledAt());
+            assertEquals(delay, Duration.between(firings.get(1).scheduledAt(), firings.get(1).firedAt()));
+        }
+    }
+
+    @Test
     void noSchedulerNoFirings() {
         try (Baton baton = virtual(false)) {
             baton.register(Workflow.named("on-signal").onSignal("go", null).step("a", s -> s.noop()).build());
