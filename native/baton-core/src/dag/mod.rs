@@ -404,6 +404,11 @@ fn check_step(
     for (n, tag) in step.options().tags.iter().enumerate() {
         check_id(v, Some((def, i)), &format!("tags.{n}"), tag, "tag");
     }
+    for (n, emit) in step.flow().emit_signals.iter().enumerate() {
+        if let Some(message) = crate::model::signal_name_problem(&emit.name) {
+            v.step(def, i, Some(&format!("emit_signals.{n}.name")), message);
+        }
+    }
     for problem in kinds.check(step) {
         v.step(def, i, Some(&problem.field), problem.message);
     }
@@ -781,7 +786,7 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
         let mut names = vec!["trigger".to_string()];
         match &trigger.signal {
             Some(name) => {
-                if let Some(message) = crate::model::id_problem(name, "signal name") {
+                if let Some(message) = crate::model::signal_name_problem(name) {
                     v.top(&field("signal"), &message);
                 }
                 names.push("signal".into());
@@ -1250,5 +1255,21 @@ steps:
                 "flow.yaml:4:65: step `a`: env.E: column 3: raw(...) marks shell code, and only a shell `command` runs code; drop it",
             ]
         );
+    }
+
+    #[test]
+    fn signal_names_may_join_ids_with_slashes() {
+        let ok = "id: x\ntriggers:\n  - {signal: prod_db/events/ready}\nsteps:\n  - {id: w, type: wait_signal, signal: prod_db/events/ready}\n  - {id: e, type: noop, emit_signals: [{name: team/done}]}\n";
+        compile(ok).unwrap();
+        let bad = "id: x\ntriggers:\n  - {signal: 'a//b'}\nsteps:\n  - {id: w, type: wait_signal, signal: /lead}\n  - {id: e, type: noop, emit_signals: [{name: 'sp ace'}]}\n";
+        let errors = compile(bad).unwrap_err().to_string();
+        for expected in [
+            "triggers.0.signal: invalid signal name `a//b`",
+            "`/lead`",
+            "emit_signals.0.name",
+            "and `/` between names",
+        ] {
+            assert!(errors.contains(expected), "{expected}: {errors}");
+        }
     }
 }

@@ -42,6 +42,17 @@ pub fn id_problem(name: &str, what: &str) -> Option<String> {
     Some(format!("invalid {what} `{name}`: use letters, digits, `_`, `.` and `-`"))
 }
 
+/// Why `name` is not valid as a signal name, if it is not: ids joined by `/`
+/// (`prod_db/events/ready`, as Maestro names signals), at most [`MAX_ID_LEN`] characters.
+pub fn signal_name_problem(name: &str) -> Option<String> {
+    let segments_ok = name.split('/').all(is_id);
+    if segments_ok && name.len() <= MAX_ID_LEN {
+        return None;
+    }
+    let problem = id_problem(name, "signal name")?;
+    Some(problem.replace("and `-`", "`-`, and `/` between names"))
+}
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;

@@ -29,7 +29,7 @@ impl super::Flow for WaitSignal {
         match &step.flow().signal {
             None => problems.push(missing(Field::Signal, "wait_signal", "table_ready")),
             Some(name) => problems.extend(
-                crate::model::id_problem(name, "signal name")
+                crate::model::signal_name_problem(name)
                     .map(|message| FieldProblem { field: "signal".into(), message }),
             ),
         }
