@@ -200,6 +200,42 @@ async fn subworkflow_outputs_and_links() {
 }
 
 #[tokio::test]
+async fn a_subworkflow_pins_a_version_and_inherits_its_runs_params() {
+    let s = engine_with(None, None);
+    let register = |yaml: &str| {
+        let source = Source::new("c.yaml", yaml, Format::Yaml);
+        s.engine.register(source.parse().unwrap()).unwrap().version
+    };
+    let v1 = register("id: child\nparams: {date: none, rows: 0}\nsteps:\n  - {id: one, type: shell, command: 'echo \"seen=${date}/${rows}\" >> $BATON_OUTPUT'}\n");
+    let v2 =
+        register("id: child\nparams: {date: none, rows: 0}\nsteps:\n  - {id: two, type: noop}\n");
+    assert_eq!((v1, v2), (1, 2));
+    let wf = workflow(
+        &s.engine,
+        "id: parent\nparams: {date: '2026-12-01', other: x}\nsteps:\n  - {id: sub, type: subworkflow, workflow: child, version: 1, inherit_params: true, params: {rows: 3}}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    // Version 1 ran (its step is `one`), with the parent's `date` and the step's `rows`;
+    // `other`, which the child does not declare, stayed with the parent.
+    assert_eq!(step_record(&s.engine, &id, "sub").outputs["one"], json!({"seen": "2026-12-01/3"}));
+    let child = s.engine.run(&format!("{id}:sub")).unwrap().unwrap();
+    assert_eq!(
+        child.params,
+        IndexMap::from([("date".into(), json!("2026-12-01")), ("rows".into(), json!(3))])
+    );
+    let bad = Source::new(
+        "p.yaml",
+        "id: p\nsteps:\n  - {id: a, type: subworkflow, file: c.yaml, version: 2}\n  - {id: b, type: subworkflow, workflow: child, version: 0}\n",
+        Format::Yaml,
+    );
+    let errors = s.engine.compile(bad.parse().unwrap()).unwrap_err().to_string();
+    assert!(errors.contains("pins a version of a registered `workflow`"), "{errors}");
+    assert!(errors.contains("versions count from 1"), "{errors}");
+}
+
+#[tokio::test]
 async fn subworkflow_from_a_file_and_stopping_the_parent_stops_the_child() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -236,6 +236,11 @@ pub struct StepFlow {
     pub workflow: Option<String>,
     /// A definition file a `subworkflow` step runs.
     pub file: Option<String>,
+    /// The registered version a `subworkflow` step runs (default: the active one).
+    pub version: Option<u32>,
+    /// Whether a `subworkflow` step passes its run's params down to the child, for the
+    /// params the child declares (the step's own `params` win).
+    pub inherit_params: bool,
     /// Iterations of a `foreach` running at once (default: the workflow's `max_parallel`).
     pub max_parallel: Option<usize>,
     /// Whether the first failed iteration of a `foreach` stops the others.
@@ -331,6 +336,10 @@ struct StepRepr {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    inherit_params: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_parallel: Option<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     fail_fast: bool,
@@ -367,6 +376,8 @@ impl From<StepRepr> for StepDef {
             steps: r.steps,
             workflow: r.workflow,
             file: r.file,
+            version: r.version,
+            inherit_params: r.inherit_params,
             max_parallel: r.max_parallel,
             fail_fast: r.fail_fast,
             condition: r.condition,
@@ -428,6 +439,10 @@ struct StepReprRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    inherit_params: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_parallel: Option<usize>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     fail_fast: bool,
@@ -467,6 +482,8 @@ impl Serialize for StepDef {
             steps: &f.steps,
             workflow: f.workflow.as_ref(),
             file: f.file.as_ref(),
+            version: f.version,
+            inherit_params: f.inherit_params,
             max_parallel: f.max_parallel,
             fail_fast: f.fail_fast,
             condition: f.condition.as_ref(),

@@ -50,6 +50,10 @@ pub enum Field {
     Workflow,
     /// `file`: a definition file a subworkflow runs.
     File,
+    /// `version`: the registered version a subworkflow runs.
+    Version,
+    /// `inherit_params`: whether a subworkflow passes its run's params down.
+    InheritParams,
     /// `max_parallel`: iterations of a `foreach` at once.
     MaxParallel,
     /// `fail_fast`: whether a failed iteration stops the others.
@@ -65,7 +69,7 @@ pub enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 15] = [
+    const ALL: [Field; 17] = [
         Field::Command,
         Field::Env,
         Field::Duration,
@@ -75,6 +79,8 @@ impl Field {
         Field::Steps,
         Field::Workflow,
         Field::File,
+        Field::Version,
+        Field::InheritParams,
         Field::MaxParallel,
         Field::FailFast,
         Field::Condition,
@@ -95,6 +101,8 @@ impl Field {
             Field::Steps => "steps",
             Field::Workflow => "workflow",
             Field::File => "file",
+            Field::Version => "version",
+            Field::InheritParams => "inherit_params",
             Field::MaxParallel => "max_parallel",
             Field::FailFast => "fail_fast",
             Field::Condition => "condition",
@@ -115,6 +123,8 @@ impl Field {
             Field::Steps => !step.flow().steps.is_empty(),
             Field::Workflow => step.flow().workflow.is_some(),
             Field::File => step.flow().file.is_some(),
+            Field::Version => step.flow().version.is_some(),
+            Field::InheritParams => step.flow().inherit_params,
             Field::MaxParallel => step.flow().max_parallel.is_some(),
             Field::FailFast => step.flow().fail_fast,
             Field::Condition => step.flow().condition.is_some(),

@@ -208,6 +208,17 @@ impl Nest {
         super::super::registry::registered_workflow(&self.shared, id).map_err(|e| e.to_string())
     }
 
+    /// Version `version` of the registered workflow `id`, compiled.
+    pub(crate) fn registered_version(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Arc<Workflow>, String> {
+        super::super::registry::version_workflow(&self.shared, id, version)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
     /// Validates a definition with this engine's step kinds.
     pub(crate) fn compile(
         &self,

@@ -10,6 +10,8 @@ use crate::model::{Source, StepDef};
 use crate::steps::{one_of, Field, FieldProblem, Outputs, StepContext};
 use crate::store::Batch;
 use crate::Workflow;
+use indexmap::IndexMap;
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,11 +19,26 @@ pub(crate) struct Subworkflow;
 
 impl super::Flow for Subworkflow {
     fn fields(&self) -> &'static [Field] {
-        &[Field::Workflow, Field::File, Field::Params]
+        &[Field::Workflow, Field::File, Field::Params, Field::Version, Field::InheritParams]
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        one_of(step, "subworkflow", Field::Workflow, Field::File).into_iter().collect()
+        let mut problems: Vec<FieldProblem> =
+            one_of(step, "subworkflow", Field::Workflow, Field::File).into_iter().collect();
+        let flow = step.flow();
+        if flow.version.is_some() && flow.workflow.is_none() {
+            problems.push(FieldProblem {
+                field: "version".into(),
+                message: "pins a version of a registered `workflow`, not of a `file`".into(),
+            });
+        }
+        if flow.version == Some(0) {
+            problems.push(FieldProblem {
+                field: "version".into(),
+                message: "versions count from 1".into(),
+            });
+        }
+        problems
     }
 
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
@@ -36,7 +53,7 @@ async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
         None => {
             let wf = child_workflow(nest)?;
             let mut batch = Batch::default();
-            let run = nest.new_child(&mut batch, &wf, ctx.step_params.clone(), None)?;
+            let run = nest.new_child(&mut batch, &wf, child_params(nest, &wf, ctx), None)?;
             nest.commit(batch).await?;
             tracing::info!(run = %nest.run_id(), child = %id, workflow = %wf.id(), "subworkflow started");
             (wf, run)
@@ -71,11 +88,31 @@ async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
     }
 }
 
-/// The workflow the step names: registered in the engine, or read from its file.
+/// The params of the child run: the step's `params`, over the run's own for the params
+/// the child declares when the step says `inherit_params`.
+fn child_params(nest: &Nest, child: &Workflow, ctx: &StepContext) -> IndexMap<String, Value> {
+    if !nest.step().flow().inherit_params {
+        return ctx.step_params.clone();
+    }
+    let mut params: IndexMap<String, Value> = child
+        .def()
+        .params
+        .keys()
+        .filter_map(|k| ctx.params.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
+    params.extend(ctx.step_params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    params
+}
+
+/// The workflow the step names: registered in the engine (its active version, or the one
+/// `version` pins), or read from its file.
 fn child_workflow(nest: &Nest) -> Result<Arc<Workflow>, String> {
     let step = nest.step();
     if let Some(id) = &step.flow().workflow {
-        return nest.registered(id);
+        return match step.flow().version {
+            Some(version) => nest.registered_version(id, version),
+            None => nest.registered(id),
+        };
     }
     let path = step.flow().file.as_deref().ok_or_else(|| super::unplanned("file"))?;
     let source = Source::read(Path::new(path)).map_err(|e| e.to_string())?;

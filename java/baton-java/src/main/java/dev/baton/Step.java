@@ -179,6 +179,16 @@ public final class Step {
         return JsonCodec.text(json, "file");
     }
 
+    /** The registered version a {@code subworkflow} step pins, if it pins one. */
+    public OptionalInt version() {
+        return JsonCodec.integer(json, "version");
+    }
+
+    /** Whether a {@code subworkflow} step passes its run's params down. */
+    public boolean inheritParams() {
+        return json.path("inherit_params").asBoolean(false);
+    }
+
     /** Iterations of a {@code foreach} running at once. */
     public OptionalInt maxParallel() {
         return JsonCodec.integer(json, "max_parallel");
@@ -492,6 +502,21 @@ public final class Step {
         /** The {@code file} field of a {@code subworkflow} step, as written; {@link #subworkflowFile} sets it. */
         public Builder file(String file) {
             return put("file", file);
+        }
+
+        /** The registered version a {@code subworkflow} step runs (default: the active one); from 1. */
+        public Builder version(int version) {
+            json.put("version", version);
+            return this;
+        }
+
+        /**
+         * Whether a {@code subworkflow} step passes its run's params down to the child, for the
+         * params the child declares; the step's own {@link #param params} win.
+         */
+        public Builder inheritParams(boolean inherit) {
+            json.put("inherit_params", inherit);
+            return this;
         }
 
         /** Iterations of a {@code foreach} running at once (default: the workflow's max parallel); at least 1. */

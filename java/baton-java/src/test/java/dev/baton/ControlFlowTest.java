@@ -104,6 +104,20 @@ class ControlFlowTest {
     }
 
     @Test
+    void aSubworkflowPinsAVersionAndInheritsTheRunsParams() {
+        baton.register(Workflow.named("child").param("date", "none")
+                .step("v1", s -> s.java(ctx -> ctx.output("date", ctx.param("date")))).build());
+        baton.register(Workflow.named("child").param("date", "none").step("v2", s -> s.noop()).build());
+        baton.register(Workflow.named("parent").param("date", "2026-12-01")
+                .step("sub", s -> s.subworkflow("child").version(1).inheritParams(true))
+                .build());
+
+        RunResult result = baton.start("parent").await(WAIT).orThrow();
+
+        assertEquals(Map.of("date", "2026-12-01"), result.step("sub").output("v1"), "version 1 ran, with the run's date");
+    }
+
+    @Test
     void subworkflowOutputsReachDownstreamSteps() {
         baton.register(Workflow.named("load-table")
                 .param("table", "none")

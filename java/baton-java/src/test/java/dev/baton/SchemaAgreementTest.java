@@ -83,6 +83,8 @@ class SchemaAgreementTest {
                         .steps(body -> body.step("in", b -> b.noop()))
                         .workflow("child")
                         .file("child.yaml")
+                        .version(2)
+                        .inheritParams(true)
                         .maxParallel(4)
                         .failFast(true)
                         .condition("${p}")

@@ -78,13 +78,17 @@ public final class Dispatcher {
     }
 
     /**
-     * Binds the Java steps of {@code workflowId} to {@code code} (replacing what was bound), then
-     * sends on the tasks parked for that workflow whose code is now known.
+     * Binds the Java steps of {@code workflowId} to {@code code}, over what its earlier versions
+     * bound (a step of the same id gets the new code; a step only an earlier version has keeps
+     * its own, so that runs of that version, resumed or pinned by a subworkflow, still run),
+     * then sends on the tasks parked for that workflow whose code is now known.
      */
     public void bind(String workflowId, Map<String, JavaStep> code) {
         List<Execution> resumed = new ArrayList<>();
         synchronized (lock) {
-            javaSteps.put(workflowId, Map.copyOf(code));
+            Map<String, JavaStep> bound = new java.util.HashMap<>(javaSteps.getOrDefault(workflowId, Map.of()));
+            bound.putAll(code);
+            javaSteps.put(workflowId, Map.copyOf(bound));
             List<Execution> waiting = parked.get(workflowId);
             if (waiting != null) {
                 for (var it = waiting.iterator(); it.hasNext(); ) {
