@@ -183,6 +183,22 @@ steps:
 }
 
 #[tokio::test]
+async fn a_steps_params_are_read_downstream_as_its_outputs() {
+    let flaky = leak(Flaky::default());
+    let s = engine_with(Some(flaky), None);
+    let wf = workflow(
+        &s.engine,
+        "id: flow\nparams: {date: '2026-12-01'}\nsteps:\n  - {id: plan, type: noop, params: {day: '${date}', n: '${1 + 1}'}}\n  - {id: count, type: shell, depends_on: [plan], params: {rows: 1, table: events}, command: 'echo rows=${plan.n * 5} >> $BATON_OUTPUT'}\n  - {id: use, type: flaky, depends_on: [count], params: {seen: '${plan.day} ${count.rows} ${count.table}'}}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    // The shell step's own `rows` (10) wins over its param `rows` (1).
+    assert_eq!(flaky.seen.lock().unwrap()[0].2["seen"], json!("2026-12-01 10 events"));
+    let plan = s.engine.details(&id).unwrap().steps[0].record.outputs.clone();
+    assert_eq!(plan, IndexMap::from([("day".into(), json!("2026-12-01")), ("n".into(), json!(2))]));
+}
+
+#[tokio::test]
 async fn unknown_and_badly_typed_params_are_refused() {
     let s = engine_with(None, None);
     let wf = workflow(

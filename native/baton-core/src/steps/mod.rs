@@ -440,7 +440,8 @@ impl StepKinds {
     fn field_problems(&self, step: &StepDef, kind: &dyn StepKind) -> Vec<FieldProblem> {
         let mut problems: Vec<FieldProblem> = Field::ALL
             .iter()
-            .filter(|f| f.is_set(step) && !kind.fields().contains(f))
+            // `params` go on any step: a kind that takes none passes them downstream.
+            .filter(|f| f.is_set(step) && **f != Field::Params && !kind.fields().contains(f))
             .map(|f| FieldProblem {
                 field: f.name().into(),
                 message: format!("`{}` is not used by `{}` steps", f.name(), step.kind),

@@ -223,6 +223,11 @@ impl Driver {
                 return;
             }
         };
+        // A kind that takes no params leaves them to the steps after it, as outputs.
+        let takes_params = self
+            .declared_kind(step)
+            .is_none_or(|k| k.fields().contains(&crate::steps::Field::Params));
+        let carried = (!takes_params).then(|| ctx.step_params.clone()).filter(|p| !p.is_empty());
         let clock = self.shared.clock.clone();
         let timeout = self.wf.plan(i).timeout;
         let outside =
@@ -258,12 +263,18 @@ impl Driver {
                     Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
                 }
             };
-            let outcome = ended.unwrap_or_else(|panic| {
+            let mut outcome = ended.unwrap_or_else(|panic| {
                 StepOutcome::failure(format!(
                     "the step panicked: {}",
                     crate::error::panic_text(panic)
                 ))
             });
+            if let (Some(params), Ok(outputs)) = (carried, outcome.result.as_mut()) {
+                // The step's own outputs win.
+                for (k, v) in params {
+                    outputs.entry(k).or_insert(v);
+                }
+            }
             let _ = tx.send(Msg::Finished { step: i, attempt, outcome, retryable: true });
         }));
     }
@@ -282,6 +293,12 @@ impl Driver {
     }
 
     /// The kind step `step` declares.
+    /// Whether step `i` completes inside the scheduler, not launched: an inline kind's, with
+    /// no `params` to evaluate for the steps after it.
+    pub(super) fn completes_inline(&self, i: usize) -> bool {
+        self.kind(i).is_some_and(|k| k.is_inline()) && self.wf.plan(i).params.is_empty()
+    }
+
     fn declared_kind(&self, step: &StepDef) -> Option<Arc<dyn StepKind>> {
         self.shared.kinds.read().unwrap_or_else(|e| e.into_inner()).get(&step.kind).cloned()
     }

@@ -118,7 +118,7 @@ impl Driver {
                     &StepRecord::new(StepStatus::Ready, self.attempt[i]),
                 );
                 self.event_step(i, None);
-                if self.kind(i).is_some_and(|k| k.is_inline()) {
+                if self.completes_inline(i) {
                     self.inline_ready.push(i);
                 } else {
                     self.ready.push_front(i);

@@ -263,7 +263,7 @@ impl Driver {
 
     fn make_ready(&mut self, i: usize) -> Result<(), EngineError> {
         self.set(i, StepStatus::Ready)?;
-        let inline = self.kind(i).is_some_and(|k| k.is_inline());
+        let inline = self.completes_inline(i);
         if inline {
             self.inline_ready.push(i);
         } else {

@@ -68,7 +68,7 @@ impl Driver {
                 // Only a step continued from a breakpoint has a READY record.
                 StepStatus::Ready => {
                     self.passed.insert(i);
-                    if self.kind(i).is_some_and(|k| k.is_inline()) {
+                    if self.completes_inline(i) {
                         self.inline_ready.push(i);
                     } else {
                         self.ready.push_back(i);
