@@ -104,6 +104,19 @@ class ControlFlowTest {
     }
 
     @Test
+    void aNoopStepsParamsReachTheStepsAfterIt() {
+        baton.register(Workflow.named("flow").param("date", "2026-12-01")
+                .step("plan", s -> s.noop().param("day", "${date}").param("parts", 4))
+                .step("use", s -> s.dependsOn("plan").java(ctx -> ctx.output("got",
+                        ctx.input("plan", "day") + "/" + ctx.input("plan", "parts", Integer.class))))
+                .build());
+
+        RunResult result = baton.start("flow").await(WAIT).orThrow();
+
+        assertEquals("2026-12-01/4", result.step("use").output("got"));
+    }
+
+    @Test
     void aSubworkflowPinsAVersionAndInheritsTheRunsParams() {
         baton.register(Workflow.named("child").param("date", "none")
                 .step("v1", s -> s.java(ctx -> ctx.output("date", ctx.param("date")))).build());
