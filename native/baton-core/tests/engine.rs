@@ -98,7 +98,7 @@ async fn step_and_run_timeouts() {
     let s = engine_with(Some(flaky), None);
     let wf = workflow(
         &s.engine,
-        "id: t\nsteps:\n  - {id: slow, type: flaky, timeout: 5m, retry: {max_attempts: 2, delay: 1m}}\n",
+        "id: t\nsteps:\n  - {id: slow, type: flaky, timeout: 5m, retry: {max_attempts: 2, delay: 1m, on_timeout: true}}\n",
     );
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     let run = finish(&s, &id).await;
@@ -107,6 +107,20 @@ async fn step_and_run_timeouts() {
     assert_eq!(d.steps[0].record.attempt, 2);
     assert_eq!(d.steps[0].record.error.as_deref(), Some("timed out after 5m"));
     assert_eq!(s.now_ms() - START, 11 * 60 * 1000, "two attempts of 5m and a 1m delay");
+
+    // Without `on_timeout`, a timeout is not retried: a step that hung once likely hangs again.
+    let wf = workflow(
+        &s.engine,
+        "id: t1\nsteps:\n  - {id: slow, type: flaky, timeout: 5m, retry: {max_attempts: 3, delay: 1m}}\n",
+    );
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let d = s.engine.details(&id).unwrap();
+    assert_eq!(d.steps[0].record.attempt, 1);
+    assert_eq!(
+        d.steps[0].record.error.as_deref(),
+        Some("timed out after 5m; not retried: a timeout is not retried (retry.on_timeout)")
+    );
 
     let wf = workflow(&s.engine, "id: t2\ntimeout: 30m\nsteps:\n  - {id: a, type: sleep, duration: 2h}\n  - {id: b, type: noop, depends_on: [a]}\n");
     let started = s.now_ms();
@@ -196,6 +210,34 @@ async fn a_steps_params_are_read_downstream_as_its_outputs() {
     assert_eq!(flaky.seen.lock().unwrap()[0].2["seen"], json!("2026-12-01 10 events"));
     let plan = s.engine.details(&id).unwrap().steps[0].record.outputs.clone();
     assert_eq!(plan, IndexMap::from([("day".into(), json!("2026-12-01")), ("n".into(), json!(2))]));
+}
+
+#[tokio::test]
+async fn a_final_exit_code_is_not_retried_and_other_codes_are() {
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        "id: codes\nparams: {code: 3}\nsteps:\n  - {id: load, type: shell, command: 'exit ${code}', retry: {max_attempts: 3, delay: 1s, final_exit_codes: [3, 64]}}\n",
+    );
+    let id = s.engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let record = s.engine.details(&id).unwrap().steps[0].record.clone();
+    assert_eq!(record.attempt, 1, "{record:?}");
+    assert_eq!(
+        record.error.as_deref(),
+        Some("command exited with code 3; not retried: exit code 3 is final (retry.final_exit_codes)")
+    );
+    let id = s.engine.start(wf, IndexMap::from([("code".into(), json!(4))])).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let record = s.engine.details(&id).unwrap().steps[0].record.clone();
+    assert_eq!((record.attempt, record.error.as_deref()), (3, Some("command exited with code 4")));
+    let bad = Source::new("b.yaml", "id: b\nsteps:\n  - {id: a, type: shell, command: 'true', retry: {max_attempts: 2, final_exit_codes: [0, 300]}}\n", Format::Yaml);
+    let errors = s.engine.compile(bad.parse().unwrap()).unwrap_err().to_string();
+    assert!(
+        errors.contains("retry.final_exit_codes.0: `0` is not an exit code of a failure (1-255)"),
+        "{errors}"
+    );
+    assert!(errors.contains("retry.final_exit_codes.1"), "{errors}");
 }
 
 #[tokio::test]

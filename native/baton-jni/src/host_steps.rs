@@ -16,7 +16,8 @@
 use baton_core::activity::{Activity, Busy};
 use baton_core::model::StepDef;
 use baton_core::steps::{
-    Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind, StepOutcome,
+    FailureClass, Field, FieldProblem, Outputs, StatusHandle, StepContext, StepFuture, StepKind,
+    StepOutcome,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,9 @@ struct JavaOutcome {
     error: Option<String>,
     #[serde(default)]
     log_tail: Option<String>,
+    /// The step said no retry can mend its failure (`ctx.fail`).
+    #[serde(default, rename = "final")]
+    is_final: bool,
 }
 
 impl TaskQueue {
@@ -114,7 +118,8 @@ impl TaskQueue {
             Some(error) => Err(error),
             None => Ok(outcome.outputs.unwrap_or_default()),
         };
-        let _ = pending.reply.send(StepOutcome { result, log_tail: outcome.log_tail });
+        let class = if outcome.is_final { FailureClass::Final } else { FailureClass::Retryable };
+        let _ = pending.reply.send(StepOutcome { result, log_tail: outcome.log_tail, class });
         // Only now: the answer has woken the engine, which counts from there.
         drop(pending.busy);
         Ok(())

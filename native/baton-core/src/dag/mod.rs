@@ -442,12 +442,25 @@ fn check_step(
             Some(spec) => v.duration(Some((def, i)), "retry.max_delay", Some(spec)),
             None => Some(RetryPolicy::DEFAULT_MAX_DELAY),
         };
+        for (n, &code) in retry.final_exit_codes.iter().enumerate() {
+            if !(1..=255).contains(&code) {
+                let field = format!("retry.final_exit_codes.{n}");
+                v.step(
+                    def,
+                    i,
+                    Some(&field),
+                    format!("`{code}` is not an exit code of a failure (1-255)"),
+                );
+            }
+        }
         if let (Some(delay), Some(max_delay)) = (delay, max_delay) {
             let policy = RetryPolicy {
                 max_attempts: retry.max_attempts,
                 backoff: retry.backoff,
                 delay,
                 max_delay,
+                final_exit_codes: RetryPolicy::code_bits(&retry.final_exit_codes),
+                on_timeout: retry.on_timeout,
             };
             plan.get_or_insert_with(Default::default).retry = Some(policy);
         }

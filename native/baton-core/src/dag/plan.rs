@@ -59,11 +59,30 @@ pub(crate) struct RetryPolicy {
     pub(crate) delay: Duration,
     /// Upper bound on any delay.
     pub(crate) max_delay: Duration,
+    /// The exit codes (1-255) that fail a command for good, one bit each.
+    pub(crate) final_exit_codes: [u64; 4],
+    /// Whether a timed-out attempt is retried.
+    pub(crate) on_timeout: bool,
 }
 
 impl RetryPolicy {
     /// The bound on delays when the definition sets none.
     pub(crate) const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(86_400);
+
+    /// The bits of `codes` (each 1-255) for [`final_exit_codes`](Self::final_exit_codes).
+    pub(crate) fn code_bits(codes: &[i32]) -> [u64; 4] {
+        let mut bits = [0u64; 4];
+        for &c in codes.iter().filter(|c| (1..=255).contains(*c)) {
+            bits[c as usize / 64] |= 1 << (c as usize % 64);
+        }
+        bits
+    }
+
+    /// Whether exit code `code` fails the step for good.
+    pub(crate) fn is_final_exit(&self, code: i32) -> bool {
+        (1..=255).contains(&code)
+            && self.final_exit_codes[code as usize / 64] & (1 << (code as usize % 64)) != 0
+    }
 
     /// The delay before attempt `attempt + 1`.
     pub(crate) fn delay_after(&self, attempt: u32) -> Duration {
@@ -89,7 +108,11 @@ mod tests {
             backoff: Backoff::Exponential,
             delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(5),
+            final_exit_codes: RetryPolicy::code_bits(&[2, 64, 255]),
+            on_timeout: false,
         };
+        assert!(policy.is_final_exit(2) && policy.is_final_exit(64) && policy.is_final_exit(255));
+        assert!(!policy.is_final_exit(1) && !policy.is_final_exit(0) && !policy.is_final_exit(256));
         let delays: Vec<u64> = (1..=5).map(|a| policy.delay_after(a).as_secs()).collect();
         assert_eq!(delays, vec![1, 2, 4, 5, 5]);
         policy.backoff = Backoff::Linear;

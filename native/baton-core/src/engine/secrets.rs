@@ -145,6 +145,7 @@ impl Mask {
                 Err(error) => Err(self.text(error)),
             },
             log_tail: outcome.log_tail.map(|t| self.text(t)),
+            class: outcome.class,
         }
     }
 }
@@ -180,8 +181,8 @@ mod tests {
     fn an_outcome_is_masked_whole() {
         let m = mask(&[("token", json!("s3cr3t"))]);
         let outcome = StepOutcome {
-            result: Err("login with s3cr3t refused".into()),
             log_tail: Some("token=s3cr3t".into()),
+            ..StepOutcome::failure("login with s3cr3t refused")
         };
         let masked = m.outcome(outcome);
         assert_eq!(masked.result, Err("login with *** refused".into()));

@@ -620,6 +620,14 @@ pub struct RetryDef {
     /// Upper bound on any delay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delay: Option<DurationSpec>,
+    /// Exit codes of a command that no retry can mend (a bad argument, a missing table):
+    /// the step fails at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub final_exit_codes: Vec<i32>,
+    /// Whether an attempt that timed out is retried (by default it is not: a step that hangs
+    /// once likely hangs again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_timeout: bool,
 }
 
 impl RetryDef {

@@ -230,17 +230,33 @@ pub struct StepOutcome {
     pub result: Result<Outputs, String>,
     /// The end of what the step printed, shown by `baton show`.
     pub log_tail: Option<String>,
+    /// What kind of failure it is, for the step's retry policy.
+    pub class: FailureClass,
+}
+
+/// What kind of failure an attempt's is: a retry policy treats each its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureClass {
+    /// A failure a retry may mend (or no failure).
+    #[default]
+    Retryable,
+    /// A command that exited with this code (`retry.final_exit_codes` may make it final).
+    Exit(i32),
+    /// The step's code said no retry can mend it (a Java step's `ctx.fail(...)`).
+    Final,
+    /// The attempt ran past its timeout (retried only with `retry.on_timeout`).
+    Timeout,
 }
 
 impl StepOutcome {
     /// A success with these outputs.
     pub fn success(outputs: Outputs) -> Self {
-        StepOutcome { result: Ok(outputs), log_tail: None }
+        StepOutcome { result: Ok(outputs), log_tail: None, class: FailureClass::Retryable }
     }
 
     /// A failure saying why.
     pub fn failure(message: impl Into<String>) -> Self {
-        StepOutcome { result: Err(message.into()), log_tail: None }
+        StepOutcome { result: Err(message.into()), log_tail: None, class: FailureClass::Retryable }
     }
 }
 

@@ -78,6 +78,20 @@ impl Driver {
         let step = wf.step(i);
         // Nothing a step gives back is stored or shown with a secret in it.
         let outcome = self.mask.outcome(outcome);
+        let plan = wf.plan(i);
+        // Why no retry can mend this failure, when the policy says none can.
+        let final_because = match (outcome.class, plan.retry) {
+            (_, None) => None,
+            (FailureClass::Retryable, _) => None,
+            (FailureClass::Exit(code), Some(r)) => r
+                .is_final_exit(code)
+                .then(|| format!("exit code {code} is final (retry.final_exit_codes)")),
+            (FailureClass::Final, Some(_)) => Some("the step said no retry can mend it".to_owned()),
+            (FailureClass::Timeout, Some(r)) => {
+                (!r.on_timeout).then(|| "a timeout is not retried (retry.on_timeout)".to_owned())
+            }
+        };
+        let retryable = retryable && final_because.is_none();
         let mut record = StepRecord::new(StepStatus::Succeeded, attempt);
         record.started_ms = self.started.remove(&i);
         record.ended_ms = Some(now);
@@ -111,6 +125,10 @@ impl Driver {
             }
             Err(error) => error,
         };
+        let error = match &final_because {
+            Some(why) if attempt < plan.max_attempts() => format!("{error}; not retried: {why}"),
+            _ => error,
+        };
         record.error = Some(error.clone());
         if self.stopping.is_some() {
             record.status = StepStatus::Stopped;
@@ -120,7 +138,6 @@ impl Driver {
             self.over += 1;
             return Ok(());
         }
-        let plan = self.wf.plan(i);
         if retryable && attempt < plan.max_attempts() {
             let delay = plan.retry.map_or(Duration::ZERO, |r| r.delay_after(attempt));
             record.status = StepStatus::Retrying;
@@ -260,7 +277,8 @@ impl Driver {
                     let ended = work.await;
                     let log_tail = ended.ok().and_then(|o| o.log_tail);
                     let limit = timeout.map(crate::model::format_duration).unwrap_or_default();
-                    Ok(StepOutcome { result: Err(format!("timed out after {limit}")), log_tail })
+                    let failure = StepOutcome::failure(format!("timed out after {limit}"));
+                    Ok(StepOutcome { log_tail, class: FailureClass::Timeout, ..failure })
                 }
             };
             let mut outcome = ended.unwrap_or_else(|panic| {

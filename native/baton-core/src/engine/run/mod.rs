@@ -28,7 +28,7 @@ use crate::activity::Activity;
 use crate::dag::Workflow;
 use crate::expr::Scope;
 use crate::model::{FailureMode, StepDef, Trigger};
-use crate::steps::{Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
+use crate::steps::{FailureClass, Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
 use futures_util::FutureExt;
 use indexmap::IndexMap;

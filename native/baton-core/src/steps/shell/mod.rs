@@ -8,7 +8,8 @@ pub(crate) use code::render as render_command;
 pub(crate) use group::end_orphans;
 
 use super::{
-    missing, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind, StepOutcome,
+    missing, FailureClass, Field, FieldProblem, Outputs, StepContext, StepFuture, StepKind,
+    StepOutcome,
 };
 use crate::model::StepDef;
 use serde_json::Value;
@@ -105,7 +106,7 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
             stop(&mut child, &group, &ctx.kill).await;
             group.ended();
             let how = if ctx.kill.is_cancelled() { "killed" } else { "stopped" };
-            return StepOutcome { result: Err(how.into()), log_tail: take_tail(&tail) };
+            return StepOutcome { log_tail: take_tail(&tail), ..StepOutcome::failure(how) };
         }
     };
     group.ended();
@@ -115,12 +116,16 @@ async fn run_in(ctx: &StepContext, scratch: &Path) -> StepOutcome {
         let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
     }
     let log_tail = take_tail(&tail);
+    let mut class = FailureClass::Retryable;
     let result = match status {
         Err(e) => Err(format!("waiting for the command failed: {e}")),
-        Ok(status) if !status.success() => Err(describe_exit(status)),
+        Ok(status) if !status.success() => {
+            class = status.code().map_or(FailureClass::Retryable, FailureClass::Exit);
+            Err(describe_exit(status))
+        }
         Ok(_) => read_outputs(&output_file),
     };
-    StepOutcome { result, log_tail }
+    StepOutcome { result, log_tail, class }
 }
 
 /// SIGTERM to the command's process group, then SIGKILL to whatever is left of it after a

@@ -68,6 +68,26 @@ public final class Retry {
         return new Retry(copy);
     }
 
+    /**
+     * A copy of this policy under which a command exiting with one of {@code codes} (1-255) fails
+     * at once: no retry can mend it.
+     */
+    public Retry finalExitCodes(int... codes) {
+        ObjectNode copy = json.deepCopy();
+        var array = copy.putArray("final_exit_codes");
+        for (int code : codes) {
+            array.add(code);
+        }
+        return new Retry(copy);
+    }
+
+    /** A copy of this policy that retries an attempt that timed out too (by default it does not). */
+    public Retry onTimeout(boolean retry) {
+        ObjectNode copy = json.deepCopy();
+        copy.put("on_timeout", retry);
+        return new Retry(copy);
+    }
+
     /** Attempts in all, the first included. */
     public int maxAttempts() {
         return json.get("max_attempts").intValue();

@@ -30,6 +30,14 @@ import java.util.Optional;
 public interface StepContext {
 
     /**
+     * Fails the step for good: no retry can mend this (a bad argument, a missing table), so its
+     * {@link Retry} policy is not applied. Throws {@link FinalFailureException}; never returns.
+     */
+    default void fail(String message) {
+        throw new FinalFailureException(message);
+    }
+
+    /**
      * A parameter as text ({@link String#valueOf(Object)} of its value; {@code null} for a null
      * value).
      *

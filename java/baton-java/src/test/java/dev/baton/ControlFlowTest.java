@@ -104,6 +104,24 @@ class ControlFlowTest {
     }
 
     @Test
+    void aFinalFailureIsNotRetried() {
+        AtomicInteger attempts = new AtomicInteger();
+        baton.register(Workflow.named("final")
+                .step("load", s -> s.retry(Retry.fixed(3, Duration.ZERO)).java(ctx -> {
+                    attempts.incrementAndGet();
+                    ctx.fail("table events does not exist");
+                }))
+                .build());
+
+        RunResult result = baton.start("final").await(WAIT);
+
+        assertEquals(RunStatus.FAILED, result.status());
+        assertEquals(1, attempts.get());
+        String error = result.step("load").error().orElse("");
+        assertTrue(error.contains("table events does not exist") && error.contains("not retried"), error);
+    }
+
+    @Test
     void aNoopStepsParamsReachTheStepsAfterIt() {
         baton.register(Workflow.named("flow").param("date", "2026-12-01")
                 .step("plan", s -> s.noop().param("day", "${date}").param("parts", 4))

@@ -106,7 +106,8 @@ class SchemaAgreementTest {
         JsonNode step = everySetter().get("steps").get(0);
         assertEquals(names(model.get("step")), keys(step));
         assertEquals(names(model.get("emit_signal")), keys(step.get("emit_signals").get(0)));
-        assertEquals(names(model.get("retry")), keys(Retry.fixed(2, Duration.ZERO).maxDelay(Duration.ofMinutes(1)).json()));
+        assertEquals(names(model.get("retry")), keys(Retry.fixed(2, Duration.ZERO).maxDelay(Duration.ofMinutes(1))
+                .finalExitCodes(2).onTimeout(true).json()));
     }
 
     @Test

@@ -158,6 +158,9 @@ final class Execution implements Runnable {
         Map<String, Object> outcome = new LinkedHashMap<>();
         outcome.put("error", t.toString());
         outcome.put("log_tail", logTail);
+        if (t instanceof dev.baton.FinalFailureException) {
+            outcome.put("final", true);
+        }
         return JsonCodec.write(outcome);
     }
 

@@ -94,7 +94,7 @@ class VirtualTimeTest {
     void aTimeoutFiresOnVirtualTime(BatonTestEnv env) {
         env.register(Workflow.named("slow")
                 .step("wait", s -> s.sleep(Duration.ofHours(2)).timeout(Duration.ofMinutes(30))
-                        .retry(Retry.fixed(2, Duration.ofMinutes(5))))
+                        .retry(Retry.fixed(2, Duration.ofMinutes(5)).onTimeout(true)))
                 .step("after", s -> s.dependsOn("wait").noop())
                 .build());
         RunResult result = env.finish(env.start("slow"));
