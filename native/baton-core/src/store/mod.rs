@@ -816,16 +816,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn engines_opening_a_new_database_at_once_migrate_it_once() {
+    fn engines_opening_a_new_database_at_once_migrate_it_once_and_share_one_key() {
         let Some(db) = database() else { return };
+        let barrier = Arc::new(std::sync::Barrier::new(4));
         let opens: Vec<_> = (0..4)
             .map(|_| {
-                let db = db.clone();
-                std::thread::spawn(move || open(&db, None).map(|o| o.store))
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    open(&db, None)
+                })
             })
             .collect();
-        for open in opens {
-            open.join().unwrap().unwrap();
+        let opened: Vec<OpenedStore> =
+            opens.into_iter().map(|o| o.join().unwrap().unwrap()).collect();
+        // What one engine seals, every other unseals.
+        let sealed = opened[0].sealer.seal(b"scope").unwrap();
+        for o in &opened {
+            assert_eq!(o.sealer.unseal(&sealed).as_deref(), Some(&b"scope"[..]));
         }
     }
 

@@ -33,18 +33,28 @@ impl Sealer {
     pub(crate) fn in_store(store: &dyn super::Store) -> Result<Self, StoreError> {
         use super::{Batch, Table};
         const KEY: &[u8] = b"secret-key";
-        match store.get(Table::Meta, KEY)? {
-            Some(bytes) if bytes.len() == 32 => Ok(Sealer::with_key(Key::from_slice(&bytes))),
-            Some(_) => Err(StoreError::Corrupt {
-                what: "the store's secret key".into(),
-                message: "a key is 32 bytes".into(),
-            }),
-            None => {
-                let key = XChaCha20Poly1305::generate_key(&mut OsRng);
-                let mut batch = Batch::default();
-                batch.put(Table::Meta, KEY, key.to_vec());
-                store.commit(&batch)?;
-                Ok(Sealer::with_key(&key))
+        // Engines opening a new database at once race to make the key: one wins, and the
+        // others read its key (a key of their own would seal what no other engine unseals).
+        loop {
+            match store.get(Table::Meta, KEY)? {
+                Some(bytes) if bytes.len() == 32 => {
+                    return Ok(Sealer::with_key(Key::from_slice(&bytes)))
+                }
+                Some(_) => {
+                    return Err(StoreError::Corrupt {
+                        what: "the store's secret key".into(),
+                        message: "a key is 32 bytes".into(),
+                    })
+                }
+                None => {
+                    let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+                    let mut batch = Batch::default();
+                    batch.put(Table::Meta, KEY, key.to_vec());
+                    batch.expect(Table::Meta, KEY, None);
+                    if store.commit_all(vec![batch])? == [true] {
+                        return Ok(Sealer::with_key(&key));
+                    }
+                }
             }
         }
     }
