@@ -650,6 +650,7 @@ impl Engine {
             mask,
             stop: tokio_util::sync::CancellationToken::new(),
             kill: tokio_util::sync::CancellationToken::new(),
+            abandon: tokio_util::sync::CancellationToken::new(),
             depth: 1,
             fence: None,
         };

@@ -319,6 +319,7 @@ impl Nest {
             mask: self.mask.clone(),
             stop,
             kill: self.kill.clone(),
+            abandon: self.abandon.clone(),
             depth: self.depth + 1,
             fence: self.fence.clone(),
         };

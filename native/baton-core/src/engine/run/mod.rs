@@ -143,6 +143,9 @@ pub(crate) struct Frame {
     pub(crate) stop: CancellationToken,
     /// Fires when the enclosing step is killed: the run is killed too.
     pub(crate) kill: CancellationToken,
+    /// Fires when this engine lost the enclosing run (it fires `kill` too): the run stops
+    /// being driven here, writing nothing, for the engine that drives the enclosing run now.
+    pub(crate) abandon: CancellationToken,
     /// 0 for a top-level run.
     pub(crate) depth: usize,
     /// What every batch of the run expects: the lease of its top-level run, still held by
@@ -157,6 +160,7 @@ impl Frame {
             mask: Arc::default(),
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
+            abandon: CancellationToken::new(),
             depth: 0,
             fence: None,
         }
@@ -396,6 +400,9 @@ impl Driver {
                     }
                 }
                 _ = self.frame.kill.cancelled(), if !self.killed => {
+                    if self.frame.abandon.is_cancelled() {
+                        return Err(self.give_up());
+                    }
                     self.kill()?;
                 }
                 _ = self.frame.stop.cancelled(), if !self.stopped => {
