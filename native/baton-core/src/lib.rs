@@ -22,6 +22,7 @@ pub mod expr;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub mod model;
+pub(crate) mod process;
 pub mod steps;
 pub(crate) mod store;
 pub mod testing;

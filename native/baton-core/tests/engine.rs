@@ -553,3 +553,22 @@ async fn an_overridden_step_runs_the_double_instead() {
     let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
     assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
 }
+
+#[tokio::test]
+async fn an_engine_without_a_store_directory_removes_what_killed_engines_left_in_temp() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let temp = std::env::temp_dir();
+    let left = temp.join(format!("baton-{dead}-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(left.join("run").join("step")).unwrap();
+    let alive = temp.join(format!("baton-{}-{}", std::process::id(), ulid::Ulid::new()));
+    std::fs::create_dir_all(&alive).unwrap();
+
+    let engine = Engine::builder().open().unwrap();
+
+    assert!(!left.exists(), "a dead engine's scratch directory is removed");
+    assert!(alive.exists(), "a live engine's scratch directory stays");
+    engine.close().await;
+    std::fs::remove_dir_all(&alive).unwrap();
+}

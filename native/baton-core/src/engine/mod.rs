@@ -520,13 +520,8 @@ impl EngineBuilder {
                 scratch.join(ulid::Ulid::new().to_string())
             }
             // No store directory (in memory, or a database): a private temporary one,
-            // removed at close. The attempts of an engine that died there are ended by the
-            // death of their engine alone.
-            None => std::env::temp_dir().join(format!(
-                "baton-{}-{}",
-                std::process::id(),
-                ulid::Ulid::new()
-            )),
+            // removed at close.
+            None => temp_scratch(),
         };
         let (store, sealer) = match &opened {
             Some(opened) => (opened.store.clone(), opened.sealer.clone()),
@@ -1038,6 +1033,29 @@ impl Drop for Inner {
         }
     }
 }
+
+/// A new scratch directory in the system's temporary directory, named after this process.
+/// What engines of dead processes left there (killed, they never closed) is removed first,
+/// after ending the processes their steps left running.
+fn temp_scratch() -> std::path::PathBuf {
+    let temp = std::env::temp_dir();
+    let dead = |name: &str| {
+        let mut parts = name.strip_prefix(TEMP_SCRATCH_PREFIX)?.splitn(2, '-');
+        let pid = parts.next()?.parse::<libc::pid_t>().ok()?;
+        let unique = parts.next()?;
+        (ulid::Ulid::from_string(unique).is_ok() && crate::process::gone(pid)).then_some(())
+    };
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        if entry.file_name().to_str().and_then(dead).is_some() {
+            crate::steps::end_orphans(&entry.path());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    temp.join(format!("{TEMP_SCRATCH_PREFIX}{}-{}", std::process::id(), ulid::Ulid::new()))
+}
+
+/// How the scratch directories of engines without a store directory begin.
+const TEMP_SCRATCH_PREFIX: &str = "baton-";
 
 /// How long [`Engine::wait`] gives an admitted run to get its driver.
 const ADMISSION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

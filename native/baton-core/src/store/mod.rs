@@ -581,14 +581,10 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
                 let ours = pid.as_deref() == Some(std::process::id().to_string().as_str());
                 // The engine the lock names is dead, yet the lock is held: by a child it forked
                 // (a shell step between fork and exec), which lets go of it in moments.
-                let dead = pid.as_deref().and_then(|p| p.parse::<libc::pid_t>().ok()).is_some_and(
-                    // SAFETY: signal 0 only asks whether the process exists.
-                    |p| {
-                        p > 0
-                            && unsafe { libc::kill(p, 0) } != 0
-                            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-                    },
-                );
+                let dead = pid
+                    .as_deref()
+                    .and_then(|p| p.parse::<libc::pid_t>().ok())
+                    .is_some_and(crate::process::gone);
                 let wait_for_child = dead && waited < DEAD_HOLDER_PATIENCE;
                 if !ours && !wait_for_child {
                     return Err(StoreError::Locked { dir: dir.into(), pid });

@@ -22,7 +22,7 @@ import java.util.function.Function;
  *   <li>the system property {@value #PATH_PROPERTY}, a file path (a library built locally);
  *   <li>the jar's resource {@code /dev/baton/native/<os>/<arch>/libbaton_jni.so} ({@code .dylib}
  *       on macOS, {@code baton_jni.dll} on Windows), copied to a fresh temporary file whose name
- *       carries the library's version and deleted when the JVM exits. The directory is
+ *       carries the library's version, deleted once loaded (at JVM exit on Windows). The directory is
  *       {@value #TMPDIR_PROPERTY}, else {@code java.io.tmpdir}.
  * </ol>
  *
@@ -72,14 +72,23 @@ public final class NativeLoader {
         synchronized (this) {
             if (loaded == null) {
                 Path tmp = Path.of(properties.getProperty(TMPDIR_PROPERTY, properties.getProperty("java.io.tmpdir", ".")));
-                Path file = locate(properties.getProperty(PATH_PROPERTY),
-                        normalizeOs(properties.getProperty("os.name", "")),
-                        normalizeArch(properties.getProperty("os.arch", "")),
-                        resources, tmp);
+                String override = properties.getProperty(PATH_PROPERTY);
+                String os = normalizeOs(properties.getProperty("os.name", ""));
+                Path file = locate(override, os, normalizeArch(properties.getProperty("os.arch", "")), resources, tmp);
                 try {
                     systemLoad.accept(file.toAbsolutePath().toString());
                 } catch (UnsatisfiedLinkError e) {
                     throw new NativeLibraryException("cannot load Baton's native library " + file + ": " + e.getMessage(), e);
+                } finally {
+                    // Loaded (or not), the copy is no longer needed where unlinking an open file
+                    // is allowed: a JVM that is killed leaves nothing behind in the temporary directory.
+                    if (override == null && !os.equals("windows")) {
+                        try {
+                            Files.deleteIfExists(file);
+                        } catch (IOException e) {
+                            // deleteOnExit stays in place
+                        }
+                    }
                 }
                 loaded = file;
             }

@@ -2,6 +2,7 @@ package dev.baton.internal;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -174,6 +175,7 @@ class NativeLoaderTest {
         assertEquals(List.of(file.toAbsolutePath().toString()), loaded);
         assertEquals(tmp.resolve("native"), file.getParent());
         assertTrue(file.getFileName().toString().endsWith(".dylib"), file.toString());
+        assertFalse(Files.exists(file), "the extracted copy is removed once loaded");
     }
 
     private static Properties properties(Path library) {
