@@ -89,7 +89,21 @@ class GradlePluginTest(unittest.TestCase):
             f.write(f"baton {{\n    workflow('{name}') {{\n{lines}    }}\n}}\n")
 
     def native_copies(self):
-        return len(glob.glob(os.path.join(self.native, "libbaton_jni-*")))
+        """Copies of the native library loaded by the daemon. Each class loader extracts its
+        own to self.native and unlinks it once loaded, so they are counted in the memory maps
+        of the processes here, not in the directory."""
+        loaded = set()
+        for maps in glob.glob("/proc/[0-9]*/maps"):
+            try:
+                with open(maps) as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and fields[5].startswith(os.path.join(self.native, "libbaton_jni-")):
+                    loaded.add(fields[5].replace(" (deleted)", ""))
+        return len(loaded)
 
     # --- tests -----------------------------------------------------------------------------
 
@@ -281,6 +295,7 @@ class GradlePluginTest(unittest.TestCase):
         p = self.project("daemon")
         self.assertIn("step `count` succeeded", self.gradle(p, "batonRunReport"))
         copies = self.native_copies()
+        self.assertGreaterEqual(copies, 1, "the first build loaded the native library")
 
         # Another buildscript classpath: the daemon loads the plugin, and so the native library, again.
         build = os.path.join(p, "build.gradle")
@@ -294,6 +309,8 @@ class GradlePluginTest(unittest.TestCase):
         self.assertIn("step `summarize` succeeded", out)
         self.assertRegex(out, r"run \w+ of `etl` succeeded")
         self.assertEqual(self.native_copies(), copies + 1, "the second class loader loads its own copy")
+        self.assertEqual(glob.glob(os.path.join(self.native, "libbaton_jni-*")), [],
+                         "an extracted copy is removed once loaded: a killed daemon leaves nothing behind")
 
         status = subprocess.run(["gradle", "--status"], env=self.env, capture_output=True, text=True,
                                 timeout=BUILD_TIMEOUT).stdout

@@ -4,6 +4,7 @@
 //! 2 usage or definition error, 3 store error.
 
 mod backend;
+mod import;
 mod operate;
 mod params;
 mod progress;
@@ -43,6 +44,27 @@ struct Cli {
     command: Command,
 }
 
+/// Where `baton import` reads from.
+#[derive(Subcommand)]
+enum ImportFrom {
+    /// Netflix Maestro: create-request JSON, a workflow JSON, or DSL YAML. Each construct
+    /// maps to Baton's model or the file is refused, naming the step, field and why.
+    Maestro {
+        /// The Maestro definitions.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where the Baton YAML goes, one file per workflow named after its id.
+        #[arg(short = 'o', long = "out", value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Prints the outcome of each file as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Imports and validates, and writes nothing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs a workflow file to its end, with live progress.
@@ -58,6 +80,11 @@ enum Command {
         /// How long history is kept while this holds the store (see `serve --retain`).
         #[arg(long, value_name = "RETENTION", value_parser = parse_retention)]
         retain: Option<Retention>,
+    },
+    /// Turns definitions of another orchestrator into Baton YAML files.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
     },
     /// Checks a workflow file and prints every problem.
     Validate {
@@ -340,6 +367,9 @@ fn main() -> ExitCode {
 async fn execute(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Validate { file, json } => validate(&file, json),
+        Command::Import { from: ImportFrom::Maestro { files, out, json, check } } => {
+            import::maestro(&files, &out, json, check)
+        }
         Command::Graph { file, format } => {
             let wf = load(&file)?;
             print!(

@@ -1635,3 +1635,44 @@ fn the_control_socket_refuses_a_client_of_another_user() {
     env.baton(&["runs", "--json"]).expect(0);
     terminate(server).expect(0);
 }
+
+#[test]
+fn a_maestro_definition_imports_and_runs() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/maestro/orders.json");
+    let out = env.path().join("imported");
+    let (file, out_dir) = (file.to_str().unwrap(), out.to_str().unwrap());
+
+    let checked = env.baton(&["import", "maestro", "--check", "-o", out_dir, file]).expect(0);
+    assert!(
+        checked.stdout.contains("workflow `orders-daily` imports and is valid"),
+        "{}",
+        checked.all()
+    );
+    assert!(!out.exists(), "--check writes nothing");
+
+    let done = env.baton(&["import", "maestro", "-o", out_dir, file, "--json"]).expect(0).json();
+    assert_eq!(done[0]["workflow"], "orders-daily", "{done:#}");
+    let yaml = out.join("orders-daily.yaml");
+    let run = env.baton(&["run", yaml.to_str().unwrap(), "--json"]).expect(0).json();
+    let got = statuses(&run);
+    let want = [("count.orders", "SUCCEEDED"), ("big.day", "SKIPPED"), ("small.day", "SUCCEEDED")];
+    assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec(), "{run:#}");
+
+    // A construct Baton has no counterpart for: refused, exit 2, nothing written.
+    let hard = env.file(
+        "hard.json",
+        r#"{"id": "hard", "steps": [{"subworkflow": {"id": "fire", "sync": false,
+            "params": {"subworkflow_id": {"value": "other", "type": "STRING"}}}}]}"#,
+    );
+    let refused = env.baton(&["import", "maestro", "-o", out_dir, &hard]).expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("hard.json: 1 construct not translated:\n  step `fire`: sync: `sync: false`"),
+        "{}",
+        refused.all()
+    );
+    assert!(refused.stdout.contains("0 imported, 1 refused"), "{}", refused.all());
+    assert!(!out.join("hard.yaml").exists());
+}

@@ -46,7 +46,7 @@ const fn impure(name: &'static str, min_args: usize, max_args: usize, call: Call
     Function { name, min_args, max_args, impure: true, call }
 }
 
-static FUNCTIONS: [Function; 25] = [
+static FUNCTIONS: [Function; 26] = [
     f("len", 1, 1, len),
     f("upper", 1, 1, |_, a| Ok(Value::String(text(&a[0], "upper")?.to_uppercase()))),
     f("lower", 1, 1, |_, a| Ok(Value::String(text(&a[0], "lower")?.to_lowercase()))),
@@ -85,6 +85,7 @@ static FUNCTIONS: [Function; 25] = [
     impure("today", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).date_naive().to_string()))),
     f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
     f("date_add", 3, 3, date_add),
+    f("date_ints_between", 3, 3, date_ints_between),
     f("format_date", 2, 3, format_date),
     impure("env", 1, 1, |h, a| {
         let name = text(&a[0], "env")?;
@@ -236,6 +237,38 @@ fn range(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
         return Err(format!("range() of {count} items: at most {MAX_RANGE}"));
     }
     Ok(Value::Array((0..count as i64).map(|i| Value::from(start + i * step)).collect()))
+}
+
+/// `date_ints_between(from, to, days)`: the dates from `from` (included) to `to` (excluded),
+/// `days` apart, as `yyyyMMdd` integers (`20200226`), the form Maestro's date ints take.
+fn date_ints_between(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    const F: &str = "date_ints_between";
+    let day = |v: &Value| {
+        let n = match v {
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            other => other.as_i64(),
+        }
+        .ok_or_else(|| format!("{F}() needs a date int such as 20200226, not {v}"))?;
+        let (y, m, d) = (n / 10_000, (n / 100 % 100) as u32, (n % 100) as u32);
+        NaiveDate::from_ymd_opt(i32::try_from(y).unwrap_or(i32::MAX), m, d)
+            .ok_or_else(|| format!("{F}(): {n} is not a date int (yyyyMMdd)"))
+    };
+    let (from, to) = (day(&a[0])?, day(&a[1])?);
+    let step = match &a[2] {
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        other => other.as_i64(),
+    }
+    .filter(|s| *s > 0)
+    .ok_or_else(|| format!("{F}() needs a positive number of days, not {}", a[2]))?;
+    let count = range_count(0, (to - from).num_days(), step)?;
+    if count > MAX_RANGE as u64 {
+        return Err(format!("{F}() of {count} dates: at most {MAX_RANGE}"));
+    }
+    let as_int = |d: NaiveDate| {
+        use chrono::Datelike;
+        Value::from(i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day()))
+    };
+    Ok(Value::Array((0..count as i64).map(|i| as_int(from + Span::days(i * step))).collect()))
 }
 
 /// The number of items of `range(start, end, step)`.

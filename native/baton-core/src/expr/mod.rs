@@ -26,6 +26,16 @@ use functions::plain;
 use parse::{Expr, Node};
 use serde_json::Value;
 
+/// How an expression names step `id`: `extract` for a plain name, `steps['job.1']` for
+/// an id that is not one (tools that write expressions, such as importers, use this).
+pub fn step_reference(id: &str) -> String {
+    if parse::is_plain_name(id) {
+        id.to_owned()
+    } else {
+        format!("{}['{}']", parse::STEPS, id.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
 /// What names mean where an expression is evaluated.
 pub trait Scope {
     /// The value of a name: a parameter, a step's outputs (as a map), a loop variable.

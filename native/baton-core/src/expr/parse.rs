@@ -34,7 +34,7 @@ pub enum Node {
 pub const STEPS: &str = "steps";
 
 /// Whether `name` reads as a name in an expression (`date`, `extract`), not `steps['job.1']`.
-fn is_plain_name(name: &str) -> bool {
+pub(super) fn is_plain_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')

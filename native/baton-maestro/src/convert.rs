@@ -1,0 +1,894 @@
+//! Maestro's model mapped onto Baton's, construct by construct. What has no counterpart
+//! is refused (a [`Refusal`] naming where and why), never changed in meaning; Maestro's
+//! defaults are written out where Baton's differ.
+
+use crate::read::Definition;
+use crate::sel::{self, Names};
+use crate::Refusal;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// What an import found besides the definition.
+#[derive(Default)]
+pub(crate) struct Report {
+    pub(crate) host_types: BTreeSet<String>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) limits: Vec<(String, u64)>,
+    pub(crate) refusals: Vec<Refusal>,
+}
+
+impl Report {
+    fn refuse(&mut self, at: impl Into<String>, reason: impl Into<String>) {
+        self.refusals.push(Refusal { at: at.into(), reason: reason.into() });
+    }
+}
+
+/// Workflow fields that only describe (who owns it, labels): not part of what runs.
+const METADATA: [&str; 4] = ["name", "tags", "criticality", "git_info"];
+
+/// Maestro's retry defaults (its `Defaults`): 2 retries of an error, exponential backoff
+/// from 60 s doubling up to 600 s; timeouts not retried.
+const DEFAULT_ERROR_RETRIES: u64 = 2;
+const DEFAULT_BACKOFF_SECS: u64 = 60;
+const DEFAULT_BACKOFF_LIMIT_SECS: u64 = 600;
+/// Maestro's default limit on a run and on a step: 10 days.
+const DEFAULT_TIMEOUT: &str = "10d";
+
+pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
+    let mut wf = def.workflow;
+    let mut out = Map::new();
+    let id = wf.remove("id").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    if id.is_empty() {
+        report.refuse("workflow", "no `id`");
+    }
+    out.insert("id".into(), json!(id));
+    let name = wf.remove("name");
+    let description = match (name.as_ref().and_then(Value::as_str), wf.remove("description")) {
+        (Some(n), Some(Value::String(d))) => Some(format!("{n}: {d}")),
+        (Some(n), _) => Some(n.to_owned()),
+        (None, Some(Value::String(d))) => Some(d),
+        _ => None,
+    };
+    if let Some(d) = description {
+        out.insert("description".into(), json!(d));
+    }
+    let mut props = def.properties;
+    for key in ["owner", "alerting", "description"] {
+        if props.remove(key).is_some() {
+            report.notes.push(format!("properties.{key}: not kept (Baton has no {key} setting)"));
+        }
+    }
+    if def.is_active == Some(false) {
+        report.notes.push(
+            "is_active: false: `baton register` makes a new version active; `baton activate` rolls back".into(),
+        );
+    }
+    let params = match wf.remove("params") {
+        Some(Value::Object(p)) => workflow_params(p, report),
+        _ => Map::new(),
+    };
+    let names = Scope { params: params.keys().cloned().collect(), ..Scope::default() };
+    if !params.is_empty() {
+        out.insert("params".into(), Value::Object(params));
+    }
+    if let Some(n) = wf.remove("instance_step_concurrency").and_then(|v| v.as_u64()) {
+        out.insert("max_parallel".into(), json!(n));
+    }
+    let timeout = match wf.remove("timeout") {
+        Some(t) => duration(&t).unwrap_or_else(|e| {
+            report.refuse("workflow: timeout", e);
+            String::new()
+        }),
+        None => DEFAULT_TIMEOUT.into(),
+    };
+    out.insert("timeout".into(), json!(timeout));
+    run_strategy(props.remove("run_strategy"), &mut out, report);
+    let step_tag = props.remove("step_concurrency").and_then(|v| v.as_u64()).map(|n| {
+        let tag = format!("{id}.steps");
+        report.limits.push((tag.clone(), n));
+        tag
+    });
+    for key in props.keys() {
+        report.refuse(format!("properties.{key}"), "not translated");
+    }
+    let mut triggers = Vec::new();
+    if let Some(Value::Array(list)) = wf.remove("time_triggers") {
+        for (i, t) in list.iter().enumerate() {
+            match cron_trigger(t) {
+                Ok(t) => triggers.push(t),
+                Err(e) => report.refuse(format!("workflow: time_triggers.{i}"), e),
+            }
+        }
+    }
+    if let Some(Value::Array(list)) = wf.remove("signal_triggers") {
+        for (i, t) in list.iter().enumerate() {
+            match signal_trigger(t) {
+                Ok(t) => triggers.push(t),
+                Err(e) => report.refuse(format!("workflow: signal_triggers.{i}"), e),
+            }
+        }
+    }
+    if !triggers.is_empty() {
+        out.insert("triggers".into(), Value::Array(triggers));
+    }
+    let steps = match wf.remove("steps") {
+        Some(Value::Array(steps)) => steps,
+        _ => {
+            report.refuse("workflow", "no `steps`");
+            Vec::new()
+        }
+    };
+    let context = Context { tag: step_tag.as_deref() };
+    out.insert("steps".into(), Value::Array(step_list(&steps, &names, &context, report)));
+    for key in wf.keys() {
+        if METADATA.contains(&key.as_str()) {
+            report.notes.push(format!("workflow.{key}: not kept (descriptive only)"));
+        } else {
+            report.refuse(format!("workflow.{key}"), "not translated");
+        }
+    }
+    Value::Object(out)
+}
+
+/// What every step of the workflow gets.
+struct Context<'a> {
+    /// The tag that counts the steps against the workflow's `step_concurrency`.
+    tag: Option<&'a str>,
+}
+
+/// The names a SEL expression may use where it stands.
+#[derive(Default, Clone)]
+struct Scope {
+    params: HashSet<String>,
+    /// The loop variables of the foreach loops around.
+    loop_vars: HashSet<String>,
+    /// For an edge's condition: the step it leaves and that step's params.
+    source: Option<(String, HashSet<String>)>,
+    /// Steps of the DAG being read (for `step__param`).
+    steps: HashSet<String>,
+}
+
+impl Names for Scope {
+    fn param(&self, name: &str) -> Result<String, String> {
+        if let Some((step, params)) = &self.source {
+            if params.contains(name) {
+                return self.of_step(step, name);
+            }
+        }
+        if self.params.contains(name) || self.loop_vars.contains(name) {
+            return Ok(name.to_owned());
+        }
+        if let Some((step, param)) = name.split_once("__").filter(|(s, _)| self.steps.contains(*s))
+        {
+            return self.of_step(step, param);
+        }
+        if name.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) {
+            return Err(format!("Maestro's built-in param `{name}` has no Baton counterpart yet"));
+        }
+        Err(format!("`{name}` is neither a param of the workflow nor a loop variable here"))
+    }
+}
+
+fn workflow_params(params: Map<String, Value>, report: &mut Report) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, def) in params {
+        let at = format!("workflow: params.{name}");
+        if def.get("expression").is_some() {
+            let e = def["expression"].as_str().unwrap_or_default().trim().to_owned();
+            // A constant expression is its value.
+            match sel::translate(&e, &Scope::default()) {
+                Ok(constant) if is_literal(&constant) => {
+                    out.insert(name, literal_value(&constant));
+                }
+                Ok(_) | Err(_) => report.refuse(
+                    at,
+                    format!("a workflow param that is an expression (`{e}`) is not supported yet: Baton's params are values"),
+                ),
+            }
+            continue;
+        }
+        match literal(&def, &at) {
+            Ok(v) => {
+                out.insert(name, v);
+            }
+            Err(e) => report.refuse(at, e),
+        }
+    }
+    out
+}
+
+fn is_literal(expr: &str) -> bool {
+    let e = expr.trim();
+    (e.starts_with('\'') && e.ends_with('\'') && e.len() >= 2 && !e[1..e.len() - 1].contains('\''))
+        || e.parse::<f64>().is_ok()
+        || matches!(e, "true" | "false")
+}
+
+fn literal_value(expr: &str) -> Value {
+    let e = expr.trim();
+    if let Some(s) = e.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        return json!(s);
+    }
+    serde_json::from_str(e).unwrap_or(Value::Null)
+}
+
+/// A param definition's literal value (`{value, type}`; a MAP holds definitions in turn).
+fn literal(def: &Value, at: &str) -> Result<Value, String> {
+    let Some(value) = def.get("value") else {
+        return Err("a param with neither `value` nor `expression`".into());
+    };
+    check_param_fields(def)?;
+    let is_map =
+        def.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("MAP"));
+    match value {
+        Value::Object(m) if is_map => m
+            .iter()
+            .map(|(k, d)| Ok((k.clone(), literal(d, &format!("{at}.{k}"))?)))
+            .collect::<Result<Map<_, _>, String>>()
+            .map(Value::Object),
+        Value::String(s) if s.contains("${") => Err(format!(
+            "`{s}`: Maestro's `${{...}}` in a workflow param's value is not translated"
+        )),
+        other => Ok(other.clone()),
+    }
+}
+
+fn check_param_fields(def: &Value) -> Result<(), String> {
+    for key in def.as_object().into_iter().flat_map(|m| m.keys()) {
+        match key.as_str() {
+            "value" | "expression" | "type" => {}
+            "mode" if def[key].as_str().is_some_and(|m| m.eq_ignore_ascii_case("MUTABLE")) => {}
+            other => return Err(format!("`{other}` of a param is not translated")),
+        }
+    }
+    Ok(())
+}
+
+fn run_strategy(strategy: Option<Value>, out: &mut Map<String, Value>, report: &mut Report) {
+    let (rule, concurrency) = match strategy {
+        None => ("sequential".to_owned(), None),
+        Some(Value::String(s)) => (s.to_ascii_lowercase(), None),
+        Some(Value::Object(m)) => (
+            m.get("rule").and_then(Value::as_str).unwrap_or("sequential").to_ascii_lowercase(),
+            m.get("workflow_concurrency").and_then(Value::as_u64),
+        ),
+        Some(other) => {
+            report.refuse("properties.run_strategy", format!("`{other}` is not a run strategy"));
+            return;
+        }
+    };
+    if !["sequential", "strict_sequential", "first_only", "last_only", "parallel"]
+        .contains(&rule.as_str())
+    {
+        report.refuse("properties.run_strategy", format!("`{rule}` is not translated"));
+        return;
+    }
+    out.insert("run_strategy".into(), json!(rule));
+    if rule == "parallel" {
+        // Maestro's parallel strategy runs 20 at once unless told otherwise.
+        out.insert("max_concurrent_runs".into(), json!(concurrency.unwrap_or(20)));
+    }
+}
+
+fn cron_trigger(t: &Value) -> Result<Value, String> {
+    let cron =
+        t.get("cron").and_then(Value::as_str).ok_or("only cron time triggers are translated")?;
+    let mut out = json!({ "cron": cron, "misfire": "run_all" });
+    if let Some(zone) = t.get("timezone").and_then(Value::as_str) {
+        out["timezone"] = json!(zone);
+    }
+    if let Some(delay) = t.get("fuzzy_max_delay") {
+        out["jitter"] = json!(duration(delay)?);
+    }
+    for key in t.as_object().into_iter().flat_map(|m| m.keys()) {
+        if !["cron", "timezone", "fuzzy_max_delay", "type"].contains(&key.as_str()) {
+            return Err(format!("`{key}` of a time trigger is not translated"));
+        }
+    }
+    Ok(out)
+}
+
+fn signal_trigger(t: &Value) -> Result<Value, String> {
+    let definitions = t.get("definitions").and_then(Value::as_object).ok_or("no `definitions`")?;
+    if definitions.len() != 1 {
+        return Err(format!(
+            "a trigger that joins {} signals ({}) is not supported yet",
+            definitions.len(),
+            definitions.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if t.get("dedup_expr").is_some() {
+        return Err("`dedup_expr` is not translated".into());
+    }
+    let (name, definition) = definitions.iter().next().ok_or("no signal")?;
+    let mut conditions = match_params(definition.get("match_params"), "signal.")?;
+    if let Some(condition) = t.get("condition").and_then(Value::as_str) {
+        conditions.push(format!("({})", sel::translate(condition, &Scope::default())?));
+    }
+    let mut out = json!({ "signal": name });
+    if !conditions.is_empty() {
+        out["match"] = json!(format!("${{{}}}", conditions.join(" && ")));
+    }
+    if let Some(Value::Object(params)) = t.get("params") {
+        let mut values = Map::new();
+        for (k, d) in params {
+            values.insert(k.clone(), literal(d, k)?);
+        }
+        out["params"] = Value::Object(values);
+    }
+    Ok(out)
+}
+
+/// `match_params` (`{foo: {value: 'bat', operator: '='}}`) as conditions on `prefix` names.
+fn match_params(params: Option<&Value>, prefix: &str) -> Result<Vec<String>, String> {
+    let mut conditions = Vec::new();
+    for (key, m) in params.and_then(Value::as_object).into_iter().flatten() {
+        let value = m.get("value").ok_or_else(|| {
+            format!(
+                "match param `{key}`: only literal values are translated, not {}",
+                m.get("param").map_or("this".into(), |p| p.to_string())
+            )
+        })?;
+        let op = match m.get("operator").and_then(Value::as_str).unwrap_or("=") {
+            "=" | "==" => "==",
+            op @ ("<" | "<=" | ">" | ">=" | "!=") => op,
+            op => return Err(format!("match param `{key}`: operator `{op}` is not translated")),
+        };
+        conditions.push(format!("{prefix}{key} {op} {}", expression_literal(value)?));
+    }
+    Ok(conditions)
+}
+
+/// A JSON value written as a Baton expression literal.
+fn expression_literal(value: &Value) -> Result<String, String> {
+    Ok(match value {
+        Value::String(s) => sel::quote(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(expression_literal).collect::<Result<Vec<_>, _>>()?.join(", ")
+        ),
+        Value::Object(_) => return Err("a map literal is not translated here".into()),
+        other => other.to_string(),
+    })
+}
+
+/// Maestro's durations: seconds as a number, or text such as `100s`, `10 minutes`, `1 day`.
+fn duration(value: &Value) -> Result<String, String> {
+    if let Some(n) = value.as_u64() {
+        return Ok(format!("{n}s"));
+    }
+    let text = value.as_str().ok_or_else(|| format!("`{value}` is not a duration"))?.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (n, unit) = (&text[..split], text[split..].trim().to_ascii_lowercase());
+    let unit = match unit.as_str() {
+        "ms" => "ms",
+        u => match u.trim_end_matches('s') {
+            "" | "sec" | "second" => "s",
+            "m" | "min" | "minute" => "m",
+            "h" | "hr" | "hour" => "h",
+            "d" | "day" => "d",
+            _ => "",
+        },
+    };
+    let unit = match unit {
+        "" => {
+            return Err(format!(
+                "`{text}` is not a duration Baton reads (use seconds, minutes, hours or days)"
+            ))
+        }
+        u => u,
+    };
+    if n.is_empty() {
+        return Err(format!("`{text}` is not a duration"));
+    }
+    Ok(format!("{n}{unit}"))
+}
+
+/// The steps of one DAG (the workflow's, or a loop's body), in order.
+fn step_list(items: &[Value], scope: &Scope, context: &Context, report: &mut Report) -> Vec<Value> {
+    // (kind, definition) of each item; its id.
+    let mut steps: Vec<(String, &Map<String, Value>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next()) {
+            Some((kind, Value::Object(def))) => steps.push((kind.clone(), def)),
+            _ => report.refuse(
+                format!("steps.{i}"),
+                "expected one of `step`, `foreach`, `while`, `subworkflow`",
+            ),
+        }
+    }
+    let id_of = |def: &Map<String, Value>| {
+        def.get("id").and_then(Value::as_str).unwrap_or_default().to_owned()
+    };
+    let ids: HashSet<String> = steps.iter().map(|(_, d)| id_of(d)).collect();
+    let params_of: HashMap<String, HashSet<String>> = steps
+        .iter()
+        .map(|(_, d)| {
+            let params = d.get("params").and_then(Value::as_object);
+            (id_of(d), params.map(|p| p.keys().cloned().collect()).unwrap_or_default())
+        })
+        .collect();
+    // Incoming edges of each step: (source, condition), in the order of the sources.
+    let mut incoming: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (_, def) in &steps {
+        let source = id_of(def);
+        let successors =
+            def.get("transition").and_then(|t| t.get("successors")).and_then(Value::as_object);
+        for (target, condition) in successors.into_iter().flatten() {
+            if !ids.contains(target) {
+                report.refuse(
+                    format!("step `{source}`: transition"),
+                    format!("unknown successor `{target}`"),
+                );
+                continue;
+            }
+            let condition =
+                condition.as_str().map(str::to_owned).unwrap_or_else(|| condition.to_string());
+            incoming.entry(target.clone()).or_default().push((source.clone(), condition));
+        }
+    }
+    let conditional = |c: &str| c.trim().trim_end_matches(';').trim() != "true";
+    // A step may be skipped when an edge into it has a condition or a step before it may be.
+    let mut skippable: HashMap<String, bool> = HashMap::new();
+    fn may_skip(
+        id: &str,
+        incoming: &HashMap<String, Vec<(String, String)>>,
+        memo: &mut HashMap<String, bool>,
+        conditional: &dyn Fn(&str) -> bool,
+    ) -> bool {
+        if let Some(&known) = memo.get(id) {
+            return known;
+        }
+        memo.insert(id.to_owned(), false); // a cycle, refused by validation, ends here
+        let edges = incoming.get(id).map(Vec::as_slice).unwrap_or_default();
+        let answer = edges.iter().any(|(source, condition)| {
+            conditional(condition) || may_skip(source, incoming, memo, conditional)
+        });
+        memo.insert(id.to_owned(), answer);
+        answer
+    }
+    let scope = Scope { steps: ids.clone(), ..scope.clone() };
+    let mut out = Vec::new();
+    for (kind, def) in &steps {
+        let id = id_of(def);
+        let at = format!("step `{id}`");
+        let mut step = Map::new();
+        step.insert("id".into(), json!(id));
+        let edges = incoming.get(&id).cloned().unwrap_or_default();
+        if !edges.is_empty() {
+            step.insert(
+                "depends_on".into(),
+                json!(edges.iter().map(|(s, _)| s).collect::<Vec<_>>()),
+            );
+        }
+        match edges.as_slice() {
+            [(source, condition)] if conditional(condition) => {
+                let edge_scope = Scope {
+                    source: Some((
+                        source.clone(),
+                        params_of.get(source).cloned().unwrap_or_default(),
+                    )),
+                    ..scope.clone()
+                };
+                match sel::translate(condition, &edge_scope) {
+                    Ok(e) => {
+                        step.insert("when".into(), json!(format!("${{{e}}}")));
+                    }
+                    Err(e) => report.refuse(
+                        format!("{at}: the edge from `{source}`"),
+                        format!("`{condition}`: {e}"),
+                    ),
+                }
+            }
+            [_, _, ..] => {
+                let uncertain: Vec<&str> = edges
+                    .iter()
+                    .filter(|(s, c)| {
+                        conditional(c) || may_skip(s, &incoming, &mut skippable, &conditional)
+                    })
+                    .map(|(s, _)| s.as_str())
+                    .collect();
+                if !uncertain.is_empty() {
+                    report.refuse(
+                        at.clone(),
+                        format!(
+                            "it joins edges that may not be taken (from {}): Baton has no trigger for \"runs when any incoming edge is taken\" yet",
+                            uncertain.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+        step_body(kind, def, &mut step, &scope, context, report);
+        out.push(Value::Object(step));
+    }
+    out
+}
+
+const STEP_FIELDS: [&str; 14] = [
+    "id",
+    "name",
+    "description",
+    "type",
+    "transition",
+    "params",
+    "retry_policy",
+    "timeout",
+    "failure_mode",
+    "tags",
+    "signal_outputs",
+    "steps",
+    "sync",
+    "explicit_params",
+];
+
+fn step_body(
+    kind: &str,
+    def: &Map<String, Value>,
+    step: &mut Map<String, Value>,
+    scope: &Scope,
+    context: &Context,
+    report: &mut Report,
+) {
+    let id = step["id"].as_str().unwrap_or_default().to_owned();
+    let at = format!("step `{id}`");
+    if let Some(Value::String(d)) = def.get("description").or(def.get("name")) {
+        step.insert("description".into(), json!(d));
+    }
+    let mut params = def.get("params").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut leaf = true;
+    match kind {
+        "step" => {
+            let maestro_type = def.get("type").and_then(Value::as_str).unwrap_or_default();
+            match maestro_type.to_ascii_lowercase().as_str() {
+                "noop" => {
+                    step.insert("type".into(), json!("noop"));
+                    leaf = false;
+                }
+                "sleep" => {
+                    step.insert("type".into(), json!("sleep"));
+                    match params
+                        .get("sleep_seconds")
+                        .and_then(|p| p.get("value"))
+                        .and_then(Value::as_u64)
+                    {
+                        Some(n) => {
+                            step.insert("duration".into(), json!(format!("{n}s")));
+                        }
+                        None => report.refuse(
+                            format!("{at}: params.sleep_seconds"),
+                            "a Sleep step needs a literal `sleep_seconds`",
+                        ),
+                    }
+                }
+                "" => report.refuse(at.clone(), "no `type`"),
+                _ => {
+                    // A type Baton has no built-in for: a host step type of the same name.
+                    step.insert("type".into(), json!(maestro_type));
+                    report.host_types.insert(maestro_type.to_owned());
+                }
+            }
+        }
+        "foreach" => {
+            leaf = false;
+            step.insert("type".into(), json!("foreach"));
+            let loop_params = params.remove("loop_params");
+            let vars = loop_params.as_ref().and_then(|l| l.get("value")).and_then(Value::as_object);
+            let mut body_scope = scope.clone();
+            match vars.map(|v| v.iter().collect::<Vec<_>>()).as_deref() {
+                Some([(var, def)]) => {
+                    let over = match def.get("expression").and_then(Value::as_str) {
+                        Some(e) => sel::translate(e, scope),
+                        None => def.get("value").ok_or("no value".to_owned()).and_then(expression_literal),
+                    };
+                    match over {
+                        Ok(e) => {
+                            step.insert("over".into(), json!(format!("${{{e}}}")));
+                            step.insert("as".into(), json!(var));
+                        }
+                        Err(e) => report.refuse(format!("{at}: loop_params.{var}"), e),
+                    }
+                    body_scope.loop_vars.insert((*var).clone());
+                }
+                Some(several) if several.len() > 1 => report.refuse(
+                    format!("{at}: loop_params"),
+                    "a foreach over several loop params (their cartesian product) is not supported yet",
+                ),
+                _ => report.refuse(format!("{at}: params.loop_params"), "a foreach needs one loop param"),
+            }
+            if let Some(n) = def.get("concurrency").and_then(Value::as_u64) {
+                step.insert("max_parallel".into(), json!(n));
+            }
+            body(def, step, &body_scope, context, report);
+        }
+        "while" => {
+            leaf = false;
+            step.insert("type".into(), json!("while"));
+            if params.remove("loop_params").is_some() {
+                report.refuse(
+                    format!("{at}: loop_params"),
+                    "a while loop's params (values carried from one iteration to the next) are not supported yet",
+                );
+            }
+            match def.get("condition").and_then(Value::as_str).map(|c| sel::translate(c, scope)) {
+                Some(Ok(e)) => {
+                    step.insert("condition".into(), json!(format!("${{{e}}}")));
+                }
+                Some(Err(e)) => report.refuse(format!("{at}: condition"), e),
+                None => report.refuse(at.clone(), "a while needs a `condition`"),
+            }
+            body(def, step, scope, context, report);
+        }
+        "subworkflow" => {
+            leaf = false;
+            step.insert("type".into(), json!("subworkflow"));
+            match params
+                .remove("subworkflow_id")
+                .as_ref()
+                .and_then(|p| p.get("value"))
+                .and_then(Value::as_str)
+            {
+                Some(child) => {
+                    step.insert("workflow".into(), json!(child));
+                }
+                None => report.refuse(
+                    format!("{at}: params.subworkflow_id"),
+                    "a literal `subworkflow_id` is needed",
+                ),
+            }
+            match params.remove("subworkflow_version").as_ref().and_then(|p| p.get("value")) {
+                None => {}
+                Some(Value::String(v)) if matches!(v.as_str(), "active" | "default") => {}
+                Some(Value::String(v)) if v == "latest" => report.notes.push(format!(
+                    "{at}: subworkflow_version `latest` runs the active version: in Baton the latest registered version is the active one unless `baton activate` rolled back"
+                )),
+                Some(v) => match v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+                    Some(n) => {
+                        step.insert("version".into(), json!(n));
+                    }
+                    None => report.refuse(format!("{at}: params.subworkflow_version"), format!("`{v}` is not a version")),
+                },
+            }
+            if def.get("sync").and_then(Value::as_bool) == Some(false) {
+                report.refuse(
+                    format!("{at}: sync"),
+                    "`sync: false` (start the child and go on) is not supported yet",
+                );
+            }
+            // Maestro passes the parent's params down unless the step says `explicit_params`.
+            if def.get("explicit_params").and_then(Value::as_bool) != Some(true) {
+                step.insert("inherit_params".into(), json!(true));
+            }
+        }
+        other => report.refuse(at.clone(), format!("`{other}` steps are not translated")),
+    }
+    if !params.is_empty() {
+        let mut values = Map::new();
+        for (name, p) in &params {
+            match step_param(p, scope, &params) {
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(e) => report.refuse(format!("{at}: params.{name}"), e),
+            }
+        }
+        step.insert("params".into(), Value::Object(values));
+    }
+    if let Some(mode) = def.get("failure_mode").and_then(Value::as_str) {
+        let mode = mode.to_ascii_lowercase();
+        if ["fail_after_running", "fail_immediately", "ignore_failure"].contains(&mode.as_str()) {
+            step.insert("failure_mode".into(), json!(mode));
+        } else {
+            report.refuse(format!("{at}: failure_mode"), format!("`{mode}` is not translated"));
+        }
+    }
+    match def.get("timeout").map(duration) {
+        Some(Ok(t)) => {
+            step.insert("timeout".into(), json!(t));
+        }
+        Some(Err(e)) => report.refuse(format!("{at}: timeout"), e),
+        None if leaf => {
+            step.insert("timeout".into(), json!(DEFAULT_TIMEOUT));
+        }
+        None => {}
+    }
+    if leaf {
+        match retry(def.get("retry_policy")) {
+            Ok(r) => {
+                step.insert("retry".into(), r);
+            }
+            Err(e) => report.refuse(format!("{at}: retry_policy"), e),
+        }
+        if let Some(tag) = context.tag {
+            step.insert("tags".into(), json!([tag]));
+        }
+    } else if def.get("retry_policy").is_some() && kind == "step" {
+        report.notes.push(format!(
+            "{at}: retry_policy of a NoOp step: a noop cannot fail, nothing to retry"
+        ));
+    }
+    if def.get("tags").is_some() {
+        report.notes.push(format!("{at}: tags: not kept (labels; Baton's tags are for limits)"));
+    }
+    if let Some(Value::Array(outputs)) = def.get("signal_outputs") {
+        let mut signals = Vec::new();
+        for (i, s) in outputs.iter().enumerate() {
+            let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
+            let mut values = Map::new();
+            for (k, p) in s.get("params").and_then(Value::as_object).into_iter().flatten() {
+                match step_param(p, scope, &Map::new()) {
+                    Ok(v) => {
+                        values.insert(k.clone(), v);
+                    }
+                    Err(e) => report.refuse(format!("{at}: signal_outputs.{i}.params.{k}"), e),
+                }
+            }
+            signals.push(json!({ "name": name, "params": values }));
+        }
+        step.insert("emit_signals".into(), Value::Array(signals));
+    }
+    for key in def.keys() {
+        let used = STEP_FIELDS.contains(&key.as_str())
+            || (kind == "foreach" && key == "concurrency")
+            || (kind == "while" && key == "condition");
+        if !used {
+            report.refuse(format!("{at}: {key}"), "not translated");
+        }
+    }
+}
+
+fn body(
+    def: &Map<String, Value>,
+    step: &mut Map<String, Value>,
+    scope: &Scope,
+    context: &Context,
+    report: &mut Report,
+) {
+    match def.get("steps") {
+        Some(Value::Array(items)) => {
+            step.insert("steps".into(), Value::Array(step_list(items, scope, context, report)));
+        }
+        _ => report.refuse(
+            format!("step `{}`", step["id"].as_str().unwrap_or_default()),
+            "a loop needs `steps`",
+        ),
+    }
+}
+
+/// A step param's value: a literal, a translated expression, or a MAP of such.
+fn step_param(def: &Value, scope: &Scope, siblings: &Map<String, Value>) -> Result<Value, String> {
+    check_param_fields(def)?;
+    if let Some(e) = def.get("expression").and_then(Value::as_str) {
+        let names = Siblings { scope, siblings };
+        return sel::translate(e, &names).map(|e| json!(format!("${{{e}}}")));
+    }
+    let value = def.get("value").ok_or("a param with neither `value` nor `expression`")?;
+    let is_map =
+        def.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("MAP"));
+    match value {
+        Value::Object(m) if is_map => {
+            let mut out = Map::new();
+            for (k, d) in m {
+                out.insert(k.clone(), step_param(d, scope, m).map_err(|e| format!("{k}: {e}"))?);
+            }
+            Ok(Value::Object(out))
+        }
+        other => interpolated(other, scope),
+    }
+}
+
+/// A step's other params are not in scope of its params in Baton: refused by name.
+struct Siblings<'a> {
+    scope: &'a Scope,
+    siblings: &'a Map<String, Value>,
+}
+
+impl Names for Siblings<'_> {
+    fn param(&self, name: &str) -> Result<String, String> {
+        match self.scope.param(name) {
+            Err(_) if self.siblings.contains_key(name) => Err(format!(
+                "`{name}` is another param of the same step; a step's params cannot read each other in Baton"
+            )),
+            other => other,
+        }
+    }
+}
+
+/// A literal value, with Maestro's `${name}` in its strings made Baton's `${...}`; a `${`
+/// that is not an interpolation stays literal text (`$${`).
+fn interpolated(value: &Value, scope: &Scope) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let end =
+                    rest[start..].find('}').ok_or_else(|| format!("`{s}`: `${{` is not closed"))?;
+                let name = rest[start + 2..start + end].trim();
+                let name = name
+                    .split_once('@')
+                    .map(|(p, step)| format!("{step}__{p}"))
+                    .unwrap_or(name.to_owned());
+                out.push_str(&format!(
+                    "${{{}}}",
+                    scope.param(&name).map_err(|e| format!("`{s}`: {e}"))?
+                ));
+                rest = &rest[start + end + 1..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| interpolated(v, scope)).collect::<Result<_, _>>()?)
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), interpolated(v, scope)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Maestro's retry policy as Baton's: error retries are attempts after the first;
+/// timeouts are retried only when the policy gives them retries.
+fn retry(policy: Option<&Value>) -> Result<Value, String> {
+    let empty = Map::new();
+    let policy = policy.and_then(Value::as_object).unwrap_or(&empty);
+    for key in policy.keys() {
+        if !["error_retry_limit", "platform_retry_limit", "timeout_retry_limit", "backoff"]
+            .contains(&key.as_str())
+        {
+            return Err(format!("`{key}` is not translated"));
+        }
+    }
+    let retries =
+        policy.get("error_retry_limit").and_then(Value::as_u64).unwrap_or(DEFAULT_ERROR_RETRIES);
+    let timeout_retries = policy.get("timeout_retry_limit").and_then(Value::as_u64).unwrap_or(0);
+    let backoff = policy.get("backoff").and_then(Value::as_object);
+    let kind = backoff
+        .and_then(|b| b.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("EXPONENTIAL_BACKOFF");
+    let secs = |key: &str, default: u64| {
+        backoff.and_then(|b| b.get(key)).and_then(Value::as_u64).unwrap_or(default)
+    };
+    if timeout_retries > 0 && timeout_retries != retries {
+        return Err(format!(
+            "{retries} retries of an error and {timeout_retries} of a timeout: Baton has one `max_attempts` for both"
+        ));
+    }
+    let mut out = json!({ "max_attempts": retries + 1 });
+    match kind.to_ascii_uppercase().as_str() {
+        "FIXED_BACKOFF" => {
+            out["backoff"] = json!("fixed");
+            out["delay"] =
+                json!(format!("{}s", secs("error_retry_backoff_in_secs", DEFAULT_BACKOFF_SECS)));
+        }
+        "EXPONENTIAL_BACKOFF" => {
+            if backoff
+                .and_then(|b| b.get("error_retry_exponent"))
+                .and_then(Value::as_u64)
+                .is_some_and(|e| e != 2)
+            {
+                return Err(
+                    "an exponent other than 2 is not translated (Baton's backoff doubles)".into()
+                );
+            }
+            out["backoff"] = json!("exponential");
+            out["delay"] =
+                json!(format!("{}s", secs("error_retry_backoff_in_secs", DEFAULT_BACKOFF_SECS)));
+            out["max_delay"] = json!(format!(
+                "{}s",
+                secs("error_retry_limit_in_secs", DEFAULT_BACKOFF_LIMIT_SECS)
+            ));
+        }
+        other => return Err(format!("backoff `{other}` is not translated")),
+    }
+    if timeout_retries > 0 {
+        out["on_timeout"] = json!(true);
+    }
+    Ok(out)
+}

@@ -1,0 +1,217 @@
+//! `baton_maestro::import` on definitions written for these tests: what maps, how it runs
+//! in Baton, and what is refused with its place and reason.
+
+use baton_core::model::{Format, Source};
+use baton_core::{Engine, RunStatus, StepStatus};
+use baton_maestro::{import, ImportError};
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+/// A create request in Maestro's JSON: a DAG with step params, an edge condition on the
+/// source step's param, one read with `getFromStep`, a Sleep step, a retry policy.
+const REQUEST: &str = r#"{
+  "properties": {"owner": "data-eng", "run_strategy": "parallel", "step_concurrency": 5},
+  "workflow": {
+    "id": "orders.daily",
+    "name": "Daily orders",
+    "params": {"threshold": {"value": 10, "type": "LONG"}, "zone": {"expression": "'UTC'", "type": "STRING"}},
+    "steps": [
+      {"step": {"id": "count.rows", "type": "NoOp",
+        "params": {"rows": {"value": 5, "type": "LONG"}, "label": {"value": "day ${zone}", "type": "STRING"}},
+        "transition": {"successors": {"big": "rows > threshold", "small": "rows <= threshold"}}}},
+      {"step": {"id": "big", "type": "NoOp"}},
+      {"step": {"id": "small", "type": "Sleep", "params": {"sleep_seconds": {"value": 0, "type": "LONG"},
+                 "twice": {"expression": "params.getFromStep('count.rows', 'rows') * 2", "type": "LONG"}},
+        "retry_policy": {"error_retry_limit": 1, "backoff": {"type": "FIXED_BACKOFF", "error_retry_backoff_in_secs": 5}},
+        "transition": {"successors": {"report": "true"}}}},
+      {"step": {"id": "report", "type": "Notebook", "params": {"path": {"value": "s3://reports/x.ipynb", "type": "STRING"}}}}
+    ]
+  }
+}"#;
+
+fn imported(text: &str) -> baton_maestro::Imported {
+    import("test.json", text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn refusals(file: &str, text: &str) -> Vec<String> {
+    match import(file, text) {
+        Err(ImportError::Refused { refusals, .. }) => {
+            refusals.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("expected refusals, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_create_request_maps_to_baton_with_maestros_defaults_written_out() {
+    let i = imported(REQUEST);
+    assert_eq!(i.id, "orders.daily");
+    let def: serde_yaml::Value = serde_yaml::from_str(&i.yaml).unwrap();
+    let steps = def["steps"].as_sequence().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s["id"].as_str() == Some(id)).unwrap().clone();
+    assert_eq!(def["run_strategy"].as_str(), Some("parallel"));
+    assert_eq!(def["max_concurrent_runs"].as_u64(), Some(20), "Maestro's parallel default");
+    assert_eq!(def["timeout"].as_str(), Some("10d"), "Maestro's default run timeout");
+    assert_eq!(def["params"]["zone"].as_str(), Some("UTC"), "a constant expression is its value");
+    assert_eq!(step("big")["depends_on"][0].as_str(), Some("count.rows"));
+    assert_eq!(step("big")["when"].as_str(), Some("${steps['count.rows'].rows > threshold}"));
+    assert_eq!(step("count.rows")["params"]["label"].as_str(), Some("day ${zone}"));
+    assert_eq!(step("small")["type"].as_str(), Some("sleep"));
+    assert_eq!(step("small")["duration"].as_str(), Some("0s"));
+    assert_eq!(step("small")["params"]["twice"].as_str(), Some("${steps['count.rows'].rows * 2}"));
+    assert_eq!(step("small")["retry"]["max_attempts"].as_u64(), Some(2));
+    assert_eq!(step("small")["retry"]["backoff"].as_str(), Some("fixed"));
+    assert_eq!(step("small")["retry"]["delay"].as_str(), Some("5s"));
+    assert_eq!(step("small")["tags"][0].as_str(), Some("orders.daily.steps"));
+    // A host type keeps Maestro's default retries: 3 attempts, exponential from 60 s.
+    assert_eq!(step("report")["type"].as_str(), Some("Notebook"));
+    assert_eq!(step("report")["retry"]["max_attempts"].as_u64(), Some(3));
+    assert_eq!(step("report")["retry"]["max_delay"].as_str(), Some("600s"));
+    assert_eq!(i.host_types, vec!["Notebook".to_string()]);
+    assert_eq!(i.limits, vec![("orders.daily.steps".to_string(), 5)]);
+    assert!(i.notes.iter().any(|n| n.contains("owner")), "{:?}", i.notes);
+}
+
+#[tokio::test]
+async fn an_imported_workflow_runs_its_branches_as_maestro_would() {
+    // The same request without the host type, so that it runs here.
+    let text = REQUEST
+        .replace(r#""transition": {"successors": {"report": "true"}}"#, r#""transition": {}"#);
+    let report = text
+        .find(
+            r#",
+      {"step": {"id": "report""#,
+        )
+        .unwrap();
+    let text = format!("{}\n    ]\n  }}\n}}", &text[..report]);
+    let i = imported(&text);
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new("orders.yaml", i.yaml.clone(), Format::Yaml);
+    let wf = Arc::new(engine.compile(source.parse().unwrap()).unwrap());
+    let run = engine.start(wf.clone(), IndexMap::new()).await.unwrap();
+    assert_eq!(engine.wait(&run).await.unwrap().status, RunStatus::Succeeded);
+    let status = |run: &str, id: &str| {
+        engine.details(run).unwrap().steps.into_iter().find(|s| s.id == id).unwrap().record.status
+    };
+    assert_eq!(status(&run, "big"), StepStatus::Skipped, "5 rows is not above 10");
+    assert_eq!(status(&run, "small"), StepStatus::Succeeded);
+    let details = engine.details(&run).unwrap();
+    let small = details.steps.iter().find(|s| s.id == "small").unwrap();
+    assert_eq!(small.record.outputs.get("twice"), Some(&serde_json::json!(10)));
+
+    let mut params = IndexMap::new();
+    params.insert("threshold".to_string(), serde_json::json!(2));
+    let run = engine.start(wf, params).await.unwrap();
+    assert_eq!(engine.wait(&run).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(status(&run, "big"), StepStatus::Succeeded);
+    assert_eq!(status(&run, "small"), StepStatus::Skipped);
+    engine.close().await;
+}
+
+#[test]
+fn the_dsl_yaml_reads_as_the_json_does() {
+    let dsl = r#"
+Workflow:
+  id: branches
+  run_strategy: sequential
+  limit: 3
+  jobs:
+    - job:
+        id: count
+        type: NoOp
+        rows: 7
+        transition:
+          - IF rows > limit THEN big
+          - OTHERWISE small
+    - job: { id: big, type: NoOp, '!half': "params.get('limit') / 2" }
+    - job: { id: small, type: NoOp }
+"#;
+    let i = import("branches.yaml", dsl).unwrap_or_else(|e| panic!("{e}"));
+    let def: serde_yaml::Value = serde_yaml::from_str(&i.yaml).unwrap();
+    let steps = def["steps"].as_sequence().unwrap();
+    assert_eq!(def["params"]["limit"].as_u64(), Some(3));
+    assert_eq!(steps[1]["when"].as_str(), Some("${count.rows > limit}"));
+    assert_eq!(steps[1]["params"]["half"].as_str(), Some("${limit / 2}"));
+    assert_eq!(steps[2]["when"].as_str(), Some("${!(count.rows > limit)}"));
+}
+
+#[test]
+fn loops_and_subworkflows_map_to_baton_kinds() {
+    let text = r#"{"id": "nested", "params": {"child": {"value": "x", "type": "STRING"}},
+      "steps": [
+        {"foreach": {"id": "per_day", "concurrency": 4,
+          "params": {"loop_params": {"type": "MAP", "value": {"day": {"expression": "Util.dateIntsBetween(20200101, 20200104, 1)", "type": "LONG_ARRAY"}}}},
+          "steps": [{"step": {"id": "load", "type": "NoOp", "params": {"d": {"expression": "day + 0", "type": "LONG"}}}}]}},
+        {"subworkflow": {"id": "publish", "params": {
+          "subworkflow_id": {"value": "publisher", "type": "STRING"},
+          "subworkflow_version": {"value": "3", "type": "STRING"},
+          "table": {"value": "orders", "type": "STRING"}}}}
+      ]}"#;
+    let i = imported(text);
+    let def: serde_yaml::Value = serde_yaml::from_str(&i.yaml).unwrap();
+    let (each, sub) = (&def["steps"][0], &def["steps"][1]);
+    assert_eq!(each["over"].as_str(), Some("${date_ints_between(20200101, 20200104, 1)}"));
+    assert_eq!(each["as"].as_str(), Some("day"));
+    assert_eq!(each["max_parallel"].as_u64(), Some(4));
+    assert_eq!(each["steps"][0]["params"]["d"].as_str(), Some("${day + 0}"));
+    assert_eq!(sub["workflow"].as_str(), Some("publisher"));
+    assert_eq!(sub["version"].as_u64(), Some(3));
+    assert_eq!(
+        sub["inherit_params"].as_bool(),
+        Some(true),
+        "Maestro passes params down by default"
+    );
+    assert_eq!(sub["params"]["table"].as_str(), Some("orders"));
+}
+
+#[test]
+fn what_baton_cannot_express_is_refused_naming_where_and_why() {
+    let text = r#"{"workflow": {"id": "hard",
+      "params": {"month": {"expression": "new DateTime(1569018000000).monthOfYear().getAsText();", "type": "STRING"}},
+      "signal_triggers": [{"definitions": {"a": {}, "b": {}}}],
+      "steps": [
+        {"step": {"id": "a", "type": "NoOp", "params": {"x": {"value": 1, "type": "LONG"}},
+          "transition": {"successors": {"c": "x > 0", "b": "true"}}}},
+        {"step": {"id": "b", "type": "NoOp", "params": {"y": {"expression": "params.getFromSignal('s', 'p')", "type": "LONG"}},
+          "transition": {"successors": {"c": "true"}}}},
+        {"step": {"id": "c", "type": "NoOp"}},
+        {"subworkflow": {"id": "fire", "sync": false, "params": {"subworkflow_id": {"value": "other", "type": "STRING"}}}},
+        {"while": {"id": "loop", "condition": "i < 3", "params": {"loop_params": {"type": "MAP", "value": {"i": {"value": 0, "type": "LONG"}}}},
+          "steps": [{"step": {"id": "inc", "type": "NoOp"}}]}}
+      ]}}"#;
+    let found = refusals("hard.json", text);
+    let expect = [
+        "workflow: params.month: a workflow param that is an expression (`new DateTime",
+        "workflow: signal_triggers.0: a trigger that joins 2 signals (a, b) is not supported yet",
+        "step `b`: params.y: `params.getFromSignal(...)` is not translated",
+        "step `c`: it joins edges that may not be taken (from `a`)",
+        "step `fire`: sync: `sync: false`",
+        "step `loop`: loop_params: a while loop's params",
+        "step `loop`: condition: `i` is neither a param of the workflow nor a loop variable here",
+    ];
+    for want in expect {
+        assert!(found.iter().any(|f| f.starts_with(want)), "missing {want:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    let message = import("hard.json", text).unwrap_err().to_string();
+    assert!(message.starts_with("hard.json: 7 constructs not translated:"), "{message}");
+}
+
+#[test]
+fn a_broken_maestro_definition_is_refused_by_baton_validation_with_its_place() {
+    let cycle = r#"{"id": "loop", "steps": [
+        {"step": {"id": "a", "type": "NoOp", "transition": {"successors": {"b": "true"}}}},
+        {"step": {"id": "b", "type": "NoOp", "transition": {"successors": {"a": "true"}}}}]}"#;
+    match import("loop.json", cycle) {
+        Err(ImportError::Invalid { errors, .. }) => {
+            assert!(errors.to_string().contains("dependency cycle"), "{errors}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match import("x.json", "[1, 2]") {
+        Err(ImportError::Unreadable { reason, .. }) => {
+            assert!(reason.contains("is a map"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
