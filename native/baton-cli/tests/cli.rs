@@ -1676,3 +1676,25 @@ fn a_maestro_definition_imports_and_runs() {
     assert!(refused.stdout.contains("0 imported, 1 refused"), "{}", refused.all());
     assert!(!out.join("hard.yaml").exists());
 }
+
+#[test]
+fn the_typed_params_example_needs_its_required_params_and_computes_the_others() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/typed-params.yaml");
+    let file = file.to_str().unwrap();
+    let refused = env.baton(&["run", file]).expect(2);
+    assert!(
+        refused.stderr.contains("parameter `day` (string) has no default; give it (`-p day=...`"),
+        "{}",
+        refused.all()
+    );
+    let args =
+        ["run", file, "-p", "day=2026-12-01", "-p", r#"tables=["events","users"]"#, "--json"];
+    let done = env.baton(&args).expect(0).json();
+    assert_eq!(
+        step(&done, "report")["log_tail"],
+        "loading 2026-12-01 (2 tables since 2026-11-24)",
+        "{done:#}"
+    );
+    assert_eq!(done["run"]["params"]["since"], "2026-11-24", "{done:#}");
+}

@@ -24,6 +24,8 @@ fn workflow(id: &str, steps: Vec<StepDef>) -> WorkflowDef {
         description: None,
         params: Default::default(),
         secrets: Vec::new(),
+        required: Default::default(),
+        computed: Default::default(),
         max_parallel: None,
         timeout: None,
         signal_retention: None,

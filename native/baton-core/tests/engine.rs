@@ -572,3 +572,81 @@ async fn an_engine_without_a_store_directory_removes_what_killed_engines_left_in
     engine.close().await;
     std::fs::remove_dir_all(&alive).unwrap();
 }
+
+#[tokio::test]
+async fn required_params_are_given_by_every_start_and_computed_ones_are_evaluated_at_start() {
+    let s = Setup::open(Engine::builder());
+    let yaml = "id: typed\nparams: {threshold: 10}\nrequired: {day: integer, tables: list}\n\
+        computed:\n  started: \"${format_date(now(), 'yyyy-MM-dd')}\"\n  limit: \"${threshold * 2 + day}\"\n  label: \"${started + '/' + str(limit)}\"\n\
+        steps:\n  - {id: a, type: noop, params: {seen: \"${label}\", first: \"${tables[0]}\"}}\n";
+    let wf = workflow(&s.engine, yaml);
+    let given = |pairs: &[(&str, serde_json::Value)]| -> IndexMap<String, serde_json::Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    };
+
+    let missing = s.engine.start(wf.clone(), given(&[("day", json!(3))])).await.unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "the workflow's parameter `tables` (list) has no default; give it (`-p tables=...`, or in the start's params)"
+    );
+    let wrong = s.engine.start(wf.clone(), given(&[("day", json!("x")), ("tables", json!([]))]));
+    assert!(wrong.await.unwrap_err().to_string().starts_with("parameter `day`: "));
+
+    // Text is read as the declared type, as for a default's type.
+    let id =
+        s.engine.start(wf.clone(), given(&[("day", json!("3")), ("tables", json!("[\"t\"]"))]));
+    let id = id.await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    let run = s.engine.run(&id).unwrap().unwrap();
+    assert_eq!(run.params["limit"], json!(23), "threshold * 2 + day");
+    assert_eq!(run.params["started"], json!("2023-11-14"), "now() at the start (virtual)");
+    let a = &s.engine.details(&id).unwrap().steps[0];
+    assert_eq!(a.record.outputs.get("seen"), Some(&json!("2023-11-14/23")));
+
+    // A start may give a computed param; it is then not computed.
+    let id = s
+        .engine
+        .start(wf, given(&[("day", json!(1)), ("tables", json!(["t"])), ("limit", json!(7))]));
+    let id = id.await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    let run = s.engine.run(&id).unwrap().unwrap();
+    assert_eq!(
+        (run.params["limit"].clone(), run.params["label"].clone()),
+        (json!(7), json!("2023-11-14/7"))
+    );
+}
+
+#[test]
+fn required_and_computed_params_are_checked_at_validation() {
+    let kinds = baton_core::engine::built_in_kinds();
+    let problems = |yaml: &str| -> Vec<String> {
+        let source = Source::new("p.yaml", yaml, Format::Yaml);
+        match baton_core::Workflow::load(&source, &kinds) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        }
+    };
+    let found = problems(
+        "id: p\nparams: {a: 1}\nsecrets: [token]\nrequired: {a: integer, day: date}\n\
+         computed: {x: \"${later + 1}\", later: \"${token}\", y: \"${dat}\", z: \"${a +}\"}\nsteps: [{id: s, type: noop}]\n",
+    );
+    let want = [
+        "p.yaml:4:29: required.day: unknown variant `date`, expected one of `integer`, `number`, `boolean`, `string`, `list`, `map`, `any`",
+    ];
+    assert_eq!(found, want, "a shape error stops at the first problem");
+    let found = problems(
+        "id: p\nparams: {a: 1}\nsecrets: [token]\nrequired: {a: integer, day: integer}\n\
+         computed: {x: \"${later + 1}\", later: \"${token}\", y: \"${dat}\", z: \"${a +}\"}\nsteps: [{id: s, type: noop, params: {v: \"${z}\"}}]\n",
+    );
+    let expect = [
+        "required.a: `a` is also under `params`; declare a parameter once",
+        "computed.x: column 3: `later` is computed below this one",
+        "computed.later: column 3: `token` is a secret",
+        "computed.y: column 3: `dat` is not a parameter (did you mean `day`?)",
+        "computed.z: column",
+    ];
+    for want in expect {
+        assert!(found.iter().any(|f| f.contains(want)), "missing {want:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}

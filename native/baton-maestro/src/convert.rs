@@ -63,13 +63,19 @@ pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
             "is_active: false: `baton register` makes a new version active; `baton activate` rolls back".into(),
         );
     }
-    let params = match wf.remove("params") {
+    let (params, computed) = match wf.remove("params") {
         Some(Value::Object(p)) => workflow_params(p, report),
-        _ => Map::new(),
+        _ => Default::default(),
     };
-    let names = Scope { params: params.keys().cloned().collect(), ..Scope::default() };
+    let names = Scope {
+        params: params.keys().chain(computed.keys()).cloned().collect(),
+        ..Scope::default()
+    };
     if !params.is_empty() {
         out.insert("params".into(), Value::Object(params));
+    }
+    if !computed.is_empty() {
+        out.insert("computed".into(), Value::Object(computed));
     }
     if let Some(n) = wf.remove("instance_step_concurrency").and_then(|v| v.as_u64()) {
         out.insert("max_parallel".into(), json!(n));
@@ -169,32 +175,38 @@ impl Names for Scope {
     }
 }
 
-fn workflow_params(params: Map<String, Value>, report: &mut Report) -> Map<String, Value> {
-    let mut out = Map::new();
+/// Workflow params: values stay values (a constant expression too); other expressions
+/// become `computed` params, evaluated when a run starts with the params above them.
+fn workflow_params(
+    params: Map<String, Value>,
+    report: &mut Report,
+) -> (Map<String, Value>, Map<String, Value>) {
+    let (mut values, mut computed) = (Map::new(), Map::new());
+    let mut scope = Scope::default();
     for (name, def) in params {
         let at = format!("workflow: params.{name}");
-        if def.get("expression").is_some() {
-            let e = def["expression"].as_str().unwrap_or_default().trim().to_owned();
-            // A constant expression is its value.
-            match sel::translate(&e, &Scope::default()) {
+        if let Some(e) = def.get("expression") {
+            let e = e.as_str().unwrap_or_default().trim().to_owned();
+            match sel::translate(&e, &scope) {
                 Ok(constant) if is_literal(&constant) => {
-                    out.insert(name, literal_value(&constant));
+                    values.insert(name.clone(), literal_value(&constant));
                 }
-                Ok(_) | Err(_) => report.refuse(
-                    at,
-                    format!("a workflow param that is an expression (`{e}`) is not supported yet: Baton's params are values"),
-                ),
+                Ok(expression) => {
+                    computed.insert(name.clone(), json!(format!("${{{expression}}}")));
+                }
+                Err(reason) => report.refuse(at, format!("`{e}`: {reason}")),
             }
-            continue;
-        }
-        match literal(&def, &at) {
-            Ok(v) => {
-                out.insert(name, v);
+        } else {
+            match literal(&def, &at) {
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(e) => report.refuse(at, e),
             }
-            Err(e) => report.refuse(at, e),
         }
+        scope.params.insert(name);
     }
-    out
+    (values, computed)
 }
 
 fn is_literal(expr: &str) -> bool {

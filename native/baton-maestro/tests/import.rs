@@ -14,7 +14,8 @@ const REQUEST: &str = r#"{
   "workflow": {
     "id": "orders.daily",
     "name": "Daily orders",
-    "params": {"threshold": {"value": 10, "type": "LONG"}, "zone": {"expression": "'UTC'", "type": "STRING"}},
+    "params": {"threshold": {"value": 10, "type": "LONG"}, "zone": {"expression": "'UTC'", "type": "STRING"},
+               "double": {"expression": "params.get('threshold') * 2", "type": "LONG"}},
     "steps": [
       {"step": {"id": "count.rows", "type": "NoOp",
         "params": {"rows": {"value": 5, "type": "LONG"}, "label": {"value": "day ${zone}", "type": "STRING"}},
@@ -53,6 +54,11 @@ fn a_create_request_maps_to_baton_with_maestros_defaults_written_out() {
     assert_eq!(def["max_concurrent_runs"].as_u64(), Some(20), "Maestro's parallel default");
     assert_eq!(def["timeout"].as_str(), Some("10d"), "Maestro's default run timeout");
     assert_eq!(def["params"]["zone"].as_str(), Some("UTC"), "a constant expression is its value");
+    assert_eq!(
+        def["computed"]["double"].as_str(),
+        Some("${threshold * 2}"),
+        "computed at the start"
+    );
     assert_eq!(step("big")["depends_on"][0].as_str(), Some("count.rows"));
     assert_eq!(step("big")["when"].as_str(), Some("${steps['count.rows'].rows > threshold}"));
     assert_eq!(step("count.rows")["params"]["label"].as_str(), Some("day ${zone}"));
@@ -181,7 +187,7 @@ fn what_baton_cannot_express_is_refused_naming_where_and_why() {
       ]}}"#;
     let found = refusals("hard.json", text);
     let expect = [
-        "workflow: params.month: a workflow param that is an expression (`new DateTime",
+        "workflow: params.month: `new DateTime(1569018000000).monthOfYear().getAsText();`: `new` (a Java object) is not translated",
         "workflow: signal_triggers.0: a trigger that joins 2 signals (a, b) is not supported yet",
         "step `b`: params.y: `params.getFromSignal(...)` is not translated",
         "step `c`: it joins edges that may not be taken (from `a`)",

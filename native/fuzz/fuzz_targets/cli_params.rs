@@ -23,6 +23,8 @@ fuzz_target!(|text: &str| {
         id: "w".into(),
         description: None,
         secrets: Vec::new(),
+        required: Default::default(),
+        computed: Default::default(),
         params: [("date", json!("2026-11-25")), ("limit", json!(100)), ("dry", json!(true))]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

@@ -54,6 +54,8 @@ pub struct Workflow {
     hash: OnceLock<String>,
     /// What is valid but probably not meant (see [`Workflow::warnings`]).
     warnings: Vec<DefinitionError>,
+    /// The `computed` params, parsed, in their order.
+    computed: Vec<(String, Template)>,
 }
 
 impl Workflow {
@@ -102,6 +104,7 @@ impl Workflow {
             }
         };
         check_secrets(&mut v, &def);
+        let computed = compile_computed(&mut v, &def);
         if def.max_parallel == Some(0) {
             v.top("max_parallel", "must be at least 1");
         }
@@ -185,6 +188,7 @@ impl Workflow {
                 plans,
                 hash: OnceLock::new(),
                 warnings: v.warnings,
+                computed,
             })
         } else {
             Err(InvalidDefinition { errors: v.errors })
@@ -194,6 +198,11 @@ impl Workflow {
     /// The definition.
     pub fn def(&self) -> &WorkflowDef {
         &self.def
+    }
+
+    /// The `computed` params, parsed, in the order they are evaluated.
+    pub(crate) fn computed(&self) -> &[(String, Template)] {
+        &self.computed
     }
 
     /// The definition as stored: its JSON.
@@ -494,6 +503,75 @@ impl Outer {
     fn is_secret(&self, def: &WorkflowDef, name: &str) -> bool {
         def.secrets.iter().chain(&self.secrets).any(|s| s == name)
     }
+}
+
+/// Checks `required` and `computed` names: each declared once among all parameters, and
+/// a name expressions can use.
+fn check_declared(v: &mut Validator, def: &WorkflowDef, field: &str, name: &str, before: &[&str]) {
+    let place = |n: &str| {
+        if def.params.contains_key(n) {
+            Some("params")
+        } else if def.secrets.iter().any(|s| s == n) {
+            Some("secrets")
+        } else {
+            None
+        }
+    };
+    if before.contains(&name) {
+        v.top(field, &format!("`{name}` is declared twice (a parameter is under one of params, secrets, required and computed)"));
+    } else if let Some(other) = place(name) {
+        v.top(field, &format!("`{name}` is also under `{other}`; declare a parameter once"));
+    } else if !crate::steps::is_identifier(name) {
+        v.top(
+            field,
+            &format!("`{name}` is not a name expressions can use: use letters, digits and `_`"),
+        );
+    }
+}
+
+/// Checks `required`, and parses `computed`: each expression may use the parameters under
+/// `params` and `required`, and the `computed` ones above it; not a secret (its value
+/// would be stored and shown), not a step (none has run when a run starts).
+fn compile_computed(v: &mut Validator, def: &WorkflowDef) -> Vec<(String, Template)> {
+    let mut declared: Vec<&str> = Vec::new();
+    for name in def.required.keys() {
+        check_declared(v, def, &format!("required.{name}"), name, &declared);
+        declared.push(name);
+    }
+    let mut computed = Vec::new();
+    for (name, text) in &def.computed {
+        let field = format!("computed.{name}");
+        check_declared(v, def, &field, name, &declared);
+        let visible = |n: &str| def.params.contains_key(n) || declared.contains(&n);
+        match Template::parse(text) {
+            Err(e) => v.top(&field, &e.to_string()),
+            Ok(template) => {
+                for e in template.check_constants() {
+                    v.top(&field, &e.to_string());
+                }
+                for used in template.names() {
+                    let n = used.name.as_str();
+                    if visible(n) {
+                        continue;
+                    }
+                    let why = if def.secrets.iter().any(|s| s == n) {
+                        "is a secret, and a computed parameter is stored and shown".to_owned()
+                    } else if def.computed.contains_key(n) {
+                        "is computed below this one; computed parameters see those above them"
+                            .to_owned()
+                    } else {
+                        let names =
+                            def.params.keys().map(String::as_str).chain(declared.iter().copied());
+                        format!("is not a parameter{}; a computed parameter sees `params`, `required` and the computed ones above it", did_you_mean(n, names))
+                    };
+                    v.top(&field, &format!("column {}: `{n}` {why}", used.column));
+                }
+                computed.push((name.clone(), template));
+            }
+        }
+        declared.push(name);
+    }
+    computed
 }
 
 /// Checks `secrets`: each listed once, and not under `params` (a default would be a
@@ -823,8 +901,8 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
         for (name, value) in &trigger.params {
             if def.secrets.contains(name) {
                 v.top(&field(&format!("params.{name}")), &format!("`{name}` is a secret: a trigger cannot give it (its firings are stored and shown); a host or `baton start -p` does"));
-            } else if !def.params.contains_key(name) {
-                let hint = did_you_mean(name, def.params.keys().map(String::as_str));
+            } else if !def.has_param(name) {
+                let hint = did_you_mean(name, def.param_names());
                 v.top(&field(&format!("params.{name}")), &format!("`{name}` is not a parameter of the workflow{hint}; declare it under `params:`"));
             }
             templates.extend(
@@ -899,6 +977,8 @@ fn compile_bodies(
             description: None,
             params,
             secrets: Vec::new(),
+            required: Default::default(),
+            computed: Default::default(),
             max_parallel: def.max_parallel,
             timeout: None,
             signal_retention: def.signal_retention.clone(),

@@ -232,7 +232,8 @@ impl Engine {
         let shared = self.shared().clone();
         let store = shared.store.as_ref();
         let wf = start.workflow.clone();
-        let params = merge_params(wf.def(), start.params.clone())?;
+        let mut params = merge_params(wf.def(), start.params.clone())?;
+        super::compute_params(&wf, &mut params, shared.clock.now_ms())?;
         if let Some(request) = &start.request_id {
             if let Some(run_id) = store.get(Table::Requests, request.as_bytes())? {
                 return Ok(Admitted::Existing(String::from_utf8_lossy(&run_id).into_owned()));

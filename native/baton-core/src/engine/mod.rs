@@ -125,6 +125,14 @@ pub enum EngineError {
         /// The secret.
         name: String,
     },
+    /// A parameter under `required` that the start does not give.
+    #[error("the workflow's parameter `{name}` ({wanted}) has no default; give it (`-p {name}=...`, or in the start's params)")]
+    MissingParam {
+        /// The parameter.
+        name: String,
+        /// Its declared type, in words.
+        wanted: String,
+    },
     /// A parameter value that does not fit its default's type.
     #[error("parameter `{name}`: {message}")]
     BadParam {
@@ -270,7 +278,8 @@ impl EngineError {
             EngineError::Definition(_) | EngineError::ReservedKind(_) => K::Definition,
             EngineError::UnknownParam { .. }
             | EngineError::BadParam { .. }
-            | EngineError::MissingSecret { .. } => K::Param,
+            | EngineError::MissingSecret { .. }
+            | EngineError::MissingParam { .. } => K::Param,
             EngineError::UnknownRun(_) | EngineError::NotRunningHere(_) => K::UnknownRun,
             EngineError::BadEngineId(_) => K::InvalidRequest,
             EngineError::DrivenElsewhere { .. } => K::IllegalAction,
@@ -1083,8 +1092,22 @@ pub(crate) fn merge_params(
             .ok_or_else(|| EngineError::MissingSecret { name: name.clone() })?;
         params.insert(name.clone(), value);
     }
+    for (name, wanted) in &def.required {
+        if !overrides.contains_key(name) {
+            let wanted =
+                serde_json::to_value(wanted).ok().and_then(|v| v.as_str().map(str::to_owned));
+            return Err(EngineError::MissingParam {
+                name: name.clone(),
+                wanted: wanted.unwrap_or_default(),
+            });
+        }
+    }
     for (name, value) in overrides {
-        let Some(default) = def.params.get(&name) else {
+        // What a given value is conformed to: the default, the declared type, or (for a
+        // computed param given by the start) any value.
+        let exemplar = def.required.get(&name).map(|t| t.exemplar());
+        let any = def.computed.contains_key(&name).then_some(Value::Null);
+        let Some(default) = def.params.get(&name).or(exemplar.as_ref()).or(any.as_ref()) else {
             let hint = crate::error::did_you_mean(&name, def.param_names());
             let declared: Vec<&str> = def.param_names().collect();
             let declared =
@@ -1096,6 +1119,38 @@ pub(crate) fn merge_params(
         params.insert(name, value);
     }
     Ok(params)
+}
+
+/// Evaluates the workflow's `computed` params that the start did not give, in order, each
+/// seeing the params before it and the clock (`now()`): once, when the run is made, so that
+/// the run keeps the values it started with.
+pub(crate) fn compute_params(
+    wf: &Workflow,
+    params: &mut IndexMap<String, Value>,
+    now_ms: u64,
+) -> Result<(), EngineError> {
+    struct AtStart<'a> {
+        params: &'a IndexMap<String, Value>,
+        now_ms: u64,
+    }
+    impl crate::expr::Scope for AtStart<'_> {
+        fn name(&self, name: &str) -> Option<Value> {
+            self.params.get(name).cloned()
+        }
+        fn now_ms(&self) -> u64 {
+            self.now_ms
+        }
+    }
+    for (name, template) in wf.computed() {
+        if params.contains_key(name) {
+            continue;
+        }
+        let value = template
+            .evaluate(&AtStart { params, now_ms })
+            .map_err(|e| EngineError::BadParam { name: name.clone(), message: e.to_string() })?;
+        params.insert(name.clone(), value);
+    }
+    Ok(())
 }
 
 /// `value` as a value of the type of `default`, the param's declared type: an integer, a

@@ -74,6 +74,13 @@ pub struct WorkflowDef {
     /// and no output of the engine shows them (see [`MASK`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Parameters with no default, each of a declared type: every start gives them.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub required: IndexMap<String, ParamType>,
+    /// Parameters computed when a run starts, unless the start gives them: a `${...}` with
+    /// `now()`, `today()` and the other parameters in scope (those declared above it here).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub computed: IndexMap<String, String>,
     /// Steps of one run running at once (default 128: the engine's `DEFAULT_MAX_PARALLEL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<usize>,
@@ -139,6 +146,41 @@ pub enum Misfire {
     RunOnce,
     /// A run for every missed time (the latest 100 at most).
     RunAll,
+}
+
+/// The type of a parameter declared without a default (`required:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// Text.
+    String,
+    /// A list.
+    List,
+    /// A map.
+    Map,
+    /// Any value.
+    Any,
+}
+
+impl ParamType {
+    /// A value of this type: what a given value is conformed to, as to a default.
+    pub fn exemplar(self) -> Value {
+        match self {
+            ParamType::Integer => Value::from(0),
+            ParamType::Number => Value::from(0.5),
+            ParamType::Boolean => Value::Bool(false),
+            ParamType::String => Value::String(String::new()),
+            ParamType::List => Value::Array(Vec::new()),
+            ParamType::Map => Value::Object(serde_json::Map::new()),
+            ParamType::Any => Value::Null,
+        }
+    }
 }
 
 /// How a new run relates to the runs of its workflow already going on.
@@ -512,14 +554,20 @@ pub struct EmitSignal {
 pub const MASK: &str = "***";
 
 impl WorkflowDef {
-    /// Whether `name` is a parameter of the workflow: under `params` or in `secrets`.
+    /// Whether `name` is a parameter of the workflow: under `params`, `secrets`,
+    /// `required` or `computed`.
     pub fn has_param(&self, name: &str) -> bool {
-        self.params.contains_key(name) || self.secrets.iter().any(|s| s == name)
+        self.param_names().any(|n| n == name)
     }
 
-    /// The names of the parameters, `params` then `secrets`.
+    /// The names of the parameters: `params`, `secrets`, `required`, then `computed`.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
-        self.params.keys().map(String::as_str).chain(self.secrets.iter().map(String::as_str))
+        self.params
+            .keys()
+            .map(String::as_str)
+            .chain(self.secrets.iter().map(String::as_str))
+            .chain(self.required.keys().map(String::as_str))
+            .chain(self.computed.keys().map(String::as_str))
     }
 
     /// Rewrites every valid duration in its canonical form, the largest unit that is exact

@@ -3,8 +3,8 @@
 //! their mirrors against it, so a field added here cannot be forgotten there.
 
 use super::{
-    Backoff, EmitSignal, FailureMode, Misfire, RetryDef, RunStrategy, StepDef, Trigger, TriggerDef,
-    WorkflowDef,
+    Backoff, EmitSignal, FailureMode, Misfire, ParamType, RetryDef, RunStrategy, StepDef, Trigger,
+    TriggerDef, WorkflowDef,
 };
 use serde::Serialize;
 use serde_aux::serde_introspection::serde_introspect;
@@ -32,6 +32,8 @@ pub struct Schema {
     pub run_strategy: &'static [&'static str],
     /// Values of a cron trigger's `misfire`.
     pub misfire: &'static [&'static str],
+    /// Values of the types under `required`.
+    pub param_type: &'static [&'static str],
 }
 
 /// The model's shape.
@@ -47,6 +49,7 @@ pub fn schema() -> Schema {
         backoff: serde_introspect::<Backoff>(),
         run_strategy: serde_introspect::<RunStrategy>(),
         misfire: serde_introspect::<Misfire>(),
+        param_type: serde_introspect::<ParamType>(),
     }
 }
 
@@ -61,6 +64,8 @@ mod tests {
         assert_eq!(&s.step[..2], ["id", "type"]);
         assert!(s.step.contains(&"as") && s.step.contains(&"match") && s.step.contains(&"tags"));
         assert!(s.workflow.contains(&"signal_retention"));
+        assert!(s.workflow.contains(&"required") && s.workflow.contains(&"computed"));
+        assert_eq!(s.param_type, ["integer", "number", "boolean", "string", "list", "map", "any"]);
         assert_eq!(s.backoff, ["fixed", "linear", "exponential"]);
         assert!(s.run_strategy.contains(&"strict_sequential"));
         assert!(

@@ -409,6 +409,7 @@ impl Scheduler<'_> {
                 e @ (EngineError::UnknownParam { .. }
                 | EngineError::BadParam { .. }
                 | EngineError::MissingSecret { .. }
+                | EngineError::MissingParam { .. }
                 | EngineError::Definition(_)),
             ) => {
                 let mut batch = Batch::default();

@@ -128,10 +128,10 @@ impl Body {
 
     /// The parameters of iteration `i`: the bound names the body declares.
     pub(super) fn params(&self, bound: Vec<(&str, Value)>) -> IndexMap<String, Value> {
-        let declared = &self.workflow.def().params;
+        let declared = self.workflow.def();
         bound
             .into_iter()
-            .filter(|(k, _)| declared.contains_key(*k))
+            .filter(|(k, _)| declared.has_param(k))
             .map(|(k, v)| (k.to_owned(), v))
             .collect()
     }
@@ -141,7 +141,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let step = nest.step();
     let body = Body::of(nest)?;
     let item_name = step.flow().item_name.as_deref().unwrap_or(DEFAULT_ITEM_NAME);
-    if step.flow().workflow.is_some() && !body.workflow.def().params.contains_key(item_name) {
+    if step.flow().workflow.is_some() && !body.workflow.def().has_param(item_name) {
         return Err(format!("workflow `{}` has no parameter `{item_name}` to receive the item; declare it, or set `as`", body.workflow.id()));
     }
     let items = Items::of(nest, nest.names())?;

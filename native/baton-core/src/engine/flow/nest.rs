@@ -250,8 +250,10 @@ impl Nest {
                 "runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"
             ));
         }
-        let params =
+        let mut params =
             merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
+        crate::engine::compute_params(wf, &mut params, self.shared.clock.now_ms())
+            .map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
         let definition = records::put_definition(self.shared.store.as_ref(), batch, wf)
             .map_err(|e| e.to_string())?;
         let mut run = RunRecord {

@@ -94,10 +94,10 @@ fn child_params(nest: &Nest, child: &Workflow, ctx: &StepContext) -> IndexMap<St
     if !nest.step().flow().inherit_params {
         return ctx.step_params.clone();
     }
-    let mut params: IndexMap<String, Value> = child
-        .def()
-        .params
-        .keys()
+    let def = child.def();
+    let mut params: IndexMap<String, Value> = (def.params.keys())
+        .chain(def.required.keys())
+        .chain(def.computed.keys())
         .filter_map(|k| ctx.params.get(k).map(|v| (k.clone(), v.clone())))
         .collect();
     params.extend(ctx.step_params.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -371,6 +371,37 @@ public final class Workflow {
             return this;
         }
 
+        /**
+         * A parameter with no default, of a declared type: every start gives it, and a start
+         * without it, or with a value of another type, is refused naming it.
+         *
+         * <pre>{@code
+         * Workflow.named("load").requiredParam("day", ParamType.INTEGER)
+         * }</pre>
+         */
+        public Builder requiredParam(String name, ParamType type) {
+            json.withObjectProperty("required").put(Objects.requireNonNull(name, "name"),
+                    dev.baton.internal.JsonCodec.name(Objects.requireNonNull(type, "type")));
+            return this;
+        }
+
+        /**
+         * A parameter computed when a run starts, unless the start gives it: a {@code ${...}}
+         * expression that sees {@code now()}, {@code today()}, the parameters with defaults, the
+         * required ones and the computed ones declared before it. The run keeps the value it
+         * started with (a run resumed after a crash does not compute it again).
+         *
+         * <pre>{@code
+         * Workflow.named("report").param("days", 7)
+         *     .computedParam("since", "${date_add(today(), -days, 'days')}")
+         * }</pre>
+         */
+        public Builder computedParam(String name, String expression) {
+            json.withObjectProperty("computed").put(Objects.requireNonNull(name, "name"),
+                    Objects.requireNonNull(expression, "expression"));
+            return this;
+        }
+
         /** How many steps of one run may run at once; at least 1. */
         public Builder maxParallel(int maxParallel) {
             json.put("max_parallel", maxParallel);

@@ -61,6 +61,8 @@ class SchemaAgreementTest {
                 .description("d")
                 .param("p", 1)
                 .secretParam("s")
+                .requiredParam("r", ParamType.INTEGER)
+                .computedParam("c", "${p + 1}")
                 .maxParallel(2)
                 .timeout(Duration.ofHours(1))
                 .signalRetention(Duration.ofDays(2))
@@ -125,6 +127,7 @@ class SchemaAgreementTest {
         assertEquals(jsonNames(Retry.Backoff.values()), List.copyOf(names(model.get("backoff"))));
         assertEquals(jsonNames(RunStrategy.values()), List.copyOf(names(model.get("run_strategy"))));
         assertEquals(jsonNames(Misfire.values()), List.copyOf(names(model.get("misfire"))));
+        assertEquals(jsonNames(ParamType.values()), List.copyOf(names(model.get("param_type"))));
         for (RunStrategy s : RunStrategy.values()) {
             assertEquals(JsonCodec.name(s), s.jsonName());
         }
