@@ -920,6 +920,9 @@ fn while_and_subworkflow_examples_run() {
     let env = Env::new();
     let done = env.baton(&["run", &example("while.yaml"), "--json"]).expect(0).json();
     assert_eq!(step(&done, "poll")["outputs"]["iterations"], 3);
+    // `carry`: each page's cursor reaches the next iteration; an empty one ends the loop.
+    let done = env.baton(&["run", &example("paginate.yaml"), "--json"]).expect(0).json();
+    assert_eq!(step(&done, "report")["log_tail"], "fetched 3 pages in 3 iterations", "{done:#}");
     // A relative `file:` is read next to the workflow, whatever the working directory.
     let done = env.baton(&["run", &example("subworkflow.yaml"), "--json"]).expect(0).json();
     let sub = step(&done, "load_events");

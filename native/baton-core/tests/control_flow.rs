@@ -470,3 +470,70 @@ async fn an_interrupted_foreach_resumes_without_rerunning_finished_iterations() 
     keys.dedup();
     assert_eq!(keys.len(), 40);
 }
+
+#[tokio::test]
+async fn a_while_carries_values_from_one_iteration_to_the_next() {
+    let s = engine_with(None, None);
+    let yaml = r#"
+id: carry
+params: {start: 20200101}
+steps:
+  - id: count_up
+    type: while
+    carry: {i: "${start}", total: 0}
+    condition: "${i <= 20200105}"
+    steps:
+      - {id: add, type: noop, params: {i: "${i + 1}", total: "${total + i}"}}
+  - {id: after, type: noop, depends_on: [count_up], params: {last: "${count_up.i}", sum: "${count_up.total}", n: "${count_up.iterations}"}}
+"#;
+    let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let after = step_record(&s.engine, &id, "after").outputs;
+    assert_eq!((after["last"].clone(), after["n"].clone()), (json!(20200106), json!(5)));
+    assert_eq!(after["sum"], json!(5 * 20200103));
+
+    let kinds = baton_core::engine::built_in_kinds();
+    let bad = "id: b\nsecrets: [token]\nsteps:\n  - {id: l, type: while, condition: '${x < 1}', carry: {iteration: 0, add: 1, x: '${token}'}, steps: [{id: add, type: noop}]}\n  - {id: f, type: foreach, over: '${[1]}', carry: {y: 1}, steps: [{id: a, type: noop}]}\n";
+    let source = Source::new("b.yaml", bad, Format::Yaml);
+    let errors: Vec<String> = match baton_core::Workflow::load(&source, &kinds) {
+        Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        Ok(_) => panic!("valid"),
+    };
+    for want in [
+        "step `l`: carry.iteration: `iteration` is not a name the body can use",
+        "step `l`: carry.add: `add` is also a step of the body",
+        "step `l`: carry.x: column 3: `token` is a secret",
+        "step `f`: carry: ",
+    ] {
+        assert!(errors.iter().any(|e| e.contains(want)), "missing {want:?} in {errors:#?}");
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_while_resumes_with_its_carried_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = leak(Flaky { hold: Some(Duration::from_secs(60)), ..Default::default() });
+    let yaml = "id: carried\nsteps:\n  - {id: again, type: while, carry: {i: 0}, condition: '${i < 4}', steps: [{id: inc, type: noop, params: {i: '${i + 1}'}}, {id: w, type: flaky, depends_on: [inc], params: {i: '${i}'}}]}\n";
+    {
+        let s = engine_with(Some(flaky), Some(dir.path()));
+        let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+        s.settle().await;
+        // Two iterations end; the engine closes while the third runs.
+        s.advance(Duration::from_secs(150)).await;
+        assert_eq!(s.engine.rollup(&id, 0).unwrap().unwrap().running, vec![2]);
+        s.engine.close().await;
+    }
+    let s = engine_with(Some(flaky), Some(dir.path()));
+    let resumed = s.engine.recover().unwrap();
+    let run = finish(&s, &resumed[0].0).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(step_record(&s.engine, &run.id, "again").outputs["i"], json!(4));
+    // Each iteration's body saw the value carried into it, before the restart and after.
+    let seen = flaky.seen.lock().unwrap();
+    let mut values: Vec<u64> =
+        seen.iter().map(|(_, _, params)| params["i"].as_u64().unwrap()).collect();
+    assert!(values.len() >= 4, "{values:?}");
+    values.dedup();
+    assert_eq!(values, [0, 1, 2, 3], "in order, the interrupted one relaunched with its own value");
+}

@@ -617,20 +617,42 @@ fn step_body(
         "while" => {
             leaf = false;
             step.insert("type".into(), json!("while"));
-            if params.remove("loop_params").is_some() {
-                report.refuse(
-                    format!("{at}: loop_params"),
-                    "a while loop's params (values carried from one iteration to the next) are not supported yet",
-                );
+            // Loop params are carried: a body step's param of the same name updates them.
+            let mut body_scope = scope.clone();
+            if let Some(vars) = params
+                .remove("loop_params")
+                .as_ref()
+                .and_then(|l| l.get("value"))
+                .and_then(Value::as_object)
+            {
+                let mut carry = Map::new();
+                for (var, d) in vars {
+                    let first = match d.get("expression").and_then(Value::as_str) {
+                        Some(e) => sel::translate(e, scope).map(|e| json!(format!("${{{e}}}"))),
+                        None => d.get("value").cloned().ok_or_else(|| "no value".to_owned()),
+                    };
+                    match first {
+                        Ok(v) => {
+                            carry.insert(var.clone(), v);
+                        }
+                        Err(e) => report.refuse(format!("{at}: loop_params.{var}"), e),
+                    }
+                    body_scope.loop_vars.insert(var.clone());
+                }
+                step.insert("carry".into(), Value::Object(carry));
             }
-            match def.get("condition").and_then(Value::as_str).map(|c| sel::translate(c, scope)) {
+            match def
+                .get("condition")
+                .and_then(Value::as_str)
+                .map(|c| sel::translate(c, &body_scope))
+            {
                 Some(Ok(e)) => {
                     step.insert("condition".into(), json!(format!("${{{e}}}")));
                 }
                 Some(Err(e)) => report.refuse(format!("{at}: condition"), e),
                 None => report.refuse(at.clone(), "a while needs a `condition`"),
             }
-            body(def, step, scope, context, report);
+            body(def, step, &body_scope, context, report);
         }
         "subworkflow" => {
             leaf = false;

@@ -613,13 +613,15 @@ enum Slot<'a> {
     Param(&'a str),
     /// A param of an emitted signal, evaluated when the step succeeds.
     Emit,
+    /// A first value of a `while`'s `carry`, evaluated when the loop starts.
+    Carry,
 }
 
 impl Slot<'_> {
     /// Whether a secret may be used here: not where its value would be stored and shown
     /// (the items of iterations, signals).
     fn takes_secrets(&self) -> bool {
-        !matches!(self, Slot::Over | Slot::Emit)
+        !matches!(self, Slot::Over | Slot::Emit | Slot::Carry)
     }
 }
 
@@ -657,10 +659,17 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
                     .iter()
                     .map(|s| s.id.clone())
                     .chain([ITERATION.to_string()])
+                    .chain(step.flow().carry.keys().cloned())
                     .collect(),
             )
         };
         fields.push(("condition".to_string(), condition.as_str(), extra, Slot::Condition));
+    }
+    for (k, value) in &step.flow().carry {
+        let field = format!("carry.{k}");
+        fields.extend(
+            strings_in(value).into_iter().map(|s| (field.clone(), s, Extra::None, Slot::Carry)),
+        );
     }
     if let Some(m) = &step.flow().signal_match {
         fields.push((
@@ -767,7 +776,7 @@ fn check_expressions(
                 Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
-                Slot::Param(_) | Slot::Emit => {}
+                Slot::Param(_) | Slot::Emit | Slot::Carry => {}
             }
         }
     }
@@ -962,6 +971,15 @@ fn compile_bodies(
             );
         }
         params.insert(ITERATION.into(), Value::Null);
+        for name in step.flow().carry.keys() {
+            let field = format!("carry.{name}");
+            if !crate::steps::is_identifier(name) || name == ITERATION || name == "iterations" {
+                v.step(def, i, Some(&field), format!("`{name}` is not a name the body can use: use letters, digits and `_`, not `{ITERATION}` or `iterations`"));
+            } else if step.flow().steps.iter().any(|b| &b.id == name) {
+                v.step(def, i, Some(&field), format!("`{name}` is also a step of the body; the condition could not tell them apart"));
+            }
+            params.insert(name.clone(), Value::Null);
+        }
         let visible = Outer {
             names: outer
                 .names

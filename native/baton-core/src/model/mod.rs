@@ -291,6 +291,10 @@ pub struct StepFlow {
     pub condition: Option<String>,
     /// The most iterations a `while` step may run.
     pub max_iterations: Option<u64>,
+    /// The values a `while` carries from one iteration to the next, with their first
+    /// values (`${...}` from the run around it): each takes, after an iteration, the
+    /// output of the same name of the body's last step that has one.
+    pub carry: IndexMap<String, Value>,
     /// The signal a `wait_signal` step waits for.
     pub signal: Option<String>,
     /// Which signals match, `${...}` over `signal.<param>`; written `match`.
@@ -389,6 +393,8 @@ struct StepRepr {
     condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_iterations: Option<u64>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    carry: IndexMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
@@ -424,6 +430,7 @@ impl From<StepRepr> for StepDef {
             fail_fast: r.fail_fast,
             condition: r.condition,
             max_iterations: r.max_iterations,
+            carry: r.carry,
             signal: r.signal,
             signal_match: r.signal_match,
             emit_signals: r.emit_signals,
@@ -492,6 +499,8 @@ struct StepReprRef<'a> {
     condition: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_iterations: Option<u64>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    carry: &'a IndexMap<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none", rename = "match")]
@@ -530,6 +539,7 @@ impl Serialize for StepDef {
             fail_fast: f.fail_fast,
             condition: f.condition.as_ref(),
             max_iterations: f.max_iterations,
+            carry: &f.carry,
             signal: f.signal.as_ref(),
             signal_match: f.signal_match.as_ref(),
             emit_signals: &f.emit_signals,

@@ -62,6 +62,8 @@ pub enum Field {
     Condition,
     /// `max_iterations`: the most iterations of a `while`.
     MaxIterations,
+    /// `carry`: the values a `while` carries from one iteration to the next.
+    Carry,
     /// `signal`: the signal a `wait_signal` waits for.
     Signal,
     /// `match`: which signals a `wait_signal` accepts.
@@ -69,7 +71,7 @@ pub enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 17] = [
+    const ALL: [Field; 18] = [
         Field::Command,
         Field::Env,
         Field::Duration,
@@ -85,6 +87,7 @@ impl Field {
         Field::FailFast,
         Field::Condition,
         Field::MaxIterations,
+        Field::Carry,
         Field::Signal,
         Field::Match,
     ];
@@ -107,6 +110,7 @@ impl Field {
             Field::FailFast => "fail_fast",
             Field::Condition => "condition",
             Field::MaxIterations => "max_iterations",
+            Field::Carry => "carry",
             Field::Signal => "signal",
             Field::Match => "match",
         }
@@ -129,6 +133,7 @@ impl Field {
             Field::FailFast => step.flow().fail_fast,
             Field::Condition => step.flow().condition.is_some(),
             Field::MaxIterations => step.flow().max_iterations.is_some(),
+            Field::Carry => !step.flow().carry.is_empty(),
             Field::Signal => step.flow().signal.is_some(),
             Field::Match => step.flow().signal_match.is_some(),
         }

@@ -1,9 +1,13 @@
 //! `while`: runs a body again and again while a condition holds.
 //!
-//! The condition is evaluated before each iteration, with `iteration` (from 0) and the
-//! previous iteration's outputs (by body step id; empty maps before the first) visible.
-//! Iterations are child runs, one at a time; the step's [`Rollup`] records which one runs,
-//! so that a relaunched step goes on from there.
+//! The condition is evaluated before each iteration, with `iteration` (from 0), the
+//! previous iteration's outputs (by body step id; empty maps before the first) and the
+//! `carry` values visible. A carried value starts as `carry` gives it, and after each
+//! iteration takes the output of the same name of the body's last step that has one; the
+//! body reads it as a name. Iterations are child runs, one at a time; the step's
+//! [`Rollup`] records which one runs, so that a relaunched step goes on from there. The
+//! carried values need no record of their own: an iteration's params hold those it
+//! started with, and its outputs give the next.
 
 use super::foreach::{count, Body};
 use super::Nest;
@@ -23,7 +27,7 @@ pub(crate) struct WhileLoop;
 
 impl super::Flow for WhileLoop {
     fn fields(&self) -> &'static [Field] {
-        &[Field::Condition, Field::Steps, Field::Workflow, Field::MaxIterations]
+        &[Field::Condition, Field::Steps, Field::Workflow, Field::MaxIterations, Field::Carry]
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
@@ -57,6 +61,13 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let mut rollup =
         nest.rollup()?.unwrap_or(Rollup { attempt: nest.attempt(), ..Rollup::default() });
 
+    let carry = &step.flow().carry;
+    if let Some(name) = carry.keys().find(|k| !body.workflow.def().has_param(k)) {
+        return Err(format!(
+            "workflow `{}` has no parameter `{name}` to receive the carried value; declare it",
+            body.workflow.id()
+        ));
+    }
     // Before the first iteration every body step's outputs are empty.
     let mut previous: IndexMap<String, Value> = body
         .workflow
@@ -65,23 +76,43 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         .iter()
         .map(|s| (s.id.clone(), Value::Object(Default::default())))
         .collect();
-    if let Some(&i) = rollup.running.first() {
-        // The iteration that was running when the process died.
+    let mut carried = IndexMap::new();
+    for (name, first) in carry {
+        let value = crate::expr::evaluate_value(first, nest.names().as_ref())
+            .map_err(|e| format!("carry.{name}: {e}"))?;
+        carried.insert(name.clone(), value);
+    }
+    // Resumed: the last iteration begun gives the carried values, with its params and outputs.
+    let last = rollup.running.first().copied().or(rollup.started.checked_sub(1));
+    if let Some(i) = last {
         let id = nest.child_id(Some(i));
         let run = nest
             .load_run(&id)?
             .ok_or_else(|| format!("iteration {i} is missing from the store ({id})"))?;
-        let run =
-            if run.status.is_terminal() { run } else { drive(nest, &body, run, cancel).await? };
-        end_iteration(nest, &body, &mut rollup, &mut previous, i, &run)?;
-    } else if rollup.started > 0 {
-        let id = nest.child_id(Some(rollup.started - 1));
-        previous.extend(nest.child_outputs(&id, &body.workflow)?);
+        carried.extend(
+            run.params
+                .iter()
+                .filter(|(k, _)| carry.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        if rollup.running.first() == Some(&i) {
+            // The iteration that was running when the process died.
+            let run = if run.status.is_terminal() {
+                run
+            } else {
+                drive(nest, &body, run, cancel).await?
+            };
+            end_iteration(nest, &body, &mut rollup, &mut previous, i, &run)?;
+        } else {
+            previous.extend(nest.child_outputs(&id, &body.workflow)?);
+        }
+        take_carried(&mut carried, &previous);
     }
 
     loop {
         let i = rollup.started;
         let mut names = previous.clone();
+        names.extend(carried.iter().map(|(k, v)| (k.clone(), v.clone())));
         names.insert(ITERATION.into(), Value::from(i));
         let go = match condition.evaluate(&nest.names().with(&names)) {
             Ok(Value::Bool(go)) => go,
@@ -97,7 +128,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             ));
         }
         let mut batch = Batch::default();
-        let params = body.params(vec![(ITERATION, Value::from(i))]);
+        let mut bound = vec![(ITERATION, Value::from(i))];
+        bound.extend(carried.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let params = body.params(bound);
         let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
         rollup.started += 1;
         rollup.running = vec![i];
@@ -105,6 +138,7 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         nest.commit(batch).await?;
         let run = drive(nest, &body, run, cancel).await?;
         end_iteration(nest, &body, &mut rollup, &mut previous, i, &run)?;
+        take_carried(&mut carried, &previous);
     }
     let mut batch = Batch::default();
     nest.put_rollup(&mut batch, &rollup);
@@ -114,7 +148,17 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     outputs.insert("iterations".into(), Value::from(rollup.started));
     outputs
         .extend(previous.into_iter().filter(|(_, v)| v.as_object().is_some_and(|m| !m.is_empty())));
+    outputs.extend(carried);
     Ok(outputs)
+}
+
+/// Each carried value takes the output of its name of the last body step that has one.
+fn take_carried(carried: &mut IndexMap<String, Value>, outputs: &IndexMap<String, Value>) {
+    for (name, value) in carried.iter_mut() {
+        if let Some(new) = outputs.values().rev().find_map(|o| o.get(name.as_str())) {
+            *value = new.clone();
+        }
+    }
 }
 
 /// Drives one iteration to its end; stops it if the step is cancelled.

@@ -542,6 +542,23 @@ public final class Step {
             return this;
         }
 
+        /**
+         * A value a {@code while} step carries from one iteration to the next, with its first
+         * value (a literal, or {@code ${...}} from the run around the loop). The body and the
+         * condition read it by name; after each iteration it takes the output of the same name
+         * of the body's last step that has one.
+         *
+         * <pre>{@code
+         * s.whileLoop("${cursor != 'end'}", body -> body.step("page", p -> p.java(ctx -> ctx.output("cursor", next(ctx.param("cursor"))))))
+         *  .carry("cursor", "")
+         * }</pre>
+         */
+        public Builder carry(String name, Object first) {
+            JsonValues.putParam(json.withObjectProperty("carry"), name, first,
+                    "step `" + json.get("id").asText() + "`, carry `" + name + "`");
+            return this;
+        }
+
         /** The {@code signal} a {@code wait_signal} step waits for; {@link #waitSignal} sets it. */
         public Builder signal(String name) {
             return put("signal", name);

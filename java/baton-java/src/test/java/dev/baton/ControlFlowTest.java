@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -101,6 +102,27 @@ class ControlFlowTest {
 
         assertEquals(3, polls.get());
         assertEquals(3L, result.step("poll").output("iterations"));
+    }
+
+    @Test
+    void aWhileLoopCarriesAValueFromOneIterationToTheNext() {
+        List<String> cursors = new CopyOnWriteArrayList<>();
+        baton.register(Workflow.named("pages")
+                .step("paginate", s -> s
+                        .whileLoop("${cursor != 'c3'}", body -> body
+                                .step("page", p -> p.java(ctx -> {
+                                    String cursor = ctx.param("cursor");
+                                    cursors.add(cursor);
+                                    ctx.output("cursor", "c" + (cursor.isEmpty() ? 1 : Integer.parseInt(cursor.substring(1)) + 1));
+                                })))
+                        .carry("cursor", ""))
+                .build());
+
+        RunResult result = baton.start("pages").await(WAIT).orThrow();
+
+        assertEquals(List.of("", "c1", "c2"), cursors);
+        assertEquals("c3", result.step("paginate").output("cursor"));
+        assertEquals(3L, result.step("paginate").output("iterations"));
     }
 
     @Test

@@ -91,6 +91,7 @@ class SchemaAgreementTest {
                         .failFast(true)
                         .condition("${p}")
                         .maxIterations(5)
+                        .carry("c", 0)
                         .signal("s")
                         .match("${signal.k}")
                         .emitSignal("done", Map.of("k", "v"))
