@@ -650,3 +650,24 @@ fn required_and_computed_params_are_checked_at_validation() {
     }
     assert_eq!(found.len(), expect.len(), "{found:#?}");
 }
+
+#[tokio::test]
+async fn a_join_whose_branches_may_all_be_skipped_runs_only_when_one_ran() {
+    let engine = Engine::builder().open().unwrap();
+    let yaml = "id: joins\nparams: {go: false}\nsteps:\n  - {id: a, type: noop, when: '${go}'}\n  - {id: b, type: noop, when: '${!go}'}\n  - {id: c, type: noop, when: '${go}'}\n  - {id: one_ran, type: noop, depends_on: [a, b], trigger: none_failed_min_one_success}\n  - {id: none_ran, type: noop, depends_on: [a, c], trigger: none_failed_min_one_success}\n  - {id: none_failed, type: noop, depends_on: [a, c], trigger: none_failed}\n";
+    let wf = workflow(&engine, yaml);
+    let id = engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(engine.wait(&id).await.unwrap().status, RunStatus::Succeeded);
+    use StepStatus::*;
+    let want = [
+        ("a", Skipped),
+        ("b", Succeeded),
+        ("c", Skipped),
+        ("one_ran", Succeeded),
+        ("none_ran", Skipped),
+        ("none_failed", Succeeded),
+    ];
+    assert_eq!(statuses(&engine, &id), want.map(|(s, st)| (s.to_string(), st)).to_vec());
+    let d = engine.details(&id).unwrap();
+    assert_eq!(d.steps[4].record.error.as_deref(), Some("skipped: no upstream step succeeded"));
+}

@@ -493,21 +493,47 @@ fn step_list(items: &[Value], scope: &Scope, context: &Context, report: &mut Rep
                 }
             }
             [_, _, ..] => {
-                let uncertain: Vec<&str> = edges
-                    .iter()
-                    .filter(|(s, c)| {
-                        conditional(c) || may_skip(s, &incoming, &mut skippable, &conditional)
-                    })
-                    .map(|(s, _)| s.as_str())
-                    .collect();
-                if !uncertain.is_empty() {
-                    report.refuse(
-                        at.clone(),
-                        format!(
-                            "it joins edges that may not be taken (from {}): Baton has no trigger for \"runs when any incoming edge is taken\" yet",
-                            uncertain.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-                        ),
-                    );
+                let uncertain = edges.iter().any(|(s, c)| {
+                    conditional(c) || may_skip(s, &incoming, &mut skippable, &conditional)
+                });
+                if uncertain {
+                    // Maestro runs a join when any edge into it is taken. A conditional edge
+                    // becomes a noop step that runs when the edge is taken; the join waits
+                    // for all, and runs if one ran and none failed.
+                    let mut depends_on = Vec::new();
+                    for (source, condition) in &edges {
+                        if !conditional(condition) {
+                            depends_on.push(json!(source));
+                            continue;
+                        }
+                        let mut edge_id = format!("{source}.to.{id}");
+                        while ids.contains(&edge_id) {
+                            edge_id.push('_');
+                        }
+                        let edge_scope = Scope {
+                            source: Some((
+                                source.clone(),
+                                params_of.get(source).cloned().unwrap_or_default(),
+                            )),
+                            ..scope.clone()
+                        };
+                        match sel::translate(condition, &edge_scope) {
+                            Ok(e) => out.push(json!({
+                                "id": edge_id,
+                                "type": "noop",
+                                "description": format!("Maestro's edge from `{source}` to `{id}`, taken when `{condition}`"),
+                                "depends_on": [source],
+                                "when": format!("${{{e}}}"),
+                            })),
+                            Err(e) => report.refuse(format!("{at}: the edge from `{source}`"), format!("`{condition}`: {e}")),
+                        }
+                        depends_on.push(json!(edge_id));
+                    }
+                    step.insert("depends_on".into(), Value::Array(depends_on));
+                    step.insert("trigger".into(), json!("none_failed_min_one_success"));
+                    report.notes.push(format!(
+                        "{at}: joins edges that may not be taken: it runs when one is (trigger none_failed_min_one_success), each conditional edge a noop step `<from>.to.{id}`"
+                    ));
                 }
             }
             _ => {}

@@ -743,6 +743,9 @@ pub enum Trigger {
     /// Every upstream step is over and none failed (skipped ones are fine): the join of
     /// if/else branches.
     NoneFailed,
+    /// Every upstream step is over, none failed, and at least one succeeded: the join of
+    /// branches that may all be skipped (Maestro's "runs when any incoming edge is taken").
+    NoneFailedMinOneSuccess,
 }
 
 impl Trigger {

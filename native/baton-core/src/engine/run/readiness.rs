@@ -244,6 +244,13 @@ impl Driver {
                 Trigger::NoneFailed => ups()
                     .find(|(_, o)| *o == Outcome::Failure)
                     .map(|(u, _)| format!("upstream step `{}` failed", id(u))),
+                Trigger::NoneFailedMinOneSuccess => ups()
+                    .find(|(_, o)| *o == Outcome::Failure)
+                    .map(|(u, _)| format!("upstream step `{}` failed", id(u)))
+                    .or_else(|| {
+                        let any = ups().any(|(_, o)| o == Outcome::Success);
+                        (!any).then(|| "no upstream step succeeded".into())
+                    }),
             };
             if let Some(why) = blocker {
                 return Decision::Skip(why);

@@ -21,5 +21,7 @@ public enum Trigger {
     /** One upstream step failed; the step starts at once. */
     ONE_FAILED,
     /** Every upstream step is over and none failed (skipped ones are fine): the join of branches. */
-    NONE_FAILED
+    NONE_FAILED,
+    /** Every upstream step is over, none failed, and at least one succeeded: the join of branches that may all be skipped. */
+    NONE_FAILED_MIN_ONE_SUCCESS
 }
