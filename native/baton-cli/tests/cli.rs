@@ -1665,17 +1665,13 @@ fn a_maestro_definition_imports_and_runs() {
     // A construct Baton has no counterpart for: refused, exit 2, nothing written.
     let hard = env.file(
         "hard.json",
-        r#"{"id": "hard", "steps": [{"subworkflow": {"id": "fire", "sync": false,
-            "params": {"subworkflow_id": {"value": "other", "type": "STRING"}}}}]}"#,
+        r#"{"id": "hard", "steps": [{"foreach": {"id": "each",
+            "params": {"loop_params": {"type": "MAP", "value": {"a": {"value": [1], "type": "LONG_ARRAY"}, "b": {"value": [2], "type": "LONG_ARRAY"}}}},
+            "steps": [{"step": {"id": "in", "type": "NoOp"}}]}}]}"#,
     );
     let refused = env.baton(&["import", "maestro", "-o", out_dir, &hard]).expect(2);
-    assert!(
-        refused
-            .stderr
-            .contains("hard.json: 1 construct not translated:\n  step `fire`: sync: `sync: false`"),
-        "{}",
-        refused.all()
-    );
+    let want = "hard.json: 1 construct not translated:\n  step `each`: loop_params: a foreach over several";
+    assert!(refused.stderr.contains(want), "{}", refused.all());
     assert!(refused.stdout.contains("0 imported, 1 refused"), "{}", refused.all());
     assert!(!out.join("hard.yaml").exists());
 }

@@ -537,3 +537,36 @@ async fn an_interrupted_while_resumes_with_its_carried_values() {
     values.dedup();
     assert_eq!(values, [0, 1, 2, 3], "in order, the interrupted one relaunched with its own value");
 }
+
+#[tokio::test]
+async fn a_subworkflow_that_does_not_wait_starts_a_run_and_goes_on() {
+    let s = engine_with(None, None);
+    let child = Source::new("c.yaml", "id: publish\nparams: {table: none}\nsteps:\n  - {id: slow, type: sleep, duration: 1h}\n  - {id: done, type: noop, depends_on: [slow], params: {t: '${table}'}}\n", Format::Yaml);
+    s.engine.register(child.parse().unwrap()).unwrap();
+    let yaml = "id: parent\nsteps:\n  - {id: kick, type: subworkflow, workflow: publish, wait: false, params: {table: events}}\n  - {id: next, type: noop, depends_on: [kick], params: {started: '${kick.run_id}'}}\n";
+    let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+    s.settle().await;
+    let parent = s.engine.run(&id).unwrap().unwrap();
+    assert_eq!(parent.status, RunStatus::Succeeded, "the parent does not wait: {:?}", parent.error);
+    let started =
+        step_record(&s.engine, &id, "next").outputs["started"].as_str().unwrap().to_owned();
+    let child = s.engine.run(&started).unwrap().unwrap();
+    assert_eq!(
+        (child.workflow_id.as_str(), child.parent.is_none()),
+        ("publish", true),
+        "a run of its own"
+    );
+    assert!(!child.status.is_terminal(), "{:?}", child.status);
+    s.advance(Duration::from_secs(3600)).await;
+    assert_eq!(finish(&s, &started).await.status, RunStatus::Succeeded);
+    assert_eq!(step_record(&s.engine, &started, "done").outputs["t"], json!("events"));
+
+    let kinds = baton_core::engine::built_in_kinds();
+    let bad = Source::new(
+        "b.yaml",
+        "id: b\nsteps:\n  - {id: k, type: subworkflow, file: c.yaml, wait: false}\n",
+        Format::Yaml,
+    );
+    let error = baton_core::Workflow::load(&bad, &kinds).unwrap_err().to_string();
+    assert!(error.contains("step `k`: wait: `wait: false` starts a run of a registered `workflow`, not of a `file`"), "{error}");
+}

@@ -711,10 +711,13 @@ fn step_body(
                 },
             }
             if def.get("sync").and_then(Value::as_bool) == Some(false) {
-                report.refuse(
-                    format!("{at}: sync"),
-                    "`sync: false` (start the child and go on) is not supported yet",
-                );
+                step.insert("wait".into(), json!(false));
+            }
+            if params.keys().any(|k| k != "subworkflow_id" && k != "subworkflow_version") {
+                report.notes.push(format!(
+                    "{at}: the params it gives must be declared by workflow `{}` (Maestro adds undeclared ones; Baton refuses them at the start)",
+                    step.get("workflow").and_then(Value::as_str).unwrap_or_default()
+                ));
             }
             // Maestro passes the parent's params down unless the step says `explicit_params`.
             if def.get("explicit_params").and_then(Value::as_bool) != Some(true) {

@@ -360,6 +360,9 @@ pub(crate) struct Shared {
     pub(crate) limits: limits::Limits,
     /// The scheduler's and the run strategies' state.
     pub(crate) triggers: Arc<firings::TriggerState>,
+    /// The engine itself, for steps that start runs of their own (`wait: false`); set
+    /// once the engine is made.
+    pub(crate) engine: std::sync::OnceLock<WeakEngine>,
     /// Held by a prune while it runs, so that prunes take turns.
     pub(crate) pruning: tokio::sync::Mutex<()>,
     /// This engine among the engines of its store.
@@ -571,6 +574,7 @@ impl EngineBuilder {
             workflows: Mutex::new(HashMap::new()),
             signal_seq: watch::channel(0).0,
             triggers: Default::default(),
+            engine: Default::default(),
             pruning: Default::default(),
             member,
         });
@@ -583,6 +587,7 @@ impl EngineBuilder {
                 drivers: TaskTracker::new(),
             }),
         };
+        let _ = engine.shared.engine.set(engine.downgrade());
         retention::start(&engine, self.retention);
         engine.join_cluster();
         Ok(engine)

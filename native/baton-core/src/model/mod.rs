@@ -283,6 +283,9 @@ pub struct StepFlow {
     /// Whether a `subworkflow` step passes its run's params down to the child, for the
     /// params the child declares (the step's own `params` win).
     pub inherit_params: bool,
+    /// Whether a `subworkflow` step waits for its child (unset: it does). `wait: false`
+    /// starts a run of the registered workflow and succeeds at once, with its `run_id`.
+    pub wait: Option<bool>,
     /// Iterations of a `foreach` running at once (default: the workflow's `max_parallel`).
     pub max_parallel: Option<usize>,
     /// Whether the first failed iteration of a `foreach` stops the others.
@@ -386,6 +389,8 @@ struct StepRepr {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     inherit_params: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    wait: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     max_parallel: Option<usize>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     fail_fast: bool,
@@ -426,6 +431,7 @@ impl From<StepRepr> for StepDef {
             file: r.file,
             version: r.version,
             inherit_params: r.inherit_params,
+            wait: r.wait,
             max_parallel: r.max_parallel,
             fail_fast: r.fail_fast,
             condition: r.condition,
@@ -492,6 +498,8 @@ struct StepReprRef<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     inherit_params: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    wait: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_parallel: Option<usize>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     fail_fast: bool,
@@ -535,6 +543,7 @@ impl Serialize for StepDef {
             file: f.file.as_ref(),
             version: f.version,
             inherit_params: f.inherit_params,
+            wait: f.wait,
             max_parallel: f.max_parallel,
             fail_fast: f.fail_fast,
             condition: f.condition.as_ref(),

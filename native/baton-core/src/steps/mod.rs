@@ -54,6 +54,8 @@ pub enum Field {
     Version,
     /// `inherit_params`: whether a subworkflow passes its run's params down.
     InheritParams,
+    /// `wait`: whether a subworkflow waits for its child.
+    Wait,
     /// `max_parallel`: iterations of a `foreach` at once.
     MaxParallel,
     /// `fail_fast`: whether a failed iteration stops the others.
@@ -71,7 +73,7 @@ pub enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 18] = [
+    const ALL: [Field; 19] = [
         Field::Command,
         Field::Env,
         Field::Duration,
@@ -83,6 +85,7 @@ impl Field {
         Field::File,
         Field::Version,
         Field::InheritParams,
+        Field::Wait,
         Field::MaxParallel,
         Field::FailFast,
         Field::Condition,
@@ -106,6 +109,7 @@ impl Field {
             Field::File => "file",
             Field::Version => "version",
             Field::InheritParams => "inherit_params",
+            Field::Wait => "wait",
             Field::MaxParallel => "max_parallel",
             Field::FailFast => "fail_fast",
             Field::Condition => "condition",
@@ -129,6 +133,7 @@ impl Field {
             Field::File => step.flow().file.is_some(),
             Field::Version => step.flow().version.is_some(),
             Field::InheritParams => step.flow().inherit_params,
+            Field::Wait => step.flow().wait.is_some(),
             Field::MaxParallel => step.flow().max_parallel.is_some(),
             Field::FailFast => step.flow().fail_fast,
             Field::Condition => step.flow().condition.is_some(),

@@ -3,6 +3,11 @@
 //! The child run's id is its parent's plus the step (`RUN:step`), so the two are linked
 //! both ways, and a relaunched step finds its child instead of starting another. The
 //! child's outputs, by step id, are the step's outputs.
+//!
+//! With `wait: false` the step starts a run of the registered workflow of its own (a
+//! top-level run, under that workflow's run strategy) and succeeds at once with its
+//! `run_id`. The start's request id is the attempt's idempotency key, so a step relaunched
+//! after a crash finds the run it started instead of starting another.
 
 use super::{Names, Nest};
 use crate::engine::{EngineError, RunStatus};
@@ -19,7 +24,14 @@ pub(crate) struct Subworkflow;
 
 impl super::Flow for Subworkflow {
     fn fields(&self) -> &'static [Field] {
-        &[Field::Workflow, Field::File, Field::Params, Field::Version, Field::InheritParams]
+        &[
+            Field::Workflow,
+            Field::File,
+            Field::Params,
+            Field::Version,
+            Field::InheritParams,
+            Field::Wait,
+        ]
     }
 
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
@@ -32,6 +44,13 @@ impl super::Flow for Subworkflow {
                 message: "pins a version of a registered `workflow`, not of a `file`".into(),
             });
         }
+        if flow.wait == Some(false) && flow.workflow.is_none() {
+            problems.push(FieldProblem {
+                field: "wait".into(),
+                message: "`wait: false` starts a run of a registered `workflow`, not of a `file`"
+                    .into(),
+            });
+        }
         if flow.version == Some(0) {
             problems.push(FieldProblem {
                 field: "version".into(),
@@ -42,8 +61,38 @@ impl super::Flow for Subworkflow {
     }
 
     fn attempt<'a>(&'a self, nest: &'a Nest, ctx: &'a StepContext) -> super::Attempt<'a> {
-        Box::pin(run_child(nest, ctx))
+        if nest.step().flow().wait == Some(false) {
+            Box::pin(start_run(nest, ctx))
+        } else {
+            Box::pin(run_child(nest, ctx))
+        }
     }
+}
+
+/// `wait: false`: starts a run of the registered workflow and gives its id.
+async fn start_run(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
+    let step = nest.step();
+    let id = step.flow().workflow.as_deref().ok_or_else(|| super::unplanned("workflow"))?;
+    let wf = child_workflow(nest)?;
+    let params = child_params(nest, &wf, ctx);
+    // A run started this way is no child: its params would be stored and shown unmasked.
+    if nest.mask().finds(&Value::Object(params.clone().into_iter().collect()).to_string()) {
+        return Err("a secret cannot be given to a run started with `wait: false`: its params are stored and shown".into());
+    }
+    let engine = nest.shared.engine.get().and_then(|e| e.upgrade()).ok_or("the engine closed")?;
+    let options = crate::engine::StartOptions {
+        params,
+        version: step.flow().version,
+        request_id: Some(format!("{}/started", ctx.idempotency_key)),
+    };
+    let run_id = engine
+        .start_with(id, options)
+        .await
+        .map_err(|e| format!("starting workflow `{id}`: {e}"))?;
+    tracing::info!(run = %nest.run_id(), started = %run_id, workflow = %id, "subworkflow started, not waited for");
+    let mut outputs = Outputs::new();
+    outputs.insert("run_id".into(), Value::String(run_id));
+    Ok(outputs)
 }
 
 async fn run_child(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {

@@ -519,6 +519,17 @@ public final class Step {
             return this;
         }
 
+        /**
+         * Whether a {@code subworkflow} step waits for its child ({@code wait} in YAML; it does
+         * unless told). {@code waitForChild(false)} starts a run of the registered workflow, under
+         * its run strategy, and succeeds at once with its {@code run_id} as output; stopping
+         * this run does not stop that one.
+         */
+        public Builder waitForChild(boolean wait) {
+            json.put("wait", wait);
+            return this;
+        }
+
         /** Iterations of a {@code foreach} running at once (default: the workflow's max parallel); at least 1. */
         public Builder maxParallel(int maxParallel) {
             json.put("max_parallel", maxParallel);

@@ -87,6 +87,7 @@ class SchemaAgreementTest {
                         .file("child.yaml")
                         .version(2)
                         .inheritParams(true)
+                        .waitForChild(false)
                         .maxParallel(4)
                         .failFast(true)
                         .condition("${p}")
