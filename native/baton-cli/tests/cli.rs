@@ -1666,11 +1666,11 @@ fn a_maestro_definition_imports_and_runs() {
     let hard = env.file(
         "hard.json",
         r#"{"id": "hard", "steps": [{"foreach": {"id": "each",
-            "params": {"loop_params": {"type": "MAP", "value": {"a": {"value": [1], "type": "LONG_ARRAY"}, "b": {"value": [2], "type": "LONG_ARRAY"}}}},
+            "params": {"loop_params": {"type": "MAP", "value": {"a": {"expression": "new Thing()", "type": "LONG_ARRAY"}}}},
             "steps": [{"step": {"id": "in", "type": "NoOp"}}]}}]}"#,
     );
     let refused = env.baton(&["import", "maestro", "-o", out_dir, &hard]).expect(2);
-    let want = "hard.json: 1 construct not translated:\n  step `each`: loop_params: a foreach over several";
+    let want = "hard.json: 1 construct not translated:\n  step `each`: loop_params.a: `new` (a Java object) is not translated";
     assert!(refused.stderr.contains(want), "{}", refused.all());
     assert!(refused.stdout.contains("0 imported, 1 refused"), "{}", refused.all());
     assert!(!out.join("hard.yaml").exists());

@@ -570,3 +570,43 @@ async fn a_subworkflow_that_does_not_wait_starts_a_run_and_goes_on() {
     let error = baton_core::Workflow::load(&bad, &kinds).unwrap_err().to_string();
     assert!(error.contains("step `k`: wait: `wait: false` starts a run of a registered `workflow`, not of a `file`"), "{error}");
 }
+
+#[tokio::test]
+async fn a_foreach_over_a_product_runs_every_combination() {
+    let s = engine_with(None, None);
+    let yaml = r#"
+id: backfill
+params: {days: [1, 2, 3]}
+steps:
+  - id: each
+    type: foreach
+    over: {region: [eu, us], day: "${days}"}
+    steps:
+      - {id: load, type: noop, params: {key: "${region + '-' + str(day) + '@' + str(iteration)}"}}
+"#;
+    let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(step_record(&s.engine, &id, "each").outputs["iterations"], json!(6));
+    let keys: Vec<String> = (0..6)
+        .map(|i| {
+            let it = format!("{id}:each:{i}");
+            step_record(&s.engine, &it, "load").outputs["key"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(keys, ["eu-1@0", "eu-2@1", "eu-3@2", "us-1@3", "us-2@4", "us-3@5"]);
+
+    let kinds = baton_core::engine::built_in_kinds();
+    let bad = "id: b\nsecrets: [token]\nsteps:\n  - {id: f, type: foreach, as: x, over: {iteration: [1], a: 5, t: '${[token]}'}, steps: [{id: in, type: noop}]}\n";
+    let errors = baton_core::Workflow::load(&Source::new("b.yaml", bad, Format::Yaml), &kinds)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "over.iteration: `iteration` cannot name an item",
+        "over.a: expected a list",
+        "as: the items of a product are named by the keys of `over`",
+        "over.t: column 4: `token` is a secret",
+    ] {
+        assert!(errors.contains(want), "missing {want:?} in {errors}");
+    }
+}

@@ -618,7 +618,10 @@ fn step_body(
                 Some([(var, def)]) => {
                     let over = match def.get("expression").and_then(Value::as_str) {
                         Some(e) => sel::translate(e, scope),
-                        None => def.get("value").ok_or("no value".to_owned()).and_then(expression_literal),
+                        None => def
+                            .get("value")
+                            .ok_or("no value".to_owned())
+                            .and_then(expression_literal),
                     };
                     match over {
                         Ok(e) => {
@@ -629,11 +632,26 @@ fn step_body(
                     }
                     body_scope.loop_vars.insert((*var).clone());
                 }
-                Some(several) if several.len() > 1 => report.refuse(
-                    format!("{at}: loop_params"),
-                    "a foreach over several loop params (their cartesian product) is not supported yet",
-                ),
-                _ => report.refuse(format!("{at}: params.loop_params"), "a foreach needs one loop param"),
+                Some(several) if several.len() > 1 => {
+                    // Several loop params: their cartesian product, each a name in the body.
+                    let mut lists = Map::new();
+                    for (var, def) in several {
+                        let list = match def.get("expression").and_then(Value::as_str) {
+                            Some(e) => sel::translate(e, scope).map(|e| json!(format!("${{{e}}}"))),
+                            None => def.get("value").cloned().ok_or_else(|| "no value".to_owned()),
+                        };
+                        match list {
+                            Ok(list) => {
+                                lists.insert((*var).clone(), list);
+                            }
+                            Err(e) => report.refuse(format!("{at}: loop_params.{var}"), e),
+                        }
+                        body_scope.loop_vars.insert((*var).clone());
+                    }
+                    step.insert("over".into(), Value::Object(lists));
+                }
+                _ => report
+                    .refuse(format!("{at}: params.loop_params"), "a foreach needs one loop param"),
             }
             if let Some(n) = def.get("concurrency").and_then(Value::as_u64) {
                 step.insert("max_parallel".into(), json!(n));

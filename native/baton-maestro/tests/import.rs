@@ -168,6 +168,15 @@ fn loops_and_subworkflows_map_to_baton_kinds() {
         Some("${i + 1}"),
         "the body's param carries the value on"
     );
+    let product = r#"{"id": "grid", "steps": [{"foreach": {"id": "each",
+        "params": {"loop_params": {"type": "MAP", "value": {"i": {"value": [1, 2], "type": "LONG_ARRAY"},
+                                                             "j": {"expression": "Util.intsBetween(0, 3, 1)", "type": "LONG_ARRAY"}}}},
+        "steps": [{"step": {"id": "job", "type": "NoOp", "params": {"k": {"expression": "i * 10 + j", "type": "LONG"}}}}]}}]}"#;
+    let grid: serde_yaml::Value = serde_yaml::from_str(&imported(product).yaml).unwrap();
+    let product_step = &grid["steps"][0];
+    assert_eq!(product_step["over"]["i"][1].as_u64(), Some(2));
+    assert_eq!(product_step["over"]["j"].as_str(), Some("${range(0, 3, 1)}"));
+    assert_eq!(product_step["steps"][0]["params"]["k"].as_str(), Some("${i * 10 + j}"));
     assert_eq!(each["over"].as_str(), Some("${date_ints_between(20200101, 20200104, 1)}"));
     assert_eq!(each["as"].as_str(), Some("day"));
     assert_eq!(each["max_parallel"].as_u64(), Some(4));

@@ -615,13 +615,15 @@ enum Slot<'a> {
     Emit,
     /// A first value of a `while`'s `carry`, evaluated when the loop starts.
     Carry,
+    /// One of the lists of a `foreach` over a product, evaluated when the loop starts.
+    Product,
 }
 
 impl Slot<'_> {
     /// Whether a secret may be used here: not where its value would be stored and shown
     /// (the items of iterations, signals).
     fn takes_secrets(&self) -> bool {
-        !matches!(self, Slot::Over | Slot::Emit | Slot::Carry)
+        !matches!(self, Slot::Over | Slot::Emit | Slot::Carry | Slot::Product)
     }
 }
 
@@ -647,6 +649,12 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
     }
     if let Some(over) = &step.flow().over {
         fields.push(("over".to_string(), over.as_str(), Extra::None, Slot::Over));
+    }
+    for (k, list) in &step.flow().over_product {
+        let field = format!("over.{k}");
+        fields.extend(
+            strings_in(list).into_iter().map(|s| (field.clone(), s, Extra::None, Slot::Product)),
+        );
     }
     if let Some(condition) = &step.flow().condition {
         // The previous iteration's outputs, by body step id.
@@ -776,7 +784,7 @@ fn check_expressions(
                 Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
-                Slot::Param(_) | Slot::Emit | Slot::Carry => {}
+                Slot::Param(_) | Slot::Emit | Slot::Carry | Slot::Product => {}
             }
         }
     }
@@ -969,6 +977,9 @@ fn compile_bodies(
                 step.flow().item_name.clone().unwrap_or_else(|| DEFAULT_ITEM_NAME.into()),
                 Value::Null,
             );
+        }
+        for name in step.flow().over_product.keys() {
+            params.insert(name.clone(), Value::Null);
         }
         params.insert(ITERATION.into(), Value::Null);
         for name in step.flow().carry.keys() {

@@ -269,6 +269,9 @@ pub struct StepOptions {
 pub struct StepFlow {
     /// The list a `foreach` step iterates over, `${...}`.
     pub over: Option<String>,
+    /// Or the lists whose cartesian product a `foreach` iterates over, by the name each
+    /// item takes in the body (`over: {region: [eu, us], day: "${days}"}`).
+    pub over_product: IndexMap<String, Value>,
     /// The name of the current item in a `foreach` body (default `item`); written `as`.
     pub item_name: Option<String>,
     /// The body of a `foreach` or `while` step: a DAG run once per iteration.
@@ -375,7 +378,7 @@ struct StepRepr {
     #[serde(default, skip_serializing_if = "Trigger::is_default")]
     trigger: Trigger,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    over: Option<String>,
+    over: Option<Over>,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
     item_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -423,8 +426,14 @@ impl From<StepRepr> for StepDef {
             when: r.when,
             tags: r.tags,
         };
+        let (over, over_product) = match r.over {
+            None => (None, IndexMap::new()),
+            Some(Over::List(text)) => (Some(text), IndexMap::new()),
+            Some(Over::Product(lists)) => (None, lists),
+        };
         let flow = StepFlow {
-            over: r.over,
+            over,
+            over_product,
             item_name: r.item_name,
             steps: r.steps,
             workflow: r.workflow,
@@ -451,6 +460,23 @@ impl From<StepRepr> for StepDef {
             flow: boxed_unless_empty(flow, StepFlow::empty()),
         }
     }
+}
+
+/// A `foreach`'s `over`: a list expression, or lists to take the cartesian product of.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+#[serde(untagged)]
+enum Over {
+    List(String),
+    Product(IndexMap<String, Value>),
+}
+
+/// [`Over`], borrowed.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OverRef<'a> {
+    List(&'a String),
+    Product(&'a IndexMap<String, Value>),
 }
 
 /// [`StepRepr`] borrowed from a [`StepDef`]: serializing through it copies nothing (a
@@ -484,7 +510,7 @@ struct StepReprRef<'a> {
     #[serde(skip_serializing_if = "Trigger::is_default")]
     trigger: Trigger,
     #[serde(skip_serializing_if = "Option::is_none")]
-    over: Option<&'a String>,
+    over: Option<OverRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none", rename = "as")]
     item_name: Option<&'a String>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -536,7 +562,11 @@ impl Serialize for StepDef {
             failure_mode: self.failure_mode,
             when: o.when.as_ref(),
             trigger: self.trigger,
-            over: f.over.as_ref(),
+            over: match (&f.over, f.over_product.is_empty()) {
+                (Some(text), _) => Some(OverRef::List(text)),
+                (None, false) => Some(OverRef::Product(&f.over_product)),
+                (None, true) => None,
+            },
             item_name: f.item_name.as_ref(),
             steps: &f.steps,
             workflow: f.workflow.as_ref(),

@@ -126,7 +126,7 @@ impl Field {
             Field::Env => !step.options().env.is_empty(),
             Field::Duration => step.options().duration.is_some(),
             Field::Params => !step.options().params.is_empty(),
-            Field::Over => step.flow().over.is_some(),
+            Field::Over => step.flow().over.is_some() || !step.flow().over_product.is_empty(),
             Field::As => step.flow().item_name.is_some(),
             Field::Steps => !step.flow().steps.is_empty(),
             Field::Workflow => step.flow().workflow.is_some(),

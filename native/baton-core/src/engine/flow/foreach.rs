@@ -44,8 +44,36 @@ impl super::Flow for Foreach {
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
         let mut problems: Vec<FieldProblem> =
             one_of(step, "foreach", Field::Steps, Field::Workflow).into_iter().collect();
+        let product = &step.flow().over_product;
         match &step.flow().over {
-            None => problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\"")),
+            None if product.is_empty() => {
+                problems.push(missing(Field::Over, "foreach", "\"${range(0, 10)}\""))
+            }
+            None => {
+                for (name, list) in product {
+                    let field = format!("over.{name}");
+                    if !is_identifier(name) || name == ITERATION {
+                        problems.push(FieldProblem { field, message: format!("`{name}` cannot name an item: use letters, digits and `_`, not starting with a digit, and not `{ITERATION}`") });
+                    } else if let Some(text) = list.as_str() {
+                        problems.extend(not_an_expression(
+                            &field,
+                            text,
+                            "a list, or `\"${...}\"` (a list)",
+                        ));
+                    } else if !list.is_array() {
+                        problems.push(FieldProblem {
+                            field,
+                            message: "expected a list, or `\"${...}\"` (a list)".into(),
+                        });
+                    }
+                }
+                if step.flow().item_name.is_some() {
+                    problems.push(FieldProblem {
+                        field: "as".into(),
+                        message: "the items of a product are named by the keys of `over`".into(),
+                    });
+                }
+            }
             Some(over) => {
                 problems.extend(not_an_expression("over", over, "`over: \"${...}\"` (a list)"))
             }
@@ -76,10 +104,31 @@ impl super::Flow for Foreach {
 enum Items {
     Range(LazyRange),
     List(Vec<Value>),
+    /// Every combination of the lists' items, the last list's varying fastest (as nested
+    /// loops would), made one at a time from the iteration's number.
+    Product(Vec<(String, Vec<Value>)>),
 }
 
 impl Items {
     fn of(nest: &Nest, names: &Names) -> Result<Items, String> {
+        let product = &nest.step().flow().over_product;
+        if !product.is_empty() {
+            let mut lists = Vec::with_capacity(product.len());
+            let mut total: u64 = 1;
+            for (name, list) in product {
+                let list = match crate::expr::evaluate_value(list, names)
+                    .map_err(|e| format!("over.{name}: {e}"))?
+                {
+                    Value::Array(items) => items,
+                    other => return Err(format!("over.{name}: expected a list, not {other}")),
+                };
+                total = total
+                    .checked_mul(list.len() as u64)
+                    .ok_or("over: the product has more than 2^64 items")?;
+                lists.push((name.clone(), list));
+            }
+            return Ok(Items::Product(lists));
+        }
         let template = nest.plan().over.as_ref().ok_or_else(|| super::unplanned("over"))?;
         if let Some(range) = template.lazy_range(names) {
             return range.map(Items::Range).map_err(|e| format!("over: {e}"));
@@ -94,13 +143,32 @@ impl Items {
         match self {
             Items::Range(r) => r.count,
             Items::List(items) => items.len() as u64,
+            Items::Product(lists) => lists.iter().map(|(_, l)| l.len() as u64).product(),
         }
     }
 
-    fn get(&self, i: u64) -> Value {
+    /// The names iteration `i` binds, and their values.
+    fn bind<'a>(&'a self, item_name: &'a str, i: u64) -> Vec<(&'a str, Value)> {
         match self {
-            Items::Range(r) => Value::from(r.get(i)),
-            Items::List(items) => items.get(i as usize).cloned().unwrap_or(Value::Null),
+            Items::Range(r) => vec![(item_name, Value::from(r.get(i)))],
+            Items::List(items) => {
+                vec![(item_name, items.get(i as usize).cloned().unwrap_or(Value::Null))]
+            }
+            Items::Product(lists) => {
+                let mut rest = i;
+                let mut bound: Vec<(&str, Value)> = lists
+                    .iter()
+                    .rev()
+                    .map(|(name, list)| {
+                        let n = list.len() as u64;
+                        let item = list.get((rest % n) as usize).cloned().unwrap_or(Value::Null);
+                        rest /= n;
+                        (name.as_str(), item)
+                    })
+                    .collect();
+                bound.reverse();
+                bound
+            }
         }
     }
 }
@@ -141,8 +209,19 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let step = nest.step();
     let body = Body::of(nest)?;
     let item_name = step.flow().item_name.as_deref().unwrap_or(DEFAULT_ITEM_NAME);
-    if step.flow().workflow.is_some() && !body.workflow.def().has_param(item_name) {
-        return Err(format!("workflow `{}` has no parameter `{item_name}` to receive the item; declare it, or set `as`", body.workflow.id()));
+    let receivers: Vec<&str> = if step.flow().over_product.is_empty() {
+        vec![item_name]
+    } else {
+        step.flow().over_product.keys().map(String::as_str).collect()
+    };
+    if let Some(name) = receivers
+        .iter()
+        .find(|n| step.flow().workflow.is_some() && !body.workflow.def().has_param(n))
+    {
+        return Err(format!(
+            "workflow `{}` has no parameter `{name}` to receive the item; declare it, or set `as`",
+            body.workflow.id()
+        ));
     }
     let items = Items::of(nest, nest.names())?;
     let total = items.len();
@@ -206,7 +285,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             && wave.len() < MAX_WAVE
         {
             let i = rollup.started;
-            let params = body.params(vec![(item_name, items.get(i)), (ITERATION, Value::from(i))]);
+            let mut bound = items.bind(item_name, i);
+            bound.push((ITERATION, Value::from(i)));
+            let params = body.params(bound);
             let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
             rollup.started += 1;
             rollup.running.push(i);

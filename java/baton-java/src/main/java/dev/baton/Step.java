@@ -481,6 +481,19 @@ public final class Step {
             return put("over", over);
         }
 
+        /**
+         * The {@code over} field as lists whose cartesian product a {@code foreach} iterates
+         * over, by the name each item takes in the body; each list is a {@code List} or a
+         * {@code ${...}} giving one. The last list varies fastest (use a {@code LinkedHashMap}
+         * to keep the order): {@code .over(Map.of("region", List.of("eu", "us")))}.
+         */
+        public Builder over(Map<String, ?> lists) {
+            com.fasterxml.jackson.databind.node.ObjectNode over = json.putObject("over");
+            Objects.requireNonNull(lists, "lists").forEach((name, list) -> JsonValues.putParam(over, name, list,
+                    "step `" + json.get("id").asText() + "`, over `" + name + "`"));
+            return this;
+        }
+
         /** The {@code as} field: the name of a {@code foreach} body's item; {@link #foreach} sets it. */
         public Builder as(String as) {
             return put("as", as);

@@ -105,6 +105,24 @@ class ControlFlowTest {
     }
 
     @Test
+    void aForeachOverAProductRunsEveryCombination() {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        Map<String, Object> over = new java.util.LinkedHashMap<>();
+        over.put("region", List.of("eu", "us"));
+        over.put("day", "${days}");
+        baton.register(Workflow.named("backfill")
+                .param("days", List.of(1, 2))
+                .step("each", s -> s.type("foreach").over(over)
+                        .steps(body -> body.step("load", l -> l.java(ctx -> seen.add(ctx.param("region") + "-" + ctx.param("day"))))))
+                .build());
+
+        RunResult result = baton.start("backfill").await(WAIT).orThrow();
+
+        assertEquals(4L, result.step("each").output("iterations"));
+        assertEquals(Set.of("eu-1", "eu-2", "us-1", "us-2"), Set.copyOf(seen));
+    }
+
+    @Test
     void aWhileLoopCarriesAValueFromOneIterationToTheNext() {
         List<String> cursors = new CopyOnWriteArrayList<>();
         baton.register(Workflow.named("pages")
