@@ -47,8 +47,17 @@ pub fn serve_with(
     let io = |source| StoreError::Io { path: path.clone(), source };
     // We hold the store's lock: a socket file left there is from a process that died.
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).map_err(io)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    // Bound under another name and made owner-only there, then renamed: the socket never
+    // appears at its path with the umask's wider mode, not even for a moment.
+    let unready = path.with_extension(format!("sock.{}", std::process::id()));
+    let _ = std::fs::remove_file(&unready);
+    let listener = UnixListener::bind(&unready).map_err(io)?;
+    std::fs::set_permissions(&unready, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&unready, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&unready);
+            io(e)
+        })?;
     tracing::info!(socket = %path.display(), "control endpoint listening");
     let weak = engine.downgrade();
     let shutdown = engine.shutdown_token();
