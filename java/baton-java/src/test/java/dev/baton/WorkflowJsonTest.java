@@ -112,7 +112,7 @@ class WorkflowJsonTest {
                  "steps": [{"id": "a", "type": "shell", "command": 5}]}"""));
 
         assertEquals(List.of(new DefinitionError(null, "max_paralel", "unknown field `max_paralel`, expected one of `id`,"
-                + " `description`, `params`, `secrets`, `max_parallel`, `timeout`, `signal_retention`, `steps`, `triggers`,"
+                + " `description`, `params`, `secrets`, `required`, `computed`, `max_parallel`, `timeout`, `signal_retention`, `steps`, `triggers`,"
                 + " `run_strategy`, `max_concurrent_runs` (did you mean `max_parallel`?)", null, 1, 25)), e.errors());
     }
 
