@@ -45,8 +45,8 @@ type Prepared = (Arc<dyn StepKind>, StepContext, Option<Nest>);
 impl Driver {
     /// Gives back the tag slots step `i` holds.
     pub(super) fn release(&mut self, i: usize) {
-        if self.holding.remove(&i) {
-            let holder = self.holder(i, self.attempt[i]);
+        if let Some(attempt) = self.holding.remove(&i) {
+            let holder = self.holder(i, attempt);
             self.shared.limits.release(&self.shared, &self.wf.step(i).options().tags, holder);
         }
     }

@@ -223,8 +223,10 @@ pub(crate) struct Driver {
     passed: HashSet<usize>,
     /// READY steps waiting for a slot of one of their tags.
     blocked: VecDeque<usize>,
-    /// Steps holding tag slots.
-    holding: HashSet<usize>,
+    /// Steps holding tag slots, with the attempt they hold them for (the store counts a
+    /// holder by run, step and attempt: a slot is given back under the attempt it was
+    /// taken for).
+    holding: HashMap<usize, u32>,
     /// Changes when tag slots free; subscribed once a step waits for one.
     slots: Option<watch::Receiver<u64>>,
     /// Steps asking the store for tag slots (a shared store counts them).
@@ -284,7 +286,7 @@ impl Driver {
             at_breakpoint: HashSet::new(),
             passed: HashSet::new(),
             blocked: VecDeque::new(),
-            holding: HashSet::new(),
+            holding: HashMap::new(),
             slots: None,
             asking: HashMap::new(),
             durable_events: !matches!(
@@ -611,7 +613,7 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // A driver that ends on an error or at close gives its tag slots back.
-        for i in std::mem::take(&mut self.holding) {
+        for i in std::mem::take(&mut self.holding).into_keys() {
             self.shared.limits.let_go(&self.wf.step(i).options().tags);
         }
         for (_, task) in self.asking.drain() {

@@ -86,7 +86,7 @@ impl Driver {
             }
             // Costs nothing for a step without tags.
             let tags = &self.wf.step(i).options().tags;
-            if !tags.is_empty() && !self.holding.contains(&i) {
+            if !tags.is_empty() && !self.holding.contains_key(&i) {
                 match self.shared.limits.try_acquire(tags) {
                     Take::Taken => {}
                     Take::Full => {
@@ -104,7 +104,7 @@ impl Driver {
                         continue;
                     }
                 }
-                self.holding.insert(i);
+                self.holding.insert(i, self.attempt[i] + 1);
             }
             let attempt = self.attempt[i] + 1;
             self.launch(i, attempt)?;
@@ -131,7 +131,8 @@ impl Driver {
     /// The slots of step `i` came: it launches, unless it no longer wants them.
     pub(super) fn slots_taken(&mut self, i: usize) {
         self.asking.remove(&i);
-        self.holding.insert(i);
+        // Asked for the attempt after the last (see `ask_slots`).
+        self.holding.insert(i, self.attempt[i] + 1);
         let wanted = self.stopping.is_none()
             && matches!(self.status[i], StepStatus::Ready | StepStatus::Retrying);
         match wanted {

@@ -101,7 +101,7 @@ impl Driver {
             if !tags.is_empty() {
                 let holder = self.holder(i, attempt);
                 self.shared.limits.force_acquire(&self.shared, tags, holder);
-                self.holding.insert(i);
+                self.holding.insert(i, attempt);
             }
             let tokens = Tokens::new();
             self.started.insert(i, started_ms);
