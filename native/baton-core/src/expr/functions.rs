@@ -249,9 +249,7 @@ fn date_ints_between(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
             other => other.as_i64(),
         }
         .ok_or_else(|| format!("{F}() needs a date int such as 20200226, not {v}"))?;
-        let (y, m, d) = (n / 10_000, (n / 100 % 100) as u32, (n % 100) as u32);
-        NaiveDate::from_ymd_opt(i32::try_from(y).unwrap_or(i32::MAX), m, d)
-            .ok_or_else(|| format!("{F}(): {n} is not a date int (yyyyMMdd)"))
+        date_int(n).ok_or_else(|| format!("{F}(): {n} is not a date int (yyyyMMdd)"))
     };
     let (from, to) = (day(&a[0])?, day(&a[1])?);
     let step = match &a[2] {
@@ -269,6 +267,15 @@ fn date_ints_between(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
         Value::from(i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day()))
     };
     Ok(Value::Array((0..count as i64).map(|i| as_int(from + Span::days(i * step))).collect()))
+}
+
+/// The date a `yyyyMMdd` integer names (`20200226`), if it names one: 8 digits, a valid day.
+fn date_int(n: i64) -> Option<NaiveDate> {
+    if !(10_000_101..=99_991_231).contains(&n) {
+        return None;
+    }
+    let (y, m, d) = (n / 10_000, (n / 100 % 100) as u32, (n % 100) as u32);
+    NaiveDate::from_ymd_opt(y as i32, m, d)
 }
 
 /// The number of items of `range(start, end, step)`.
@@ -293,6 +300,16 @@ enum Moment {
 
 impl Moment {
     fn parse(v: &Value, function: &str) -> Result<Moment, String> {
+        // A date int (`20200101`, Maestro's form), as a number or as text.
+        let digits = v
+            .as_str()
+            .map(str::trim)
+            .filter(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(d) =
+            v.as_i64().or_else(|| digits.and_then(|s| s.parse().ok())).and_then(date_int)
+        {
+            return Ok(Moment::Date(d));
+        }
         // Milliseconds since the epoch, as `trigger.scheduled_time` is.
         if let Some(ms) = v.as_i64() {
             return DateTime::from_timestamp_millis(ms)
