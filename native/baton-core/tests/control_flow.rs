@@ -610,3 +610,26 @@ steps:
         assert!(errors.contains(want), "missing {want:?} in {errors}");
     }
 }
+
+#[tokio::test]
+async fn a_foreach_collects_its_iterations_outputs_as_lists() {
+    let s = engine_with(None, None);
+    let yaml = r#"
+id: collect
+steps:
+  - id: per_day
+    type: foreach
+    over: "${[1, 2, 3]}"
+    as: day
+    steps:
+      - {id: load, type: noop, params: {rows: "${day * 10}"}}
+      - {id: odd, type: noop, when: "${day % 2 == 1}", params: {day: "${day}"}}
+  - {id: total, type: noop, depends_on: [per_day], params: {sum: "${sum(per_day.outputs.load.rows)}", odd: "${per_day.outputs.odd.day}"}}
+"#;
+    let id = s.engine.start(workflow(&s.engine, yaml), IndexMap::new()).await.unwrap();
+    let run = finish(&s, &id).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let total = step_record(&s.engine, &id, "total").outputs;
+    assert_eq!(total["sum"], json!(60));
+    assert_eq!(total["odd"], json!([1, null, 3]), "null where an iteration's step gave none");
+}

@@ -286,6 +286,11 @@ impl Parser<'_> {
         match (method.as_str(), args.as_slice()) {
             ("get", [name]) => Ok((self.names.param(name)?, ATOM)),
             ("getFromStep", [step, param]) => Ok((self.names.of_step(step, param)?, ATOM)),
+            // The list of a param over the iterations of a foreach's body step.
+            ("getFromForeach", [each, step, param]) => Ok((
+                format!("{}.outputs['{step}'].{param}", baton_core::expr::step_reference(each)),
+                ATOM,
+            )),
             (other, _) => Err(format!("`params.{other}(...)` is not translated")),
         }
     }
@@ -384,6 +389,7 @@ mod tests {
             ("params['a'] + 'x'", "a + 'x'"),
             ("params.getFromStep('job.3', 'param2') > 0", "steps['job.3'].param2 > 0"),
             ("params.getFromStep('load', 'rows') >= 10", "load.rows >= 10"),
+            ("params.getFromForeach('each', 'job.1', 'n')", "each.outputs['job.1'].n"),
             ("a < 0 || !(b == 'c') && c != 1L", "a < 0 || !(b == 'c') && c != 1"),
             ("x > 1 ? \"big\" : 'it''s'", ""),
             (

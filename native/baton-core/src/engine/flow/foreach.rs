@@ -376,7 +376,44 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     if stopped > 0 {
         outputs.insert("stopped".into(), Value::from(stopped));
     }
+    if total <= MAX_COLLECTED && stopped == 0 {
+        outputs.insert("outputs".into(), collect(nest, &body, total)?);
+    }
     Ok(outputs)
+}
+
+/// Iterations whose outputs a foreach collects into lists; past it, a loop of millions
+/// would read them all back (and a step's outputs are bounded in any case).
+pub const MAX_COLLECTED: u64 = 10_000;
+
+/// The outputs of every iteration as lists, by body step and output key, in iteration
+/// order: `${per_day.outputs.load.rows}` is the `rows` of each iteration's `load` (null
+/// where an iteration's step gave none).
+fn collect(nest: &Nest, body: &Body, total: u64) -> Result<Value, String> {
+    let mut lists: IndexMap<String, IndexMap<String, Vec<Value>>> = IndexMap::new();
+    for i in 0..total {
+        for (step, outputs) in nest.child_outputs(&nest.child_id(Some(i)), &body.workflow)? {
+            let Value::Object(outputs) = outputs else { continue };
+            let by_key = lists.entry(step).or_default();
+            for (key, value) in outputs {
+                let list = by_key.entry(key).or_insert_with(|| vec![Value::Null; i as usize]);
+                list.resize(i as usize, Value::Null);
+                list.push(value);
+            }
+        }
+    }
+    let as_value = |by_key: IndexMap<String, Vec<Value>>| {
+        Value::Object(
+            by_key
+                .into_iter()
+                .map(|(k, mut list)| {
+                    list.resize(total as usize, Value::Null);
+                    (k, Value::Array(list))
+                })
+                .collect(),
+        )
+    };
+    Ok(Value::Object(lists.into_iter().map(|(step, by_key)| (step, as_value(by_key))).collect()))
 }
 
 /// Counts a finished iteration, run `run_id`, in the rollup.
