@@ -473,25 +473,21 @@ fn step_list(items: &[Value], scope: &Scope, context: &Context, report: &mut Rep
                 json!(edges.iter().map(|(s, _)| s).collect::<Vec<_>>()),
             );
         }
+        // An edge's condition as a `when`: over the source step's params and the run's.
+        let edge_when = |source: &String, condition: &str| -> Result<String, String> {
+            let params = params_of.get(source).cloned().unwrap_or_default();
+            let edge_scope = Scope { source: Some((source.clone(), params)), ..scope.clone() };
+            sel::translate(condition, &edge_scope)
+                .map(|e| format!("${{{e}}}"))
+                .map_err(|e| format!("`{condition}`: {e}"))
+        };
         match edges.as_slice() {
-            [(source, condition)] if conditional(condition) => {
-                let edge_scope = Scope {
-                    source: Some((
-                        source.clone(),
-                        params_of.get(source).cloned().unwrap_or_default(),
-                    )),
-                    ..scope.clone()
-                };
-                match sel::translate(condition, &edge_scope) {
-                    Ok(e) => {
-                        step.insert("when".into(), json!(format!("${{{e}}}")));
-                    }
-                    Err(e) => report.refuse(
-                        format!("{at}: the edge from `{source}`"),
-                        format!("`{condition}`: {e}"),
-                    ),
+            [(source, condition)] if conditional(condition) => match edge_when(source, condition) {
+                Ok(when) => {
+                    step.insert("when".into(), json!(when));
                 }
-            }
+                Err(e) => report.refuse(format!("{at}: the edge from `{source}`"), e),
+            },
             [_, _, ..] => {
                 let uncertain = edges.iter().any(|(s, c)| {
                     conditional(c) || may_skip(s, &incoming, &mut skippable, &conditional)
@@ -510,22 +506,15 @@ fn step_list(items: &[Value], scope: &Scope, context: &Context, report: &mut Rep
                         while ids.contains(&edge_id) {
                             edge_id.push('_');
                         }
-                        let edge_scope = Scope {
-                            source: Some((
-                                source.clone(),
-                                params_of.get(source).cloned().unwrap_or_default(),
-                            )),
-                            ..scope.clone()
-                        };
-                        match sel::translate(condition, &edge_scope) {
-                            Ok(e) => out.push(json!({
+                        match edge_when(source, condition) {
+                            Ok(when) => out.push(json!({
                                 "id": edge_id,
                                 "type": "noop",
                                 "description": format!("Maestro's edge from `{source}` to `{id}`, taken when `{condition}`"),
                                 "depends_on": [source],
-                                "when": format!("${{{e}}}"),
+                                "when": when,
                             })),
-                            Err(e) => report.refuse(format!("{at}: the edge from `{source}`"), format!("`{condition}`: {e}")),
+                            Err(e) => report.refuse(format!("{at}: the edge from `{source}`"), e),
                         }
                         depends_on.push(json!(edge_id));
                     }
