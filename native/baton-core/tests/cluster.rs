@@ -347,12 +347,19 @@ async fn the_iterations_of_a_dead_engine_are_taken_over() {
     register(&a, WIDE);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let id = a.start_registered("wide", IndexMap::new()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let held = (0..24)
-        .filter_map(|i| a.run(&format!("{id}:loop:{i}")).unwrap())
-        .filter(|r| r.engine.as_deref() == Some("dies") && !r.status.is_terminal())
-        .count();
-    assert!(held > 0, "the doomed engine drives iterations when it dies");
+    // Killed as soon as it drives an iteration (looked for until then, for 10 s at most:
+    // under load the first claim takes a while).
+    let held = || {
+        (0..24)
+            .filter_map(|i| a.run(&format!("{id}:loop:{i}")).unwrap())
+            .filter(|r| r.engine.as_deref() == Some("dies") && !r.status.is_terminal())
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while held() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(held() > 0, "the doomed engine drives iterations when it dies");
     drop(b);
     let run = tokio::time::timeout(Duration::from_secs(40), a.wait(&id)).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
