@@ -305,7 +305,7 @@ async fn a_breakpoint_set_anywhere_holds_on_every_engine() {
     driver.close().await;
 }
 
-const WIDE: &str = "id: wide\nparams: {greeting: hi}\nsteps:\n  - {id: prep, type: noop}\n  - {id: loop, type: foreach, over: '${range(0, 24)}', max_parallel: 6, depends_on: [prep], steps: [{id: body, type: shell, command: 'echo ${greeting}-${item}; sleep 0.3'}]}\n";
+const WIDE: &str = "id: wide\nparams: {greeting: hi}\nsteps:\n  - {id: prep, type: noop}\n  - {id: loop, type: foreach, over: '${range(0, 24)}', max_parallel: 6, depends_on: [prep], steps: [{id: body, type: shell, command: 'echo ${greeting}-${item}; sleep 0.3', params: {run: '${run_id()}'}}]}\n";
 
 /// The engines that drove the iterations of the loop `loop` of run `id`, with how many each.
 fn iteration_engines(engine: &Engine, id: &str, n: u64) -> HashMap<String, usize> {
@@ -314,6 +314,9 @@ fn iteration_engines(engine: &Engine, id: &str, n: u64) -> HashMap<String, usize
         let run =
             engine.run(&format!("{id}:loop:{i}")).unwrap().expect("every iteration is stored");
         assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+        // Whichever engine drove it, an iteration is evaluated for the run of its loop.
+        let body = &engine.details(&run.id).unwrap().steps[0].record.outputs;
+        assert_eq!(body.get("run"), Some(&serde_json::json!(id)), "{}", run.id);
         *by.entry(run.engine.expect("a child run names its engine")).or_default() += 1;
     }
     by

@@ -671,3 +671,62 @@ async fn a_join_whose_branches_may_all_be_skipped_runs_only_when_one_ran() {
     let d = engine.details(&id).unwrap();
     assert_eq!(d.steps[4].record.error.as_deref(), Some("skipped: no upstream step succeeded"));
 }
+
+#[tokio::test]
+async fn expressions_read_the_run_they_are_evaluated_for() {
+    let flaky = leak(Flaky { failures: 1, ..Default::default() });
+    let s = engine_with(Some(flaky), None);
+    let yaml = "id: ctx\n\
+        computed: {day: \"${format_date(scheduled_at(), 'yyyyMMdd')}\"}\n\
+        steps:\n\
+        \x20 - {id: a, type: flaky, retry: {max_attempts: 2, delay: 1s}, params: {attempt: \"${attempt()}\"}}\n\
+        \x20 - id: b\n    type: noop\n    depends_on: [a]\n    params: {run: \"${run_id()}\", workflow: \"${workflow_id()}\", version: \"${workflow_version()}\", by: \"${initiator()}\", started: \"${started_at()}\", due: \"${scheduled_at()}\", day: \"${day}\"}\n\
+        \x20 - id: loop\n    type: foreach\n    over: \"${range(0, 2)}\"\n    steps: [{id: inner, type: noop, params: {run: \"${run_id()}\"}}]\n";
+    let source = Source::new("ctx.yaml", yaml, Format::Yaml);
+    s.engine.register(source.parse().unwrap()).unwrap();
+    let id = s.engine.start_with("ctx", Default::default()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+
+    let attempts: Vec<_> =
+        flaky.seen.lock().unwrap().iter().map(|s| s.2["attempt"].clone()).collect();
+    assert_eq!(attempts, vec![json!(1), json!(2)], "attempt() counts from 1");
+    let details = s.engine.details(&id).unwrap();
+    let outputs =
+        |step: &str| details.steps.iter().find(|d| d.id == step).unwrap().record.outputs.clone();
+    let b = outputs("b");
+    let expected = json!({
+        "run": id, "workflow": "ctx", "version": 1, "by": "manual",
+        "started": "2023-11-14T22:13:20Z", "due": "2023-11-14T22:13:20Z", "day": "20231114",
+    });
+    assert_eq!(serde_json::to_value(&b).unwrap(), expected);
+    // An iteration is evaluated for the run of its loop, not for its own child run.
+    assert_eq!(outputs("loop")["outputs"]["inner"]["run"], json!([id, id]));
+
+    // A restart is a run of its own, due when the run it restarts was.
+    s.advance(Duration::from_secs(3600)).await;
+    let again = s.engine.restart(&id, Some("b")).await.unwrap();
+    assert_eq!(finish(&s, &again).await.status, RunStatus::Succeeded);
+    let b = s.engine.details(&again).unwrap().steps[1].record.outputs.clone();
+    assert_eq!((b["run"].clone(), b["due"].clone()), (json!(again), json!("2023-11-14T22:13:20Z")));
+    assert_eq!(b["started"], json!("2023-11-14T23:13:21Z"));
+}
+
+#[test]
+fn run_context_outside_a_step_is_an_error_when_evaluated() {
+    let scope = baton_core::expr::Template::parse("${attempt()}").unwrap();
+    struct Nothing;
+    impl baton_core::expr::Scope for Nothing {
+        fn name(&self, _: &str) -> Option<serde_json::Value> {
+            None
+        }
+        fn now_ms(&self) -> u64 {
+            0
+        }
+    }
+    assert_eq!(
+        scope.evaluate(&Nothing).unwrap_err().to_string(),
+        "column 3: attempt() is known in a step's fields only"
+    );
+    let run = baton_core::expr::Template::parse("${run_id()}").unwrap();
+    assert!(run.evaluate(&Nothing).unwrap_err().to_string().contains("there is no run yet"));
+}

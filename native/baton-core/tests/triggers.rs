@@ -625,3 +625,59 @@ async fn a_request_id_starts_one_run() {
     env.advance(HOUR).await;
     env.engine.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_triggered_run_knows_what_started_it_and_when_it_was_due() {
+    let env = Env::new(ms("2024-01-01T00:00:00Z"));
+    let context = "{by: \"${initiator()}\", due: \"${scheduled_at()}\", run: \"${run_id()}\"}";
+    env.engine
+        .register(def(&format!(
+            "id: child\nsteps:\n  - {{id: c, type: noop, params: {context}}}\n"
+        )))
+        .unwrap();
+    env.engine
+        .register(def(&format!("id: daily\ntriggers:\n  - cron: '0 2 * * *'\nsteps:\n  - {{id: a, type: noop, params: {context}}}\n  - {{id: sub, type: subworkflow, workflow: child}}\n")))
+        .unwrap();
+    env.engine
+        .register(def(&format!("id: on_go\ntriggers:\n  - signal: go\nsteps:\n  - {{id: a, type: noop, params: {context}}}\n")))
+        .unwrap();
+    baton_core::triggers::start_scheduler(&env.engine);
+    env.settle().await;
+    env.advance(2 * 3_600_000 + 60_000).await;
+    let sent = env.engine.signal("go", IndexMap::new()).await.unwrap();
+    env.settle().await;
+    let outputs = |run: &str, step: &str| {
+        let details = env.engine.details(run).unwrap();
+        let step = details.steps.into_iter().find(|s| s.id == step).unwrap();
+        serde_json::to_value(step.record.outputs).unwrap()
+    };
+
+    let daily = &env.runs("daily")[0];
+    assert_eq!(daily.status, RunStatus::Succeeded);
+    assert_eq!(
+        outputs(&daily.id, "a"),
+        json!({"by": "cron", "due": "2024-01-01T02:00:00Z", "run": daily.id})
+    );
+    // The child run was started by its parent, for the parent's cron time.
+    let child = &env.runs("child")[0];
+    assert_eq!(child.parent.as_ref().map(|p| p.run_id.as_str()), Some(daily.id.as_str()));
+    assert_eq!(
+        outputs(&child.id, "c"),
+        json!({"by": "parent", "due": "2024-01-01T02:00:00Z", "run": child.id})
+    );
+
+    let on_go = &env.runs("on_go")[0];
+    let signal =
+        env.engine.signals(Some("go")).unwrap().into_iter().find(|s| s.id == sent).unwrap();
+    assert_eq!(
+        outputs(&on_go.id, "a"),
+        json!({"by": "signal", "due": iso_secs(signal.sent_ms), "run": on_go.id})
+    );
+    env.engine.close().await;
+}
+
+fn iso_secs(ms: u64) -> String {
+    DateTime::from_timestamp_millis(ms as i64)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -63,12 +63,14 @@ pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
             "is_active: false: `baton register` makes a new version active; `baton activate` rolls back".into(),
         );
     }
+    let zone = run_zone(&wf);
     let (params, computed) = match wf.remove("params") {
-        Some(Value::Object(p)) => workflow_params(p, report),
+        Some(Value::Object(p)) => workflow_params(p, &zone, report),
         _ => Default::default(),
     };
     let names = Scope {
         params: params.keys().chain(computed.keys()).cloned().collect(),
+        run_zone: Some(zone),
         ..Scope::default()
     };
     if !params.is_empty() {
@@ -152,6 +154,9 @@ struct Scope {
     source: Option<(String, HashSet<String>)>,
     /// Steps of the DAG being read (for `step__param`).
     steps: HashSet<String>,
+    /// The time zone of Maestro's run date (`TARGET_RUN_DATE`): its first time trigger's,
+    /// else UTC. None where no run exists yet (a trigger's condition).
+    run_zone: Option<String>,
 }
 
 impl Names for Scope {
@@ -168,6 +173,13 @@ impl Names for Scope {
         {
             return self.of_step(step, param);
         }
+        if let (Some(zone), Some(pattern)) = (&self.run_zone, run_date_pattern(name)) {
+            // Maestro's run date is its trigger's time (else the start), in the zone.
+            return Ok(format!(
+                "int(format_date(scheduled_at(), '{pattern}', {}))",
+                sel::quote(zone)
+            ));
+        }
         if name.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) {
             return Err(format!("Maestro's built-in param `{name}` has no Baton counterpart yet"));
         }
@@ -175,14 +187,30 @@ impl Names for Scope {
     }
 }
 
+/// The `format_date` pattern of Maestro's built-in run date params.
+fn run_date_pattern(name: &str) -> Option<&'static str> {
+    match name {
+        "TARGET_RUN_DATE" => Some("yyyyMMdd"),
+        "TARGET_RUN_HOUR" => Some("HH"),
+        _ => None,
+    }
+}
+
+/// The zone of Maestro's run date: the first time trigger's, else UTC.
+fn run_zone(wf: &Map<String, Value>) -> String {
+    let first = wf.get("time_triggers").and_then(Value::as_array).and_then(|t| t.first());
+    first.and_then(|t| t.get("timezone")).and_then(Value::as_str).unwrap_or("UTC").to_owned()
+}
+
 /// Workflow params: values stay values (a constant expression too); other expressions
 /// become `computed` params, evaluated when a run starts with the params above them.
 fn workflow_params(
     params: Map<String, Value>,
+    zone: &str,
     report: &mut Report,
 ) -> (Map<String, Value>, Map<String, Value>) {
     let (mut values, mut computed) = (Map::new(), Map::new());
-    let mut scope = Scope::default();
+    let mut scope = Scope { run_zone: Some(zone.to_owned()), ..Scope::default() };
     for (name, def) in params {
         let at = format!("workflow: params.{name}");
         if let Some(e) = def.get("expression") {
@@ -207,6 +235,21 @@ fn workflow_params(
         scope.params.insert(name);
     }
     (values, computed)
+}
+
+/// The value of a SEL expression that reads nothing (`1 * 60`), evaluated as Baton would.
+fn constant(sel: &str) -> Option<Value> {
+    struct Nothing;
+    impl baton_core::expr::Scope for Nothing {
+        fn name(&self, _: &str) -> Option<Value> {
+            None
+        }
+        fn now_ms(&self) -> u64 {
+            0
+        }
+    }
+    let expression = sel::translate(sel, &Scope::default()).ok()?;
+    baton_core::expr::Template::parse(&format!("${{{expression}}}")).ok()?.evaluate(&Nothing).ok()
 }
 
 fn is_literal(expr: &str) -> bool {
@@ -575,17 +618,17 @@ fn step_body(
                 }
                 "sleep" => {
                     step.insert("type".into(), json!("sleep"));
-                    match params
-                        .get("sleep_seconds")
-                        .and_then(|p| p.get("value"))
-                        .and_then(Value::as_u64)
-                    {
+                    let seconds = params.get("sleep_seconds").and_then(|p| match p.get("value") {
+                        Some(v) => v.as_u64(),
+                        None => constant(p.get("expression")?.as_str()?)?.as_u64(),
+                    });
+                    match seconds {
                         Some(n) => {
                             step.insert("duration".into(), json!(format!("{n}s")));
                         }
                         None => report.refuse(
                             format!("{at}: params.sleep_seconds"),
-                            "a Sleep step needs a literal `sleep_seconds`",
+                            "a Sleep step needs a constant `sleep_seconds` (Baton's `duration` is fixed at validation)",
                         ),
                     }
                 }
@@ -602,19 +645,17 @@ fn step_body(
             step.insert("type".into(), json!("foreach"));
             let loop_params = params.remove("loop_params");
             let vars = loop_params.as_ref().and_then(|l| l.get("value")).and_then(Value::as_object);
+            let own = OwnParams { scope, params: &params };
             let mut body_scope = scope.clone();
             match vars.map(|v| v.iter().collect::<Vec<_>>()).as_deref() {
                 Some([(var, def)]) => {
-                    let over = match def.get("expression").and_then(Value::as_str) {
-                        Some(e) => sel::translate(e, scope),
-                        None => def
-                            .get("value")
-                            .ok_or("no value".to_owned())
-                            .and_then(expression_literal),
-                    };
+                    let over = loop_param(def, &own).and_then(|v| match v {
+                        Value::String(e) if e.starts_with("${") => Ok(e),
+                        list => expression_literal(&list).map(|e| format!("${{{e}}}")),
+                    });
                     match over {
-                        Ok(e) => {
-                            step.insert("over".into(), json!(format!("${{{e}}}")));
+                        Ok(over) => {
+                            step.insert("over".into(), json!(over));
                             step.insert("as".into(), json!(var));
                         }
                         Err(e) => report.refuse(format!("{at}: loop_params.{var}"), e),
@@ -625,11 +666,7 @@ fn step_body(
                     // Several loop params: their cartesian product, each a name in the body.
                     let mut lists = Map::new();
                     for (var, def) in several {
-                        let list = match def.get("expression").and_then(Value::as_str) {
-                            Some(e) => sel::translate(e, scope).map(|e| json!(format!("${{{e}}}"))),
-                            None => def.get("value").cloned().ok_or_else(|| "no value".to_owned()),
-                        };
-                        match list {
+                        match loop_param(def, &own) {
                             Ok(list) => {
                                 lists.insert((*var).clone(), list);
                             }
@@ -659,12 +696,9 @@ fn step_body(
                 .and_then(Value::as_object)
             {
                 let mut carry = Map::new();
+                let own = OwnParams { scope, params: &params };
                 for (var, d) in vars {
-                    let first = match d.get("expression").and_then(Value::as_str) {
-                        Some(e) => sel::translate(e, scope).map(|e| json!(format!("${{{e}}}"))),
-                        None => d.get("value").cloned().ok_or_else(|| "no value".to_owned()),
-                    };
-                    match first {
+                    match loop_param(d, &own) {
                         Ok(v) => {
                             carry.insert(var.clone(), v);
                         }
@@ -845,6 +879,33 @@ fn step_param(def: &Value, scope: &Scope, siblings: &Map<String, Value>) -> Resu
             Ok(Value::Object(out))
         }
         other => interpolated(other, scope),
+    }
+}
+
+/// A loop param's value: its SEL expression translated (`${...}`), else its literal.
+fn loop_param(def: &Value, names: &dyn Names) -> Result<Value, String> {
+    match def.get("expression").and_then(Value::as_str) {
+        Some(e) => sel::translate(e, names).map(|e| json!(format!("${{{e}}}"))),
+        None => def.get("value").cloned().ok_or_else(|| "no value".to_owned()),
+    }
+}
+
+/// The names a loop's params see: Maestro evaluates them after the loop step's other
+/// params, which Baton's loop fields cannot read; their values are written in instead.
+struct OwnParams<'a> {
+    scope: &'a Scope,
+    params: &'a Map<String, Value>,
+}
+
+impl Names for OwnParams<'_> {
+    fn param(&self, name: &str) -> Result<String, String> {
+        let Some(def) = self.params.get(name) else { return self.scope.param(name) };
+        // A param read by a loop param is read once, where the loop starts, as in Maestro.
+        let value = match def.get("expression").and_then(Value::as_str) {
+            Some(e) => sel::translate(e, self.scope)?,
+            None => expression_literal(def.get("value").ok_or("no value")?)?,
+        };
+        Ok(format!("({value})"))
     }
 }
 

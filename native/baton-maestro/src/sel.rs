@@ -1,8 +1,9 @@
 //! Maestro's SEL (a sandboxed subset of Java) into Baton expressions, for the subset
 //! definitions use: literals, names, `params.get(...)` and its relatives, arithmetic,
 //! comparisons, `&&`/`||`/`!`, ternaries, string concatenation, `Util.intsBetween` and
-//! `Util.dateIntsBetween`, as one expression or a single `return expr;`. Anything else
-//! (statements, `new`, Joda-Time, other classes) is refused with the reason; no Java runs.
+//! `Util.dateIntsBetween`, Joda-Time's `new DateTime(...)` with the methods definitions
+//! call on it, as one expression or a single `return expr;`. Anything else (statements,
+//! other `new`, other classes) is refused with the reason; no Java runs.
 
 /// What a name of an expression means where it stands: the Baton expression for it, or
 /// why it has none.
@@ -259,6 +260,7 @@ impl Parser<'_> {
             Token::Punct(p) => Err(format!("unexpected `{p}`")),
             Token::Name(name) => match name.as_str() {
                 "true" | "false" | "null" => Ok((name, ATOM)),
+                "new" if self.peek() == Some(&Token::Name("DateTime".into())) => self.joda(),
                 "new" => Err("`new` (a Java object) is not translated".into()),
                 "params" => self.params(),
                 "Util" => self.util(),
@@ -292,6 +294,110 @@ impl Parser<'_> {
                 ATOM,
             )),
             (other, _) => Err(format!("`params.{other}(...)` is not translated")),
+        }
+    }
+
+    /// Joda-Time's `new DateTime(ms[, zone])` and the methods definitions call on it:
+    /// `withZone`, `plus*`/`minus*`, `toString(pattern)`, `monthOfYear().getAsText()`,
+    /// `getYear()`... The zone is UTC unless given (Maestro's hosts run in UTC).
+    fn joda(&mut self) -> Result<(String, Level), String> {
+        self.at += 1; // `DateTime`
+        self.expect("(")?;
+        let mut at = self.expr()?.0;
+        let mut zone = match self.eat(",") {
+            true => self.joda_zone()?,
+            false => "UTC".to_owned(),
+        };
+        self.expect(")")?;
+        loop {
+            self.expect(".")
+                .map_err(|_| "a Joda-Time `DateTime` itself is not translated; format it (`.toString('yyyyMMdd')`)".to_owned())?;
+            let method = self.name()?;
+            let format = |pattern: &str, zone: &str| {
+                format!("format_date({at}, {}, {})", quote(pattern), quote(zone))
+            };
+            let number =
+                |pattern: &str, zone: &str| (format!("int({})", format(pattern, zone)), ATOM);
+            match method.as_str() {
+                "withZone" => {
+                    self.expect("(")?;
+                    zone = self.joda_zone()?;
+                    self.expect(")")?;
+                }
+                "toString" => {
+                    self.expect("(")?;
+                    let pattern = self.text()?;
+                    self.expect(")")?;
+                    return Ok((format(&pattern, &zone), ATOM));
+                }
+                "monthOfYear" | "dayOfWeek" => {
+                    self.expect("(")?;
+                    self.expect(")")?;
+                    self.expect(".")?;
+                    let long = match self.name()?.as_str() {
+                        "getAsText" => true,
+                        "getAsShortText" => false,
+                        other => {
+                            return Err(format!(
+                                "Joda-Time `.{method}().{other}(...)` is not translated"
+                            ))
+                        }
+                    };
+                    self.expect("(")?;
+                    self.expect(")")?;
+                    let pattern = match (method.as_str(), long) {
+                        ("monthOfYear", true) => "MMMM",
+                        ("monthOfYear", false) => "MMM",
+                        (_, true) => "EEEE",
+                        (_, false) => "EEE",
+                    };
+                    return Ok((format(pattern, &zone), ATOM));
+                }
+                "getYear" | "getMonthOfYear" | "getDayOfMonth" | "getHourOfDay"
+                | "getMinuteOfHour" => {
+                    self.expect("(")?;
+                    self.expect(")")?;
+                    let pattern = match method.as_str() {
+                        "getYear" => "yyyy",
+                        "getMonthOfYear" => "MM",
+                        "getDayOfMonth" => "dd",
+                        "getHourOfDay" => "HH",
+                        _ => "mm",
+                    };
+                    return Ok(number(pattern, &zone));
+                }
+                _ => {
+                    let Some((sign, unit)) = joda_shift(&method) else {
+                        return Err(format!("Joda-Time `.{method}(...)` is not translated"));
+                    };
+                    // Days in a zone with daylight saving are not always 24 hours long.
+                    if matches!(unit, "days" | "weeks") && zone != "UTC" {
+                        return Err(format!("Joda-Time `.{method}(...)` in zone {zone} is not translated (only in UTC)"));
+                    }
+                    self.expect("(")?;
+                    let (n, level) = self.expr()?;
+                    self.expect(")")?;
+                    at = format!("date_add({at}, {sign}{}, '{unit}')", wrap((n, level), UNARY));
+                }
+            }
+        }
+    }
+
+    /// `DateTimeZone.forID('Europe/Paris')` or `DateTimeZone.UTC`: the zone's name.
+    fn joda_zone(&mut self) -> Result<String, String> {
+        if self.name()? != "DateTimeZone" {
+            return Err("a Joda-Time zone is translated as `DateTimeZone.forID('...')` only".into());
+        }
+        self.expect(".")?;
+        match self.name()?.as_str() {
+            "UTC" => Ok("UTC".into()),
+            "forID" => {
+                self.expect("(")?;
+                let zone = self.text()?;
+                self.expect(")")?;
+                Ok(zone)
+            }
+            other => Err(format!("`DateTimeZone.{other}` is not translated")),
         }
     }
 
@@ -357,6 +463,23 @@ fn wrap((text, level): (String, Level), at_least: Level) -> String {
     }
 }
 
+/// Joda-Time's `plusDays`, `minusHours`...: the sign and the unit `date_add` takes.
+fn joda_shift(method: &str) -> Option<(&'static str, &'static str)> {
+    let (sign, unit) = match method.strip_prefix("plus") {
+        Some(unit) => ("", unit),
+        None => ("-", method.strip_prefix("minus")?),
+    };
+    let unit = match unit {
+        "Weeks" => "weeks",
+        "Days" => "days",
+        "Hours" => "hours",
+        "Minutes" => "minutes",
+        "Seconds" => "seconds",
+        _ => return None,
+    };
+    Some((sign, unit))
+}
+
 /// A Baton string literal.
 pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -401,6 +524,19 @@ mod tests {
             ("(a - b) - c", "a - b - c"),
             ("true", "true"),
             ("245 > 123", "245 > 123"),
+            (
+                "new DateTime(1569018000000).withZone(DateTimeZone.forID('UTC')).monthOfYear().getAsText();",
+                "format_date(1569018000000, 'MMMM', 'UTC')",
+            ),
+            (
+                "new DateTime(ts).plusDays(n + 1).minusHours(2).toString('yyyyMMdd')",
+                "format_date(date_add(date_add(ts, (n + 1), 'days'), -2, 'hours'), 'yyyyMMdd', 'UTC')",
+            ),
+            (
+                "new DateTime(ts, DateTimeZone.forID('Asia/Tokyo')).getHourOfDay()",
+                "int(format_date(ts, 'HH', 'Asia/Tokyo'))",
+            ),
+            ("new DateTime(ts).dayOfWeek().getAsShortText()", "format_date(ts, 'EEE', 'UTC')"),
         ];
         for (source, want) in cases {
             if want.is_empty() {
@@ -415,7 +551,11 @@ mod tests {
     #[test]
     fn what_is_not_translated_is_refused_with_the_reason() {
         let cases = [
-            ("new DateTime(1569018000000).monthOfYear()", "`new`"),
+            ("new DateTime(1569018000000).monthOfYear()", "expected `.`"),
+            ("new DateTime(1)", "a Joda-Time `DateTime` itself"),
+            ("new DateTime(1).withZone(DateTimeZone.forID('Europe/Paris')).plusDays(1).getYear()", "only in UTC"),
+            ("new DateTime(1).getMillis()", "`.getMillis(...)`"),
+            ("new Date()", "`new`"),
             ("return UUID.randomUUID().toString();", "`UUID.`"),
             ("x = 1", "assignment"),
             ("int a = 1; return a;", "not translated"),

@@ -5,6 +5,7 @@ use baton_core::model::{Format, Source};
 use baton_core::{Engine, RunStatus, StepStatus};
 use baton_maestro::{import, ImportError};
 use indexmap::IndexMap;
+use serde_json::json;
 use std::sync::Arc;
 
 /// A create request in Maestro's JSON: a DAG with step params, an edge condition on the
@@ -194,7 +195,7 @@ fn loops_and_subworkflows_map_to_baton_kinds() {
 #[test]
 fn what_baton_cannot_express_is_refused_naming_where_and_why() {
     let text = r#"{"workflow": {"id": "hard",
-      "params": {"month": {"expression": "new DateTime(1569018000000).monthOfYear().getAsText();", "type": "STRING"}},
+      "params": {"month": {"expression": "new Random(7).nextInt();", "type": "STRING"}},
       "signal_triggers": [{"definitions": {"a": {}, "b": {}}}],
       "steps": [
         {"step": {"id": "a", "type": "NoOp", "params": {"x": {"value": 1, "type": "LONG"}},
@@ -208,7 +209,7 @@ fn what_baton_cannot_express_is_refused_naming_where_and_why() {
       ]}}"#;
     let found = refusals("hard.json", text);
     let expect = [
-        "workflow: params.month: `new DateTime(1569018000000).monthOfYear().getAsText();`: `new` (a Java object) is not translated",
+        "workflow: params.month: `new Random(7).nextInt();`: `new` (a Java object) is not translated",
         "workflow: signal_triggers.0: a trigger that joins 2 signals (a, b) is not supported yet",
         "step `b`: params.y: `params.getFromSignal(...)` is not translated",
     ];
@@ -280,5 +281,68 @@ async fn a_join_of_conditional_edges_runs_when_one_edge_is_taken() {
     assert_eq!(status(&run, "job.4"), StepStatus::Skipped);
     assert_eq!(status(&run, "job.5"), StepStatus::Skipped);
     assert_eq!(status(&run, "job.6"), StepStatus::Succeeded);
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn maestros_run_date_is_the_trigger_time_in_the_first_time_triggers_zone() {
+    let text = r#"{"id": "dated",
+      "time_triggers": [{"cron": "0 1 * * *", "timezone": "Asia/Tokyo"}],
+      "params": {"day": {"expression": "TARGET_RUN_DATE", "type": "LONG"},
+                 "hour": {"expression": "TARGET_RUN_HOUR", "type": "LONG"}},
+      "steps": [{"step": {"id": "s", "type": "NoOp",
+        "params": {"next": {"expression": "TARGET_RUN_DATE + 1", "type": "LONG"}}}}]}"#;
+    let i = imported(text);
+    assert!(
+        i.yaml.contains("int(format_date(scheduled_at(), 'yyyyMMdd', 'Asia/Tokyo'))"),
+        "{}",
+        i.yaml
+    );
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new("dated.yaml", i.yaml.clone(), Format::Yaml);
+    let wf = Arc::new(engine.compile(source.parse().unwrap()).unwrap());
+    let run = engine.start(wf, IndexMap::new()).await.unwrap();
+    let record = engine.wait(&run).await.unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    // A run by hand is due when it is made.
+    let made = chrono::DateTime::from_timestamp_millis(record.created_ms as i64).unwrap();
+    let tokyo = made.with_timezone(&chrono_tz::Asia::Tokyo);
+    let read = |pattern: &str| -> i64 { tokyo.format(pattern).to_string().parse().unwrap() };
+    let (day, hour) = (read("%Y%m%d"), read("%H"));
+    let params = &record.params;
+    assert_eq!((params["day"].clone(), params["hour"].clone()), (json!(day), json!(hour)));
+    let s = &engine.details(&run).unwrap().steps[0];
+    assert_eq!(s.record.outputs.get("next"), Some(&json!(day + 1)));
+
+    // A trigger's condition is evaluated before any run: the run date is refused there.
+    let condition = r#"{"id": "cond", "signal_triggers": [{"definitions": {"go": {}}, "condition": "TARGET_RUN_DATE > 0"}],
+      "steps": [{"step": {"id": "s", "type": "NoOp"}}]}"#;
+    let found = refusals("cond.json", condition);
+    assert!(found.iter().any(|f| f.contains("TARGET_RUN_DATE")), "{found:#?}");
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn joda_dates_and_a_loops_own_params_translate_and_run() {
+    let text = r#"{"id": "joda",
+      "params": {"month": {"expression": "new DateTime(1569018000000).withZone(DateTimeZone.forID('UTC')).monthOfYear().getAsText();", "type": "STRING"},
+                 "day": {"expression": "return new DateTime(1569018000000).plusDays(2).toString('yyyyMMdd');", "type": "STRING"}},
+      "steps": [{"foreach": {"id": "each", "params": {
+          "tables": {"value": ["a", "b"], "type": "STRING_ARRAY"},
+          "loop_params": {"value": {"t": {"expression": "tables;", "type": "STRING_ARRAY"}}, "type": "MAP"}},
+        "steps": [{"step": {"id": "s", "type": "NoOp", "params": {"name": {"expression": "t + '_' + day", "type": "STRING"}}}}]}}]}"#;
+    let i = imported(text);
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new("joda.yaml", i.yaml.clone(), Format::Yaml);
+    let wf = Arc::new(engine.compile(source.parse().unwrap()).unwrap());
+    let run = engine.start(wf, IndexMap::new()).await.unwrap();
+    let record = engine.wait(&run).await.unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}\n{}", record.error, i.yaml);
+    assert_eq!(
+        (record.params["month"].clone(), record.params["day"].clone()),
+        (json!("September"), json!("20190922"))
+    );
+    let each = &engine.details(&run).unwrap().steps[0];
+    assert_eq!(each.record.outputs["outputs"]["s"]["name"], json!(["a_20190922", "b_20190922"]));
     engine.close().await;
 }

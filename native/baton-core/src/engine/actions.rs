@@ -312,9 +312,12 @@ impl Engine {
                 }
             }
         }
+        // A restart does again what its run did: for the same trigger, at the same time.
         let mut run = RunRecord {
             restarted_from: Some(old.id.clone()),
             version: old.version,
+            initiator: old.initiator,
+            scheduled_ms: Some(old.scheduled_ms.unwrap_or(old.created_ms)),
             ..RunRecord::created(
                 next_run_id(),
                 &workflow,

@@ -39,6 +39,15 @@ pub(crate) struct Start {
     pub(crate) request_id: Option<String>,
     /// What fired, for a trigger.
     pub(crate) trigger: Option<String>,
+    /// Who or what starts the run, and when it was due.
+    pub(crate) origin: Origin,
+}
+
+/// Who or what starts a run, and when its trigger was due (see [`RunRecord::context`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Origin {
+    pub(crate) initiator: super::records::Initiator,
+    pub(crate) scheduled_ms: Option<u64>,
 }
 
 /// What became of a start.
@@ -175,6 +184,16 @@ impl Engine {
     /// run may wait in the queue (see the workflow's `run_strategy`); with `first_only`
     /// and a run going on, fails with [`EngineError::AlreadyRunning`].
     pub async fn start_with(&self, id: &str, options: StartOptions) -> Result<String, EngineError> {
+        self.start_from(id, options, Origin::default()).await
+    }
+
+    /// [`start_with`](Engine::start_with), for a start that is not a person's.
+    pub(crate) async fn start_from(
+        &self,
+        id: &str,
+        options: StartOptions,
+        origin: Origin,
+    ) -> Result<String, EngineError> {
         let (workflow, version) = match options.version {
             Some(version) => {
                 (Arc::new(super::registry::version_workflow(self.shared(), id, version)?), version)
@@ -190,6 +209,7 @@ impl Engine {
             version: Some(version),
             request_id: options.request_id,
             trigger: None,
+            origin,
         };
         self.start_outcome(start).await
     }
@@ -232,8 +252,15 @@ impl Engine {
         let shared = self.shared().clone();
         let store = shared.store.as_ref();
         let wf = start.workflow.clone();
+        let now = shared.clock.now_ms();
+        let mut run = RunRecord::created(next_run_id(), &wf, String::new(), IndexMap::new(), now);
+        run.version = start.version;
+        run.request_id = start.request_id.clone();
+        run.trigger = start.trigger.clone();
+        run.initiator = start.origin.initiator;
+        run.scheduled_ms = start.origin.scheduled_ms;
         let mut params = merge_params(wf.def(), start.params.clone())?;
-        super::compute_params(&wf, &mut params, shared.clock.now_ms())?;
+        super::compute_params(&wf, &mut params, &run.context(), now)?;
         if let Some(request) = &start.request_id {
             if let Some(run_id) = store.get(Table::Requests, request.as_bytes())? {
                 return Ok(Admitted::Existing(String::from_utf8_lossy(&run_id).into_owned()));
@@ -275,12 +302,8 @@ impl Engine {
         let admit_now =
             waiting == 0 && occupying.len() < capacity(&wf) && blocked_by(store, id)?.is_none();
 
-        let definition = records::put_definition(store, &mut batch, &wf)?;
-        let mut run =
-            RunRecord::created(next_run_id(), &wf, definition, params, shared.clock.now_ms());
-        run.version = start.version;
-        run.request_id = start.request_id.clone();
-        run.trigger = start.trigger.clone();
+        run.definition = records::put_definition(store, &mut batch, &wf)?;
+        run.params = params;
         super::secrets::keep(&shared.sealer, &mut batch, &mut run, wf.def().secrets.clone())?;
         let owner = match admit_now {
             true => self.own_new(&mut batch, &mut run),

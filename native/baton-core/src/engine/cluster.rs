@@ -647,6 +647,7 @@ impl Engine {
         let (outer, mask) = scope.into_parts(self.shared.clock.clone());
         let frame = super::run::Frame {
             outer,
+            context: None,
             mask,
             stop: tokio_util::sync::CancellationToken::new(),
             kill: tokio_util::sync::CancellationToken::new(),

@@ -23,7 +23,9 @@ mod state;
 pub use admission::StartOptions;
 pub use cluster::{EngineInfo, DEFAULT_LEASE, MIN_LEASE};
 pub use firings::FiringRecord;
-pub use records::{IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord};
+pub use records::{
+    Initiator, IterationFailure, ParentLink, Rollup, RunRecord, SignalRecord, StepRecord,
+};
 pub use registry::{Registered, VersionInfo, WorkflowInfo};
 pub use retention::{Pruned, Retention};
 pub use state::{IllegalTransition, RunStatus, StepStatus};
@@ -729,8 +731,14 @@ impl Engine {
         workflow: Arc<Workflow>,
         params: IndexMap<String, Value>,
     ) -> Result<String, EngineError> {
-        let start =
-            admission::Start { workflow, params, version: None, request_id: None, trigger: None };
+        let start = admission::Start {
+            workflow,
+            params,
+            version: None,
+            request_id: None,
+            trigger: None,
+            origin: Default::default(),
+        };
         self.start_outcome(start).await
     }
 
@@ -1127,15 +1135,17 @@ pub(crate) fn merge_params(
 }
 
 /// Evaluates the workflow's `computed` params that the start did not give, in order, each
-/// seeing the params before it and the clock (`now()`): once, when the run is made, so that
-/// the run keeps the values it started with.
+/// seeing the params before it, the clock (`now()`) and the run (`scheduled_at()`): once,
+/// when the run is made, so that the run keeps the values it started with.
 pub(crate) fn compute_params(
     wf: &Workflow,
     params: &mut IndexMap<String, Value>,
+    run: &crate::expr::RunContext,
     now_ms: u64,
 ) -> Result<(), EngineError> {
     struct AtStart<'a> {
         params: &'a IndexMap<String, Value>,
+        run: &'a crate::expr::RunContext,
         now_ms: u64,
     }
     impl crate::expr::Scope for AtStart<'_> {
@@ -1145,13 +1155,16 @@ pub(crate) fn compute_params(
         fn now_ms(&self) -> u64 {
             self.now_ms
         }
+        fn run(&self) -> Option<&crate::expr::RunContext> {
+            Some(self.run)
+        }
     }
     for (name, template) in wf.computed() {
         if params.contains_key(name) {
             continue;
         }
         let value = template
-            .evaluate(&AtStart { params, now_ms })
+            .evaluate(&AtStart { params, run, now_ms })
             .map_err(|e| EngineError::BadParam { name: name.clone(), message: e.to_string() })?;
         params.insert(name.clone(), value);
     }

@@ -5,6 +5,7 @@
 
 use super::state::{IllegalTransition, RunStatus, StepStatus};
 use crate::dag::Workflow;
+use crate::expr::RunContext;
 use crate::model::WorkflowDef;
 use crate::steps::Outputs;
 use crate::store::{Batch, Store, StoreError, Table};
@@ -64,6 +65,13 @@ pub struct RunRecord {
     /// What started the run, for a trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// Who or what started the run.
+    #[serde(default, skip_serializing_if = "Initiator::is_manual")]
+    pub initiator: Initiator,
+    /// When its trigger was due (a cron time, a signal's sending); a child run has its
+    /// parent's, a restart the one of the run it restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ms: Option<u64>,
     /// The engine that drives the run, or drove it last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
@@ -97,7 +105,21 @@ impl RunRecord {
             version: None,
             request_id: None,
             trigger: None,
+            initiator: Initiator::Manual,
+            scheduled_ms: None,
             engine: None,
+        }
+    }
+
+    /// What expressions know of this run (for an iteration, use its loop's run).
+    pub(crate) fn context(&self) -> RunContext {
+        RunContext {
+            run_id: self.id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            version: self.version,
+            started_ms: self.started_ms.unwrap_or(self.created_ms),
+            scheduled_ms: self.scheduled_ms.unwrap_or(self.created_ms),
+            initiator: self.initiator.name(),
         }
     }
 
@@ -119,6 +141,37 @@ impl RunRecord {
         }
         self.status = to;
         Ok(())
+    }
+}
+
+/// Who or what started a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Initiator {
+    /// A person or a host: `baton run`, `Engine::start`, a restart of such a run.
+    #[default]
+    Manual,
+    /// A cron trigger.
+    Cron,
+    /// A signal trigger.
+    Signal,
+    /// A step of another run (a subworkflow).
+    Parent,
+}
+
+impl Initiator {
+    fn is_manual(&self) -> bool {
+        *self == Initiator::Manual
+    }
+
+    /// As `initiator()` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Initiator::Manual => "manual",
+            Initiator::Cron => "cron",
+            Initiator::Signal => "signal",
+            Initiator::Parent => "parent",
+        }
     }
 }
 

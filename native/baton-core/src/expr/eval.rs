@@ -34,6 +34,12 @@ impl Host for HostOf<'_> {
     fn env(&self, name: &str) -> Option<String> {
         self.0.env(name)
     }
+    fn run(&self) -> Option<&super::RunContext> {
+        self.0.run()
+    }
+    fn attempt(&self) -> Option<u32> {
+        self.0.attempt()
+    }
 }
 
 impl<'a> Evaluator<'a> {

@@ -9,6 +9,10 @@ pub trait Host {
     fn now_ms(&self) -> u64;
     /// An environment variable, if the host allows expressions to read it.
     fn env(&self, name: &str) -> Option<String>;
+    /// The run evaluated for, if there is one yet.
+    fn run(&self) -> Option<&super::RunContext>;
+    /// The step's attempt, in a step's fields.
+    fn attempt(&self) -> Option<u32>;
 }
 
 type Call = fn(&dyn Host, Vec<Value>) -> Result<Value, String>;
@@ -46,7 +50,7 @@ const fn impure(name: &'static str, min_args: usize, max_args: usize, call: Call
     Function { name, min_args, max_args, impure: true, call }
 }
 
-static FUNCTIONS: [Function; 26] = [
+static FUNCTIONS: [Function; 33] = [
     f("len", 1, 1, len),
     f("upper", 1, 1, |_, a| Ok(Value::String(text(&a[0], "upper")?.to_uppercase()))),
     f("lower", 1, 1, |_, a| Ok(Value::String(text(&a[0], "lower")?.to_lowercase()))),
@@ -79,9 +83,7 @@ static FUNCTIONS: [Function; 26] = [
     f("max", 1, usize::MAX, |_, a| extreme(a, "max", std::cmp::Ordering::Greater)),
     f("sum", 1, 1, sum),
     f("range", 2, 3, range),
-    impure("now", 0, 0, |h, _| {
-        Ok(Value::String(instant(h.now_ms()).to_rfc3339_opts(SecondsFormat::Secs, true)))
-    }),
+    impure("now", 0, 0, |h, _| Ok(moment(h.now_ms()))),
     impure("today", 0, 0, |h, _| Ok(Value::String(instant(h.now_ms()).date_naive().to_string()))),
     f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
     f("date_add", 3, 3, date_add),
@@ -92,6 +94,21 @@ static FUNCTIONS: [Function; 26] = [
         h.env(name)
             .map(Value::String)
             .ok_or_else(|| format!("env(`{name}`): not set, or not allowed to expressions"))
+    }),
+    impure("run_id", 0, 0, |h, _| Ok(Value::String(run(h, "run_id")?.run_id.clone()))),
+    impure("workflow_id", 0, 0, |h, _| {
+        Ok(Value::String(run(h, "workflow_id")?.workflow_id.clone()))
+    }),
+    impure("workflow_version", 0, 0, |h, _| {
+        Ok(run(h, "workflow_version")?.version.map_or(Value::Null, Value::from))
+    }),
+    impure("started_at", 0, 0, |h, _| Ok(moment(run(h, "started_at")?.started_ms))),
+    impure("scheduled_at", 0, 0, |h, _| Ok(moment(run(h, "scheduled_at")?.scheduled_ms))),
+    impure("initiator", 0, 0, |h, _| Ok(Value::String(run(h, "initiator")?.initiator.to_owned()))),
+    impure("attempt", 0, 0, |h, _| {
+        h.attempt()
+            .map(Value::from)
+            .ok_or_else(|| "attempt() is known in a step's fields only".to_owned())
     }),
     // Marks a shell command's `${...}` as code (see `Template::raw_uses`); a value otherwise.
     f(RAW, 1, 1, |_, mut a| Ok(a.swap_remove(0))),
@@ -288,6 +305,16 @@ pub(super) fn range_count(start: i64, end: i64, step: i64) -> Result<u64, String
     Ok(if forward { ((span + stride - 1) / stride) as u64 } else { 0 })
 }
 
+/// The run a function reads, or why there is none.
+fn run<'a>(host: &'a dyn Host, function: &str) -> Result<&'a super::RunContext, String> {
+    host.run().ok_or_else(|| format!("{function}() is not known here: there is no run yet"))
+}
+
+/// An instant as expressions write it (`2026-11-24T10:00:00Z`).
+fn moment(ms: u64) -> Value {
+    Value::String(instant(ms).to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
 fn instant(ms: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
 }
@@ -404,11 +431,15 @@ fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
                 continue;
             }
             'y' => chrono.push_str(if run == 2 { "%y" } else { "%Y" }),
+            // Java's month and weekday names: `MMMM` September, `MMM` Sep.
+            'M' if run >= 4 => chrono.push_str("%B"),
+            'M' if run == 3 => chrono.push_str("%b"),
             'M' => chrono.push_str("%m"),
             'd' => chrono.push_str("%d"),
             'H' => chrono.push_str("%H"),
             'm' => chrono.push_str("%M"),
             's' => chrono.push_str("%S"),
+            'E' if run >= 4 => chrono.push_str("%A"),
             'E' => chrono.push_str("%a"),
             '%' => chrono.push_str(&"%%".repeat(run)),
             c if c.is_ascii_alphabetic() => {

@@ -46,6 +46,35 @@ pub trait Scope {
     fn env(&self, _name: &str) -> Option<String> {
         None
     }
+    /// The run the expression is evaluated for (`run_id()`, `scheduled_at()`, ...); none
+    /// before a run exists (a trigger's params).
+    fn run(&self) -> Option<&RunContext> {
+        None
+    }
+    /// The attempt of the step whose field this is, from 1 (`attempt()`).
+    fn attempt(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// What expressions know of the run they are evaluated for. An iteration of a loop sees
+/// the run of its loop; a subworkflow's child run is a run of its own, started by its
+/// parent, and keeps the parent's scheduled time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// `run_id()`.
+    pub run_id: String,
+    /// `workflow_id()`.
+    pub workflow_id: String,
+    /// `workflow_version()`: the registered version, none for a definition run from a file.
+    pub version: Option<u32>,
+    /// `started_at()`, in milliseconds since the epoch.
+    pub started_ms: u64,
+    /// `scheduled_at()`: when a trigger was due (a cron time, a signal's sending), else
+    /// when the run was made.
+    pub scheduled_ms: u64,
+    /// `initiator()`: `manual`, `cron`, `signal` or `parent`.
+    pub initiator: &'static str,
 }
 
 /// A problem in a field, at a column (from 1).

@@ -144,6 +144,10 @@ fn functions() {
             "${format_date(1795000000000, 'yyyy-MM-dd HH:mm', 'America/Los_Angeles')}",
             json!("2026-11-18 03:06"),
         ),
+        (
+            "${format_date(1569018000000, 'MMMM MMM EEEE EEE M', 'UTC')}",
+            json!("September Sep Friday Fri 09"),
+        ),
         ("${env('ALLOWED')}", json!("yes")),
         ("${keys(extract)}", json!(["rows", "table"])),
     ] {

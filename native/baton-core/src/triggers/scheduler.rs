@@ -11,9 +11,9 @@
 //! considered, the older ones are passed over with a warning.
 
 use crate::activity::Activity;
-use crate::engine::admission::{Admitted, Start};
+use crate::engine::admission::{Admitted, Origin, Start};
 use crate::engine::firings::{get_cursor, put_cursor, put_firing, Cursor, FiringRecord};
-use crate::engine::records::{self, SignalRecord};
+use crate::engine::records::{self, Initiator, SignalRecord};
 use crate::engine::registry::{list_entries, registered_workflow, WorkflowEntry};
 use crate::engine::{Engine, EngineError};
 use crate::expr::{evaluate_value, Scope, Template};
@@ -387,12 +387,17 @@ impl Scheduler<'_> {
             tracing::info!(workflow = %id, trigger = index, reason = %why, "trigger fired, no run");
             return Ok(self.engine.commit(batch).await?);
         }
+        let initiator = match firing.signal_id {
+            Some(_) => Initiator::Signal,
+            None => Initiator::Cron,
+        };
         let start = Start {
             workflow: workflow.clone(),
             params,
             version: Some(entry.active_version),
             request_id: None,
             trigger: Some(description),
+            origin: Origin { initiator, scheduled_ms: Some(firing.scheduled_ms) },
         };
         let retry = (firing.clone(), cursor.clone());
         match self.engine.submit(start, Box::new(write_firing(firing, cursor))).await {

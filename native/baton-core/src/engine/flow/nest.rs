@@ -5,14 +5,14 @@
 //! from its parent's (`RUN:step` for a subworkflow, `RUN:step:7` for iteration 7), so that
 //! a relaunched parent step finds its children again instead of starting them twice.
 
-use super::super::records::{self, ParentLink, Rollup, RunRecord, SignalRecord};
+use super::super::records::{self, Initiator, ParentLink, Rollup, RunRecord, SignalRecord};
 use super::super::run::{Driver, Frame};
 use super::super::secrets::Mask;
 use super::super::{merge_params, EngineError, Shared};
 use crate::activity::Activity;
 use crate::clock::Clock;
 use crate::dag::Workflow;
-use crate::expr::Scope;
+use crate::expr::{RunContext, Scope};
 use crate::model::StepDef;
 use crate::steps::Outputs;
 use crate::store::Batch;
@@ -108,6 +108,8 @@ pub(crate) struct Nest {
     attempt: u32,
     depth: usize,
     names: Arc<Names>,
+    /// The run the step is evaluated for: its iterations are too.
+    context: Arc<RunContext>,
     /// The secrets child runs mask: those of this run and the runs around it.
     mask: Arc<Mask>,
     /// The attempt's kill token: child runs are killed with it.
@@ -129,12 +131,34 @@ impl Nest {
         attempt: u32,
         depth: usize,
         names: Arc<Names>,
+        context: Arc<RunContext>,
         mask: Arc<Mask>,
         kill: CancellationToken,
         abandon: CancellationToken,
         fence: Option<crate::store::Expect>,
     ) -> Self {
-        Nest { shared, wf, index, run_id, attempt, depth, names, mask, kill, abandon, fence }
+        Nest {
+            shared,
+            wf,
+            index,
+            run_id,
+            attempt,
+            depth,
+            names,
+            context,
+            mask,
+            kill,
+            abandon,
+            fence,
+        }
+    }
+
+    /// Who starts a run from this step, and the scheduled time it keeps.
+    pub(crate) fn origin(&self) -> crate::engine::admission::Origin {
+        crate::engine::admission::Origin {
+            initiator: Initiator::Parent,
+            scheduled_ms: Some(self.context.scheduled_ms),
+        }
     }
 
     /// The workflow of the run the step is in.
@@ -250,12 +274,6 @@ impl Nest {
                 "runs nest more than {MAX_DEPTH} deep (does a subworkflow start itself?)"
             ));
         }
-        let mut params =
-            merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
-        crate::engine::compute_params(wf, &mut params, self.shared.clock.now_ms())
-            .map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
-        let definition = records::put_definition(self.shared.store.as_ref(), batch, wf)
-            .map_err(|e| e.to_string())?;
         let mut run = RunRecord {
             parent: Some(ParentLink {
                 run_id: self.run_id.clone(),
@@ -265,11 +283,27 @@ impl Nest {
             ..RunRecord::created(
                 self.child_id(iteration),
                 wf,
-                definition,
-                params,
+                String::new(),
+                IndexMap::new(),
                 self.shared.clock.now_ms(),
             )
         };
+        if iteration.is_none() {
+            run.initiator = Initiator::Parent;
+            run.scheduled_ms = Some(self.context.scheduled_ms);
+        }
+        // An iteration is evaluated for its loop's run; a subworkflow's child is a run.
+        let context = match iteration {
+            Some(_) => (*self.context).clone(),
+            None => run.context(),
+        };
+        let mut params =
+            merge_params(wf.def(), params).map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
+        crate::engine::compute_params(wf, &mut params, &context, run.created_ms)
+            .map_err(|e| format!("workflow `{}`: {e}", wf.id()))?;
+        run.params = params;
+        run.definition = records::put_definition(self.shared.store.as_ref(), batch, wf)
+            .map_err(|e| e.to_string())?;
         // The child's own secrets, and the params this step gives it from a secret.
         let mut secrets = wf.def().secrets.clone();
         for name in &self.plan().secret_params {
@@ -316,8 +350,10 @@ impl Nest {
     {
         let stop = CancellationToken::new();
         let child = Child { id: run.id.clone(), stop: stop.clone() };
+        let iteration = run.parent.as_ref().is_some_and(|p| p.iteration.is_some());
         let frame = Frame {
             outer,
+            context: iteration.then(|| self.context.clone()),
             mask: self.mask.clone(),
             stop,
             kill: self.kill.clone(),

@@ -86,7 +86,7 @@ async fn start_run(nest: &Nest, ctx: &StepContext) -> Result<Outputs, String> {
         request_id: Some(format!("{}/started", ctx.idempotency_key)),
     };
     let run_id = engine
-        .start_with(id, options)
+        .start_from(id, options, nest.origin())
         .await
         .map_err(|e| format!("starting workflow `{id}`: {e}"))?;
     tracing::info!(run = %nest.run_id(), started = %run_id, workflow = %id, "subworkflow started, not waited for");

@@ -15,6 +15,8 @@ pub(super) struct Launch {
 /// then names from enclosing runs.
 pub(super) struct RunScope<'a> {
     pub(super) driver: &'a Driver,
+    /// The attempt the fields are for, once it is known (not in `when`).
+    pub(super) attempt: Option<u32>,
 }
 
 impl Scope for RunScope<'_> {
@@ -36,6 +38,14 @@ impl Scope for RunScope<'_> {
 
     fn now_ms(&self) -> u64 {
         self.driver.shared.clock.now_ms()
+    }
+
+    fn run(&self) -> Option<&RunContext> {
+        Some(&self.driver.context)
+    }
+
+    fn attempt(&self) -> Option<u32> {
+        self.attempt
     }
 }
 
@@ -167,7 +177,7 @@ impl Driver {
         if step.flow().emit_signals.is_empty() {
             return Ok(());
         }
-        let scope = RunScope { driver: self };
+        let scope = RunScope { driver: self, attempt: Some(self.attempt[i]) };
         let mut signals = Vec::with_capacity(step.flow().emit_signals.len());
         let planned = &self.wf.plan(i).emit_params;
         for (n, (emit, templates)) in step.flow().emit_signals.iter().zip(planned).enumerate() {
@@ -333,7 +343,7 @@ impl Driver {
         let kind = self
             .kind(i)
             .ok_or_else(|| format!("no step type `{}` is registered in this engine", step.kind))?;
-        let scope = RunScope { driver: self };
+        let scope = RunScope { driver: self, attempt: Some(attempt) };
         let plan = self.wf.plan(i);
         // Values reach a command as data: in variables the code refers to, never as code.
         let command = plan
@@ -375,6 +385,7 @@ impl Driver {
                 attempt,
                 self.frame.depth,
                 Arc::new(names),
+                self.context.clone(),
                 self.mask.clone(),
                 tokens.kill.clone(),
                 tokens.abandon.clone(),

@@ -26,7 +26,7 @@ use super::state::{IllegalTransition, RunStatus, StepStatus};
 use super::{EngineError, Event, Shared};
 use crate::activity::Activity;
 use crate::dag::Workflow;
-use crate::expr::Scope;
+use crate::expr::{RunContext, Scope};
 use crate::model::{FailureMode, StepDef, Trigger};
 use crate::steps::{FailureClass, Outputs, StatusHandle, StepContext, StepKind, StepOutcome};
 use crate::store::Batch;
@@ -137,6 +137,9 @@ impl Tokens {
 pub(crate) struct Frame {
     /// Names visible from the enclosing runs.
     pub(crate) outer: Arc<Names>,
+    /// The run an iteration is evaluated for (its loop's); none for a run of its own, or
+    /// an iteration taken over from its stored records.
+    pub(crate) context: Option<Arc<RunContext>>,
     /// The secrets of the enclosing runs: this run masks them too.
     pub(crate) mask: Arc<Mask>,
     /// Fires when the enclosing step wants the run to stop.
@@ -157,6 +160,7 @@ impl Frame {
     pub(super) fn top(shared: &Shared) -> Self {
         Frame {
             outer: Arc::new(Names::empty(shared.clock.clone())),
+            context: None,
             mask: Arc::default(),
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
@@ -165,6 +169,18 @@ impl Frame {
             fence: None,
         }
     }
+}
+
+/// What expressions know of `run`: an iteration's is its loop's run's, up to the first
+/// run that is no iteration.
+fn context_of(store: &dyn crate::store::Store, run: &RunRecord) -> Result<RunContext, EngineError> {
+    let mut run = std::borrow::Cow::Borrowed(run);
+    while let Some(link) = run.parent.as_ref().filter(|p| p.iteration.is_some()) {
+        let parent = records::get_run(store, &link.run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(link.run_id.clone()))?;
+        run = std::borrow::Cow::Owned(parent);
+    }
+    Ok(run.context())
 }
 
 pub(crate) struct Driver {
@@ -180,6 +196,8 @@ pub(crate) struct Driver {
     emitted: bool,
     wf: Arc<Workflow>,
     run: RunRecord,
+    /// What expressions know of the run.
+    context: Arc<RunContext>,
     /// The run's parameters, its secrets' values included.
     params: Arc<IndexMap<String, Value>>,
     /// The secrets of this run and of the runs around it, masked in what its steps give
@@ -262,7 +280,12 @@ impl Driver {
             true => frame.mask.clone(),
             false => Arc::new(frame.mask.with(&params, &run.secrets)),
         };
+        let context = match &frame.context {
+            Some(context) => context.clone(),
+            None => Arc::new(context_of(shared.store.as_ref(), &run)?),
+        };
         let mut d = Driver {
+            context,
             max_parallel: wf.max_parallel(),
             params: Arc::new(params),
             mask,

@@ -258,7 +258,7 @@ impl Driver {
             }
         }
         let Some(when) = &self.wf.plan(i).when else { return Decision::Run };
-        match when.evaluate(&RunScope { driver: self }) {
+        match when.evaluate(&RunScope { driver: self, attempt: None }) {
             Ok(Value::Bool(true)) => Decision::Run,
             Ok(Value::Bool(false)) => Decision::Skip(format!(
                 "`when` is false: {}",
