@@ -633,3 +633,77 @@ steps:
     assert_eq!(total["sum"], json!(60));
     assert_eq!(total["odd"], json!([1, null, 3]), "null where an iteration's step gave none");
 }
+
+/// A loop whose iteration 2 fails the first time it runs (it leaves a file saying so);
+/// every iteration notes that it ran in `ran`.
+fn flaky_loop(dir: &std::path::Path, retry: &str) -> String {
+    let dir = dir.display();
+    format!(
+        r#"
+id: again
+params: {{dir: '{dir}'}}
+steps:
+  - {{id: prep, type: noop, params: {{stamp: "${{now()}}"}}}}
+  - id: each
+    type: foreach
+    over: "${{range(0, 4)}}"
+    depends_on: [prep]{retry}
+    steps:
+      - {{id: work, type: shell, command: 'echo ${{item}} >> ${{dir}}/ran; if [ ${{item}} = 2 ] && [ ! -e ${{dir}}/failed ]; then touch ${{dir}}/failed; exit 1; fi'}}
+      - {{id: tell, type: noop, depends_on: [work], params: {{v: "${{item * 10}}"}}}}
+"#
+    )
+}
+
+fn ran(dir: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("ran")).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn a_retried_or_restarted_foreach_reruns_only_the_iterations_that_did_not_succeed() {
+    // A retry of the loop step: attempt 2 takes iterations 0, 1 and 3 from attempt 1.
+    let dir = tempfile::tempdir().unwrap();
+    let s = engine_with(None, None);
+    let wf =
+        workflow(&s.engine, &flaky_loop(dir.path(), "\n    retry: {max_attempts: 2, delay: 1s}"));
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    assert_eq!(ran(dir.path()), ["0", "1", "2", "2", "3"], "only iteration 2 ran twice");
+    let each = step_record(&s.engine, &id, "each");
+    assert_eq!(each.attempt, 2);
+    assert_eq!(
+        (each.outputs["succeeded"].clone(), each.outputs["reused"].clone()),
+        (json!(4), json!(3))
+    );
+    assert_eq!(each.outputs["outputs"]["tell"]["v"], json!([0, 10, 20, 30]), "taken and run alike");
+
+    // A restart of a run whose loop failed: only the failed iteration runs again.
+    let dir = tempfile::tempdir().unwrap();
+    let wf = workflow(&s.engine, &flaky_loop(dir.path(), ""));
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    let again = s.engine.restart(&id, None).await.unwrap();
+    assert_eq!(finish(&s, &again).await.status, RunStatus::Succeeded);
+    assert_eq!(ran(dir.path()), ["0", "1", "2", "2", "3"]);
+    let each = step_record(&s.engine, &again, "each");
+    assert_eq!(each.outputs["reused"], json!(3));
+    assert_eq!(each.outputs["outputs"]["tell"]["v"], json!([0, 10, 20, 30]));
+    // The taken iterations are the restarted run's own records.
+    let taken = s.engine.run(&format!("{again}:each:0")).unwrap().unwrap();
+    assert_eq!(taken.status, RunStatus::Succeeded);
+    assert_eq!(taken.parent.unwrap().run_id, again);
+
+    // What the loop is given changed (`prep` ran again, at another time): all of it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let wf = workflow(&s.engine, &flaky_loop(dir.path(), ""));
+    let id = s.engine.start(wf, IndexMap::new()).await.unwrap();
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Failed);
+    s.advance(Duration::from_secs(60)).await;
+    let again = s.engine.restart(&id, Some("prep")).await.unwrap();
+    assert_eq!(finish(&s, &again).await.status, RunStatus::Succeeded);
+    assert_eq!(ran(dir.path()), ["0", "0", "1", "1", "2", "2", "3", "3"]);
+    assert!(step_record(&s.engine, &again, "each").outputs.get("reused").is_none());
+}

@@ -208,6 +208,28 @@ pub struct Rollup {
     /// in order, with their errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<IterationFailure>,
+    /// What the iterations of this attempt are given from outside (the body and the names
+    /// around it), as a hash: iterations are taken only from an attempt given the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
+    /// The earlier attempt (in this run, or in the run this one restarts) whose succeeded
+    /// iterations this attempt takes instead of running them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<EarlierAttempt>,
+    /// Iterations taken from the earlier attempt (counted as succeeded too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reused: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An earlier attempt of a loop step: run `run_id`, attempt `attempt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierAttempt {
+    pub run_id: String,
+    pub attempt: u32,
 }
 
 /// A failed iteration, as a rollup shows it.
@@ -504,6 +526,16 @@ pub(crate) fn scan_signals(
 ) -> Result<(), StoreError> {
     let prefix = name.map(|n| signal_key(n, "")).unwrap_or_default();
     scan_records(store, Table::Signals, &prefix, |_| "signal".to_string(), |_, signal| f(signal))
+}
+
+/// The record of step number `step` of a run, if it has started.
+pub(crate) fn get_step(
+    store: &dyn Store,
+    run_id: &str,
+    step: usize,
+) -> Result<Option<StepRecord>, StoreError> {
+    let bytes = store.get(Table::Steps, &step_key(run_id, step))?;
+    bytes.map(|b| decode(|| format!("step {step} of run {run_id}"), &b)).transpose()
 }
 
 /// Writes the record of step number `step` of a run.

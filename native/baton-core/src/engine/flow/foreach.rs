@@ -227,11 +227,24 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let total = items.len();
     let limit = step.flow().max_parallel.unwrap_or_else(|| nest.workflow().max_parallel()).max(1);
 
-    let mut rollup = nest.rollup()?.unwrap_or(Rollup {
-        attempt: nest.attempt(),
-        total: Some(total),
-        ..Rollup::default()
-    });
+    let mut rollup = match nest.rollup()? {
+        Some(rollup) => rollup,
+        None => {
+            // What an earlier attempt did for the same inputs is not done again.
+            let inputs = inputs(nest, &body);
+            let earlier = match &inputs {
+                Some(inputs) => nest.earlier_attempt(inputs)?,
+                None => None,
+            };
+            Rollup {
+                attempt: nest.attempt(),
+                total: Some(total),
+                inputs,
+                earlier,
+                ..Rollup::default()
+            }
+        }
+    };
     let mut running: FuturesUnordered<Finished> = FuturesUnordered::new();
     let mut stops: HashMap<u64, CancellationToken> = HashMap::new();
     let mut stopping = false;
@@ -279,15 +292,25 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         }
         let mut batch = Batch::default();
         let mut wave = Vec::new();
+        let mut reused = 0;
         while !stopping
             && running.len() + wave.len() < limit
             && rollup.started < total
-            && wave.len() < MAX_WAVE
+            && wave.len() + reused < MAX_WAVE
         {
             let i = rollup.started;
             let mut bound = items.bind(item_name, i);
             bound.push((ITERATION, Value::from(i)));
             let params = body.params(bound);
+            if let Some(earlier) = &rollup.earlier {
+                if let Some(id) = nest.reuse_iteration(&mut batch, earlier, i, &params)? {
+                    rollup.started += 1;
+                    rollup.reused += 1;
+                    reused += 1;
+                    count(&mut rollup, i, &id, RunStatus::Succeeded, None);
+                    continue;
+                }
+            }
             let run = nest.new_child(&mut batch, &body.workflow, params, Some(i))?;
             rollup.started += 1;
             rollup.running.push(i);
@@ -314,7 +337,11 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
             running.push(Box::pin(async move { (i, child.id, done.await) }));
         }
         if running.is_empty() {
-            break;
+            // A wave of iterations taken from an earlier attempt runs nothing: go on.
+            if stopping || rollup.started >= total {
+                break;
+            }
+            continue;
         }
         let first = tokio::select! {
             Some(first) = running.next() => Some(first),
@@ -373,6 +400,9 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
     let mut outputs = Outputs::new();
     outputs.insert("iterations".into(), Value::from(total));
     outputs.insert("succeeded".into(), Value::from(succeeded));
+    if rollup.reused > 0 {
+        outputs.insert("reused".into(), Value::from(rollup.reused));
+    }
     if stopped > 0 {
         outputs.insert("stopped".into(), Value::from(stopped));
     }
@@ -380,6 +410,19 @@ async fn iterate(nest: &Nest, cancel: &CancellationToken) -> Result<Outputs, Str
         outputs.insert("outputs".into(), collect(nest, &body, total)?);
     }
     Ok(outputs)
+}
+
+/// A hash of what the iterations are given from outside: the body's definition and the
+/// names around it. None when secrets are among them (a hash of a secret is not stored).
+fn inputs(nest: &Nest, body: &Body) -> Option<String> {
+    if !nest.mask().is_empty() {
+        return None;
+    }
+    let names = serde_json::to_vec(body.outer.values()).ok()?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(body.workflow.definition_hash().as_bytes());
+    hasher.update(&names);
+    Some(hasher.finalize().to_hex().to_string())
 }
 
 /// Iterations whose outputs a foreach collects into lists; past it, a loop of millions

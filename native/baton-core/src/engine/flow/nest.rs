@@ -5,7 +5,9 @@
 //! from its parent's (`RUN:step` for a subworkflow, `RUN:step:7` for iteration 7), so that
 //! a relaunched parent step finds its children again instead of starting them twice.
 
-use super::super::records::{self, Initiator, ParentLink, Rollup, RunRecord, SignalRecord};
+use super::super::records::{
+    self, EarlierAttempt, Initiator, ParentLink, Rollup, RunRecord, SignalRecord,
+};
 use super::super::run::{Driver, Frame};
 use super::super::secrets::Mask;
 use super::super::{merge_params, EngineError, Shared};
@@ -320,6 +322,72 @@ impl Nest {
         }
         records::put_run(batch, &run);
         Ok(run)
+    }
+
+    /// The earlier attempt of this loop step whose succeeded iterations this one may take:
+    /// the previous attempt in this run, or for a first attempt, the last attempt in the run
+    /// this one restarts (unless it succeeded there: then the restart asked to run it
+    /// again). Only an attempt whose iterations were given the same `inputs` qualifies.
+    pub(crate) fn earlier_attempt(&self, inputs: &str) -> Result<Option<EarlierAttempt>, String> {
+        let store = self.shared.store.as_ref();
+        let earlier = if self.attempt > 1 {
+            Some(EarlierAttempt { run_id: self.run_id.clone(), attempt: self.attempt - 1 })
+        } else {
+            let run = records::get_run(store, &self.run_id).map_err(|e| e.to_string())?;
+            match run.and_then(|r| r.restarted_from) {
+                None => None,
+                Some(old) => records::get_step(store, &old, self.index)
+                    .map_err(|e| e.to_string())?
+                    .filter(|s| s.status != crate::engine::StepStatus::Succeeded)
+                    .map(|s| EarlierAttempt { run_id: old, attempt: s.attempt }),
+            }
+        };
+        let Some(earlier) = earlier else { return Ok(None) };
+        let rollup =
+            records::get_rollup(store, &earlier.run_id, self.index).map_err(|e| e.to_string())?;
+        let same = rollup
+            .is_some_and(|r| r.attempt == earlier.attempt && r.inputs.as_deref() == Some(inputs));
+        Ok(same.then_some(earlier))
+    }
+
+    /// Takes iteration `i` from `earlier` if it succeeded there with these `params`: its
+    /// records are copied under this attempt's id, in `batch`. Gives the copy's id.
+    pub(crate) fn reuse_iteration(
+        &self,
+        batch: &mut Batch,
+        earlier: &EarlierAttempt,
+        i: u64,
+        params: &IndexMap<String, Value>,
+    ) -> Result<Option<String>, String> {
+        let store = self.shared.store.as_ref();
+        let step = &self.step().id;
+        let old_id = child_run_id(&earlier.run_id, step, earlier.attempt, Some(i));
+        let Some(old) = records::get_run(store, &old_id).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if old.status != crate::engine::RunStatus::Succeeded
+            || !old.secrets.is_empty()
+            || old.params != *params
+        {
+            return Ok(None);
+        }
+        let id = self.child_id(Some(i));
+        let mut run = RunRecord {
+            id: id.clone(),
+            parent: Some(ParentLink {
+                run_id: self.run_id.clone(),
+                step_id: step.clone(),
+                iteration: Some(i),
+            }),
+            ..old
+        };
+        if self.shared.member.shared_store {
+            run.engine = Some(self.shared.member.id.clone());
+        }
+        records::put_run(batch, &run);
+        records::scan_steps(store, &old_id, |s, record| records::put_step(batch, &id, s, &record))
+            .map_err(|e| e.to_string())?;
+        Ok(Some(id))
     }
 
     /// The workflow a stored child run pins.
