@@ -681,3 +681,79 @@ fn iso_secs(ms: u64) -> String {
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_joining_signals_starts_a_run_once_each_was_sent_for_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let time = VirtualTime::starting_at(ms("2024-01-01T00:00:00Z"));
+    let env = Env::open(&time, Some(dir.path()));
+    env.engine
+        .register(def(
+            "id: joined\nparams: {day: 0, rows: 0, by: ''}\ntriggers:\n  - signals: [db/a, {name: db/b, match: \"${signal.rows > 0}\"}]\n    join: [day]\n    params: {day: \"${signals['db/a'].day}\", rows: \"${signals['db/a'].rows + signals['db/b'].rows}\", by: \"${signals['db/b'].id}\"}\nsteps:\n  - {id: s, type: noop, params: {by: \"${initiator()}\"}}\n",
+        ))
+        .unwrap();
+    baton_core::triggers::start_scheduler(&env.engine);
+    env.settle().await;
+    send(&env.engine, "db/a", 1, 5).await;
+    send(&env.engine, "db/b", 2, 1).await;
+    send(&env.engine, "db/b", 1, 0).await; // does not match
+    env.settle().await;
+    assert!(env.runs("joined").is_empty(), "no day has both signals yet");
+    env.engine.close().await;
+    drop(env);
+
+    // What waits for its join is kept across a restart.
+    let env = Env::open(&time, Some(dir.path()));
+    baton_core::triggers::start_scheduler(&env.engine);
+    let completes = send(&env.engine, "db/b", 1, 3).await;
+    send(&env.engine, "db/a", 2, 7).await;
+    env.settle().await;
+    let mut runs = env.runs("joined");
+    runs.sort_by_key(|r| r.params["day"].as_i64());
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let got = |r: &baton_core::RunRecord| (r.params["day"].clone(), r.params["rows"].clone());
+    assert_eq!(got(&runs[0]), (json!(1), json!(8)), "day 1: a sent 5 rows, the matching b 3");
+    assert_eq!(got(&runs[1]), (json!(2), json!(8)), "day 2: b 1, a 7");
+    assert_eq!(runs[0].params["by"], json!(completes));
+    assert_eq!(runs[0].initiator, baton_core::engine::Initiator::Signal);
+    let firings = env.engine.firings("joined").unwrap();
+    assert_eq!(firings.len(), 2);
+    assert_eq!(firings[0].signal_id.as_deref(), Some(completes.as_str()));
+
+    // A signal of a join alone starts nothing, however many are sent.
+    send(&env.engine, "db/a", 3, 1).await;
+    send(&env.engine, "db/a", 3, 1).await;
+    env.settle().await;
+    assert_eq!(env.runs("joined").len(), 2);
+    env.engine.close().await;
+}
+
+#[test]
+fn joined_signal_triggers_are_checked_at_validation() {
+    let kinds = baton_core::steps::StepKinds::default();
+    let errors = |yaml: &str| -> Vec<String> {
+        let source = Source::new("j.yaml", yaml, Format::Yaml);
+        match baton_core::Workflow::load(&source, &kinds) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+        }
+    };
+    let found = errors("id: j\ntriggers:\n  - signals: [a, {name: a, join: [x, y]}, {name: c, match: \"${signals.a}\"}]\n    join: [day]\n    match: \"${signal.x}\"\n  - {cron: '@daily', join: [day]}\nsteps: [{id: s, type: noop}]\n");
+    let expect = [
+        "triggers.0.match: applies to one signal",
+        "triggers.0.signals.1.name: `a` is joined twice",
+        "triggers.0.signals.1.join: joins on 2 params, and the first signal on 1",
+        "triggers.0.signals.2.match: column 3: unknown name `signals`",
+        "triggers.1.join: applies to `signals` triggers only",
+    ];
+    for want in expect {
+        assert!(found.iter().any(|f| f.contains(want)), "missing {want:?} in {found:#?}");
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+async fn send(engine: &Engine, name: &str, day: i64, rows: i64) -> String {
+    let params: IndexMap<String, Value> =
+        [("day".to_string(), json!(day)), ("rows".to_string(), json!(rows))].into();
+    engine.signal(name, params).await.unwrap()
+}

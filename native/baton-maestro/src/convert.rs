@@ -110,7 +110,7 @@ pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
     }
     if let Some(Value::Array(list)) = wf.remove("signal_triggers") {
         for (i, t) in list.iter().enumerate() {
-            match signal_trigger(t) {
+            match signal_trigger(t, report) {
                 Ok(t) => triggers.push(t),
                 Err(e) => report.refuse(format!("workflow: signal_triggers.{i}"), e),
             }
@@ -343,27 +343,33 @@ fn cron_trigger(t: &Value) -> Result<Value, String> {
     Ok(out)
 }
 
-fn signal_trigger(t: &Value) -> Result<Value, String> {
+fn signal_trigger(t: &Value, report: &mut Report) -> Result<Value, String> {
     let definitions = t.get("definitions").and_then(Value::as_object).ok_or("no `definitions`")?;
-    if definitions.len() != 1 {
-        return Err(format!(
-            "a trigger that joins {} signals ({}) is not supported yet",
-            definitions.len(),
-            definitions.keys().cloned().collect::<Vec<_>>().join(", ")
-        ));
+    if let Some(dedup) = t.get("dedup_expr").and_then(Value::as_str) {
+        // A random key dedups nothing: every firing stands, as in Baton.
+        if dedup.replace(' ', "").trim_end_matches(';') != "returnUUID.randomUUID().toString()" {
+            return Err(format!("`dedup_expr` `{dedup}` is not translated"));
+        }
+        report
+            .notes
+            .push("signal trigger: dedup_expr with a random UUID dedups nothing; not kept".into());
     }
-    if t.get("dedup_expr").is_some() {
-        return Err("`dedup_expr` is not translated".into());
-    }
-    let (name, definition) = definitions.iter().next().ok_or("no signal")?;
-    let mut conditions = match_params(definition.get("match_params"), "signal.")?;
-    if let Some(condition) = t.get("condition").and_then(Value::as_str) {
-        conditions.push(format!("({})", sel::translate(condition, &Scope::default())?));
-    }
-    let mut out = json!({ "signal": name });
-    if !conditions.is_empty() {
-        out["match"] = json!(format!("${{{}}}", conditions.join(" && ")));
-    }
+    let mut out = match definitions.len() {
+        0 => return Err("no signal in `definitions`".into()),
+        1 => {
+            let (name, definition) = definitions.iter().next().ok_or("no signal")?;
+            let mut conditions = match_params(definition.get("match_params"), "signal.")?;
+            if let Some(condition) = t.get("condition").and_then(Value::as_str) {
+                conditions.push(format!("({})", sel::translate(condition, &Scope::default())?));
+            }
+            let mut out = json!({ "signal": name });
+            if !conditions.is_empty() {
+                out["match"] = json!(format!("${{{}}}", conditions.join(" && ")));
+            }
+            out
+        }
+        _ => joined_signals(t, definitions, report)?,
+    };
     if let Some(Value::Object(params)) = t.get("params") {
         let mut values = Map::new();
         for (k, d) in params {
@@ -372,6 +378,47 @@ fn signal_trigger(t: &Value) -> Result<Value, String> {
         out["params"] = Value::Object(values);
     }
     Ok(out)
+}
+
+/// A trigger of several signals: Baton's `signals`, each with its `match` and its
+/// `join` params (Maestro's `join_keys`).
+fn joined_signals(
+    t: &Value,
+    definitions: &Map<String, Value>,
+    report: &mut Report,
+) -> Result<Value, String> {
+    if let Some(condition) = t.get("condition").and_then(Value::as_str) {
+        // A condition over no signal is decided here; over the joined signals, it has no
+        // Baton counterpart (each signal has its own `match`).
+        match constant(condition) {
+            Some(Value::Bool(true)) => report
+                .notes
+                .push(format!("signal trigger: condition `{condition}` always holds; not kept")),
+            _ => {
+                return Err(format!(
+                    "the condition `{condition}` of a trigger joining signals is not translated"
+                ))
+            }
+        }
+    }
+    let mut signals = Vec::new();
+    for (name, definition) in definitions {
+        let mut signal = json!({ "name": name });
+        let conditions = match_params(definition.get("match_params"), "signal.")?;
+        if !conditions.is_empty() {
+            signal["match"] = json!(format!("${{{}}}", conditions.join(" && ")));
+        }
+        if let Some(keys) = definition.get("join_keys") {
+            signal["join"] = keys.clone();
+        }
+        for key in definition.as_object().into_iter().flat_map(|m| m.keys()) {
+            if !["match_params", "join_keys"].contains(&key.as_str()) {
+                return Err(format!("`{key}` of signal `{name}` is not translated"));
+            }
+        }
+        signals.push(signal);
+    }
+    Ok(json!({ "signals": signals }))
 }
 
 /// `match_params` (`{foo: {value: 'bat', operator: '='}}`) as conditions on `prefix` names.

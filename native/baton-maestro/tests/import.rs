@@ -196,7 +196,7 @@ fn loops_and_subworkflows_map_to_baton_kinds() {
 fn what_baton_cannot_express_is_refused_naming_where_and_why() {
     let text = r#"{"workflow": {"id": "hard",
       "params": {"month": {"expression": "new Random(7).nextInt();", "type": "STRING"}},
-      "signal_triggers": [{"definitions": {"a": {}, "b": {}}}],
+      "signal_triggers": [{"definitions": {"a": {}, "b": {}}, "condition": "a > 1"}],
       "steps": [
         {"step": {"id": "a", "type": "NoOp", "params": {"x": {"value": 1, "type": "LONG"}},
           "transition": {"successors": {"c": "x > 0", "b": "true"}}}},
@@ -210,8 +210,8 @@ fn what_baton_cannot_express_is_refused_naming_where_and_why() {
     let found = refusals("hard.json", text);
     let expect = [
         "workflow: params.month: `new Random(7).nextInt();`: `new` (a Java object) is not translated",
-        "workflow: signal_triggers.0: a trigger that joins 2 signals (a, b) is not supported yet",
         "step `b`: params.y: `params.getFromSignal(...)` is not translated",
+        "workflow: signal_triggers.0: the condition `a > 1` of a trigger joining signals is not translated",
     ];
     for want in expect {
         assert!(found.iter().any(|f| f.starts_with(want)), "missing {want:?} in {found:#?}");
@@ -344,5 +344,53 @@ async fn joda_dates_and_a_loops_own_params_translate_and_run() {
     );
     let each = &engine.details(&run).unwrap().steps[0];
     assert_eq!(each.record.outputs["outputs"]["s"]["name"], json!(["a_20190922", "b_20190922"]));
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_of_several_signals_joins_them_on_their_join_keys() {
+    let text = r#"{"id": "both", "params": {"who": {"value": "", "type": "STRING"}},
+      "signal_triggers": [{"definitions": {
+          "signal_a": {"match_params": {"foo": {"value": "bat", "operator": "="}}, "join_keys": ["updated_by"]},
+          "signal_b": {"match_params": {"watermark": {"value": 10, "operator": ">="}}, "join_keys": ["posted_by"]}},
+        "condition": "245 > 123", "dedup_expr": "return UUID.randomUUID().toString();"}],
+      "steps": [{"step": {"id": "s", "type": "NoOp"}}]}"#;
+    let i = imported(text);
+    assert!(i.yaml.contains("signals:"), "{}", i.yaml);
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new("both.yaml", i.yaml.clone(), Format::Yaml);
+    engine.register(source.parse().unwrap()).unwrap();
+    baton_core::triggers::start_scheduler(&engine);
+    let signal = |pairs: &[(&str, serde_json::Value)]| -> IndexMap<String, serde_json::Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    };
+    // Give the scheduler a moment to read the new trigger (signals from then on count).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    engine
+        .signal("signal_a", signal(&[("foo", json!("bat")), ("updated_by", json!("ann"))]))
+        .await
+        .unwrap();
+    engine
+        .signal("signal_b", signal(&[("watermark", json!(5)), ("posted_by", json!("ann"))]))
+        .await
+        .unwrap();
+    engine
+        .signal("signal_b", signal(&[("watermark", json!(20)), ("posted_by", json!("bob"))]))
+        .await
+        .unwrap();
+    engine
+        .signal("signal_b", signal(&[("watermark", json!(20)), ("posted_by", json!("ann"))]))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let runs = loop {
+        let runs: Vec<_> =
+            engine.runs().unwrap().into_iter().filter(|r| r.workflow_id == "both").collect();
+        if !runs.is_empty() || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(runs.len(), 1, "ann's a with ann's matching b: {runs:#?}");
     engine.close().await;
 }

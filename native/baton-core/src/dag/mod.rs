@@ -861,15 +861,17 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
     }
     for (n, trigger) in def.triggers.iter().enumerate() {
         let field = |name: &str| format!("triggers.{n}.{name}");
-        match (&trigger.cron, &trigger.signal) {
-            (Some(_), Some(_)) => v.top(
+        let kinds = [trigger.cron.is_some(), trigger.signal.is_some(), !trigger.signals.is_empty()];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => v.top(
                 &format!("triggers.{n}"),
-                "has both `cron` and `signal`; use one trigger for each",
+                "needs `cron: \"0 2 * * *\"`, `signal: <name>` or `signals: [a, b]`",
             ),
-            (None, None) => {
-                v.top(&format!("triggers.{n}"), "needs `cron: \"0 2 * * *\"` or `signal: <name>`")
-            }
-            _ => {}
+            1 => {}
+            _ => v.top(
+                &format!("triggers.{n}"),
+                "has more than one of `cron`, `signal` and `signals`; use one trigger for each",
+            ),
         }
         if let Some(expression) = &trigger.cron {
             if let Err(message) = crate::model::cron::parse_zone(trigger.timezone.as_deref()) {
@@ -899,13 +901,46 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
                 }
                 names.push("signal".into());
             }
+            None if trigger.signal_match.is_some() && !trigger.signals.is_empty() => v.top(
+                &field("match"),
+                "applies to one signal: give each joined signal its own (`signals: [{name: a, match: \"${...}\"}]`)",
+            ),
             None if trigger.signal_match.is_some() => {
                 v.top(&field("match"), "applies to `signal` triggers only")
             }
             None => {}
         }
-        let mut templates: Vec<(String, &str)> = Vec::new();
-        if let Some(m) = &trigger.signal_match {
+        // What a run's params and each joined signal's `match` see.
+        let mut templates: Vec<(String, &str, &[&str])> = Vec::new();
+        if !trigger.signals.is_empty() {
+            names.push("signals".into());
+        } else if !trigger.join.is_empty() {
+            v.top(&field("join"), "applies to `signals` triggers only");
+        }
+        let joins = trigger.signals.first().map_or(0, |s| s.join_params(trigger).len());
+        for (k, joined) in trigger.signals.iter().enumerate() {
+            let at = |name: &str| field(&format!("signals.{k}.{name}"));
+            if let Some(message) = crate::model::signal_name_problem(&joined.name) {
+                v.top(&at("name"), &message);
+            }
+            if trigger.signals[..k].iter().any(|other| other.name == joined.name) {
+                v.top(&at("name"), &format!("`{}` is joined twice", joined.name));
+            }
+            if joined.join_params(trigger).len() != joins {
+                v.top(&at("join"), &format!("joins on {} params, and the first signal on {joins}: each signal joins on as many, in the same order", joined.join_params(trigger).len()));
+            }
+            if let Some(m) = &joined.signal_match {
+                if let Some(problem) = crate::steps::not_an_expression(
+                    "match",
+                    m,
+                    "`match: \"${signal.table == 'events'}\"`",
+                ) {
+                    v.top(&at(&problem.field), &problem.message);
+                }
+                templates.push((at("match"), m.as_str(), &["signal"]));
+            }
+        }
+        if let Some(m) = trigger.signal_match.as_ref().filter(|_| trigger.signals.is_empty()) {
             if let Some(problem) = crate::steps::not_an_expression(
                 "match",
                 m,
@@ -913,7 +948,7 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
             ) {
                 v.top(&field(&problem.field), &problem.message);
             }
-            templates.push((field("match"), m.as_str()));
+            templates.push((field("match"), m.as_str(), &[]));
         }
         for (name, value) in &trigger.params {
             if def.secrets.contains(name) {
@@ -923,10 +958,17 @@ fn check_triggers(v: &mut Validator, def: &WorkflowDef) {
                 v.top(&field(&format!("params.{name}")), &format!("`{name}` is not a parameter of the workflow{hint}; declare it under `params:`"));
             }
             templates.extend(
-                strings_in(value).into_iter().map(|s| (field(&format!("params.{name}")), s)),
+                strings_in(value)
+                    .into_iter()
+                    .map(|s| (field(&format!("params.{name}")), s, &[][..])),
             );
         }
-        for (field, text) in templates {
+        for (field, text, only) in templates {
+            // A joined signal's `match` sees that signal, not the others.
+            let names: Vec<String> = match only.is_empty() {
+                true => names.clone(),
+                false => only.iter().map(|n| n.to_string()).collect(),
+            };
             let template = match Template::parse(text) {
                 Ok(t) => t,
                 Err(e) => {

@@ -57,6 +57,31 @@ pub(crate) struct Cursor {
     /// The last signal handled (ids sort by time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_signal: Option<String>,
+    /// For a trigger joining signals: the signals sent that wait for the others of their
+    /// join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) waiting: Vec<Waiting>,
+}
+
+impl Cursor {
+    pub(crate) fn at_time(spec: String, last_ms: u64) -> Cursor {
+        Cursor { spec, last_ms: Some(last_ms), last_signal: None, waiting: Vec::new() }
+    }
+
+    pub(crate) fn at_signal(spec: String, last_signal: String, waiting: Vec<Waiting>) -> Cursor {
+        Cursor { spec, last_ms: None, last_signal: Some(last_signal), waiting }
+    }
+}
+
+/// Signals of a join that were sent with the same values of their join params, waiting
+/// for the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Waiting {
+    /// The values of the join params.
+    pub(crate) key: Vec<serde_json::Value>,
+    /// By the signal's place in the trigger's `signals`: the ids and sending times of the
+    /// signals sent for the key, oldest first.
+    pub(crate) sent: Vec<std::collections::VecDeque<(String, u64)>>,
 }
 
 fn trigger_key(workflow_id: &str, trigger: usize) -> Vec<u8> {
@@ -99,7 +124,15 @@ pub(crate) fn spec(trigger: &crate::model::TriggerDef) -> String {
         (Some(expression), _) => {
             format!("cron {expression} {}", trigger.timezone.as_deref().unwrap_or("UTC"))
         }
-        (None, name) => format!("signal {}", name.as_deref().unwrap_or_default()),
+        (None, Some(name)) => format!("signal {name}"),
+        (None, None) => {
+            let joined: Vec<String> = trigger
+                .signals
+                .iter()
+                .map(|s| format!("{}({})", s.name, s.join_params(trigger).join(",")))
+                .collect();
+            format!("signals {}", joined.join(" "))
+        }
     }
 }
 
@@ -118,8 +151,8 @@ pub(crate) fn arm_cursors(
             continue;
         }
         let cursor = match trigger.cron {
-            Some(_) => Cursor { spec, last_ms: Some(now_ms), last_signal: None },
-            None => Cursor { spec, last_ms: None, last_signal: Some(super::next_run_id()) },
+            Some(_) => Cursor::at_time(spec, now_ms),
+            None => Cursor::at_signal(spec, super::next_run_id(), Vec::new()),
         };
         put_cursor(batch, &def.id, index, &cursor);
     }

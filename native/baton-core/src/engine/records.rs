@@ -462,6 +462,16 @@ pub(crate) fn sent_key(name: &str, sent_ms: u64, id: &str) -> Vec<u8> {
 
 /// Writes a signal, under its name and id (signal triggers read on from their cursor, an
 /// id) and in the index by time sent (`wait_signal` reads from the start of its window).
+/// Signal `id` of name `name`, unless retention removed it.
+pub(crate) fn get_signal(
+    store: &dyn Store,
+    name: &str,
+    id: &str,
+) -> Result<Option<SignalRecord>, StoreError> {
+    let bytes = store.get(Table::Signals, &signal_key(name, id))?;
+    bytes.map(|b| decode(|| format!("signal {id}"), &b)).transpose()
+}
+
 pub(crate) fn put_signal(batch: &mut Batch, signal: &SignalRecord) {
     batch.put(Table::Signals, signal_key(&signal.name, &signal.id), encode(signal));
     batch.put(Table::SignalsSent, sent_key(&signal.name, signal.sent_ms, &signal.id), Vec::new());

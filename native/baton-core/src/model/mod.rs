@@ -130,9 +130,62 @@ pub struct TriggerDef {
     /// Which signals start a run, `${...}` over `signal.<param>`.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
     pub signal_match: Option<String>,
-    /// Parameters of the run; string values may use `${...}` over `trigger.*` and `signal.*`.
+    /// Signals a run waits for together: it starts once each of them has been sent, with
+    /// the same values of their `join` params.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "joined_signals")]
+    pub signals: Vec<JoinedSignal>,
+    /// The params whose values the joined signals share (`join: [date]`), unless a signal
+    /// names its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub join: Vec<String>,
+    /// Parameters of the run; string values may use `${...}` over `trigger.*` and `signal.*`
+    /// (`signals.<name>.*` for joined signals).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, Value>,
+}
+
+/// One of the signals a trigger joins: a name (`table_ready`), or a map that also says
+/// which of them count (`match`) and which of its params join it to the others (`join`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinedSignal {
+    /// The signal's name.
+    pub name: String,
+    /// Which signals of that name count, `${...}` over `signal.<param>`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "match")]
+    pub signal_match: Option<String>,
+    /// Its params that must equal the other signals' join params, in order (default: the
+    /// trigger's `join`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub join: Vec<String>,
+}
+
+impl JoinedSignal {
+    /// The params that join this signal to the others.
+    pub fn join_params<'a>(&'a self, trigger: &'a TriggerDef) -> &'a [String] {
+        if self.join.is_empty() {
+            &trigger.join
+        } else {
+            &self.join
+        }
+    }
+}
+
+/// A joined signal is written as its name alone when it has nothing else.
+fn joined_signals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<JoinedSignal>, D::Error> {
+    let items: Vec<Value> = Vec::deserialize(d)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| match item {
+            Value::String(name) => Ok(JoinedSignal { name, signal_match: None, join: Vec::new() }),
+            Value::Object(_) => serde_json::from_value::<JoinedSignal>(item)
+                .map_err(|e| serde::de::Error::custom(format!("signals.{n}: {e}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "signals.{n}: a signal's name or {{name, match, join}}, not {other}"
+            ))),
+        })
+        .collect()
 }
 
 /// What a cron trigger does about the times it missed (the engine was not running).

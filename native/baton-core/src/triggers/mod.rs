@@ -2,6 +2,7 @@
 //! ([`start_scheduler`]). Each firing goes through the workflow's run strategy like any
 //! start, and is written with the run it starts (see the engine's firings).
 
+mod join;
 mod scheduler;
 
 pub use scheduler::{start_scheduler, MISFIRE_GRACE_MS, MISSED_BOUND};

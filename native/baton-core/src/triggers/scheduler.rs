@@ -102,6 +102,8 @@ impl Scheduler<'_> {
             for (index, trigger) in workflow.def().triggers.iter().enumerate() {
                 let fired = if let Some(expression) = &trigger.cron {
                     self.fire_cron(&workflow, &entry, index, trigger, expression).await
+                } else if !trigger.signals.is_empty() {
+                    self.fire_joined(&workflow, &entry, index, trigger).await.map(|()| None)
                 } else {
                     self.fire_signals(&workflow, &entry, index, trigger).await.map(|()| None)
                 };
@@ -152,12 +154,7 @@ impl Scheduler<'_> {
         let Some(last) = cursor.and_then(|c| c.last_ms) else {
             // A new trigger: it fires from now on.
             let mut batch = Batch::default();
-            put_cursor(
-                &mut batch,
-                id,
-                index,
-                &Cursor { spec, last_ms: Some(now), last_signal: None },
-            );
+            put_cursor(&mut batch, id, index, &Cursor::at_time(spec, now));
             self.engine.commit(batch).await?;
             return Ok(schedule.next_after(now).map(|t| t + delay));
         };
@@ -210,20 +207,14 @@ impl Scheduler<'_> {
                 put_firing(&mut batch, &firing(t, Some(why)));
             }
             let last_ms = times.last().copied().or(last_passed).unwrap_or(last);
-            put_cursor(
-                &mut batch,
-                id,
-                index,
-                &Cursor { spec: spec.clone(), last_ms: Some(last_ms), last_signal: None },
-            );
+            put_cursor(&mut batch, id, index, &Cursor::at_time(spec.clone(), last_ms));
             self.engine.commit(batch).await?;
         }
 
         for scheduled_ms in due {
             let trigger_name = json!({ "scheduled_time": scheduled_ms, "fired_time": now });
             let description = format!("cron `{expression}` at {}", format_ms(scheduled_ms));
-            let cursor =
-                Cursor { spec: spec.clone(), last_ms: Some(scheduled_ms), last_signal: None };
+            let cursor = Cursor::at_time(spec.clone(), scheduled_ms);
             self.fire(
                 workflow,
                 entry,
@@ -261,7 +252,7 @@ impl Scheduler<'_> {
                 &mut batch,
                 id,
                 index,
-                &Cursor { spec, last_ms: None, last_signal: Some(crate::engine::next_run_id()) },
+                &Cursor::at_signal(spec, crate::engine::next_run_id(), Vec::new()),
             );
             return Ok(self.engine.commit(batch).await?);
         };
@@ -283,15 +274,14 @@ impl Scheduler<'_> {
         for signal in fresh {
             let signal_name = signal_value(&signal);
             let trigger_name = json!({ "scheduled_time": signal.sent_ms, "fired_time": now });
-            let cursor =
-                Cursor { spec: spec.clone(), last_ms: None, last_signal: Some(signal.id.clone()) };
+            let cursor = Cursor::at_signal(spec.clone(), signal.id.clone(), Vec::new());
             let matched = match &matcher {
                 None => Ok(true),
                 Some(m) => {
                     let scope = TriggerScope::new(
                         workflow,
                         trigger_name.clone(),
-                        Some(signal_name.clone()),
+                        Some(("signal", signal_name.clone())),
                         now,
                     );
                     match m.evaluate(&scope) {
@@ -321,7 +311,7 @@ impl Scheduler<'_> {
                         index,
                         trigger,
                         trigger_name,
-                        Some(signal_name),
+                        Some(("signal", signal_name)),
                         description,
                         firing,
                         cursor,
@@ -348,6 +338,138 @@ impl Scheduler<'_> {
         Ok(())
     }
 
+    /// Reads the signals sent since the trigger last looked; starts a run for each join
+    /// they complete.
+    async fn fire_joined(
+        &self,
+        workflow: &Arc<crate::Workflow>,
+        entry: &WorkflowEntry,
+        index: usize,
+        trigger: &TriggerDef,
+    ) -> Result<(), EngineError> {
+        let shared = self.engine.shared();
+        let store = shared.store.as_ref();
+        let id = workflow.id();
+        let spec = crate::engine::firings::spec(trigger);
+        let cursor = get_cursor(store, id, index)?.filter(|c| c.spec == spec);
+        let Some((last, mut waiting)) = cursor.and_then(|c| c.last_signal.map(|l| (l, c.waiting)))
+        else {
+            let mut batch = Batch::default();
+            let cursor = Cursor::at_signal(spec, crate::engine::next_run_id(), Vec::new());
+            put_cursor(&mut batch, id, index, &cursor);
+            return Ok(self.engine.commit(batch).await?);
+        };
+        let mut fresh: Vec<(usize, SignalRecord)> = Vec::new();
+        for (place, joined) in trigger.signals.iter().enumerate() {
+            records::scan_signals_after(store, &joined.name, &last, |s| {
+                fresh.push((place, s));
+                true
+            })?;
+        }
+        // Ids are ULIDs: in the order they were sent, whatever their names.
+        fresh.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        let now = shared.clock.now_ms();
+        let dropped = super::join::prune(
+            &mut waiting,
+            now.saturating_sub(workflow.signal_retention().as_millis() as u64),
+        );
+        if dropped > 0 {
+            tracing::warn!(workflow = %id, trigger = index, dropped, "signals waited for their join past the signal retention (or beyond the bound), dropped");
+        }
+        let matchers = trigger
+            .signals
+            .iter()
+            .map(|j| j.signal_match.as_deref().map(Template::parse).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Trigger {
+                workflow: id.into(),
+                trigger: index,
+                message: format!("match: {e}"),
+            })?;
+        let mut moved = None;
+        for (place, signal) in fresh {
+            let joined = &trigger.signals[place];
+            let value = signal_value(&signal);
+            moved = Some(signal.id.clone());
+            if let Some(m) = &matchers[place] {
+                let scope =
+                    TriggerScope::new(workflow, Value::Null, Some(("signal", value.clone())), now);
+                match m.evaluate(&scope) {
+                    Ok(Value::Bool(true)) => {}
+                    Ok(Value::Bool(false)) => continue,
+                    other => {
+                        tracing::warn!(workflow = %id, trigger = index, signal = %signal.id, result = ?other, "joined signal's match gives no boolean; the signal does not count");
+                        continue;
+                    }
+                }
+            }
+            let key: Option<Vec<Value>> =
+                joined.join_params(trigger).iter().map(|k| signal.params.get(k).cloned()).collect();
+            let Some(key) = key else {
+                tracing::warn!(workflow = %id, trigger = index, signal = %signal.id, join = ?joined.join_params(trigger), "joined signal lacks a join param; it does not count");
+                continue;
+            };
+            let of = trigger.signals.len();
+            let Some(ids) = super::join::arrive(
+                &mut waiting,
+                of,
+                place,
+                key,
+                signal.id.clone(),
+                signal.sent_ms,
+            ) else {
+                continue;
+            };
+            // The join is complete: a run, with every signal of it by name.
+            let mut all = serde_json::Map::new();
+            for (joined, signal_id) in trigger.signals.iter().zip(&ids) {
+                match records::get_signal(store, &joined.name, signal_id)? {
+                    Some(s) => {
+                        all.insert(joined.name.clone(), signal_value(&s));
+                    }
+                    None => {
+                        tracing::warn!(workflow = %id, trigger = index, signal = %signal_id, "a joined signal was removed by retention before its join completed")
+                    }
+                }
+            }
+            let trigger_name = json!({ "scheduled_time": signal.sent_ms, "fired_time": now });
+            let firing = FiringRecord {
+                workflow_id: id.to_owned(),
+                trigger: index,
+                version: entry.active_version,
+                scheduled_ms: signal.sent_ms,
+                fired_ms: now,
+                signal_id: Some(signal.id.clone()),
+                run_id: None,
+                reason: None,
+            };
+            let names: Vec<&str> = trigger.signals.iter().map(|j| j.name.as_str()).collect();
+            let description = format!("signals {} joined by {}", names.join(" + "), signal.id);
+            let cursor = Cursor::at_signal(spec.clone(), signal.id.clone(), waiting.clone());
+            self.fire(
+                workflow,
+                entry,
+                index,
+                trigger,
+                trigger_name,
+                Some(("signals", Value::Object(all))),
+                description,
+                firing,
+                cursor,
+            )
+            .await?;
+            moved = None;
+        }
+        // What did not complete a join waits in the cursor, past the signals read.
+        if moved.is_some() || dropped > 0 {
+            let mut batch = Batch::default();
+            let last = moved.unwrap_or(last);
+            put_cursor(&mut batch, id, index, &Cursor::at_signal(spec, last, waiting));
+            self.engine.commit(batch).await?;
+        }
+        Ok(())
+    }
+
     /// One firing: a run under the workflow's strategy, or the reason there is none, written
     /// with the firing record and the cursor.
     #[allow(clippy::too_many_arguments)]
@@ -358,7 +480,7 @@ impl Scheduler<'_> {
         index: usize,
         trigger: &TriggerDef,
         trigger_name: Value,
-        signal: Option<Value>,
+        seen: Option<(&'static str, Value)>,
         description: String,
         firing: FiringRecord,
         cursor: Cursor,
@@ -368,7 +490,7 @@ impl Scheduler<'_> {
         let mut refusal = (!entry.enabled).then(|| "the workflow is disabled".to_string());
         let mut params = IndexMap::new();
         if refusal.is_none() {
-            let scope = TriggerScope::new(workflow, trigger_name, signal, now);
+            let scope = TriggerScope::new(workflow, trigger_name, seen, now);
             for (name, value) in &trigger.params {
                 match evaluate_value(value, &scope) {
                     Ok(v) => {
@@ -463,12 +585,12 @@ fn signal_value(signal: &SignalRecord) -> Value {
     Value::Object(map)
 }
 
-/// What a trigger's `match` and `params` see: `trigger`, `signal` (signal triggers) and the
-/// workflow's default parameters.
+/// What a trigger's `match` and `params` see: `trigger`, the signal (`signal`, or
+/// `signals` for joined ones) and the workflow's default parameters.
 struct TriggerScope<'a> {
     workflow: &'a crate::Workflow,
     trigger: Value,
-    signal: Option<Value>,
+    seen: Option<(&'static str, Value)>,
     now_ms: u64,
 }
 
@@ -476,18 +598,18 @@ impl<'a> TriggerScope<'a> {
     fn new(
         workflow: &'a crate::Workflow,
         trigger: Value,
-        signal: Option<Value>,
+        seen: Option<(&'static str, Value)>,
         now_ms: u64,
     ) -> Self {
-        TriggerScope { workflow, trigger, signal, now_ms }
+        TriggerScope { workflow, trigger, seen, now_ms }
     }
 }
 
 impl Scope for TriggerScope<'_> {
     fn name(&self, name: &str) -> Option<Value> {
-        match name {
-            "trigger" => Some(self.trigger.clone()),
-            "signal" => self.signal.clone(),
+        match (name, &self.seen) {
+            ("trigger", _) => Some(self.trigger.clone()),
+            (name, Some((seen, value))) if *seen == name => Some(value.clone()),
             _ => self.workflow.def().params.get(name).cloned(),
         }
     }

@@ -12,7 +12,8 @@ import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
- * What starts runs of a registered workflow on its own: a cron schedule or a signal. Immutable;
+ * What starts runs of a registered workflow on its own: a cron schedule, a signal, or signals
+ * joined on their params ({@link #signals}). Immutable;
  * each method returns a changed copy. The run's parameters may use {@code ${...}} over
  * {@code trigger.*} ({@code trigger.scheduled_time}) and {@code signal.*} (the signal's params).
  * It is an object of the core's {@code triggers}, checked with the rest of the workflow by
@@ -61,6 +62,90 @@ public final class WorkflowTrigger {
     /** A run for each signal {@code name} sent (see {@link #match} to pick some). */
     public static WorkflowTrigger signal(String name) {
         return of("signal", Objects.requireNonNull(name, "name"));
+    }
+
+    /**
+     * A run once each of the signals {@code names} has been sent, with the same values of the
+     * {@link #join} params; its parameters see them as {@code signals.<name>.*}
+     * ({@code ${signals['db/a'].date}}).
+     */
+    public static WorkflowTrigger signals(String... names) {
+        ObjectNode json = JsonCodec.object();
+        var list = json.putArray("signals");
+        for (String name : names) {
+            list.add(Objects.requireNonNull(name, "name"));
+        }
+        return new WorkflowTrigger(json);
+    }
+
+    /** The params whose values joined signals share ({@code join("date")}). Joined signals only. */
+    public WorkflowTrigger join(String... params) {
+        return with(j -> {
+            var list = j.putArray("join");
+            for (String p : params) {
+                list.add(Objects.requireNonNull(p, "param"));
+            }
+        });
+    }
+
+    /**
+     * Which signals named {@code name} count in the join: {@code ${...}} over {@code signal.<param>}.
+     *
+     * @throws IllegalArgumentException if {@code name} is not one of the joined signals
+     */
+    public WorkflowTrigger matchSignal(String name, String expression) {
+        Objects.requireNonNull(expression, "expression");
+        return withSignal(name, o -> o.put("match", expression));
+    }
+
+    /**
+     * The params of signal {@code name} that join it to the others, in order (Maestro's
+     * {@code join_keys}), instead of the trigger's {@link #join}.
+     *
+     * @throws IllegalArgumentException if {@code name} is not one of the joined signals
+     */
+    public WorkflowTrigger joinSignal(String name, String... params) {
+        return withSignal(name, o -> {
+            var list = o.putArray("join");
+            for (String p : params) {
+                list.add(Objects.requireNonNull(p, "param"));
+            }
+        });
+    }
+
+    /** A copy whose joined signal {@code name} is a map changed by {@code change}. */
+    private WorkflowTrigger withSignal(String name, Consumer<ObjectNode> change) {
+        Objects.requireNonNull(name, "name");
+        return with(j -> {
+            var list = j.withArray("signals");
+            for (int i = 0; i < list.size(); i++) {
+                var item = list.get(i);
+                String itemName = item.isTextual() ? item.asText() : item.path("name").asText();
+                if (itemName.equals(name)) {
+                    ObjectNode o = item.isObject() ? (ObjectNode) item : JsonCodec.object().put("name", name);
+                    change.accept(o);
+                    list.set(i, o);
+                    return;
+                }
+            }
+            throw new IllegalArgumentException("`" + name + "` is not one of the joined signals " + signals());
+        });
+    }
+
+    /** The names of the joined signals, for a trigger made by {@link #signals}. */
+    public java.util.List<String> signals() {
+        var out = new java.util.ArrayList<String>();
+        for (var item : json.path("signals")) {
+            out.add(item.isTextual() ? item.asText() : item.path("name").asText());
+        }
+        return out;
+    }
+
+    /** The params joined signals share. */
+    public java.util.List<String> join() {
+        var out = new java.util.ArrayList<String>();
+        json.path("join").forEach(p -> out.add(p.asText()));
+        return out;
     }
 
     /** The zone a cron expression reads its times in (default UTC). Cron triggers only. */
@@ -152,6 +237,8 @@ public final class WorkflowTrigger {
     @Override
     public String toString() {
         return cronExpression().map(c -> "WorkflowTrigger[cron " + c + zone().map(z -> " " + z).orElse("") + "]")
-                .orElseGet(() -> "WorkflowTrigger[signal " + signal().orElse("") + match().map(m -> " " + m).orElse("") + "]");
+                .orElseGet(() -> signal().map(n -> "WorkflowTrigger[signal " + n + match().map(m -> " " + m).orElse("") + "]")
+                        .orElseGet(() -> "WorkflowTrigger[signals " + String.join(" + ", signals())
+                                + (join().isEmpty() ? "" : " join " + String.join(",", join())) + "]"));
     }
 }

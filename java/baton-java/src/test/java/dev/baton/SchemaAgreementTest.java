@@ -119,6 +119,7 @@ class SchemaAgreementTest {
         Set<String> written = keys(WorkflowTrigger.cron("0 2 * * *").zone(ZoneId.of("Europe/Paris")).misfire(Misfire.SKIP)
                 .jitter(Duration.ofMinutes(10)).param("p", 1).json());
         written.addAll(keys(WorkflowTrigger.signal("s").match("${signal.k}").json()));
+        written.addAll(keys(WorkflowTrigger.signals("a", "b").join("d").json()));
         assertEquals(names(model.get("trigger")), written);
     }
 

@@ -346,6 +346,34 @@ class TriggersTest {
     }
 
     @Test
+    void aTriggerJoiningSignalsStartsARunOnceEachWasSentForTheSameDate() {
+        try (Baton baton = virtual(true)) {
+            baton.register(Workflow.named("joined")
+                    .param("date", "")
+                    .trigger(WorkflowTrigger.signals("db/orders", "db/users").join("date")
+                            .matchSignal("db/users", "${signal.rows > 0}")
+                            .param("date", "${signals['db/orders'].date}"))
+                    .step("a", s -> s.noop())
+                    .build());
+            baton.virtualClock().awaitIdle();
+            baton.signal("db/orders", Map.of("date", "2026-01-01"));
+            baton.signal("db/users", Map.of("date", "2026-01-02", "rows", 1));
+            baton.signal("db/users", Map.of("date", "2026-01-01", "rows", 0));
+            baton.virtualClock().awaitIdle();
+            assertEquals(List.of(), baton.runs("joined"), "no date has both signals that count");
+            baton.signal("db/users", Map.of("date", "2026-01-01", "rows", 3));
+            baton.virtualClock().awaitIdle();
+            List<RunInfo> runs = baton.runs("joined");
+            assertEquals(1, runs.size(), runs::toString);
+            RunResult result = baton.await(runs.get(0).id(), WAIT);
+            assertEquals("2026-01-01", result.params().get("date"));
+            assertThrows(IllegalArgumentException.class,
+                    () -> WorkflowTrigger.signals("a").matchSignal("b", "${true}"));
+            assertEquals(List.of("a", "b"), WorkflowTrigger.signals("a", "b").joinSignal("b", "posted_by").signals());
+        }
+    }
+
+    @Test
     void aJitteredCronFiresAFixedDelayAfterEachTime() {
         try (Baton baton = virtual(true)) {
             baton.register(Workflow.named("hourly")
