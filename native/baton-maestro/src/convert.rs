@@ -618,12 +618,95 @@ fn step_list(items: &[Value], scope: &Scope, context: &Context, report: &mut Rep
             _ => {}
         }
         step_body(kind, def, &mut step, &scope, context, report);
+        if let Some(deps) = def.get("signal_dependencies") {
+            for wait in signal_waits(&mut step, deps, &ids, &scope).unwrap_or_else(|e| {
+                report.refuse(format!("{at}: signal_dependencies"), e);
+                Vec::new()
+            }) {
+                out.push(wait);
+            }
+        }
         out.push(Value::Object(step));
     }
     out
 }
 
-const STEP_FIELDS: [&str; 14] = [
+/// Maestro's `signal_dependencies` of a step: a `wait_signal` step `<id>.signal.<n>` for
+/// each, which starts when the step would (the same upstream steps, `when` and `trigger`);
+/// the step waits for them. Their outputs are the signals' params.
+fn signal_waits(
+    step: &mut Map<String, Value>,
+    deps: &Value,
+    ids: &HashSet<String>,
+    scope: &Scope,
+) -> Result<Vec<Value>, String> {
+    let deps = deps.as_array().ok_or("expected a list")?;
+    let id = step["id"].as_str().unwrap_or_default().to_owned();
+    let mut waits = Vec::new();
+    let mut names = Vec::new();
+    for (n, dep) in deps.iter().enumerate() {
+        let name = dep.get("name").and_then(Value::as_str).ok_or(format!("{n}: no `name`"))?;
+        let mut wait =
+            json!({ "id": format!("{id}.signal.{n}"), "type": "wait_signal", "signal": name });
+        while ids.contains(wait["id"].as_str().unwrap_or_default()) {
+            wait["id"] = json!(format!("{}_", wait["id"].as_str().unwrap_or_default()));
+        }
+        let mut conditions = Vec::new();
+        for (key, m) in dep.get("match_params").and_then(Value::as_object).into_iter().flatten() {
+            let op = match m.get("operator").and_then(Value::as_str).unwrap_or("=") {
+                "=" | "==" => "==",
+                op @ ("<" | "<=" | ">" | ">=" | "!=") => op,
+                op => {
+                    return Err(format!(
+                        "{n}: match param `{key}`: operator `{op}` is not translated"
+                    ))
+                }
+            };
+            let operand = match (m.get("value"), m.get("param")) {
+                (Some(v), _) => expression_literal(v)?,
+                (None, Some(p)) => {
+                    match (p.get("expression").and_then(Value::as_str), p.get("value")) {
+                        (Some(e), _) => format!(
+                            "({})",
+                            sel::translate(e, scope).map_err(|r| format!(
+                                "{n}: match param `{key}`: `{}`: {r}",
+                                e.trim()
+                            ))?
+                        ),
+                        (None, Some(Value::String(v))) if v.contains("${") => {
+                            return Err(format!(
+                                "{n}: match param `{key}`: `{v}` is not translated"
+                            ))
+                        }
+                        (None, Some(v)) => expression_literal(v)?,
+                        (None, None) => {
+                            return Err(format!("{n}: match param `{key}` has no value"))
+                        }
+                    }
+                }
+                (None, None) => return Err(format!("{n}: match param `{key}` has no value")),
+            };
+            conditions.push(format!("signal.{key} {op} {operand}"));
+        }
+        if !conditions.is_empty() {
+            wait["match"] = json!(format!("${{{}}}", conditions.join(" && ")));
+        }
+        for field in ["depends_on", "when", "trigger", "timeout"] {
+            if let Some(v) = step.get(field) {
+                wait[field] = v.clone();
+            }
+        }
+        names.push(wait["id"].clone());
+        waits.push(wait);
+    }
+    let mut depends_on =
+        step.get("depends_on").and_then(Value::as_array).cloned().unwrap_or_default();
+    depends_on.extend(names);
+    step.insert("depends_on".into(), Value::Array(depends_on));
+    Ok(waits)
+}
+
+const STEP_FIELDS: [&str; 15] = [
     "id",
     "name",
     "description",
@@ -635,6 +718,7 @@ const STEP_FIELDS: [&str; 14] = [
     "failure_mode",
     "tags",
     "signal_outputs",
+    "signal_dependencies",
     "steps",
     "sync",
     "explicit_params",

@@ -394,3 +394,45 @@ async fn a_trigger_of_several_signals_joins_them_on_their_join_keys() {
     assert_eq!(runs.len(), 1, "ann's a with ann's matching b: {runs:#?}");
     engine.close().await;
 }
+
+#[tokio::test]
+async fn a_steps_signal_dependencies_become_steps_that_wait_for_the_signals() {
+    let text = r#"{"id": "deps", "params": {"day": {"value": 20240101, "type": "LONG"}},
+      "steps": [{"step": {"id": "load", "type": "NoOp",
+        "signal_dependencies": [{"name": "prod_db/foo/bar", "match_params": {
+            "date": {"param": {"expression": "day + 1", "type": "LONG"}, "operator": ">="},
+            "kind": {"value": "full", "operator": "="}}}]}}]}"#;
+    let i = imported(text);
+    assert!(i.yaml.contains("load.signal.0"), "{}", i.yaml);
+    let engine = Engine::builder().open().unwrap();
+    let source = Source::new("deps.yaml", i.yaml.clone(), Format::Yaml);
+    let wf = Arc::new(engine.compile(source.parse().unwrap()).unwrap());
+    let signal = |pairs: &[(&str, serde_json::Value)]| -> IndexMap<String, serde_json::Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    };
+    // Too early a date, and the wrong kind: neither releases the step.
+    engine
+        .signal("prod_db/foo/bar", signal(&[("date", json!(20240101)), ("kind", json!("full"))]))
+        .await
+        .unwrap();
+    engine
+        .signal("prod_db/foo/bar", signal(&[("date", json!(20240105)), ("kind", json!("delta"))]))
+        .await
+        .unwrap();
+    let run = engine.start(wf, IndexMap::new()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let status = |id: &str| {
+        engine.details(&run).unwrap().steps.into_iter().find(|s| s.id == id).unwrap().record.status
+    };
+    assert_eq!(status("load"), StepStatus::Pending, "load waits for its signal");
+    engine
+        .signal("prod_db/foo/bar", signal(&[("date", json!(20240102)), ("kind", json!("full"))]))
+        .await
+        .unwrap();
+    let record = engine.wait(&run).await.unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
+    let wait =
+        engine.details(&run).unwrap().steps.into_iter().find(|s| s.id == "load.signal.0").unwrap();
+    assert_eq!(wait.record.outputs.get("date"), Some(&json!(20240102)));
+    engine.close().await;
+}
