@@ -63,15 +63,14 @@ pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
             "is_active: false: `baton register` makes a new version active; `baton activate` rolls back".into(),
         );
     }
-    let zone = run_zone(&wf);
+    let at_start = Scope { run_zone: Some(run_zone(&wf)), ..Scope::default() };
     let (params, computed) = match wf.remove("params") {
-        Some(Value::Object(p)) => workflow_params(p, &zone, report),
+        Some(Value::Object(p)) => workflow_params(p, &at_start, report),
         _ => Default::default(),
     };
     let names = Scope {
         params: params.keys().chain(computed.keys()).cloned().collect(),
-        run_zone: Some(zone),
-        ..Scope::default()
+        ..at_start.clone()
     };
     if !params.is_empty() {
         out.insert("params".into(), Value::Object(params));
@@ -128,6 +127,8 @@ pub(crate) fn workflow(def: Definition, report: &mut Report) -> Value {
     };
     let context = Context { tag: step_tag.as_deref() };
     out.insert("steps".into(), Value::Array(step_list(&steps, &names, &context, report)));
+    let reads = names.signal_reads.borrow().clone();
+    signal_params(&mut out, &reads, report);
     for key in wf.keys() {
         if METADATA.contains(&key.as_str()) {
             report.notes.push(format!("workflow.{key}: not kept (descriptive only)"));
@@ -157,9 +158,22 @@ struct Scope {
     /// The time zone of Maestro's run date (`TARGET_RUN_DATE`): its first time trigger's,
     /// else UTC. None where no run exists yet (a trigger's condition).
     run_zone: Option<String>,
+    /// The signal params the workflow reads (`getFromSignal`): each becomes a run param
+    /// that the signal triggers set. Shared by every scope of the workflow.
+    signal_reads: std::rc::Rc<std::cell::RefCell<BTreeSet<(String, String)>>>,
 }
 
 impl Names for Scope {
+    fn of_signal(&self, signal: &str, param: &str) -> Result<String, String> {
+        if self.run_zone.is_none() {
+            return Err(
+                "`params.getFromSignal(...)` reads the run's signal: there is no run here".into()
+            );
+        }
+        self.signal_reads.borrow_mut().insert((signal.to_owned(), param.to_owned()));
+        Ok(signal_param(signal, param))
+    }
+
     fn param(&self, name: &str) -> Result<String, String> {
         if let Some((step, params)) = &self.source {
             if params.contains(name) {
@@ -187,6 +201,51 @@ impl Names for Scope {
     }
 }
 
+/// The run param that holds param `param` of the signal `signal` that started the run.
+fn signal_param(signal: &str, param: &str) -> String {
+    let clean = |s: &str| s.replace(|c: char| !(c.is_ascii_alphanumeric() || c == '_'), "_");
+    format!("signal_{}__{}", clean(signal), clean(param))
+}
+
+/// Makes the signal params the workflow reads run params, set by the signal triggers that
+/// carry them (a run started otherwise has them null).
+fn signal_params(
+    out: &mut Map<String, Value>,
+    reads: &BTreeSet<(String, String)>,
+    report: &mut Report,
+) {
+    for (signal, param) in reads {
+        let name = signal_param(signal, param);
+        let member = if param.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            format!(".{param}")
+        } else {
+            format!("[{}]", sel::quote(param))
+        };
+        out.entry("params").or_insert_with(|| json!({}))[&name] = Value::Null;
+        let mut set = false;
+        for trigger in out.get_mut("triggers").and_then(Value::as_array_mut).into_iter().flatten() {
+            let joined = trigger.get("signals").and_then(Value::as_array).is_some_and(|list| {
+                list.iter().any(|s| s.get("name").and_then(Value::as_str) == Some(signal))
+            });
+            let value = if trigger.get("signal").and_then(Value::as_str) == Some(signal) {
+                format!("${{signal{member}}}")
+            } else if joined {
+                format!("${{signals[{}]{member}}}", sel::quote(signal))
+            } else {
+                continue;
+            };
+            trigger
+                .as_object_mut()
+                .map(|t| t.entry("params").or_insert_with(|| json!({}))[&name] = json!(value));
+            set = true;
+        }
+        report.notes.push(match set {
+            true => format!("getFromSignal('{signal}', '{param}'): the run param `{name}`, set by the signal trigger"),
+            false => format!("getFromSignal('{signal}', '{param}'): the run param `{name}`; no trigger of `{signal}` sets it, so it is null unless a start gives it"),
+        });
+    }
+}
+
 /// The `format_date` pattern of Maestro's built-in run date params.
 fn run_date_pattern(name: &str) -> Option<&'static str> {
     match name {
@@ -206,11 +265,11 @@ fn run_zone(wf: &Map<String, Value>) -> String {
 /// become `computed` params, evaluated when a run starts with the params above them.
 fn workflow_params(
     params: Map<String, Value>,
-    zone: &str,
+    at_start: &Scope,
     report: &mut Report,
 ) -> (Map<String, Value>, Map<String, Value>) {
     let (mut values, mut computed) = (Map::new(), Map::new());
-    let mut scope = Scope { run_zone: Some(zone.to_owned()), ..Scope::default() };
+    let mut scope = at_start.clone();
     for (name, def) in params {
         let at = format!("workflow: params.{name}");
         if let Some(e) = def.get("expression") {
@@ -1029,6 +1088,10 @@ struct OwnParams<'a> {
 }
 
 impl Names for OwnParams<'_> {
+    fn of_signal(&self, signal: &str, param: &str) -> Result<String, String> {
+        self.scope.of_signal(signal, param)
+    }
+
     fn param(&self, name: &str) -> Result<String, String> {
         let Some(def) = self.params.get(name) else { return self.scope.param(name) };
         // A param read by a loop param is read once, where the loop starts, as in Maestro.
@@ -1047,6 +1110,10 @@ struct Siblings<'a> {
 }
 
 impl Names for Siblings<'_> {
+    fn of_signal(&self, signal: &str, param: &str) -> Result<String, String> {
+        self.scope.of_signal(signal, param)
+    }
+
     fn param(&self, name: &str) -> Result<String, String> {
         match self.scope.param(name) {
             Err(_) if self.siblings.contains_key(name) => Err(format!(

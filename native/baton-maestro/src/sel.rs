@@ -14,6 +14,10 @@ pub(crate) trait Names {
     fn of_step(&self, step: &str, param: &str) -> Result<String, String> {
         Ok(format!("{}.{param}", baton_core::expr::step_reference(step)))
     }
+    /// `params.getFromSignal('signal', 'param')`: a param of the signal that started the run.
+    fn of_signal(&self, _signal: &str, _param: &str) -> Result<String, String> {
+        Err("`params.getFromSignal(...)` is not translated here".into())
+    }
 }
 
 /// The Baton expression (the text inside `${...}`) for SEL `source`.
@@ -288,6 +292,10 @@ impl Parser<'_> {
         match (method.as_str(), args.as_slice()) {
             ("get", [name]) => Ok((self.names.param(name)?, ATOM)),
             ("getFromStep", [step, param]) => Ok((self.names.of_step(step, param)?, ATOM)),
+            ("getFromSignal", [signal, param]) => Ok((self.names.of_signal(signal, param)?, ATOM)),
+            ("getFromSignal", _) => {
+                Err("`params.getFromSignal(...)` takes the signal's name and the param's".into())
+            }
             // The list of a param over the iterations of a foreach's body step.
             ("getFromForeach", [each, step, param]) => Ok((
                 format!("{}.outputs['{step}'].{param}", baton_core::expr::step_reference(each)),
