@@ -234,9 +234,9 @@ fn signal_params(
             } else {
                 continue;
             };
-            trigger
-                .as_object_mut()
-                .map(|t| t.entry("params").or_insert_with(|| json!({}))[&name] = json!(value));
+            if let Some(t) = trigger.as_object_mut() {
+                t.entry("params").or_insert_with(|| json!({}))[&name] = json!(value);
+            }
             set = true;
         }
         report.notes.push(match set {
