@@ -440,7 +440,7 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Signal { name, params, json } => {
-            if let Some(problem) = baton_core::model::id_problem(&name, "signal name") {
+            if let Some(problem) = baton_core::model::signal_name_problem(&name) {
                 return Err(Failure::Usage(problem));
             }
             let params: IndexMap<String, serde_json::Value> =

@@ -916,6 +916,16 @@ fn a_failing_foreach_lists_its_first_failed_iterations() {
 }
 
 #[test]
+fn the_backfill_example_runs_every_region_and_day() {
+    let env = Env::new();
+    let done = env.baton(&["run", &example("backfill.yaml"), "--json"]).expect(0).json();
+    let per_day = step(&done, "per_day");
+    assert_eq!(per_day["outputs"]["iterations"], 10, "{per_day:#}");
+    // Days 1 to 5 of each region: (1 + 2 + 3 + 4 + 5) * 10 rows, twice.
+    assert_eq!(step(&done, "report")["log_tail"], "10 loads, 300 rows", "{done:#}");
+}
+
+#[test]
 fn while_and_subworkflow_examples_run() {
     let env = Env::new();
     let done = env.baton(&["run", &example("while.yaml"), "--json"]).expect(0).json();
@@ -1256,11 +1266,21 @@ fn the_trigger_examples_register_and_the_signal_one_fires() {
     let env = Env::new();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/triggers");
     let server = serve(&env);
-    for file in ["nightly.yaml", "on-table-ready.yaml"] {
+    for file in ["nightly.yaml", "on-table-ready.yaml", "both-tables.yaml"] {
         env.baton(&["register", dir.join(file).to_str().unwrap()]).expect(0);
     }
     let workflows = env.baton(&["workflows", "--json"]).expect(0).json();
-    assert_eq!(workflows.as_array().map(Vec::len), Some(2), "{workflows:#}");
+    assert_eq!(workflows.as_array().map(Vec::len), Some(3), "{workflows:#}");
+    // The joined trigger fires once both tables are ready for the same date.
+    env.baton(&["signal", "prod_db/orders", "date=2026-11-24"]).expect(0);
+    env.baton(&["signal", "prod_db/users", "date=2026-11-23", "rows=5"]).expect(0);
+    env.baton(&["signal", "prod_db/users", "date=2026-11-24", "rows=1200"]).expect(0);
+    let joined = wait_for_runs(&env, "join-orders-users", 1);
+    assert_eq!(
+        (joined[0]["params"]["date"].clone(), joined[0]["params"]["users"].clone()),
+        (serde_json::json!("2026-11-24"), serde_json::json!(1200)),
+        "{joined:#?}"
+    );
     env.baton(&["signal", "table_ready", "table=events", "date=2026-11-24"]).expect(0);
     let runs = wait_for_runs(&env, "load-events", 1);
     assert_eq!(runs[0]["params"]["date"], "2026-11-24", "{runs:#?}");

@@ -391,7 +391,17 @@ steps:
         "step `w`: signal: `wait_signal` steps need `signal`",
     ] {
         assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
-    }
+    } // `over` of the wrong type says what it takes.
+    let wrong = Source::new(
+        "o.yaml",
+        "id: o\nsteps:\n  - {id: e, type: foreach, over: [1, 2], steps: [{id: a, type: noop}]}\n",
+        Format::Yaml,
+    );
+    let error = wrong.parse().unwrap_err().to_string();
+    assert!(
+        error.contains("over: expected a list expression") && error.contains("not a list"),
+        "{error}"
+    );
 }
 
 fn futures_free_engine() -> Engine {
@@ -706,4 +716,45 @@ async fn a_retried_or_restarted_foreach_reruns_only_the_iterations_that_did_not_
     assert_eq!(finish(&s, &again).await.status, RunStatus::Succeeded);
     assert_eq!(ran(dir.path()), ["0", "0", "1", "1", "2", "2", "3", "3"]);
     assert!(step_record(&s.engine, &again, "each").outputs.get("reused").is_none());
+}
+
+#[tokio::test]
+async fn hostile_values_through_a_product_or_a_carry_stay_text_in_a_shell_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let s = engine_with(None, None);
+    let wf = workflow(
+        &s.engine,
+        &format!(
+            r#"
+id: hostile
+params: {{items: [], first: ''}}
+steps:
+  - id: each
+    type: foreach
+    over: {{x: "${{items}}", y: [1]}}
+    steps:
+      - {{id: a, type: shell, command: 'echo "${{x}}" >> {d}/out'}}
+  - id: loop
+    type: while
+    carry: {{v: "${{first}}"}}
+    condition: "${{iteration < 1}}"
+    steps:
+      - {{id: b, type: shell, command: 'echo ${{v}} >> {d}/out'}}
+"#
+        ),
+    );
+    let hostile = format!("$(touch {d}/pwned); touch {d}/pwned2");
+    let run = s
+        .engine
+        .start(
+            wf,
+            params(&[("items", json!([hostile.clone()])), ("first", json!(hostile.clone()))]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finish(&s, &run).await.status, RunStatus::Succeeded);
+    assert!(!dir.path().join("pwned").exists() && !dir.path().join("pwned2").exists());
+    let out = std::fs::read_to_string(dir.path().join("out")).unwrap();
+    assert_eq!(out, format!("{hostile}\n{hostile}\n"), "the values arrive as text");
 }

@@ -216,6 +216,9 @@ pub enum EngineError {
     /// A tag name that is not an id ([`crate::model::is_id`]): what is wrong with it.
     #[error("{0}")]
     BadTag(String),
+    /// A signal name that is not ids joined by `/` ([`crate::model::signal_name_problem`]).
+    #[error("{0}")]
+    BadSignalName(String),
     /// A step kind registered under a built-in kind's name, or a name that is not an id.
     #[error(transparent)]
     ReservedKind(#[from] crate::steps::ReservedKind),
@@ -291,9 +294,10 @@ impl EngineError {
             EngineError::UnknownWorkflow { .. } => K::UnknownWorkflow,
             EngineError::UnknownVersion { .. } => K::UnknownVersion,
             EngineError::AlreadyRunning { .. } => K::RunRejected,
-            EngineError::Trigger { .. } | EngineError::Unsupported(_) | EngineError::BadTag(_) => {
-                K::InvalidRequest
-            }
+            EngineError::Trigger { .. }
+            | EngineError::Unsupported(_)
+            | EngineError::BadTag(_)
+            | EngineError::BadSignalName(_) => K::InvalidRequest,
             EngineError::IllegalTransition(_) | EngineError::IllegalAction { .. } => {
                 K::IllegalAction
             }
@@ -883,6 +887,10 @@ impl Engine {
         name: &str,
         params: IndexMap<String, Value>,
     ) -> Result<String, EngineError> {
+        // No trigger or step could wait for a name that is not one.
+        if let Some(problem) = crate::model::signal_name_problem(name) {
+            return Err(EngineError::BadSignalName(problem));
+        }
         let signal = SignalRecord {
             id: next_run_id(),
             name: name.to_owned(),

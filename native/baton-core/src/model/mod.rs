@@ -516,12 +516,24 @@ impl From<StepRepr> for StepDef {
 }
 
 /// A `foreach`'s `over`: a list expression, or lists to take the cartesian product of.
-#[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
-#[serde(untagged)]
+#[cfg_attr(test, serde(untagged))]
 enum Over {
     List(String),
     Product(IndexMap<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for Over {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Over, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(text) => Ok(Over::List(text)),
+            Value::Object(lists) => Ok(Over::Product(lists.into_iter().collect())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a list expression (`\"${{range(0, 10)}}\"`) or a map of lists (`{{region: [eu, us]}}`), not {}",
+                crate::expr::kind_of(&other)
+            ))),
+        }
+    }
 }
 
 /// [`Over`], borrowed.

@@ -105,8 +105,8 @@ enum Items {
     Range(LazyRange),
     List(Vec<Value>),
     /// Every combination of the lists' items, the last list's varying fastest (as nested
-    /// loops would), made one at a time from the iteration's number.
-    Product(Vec<(String, Vec<Value>)>),
+    /// loops would), made one at a time from the iteration's number; and how many.
+    Product(Vec<(String, Vec<Value>)>, u64),
 }
 
 impl Items {
@@ -127,7 +127,7 @@ impl Items {
                     .ok_or("over: the product has more than 2^64 items")?;
                 lists.push((name.clone(), list));
             }
-            return Ok(Items::Product(lists));
+            return Ok(Items::Product(lists, total));
         }
         let template = nest.plan().over.as_ref().ok_or_else(|| super::unplanned("over"))?;
         if let Some(range) = template.lazy_range(names) {
@@ -143,7 +143,7 @@ impl Items {
         match self {
             Items::Range(r) => r.count,
             Items::List(items) => items.len() as u64,
-            Items::Product(lists) => lists.iter().map(|(_, l)| l.len() as u64).product(),
+            Items::Product(_, total) => *total,
         }
     }
 
@@ -154,7 +154,7 @@ impl Items {
             Items::List(items) => {
                 vec![(item_name, items.get(i as usize).cloned().unwrap_or(Value::Null))]
             }
-            Items::Product(lists) => {
+            Items::Product(lists, _) => {
                 let mut rest = i;
                 let mut bound: Vec<(&str, Value)> = lists
                     .iter()

@@ -448,11 +448,13 @@ class JniMisuseTest {
     }
 
     @Test
-    void aSignalNamedWithLoneSurrogatesIsKeptWithReplacementCharacters() {
-        baton.signal("s" + LONE, Map.of("v", LONE));
-        SignalInfo signal = baton.signals("s" + LONE).get(0);
-        assertEquals("s" + REPLACED, signal.name());
+    void aSignalWithLoneSurrogatesKeepsItsParamsWithReplacementCharactersAndRefusesSuchAName() {
+        baton.signal("s", Map.of("v", LONE));
+        SignalInfo signal = baton.signals("s").get(0);
+        assertEquals("s", signal.name());
         assertEquals(Map.of("v", REPLACED), signal.params());
+        InvalidRequestException refused = assertThrows(InvalidRequestException.class, () -> baton.signal("s" + LONE, Map.of()));
+        assertTrue(refused.getMessage().startsWith("invalid signal name `s" + REPLACED + "`"), refused::getMessage);
     }
 
     // ---- step code that throws Errors -----------------------------------------------------------
