@@ -311,6 +311,31 @@ steps:
     }
 }
 
+#[tokio::test]
+async fn outputs_read_at_most_a_mebibyte_of_json() {
+    let server = Server::start(|r| match r.target.as_str() {
+        "/big" => Some((200, format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20)))),
+        _ => Some((200, "plain text".into())),
+    })
+    .await;
+    let yaml = r#"
+id: h
+steps:
+  - {id: big, type: http, url: "{base}/big", outputs: {x: x}, failure_mode: ignore_failure}
+  - {id: big_unread, type: http, url: "{base}/big"}
+  - {id: text, type: http, url: "{base}/text", outputs: {x: x}, failure_mode: ignore_failure}
+  - {id: whole_text, type: http, url: "{base}/text", outputs: {all: .}}
+"#;
+    let (s, id, run) = run(&server, yaml, IndexMap::new()).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", statuses(&s.engine, &id));
+    let big = step(&s, &id, "big").error.unwrap();
+    assert!(big.ends_with(": the response body is larger than 1048576 bytes, the most an http step reads for its outputs"), "{big}");
+    assert_eq!(step(&s, &id, "big_unread").status, StepStatus::Succeeded, "no outputs, no read");
+    let text = step(&s, &id, "text").error.unwrap();
+    assert!(text.contains("/text: outputs.x: the response body is not JSON ("), "{text}");
+    assert_eq!(step(&s, &id, "whole_text").outputs["all"], json!("plain text"));
+}
+
 /// Every byte of every file under `dir`.
 fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
