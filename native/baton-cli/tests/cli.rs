@@ -1466,6 +1466,80 @@ fn the_secrets_example_runs_and_masks_its_secret() {
     assert_eq!(step(&done, "check")["log_tail"], "token has 13 characters", "{done:#}");
 }
 
+/// A server on a loopback port answering `requests` requests (each on its own connection)
+/// with `answer(request line, body)`, then ending; it gives back what it got.
+fn http_server(
+    requests: usize,
+    answer: fn(&str, &str) -> (u16, String),
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..requests {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at;
+                }
+                let n = socket.read(&mut chunk).unwrap();
+                assert!(n > 0 && buf.len() < 1 << 16, "a request ended early");
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let length: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.trim().parse().unwrap());
+            while buf.len() < head_end + 4 + length {
+                let n = socket.read(&mut chunk).unwrap();
+                assert!(n > 0, "a request body ended early");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = String::from_utf8_lossy(&buf[head_end + 4..]).into_owned();
+            let (status, reply) = answer(head.lines().next().unwrap_or_default(), &body);
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+            socket.write_all(response.as_bytes()).unwrap();
+            got.push(format!("{head}\r\n\r\n{body}"));
+        }
+        got
+    });
+    (base, served)
+}
+
+#[test]
+fn the_http_example_runs_against_a_local_server_and_masks_its_token() {
+    let (base, served) = http_server(2, |line, body| {
+        if line.starts_with("POST /items?owner=first%20item ") {
+            let sent: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(sent, serde_json::json!({"name": "first item", "tags": ["example"]}));
+            (201, r#"{"id": 7, "data": {"tags": ["example"]}}"#.into())
+        } else if line.starts_with("GET /items/7 ") {
+            (200, r#"{"name": "first item"}"#.into())
+        } else {
+            (400, format!("unexpected request: {line}"))
+        }
+    });
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/http.yaml");
+    let api = format!("api={base}");
+    let args = ["run", file.to_str().unwrap(), "-p", &api, "-p", "token=ex4mple-t0ken", "--json"];
+    let done = env.baton(&args).expect(0).json();
+    assert_eq!(step(&done, "create")["outputs"]["status"], 201, "{done:#}");
+    assert_eq!(step(&done, "report")["log_tail"], "created first item as 7 (tag example)");
+    let got = served.join().unwrap();
+    assert!(got[0].to_lowercase().contains("\nauthorization: bearer ex4mple-t0ken"), "{got:?}");
+    assert!(!done.to_string().contains("ex4mple-t0ken"), "{done:#}");
+}
+
 #[test]
 fn prune_deletes_old_history_with_or_without_a_live_engine() {
     let env = Env::new();

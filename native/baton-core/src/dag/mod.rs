@@ -490,6 +490,11 @@ fn check_step(
         let plan = plan.get_or_insert_with(Default::default);
         (plan.timeout, plan.duration) = (timeout, duration);
     }
+    if step.options().http.is_some() {
+        // A field that does not parse is reported by the kind or by `check_expressions`.
+        let http = crate::steps::http::HttpPlan::compile(step).map(Box::new);
+        plan.get_or_insert_with(Default::default).http = http;
+    }
 }
 
 /// The names a loop body sees from the run around it, and which of them are secrets.
@@ -617,6 +622,11 @@ enum Slot<'a> {
     Carry,
     /// One of the lists of a `foreach` over a product, evaluated when the loop starts.
     Product,
+    /// One of an `http` step's `headers`, or a string in its `body`; the step's plan
+    /// ([`HttpPlan`](crate::steps::http::HttpPlan)) keeps them with its `url`.
+    Http,
+    /// An `http` step's `url`: values are percent-encoded, `${raw(...)}` written as is.
+    Url,
 }
 
 impl Slot<'_> {
@@ -639,6 +649,17 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
     }
     for (k, value) in &step.options().env {
         fields.push((format!("env.{k}"), value.as_str(), Extra::None, Slot::Env(k)));
+    }
+    if let Some(url) = &step.http().url {
+        fields.push(("url".to_string(), url.as_str(), Extra::None, Slot::Url));
+    }
+    for (k, value) in &step.http().headers {
+        fields.push((format!("headers.{k}"), value.as_str(), Extra::None, Slot::Http));
+    }
+    if let Some(body) = &step.http().body {
+        fields.extend(
+            strings_in(body).into_iter().map(|s| ("body".to_string(), s, Extra::None, Slot::Http)),
+        );
     }
     for (k, value) in &step.options().params {
         fields.extend(
@@ -733,7 +754,7 @@ fn check_expressions(
                 let name = &used.name;
                 if outer.is_secret(def, name) {
                     if !slot.takes_secrets() {
-                        let message = format!("column {}: `{name}` is a secret, and `{field}` is stored and shown: a secret reaches steps through `command`, `env` and `params` only", used.column);
+                        let message = format!("column {}: `{name}` is a secret, and `{field}` is stored and shown: a secret reaches steps through `command`, `env`, `params` and an http step's `headers`, `body` and `url` only", used.column);
                         v.step(def, i, Some(&field), message);
                     } else if let Slot::Param(key) = slot {
                         let secret = &mut plans[i].get_or_insert_with(Box::default).secret_params;
@@ -773,7 +794,7 @@ fn check_expressions(
                 };
                 v.step(def, i, Some(&field), message);
             }
-            check_raw(v, def, i, &field, &template, matches!(slot, Slot::Command));
+            check_raw(v, def, i, &field, &template, matches!(slot, Slot::Command | Slot::Url));
             let plan = || -> Box<StepPlan> { Box::default() };
             match slot {
                 Slot::When => plans[i].get_or_insert_with(plan).when = Some(template),
@@ -784,14 +805,20 @@ fn check_expressions(
                 Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
-                Slot::Param(_) | Slot::Emit | Slot::Carry | Slot::Product => {}
+                Slot::Param(_)
+                | Slot::Emit
+                | Slot::Carry
+                | Slot::Product
+                | Slot::Http
+                | Slot::Url => {}
             }
         }
     }
 }
 
-/// `raw(...)` marks code in a shell command, so it must be a whole `${...}` there, and is
-/// refused elsewhere.
+/// `raw(...)` marks code in a shell command (and the part of an http step's `url` written
+/// as is, not percent-encoded), so it must be a whole `${...}` there, and is refused
+/// elsewhere.
 fn check_raw(
     v: &mut Validator,
     def: &WorkflowDef,
@@ -1296,7 +1323,8 @@ mod tests {
             "{all:#?}"
         );
         assert!(
-            all[1].contains("step `c`: type: the step has no type; known types: foreach, noop"),
+            all[1]
+                .contains("step `c`: type: the step has no type; known types: foreach, http, noop"),
             "{all:#?}"
         );
         assert!(
@@ -1317,7 +1345,9 @@ mod tests {
     #[test]
     fn built_in_kinds_cannot_be_replaced() {
         let mut kinds = crate::engine::built_in_kinds();
-        for name in ["noop", "sleep", "shell", "foreach", "while", "subworkflow", "wait_signal"] {
+        for name in
+            ["noop", "sleep", "shell", "http", "foreach", "while", "subworkflow", "wait_signal"]
+        {
             let shell = kinds.get("shell").unwrap().clone();
             let err = kinds.register(name, shell).unwrap_err();
             assert_eq!(

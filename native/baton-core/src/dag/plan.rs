@@ -34,6 +34,8 @@ pub(crate) struct StepPlan {
     pub(crate) secret_params: Vec<String>,
     /// The params of each of `emit_signals`, in order.
     pub(crate) emit_params: Vec<Vec<(String, ValueTemplate)>>,
+    /// An `http` step's request and what it reads of the response.
+    pub(crate) http: Option<Box<crate::steps::http::HttpPlan>>,
 }
 
 impl StepPlan {

@@ -294,7 +294,7 @@ pub struct StepDef {
 }
 
 /// The fields any kind of step may set, beyond the ones kept in [`StepDef`] itself.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StepOptions {
     /// What the step does, for people.
     pub description: Option<String>,
@@ -315,6 +315,65 @@ pub struct StepOptions {
     /// Tags, `[A-Za-z0-9_.-]+`: `Engine::set_limit` caps how many steps with a tag run
     /// at once across all runs.
     pub tags: Vec<String>,
+    /// The request of an `http` step; read it with [`StepDef::http`]. Boxed once more: few
+    /// steps are `http` steps, and the other steps' options stay small.
+    pub http: Option<Box<StepHttp>>,
+}
+
+/// The fields of an `http` step: the request it sends and what it reads of the response.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepHttp {
+    /// `GET` (the default), `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD` or `OPTIONS`.
+    pub method: Option<String>,
+    /// The URL; each `${...}` value is percent-encoded (`${raw(...)}` is written as is).
+    pub url: Option<String>,
+    /// Request headers; values may use `${...}`.
+    pub headers: IndexMap<String, String>,
+    /// The request body: a string is sent as text, a map or a list as JSON; strings in it
+    /// may use `${...}` (a whole-string `${...}` keeps its type in JSON).
+    pub body: Option<Value>,
+    /// The status codes that make the step succeed (default: any 2xx).
+    pub expect: Vec<u16>,
+    /// Outputs picked from the JSON response body, by a dotted path (`data.items.0.name`).
+    pub outputs: IndexMap<String, String>,
+}
+
+// An allocated `http` group of defaults reads as an absent one, as the groups of a step do.
+impl PartialEq for StepOptions {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field by name: a field added to the struct does not compile until it is here.
+        let StepOptions {
+            description,
+            command,
+            duration,
+            env,
+            params,
+            retry,
+            timeout,
+            when,
+            tags,
+            http: _,
+        } = self;
+        *description == other.description
+            && *command == other.command
+            && *duration == other.duration
+            && *env == other.env
+            && *params == other.params
+            && *retry == other.retry
+            && *timeout == other.timeout
+            && *when == other.when
+            && *tags == other.tags
+            && self.http.as_deref().unwrap_or(StepHttp::empty())
+                == other.http.as_deref().unwrap_or(StepHttp::empty())
+    }
+}
+
+impl StepHttp {
+    /// The value of an absent group.
+    fn empty() -> &'static StepHttp {
+        static EMPTY: LazyLock<StepHttp> = LazyLock::new(StepHttp::default);
+        &EMPTY
+    }
 }
 
 /// The fields of loops, subworkflows and signals.
@@ -464,10 +523,30 @@ struct StepRepr {
     emit_signals: Vec<EmitSignal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty", deserialize_with = "scalar_map")]
+    headers: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    expect: Vec<u16>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    outputs: IndexMap<String, String>,
 }
 
 impl From<StepRepr> for StepDef {
     fn from(r: StepRepr) -> Self {
+        let http = StepHttp {
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+            expect: r.expect,
+            outputs: r.outputs,
+        };
         let options = StepOptions {
             description: r.description,
             command: r.command,
@@ -478,6 +557,7 @@ impl From<StepRepr> for StepDef {
             timeout: r.timeout,
             when: r.when,
             tags: r.tags,
+            http: boxed_unless_empty(http, StepHttp::empty()),
         };
         let (over, over_product) = match r.over {
             None => (None, IndexMap::new()),
@@ -608,11 +688,23 @@ struct StepReprRef<'a> {
     emit_signals: &'a [EmitSignal],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    headers: &'a IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    expect: &'a [u16],
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    outputs: &'a IndexMap<String, String>,
 }
 
 impl Serialize for StepDef {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (o, f) = (self.options(), self.flow());
+        let (o, f, h) = (self.options(), self.flow(), self.http());
         StepReprRef {
             id: &self.id,
             kind: &self.kind,
@@ -648,6 +740,12 @@ impl Serialize for StepDef {
             signal_match: f.signal_match.as_ref(),
             emit_signals: &f.emit_signals,
             tags: &o.tags,
+            method: h.method.as_ref(),
+            url: h.url.as_ref(),
+            headers: &h.headers,
+            body: h.body.as_ref(),
+            expect: &h.expect,
+            outputs: &h.outputs,
         }
         .serialize(s)
     }
@@ -764,6 +862,19 @@ impl StepDef {
     /// The flow fields to change; allocates them if the step had none.
     pub fn flow_mut(&mut self) -> &mut StepFlow {
         self.flow.get_or_insert_with(Default::default)
+    }
+
+    /// The fields of an `http` step.
+    pub fn http(&self) -> &StepHttp {
+        match &self.options().http {
+            Some(http) => http,
+            None => StepHttp::empty(),
+        }
+    }
+
+    /// The `http` fields to change; allocates them if the step had none.
+    pub fn http_mut(&mut self) -> &mut StepHttp {
+        self.options_mut().http.get_or_insert_with(Default::default)
     }
 }
 
@@ -887,7 +998,9 @@ mod tests {
         r#""over":"${p}","as":"x","steps":[{"id":"in","type":"noop","tags":["t"]}],"#,
         r#""workflow":"w","file":"f.yaml","max_parallel":4,"fail_fast":true,"condition":"${c}","#,
         r#""max_iterations":7,"signal":"s","match":"${signal.k}","#,
-        r#""emit_signals":[{"name":"done","params":{"v":"${a.v}"}},{"name":"bare"}],"tags":["t1","t2"]}"#
+        r#""emit_signals":[{"name":"done","params":{"v":"${a.v}"}},{"name":"bare"}],"tags":["t1","t2"],"#,
+        r#""method":"POST","url":"http://h/${p}","headers":{"H":"v"},"body":{"k":"${p}"},"#,
+        r#""expect":[200,201],"outputs":{"id":"data.id"}}"#
     );
 
     #[test]
@@ -917,6 +1030,7 @@ mod tests {
         let mut step = StepDef::new("a", "noop");
         step.options_mut().command = None;
         step.flow_mut().fail_fast = false;
+        step.http_mut().url = None;
         assert_eq!(step, StepDef::new("a", "noop"));
         assert_eq!(serde_json::to_string(&step).unwrap(), r#"{"id":"a","type":"noop"}"#);
     }

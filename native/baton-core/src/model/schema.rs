@@ -60,7 +60,9 @@ mod tests {
     #[test]
     fn the_schema_is_read_from_the_model() {
         let s = schema();
-        assert_eq!(s.step.len(), 30, "{:?}", s.step);
+        // 30 before the six fields of `http` steps (`method` .. `outputs`).
+        assert_eq!(s.step.len(), 36, "{:?}", s.step);
+        assert_eq!(&s.step[30..], ["method", "url", "headers", "body", "expect", "outputs"]);
         assert_eq!(&s.step[..2], ["id", "type"]);
         assert!(s.step.contains(&"as") && s.step.contains(&"match") && s.step.contains(&"tags"));
         assert!(s.workflow.contains(&"signal_retention"));

@@ -1,13 +1,15 @@
 //! Step kinds: what a step does when it runs.
 //!
-//! The leaf kinds built in are `noop`, `sleep` and `shell`; the engine adds its own kinds
+//! The leaf kinds built in are `noop`, `sleep`, `shell` and `http`; the engine adds its own kinds
 //! that nest runs (`foreach`, `while`, `subworkflow`, `wait_signal`, in `engine::flow`). A
 //! host (the Java bridge, a test) adds its own kinds by implementing [`StepKind`]; the
 //! engine knows no more about them.
 
+pub(crate) mod http;
 mod shell;
 mod sleep;
 
+pub use http::Http;
 #[cfg(fuzzing)]
 pub(crate) use shell::parse_outputs;
 pub use shell::Shell;
@@ -70,10 +72,22 @@ pub enum Field {
     Signal,
     /// `match`: which signals a `wait_signal` accepts.
     Match,
+    /// `method`: the method of an `http` request.
+    Method,
+    /// `url`: where an `http` request goes.
+    Url,
+    /// `headers`: the headers of an `http` request.
+    Headers,
+    /// `body`: the body of an `http` request.
+    Body,
+    /// `expect`: the status codes an `http` step accepts.
+    Expect,
+    /// `outputs`: the outputs an `http` step picks from the response.
+    Outputs,
 }
 
 impl Field {
-    const ALL: [Field; 19] = [
+    const ALL: [Field; 25] = [
         Field::Command,
         Field::Env,
         Field::Duration,
@@ -93,6 +107,12 @@ impl Field {
         Field::Carry,
         Field::Signal,
         Field::Match,
+        Field::Method,
+        Field::Url,
+        Field::Headers,
+        Field::Body,
+        Field::Expect,
+        Field::Outputs,
     ];
 
     /// The name in the definition.
@@ -117,6 +137,12 @@ impl Field {
             Field::Carry => "carry",
             Field::Signal => "signal",
             Field::Match => "match",
+            Field::Method => "method",
+            Field::Url => "url",
+            Field::Headers => "headers",
+            Field::Body => "body",
+            Field::Expect => "expect",
+            Field::Outputs => "outputs",
         }
     }
 
@@ -141,6 +167,12 @@ impl Field {
             Field::Carry => !step.flow().carry.is_empty(),
             Field::Signal => step.flow().signal.is_some(),
             Field::Match => step.flow().signal_match.is_some(),
+            Field::Method => step.http().method.is_some(),
+            Field::Url => step.http().url.is_some(),
+            Field::Headers => !step.http().headers.is_empty(),
+            Field::Body => step.http().body.is_some(),
+            Field::Expect => !step.http().expect.is_empty(),
+            Field::Outputs => !step.http().outputs.is_empty(),
         }
     }
 }
@@ -178,6 +210,8 @@ pub struct StepContext {
     pub step_params: IndexMap<String, Value>,
     /// `duration`, parsed.
     pub duration: Option<Duration>,
+    /// An `http` step's request, with `${...}` substituted.
+    pub(crate) request: Option<http::Request>,
     /// When this attempt first started (milliseconds since the epoch); it survives a
     /// restart, so a sleep resumed after a crash only sleeps what is left.
     pub started_ms: u64,
@@ -349,8 +383,12 @@ pub struct StepKinds {
 
 impl Default for StepKinds {
     fn default() -> Self {
-        let built_in: [(&str, Arc<dyn StepKind>); 3] =
-            [("noop", Arc::new(Noop)), ("sleep", Arc::new(Sleep)), ("shell", Arc::new(Shell))];
+        let built_in: [(&str, Arc<dyn StepKind>); 4] = [
+            ("noop", Arc::new(Noop)),
+            ("sleep", Arc::new(Sleep)),
+            ("shell", Arc::new(Shell)),
+            ("http", Arc::new(Http::default())),
+        ];
         StepKinds {
             fixed: built_in.iter().map(|(name, _)| name.to_string()).collect(),
             kinds: built_in.into_iter().map(|(name, kind)| (name.to_string(), kind)).collect(),

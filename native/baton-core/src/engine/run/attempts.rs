@@ -365,6 +365,9 @@ impl Driver {
         if command.as_deref().is_some_and(|code| self.mask.finds(code)) {
             return Err("command: a secret cannot be written into a quoted here-document (<<'EOF'): the command's text is visible to other users; use <<EOF".into());
         }
+        // Values reach an http request as data too: encoded into its URL, JSON in its body.
+        let request = plan.http.as_ref().map(|h| h.render(&scope, &|v| self.mask.finds(v)));
+        let request = request.transpose()?;
         let step_params = plan
             .params
             .iter()
@@ -427,6 +430,7 @@ impl Driver {
             env,
             step_params,
             duration: plan.duration,
+            request,
             started_ms,
             cancel: tokens.cancel,
             kill: tokens.kill,

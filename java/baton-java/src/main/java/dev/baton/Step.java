@@ -47,6 +47,17 @@ import java.util.function.Consumer;
  *     .emitSignal("loaded", Map.of("table", "events")))
  * }</pre>
  *
+ * <p>An {@code http} step sends one request; values in its URL are percent-encoded, a map body
+ * is sent as JSON, and outputs are picked from the JSON response:
+ *
+ * <pre>{@code
+ * .step("create", s -> s.http("POST", "https://api.example.com/items")
+ *     .header("Authorization", "Bearer ${token}")
+ *     .jsonBody(Map.of("name", "${name}"))
+ *     .expect(201)
+ *     .output("id", "data.id"))
+ * }</pre>
+ *
  * <p>A {@code java} step's code is not part of the step: it is in {@link Workflow#javaSteps()}.
  */
 public final class Step {
@@ -67,6 +78,8 @@ public final class Step {
     public static final String SUBWORKFLOW = "subworkflow";
     /** The kind of a step that waits for a signal ({@link Baton#signal}). */
     public static final String WAIT_SIGNAL = "wait_signal";
+    /** The kind of a step that sends one HTTP request to its {@code url}. */
+    public static final String HTTP = "http";
 
     /** The step's object in the core's JSON; never changed once the step is made. */
     private final ObjectNode json;
@@ -231,6 +244,45 @@ public final class Step {
         return JsonCodec.texts(json, "tags");
     }
 
+    /** The method of an {@code http} step's request, if set (the engine's default: {@code GET}). */
+    public Optional<String> method() {
+        return JsonCodec.text(json, "method");
+    }
+
+    /** Where an {@code http} step sends its request, {@code ${...}} values percent-encoded. */
+    public Optional<String> url() {
+        return JsonCodec.text(json, "url");
+    }
+
+    /** The headers of an {@code http} step's request, in the order set. */
+    public Map<String, String> headers() {
+        Map<String, String> headers = new LinkedHashMap<>();
+        json.path("headers").properties().forEach(e -> headers.put(e.getKey(), e.getValue().asText()));
+        return Collections.unmodifiableMap(headers);
+    }
+
+    /**
+     * The body of an {@code http} step's request: a String sent as text, or a Map or List sent
+     * as JSON (see {@link Builder#jsonBody}). Not {@link #body()}, the nested steps of a loop.
+     */
+    public Optional<Object> requestBody() {
+        return Optional.ofNullable(JsonCodec.toJava(json.get("body")));
+    }
+
+    /** The status codes an {@code http} step accepts; empty for the engine's default, any 2xx. */
+    public List<Integer> expect() {
+        List<Integer> codes = new ArrayList<>();
+        json.path("expect").forEach(code -> codes.add(code.asInt()));
+        return Collections.unmodifiableList(codes);
+    }
+
+    /** The outputs an {@code http} step picks from the JSON response body, by name: their paths. */
+    public Map<String, String> outputs() {
+        Map<String, String> outputs = new LinkedHashMap<>();
+        json.path("outputs").properties().forEach(e -> outputs.put(e.getKey(), e.getValue().asText()));
+        return Collections.unmodifiableMap(outputs);
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof Step s && json.equals(s.json);
@@ -286,7 +338,7 @@ public final class Step {
 
     /**
      * Configures one step. Set its kind once ({@link #shell}, {@link #noop}, {@link #sleep},
-     * {@link #java} or {@link #type}); everything else is optional. Each setter writes one field
+     * {@link #http}, {@link #java} or {@link #type}); everything else is optional. Each setter writes one field
      * of the step's JSON, checked by the core at {@link Workflow.Builder#build()} with the rest
      * of the workflow; a {@code null} argument is a {@link NullPointerException} at once.
      *
@@ -580,6 +632,77 @@ public final class Step {
         public Builder carry(String name, Object first) {
             JsonValues.putParam(json.withObjectProperty("carry"), name, first,
                     "step `" + json.get("id").asText() + "`, carry `" + name + "`");
+            return this;
+        }
+
+        /**
+         * An {@code http} step sending a {@code GET} to {@code url}. Each {@code ${...}} value
+         * is percent-encoded, so a value stays one value (a param {@code x&admin=1} cannot add a
+         * query parameter); {@code ${raw(base)}} writes a value in as it is, for a base URL.
+         */
+        public Builder http(String url) {
+            return type(HTTP).url(url);
+        }
+
+        /** An {@code http} step sending {@code method} ({@code POST}, {@code PUT}, ...) to {@code url}. */
+        public Builder http(String method, String url) {
+            return http(url).method(method);
+        }
+
+        /** The method of an {@code http} step's request; {@link #http(String, String)} sets it. */
+        public Builder method(String method) {
+            return put("method", method);
+        }
+
+        /** The URL of an {@code http} step's request; {@link #http(String)} sets it. */
+        public Builder url(String url) {
+            return put("url", url);
+        }
+
+        /** A header of an {@code http} step's request; {@code ${...}} is substituted (secrets too). */
+        public Builder header(String name, String value) {
+            json.withObjectProperty("headers").put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
+        /** The body of an {@code http} step's request, sent as text; {@code ${...}} is substituted. */
+        public Builder body(String text) {
+            return put("body", text);
+        }
+
+        /**
+         * The body of an {@code http} step's request, sent as JSON: a Map or a List of JSON
+         * values. Strings in it may use {@code ${...}}, each evaluated to a JSON value (a
+         * whole-string {@code "${count}"} stays a number), never spliced into JSON text.
+         *
+         * @throws IllegalArgumentException if the value is not a Map or List, or JSON cannot carry it
+         */
+        public Builder jsonBody(Object value) {
+            Objects.requireNonNull(value, "value");
+            if (!(value instanceof Map || value instanceof List)) {
+                throw new IllegalArgumentException("step `" + json.get("id").asText()
+                        + "`: a JSON body is a Map or a List; use body(String) for text");
+            }
+            JsonValues.putParam(json, "body", value, "step `" + json.get("id").asText() + "`, body");
+            return this;
+        }
+
+        /** The status codes that make an {@code http} step succeed (default: any 2xx); adds to those given. */
+        public Builder expect(int... statusCodes) {
+            ArrayNode expect = json.withArrayProperty("expect");
+            for (int code : Objects.requireNonNull(statusCodes, "statusCodes")) {
+                expect.add(code);
+            }
+            return this;
+        }
+
+        /**
+         * An output of an {@code http} step picked from the JSON response body by {@code path}:
+         * keys and list indices joined by {@code .} ({@code data.items.0.name}), or {@code .}
+         * for the whole body. The status code is always the output {@code status}.
+         */
+        public Builder output(String name, String path) {
+            json.withObjectProperty("outputs").put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(path, "path"));
             return this;
         }
 

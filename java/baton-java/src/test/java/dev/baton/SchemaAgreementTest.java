@@ -96,7 +96,13 @@ class SchemaAgreementTest {
                         .signal("s")
                         .match("${signal.k}")
                         .emitSignal("done", Map.of("k", "v"))
-                        .tags("t"))
+                        .tags("t")
+                        .method("POST")
+                        .url("http://localhost/")
+                        .header("H", "v")
+                        .jsonBody(Map.of("k", "v"))
+                        .expect(201)
+                        .output("id", "data.id"))
                 .json();
     }
 
@@ -166,7 +172,9 @@ class SchemaAgreementTest {
                 s -> s.whileLoop("${iteration < 1}", "child"),
                 s -> s.subworkflow("child"),
                 s -> s.subworkflowFile(Path.of("child.yaml")),
-                s -> s.waitSignal("s")));
+                s -> s.waitSignal("s"),
+                s -> s.http("http://localhost/"),
+                s -> s.http("POST", "http://localhost/").body("text").header("H", "v").expect(201).output("id", "id")));
         for (Consumer<Step.Builder> shortcut : shortcuts) {
             JsonNode step = Workflow.named("w").step("a", shortcut).json().get("steps").get(0);
             Set<String> fields = keys(step);

@@ -94,7 +94,7 @@ class WorkflowJsonTest {
         assertEquals(List.of(
                 "workflow: timeout: duration `10` needs a unit: ms, s, m, h or d (e.g. \"10s\")",
                 "step `a`: retry.max_attempts: must be at least 1 (the first attempt counts)",
-                "step `b`: type: the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while",
+                "step `b`: type: the step has no type; known types: foreach, http, noop, shell, sleep, subworkflow, wait_signal, while",
                 "step `b`: depends_on.1: unknown step `zz`",
                 "step `b`: timeout: unknown unit `w` in duration `10w` (use ms, s, m, h or d)",
                 "step ``: id: invalid step id ``: use letters, digits, `_`, `.` and `-`",

@@ -30,7 +30,7 @@ class WorkflowValidationTest {
                 new DefinitionError(null, "max_parallel", "must be at least 1"),
                 new DefinitionError("extract", "id", "duplicate step id (also step number 1)"),
                 new DefinitionError("transform", "type",
-                        "the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while"),
+                        "the step has no type; known types: foreach, http, noop, shell, sleep, subworkflow, wait_signal, while"),
                 new DefinitionError("bad id!", "id", String.format(id, "bad id!")),
                 new DefinitionError(" ", "id", String.format(id, " ")),
                 new DefinitionError("", "id", String.format(id, "")),
@@ -44,7 +44,7 @@ class WorkflowValidationTest {
                 invalid workflow `nightly-etl` (9 problems):
                   workflow: max_parallel: must be at least 1
                   step `extract`: id: duplicate step id (also step number 1)
-                  step `transform`: type: the step has no type; known types: foreach, noop, shell, sleep, subworkflow, wait_signal, while
+                  step `transform`: type: the step has no type; known types: foreach, http, noop, shell, sleep, subworkflow, wait_signal, while
                   step `bad id!`: id: invalid step id `bad id!`: use letters, digits, `_`, `.` and `-`
                   step ` `: id: invalid step id ` `: use letters, digits, `_`, `.` and `-`
                   step ``: id: invalid step id ``: use letters, digits, `_`, `.` and `-`
