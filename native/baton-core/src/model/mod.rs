@@ -608,10 +608,17 @@ impl<'de> Deserialize<'de> for Over {
         match Value::deserialize(d)? {
             Value::String(text) => Ok(Over::List(text)),
             Value::Object(lists) => Ok(Over::Product(lists.into_iter().collect())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected a list expression (`\"${{range(0, 10)}}\"`) or a map of lists (`{{region: [eu, us]}}`), not {}",
-                crate::expr::kind_of(&other)
-            ))),
+            other => {
+                let kind = match other {
+                    Value::Array(_) => "a list",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                };
+                Err(serde::de::Error::custom(format!(
+                    "expected a list expression (`\"${{range(0, 10)}}\"`) or a map of lists (`{{region: [eu, us]}}`), not {kind}"
+                )))
+            }
         }
     }
 }
