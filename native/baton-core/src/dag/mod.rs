@@ -1294,7 +1294,7 @@ mod tests {
             "max_concurrent_runs: applies to `run_strategy: parallel` only, not sequential",
             "triggers.0.cron: invalid cron expression `0 2 * *`: 4 fields",
             "triggers.1.timezone: unknown time zone `Mars/Olympus`",
-            "triggers.2: has both `cron` and `signal`",
+            "triggers.2: has more than one of `cron`, `signal` and `signals`",
             "triggers.3.signal: invalid signal name `bad name`",
             "triggers.3.params.day: `day` is not a parameter of the workflow",
             "triggers.4.params.date: column 3: unknown name `sigal` (did you mean `signal`?)",
