@@ -1,5 +1,6 @@
 //! Maestro's SEL (a sandboxed subset of Java) into Baton expressions, for the subset
-//! definitions use: literals, names, `params.get(...)` and its relatives, arithmetic,
+//! definitions use: literals, names, `params.get(...)` and its relatives (`getFromStep`,
+//! `getFromForeach`, `getFromSubworkflow`, `getFromSignal`), arithmetic,
 //! comparisons, `&&`/`||`/`!`, ternaries, string concatenation, `Util.intsBetween` and
 //! `Util.dateIntsBetween`, Joda-Time's `new DateTime(...)` with the methods definitions
 //! call on it, as one expression or a single `return expr;`. Anything else (statements,
@@ -292,6 +293,10 @@ impl Parser<'_> {
         match (method.as_str(), args.as_slice()) {
             ("get", [name]) => Ok((self.names.param(name)?, ATOM)),
             ("getFromStep", [step, param]) => Ok((self.names.of_step(step, param)?, ATOM)),
+            // A param of a step of the child run of a subworkflow step (its outputs).
+            ("getFromSubworkflow", [sub, step, param]) => {
+                Ok((format!("{}['{step}'].{param}", baton_core::expr::step_reference(sub)), ATOM))
+            }
             ("getFromSignal", [signal, param]) => Ok((self.names.of_signal(signal, param)?, ATOM)),
             ("getFromSignal", _) => {
                 Err("`params.getFromSignal(...)` takes the signal's name and the param's".into())
@@ -521,6 +526,7 @@ mod tests {
             ("params.getFromStep('job.3', 'param2') > 0", "steps['job.3'].param2 > 0"),
             ("params.getFromStep('load', 'rows') >= 10", "load.rows >= 10"),
             ("params.getFromForeach('each', 'job.1', 'n')", "each.outputs['job.1'].n"),
+            ("params.getFromSubworkflow('sub', 'job.1', 'n') + 1", "sub['job.1'].n + 1"),
             ("a < 0 || !(b == 'c') && c != 1L", "a < 0 || !(b == 'c') && c != 1"),
             ("x > 1 ? \"big\" : 'it''s'", ""),
             (

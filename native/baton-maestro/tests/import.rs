@@ -467,3 +467,24 @@ async fn get_from_signal_reads_the_signal_that_started_the_run() {
     assert_eq!(s.record.outputs.get("day"), Some(&json!(20240102)));
     engine.close().await;
 }
+
+#[tokio::test]
+async fn get_from_subworkflow_reads_a_step_of_the_child_run() {
+    let engine = Engine::builder().open().unwrap();
+    let child = "id: child\nsteps:\n  - {id: job.1, type: noop, params: {rows: 41}}\n";
+    engine.register(Source::new("child.yaml", child, Format::Yaml).parse().unwrap()).unwrap();
+    let text = r#"{"id": "parent", "steps": [
+        {"subworkflow": {"id": "sub", "params": {"subworkflow_id": {"value": "child", "type": "STRING"}},
+          "transition": {"successors": {"after": "true"}}}},
+        {"step": {"id": "after", "type": "NoOp",
+          "params": {"rows": {"expression": "params.getFromSubworkflow('sub', 'job.1', 'rows') + 1", "type": "LONG"}}}}]}"#;
+    let i = imported(text);
+    let source = Source::new("parent.yaml", i.yaml.clone(), Format::Yaml);
+    let wf = Arc::new(engine.compile(source.parse().unwrap()).unwrap());
+    let run = engine.start(wf, IndexMap::new()).await.unwrap();
+    let record = engine.wait(&run).await.unwrap();
+    assert_eq!(record.status, RunStatus::Succeeded, "{:?}\n{}", record.error, i.yaml);
+    let after = engine.details(&run).unwrap().steps.into_iter().find(|s| s.id == "after").unwrap();
+    assert_eq!(after.record.outputs.get("rows"), Some(&json!(42)));
+    engine.close().await;
+}
