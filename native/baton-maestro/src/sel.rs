@@ -1,8 +1,8 @@
 //! Maestro's SEL (a sandboxed subset of Java) into Baton expressions, for the subset
 //! definitions use: literals, names, `params.get(...)` and its relatives (`getFromStep`,
 //! `getFromForeach`, `getFromSubworkflow`, `getFromSignal`), arithmetic,
-//! comparisons, `&&`/`||`/`!`, ternaries, string concatenation, `Util.intsBetween` and
-//! `Util.dateIntsBetween`, Joda-Time's `new DateTime(...)` with the methods definitions
+//! comparisons, `&&`/`||`/`!`, ternaries, string concatenation, `Util.intsBetween`,
+//! `Util.dateIntsBetween` and `Util.dateIntHourToTs`, Joda-Time's `new DateTime(...)` with the methods definitions
 //! call on it, as one expression or a single `return expr;`. Anything else (statements,
 //! other `new`, other classes) is refused with the reason; no Java runs.
 
@@ -421,19 +421,29 @@ impl Parser<'_> {
         let function = match method.as_str() {
             "intsBetween" => "range",
             "dateIntsBetween" => "date_ints_between",
+            "dateIntHourToTs" => "",
             other => return Err(format!("`Util.{other}(...)` is not translated")),
         };
         self.expect("(")?;
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
-                args.push(self.expr()?.0);
+                args.push(self.expr()?);
                 if self.eat(")") {
                     break;
                 }
                 self.expect(",")?;
             }
         }
+        if function.is_empty() {
+            // The hour `hour` of day `date` in `zone`, `days` and `hours` later, in ms.
+            let [date, hour, zone, days, hours] = <[_; 5]>::try_from(args)
+                .map_err(|_| "`Util.dateIntHourToTs` takes 5 arguments".to_owned())?;
+            let day = format!("date_add({}, {}, 'days')", date.0, days.0);
+            let offset = format!("{} + {}", wrap(hour, SUM), wrap(hours, SUM + 1));
+            return Ok((format!("epoch_ms({day}, {}) + ({offset}) * 3600000", zone.0), SUM));
+        }
+        let args: Vec<String> = args.into_iter().map(|a| a.0).collect();
         Ok((format!("{function}({})", args.join(", ")), ATOM))
     }
 
@@ -527,6 +537,10 @@ mod tests {
             ("params.getFromStep('load', 'rows') >= 10", "load.rows >= 10"),
             ("params.getFromForeach('each', 'job.1', 'n')", "each.outputs['job.1'].n"),
             ("params.getFromSubworkflow('sub', 'job.1', 'n') + 1", "sub['job.1'].n + 1"),
+            (
+                "Util.dateIntHourToTs(d, h, 'UTC', 0, 1)/1000",
+                "(epoch_ms(date_add(d, 0, 'days'), 'UTC') + (h + 1) * 3600000) / 1000",
+            ),
             ("a < 0 || !(b == 'c') && c != 1L", "a < 0 || !(b == 'c') && c != 1"),
             ("x > 1 ? \"big\" : 'it''s'", ""),
             (

@@ -50,7 +50,7 @@ const fn impure(name: &'static str, min_args: usize, max_args: usize, call: Call
     Function { name, min_args, max_args, impure: true, call }
 }
 
-static FUNCTIONS: [Function; 33] = [
+static FUNCTIONS: [Function; 34] = [
     f("len", 1, 1, len),
     f("upper", 1, 1, |_, a| Ok(Value::String(text(&a[0], "upper")?.to_uppercase()))),
     f("lower", 1, 1, |_, a| Ok(Value::String(text(&a[0], "lower")?.to_lowercase()))),
@@ -88,6 +88,7 @@ static FUNCTIONS: [Function; 33] = [
     f("date", 1, 1, |_, a| Ok(Value::String(Moment::parse(&a[0], "date")?.render()))),
     f("date_add", 3, 3, date_add),
     f("date_ints_between", 3, 3, date_ints_between),
+    f("epoch_ms", 1, 2, epoch_ms),
     f("format_date", 2, 3, format_date),
     impure("env", 1, 1, |h, a| {
         let name = text(&a[0], "env")?;
@@ -406,6 +407,27 @@ fn date_add(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
 /// text in single quotes taken as is. `d` is a date, a time, or milliseconds since the
 /// epoch (`trigger.scheduled_time`); an IANA zone as third argument formats the local time
 /// there (default UTC).
+/// Milliseconds since the epoch of a time, or of a date's midnight in a zone (default UTC):
+/// `epoch_ms(20200101, 'Europe/Paris')`.
+fn epoch_ms(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
+    let ms = match (Moment::parse(&a[0], "epoch_ms")?, a.get(1)) {
+        (Moment::Date(d), Some(zone)) => {
+            let zone = crate::model::cron::parse_zone(Some(text(zone, "epoch_ms")?))
+                .map_err(|e| format!("epoch_ms(): {e}"))?;
+            let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+            // The first midnight, where a zone's clocks skip or repeat it.
+            let local = midnight.and_local_timezone(zone);
+            let at = local
+                .earliest()
+                .or_else(|| (midnight + Span::hours(1)).and_local_timezone(zone).earliest());
+            at.ok_or_else(|| format!("epoch_ms(): {d} has no midnight in {zone}"))?
+                .timestamp_millis()
+        }
+        (moment, _) => moment.instant().timestamp_millis(),
+    };
+    Ok(Value::from(ms))
+}
+
 fn format_date(_: &dyn Host, a: Vec<Value>) -> Result<Value, String> {
     let t = Moment::parse(&a[0], "format_date")?.instant();
     let pattern: Vec<char> = text(&a[1], "format_date")?.chars().collect();

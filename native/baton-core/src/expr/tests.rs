@@ -148,6 +148,9 @@ fn functions() {
             "${format_date(1569018000000, 'MMMM MMM EEEE EEE M', 'UTC')}",
             json!("September Sep Friday Fri 09"),
         ),
+        ("${epoch_ms(20200101)}", json!(1577836800000_i64)),
+        ("${epoch_ms(20200101, 'Asia/Tokyo')}", json!(1577804400000_i64)),
+        ("${epoch_ms('2020-01-01T01:00:00Z', 'Asia/Tokyo')}", json!(1577840400000_i64)),
         ("${env('ALLOWED')}", json!("yes")),
         ("${keys(extract)}", json!(["rows", "table"])),
     ] {
