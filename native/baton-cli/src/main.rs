@@ -256,6 +256,14 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_runs: Option<usize>,
     },
+    /// What a registered workflow's history says: each step's p50/p90/p99 duration,
+    /// success and retry rates and trend, and the expected run along the critical path.
+    Insights {
+        /// The workflow.
+        workflow: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Lists the engines of the store: on a database, every engine of the cluster, with
     /// its last heartbeat, the runs it holds and what it can run.
     Engines {
@@ -431,11 +439,40 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Show { run_id, all, json } => {
             let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
             let details = show_details(&mut backend, &run_id).await?;
+            // A run going on: when its steps' history says it should end.
+            let eta = match details.run.status.is_terminal() {
+                true => None,
+                false => match backend.call(Request::Eta { run_id: run_id.clone() }).await? {
+                    Response::Eta(eta) => eta,
+                    other => return Err(unexpected(other)),
+                },
+            };
             backend.close().await;
             if json {
-                println!("{}", report::json(&details));
+                let mut value = serde_json::to_value(&details).unwrap_or_default();
+                if let (Some(eta), Some(object)) = (&eta, value.as_object_mut()) {
+                    object.insert("eta".into(), serde_json::to_value(eta).unwrap_or_default());
+                }
+                println!("{}", report::json(&value));
             } else {
                 print!("{}", report::show(&details, all));
+                if let Some(eta) = &eta {
+                    print!("{}", report::eta(eta));
+                }
+            }
+            Ok(())
+        }
+        Command::Insights { workflow, json } => {
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let insights = match backend.call(Request::Insights { workflow_id: workflow }).await? {
+                Response::Insights(insights) => insights,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
+            if json {
+                println!("{}", report::json(&insights));
+            } else {
+                print!("{}", report::insights(&insights));
             }
             Ok(())
         }

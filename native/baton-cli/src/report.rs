@@ -351,6 +351,63 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  | {l}\n")).collect::<String>().trim_end().to_string()
 }
 
+/// `baton insights WORKFLOW`: each step's figures, then the expected run.
+pub fn insights(i: &baton_core::insights::WorkflowInsights) -> String {
+    let width = i.steps.iter().map(|s| s.step.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:<width$}  {:>5}  {:>8}  {:>8}  {:>8}  {:>7}  {:>7}  TREND\n",
+        "STEP", "RUNS", "P50", "P90", "P99", "SUCCESS", "RETRIED"
+    );
+    let ms = |v: Option<u64>| v.map_or("-".to_owned(), |ms| human(Duration::from_millis(ms)));
+    let rate = |v: Option<f64>| v.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+    for s in &i.steps {
+        let trend = serde_json::to_value(s.trend).map(|v| plain(&v)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>5}  {:>8}  {:>8}  {:>8}  {:>7}  {:>7}  {trend}",
+            s.step,
+            s.ended,
+            ms(s.p50_ms),
+            ms(s.p90_ms),
+            ms(s.p99_ms),
+            rate(s.success_rate),
+            rate(s.retry_rate),
+        );
+    }
+    match i.expected_ms {
+        Some(expected) => {
+            let _ = writeln!(
+                out,
+                "\nexpected run: {} (medians along {})",
+                human(Duration::from_millis(expected)),
+                i.critical_path.join(" -> ")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nno forecast yet: each step needs {} ends first",
+                baton_core::insights::MIN_RUNS
+            );
+        }
+    }
+    out
+}
+
+/// The line `baton show` adds for a running run.
+pub fn eta(eta: &baton_core::insights::Eta) -> String {
+    let mut line = format!(
+        "eta       {} (in {})",
+        timestamp(eta.at_ms),
+        human(Duration::from_millis(eta.remaining_ms))
+    );
+    if !eta.unknown.is_empty() {
+        let _ = write!(line, "; without history: {}", eta.unknown.join(", "));
+    }
+    line.push('\n');
+    line
+}
+
 pub fn workflows(list: &[WorkflowInfo]) -> String {
     if list.is_empty() {
         return "no registered workflows (`baton register FILE`)\n".into();

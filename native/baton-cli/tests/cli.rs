@@ -2,7 +2,7 @@
 //! files written to a temporary directory, with a store of its own, and checks exit codes,
 //! what is printed and what is stored.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -913,6 +913,69 @@ fn a_failing_foreach_lists_its_first_failed_iterations() {
     ] {
         assert!(shown.stdout.contains(expected), "missing {expected:?}:\n{}", shown.all());
     }
+}
+
+#[test]
+fn insights_forecast_a_workflow_and_show_gives_a_running_runs_eta() {
+    let env = Env::new();
+    let yaml = "id: etl\nparams: {s: '0.1'}\nsteps:\n  - {id: extract, type: shell, command: 'sleep ${s}'}\n  - {id: load, type: shell, depends_on: [extract], command: 'sleep ${s}'}\n";
+    let file = env.file("etl.yaml", yaml);
+    env.baton(&["register", &file]).expect(0);
+    let none = env.baton(&["insights", "etl"]).expect(0);
+    assert!(none.stdout.contains("no forecast yet"), "{}", none.all());
+    for _ in 0..3 {
+        env.baton(&["start", "etl"]).expect(0);
+    }
+    let insights = env.baton(&["insights", "etl", "--json"]).expect(0).json();
+    let load = &insights["steps"][1];
+    assert_eq!(
+        (load["step"].clone(), load["ended"].clone()),
+        (json!("load"), json!(3)),
+        "{insights:#}"
+    );
+    assert!(load["p50_ms"].as_u64().unwrap() >= 90, "{insights:#}");
+    assert!(insights["expected_ms"].as_u64().unwrap() >= 180, "{insights:#}");
+    assert_eq!(insights["critical_path"], json!(["extract", "load"]));
+    let text = env.baton(&["insights", "etl"]).expect(0);
+    assert!(
+        text.stdout.contains("expected run: ") && text.stdout.contains("extract -> load"),
+        "{}",
+        text.all()
+    );
+    env.baton(&["insights", "nope"]).expect(2);
+
+    // A run going on: `show` says when it should end.
+    let server = serve(&env);
+    let started = env.baton(&["start", "etl", "-p", "s=2", "--json"]).expect(0).json();
+    let id = started["run_id"].as_str().or(started["run"]["id"].as_str()).unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = env.baton(&["show", &id, "--json"]).expect(0).json();
+    assert!(shown["eta"]["at_ms"].as_u64().is_some(), "{shown:#}");
+    let text = env.baton(&["show", &id]).expect(0);
+    assert!(text.stdout.contains("eta "), "{}", text.all());
+    env.baton(&["stop", &id]).expect(0);
+    terminate(server).expect(0);
+}
+
+#[test]
+fn every_example_validates() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for dir in
+        [root.clone(), root.join("control-flow"), root.join("triggers"), root.join("cluster")]
+    {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let broken = path.file_name().is_some_and(|n| n == "broken.yaml");
+            if path.extension().is_some_and(|e| e == "yaml") && !broken {
+                let done = env.baton(&["validate", path.to_str().unwrap()]);
+                assert_eq!(done.code, 0, "{}: {}", path.display(), done.all());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "{checked} examples");
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub mod error;
 pub mod expr;
 #[cfg(fuzzing)]
 pub mod fuzzing;
+pub mod insights;
 pub mod model;
 pub(crate) mod process;
 pub mod steps;

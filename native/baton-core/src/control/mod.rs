@@ -43,6 +43,16 @@ pub enum Request {
     Runs,
     /// The engines of the store.
     Engines,
+    /// What the history of a registered workflow's steps says.
+    Insights {
+        /// The workflow.
+        workflow_id: String,
+    },
+    /// When a running run should end.
+    Eta {
+        /// The run.
+        run_id: String,
+    },
     /// A run with its steps.
     Show {
         /// The run.
@@ -220,6 +230,10 @@ pub enum Response {
     Runs(Vec<RunRecord>),
     /// The engines of the store ([`Request::Engines`]).
     Engines(Vec<crate::engine::EngineInfo>),
+    /// [`Request::Insights`].
+    Insights(Box<crate::insights::WorkflowInsights>),
+    /// [`Request::Eta`]: none for a run that is over or waits in the queue.
+    Eta(Option<crate::insights::Eta>),
     /// A run with its steps ([`Request::Show`]).
     Details(Box<RunDetails>),
     /// A run's final record ([`Request::Wait`]).
@@ -291,6 +305,10 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
     Ok(match request {
         Request::Runs => Response::Runs(engine.runs()?),
         Request::Engines => Response::Engines(engine.engines()?),
+        Request::Insights { workflow_id } => {
+            Response::Insights(Box::new(crate::insights::workflow(engine, &workflow_id)?))
+        }
+        Request::Eta { run_id } => Response::Eta(crate::insights::eta(engine, &run_id)?),
         Request::Show { run_id } => Response::Details(Box::new(engine.details(&run_id)?)),
         Request::RunDefinition { definition, params } => {
             let workflow = Arc::new(engine.compile(definition)?);

@@ -10,6 +10,7 @@ pub(crate) mod cluster;
 mod events;
 pub(crate) mod firings;
 mod flow;
+pub mod history;
 mod layout;
 mod limits;
 pub(crate) mod records;
@@ -373,6 +374,8 @@ pub(crate) struct Shared {
     pub(crate) pruning: tokio::sync::Mutex<()>,
     /// This engine among the engines of its store.
     pub(crate) member: cluster::Membership,
+    /// The histories of the steps that ended lately.
+    pub(crate) history: history::Histories,
 }
 
 type Outcome = Option<Result<RunRecord, String>>;
@@ -583,6 +586,7 @@ impl EngineBuilder {
             engine: Default::default(),
             pruning: Default::default(),
             member,
+            history: Default::default(),
         });
         registry::load_active(&shared)?;
         let engine = Engine {
@@ -1046,6 +1050,14 @@ impl Engine {
         self.shared.attempts.close();
         self.shared.attempts.wait().await;
         self.leave().await;
+        // What the last second of step ends added to their histories.
+        let mut batch = Batch::default();
+        self.shared.history.flush(&mut batch);
+        if !batch.is_empty() {
+            if let Err(e) = self.shared.committer.commit(batch).await {
+                tracing::warn!(error = %e, "step histories not written at close");
+            }
+        }
         self.shared.committer.close();
         if self.store_dir().is_none() {
             let _ = std::fs::remove_dir_all(&self.shared.scratch_root);

@@ -89,6 +89,8 @@ pub(crate) enum Table {
     Scopes,
     /// tag -> the steps holding one of its slots, on a store engines share.
     Slots,
+    /// workflow id + step id -> the step's history (durations, outcomes).
+    History,
 }
 
 impl Table {
@@ -121,6 +123,7 @@ impl Table {
             Table::Offers => b'y',
             Table::Scopes => b'j',
             Table::Slots => b'p',
+            Table::History => b'H',
         }
     }
 

@@ -123,6 +123,7 @@ impl Driver {
                     Ok(()) => {
                         self.set(i, StepStatus::Succeeded)?;
                         record.outputs = outputs;
+                        self.remember(i, &record, None);
                         records::put_step(&mut self.batch, &self.run.id, i, &record);
                         self.event_step(i, None);
                         return self.complete(i);
@@ -161,6 +162,7 @@ impl Driver {
             return Ok(());
         }
         record.status = StepStatus::Failed;
+        self.remember(i, &record, Some(&error));
         let mode = step.failure_mode;
         record.failure_ignored = mode == FailureMode::IgnoreFailure;
         self.set(i, StepStatus::Failed)?;
@@ -169,6 +171,22 @@ impl Driver {
         self.event_step(i, Some(error.clone()));
         self.failed(i, &error)?;
         self.complete(i)
+    }
+
+    /// Adds the end of step `i`, as `record` says, to the step's history, in the batch.
+    fn remember(&mut self, i: usize, record: &StepRecord, error: Option<&str>) {
+        let now = self.shared.clock.now_ms();
+        let outcome = crate::engine::history::Outcome {
+            run_id: self.run.id.clone(),
+            ended_ms: now,
+            duration_ms: now.saturating_sub(record.started_ms.unwrap_or(now)),
+            succeeded: error.is_none(),
+            attempts: record.attempt,
+            signature: error.map(crate::engine::history::signature),
+        };
+        let (store, step) = (self.shared.store.as_ref(), &self.wf.step(i).id);
+        let (workflow, status) = (&self.run.workflow_id, record.status);
+        self.shared.history.record(store, &mut self.batch, workflow, step, status, outcome, now);
     }
 
     /// Writes the signals step `i` sends on success; its own outputs are visible to them.

@@ -16,6 +16,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -381,6 +382,29 @@ public final class Baton implements AutoCloseable {
     public List<Firing> firings(String workflowId) {
         Objects.requireNonNull(workflowId, "workflowId");
         return listOf(control(Map.of("command", "firings", "workflow_id", workflowId)), Firing::of);
+    }
+
+    /**
+     * What the history of the registered workflow {@code workflowId}'s steps says: durations,
+     * success and retry rates, trends, and how long a run takes along its critical path.
+     *
+     * @throws UnknownWorkflowException if no workflow has that id
+     */
+    public WorkflowInsights insights(String workflowId) {
+        Objects.requireNonNull(workflowId, "workflowId");
+        return WorkflowInsights.of(control(Map.of("command", "insights", "workflow_id", workflowId), workflowId));
+    }
+
+    /**
+     * When run {@code runId} should end, by its steps' history; empty for a run that is over
+     * or waits in its workflow's queue.
+     *
+     * @throws UnknownRunException if there is no such run
+     */
+    public Optional<Eta> eta(String runId) {
+        Objects.requireNonNull(runId, "runId");
+        JsonNode eta = control(Map.of("command", "eta", "run_id", runId));
+        return eta == null || eta.isNull() || eta.isMissingNode() ? Optional.empty() : Optional.of(Eta.of(eta));
     }
 
     /** The host-defined step types of this engine. */
