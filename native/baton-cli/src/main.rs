@@ -264,6 +264,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why a run failed, in plain words: the step that failed first (followed into child
+    /// runs and iterations), what it took down, where its error was seen before, what
+    /// mended it then, and what changed since the step last succeeded.
+    Diagnose {
+        /// The run.
+        run_id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Lists the engines of the store: on a database, every engine of the cluster, with
     /// its last heartbeat, the runs it holds and what it can run.
     Engines {
@@ -459,6 +468,20 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
                 if let Some(eta) = &eta {
                     print!("{}", report::eta(eta));
                 }
+            }
+            Ok(())
+        }
+        Command::Diagnose { run_id, json } => {
+            let mut backend = Backend::connect(&cli.store, cli.store_engine).await?;
+            let diagnosis = match backend.call(Request::Diagnose { run_id }).await? {
+                Response::Diagnosis(d) => d,
+                other => return Err(unexpected(other)),
+            };
+            backend.close().await;
+            if json {
+                println!("{}", report::json(&diagnosis));
+            } else {
+                print!("{}", report::diagnosis(&diagnosis));
             }
             Ok(())
         }

@@ -394,6 +394,45 @@ pub fn insights(i: &baton_core::insights::WorkflowInsights) -> String {
     out
 }
 
+/// `baton diagnose RUN`.
+pub fn diagnosis(d: &baton_core::insights::Diagnosis) -> String {
+    let mut out = format!("{}\n", d.summary);
+    let Some(cause) = &d.root_cause else { return out };
+    let _ = writeln!(
+        out,
+        "\nroot cause   {} (run {}, workflow {})",
+        cause.path.join(" > "),
+        cause.run_id,
+        cause.workflow_id
+    );
+    let _ = writeln!(out, "error        {}", cause.error);
+    let _ = writeln!(out, "signature    {}", cause.signature);
+    if let Some(tail) = cause.log_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+        let _ = writeln!(out, "output\n{}", indent(last_lines(tail, 10)));
+    }
+    if d.skipped > 0 {
+        let _ = writeln!(out, "took down    {} step(s) below it", d.skipped);
+    }
+    if !d.other_failures.is_empty() {
+        let _ = writeln!(out, "also failed  {}", d.other_failures.join(", "));
+    }
+    for s in &d.similar {
+        let when = s.last_ms.map(|ms| format!(", last {}", timestamp(ms))).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "seen before  {} time(s) in {} / {}{when}",
+            s.times, s.workflow_id, s.step
+        );
+    }
+    for r in &d.resolved_before {
+        let _ = writeln!(out, "mended by    {r}");
+    }
+    for c in &d.changed {
+        let _ = writeln!(out, "since        {c}");
+    }
+    out
+}
+
 /// The line `baton show` adds for a running run.
 pub fn eta(eta: &baton_core::insights::Eta) -> String {
     let mut line = format!(

@@ -958,6 +958,28 @@ fn insights_forecast_a_workflow_and_show_gives_a_running_runs_eta() {
 }
 
 #[test]
+fn diagnose_names_the_step_that_failed_first_and_what_changed() {
+    let env = Env::new();
+    let yaml = "id: load\nparams: {port: 5432}\nsteps:\n  - {id: connect, type: shell, command: 'test ${port} = 5432 || { echo \"connection refused on port ${port}\"; exit 1; }'}\n  - {id: copy, type: shell, depends_on: [connect], command: 'true'}\n";
+    let file = env.file("load.yaml", yaml);
+    env.baton(&["register", &file]).expect(0);
+    env.baton(&["start", "load"]).expect(0);
+    let failed = env.baton(&["start", "load", "-p", "port=5433", "--json"]).expect(1).json();
+    let id = failed["run"]["id"].as_str().unwrap().to_owned();
+    let d = env.baton(&["diagnose", &id, "--json"]).expect(0).json();
+    assert_eq!(d["root_cause"]["step"], "connect", "{d:#}");
+    assert_eq!(d["skipped"], 1, "{d:#}");
+    assert!(
+        d["changed"].as_array().unwrap().iter().any(|c| c == "params changed: port: 5432 -> 5433"),
+        "{d:#}"
+    );
+    let text = env.baton(&["diagnose", &id]).expect(0);
+    assert!(text.stdout.starts_with("step `connect` failed first"), "{}", text.all());
+    assert!(text.stdout.contains("connection refused on port 5433"), "{}", text.all());
+    env.baton(&["diagnose", "nope"]).expect(2);
+}
+
+#[test]
 fn every_example_validates() {
     let env = Env::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");

@@ -173,3 +173,89 @@ async fn a_loop_body_step_has_one_history_for_all_its_iterations() {
     assert_eq!(engine.step_history("big.each", "body").unwrap().map(|h| h.ended), Some(5));
     engine.close().await;
 }
+
+/// Fails when its `fail` param is true, with an error that differs in its numbers each time.
+struct Check(std::sync::atomic::AtomicU64);
+impl StepKind for Check {
+    fn fields(&self) -> &'static [Field] {
+        &[Field::Params]
+    }
+    fn run(&self, ctx: StepContext) -> StepFuture {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fail = ctx.step_params.get("fail") == Some(&json!(true));
+        Box::pin(async move {
+            match fail {
+                true => StepOutcome::failure(format!(
+                    "connection to db-{n} refused after {} ms",
+                    3000 + n
+                )),
+                false => StepOutcome::success(Outputs::new()),
+            }
+        })
+    }
+}
+
+fn register(s: &Setup, yaml: &str) {
+    s.engine.register(Source::new("w.yaml", yaml, Format::Yaml).parse().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn diagnosis_names_the_root_cause_through_a_subworkflow_and_what_mended_it_before() {
+    let s = Setup::open(Engine::builder().step_kind("check", Arc::new(Check(Default::default()))));
+    let child = |load: &str| {
+        format!("id: child\nparams: {{fail: false}}\nsteps:\n  - {{id: load, type: check, params: {{fail: {load}}}}}\n  - {{id: tail, type: noop, depends_on: [load]}}\n")
+    };
+    register(&s, &child("'${fail}'"));
+    register(&s, "id: etl\nparams: {fail: false}\nsteps:\n  - {id: prep, type: noop}\n  - {id: sub, type: subworkflow, workflow: child, depends_on: [prep], params: {fail: '${fail}'}}\n  - {id: after, type: check, depends_on: [sub]}\n  - {id: report, type: noop, depends_on: [after]}\n  - {id: aside, type: noop}\n");
+    let run = |fail: bool| {
+        let engine = &s.engine;
+        async move {
+            let params: IndexMap<String, serde_json::Value> =
+                [("fail".to_string(), json!(fail))].into();
+            let id = engine.start_registered("etl", params).await.unwrap();
+            id
+        }
+    };
+    let id = run(false).await;
+    assert_eq!(finish(&s, &id).await.status, RunStatus::Succeeded);
+    let ok = insights::diagnose(&s.engine, &id).unwrap();
+    assert!(ok.root_cause.is_none() && ok.summary.contains("no step failed"), "{ok:?}");
+
+    // Fails; a new definition of the child mends it.
+    let first_failure = run(true).await;
+    assert_eq!(finish(&s, &first_failure).await.status, RunStatus::Failed);
+    let d = insights::diagnose(&s.engine, &first_failure).unwrap();
+    let cause = d.root_cause.clone().unwrap();
+    assert_eq!((cause.workflow_id.as_str(), cause.step.as_str()), ("child", "load"), "{d:#?}");
+    assert_eq!(cause.path, ["sub", "load"]);
+    assert_eq!(cause.signature, "connection to db-# refused after # ms");
+    assert_eq!(d.skipped, 2, "after and report did not run: {d:#?}");
+    assert!(d.similar.is_empty(), "never seen before: {d:#?}");
+    assert!(d.changed.iter().any(|c| c == "params changed: fail: false -> true"), "{d:#?}");
+    assert!(
+        d.summary.starts_with("step `sub > load` failed first: connection to db-"),
+        "{}",
+        d.summary
+    );
+    register(&s, &child("false"));
+    assert_eq!(finish(&s, &run(true).await).await.status, RunStatus::Succeeded);
+
+    // Back to the failing definition: fails again; other params mend it.
+    register(&s, &child("'${fail}'"));
+    assert_eq!(finish(&s, &run(true).await).await.status, RunStatus::Failed);
+    assert_eq!(finish(&s, &run(false).await).await.status, RunStatus::Succeeded);
+
+    let last = run(true).await;
+    assert_eq!(finish(&s, &last).await.status, RunStatus::Failed);
+    let d = insights::diagnose(&s.engine, &last).unwrap();
+    assert_eq!(d.similar.len(), 1, "{d:#?}");
+    assert_eq!(
+        (d.similar[0].step.as_str(), d.similar[0].times),
+        ("load", 2),
+        "two failures before this one"
+    );
+    let mended = d.resolved_before.join("\n");
+    assert!(mended.contains("succeeded with a changed definition"), "{mended}");
+    assert!(mended.contains("succeeded with other params (fail: true -> false)"), "{mended}");
+    assert!(d.summary.contains("seen 2 time(s) before"), "{}", d.summary);
+}

@@ -48,6 +48,11 @@ pub enum Request {
         /// The workflow.
         workflow_id: String,
     },
+    /// Why a run failed.
+    Diagnose {
+        /// The run.
+        run_id: String,
+    },
     /// When a running run should end.
     Eta {
         /// The run.
@@ -232,6 +237,8 @@ pub enum Response {
     Engines(Vec<crate::engine::EngineInfo>),
     /// [`Request::Insights`].
     Insights(Box<crate::insights::WorkflowInsights>),
+    /// [`Request::Diagnose`].
+    Diagnosis(Box<crate::insights::Diagnosis>),
     /// [`Request::Eta`]: none for a run that is over or waits in the queue.
     Eta(Option<crate::insights::Eta>),
     /// A run with its steps ([`Request::Show`]).
@@ -309,6 +316,9 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
             Response::Insights(Box::new(crate::insights::workflow(engine, &workflow_id)?))
         }
         Request::Eta { run_id } => Response::Eta(crate::insights::eta(engine, &run_id)?),
+        Request::Diagnose { run_id } => {
+            Response::Diagnosis(Box::new(crate::insights::diagnose(engine, &run_id)?))
+        }
         Request::Show { run_id } => Response::Details(Box::new(engine.details(&run_id)?)),
         Request::RunDefinition { definition, params } => {
             let workflow = Arc::new(engine.compile(definition)?);

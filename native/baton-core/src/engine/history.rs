@@ -242,6 +242,34 @@ impl Histories {
         }
     }
 
+    /// Every history, with its workflow and step: the ones in memory (newer), then the
+    /// others of the store.
+    pub(crate) fn scan(
+        &self,
+        store: &dyn Store,
+        mut f: impl FnMut(&str, &str, &StepHistory),
+    ) -> Result<(), StoreError> {
+        let cached: Vec<((String, String), StepHistory)> = {
+            let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+            cached.iter().map(|(k, c)| (k.clone(), c.history.clone())).collect()
+        };
+        let known: std::collections::HashSet<&(String, String)> =
+            cached.iter().map(|(k, _)| k).collect();
+        let what = |_: &[u8]| "a step history".to_owned();
+        super::records::scan_records(store, Table::History, b"", what, |key, h: StepHistory| {
+            let text = String::from_utf8_lossy(key);
+            let (workflow, step) = text.split_once('\0').unwrap_or((&text, ""));
+            if !known.contains(&(workflow.to_owned(), step.to_owned())) {
+                f(workflow, step, &h);
+            }
+            true
+        })?;
+        for ((workflow, step), h) in &cached {
+            f(workflow, step, h);
+        }
+        Ok(())
+    }
+
     /// A step's history: the one in memory if it is newer than the store's.
     pub(crate) fn of(
         &self,

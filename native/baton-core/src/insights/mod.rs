@@ -2,6 +2,10 @@
 //! trend, the workflow's expected duration along its critical path, and a running run's
 //! expected end. Read from the step histories the engine keeps ([`crate::engine::history`]).
 
+mod diagnose;
+
+pub use diagnose::{diagnose, Diagnosis, RootCause, Similar};
+
 use crate::dag::Workflow;
 use crate::engine::history::{StepHistory, RECENT};
 use crate::engine::{Engine, EngineError, RunStatus, StepStatus};
@@ -204,6 +208,37 @@ fn longest_path(wf: &Workflow, weight: impl Fn(usize) -> Weight) -> (u64, Vec<us
     }
     path.reverse();
     (end[last], path)
+}
+
+/// The workflow a run pins.
+fn run_workflow(
+    engine: &Engine,
+    run: &crate::engine::RunRecord,
+) -> Result<std::sync::Arc<Workflow>, EngineError> {
+    let shared = engine.shared();
+    match crate::engine::registry::cached_definition(shared, &run.workflow_id, &run.definition) {
+        Some(wf) => Ok(wf),
+        None => {
+            let def =
+                crate::engine::records::get_definition(shared.store.as_ref(), &run.definition)?;
+            Ok(std::sync::Arc::new(engine.compile(def)?))
+        }
+    }
+}
+
+/// The steps above step `i`, each once.
+fn ancestors(wf: &Workflow, i: usize) -> impl Iterator<Item = usize> + '_ {
+    let mut seen = vec![false; wf.len()];
+    let mut stack: Vec<usize> = wf.upstream(i).collect();
+    std::iter::from_fn(move || {
+        while let Some(u) = stack.pop() {
+            if !std::mem::replace(&mut seen[u], true) {
+                stack.extend(wf.upstream(u));
+                return Some(u);
+            }
+        }
+        None
+    })
 }
 
 fn histories(engine: &Engine, wf: &Workflow) -> Result<Vec<Option<StepHistory>>, EngineError> {

@@ -396,6 +396,17 @@ public final class Baton implements AutoCloseable {
     }
 
     /**
+     * Why run {@code runId} failed, in plain words: the step that failed first, what it took
+     * down, where its error was seen before, what mended it then, what changed since.
+     *
+     * @throws UnknownRunException if there is no such run
+     */
+    public Diagnosis diagnose(String runId) {
+        Objects.requireNonNull(runId, "runId");
+        return Diagnosis.of(control(Map.of("command", "diagnose", "run_id", runId)));
+    }
+
+    /**
      * When run {@code runId} should end, by its steps' history; empty for a run that is over
      * or waits in its workflow's queue.
      *

@@ -56,4 +56,26 @@ class InsightsTest {
             assertThrows(UnknownWorkflowException.class, () -> baton.insights("nope"));
         }
     }
+
+    @Test
+    void aDiagnosisNamesTheStepThatFailedFirstAndWhatChanged() {
+        try (Baton baton = Baton.inMemory()) {
+            baton.register(Workflow.named("load")
+                    .param("port", 5432)
+                    .step("connect", s -> s.java(ctx -> {
+                        if (!"5432".equals(ctx.param("port"))) {
+                            throw new IllegalStateException("connection refused on port " + ctx.param("port"));
+                        }
+                    }))
+                    .step("copy", s -> s.dependsOn("connect").java(ctx -> { }))
+                    .build());
+            assertEquals(RunStatus.SUCCEEDED, baton.start("load").await(Duration.ofSeconds(30)).status());
+            RunResult failed = baton.start("load", Map.of("port", 5433)).await(Duration.ofSeconds(30));
+            Diagnosis d = baton.diagnose(failed.id());
+            assertEquals("connect", d.rootCause().orElseThrow().step(), d::toString);
+            assertEquals(1, d.skipped());
+            assertTrue(d.changed().contains("params changed: port: 5432 -> 5433"), d::toString);
+            assertTrue(d.summary().startsWith("step `connect` failed first"), d.summary());
+        }
+    }
 }
