@@ -89,6 +89,8 @@ pub(crate) enum Table {
     Scopes,
     /// tag -> the steps holding one of its slots, on a store engines share.
     Slots,
+    /// workflow id 0 step id 0 digest -> a kept success of a step with `cache`.
+    Cache,
 }
 
 impl Table {
@@ -121,6 +123,8 @@ impl Table {
             Table::Offers => b'y',
             Table::Scopes => b'j',
             Table::Slots => b'p',
+            // The lower-case letters are taken.
+            Table::Cache => b'C',
         }
     }
 
