@@ -291,6 +291,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The result cache: what steps with `cache` keep of their successes.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Continues every unfinished run to its end.
     Recover {
         #[arg(long)]
@@ -301,6 +306,25 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Lists the entries: workflow, step, key, the run they came from, when they were made
+    /// and expire, and their size.
+    List {
+        /// Only this workflow's entries.
+        workflow_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deletes entries: all of them, a workflow's, or one step's; their steps run again.
+    Clear {
+        /// Only this workflow's entries.
+        workflow_id: Option<String>,
+        /// Only this step's entries.
+        step_id: Option<String>,
     },
 }
 
@@ -740,6 +764,14 @@ async fn execute(cli: Cli) -> Result<(), Failure> {
             let older_than_ms = older_than.as_millis() as u64;
             let request = Request::Prune { older_than_ms, dry_run };
             operate::call(&cli.store, cli.store_engine, request, json, "").await
+        }
+        Command::Cache { command: CacheCommand::List { workflow_id, json } } => {
+            let request = Request::CacheList { workflow_id };
+            operate::call(&cli.store, cli.store_engine, request, json, "").await
+        }
+        Command::Cache { command: CacheCommand::Clear { workflow_id, step_id } } => {
+            let request = Request::CacheClear { workflow_id, step_id };
+            operate::call(&cli.store, cli.store_engine, request, false, "").await
         }
         Command::Recover { json } => recover(&cli.store, cli.store_engine, json).await,
     }

@@ -63,6 +63,10 @@ fn print(response: Response, json: bool, said: &str) -> Result<(), Failure> {
         }
         Response::Started { run_id } => println!("{said} {run_id}"),
         Response::Pruned(pruned) => print!("{}", report::pruned(&pruned)),
+        Response::CacheEntries(list) => print!("{}", report::cache(&list)),
+        Response::CacheCleared(n) => {
+            println!("removed {n} cache {}", if n == 1 { "entry" } else { "entries" })
+        }
         other => return Err(unexpected(other)),
     }
     Ok(())

@@ -160,6 +160,11 @@ pub fn show(d: &RunDetails, all: bool) -> String {
                 .collect::<Vec<_>>()
                 .join(" "),
         };
+        if let Some(from) = &r.cached_from {
+            let sep = if detail.is_empty() { "" } else { "; " };
+            detail =
+                format!("(cached from run {}, step {}){sep}{detail}", from.run_id, from.step_id);
+        }
         if let Some(child) = &s.child_run {
             detail =
                 format!("child run {child}{}{detail}", if detail.is_empty() { "" } else { "; " });
@@ -519,8 +524,37 @@ pub fn pruned(p: &baton_core::Pruned) -> String {
         (p.events, "events"),
         (p.signals, "signals"),
         (p.firings, "firings"),
+        (p.cache_entries, "cache entries (expired)"),
     ] {
         let _ = writeln!(out, "{count:>9}  {kind}");
+    }
+    out
+}
+
+/// `baton cache list`: one entry a line, the key shortened.
+pub fn cache(entries: &[baton_core::CacheEntry]) -> String {
+    if entries.is_empty() {
+        return "no cache entries\n".into();
+    }
+    let workflows = entries.iter().map(|e| e.workflow_id.len()).max().unwrap_or(8).max(8);
+    let steps = entries.iter().map(|e| e.step_id.len()).max().unwrap_or(4).max(4);
+    let runs = entries.iter().map(|e| e.from_run.len()).max().unwrap_or(8).max(8);
+    let mut out = format!(
+        "{:<workflows$}  {:<steps$}  {:<12}  {:<runs$}  {:<20}  {:<20}  {:>8}\n",
+        "WORKFLOW", "STEP", "KEY", "FROM RUN", "CREATED", "EXPIRES", "SIZE"
+    );
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "{:<workflows$}  {:<steps$}  {:<12}  {:<runs$}  {:<20}  {:<20}  {:>8}",
+            e.workflow_id,
+            e.step_id,
+            e.key.get(..12).unwrap_or(&e.key),
+            e.from_run,
+            timestamp(e.created_ms),
+            timestamp(e.expires_ms),
+            format!("{}B", e.size)
+        );
     }
     out
 }

@@ -1876,3 +1876,50 @@ fn the_typed_params_example_needs_its_required_params_and_computes_the_others() 
     );
     assert_eq!(done["run"]["params"]["since"], "2026-11-24", "{done:#}");
 }
+
+#[test]
+fn the_cache_example_runs_its_cached_step_once_and_show_and_cache_say_so() {
+    let env = Env::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cache.yaml");
+    let file = file.to_str().unwrap();
+    let log = env.path().join("features.log");
+    let lines = || std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+    env.baton(&["run", file]).expect(0);
+    env.baton(&["run", file]).expect(0);
+    assert_eq!(lines(), 1, "the second run was served from the cache");
+    let ids = run_ids(&env, &[]);
+    let details = env.baton(&["show", &ids[1], "--json"]).expect(0).json();
+    let build = step(&details, "build_features");
+    assert_eq!(build["status"], "SUCCEEDED");
+    assert_eq!(build["cached_from"]["run_id"], ids[0].as_str(), "{build:#}");
+    assert_eq!(build["cached_from"]["step_id"], "build_features");
+    assert_eq!(step(&details, "report")["status"], "SUCCEEDED");
+    let shown = env.baton(&["show", &ids[1]]).expect(0);
+    let marked = format!("(cached from run {}, step build_features); rows=42", ids[0]);
+    assert!(shown.stdout.contains(&marked), "{}", shown.all());
+    let first = env.baton(&["show", &ids[0]]).expect(0);
+    assert!(!first.stdout.contains("cached"), "{}", first.all());
+    let timeline = env.baton(&["timeline", &ids[1]]).expect(0);
+    assert!(timeline.stdout.contains("cached: from run"), "{}", timeline.all());
+
+    let listed = env.baton(&["cache", "list"]).expect(0);
+    assert!(listed.stdout.starts_with("WORKFLOW"), "{}", listed.all());
+    assert!(listed.stdout.contains("cache_demo  build_features"), "{}", listed.all());
+    assert!(listed.stdout.contains(&ids[0]), "{}", listed.all());
+    let json = env.baton(&["cache", "list", "cache_demo", "--json"]).expect(0).json();
+    let entries = json.as_array().expect("a list");
+    assert_eq!(entries.len(), 1, "{json:#}");
+    assert_eq!(entries[0]["from_run"], ids[0].as_str());
+    assert!(entries[0]["size"].as_u64().unwrap() > 0 && entries[0]["key"].as_str().is_some());
+    let none = env.baton(&["cache", "list", "other"]).expect(0);
+    assert_eq!(none.stdout, "no cache entries\n");
+
+    env.baton(&["run", file, "-p", "date=2026-01-02"]).expect(0);
+    assert_eq!(lines(), 2, "another date is another key");
+    let cleared = env.baton(&["cache", "clear", "cache_demo", "build_features"]).expect(0);
+    assert_eq!(cleared.stdout, "removed 2 cache entries\n", "{}", cleared.all());
+    env.baton(&["run", file]).expect(0);
+    assert_eq!(lines(), 3, "a cleared entry runs the step again");
+    let cleared = env.baton(&["cache", "clear"]).expect(0);
+    assert_eq!(cleared.stdout, "removed 1 cache entry\n", "{}", cleared.all());
+}

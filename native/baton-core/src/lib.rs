@@ -32,12 +32,12 @@ pub mod triggers;
 pub use activity::Activity;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use dag::Workflow;
+pub use engine::{CacheEntry, CachedFrom, Pruned, Retention};
 pub use engine::{
     Engine, EngineBuilder, EngineError, Event, RunDetails, RunRecord, RunStatus, StepRecord,
     StepStatus, StepView,
 };
 pub use engine::{FiringRecord, Registered, StartOptions, VersionInfo, WorkflowInfo};
-pub use engine::{Pruned, Retention};
 pub use error::{DefinitionError, InvalidDefinition};
 pub use model::{Source, StepDef, WorkflowDef};
 pub use store::{DatabaseUrl, StoreEngine, StoreError, StoreLocation};

@@ -85,8 +85,10 @@ async fn a_prune_counts_each_kind_and_a_dry_run_deletes_nothing() {
     let fresh = s.engine.signal("ping", IndexMap::new()).await.unwrap();
 
     let dry = s.engine.prune(HOUR, true).await.unwrap();
-    let Pruned { runs, child_runs, steps, events, signals, firings, dry_run } = dry.clone();
+    let Pruned { runs, child_runs, steps, events, signals, firings, cache_entries, dry_run } =
+        dry.clone();
     assert_eq!((runs, child_runs, steps, signals, firings, dry_run), (1, 3, 6, 3, 0, true));
+    assert_eq!(cache_entries, 0);
     assert!(events > 0, "{dry:?}");
     assert!(s.engine.run(&run).unwrap().is_some(), "a dry run deletes nothing");
     assert_eq!(s.engine.signals(Some("ping")).unwrap().len(), 4);

@@ -225,6 +225,21 @@ pub enum Request {
         #[serde(default)]
         dry_run: bool,
     },
+    /// The entries of the result cache, of one workflow or of all.
+    CacheList {
+        /// The workflow; none: every workflow.
+        #[serde(default)]
+        workflow_id: Option<String>,
+    },
+    /// Deletes entries of the result cache: all, a workflow's, or one step's.
+    CacheClear {
+        /// The workflow; none: every workflow.
+        #[serde(default)]
+        workflow_id: Option<String>,
+        /// The step of that workflow; none: all its steps.
+        #[serde(default)]
+        step_id: Option<String>,
+    },
 }
 
 /// What the engine answers.
@@ -282,6 +297,10 @@ pub enum Response {
     Limits(Vec<(String, u32)>),
     /// What a prune deleted, per kind ([`Request::Prune`]).
     Pruned(Pruned),
+    /// Entries of the result cache ([`Request::CacheList`]).
+    CacheEntries(Vec<crate::engine::CacheEntry>),
+    /// How many entries of the result cache went ([`Request::CacheClear`]).
+    CacheCleared(u64),
     /// The request was carried out; there is nothing to tell.
     Done,
 }
@@ -380,6 +399,12 @@ pub async fn execute(engine: &Engine, request: Request) -> Result<Response, Engi
             let older_than = std::time::Duration::from_millis(older_than_ms);
             Response::Pruned(engine.prune(older_than, dry_run).await?)
         }
+        Request::CacheList { workflow_id } => {
+            Response::CacheEntries(engine.cache_entries(workflow_id.as_deref())?)
+        }
+        Request::CacheClear { workflow_id, step_id } => Response::CacheCleared(
+            engine.clear_cache(workflow_id.as_deref(), step_id.as_deref()).await?,
+        ),
     })
 }
 

@@ -490,6 +490,19 @@ fn check_step(
         let plan = plan.get_or_insert_with(Default::default);
         (plan.timeout, plan.duration) = (timeout, duration);
     }
+    if let Some(cache) = &step.options().cache {
+        // A host's step reads every param, secrets included: its key would follow from them.
+        let reads_params = kinds.get(&step.kind).is_none_or(|k| k.reads_names());
+        if reads_params && !def.secrets.is_empty() {
+            let message = format!("a `{}` step sees every param of the run, and this workflow has secrets: a cached step cannot read a secret (its key and outputs are kept); drop `cache`, or pass the step what it needs in `params`", step.kind);
+            v.step(def, i, Some("cache"), message);
+        }
+        // The key's template is parsed and planned by `check_expressions`.
+        if let Some(ttl) = v.duration(Some((def, i)), "cache.ttl", Some(&cache.ttl)) {
+            let plan = plan.get_or_insert_with(Default::default);
+            plan.cache = Some(Box::new(plan::CachePlan { ttl, key: None }));
+        }
+    }
     if step.options().http.is_some() {
         // A field that does not parse is reported by the kind or by `check_expressions`.
         let http = crate::steps::http::HttpPlan::compile(step).map(Box::new);
@@ -627,6 +640,8 @@ enum Slot<'a> {
     Http,
     /// An `http` step's `url`: values are percent-encoded, `${raw(...)}` written as is.
     Url,
+    /// A step's `cache.key`, rendered when an attempt is about to launch.
+    CacheKey,
 }
 
 impl Slot<'_> {
@@ -700,6 +715,9 @@ fn templated_fields(step: &StepDef) -> Vec<(String, &str, Extra, Slot<'_>)> {
             strings_in(value).into_iter().map(|s| (field.clone(), s, Extra::None, Slot::Carry)),
         );
     }
+    if let Some(key) = step.options().cache.as_ref().and_then(|c| c.key.as_ref()) {
+        fields.push(("cache.key".to_string(), key.as_str(), Extra::None, Slot::CacheKey));
+    }
     if let Some(m) = &step.flow().signal_match {
         fields.push((
             "match".to_string(),
@@ -753,7 +771,12 @@ fn check_expressions(
             for used in template.names() {
                 let name = &used.name;
                 if outer.is_secret(def, name) {
-                    if !slot.takes_secrets() {
+                    if step.options().cache.is_some() {
+                        // Refused rather than hashed: a key or outputs kept for days must
+                        // not follow from a secret.
+                        let message = format!("column {}: `{name}` is a secret, and the step has `cache`: a cached step cannot read a secret (its key and outputs are kept); drop `cache` or the secret", used.column);
+                        v.step(def, i, Some(&field), message);
+                    } else if !slot.takes_secrets() {
                         let message = format!("column {}: `{name}` is a secret, and `{field}` is stored and shown: a secret reaches steps through `command`, `env`, `params` and an http step's `headers`, `body` and `url` only", used.column);
                         v.step(def, i, Some(&field), message);
                     } else if let Slot::Param(key) = slot {
@@ -805,6 +828,12 @@ fn check_expressions(
                 Slot::Over => plans[i].get_or_insert_with(plan).over = Some(template),
                 Slot::Condition => plans[i].get_or_insert_with(plan).condition = Some(template),
                 Slot::Match => plans[i].get_or_insert_with(plan).signal_match = Some(template),
+                Slot::CacheKey => {
+                    // No cache plan: its `ttl` did not parse, which is reported.
+                    if let Some(cache) = plans[i].as_mut().and_then(|p| p.cache.as_mut()) {
+                        cache.key = Some(template);
+                    }
+                }
                 Slot::Param(_)
                 | Slot::Emit
                 | Slot::Carry

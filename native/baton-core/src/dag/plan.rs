@@ -36,6 +36,17 @@ pub(crate) struct StepPlan {
     pub(crate) emit_params: Vec<Vec<(String, ValueTemplate)>>,
     /// An `http` step's request and what it reads of the response.
     pub(crate) http: Option<Box<crate::steps::http::HttpPlan>>,
+    /// How long a success of the step serves later attempts, and the key it is kept by.
+    pub(crate) cache: Option<Box<CachePlan>>,
+}
+
+/// A step's `cache`, parsed.
+#[derive(Debug)]
+pub(crate) struct CachePlan {
+    /// How long an entry serves.
+    pub(crate) ttl: Duration,
+    /// The user's key, `${...}`; none: the step's rendered fields and inputs.
+    pub(crate) key: Option<Template>,
 }
 
 impl StepPlan {

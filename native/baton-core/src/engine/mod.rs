@@ -6,6 +6,7 @@
 
 mod actions;
 pub(crate) mod admission;
+pub(crate) mod cache;
 pub(crate) mod cluster;
 mod events;
 pub(crate) mod firings;
@@ -22,6 +23,7 @@ mod secrets;
 mod state;
 
 pub use admission::StartOptions;
+pub use cache::{CacheEntry, CachedFrom};
 pub use cluster::{EngineInfo, DEFAULT_LEASE, MIN_LEASE};
 pub use firings::FiringRecord;
 pub use records::{

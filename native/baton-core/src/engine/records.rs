@@ -304,6 +304,9 @@ pub struct StepRecord {
     /// SKIPPED by an operator (`Engine::skip_step`): downstream it counts as succeeded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped_by_operator: bool,
+    /// SUCCEEDED from the result cache, without running: the success whose outputs it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<super::cache::CachedFrom>,
 }
 
 impl StepRecord {
@@ -321,6 +324,7 @@ impl StepRecord {
             waiting_for: None,
             failure_ignored: false,
             skipped_by_operator: false,
+            cached_from: None,
         }
     }
 }

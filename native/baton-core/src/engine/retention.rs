@@ -130,6 +130,10 @@ pub struct Pruned {
     pub signals: u64,
     /// Firings of triggers.
     pub firings: u64,
+    /// Entries of the result cache past their `ttl` (whatever the age asked for: an
+    /// expired entry serves no one).
+    #[serde(default)]
+    pub cache_entries: u64,
     /// Nothing was deleted: the counts are what a prune would delete.
     pub dry_run: bool,
 }
@@ -256,6 +260,7 @@ impl Engine {
         if let Some(cutoff) = cutoffs.firings {
             pass.firings(cutoff).await?;
         }
+        pass.cache(self.shared().clock.now_ms()).await?;
         if pruned != (Pruned { dry_run, ..Pruned::default() }) {
             tracing::info!(?pruned, "pruned history past its retention");
         }
@@ -301,6 +306,24 @@ impl Pass<'_> {
                 batch.delete(table, key);
             }
             self.commit(batch).await?;
+        }
+    }
+
+    /// Entries of the result cache that expired by `now_ms`.
+    async fn cache(&mut self, now_ms: u64) -> Result<(), StoreError> {
+        let mut from = Vec::new();
+        loop {
+            let (keys, more) = super::cache::expired(self.store(), now_ms, &from, BATCH)?;
+            self.pruned.cache_entries += keys.len() as u64;
+            let mut batch = Batch::default();
+            for key in keys {
+                from = after(&key);
+                batch.delete(Table::Cache, key);
+            }
+            self.commit(batch).await?;
+            if !more {
+                return Ok(());
+            }
         }
     }
 

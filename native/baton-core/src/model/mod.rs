@@ -318,6 +318,22 @@ pub struct StepOptions {
     /// The request of an `http` step; read it with [`StepDef::http`]. Boxed once more: few
     /// steps are `http` steps, and the other steps' options stay small.
     pub http: Option<Box<StepHttp>>,
+    /// Whether a success is kept and served to later attempts with the same key (the
+    /// result cache; see `engine/cache.rs`). Few steps set it, hence boxed too.
+    pub cache: Option<Box<CacheDef>>,
+}
+
+/// A step's `cache`: its successes are kept for `ttl`, and an attempt whose key was seen
+/// within it is SUCCEEDED with the kept outputs, without running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDef {
+    /// How long an entry serves (required: a cache that never expires serves stale data).
+    pub ttl: DurationSpec,
+    /// What identifies a result, `${...}`; by default the step's rendered fields and
+    /// inputs. Either way the step's own definition is part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// The fields of an `http` step: the request it sends and what it reads of the response.
@@ -353,6 +369,7 @@ impl PartialEq for StepOptions {
             when,
             tags,
             http: _,
+            cache,
         } = self;
         *description == other.description
             && *command == other.command
@@ -363,6 +380,7 @@ impl PartialEq for StepOptions {
             && *timeout == other.timeout
             && *when == other.when
             && *tags == other.tags
+            && *cache == other.cache
             && self.http.as_deref().unwrap_or(StepHttp::empty())
                 == other.http.as_deref().unwrap_or(StepHttp::empty())
     }
@@ -535,6 +553,8 @@ struct StepRepr {
     expect: Vec<u16>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     outputs: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cache: Option<CacheDef>,
 }
 
 impl From<StepRepr> for StepDef {
@@ -558,6 +578,7 @@ impl From<StepRepr> for StepDef {
             when: r.when,
             tags: r.tags,
             http: boxed_unless_empty(http, StepHttp::empty()),
+            cache: r.cache.map(Box::new),
         };
         let (over, over_product) = match r.over {
             None => (None, IndexMap::new()),
@@ -707,6 +728,8 @@ struct StepReprRef<'a> {
     expect: &'a [u16],
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     outputs: &'a IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'a CacheDef>,
 }
 
 impl Serialize for StepDef {
@@ -753,6 +776,7 @@ impl Serialize for StepDef {
             body: h.body.as_ref(),
             expect: &h.expect,
             outputs: &h.outputs,
+            cache: o.cache.as_deref(),
         }
         .serialize(s)
     }
@@ -809,8 +833,9 @@ fn canonicalize_steps(steps: &mut [StepDef]) {
             let delays = retry
                 .into_iter()
                 .flat_map(|r| std::iter::once(&mut r.delay).chain(r.max_delay.as_mut()));
-            for spec in options.duration.iter_mut().chain(options.timeout.iter_mut()).chain(delays)
-            {
+            let ttl = options.cache.as_mut().map(|c| &mut c.ttl);
+            let specs = options.duration.iter_mut().chain(options.timeout.iter_mut());
+            for spec in specs.chain(delays).chain(ttl) {
                 spec.canonicalize();
             }
         }
@@ -1007,7 +1032,7 @@ mod tests {
         r#""max_iterations":7,"signal":"s","match":"${signal.k}","#,
         r#""emit_signals":[{"name":"done","params":{"v":"${a.v}"}},{"name":"bare"}],"tags":["t1","t2"],"#,
         r#""method":"POST","url":"http://h/${p}","headers":{"H":"v"},"body":{"k":"${p}"},"#,
-        r#""expect":[200,201],"outputs":{"id":"data.id"}}"#
+        r#""expect":[200,201],"outputs":{"id":"data.id"},"cache":{"ttl":"7d","key":"${p}"}}"#
     );
 
     #[test]

@@ -3,8 +3,8 @@
 //! their mirrors against it, so a field added here cannot be forgotten there.
 
 use super::{
-    Backoff, EmitSignal, FailureMode, Misfire, ParamType, RetryDef, RunStrategy, StepDef, Trigger,
-    TriggerDef, WorkflowDef,
+    Backoff, CacheDef, EmitSignal, FailureMode, Misfire, ParamType, RetryDef, RunStrategy, StepDef,
+    Trigger, TriggerDef, WorkflowDef,
 };
 use serde::Serialize;
 use serde_aux::serde_introspection::serde_introspect;
@@ -20,6 +20,8 @@ pub struct Schema {
     pub trigger: &'static [&'static str],
     /// Fields of a step's `retry`.
     pub retry: &'static [&'static str],
+    /// Fields of a step's `cache`.
+    pub cache: &'static [&'static str],
     /// Fields of one of a step's `emit_signals`.
     pub emit_signal: &'static [&'static str],
     /// Values of a step's `failure_mode`.
@@ -43,6 +45,7 @@ pub fn schema() -> Schema {
         step: serde_introspect::<StepDef>(),
         trigger: serde_introspect::<TriggerDef>(),
         retry: serde_introspect::<RetryDef>(),
+        cache: serde_introspect::<CacheDef>(),
         emit_signal: serde_introspect::<EmitSignal>(),
         failure_mode: serde_introspect::<FailureMode>(),
         step_trigger: serde_introspect::<Trigger>(),
@@ -60,9 +63,10 @@ mod tests {
     #[test]
     fn the_schema_is_read_from_the_model() {
         let s = schema();
-        // 30 before the six fields of `http` steps (`method` .. `outputs`).
-        assert_eq!(s.step.len(), 36, "{:?}", s.step);
-        assert_eq!(&s.step[30..], ["method", "url", "headers", "body", "expect", "outputs"]);
+        // 30 before the six fields of `http` steps (`method` .. `outputs`), then `cache`.
+        assert_eq!(s.step.len(), 37, "{:?}", s.step);
+        assert_eq!(&s.step[30..36], ["method", "url", "headers", "body", "expect", "outputs"]);
+        assert_eq!((s.step[36], s.cache), ("cache", &["ttl", "key"][..]));
         assert_eq!(&s.step[..2], ["id", "type"]);
         assert!(s.step.contains(&"as") && s.step.contains(&"match") && s.step.contains(&"tags"));
         assert!(s.workflow.contains(&"signal_retention"));

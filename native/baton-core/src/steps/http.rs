@@ -363,6 +363,26 @@ impl std::fmt::Debug for Request {
 }
 
 impl Request {
+    /// What the request sends, as JSON: a part of a cached step's key (see
+    /// `engine/cache.rs`). Headers in the order given; a body that is not text in hex.
+    pub(crate) fn key_value(&self) -> serde_json::Value {
+        let headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = self.body.as_ref().map(|b| match std::str::from_utf8(b) {
+            Ok(text) => text.to_owned(),
+            Err(_) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        });
+        serde_json::json!({
+            "method": self.method.as_str(),
+            "url": self.url.as_str(),
+            "headers": headers,
+            "body": body,
+        })
+    }
+
     fn expects(&self, status: StatusCode) -> bool {
         if self.expect.is_empty() {
             status.is_success()

@@ -91,6 +91,8 @@ pub(crate) enum Table {
     Slots,
     /// workflow id + step id -> the step's history (durations, outcomes).
     History,
+    /// workflow id 0 step id 0 digest -> a kept success of a step with `cache`.
+    Cache,
 }
 
 impl Table {
@@ -123,7 +125,9 @@ impl Table {
             Table::Offers => b'y',
             Table::Scopes => b'j',
             Table::Slots => b'p',
+            // The lower-case letters are taken.
             Table::History => b'H',
+            Table::Cache => b'C',
         }
     }
 

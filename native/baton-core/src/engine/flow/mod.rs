@@ -63,7 +63,13 @@ impl StepKind for Registered {
         self.0.fields()
     }
     fn check(&self, step: &StepDef) -> Vec<FieldProblem> {
-        self.0.check(step)
+        let mut problems = self.0.check(step);
+        if step.options().cache.is_some() {
+            // Its outcome is other runs' (a body, a child) or a signal's: no key says it.
+            let message = format!("a `{}` step cannot be cached: it runs other runs or waits for a signal, whose results no key of this step identifies; put `cache` on the steps inside it", step.kind);
+            problems.push(FieldProblem { field: "cache".into(), message });
+        }
+        problems
     }
     fn outputs_from_outside(&self) -> bool {
         self.0.outputs_from_outside()

@@ -121,6 +121,7 @@ impl Driver {
                 }
                 match self.emit_signals(i) {
                     Ok(()) => {
+                        self.keep_in_cache(i, &outputs);
                         self.set(i, StepStatus::Succeeded)?;
                         record.outputs = outputs;
                         self.remember(i, &record, None);
@@ -350,7 +351,7 @@ impl Driver {
     }
 
     /// The context of an attempt, with `${...}` substituted.
-    fn context(
+    pub(super) fn context(
         &self,
         i: usize,
         attempt: u32,

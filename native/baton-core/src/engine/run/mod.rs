@@ -10,6 +10,7 @@
 //! (events).
 
 mod attempts;
+mod cached;
 mod operator;
 mod readiness;
 mod restore;
@@ -237,6 +238,8 @@ pub(crate) struct Driver {
     breakpoints_seen: u64,
     /// Steps WAITING at a breakpoint.
     at_breakpoint: HashSet<usize>,
+    /// The cache keys of steps with `cache` that missed: a success is kept under them.
+    cache_keys: HashMap<usize, Vec<u8>>,
     /// Steps continued from a breakpoint: they launch without stopping there again.
     passed: HashSet<usize>,
     /// READY steps waiting for a slot of one of their tags.
@@ -307,6 +310,7 @@ impl Driver {
             breakpoints: HashSet::new(),
             breakpoints_seen: u64::MAX,
             at_breakpoint: HashSet::new(),
+            cache_keys: HashMap::new(),
             passed: HashSet::new(),
             blocked: VecDeque::new(),
             holding: HashMap::new(),

@@ -84,6 +84,9 @@ impl Driver {
                 self.stop_at_breakpoint(i)?;
                 continue;
             }
+            if self.status[i] == StepStatus::Ready && self.served_from_cache(i)? {
+                continue;
+            }
             // Costs nothing for a step without tags.
             let tags = &self.wf.step(i).options().tags;
             if !tags.is_empty() && !self.holding.contains_key(&i) {

@@ -52,7 +52,8 @@ public final class RunResult {
                     text(s, "error"),
                     text(s, "log_tail"),
                     text(s, "waiting_for"),
-                    s.path("failure_ignored").asBoolean(false)));
+                    s.path("failure_ignored").asBoolean(false),
+                    text(s.path("cached_from"), "run_id")));
         }
         return new RunResult(info, steps);
     }

@@ -149,6 +149,16 @@ public final class Step {
         return JsonCodec.duration(json, "timeout");
     }
 
+    /** How long a success of the step serves later runs from the result cache, if it is cached. */
+    public Optional<Duration> cacheTtl() {
+        return JsonCodec.duration(json.path("cache"), "ttl");
+    }
+
+    /** The key ({@code ${...}}) of a cached step's results, if it sets one. */
+    public Optional<String> cacheKey() {
+        return JsonCodec.text(json.path("cache"), "key");
+    }
+
     /** The ids of the steps this one runs after. */
     public List<String> dependsOn() {
         return JsonCodec.texts(json, "depends_on");
@@ -450,6 +460,23 @@ public final class Step {
         /** The limit on one attempt. */
         public Builder timeout(Duration timeout) {
             return put("timeout", timeout);
+        }
+
+        /**
+         * Keeps the step's successes for {@code ttl} in the result cache: a later run with the
+         * same key (its params, inputs and definition) is served the outputs, without calling
+         * the step. See the README's "Result cache".
+         */
+        public Builder cache(Duration ttl) {
+            json.withObjectProperty("cache").put("ttl", Durations.format(Objects.requireNonNull(ttl, "ttl")));
+            return this;
+        }
+
+        /** {@link #cache(Duration)}, with the key {@code key} ({@code ${...}}) in place of its params and inputs. */
+        public Builder cache(Duration ttl, String key) {
+            cache(ttl);
+            json.withObjectProperty("cache").put("key", Objects.requireNonNull(key, "key"));
+            return this;
         }
 
         /** An environment variable of the step's process; {@code ${...}} is substituted. */

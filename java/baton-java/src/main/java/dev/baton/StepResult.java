@@ -31,9 +31,11 @@ public final class StepResult {
     private final String logTail;
     private final String waitingFor;
     private final boolean failureIgnored;
+    private final String cachedFrom;
 
     StepResult(String id, String kind, StepStatus status, int attempts, Instant started, Instant ended,
-            Map<String, Object> outputs, String error, String logTail, String waitingFor, boolean failureIgnored) {
+            Map<String, Object> outputs, String error, String logTail, String waitingFor, boolean failureIgnored,
+            String cachedFrom) {
         this.id = Objects.requireNonNull(id, "id");
         this.kind = kind;
         this.status = Objects.requireNonNull(status, "status");
@@ -45,6 +47,7 @@ public final class StepResult {
         this.logTail = logTail;
         this.waitingFor = waitingFor;
         this.failureIgnored = failureIgnored;
+        this.cachedFrom = cachedFrom;
     }
 
     public String id() {
@@ -115,9 +118,23 @@ public final class StepResult {
         return failureIgnored;
     }
 
+    /**
+     * The run whose success of this step the result cache served, for a step that
+     * {@link Step.Builder#cache(Duration) is cached} and did not run; empty for a step that ran.
+     */
+    public Optional<String> cachedFrom() {
+        return Optional.ofNullable(cachedFrom);
+    }
+
+    /** True if the result cache served the step: it SUCCEEDED without running. */
+    public boolean cached() {
+        return cachedFrom != null;
+    }
+
     @Override
     public String toString() {
         return "StepResult[" + id + ": " + status + (attempts > 1 ? ", attempt " + attempts : "")
+                + (cachedFrom == null ? "" : ", cached from " + cachedFrom)
                 + (outputs.isEmpty() ? "" : ", outputs " + JsonCodec.write(outputs))
                 + (error == null ? "" : ", error " + error)
                 + (waitingFor == null ? "" : ", waiting for " + waitingFor) + "]";

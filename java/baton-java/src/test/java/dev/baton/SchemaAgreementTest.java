@@ -75,6 +75,7 @@ class SchemaAgreementTest {
                         .param("k", "v")
                         .retry(Retry.fixed(2, Duration.ofSeconds(1)))
                         .timeout(Duration.ofMinutes(1))
+                        .cache(Duration.ofDays(7), "${p}")
                         .dependsOn("b")
                         .failureMode(FailureMode.IGNORE_FAILURE)
                         .description("d")
@@ -116,6 +117,7 @@ class SchemaAgreementTest {
         JsonNode step = everySetter().get("steps").get(0);
         assertEquals(names(model.get("step")), keys(step));
         assertEquals(names(model.get("emit_signal")), keys(step.get("emit_signals").get(0)));
+        assertEquals(names(model.get("cache")), keys(step.get("cache")));
         assertEquals(names(model.get("retry")), keys(Retry.fixed(2, Duration.ZERO).maxDelay(Duration.ofMinutes(1))
                 .finalExitCodes(2).onTimeout(true).json()));
     }

@@ -112,6 +112,26 @@ public final class RunAssert {
         return this;
     }
 
+    /** Step {@code stepId} was served from the result cache: it succeeded without running. */
+    public RunAssert stepCached(String stepId) {
+        StepResult step = step(stepId);
+        if (!step.cached()) {
+            throw failure("expected step `" + stepId + "` to be served from the result cache, but it "
+                    + (step.succeeded() ? "ran" : "is " + step.status()), null, null);
+        }
+        return this;
+    }
+
+    /** Step {@code stepId} was not served from the result cache (it ran, or did not run at all). */
+    public RunAssert stepNotCached(String stepId) {
+        StepResult step = step(stepId);
+        if (step.cached()) {
+            throw failure("expected step `" + stepId + "` to run, but the result cache served it (from run "
+                    + step.cachedFrom().orElseThrow() + ")", null, null);
+        }
+        return this;
+    }
+
     /** Step {@code stepId} has the output {@code key}, equal to {@code expected} as a JSON value. */
     public RunAssert stepOutput(String stepId, String key, Object expected) {
         Objects.requireNonNull(key, "key");
