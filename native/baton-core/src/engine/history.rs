@@ -1,16 +1,16 @@
 //! What the engine remembers of each step's past: per workflow and step id, how its ends
 //! went (counts, a duration sketch, the last outcomes). The insights layer reads it for
-//! forecasts and warnings.
+//! forecasts and diagnosis.
 //!
-//! A step's end updates its history in memory and puts it in the batch that records the
-//! end, so history costs no flush of its own. Ends of the same step in quick succession (the
-//! body steps of a large loop: every iteration of `wf.loop` adds to `wf.loop` / `step`) are
-//! written at most once a second each, the last of them with a later end or when the engine
-//! closes: a crash may lose the last second of a busy step's history, never a run's state.
-//! In a cluster, engines write the same histories and the last write wins.
+//! A step's end is added in memory, to the step's changes since they were last written;
+//! every second a background task merges what changed into the stored histories (one read
+//! and one write per step touched, whatever the number of its ends: the body steps of a
+//! large loop add to one history) and commits them, sharing flushes with the runs' writes;
+//! so is what is left at close. A step's end never waits for its history. Reads merge what
+//! is not written yet. A killed engine may lose the last second of history, never a run's
+//! state. In a cluster every engine merges its own changes into the shared histories.
 
 use super::records::{decode, encode};
-use super::state::StepStatus;
 use crate::store::{Batch, Store, StoreError, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -18,10 +18,8 @@ use std::sync::Mutex;
 
 /// Outcomes kept per step, newest last.
 pub const RECENT: usize = 20;
-/// Histories kept in memory at most; clean ones beyond it are dropped (and read again).
-const CACHED: usize = 4096;
-/// How often one step's history is written at most, in milliseconds.
-const WRITE_EVERY_MS: u64 = 1_000;
+/// How often the changes are written.
+pub(crate) const WRITE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// The duration sketch's buckets are powers of this: a quantile is within 2% of the truth.
 const GAMMA: f64 = 1.04;
 /// Buckets a sketch keeps at most; past it the two lowest merge (the short end loses detail).
@@ -69,6 +67,35 @@ pub struct Outcome {
 }
 
 impl StepHistory {
+    /// Adds what `newer` holds (ends after this history's): counts, durations, outcomes and
+    /// signatures.
+    fn merge(&mut self, newer: StepHistory) {
+        self.ended += newer.ended;
+        self.succeeded += newer.succeeded;
+        self.failed += newer.failed;
+        self.retried += newer.retried;
+        self.durations.merge(&newer.durations);
+        for (signature, n) in newer.signatures {
+            *self.signatures.entry(signature).or_insert(0) += n;
+        }
+        self.prune_signatures();
+        self.recent.extend(newer.recent);
+        while self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Keeps the [`RECENT`] most frequent signatures.
+    fn prune_signatures(&mut self) {
+        while self.signatures.len() > RECENT {
+            let rarest = self.signatures.iter().min_by_key(|(_, n)| **n).map(|(k, _)| k.clone());
+            match rarest {
+                Some(rarest) => self.signatures.remove(&rarest),
+                None => break,
+            };
+        }
+    }
+
     fn add(&mut self, o: Outcome) {
         self.ended += 1;
         if o.succeeded {
@@ -112,6 +139,20 @@ impl Sketch {
         let b = ((ms.max(1) as f64).ln() / GAMMA.ln()).ceil() as i32;
         *self.buckets.entry(b).or_insert(0) += 1;
         self.count += 1;
+        self.collapse();
+    }
+
+    /// Adds `other`'s durations.
+    fn merge(&mut self, other: &Sketch) {
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_insert(0) += n;
+        }
+        self.count += other.count;
+        self.collapse();
+    }
+
+    /// Merges the lowest buckets while there are too many.
+    fn collapse(&mut self) {
         while self.buckets.len() > MAX_BUCKETS {
             let mut low = self.buckets.iter().take(2).map(|(b, n)| (*b, *n));
             if let (Some((b0, n0)), Some((b1, _))) = (low.next(), low.next()) {
@@ -184,108 +225,129 @@ pub(crate) fn get(
     bytes.map(|b| decode(|| format!("history of {workflow}/{step}"), &b)).transpose()
 }
 
-struct Cached {
-    history: StepHistory,
-    /// When it was last put in a batch.
-    written_ms: u64,
-    /// Changed since then.
-    dirty: bool,
-}
-
-/// The histories of the steps that ended lately, shared by an engine's drivers.
+/// The ends of steps not written to their histories yet, shared by an engine's drivers.
 #[derive(Default)]
 pub(crate) struct Histories {
-    cached: Mutex<HashMap<(String, String), Cached>>,
+    changes: Mutex<HashMap<(String, String), StepHistory>>,
 }
 
 impl Histories {
-    /// Adds the end of step `step` of a run of `workflow` to its history, and puts the
-    /// history in `batch` unless it was written less than a second ago.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(
+    /// Adds the end of step `step` of a run of `workflow` to its history (in memory, written
+    /// within a second).
+    pub(crate) fn record(&self, workflow: &str, step: &str, outcome: Outcome) {
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (workflow.to_owned(), step.to_owned());
+        changes.entry(id).or_default().add(outcome);
+    }
+
+    /// Merges every change into its stored history, in `batch`; how many were changed.
+    pub(crate) fn flush(&self, store: &dyn Store, batch: &mut Batch) -> Result<usize, StoreError> {
+        let changes = std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<Vec<u8>> = changes.keys().map(|(w, s)| key(w, s)).collect();
+        let stored = store.get_many(Table::History, &keys)?;
+        for ((id, change), (key, stored)) in changes.into_iter().zip(keys.into_iter().zip(stored)) {
+            // A history the store cannot read starts afresh: it is statistics, not state.
+            let mut history: StepHistory = stored
+                .and_then(|b| decode(|| format!("history of {}/{}", id.0, id.1), &b).ok())
+                .unwrap_or_default();
+            history.merge(change);
+            batch.put(Table::History, key, encode(&history));
+        }
+        Ok(batch.len())
+    }
+
+    /// Merged with what is not written yet.
+    fn pending(
         &self,
-        store: &dyn Store,
-        batch: &mut Batch,
         workflow: &str,
         step: &str,
-        status: StepStatus,
-        outcome: Outcome,
-        now_ms: u64,
-    ) {
-        debug_assert!(matches!(status, StepStatus::Succeeded | StepStatus::Failed));
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        let id = (workflow.to_owned(), step.to_owned());
-        if !cached.contains_key(&id) {
-            // A history the store cannot read starts afresh: it is statistics, not state.
-            let history = get(store, workflow, step).ok().flatten().unwrap_or_default();
-            if cached.len() >= CACHED {
-                cached.retain(|_, c| c.dirty);
+        stored: Option<StepHistory>,
+    ) -> Option<StepHistory> {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        match (stored, changes.get(&(workflow.to_owned(), step.to_owned()))) {
+            (stored, None) => stored,
+            (stored, Some(change)) => {
+                let mut history = stored.unwrap_or_default();
+                history.merge(change.clone());
+                Some(history)
             }
-            cached.insert(id.clone(), Cached { history, written_ms: 0, dirty: false });
-        }
-        let Some(entry) = cached.get_mut(&id) else { return };
-        entry.history.add(outcome);
-        entry.dirty = true;
-        if now_ms.saturating_sub(entry.written_ms) >= WRITE_EVERY_MS {
-            batch.put(Table::History, key(workflow, step), encode(&entry.history));
-            entry.written_ms = now_ms;
-            entry.dirty = false;
         }
     }
 
-    /// Puts every history changed since its last write in `batch` (at close).
-    pub(crate) fn flush(&self, batch: &mut Batch) {
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        for ((workflow, step), entry) in cached.iter_mut().filter(|(_, c)| c.dirty) {
-            batch.put(Table::History, key(workflow, step), encode(&entry.history));
-            entry.dirty = false;
-        }
-    }
-
-    /// Every history, with its workflow and step: the ones in memory (newer), then the
-    /// others of the store.
+    /// Every history, with its workflow and step, with what is not written yet.
     pub(crate) fn scan(
         &self,
         store: &dyn Store,
         mut f: impl FnMut(&str, &str, &StepHistory),
     ) -> Result<(), StoreError> {
-        let cached: Vec<((String, String), StepHistory)> = {
-            let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-            cached.iter().map(|(k, c)| (k.clone(), c.history.clone())).collect()
-        };
-        let known: std::collections::HashSet<&(String, String)> =
-            cached.iter().map(|(k, _)| k).collect();
+        let mut unwritten: HashMap<(String, String), StepHistory> =
+            self.changes.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let what = |_: &[u8]| "a step history".to_owned();
-        super::records::scan_records(store, Table::History, b"", what, |key, h: StepHistory| {
-            let text = String::from_utf8_lossy(key);
-            let (workflow, step) = text.split_once('\0').unwrap_or((&text, ""));
-            if !known.contains(&(workflow.to_owned(), step.to_owned())) {
+        super::records::scan_records(
+            store,
+            Table::History,
+            b"",
+            what,
+            |key, mut h: StepHistory| {
+                let text = String::from_utf8_lossy(key);
+                let (workflow, step) = text.split_once('\0').unwrap_or((&text, ""));
+                if let Some(change) = unwritten.remove(&(workflow.to_owned(), step.to_owned())) {
+                    h.merge(change);
+                }
                 f(workflow, step, &h);
-            }
-            true
-        })?;
-        for ((workflow, step), h) in &cached {
+                true
+            },
+        )?;
+        for ((workflow, step), h) in &unwritten {
             f(workflow, step, h);
         }
         Ok(())
     }
 
-    /// A step's history: the one in memory if it is newer than the store's.
+    /// A step's history, with what is not written yet.
     pub(crate) fn of(
         &self,
         store: &dyn Store,
         workflow: &str,
         step: &str,
     ) -> Result<Option<StepHistory>, StoreError> {
-        let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        match cached.get(&(workflow.to_owned(), step.to_owned())) {
-            Some(c) => Ok(Some(c.history.clone())),
-            None => get(store, workflow, step),
-        }
+        Ok(self.pending(workflow, step, get(store, workflow, step)?))
     }
 }
 
+/// Writes the histories' changes every [`WRITE_EVERY`], until the engine closes (which
+/// writes the rest).
+pub(crate) fn start_writer(engine: &super::Engine) {
+    let weak = engine.downgrade();
+    let shutdown = engine.shutdown_token();
+    engine.spawn_background(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(WRITE_EVERY) => {}
+            }
+            let Some(engine) = weak.upgrade() else { break };
+            if let Err(e) = engine.write_histories().await {
+                tracing::warn!(error = %e, "step histories not written; tried again in a second");
+            }
+        }
+    });
+}
+
 impl super::Engine {
+    /// Writes what step ends added to their histories.
+    pub(crate) async fn write_histories(&self) -> Result<(), super::EngineError> {
+        let shared = self.shared();
+        let mut batch = Batch::default();
+        if shared.history.flush(shared.store.as_ref(), &mut batch)? > 0 {
+            shared.committer.commit(batch).await?;
+        }
+        Ok(())
+    }
+
     /// The history of step `step` of workflow `workflow` (for a loop body's step, the body's
     /// workflow `wf.loop`), if it has ended before.
     pub fn step_history(
@@ -314,6 +376,26 @@ mod tests {
         }
         assert!(s.buckets.len() <= MAX_BUCKETS);
         assert_eq!(Sketch::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn merging_changes_into_a_history_is_adding_their_ends() {
+        let outcome = |i: u64| Outcome {
+            run_id: format!("r{i}"),
+            ended_ms: i,
+            duration_ms: 10 * i,
+            succeeded: !i.is_multiple_of(4),
+            attempts: 1,
+            signature: i.is_multiple_of(4).then(|| format!("e{}", i % 3)),
+        };
+        let (mut all, mut old, mut new) = Default::default();
+        for i in 0..50 {
+            StepHistory::add(&mut all, outcome(i));
+            StepHistory::add(if i < 30 { &mut old } else { &mut new }, outcome(i));
+        }
+        let mut merged: StepHistory = old;
+        merged.merge(new);
+        assert_eq!(merged, all);
     }
 
     #[test]

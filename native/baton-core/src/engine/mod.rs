@@ -601,6 +601,7 @@ impl EngineBuilder {
         };
         let _ = engine.shared.engine.set(engine.downgrade());
         retention::start(&engine, self.retention);
+        history::start_writer(&engine);
         engine.join_cluster();
         Ok(engine)
     }
@@ -1053,12 +1054,8 @@ impl Engine {
         self.shared.attempts.wait().await;
         self.leave().await;
         // What the last second of step ends added to their histories.
-        let mut batch = Batch::default();
-        self.shared.history.flush(&mut batch);
-        if !batch.is_empty() {
-            if let Err(e) = self.shared.committer.commit(batch).await {
-                tracing::warn!(error = %e, "step histories not written at close");
-            }
+        if let Err(e) = self.write_histories().await {
+            tracing::warn!(error = %e, "step histories not written at close");
         }
         self.shared.committer.close();
         if self.store_dir().is_none() {

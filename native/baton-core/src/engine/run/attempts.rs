@@ -174,7 +174,7 @@ impl Driver {
         self.complete(i)
     }
 
-    /// Adds the end of step `i`, as `record` says, to the step's history, in the batch.
+    /// Adds the end of step `i`, as `record` says, to the step's history.
     fn remember(&mut self, i: usize, record: &StepRecord, error: Option<&str>) {
         let now = self.shared.clock.now_ms();
         let outcome = crate::engine::history::Outcome {
@@ -185,9 +185,7 @@ impl Driver {
             attempts: record.attempt,
             signature: error.map(crate::engine::history::signature),
         };
-        let (store, step) = (self.shared.store.as_ref(), &self.wf.step(i).id);
-        let (workflow, status) = (&self.run.workflow_id, record.status);
-        self.shared.history.record(store, &mut self.batch, workflow, step, status, outcome, now);
+        self.shared.history.record(&self.run.workflow_id, &self.wf.step(i).id, outcome);
     }
 
     /// Writes the signals step `i` sends on success; its own outputs are visible to them.
