@@ -321,6 +321,10 @@ impl Histories {
 /// Writes the histories' changes every [`WRITE_EVERY`], until the engine closes (which
 /// writes the rest).
 pub(crate) fn start_writer(engine: &super::Engine) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Opened outside a runtime (a check with no run to drive): written at close.
+        return;
+    }
     let weak = engine.downgrade();
     let shutdown = engine.shutdown_token();
     engine.spawn_background(async move {
